@@ -1,0 +1,210 @@
+"""Request validation and response shapes of the booking API (responses also document the schema)."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+from rest_framework import serializers
+
+from booking.models import MeetingType
+from routing.validators import known_timezones
+
+NAIVE = "Give the time zone offset, e.g. 2026-03-10T09:00:00+01:00."
+
+
+class AwareDateTimeField(serializers.Field):
+    """An ISO 8601 instant WITH a UTC offset (``Z`` or ``+01:00``); naive times are refused."""
+
+    default_error_messages = {
+        "invalid": "Expected an ISO 8601 date-time with offset, e.g. 2026-03-10T09:00:00+01:00."
+    }
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or len(data) > 40:
+            self.fail("invalid")
+        try:
+            value = datetime.fromisoformat(data.strip())
+        except ValueError:
+            self.fail("invalid")
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise serializers.ValidationError(NAIVE)
+        if not 2000 <= value.year <= 2999:
+            raise serializers.ValidationError("Out of range.")
+        return value
+
+    def to_representation(self, value):
+        return value.isoformat()
+
+
+class TimezoneField(serializers.CharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 64)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if value not in known_timezones():
+            raise serializers.ValidationError(f"{value!r} is not a known IANA time zone, e.g. Europe/Berlin.")
+        return value
+
+
+def _answer_error(question: dict, value) -> str | None:
+    kind = question.get("type") or "text"
+    options = [str(o) for o in question.get("options") or []]
+    if kind in ("text", "textarea", "phone", "email"):
+        limit = {"textarea": 5000, "phone": 50}.get(kind, 1000)
+        if not isinstance(value, str):
+            return "Expected text."
+        if len(value) > limit:
+            return f"At most {limit} characters."
+        if kind == "email" and value:
+            try:
+                validate_email(value)
+            except DjangoValidationError:
+                return "Enter a valid email address."
+        return None
+    if kind == "number":
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            return "Expected a number."
+        return None
+    if kind == "select":
+        return (
+            None if isinstance(value, str) and value in options else f"Choose one of: {', '.join(options)}."
+        )
+    if kind == "multiselect":
+        if not isinstance(value, list) or not all(isinstance(v, str) and v in options for v in value):
+            return f"Choose any of: {', '.join(options)}."
+        return None
+    if kind in ("checkbox", "boolean"):
+        return None if isinstance(value, bool) else "Expected true or false."
+    return None if isinstance(value, str) and len(value) <= 1000 else "Expected text."
+
+
+def _blank(value) -> bool:
+    return value is None or value == "" or value == [] or value is False
+
+
+def validate_answers(questions: list, answers: dict) -> dict:
+    """Check ``answers`` against a meeting type's ``questions``; returns the cleaned answers."""
+    errors: dict[str, list[str]] = {}
+    known = {q["key"]: q for q in questions if isinstance(q, dict) and isinstance(q.get("key"), str)}
+    for key in answers:
+        if key not in known:
+            errors[str(key)[:100]] = ["Unknown question."]
+    cleaned = {}
+    for key, question in known.items():
+        value = answers.get(key)
+        if _blank(value):
+            if question.get("required"):
+                errors[key] = ["This question is required."]
+            continue
+        message = _answer_error(question, value)
+        if message:
+            errors[key] = [message]
+        else:
+            cleaned[key] = value.strip() if isinstance(value, str) else value
+    if errors:
+        raise serializers.ValidationError(errors)
+    return cleaned
+
+
+class BookingCreateSerializer(serializers.Serializer):
+    start = AwareDateTimeField(help_text="Start with offset, e.g. 2026-03-10T09:00:00+01:00")
+    name = serializers.CharField(max_length=200)
+    email = serializers.EmailField(max_length=254)
+    timezone = TimezoneField(help_text="The prospect's IANA zone; times in the response are given in it")
+    answers = serializers.DictField(required=False, default=dict, help_text="Question key → answer")
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    utm = serializers.DictField(
+        child=serializers.CharField(max_length=200, allow_blank=True), required=False, default=dict
+    )
+
+    def validate_utm(self, value):
+        if len(value) > 20 or any(len(k) > 64 for k in value):
+            raise serializers.ValidationError("At most 20 keys of at most 64 characters.")
+        return value
+
+    def validate_answers(self, value):
+        meeting_type: MeetingType = self.context["meeting_type"]
+        return validate_answers(meeting_type.questions or [], value)
+
+
+class CancelSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class RescheduleSerializer(serializers.Serializer):
+    start = AwareDateTimeField(help_text="New start with offset")
+    timezone = TimezoneField(
+        required=False, help_text="Zone for the response times (default: the prospect's)"
+    )
+
+
+class SlotsQuerySerializer(serializers.Serializer):
+    start = serializers.DateField(required=False, help_text="First local date (default: today in `timezone`)")
+    end = serializers.DateField(
+        required=False, help_text="Last local date, inclusive (default: start + 6 days)"
+    )
+    timezone = TimezoneField(required=False, default="UTC")
+
+
+class BookingTimezoneQuerySerializer(serializers.Serializer):
+    timezone = TimezoneField(required=False)
+
+
+# --- response shapes (schema documentation)
+
+
+class MeetingTypeSerializer(serializers.ModelSerializer):
+    duration = serializers.IntegerField(source="duration_minutes", help_text="Minutes")
+    slot_interval = serializers.IntegerField(source="slot_interval_minutes", help_text="Minutes")
+
+    class Meta:
+        model = MeetingType
+        fields = ["slug", "title", "description", "duration", "slot_interval", "location_kind", "questions"]
+
+
+class SlotSerializer(serializers.Serializer):
+    start = serializers.CharField()
+    end = serializers.CharField()
+
+
+class SlotsResponseSerializer(serializers.Serializer):
+    timezone = serializers.CharField()
+    start = serializers.DateField()
+    end = serializers.DateField()
+    slots = SlotSerializer(many=True)
+
+
+class HostSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    email = serializers.EmailField()
+    role = serializers.CharField()
+
+
+class BookingResponseSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    start = serializers.CharField()
+    end = serializers.CharField()
+    timezone = serializers.CharField()
+    meeting_type = serializers.DictField()
+    location = serializers.DictField()
+    hosts = HostSerializer(many=True)
+    sequence = serializers.IntegerField()
+    cancel_reason = serializers.CharField(required=False)
+    can_cancel = serializers.BooleanField(required=False)
+    can_reschedule = serializers.BooleanField(required=False)
+    manage_url = serializers.URLField(required=False, help_text="Only in the creation response")
+    manage_token = serializers.CharField(required=False, help_text="Only in the creation response")
+
+
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    detail = serializers.CharField()
+    errors = serializers.DictField(required=False)
+    alternatives = serializers.ListField(child=serializers.CharField(), required=False)
+    retry_after = serializers.IntegerField(required=False)

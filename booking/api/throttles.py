@@ -1,0 +1,26 @@
+"""Rate limit for the public POST endpoints: ``BOOKING_RATE_LIMIT`` per client address (default cache).
+
+The rate is read from settings on every request (so tests and operators can change it); an empty value
+turns the limit off. The client address is the socket address, or the X-Forwarded-For entry added by the
+last of ``NUM_PROXIES`` trusted proxies.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from rest_framework.throttling import SimpleRateThrottle
+
+
+class BookingRateThrottle(SimpleRateThrottle):
+    scope = "booking"
+
+    def get_rate(self):
+        return settings.BOOKING_RATE_LIMIT or None
+
+    def allow_request(self, request, view):
+        if request.method != "POST":
+            return True
+        return super().allow_request(request, view)
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}

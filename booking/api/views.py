@@ -1,0 +1,155 @@
+"""Booking API views (thin: validate, call a selector or service, render)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.exceptions import NotFound
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from booking import selectors
+from booking.api import serializers as s
+from booking.api.throttles import BookingRateThrottle
+from booking.errors import InvalidInput
+from booking.models import BookingHost
+from booking.presenters import booking_body
+from booking.services import booking_cancel, booking_create, booking_reschedule
+
+E = OpenApiResponse(s.ErrorSerializer)
+TOKEN = OpenApiParameter(
+    "token", str, OpenApiParameter.PATH, description="The manage token from the creation"
+)
+
+
+class PublicAPIView(APIView):
+    parser_classes = [JSONParser]
+    throttle_classes = [BookingRateThrottle]
+
+
+def _validated(serializer_class, data, **context):
+    serializer = serializer_class(data=data, context=context)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class MeetingTypeList(PublicAPIView):
+    @extend_schema(operation_id="meeting_types_list", responses={200: s.MeetingTypeSerializer(many=True)})
+    def get(self, request):
+        return Response(s.MeetingTypeSerializer(selectors.meeting_types_active(), many=True).data)
+
+
+class MeetingTypeDetail(PublicAPIView):
+    @extend_schema(operation_id="meeting_types_retrieve", responses={200: s.MeetingTypeSerializer, 404: E})
+    def get(self, request, slug):
+        return Response(s.MeetingTypeSerializer(selectors.meeting_type_get(slug)).data)
+
+
+class SlotList(PublicAPIView):
+    @extend_schema(
+        operation_id="meeting_types_slots",
+        parameters=[s.SlotsQuerySerializer],
+        responses={200: s.SlotsResponseSerializer, 400: E, 404: E},
+        description="Offered start times on the local dates `start` … `end` (inclusive, at most "
+        f"{selectors.MAX_SLOT_DAYS} days) in `timezone`; default: today and the next 6 days.",
+    )
+    def get(self, request, slug):
+        meeting_type = selectors.meeting_type_get(slug)
+        query = _validated(s.SlotsQuerySerializer, request.query_params)
+        zone = ZoneInfo(query["timezone"])
+        now = timezone.now()
+        first = query.get("start") or now.astimezone(zone).date()
+        last = query.get("end") or first + timedelta(days=selectors.DEFAULT_SLOT_DAYS - 1)
+        if last < first:
+            raise InvalidInput({"end": ["The end date is before the start date."]})
+        if (last - first).days + 1 > selectors.MAX_SLOT_DAYS:
+            raise InvalidInput({"end": [f"At most {selectors.MAX_SLOT_DAYS} days per request."]})
+        starts = selectors.slots_for_days(meeting_type, start=first, end=last, zone=zone, now=now)
+        length = timedelta(minutes=meeting_type.duration_minutes)
+        slots = [{"start": t.isoformat(), "end": (t + length).astimezone(zone).isoformat()} for t in starts]
+        body = {"timezone": zone.key, "start": first.isoformat(), "end": last.isoformat(), "slots": slots}
+        return Response(body, headers={"Cache-Control": "no-store"})
+
+
+class BookingCreate(PublicAPIView):
+    @extend_schema(
+        operation_id="bookings_create",
+        request=s.BookingCreateSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="Replays the first response for 24 h (same body only)",
+            )
+        ],
+        responses={201: s.BookingResponseSerializer, 400: E, 404: E, 409: E, 422: E, 429: E},
+    )
+    def post(self, request, slug):
+        meeting_type = selectors.meeting_type_get(slug)
+        data = _validated(s.BookingCreateSerializer, request.data, meeting_type=meeting_type)
+        result = booking_create(
+            meeting_type=meeting_type, idempotency_key=request.headers.get("Idempotency-Key"), **data
+        )
+        headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
+        return Response(result.body, status=result.status_code, headers=headers)
+
+
+def _active_hosts(booking):
+    rows = BookingHost.objects.filter(booking=booking).select_related("rep").order_by("pk")
+    active = [h for h in rows if h.active] or [
+        h for h in rows if h.released == BookingHost.Released.CANCELLED
+    ]
+    return [{"name": h.rep.name, "email": h.rep.email, "role": h.role} for h in active]
+
+
+class BookingDetail(PublicAPIView):
+    @extend_schema(
+        operation_id="bookings_retrieve",
+        parameters=[TOKEN, s.BookingTimezoneQuerySerializer],
+        responses={200: s.BookingResponseSerializer, 404: E},
+    )
+    def get(self, request, token):
+        booking = selectors.booking_by_token(token)
+        zone = _validated(s.BookingTimezoneQuerySerializer, request.query_params).get("timezone")
+        return Response(booking_body(booking, _active_hosts(booking), zone=zone, now=timezone.now()))
+
+
+class BookingCancel(PublicAPIView):
+    @extend_schema(
+        operation_id="bookings_cancel",
+        parameters=[TOKEN],
+        request=s.CancelSerializer,
+        responses={200: s.BookingResponseSerializer, 400: E, 404: E, 409: E, 429: E},
+    )
+    def post(self, request, token):
+        selectors.booking_by_token(token)  # 404 before validating the body
+        data = _validated(s.CancelSerializer, request.data)
+        return Response(booking_cancel(token=token, reason=data["reason"]))
+
+
+class BookingReschedule(PublicAPIView):
+    @extend_schema(
+        operation_id="bookings_reschedule",
+        parameters=[TOKEN],
+        request=s.RescheduleSerializer,
+        responses={200: s.BookingResponseSerializer, 400: E, 404: E, 409: E, 429: E},
+    )
+    def post(self, request, token):
+        selectors.booking_by_token(token)
+        data = _validated(s.RescheduleSerializer, request.data)
+        return Response(booking_reschedule(token=token, start=data["start"], zone=data.get("timezone")))
+
+
+class NotFoundView(APIView):
+    """Unmatched paths under /api/v1/."""
+
+    schema = None
+
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        raise NotFound()

@@ -1,0 +1,22 @@
+from importlib import import_module
+from importlib.util import find_spec
+
+from django.apps import AppConfig, apps
+
+
+class BookingConfig(AppConfig):
+    name = "booking"
+    verbose_name = "Booking"
+
+    def ready(self) -> None:
+        from booking import emails
+        from booking.outbox import register_handler
+
+        emails.register()
+        # Other apps add outbox handlers via a module-level ``register(register_handler)`` in <app>/outbox.py
+        for config in apps.get_app_configs():
+            if config.name == self.name or find_spec(f"{config.name}.outbox") is None:
+                continue
+            module = import_module(f"{config.name}.outbox")
+            if callable(getattr(module, "register", None)):
+                module.register(register_handler)

@@ -1,0 +1,154 @@
+"""Booking emails, delivered through the outbox (registered in ``BookingConfig.ready``).
+
+* ``email.prospect`` — one email to the prospect per booking event, with an iCalendar invitation
+  (REQUEST; CANCEL when cancelled) unless the lead host's calendar provider sends the invitation itself
+  (``calendars.selectors.invitation_sent_by_provider``).
+* ``email.host`` — one email per affected host (fan-out): REQUEST to current hosts, CANCEL to hosts who
+  stopped hosting in this change (reassigned away or cancelled). Hosts whose calendar Baton writes into get
+  the email without the .ics part (the event is already in their calendar).
+
+Payloads are snapshots taken in the booking's transaction: a late delivery sends what was true then, with
+its SEQUENCE, so calendar clients never go back to an older state.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+
+from booking import ics
+from booking.models import Booking
+from booking.outbox import EVENTS, register_handler
+
+VERB = {"booking.confirmed": "Confirmed", "booking.rescheduled": "Updated", "booking.cancelled": "Cancelled"}
+
+
+def snapshot(booking: Booking, context: dict) -> dict:
+    meeting = booking.meeting_type
+    return {
+        "uid": booking.ical_uid,
+        "title": meeting.title,
+        "start": booking.start.isoformat(),
+        "end": booking.end.isoformat(),
+        "status": booking.status,
+        "prospect": {
+            "name": booking.prospect_name,
+            "email": booking.prospect_email,
+            "timezone": booking.prospect_timezone,
+        },
+        "hosts": context.get("hosts", []),
+        "location": {"kind": meeting.get_location_kind_display(), "detail": meeting.location_detail},
+        "answers": booking.answers,
+        "note": booking.note,
+        "reason": context.get("reason", ""),
+    }
+
+
+def prospect_fanout(booking: Booking, context: dict) -> list[dict]:
+    method = ics.CANCEL if booking.status == Booking.Status.CANCELLED else ics.REQUEST
+    return [{"method": method, "booking": snapshot(booking, context)}]
+
+
+def host_fanout(booking: Booking, context: dict) -> list[dict]:
+    snap = snapshot(booking, context)
+    cancelled = booking.status == Booking.Status.CANCELLED
+    out = [
+        {"method": ics.CANCEL if cancelled else ics.REQUEST, "host": h, "booking": snap}
+        for h in context.get("hosts", [])
+    ]
+    out += [{"method": ics.CANCEL, "host": h, "booking": snap} for h in context.get("released", [])]
+    return out
+
+
+def _when(snap: dict, zone: str) -> str:
+    start = datetime.fromisoformat(snap["start"]).astimezone(ZoneInfo(zone))
+    end = datetime.fromisoformat(snap["end"]).astimezone(ZoneInfo(zone))
+    return f"{start:%A %d %B %Y, %H:%M}–{end:%H:%M} ({zone})"
+
+
+def _ics(payload: dict, method: str) -> bytes:
+    snap = payload["booking"]
+    hosts = snap["hosts"] or []
+    lead = hosts[0] if hosts else {"name": "Baton", "email": settings.DEFAULT_FROM_EMAIL}
+    prospect = snap["prospect"]
+    attendees = [(prospect["name"], prospect["email"])] + [(h["name"], h["email"]) for h in hosts[1:]]
+    location = snap["location"]["detail"] or snap["location"]["kind"]
+    return ics.invitation(
+        method=method,
+        uid=snap["uid"],
+        sequence=payload["sequence"],
+        start=datetime.fromisoformat(snap["start"]),
+        end=datetime.fromisoformat(snap["end"]),
+        summary=f"{snap['title']}: {prospect['name']}",
+        description=snap["note"] or snap["title"],
+        location=location,
+        organizer=(lead["name"], lead["email"]),
+        attendees=attendees,
+    )
+
+
+def _send(*, to: str, subject: str, body: str, invite: bytes | None, method: str) -> None:
+    message = EmailMultiAlternatives(subject=subject, body=body, to=[to])
+    if invite is not None:
+        message.attach_alternative(invite.decode(), f"text/calendar; method={method}")
+        message.attach("invite.ics", invite, f"application/ics; method={method}")
+    message.send()
+
+
+def send_prospect_email(payload: dict) -> str:
+    from calendars.selectors import invitation_sent_by_provider
+
+    snap, method = payload["booking"], payload["method"]
+    prospect = snap["prospect"]
+    verb = VERB[payload["event"]]
+    hosts = snap["hosts"]
+    lines = [f"Hello {prospect['name']},", "", f"{verb}: {snap['title']}", _when(snap, prospect["timezone"])]
+    if hosts and method == ics.REQUEST:
+        lines.append("With: " + ", ".join(h["name"] for h in hosts))
+        lines.append(f"Where: {snap['location']['detail'] or snap['location']['kind']}")
+    if payload.get("manage_url") and method == ics.REQUEST:
+        lines += ["", f"Reschedule or cancel: {payload['manage_url']}"]
+    lead_invites = bool(hosts) and invitation_sent_by_provider(hosts[0]["rep_id"])
+    invite = None if lead_invites else _ics(payload, method)
+    _send(
+        to=prospect["email"],
+        subject=f"{verb}: {snap['title']}",
+        body="\n".join(lines),
+        invite=invite,
+        method=method,
+    )
+    return f"sent to {prospect['email']} ({method}{', no .ics: provider invites' if invite is None else ''})"
+
+
+def send_host_email(payload: dict) -> str:
+    from calendars.selectors import invitation_sent_by_provider
+
+    snap, method, host = payload["booking"], payload["method"], payload["host"]
+    prospect = snap["prospect"]
+    verb = "Cancelled" if method == ics.CANCEL else VERB[payload["event"]]
+    rep_zone = host.get("timezone") or "UTC"
+    lines = [f"{verb}: {snap['title']} with {prospect['name']} <{prospect['email']}>", _when(snap, rep_zone)]
+    if method == ics.CANCEL and snap.get("status") != Booking.Status.CANCELLED:
+        lines.append("You no longer host this meeting.")
+    for key, value in (snap["answers"] or {}).items():
+        lines.append(f"{key}: {value}")
+    if snap["note"]:
+        lines += ["", snap["note"]]
+    invite = None if invitation_sent_by_provider(host["rep_id"]) else _ics(payload, method)
+    _send(
+        to=host["email"],
+        subject=f"{verb}: {snap['title']} with {prospect['name']}",
+        body="\n".join(lines),
+        invite=invite,
+        method=method,
+    )
+    return f"sent to {host['email']} ({method})"
+
+
+def register() -> None:
+    for event in EVENTS:
+        register_handler(event, send_prospect_email, name="email.prospect", fanout=prospect_fanout)
+        register_handler(event, send_host_email, name="email.host", fanout=host_fanout)

@@ -1,0 +1,94 @@
+"""Typed domain errors of the booking API, each with a stable ``code`` and an HTTP status.
+
+``booking.api.errors.exception_handler`` renders every one of them as
+``{"code": <code>, "detail": <message>, ...extra}``. Codes are part of the public API (docs/booking-api.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class BookingError(Exception):
+    code = "booking_error"
+    status = 400
+    default_detail = "The request could not be completed."
+
+    def __init__(self, detail: str | None = None, **extra: Any):
+        self.detail = detail or self.default_detail
+        self.extra = extra
+        super().__init__(self.detail)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "detail": self.detail, **self.extra}
+
+
+class InvalidInput(BookingError):
+    """Field-level validation failure: ``errors`` maps field names to lists of messages."""
+
+    code = "invalid"
+    status = 400
+    default_detail = "Invalid input."
+
+    def __init__(self, errors: dict[str, Any], detail: str | None = None):
+        super().__init__(detail, errors=errors)
+
+
+class MeetingTypeNotFound(BookingError):
+    code = "not_found"
+    status = 404
+    default_detail = "No such meeting type."
+
+
+class BookingNotFound(BookingError):
+    code = "not_found"
+    status = 404
+    default_detail = "No such booking."
+
+
+class SlotUnavailable(BookingError):
+    """Nobody can host at that start (taken meanwhile); ``alternatives`` are the next offered starts."""
+
+    code = "slot_unavailable"
+    status = 409
+    default_detail = "That time is no longer available."
+
+    def __init__(self, detail: str | None = None, *, alternatives: list[str] | None = None):
+        super().__init__(detail, alternatives=alternatives or [])
+
+
+class TryAgain(BookingError):
+    """The hosts were locked by other bookings for longer than BOOKING_LOCK_TIMEOUT_MS (or a deadlock)."""
+
+    code = "try_again"
+    status = 409
+    default_detail = "Too many bookings for these hosts right now; please try again."
+
+
+class BookingNotActive(BookingError):
+    code = "booking_not_active"
+    status = 409
+    default_detail = "This booking is not active."
+
+
+class BookingAlreadyCancelled(BookingNotActive):
+    code = "booking_already_cancelled"
+    default_detail = "This booking is already cancelled."
+
+
+class BookingInPast(BookingError):
+    code = "booking_in_past"
+    status = 409
+    default_detail = "This booking has already started."
+
+
+class IdempotencyConflict(BookingError):
+    code = "idempotency_key_reused"
+    status = 422
+    default_detail = "This Idempotency-Key was already used with a different request body."
+
+
+class ReassignNotPossible(BookingError):
+    code = "reassign_not_possible"
+    status = 409
+    default_detail = "The booking cannot be reassigned to that member."

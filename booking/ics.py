@@ -1,0 +1,64 @@
+"""iCalendar (RFC 5545 / iTIP RFC 5546) invitations for booking emails, built with ``icalendar``.
+
+One VEVENT per booking with the stable UID ``booking-<pk>@baton``; every change raises SEQUENCE, so
+calendar clients apply the latest: ``REQUEST`` for a new or moved booking, ``CANCEL`` when it is cancelled
+(or for a host who no longer hosts it).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from icalendar import Calendar, Event, vCalAddress, vText
+
+REQUEST = "REQUEST"
+CANCEL = "CANCEL"
+
+
+def _address(email: str, name: str, **params: str) -> vCalAddress:
+    address = vCalAddress(f"mailto:{email}")
+    address.params["CN"] = vText(name or email)
+    for key, value in params.items():
+        address.params[key] = vText(value)
+    return address
+
+
+def invitation(
+    *,
+    method: str,
+    uid: str,
+    sequence: int,
+    start: datetime,
+    end: datetime,
+    summary: str,
+    description: str,
+    location: str,
+    organizer: tuple[str, str],
+    attendees: list[tuple[str, str]],
+    stamp: datetime | None = None,
+) -> bytes:
+    """An iTIP message (``method`` REQUEST or CANCEL). ``organizer``/``attendees`` are (name, email)."""
+    cal = Calendar()
+    cal.add("prodid", "-//Baton//Meeting Router//EN")
+    cal.add("version", "2.0")
+    cal.add("method", method)
+    event = Event()
+    event.add("uid", uid)
+    event.add("sequence", sequence)
+    event.add("dtstamp", (stamp or datetime.now(UTC)).astimezone(UTC))
+    event.add("dtstart", start.astimezone(UTC))
+    event.add("dtend", end.astimezone(UTC))
+    event.add("summary", summary)
+    event.add("description", description)
+    if location:
+        event.add("location", location)
+    event.add("status", "CANCELLED" if method == CANCEL else "CONFIRMED")
+    event.add("organizer", _address(organizer[1], organizer[0]))
+    for name, email in attendees:
+        event.add(
+            "attendee",
+            _address(email, name, ROLE="REQ-PARTICIPANT", PARTSTAT="NEEDS-ACTION", RSVP="TRUE"),
+            encode=0,
+        )
+    cal.add_component(event)
+    return cal.to_ical()

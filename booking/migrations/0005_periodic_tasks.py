@@ -1,0 +1,31 @@
+"""Create the booking PeriodicTasks (django_celery_beat; schedules editable in the admin): the outbox sweep
+every minute (re-sends undelivered messages) and the idempotency-key purge every hour."""
+
+from django.db import migrations
+
+TASKS = [
+    ("Booking: deliver pending outbox messages", "booking.outbox_sweep", 1),
+    ("Booking: purge expired idempotency keys", "booking.purge_idempotency_keys", 60),
+]
+
+
+def create(apps, schema_editor):
+    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
+    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
+    for name, task, minutes in TASKS:
+        schedule, _ = IntervalSchedule.objects.get_or_create(every=minutes, period="minutes")
+        PeriodicTask.objects.get_or_create(name=name, defaults={"task": task, "interval": schedule, "enabled": True})
+
+
+def remove(apps, schema_editor):
+    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
+    PeriodicTask.objects.filter(name__in=[name for name, _, _ in TASKS]).delete()
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("booking", "0004_bookinghost_exclusion"),
+        ("django_celery_beat", "0018_improve_crontab_helptext"),
+    ]
+
+    operations = [migrations.RunPython(create, remove)]

@@ -1,0 +1,208 @@
+"""The transaction: meeting types, bookings and their hosts."""
+
+from __future__ import annotations
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from routing.models import Pool, Rep
+from routing.validators import validate_timezone
+
+SLOT_INTERVALS = [
+    (5, "5 min"),
+    (10, "10 min"),
+    (15, "15 min"),
+    (20, "20 min"),
+    (30, "30 min"),
+    (60, "60 min"),
+]
+
+
+class MeetingType(models.Model):
+    class LocationKind(models.TextChoices):
+        VIDEO = "video", "Video call"
+        PHONE = "phone", "Phone call"
+        IN_PERSON = "in_person", "In person"
+
+    slug = models.SlugField(max_length=100, unique=True, help_text="Public URL: /book/<slug>")
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    duration_minutes = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(5), MaxValueValidator(720)]
+    )
+    slot_interval_minutes = models.PositiveSmallIntegerField(choices=SLOT_INTERVALS, default=15)
+    buffer_before_minutes = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(240)])
+    buffer_after_minutes = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(240)])
+    minimum_notice_minutes = models.PositiveIntegerField(default=240)
+    horizon_days = models.PositiveSmallIntegerField(
+        default=30, validators=[MinValueValidator(1), MaxValueValidator(365)]
+    )
+    pool = models.ForeignKey(Pool, on_delete=models.PROTECT, related_name="meeting_types")
+    location_kind = models.CharField(max_length=16, choices=LocationKind.choices, default=LocationKind.VIDEO)
+    location_detail = models.CharField(
+        max_length=500, blank=True, help_text="Video link, phone number or address shown on the confirmation"
+    )
+    questions = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Qualification questions: [{"key": "size", "label": "Company size", "type": "select", '
+        '"options": ["1-10", "11-50"], "required": true}]',
+    )
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["title"]
+        constraints = [
+            models.CheckConstraint(condition=Q(duration_minutes__gt=0), name="meetingtype_duration_positive"),
+            models.CheckConstraint(
+                condition=Q(slot_interval_minutes__in=[value for value, _ in SLOT_INTERVALS]),
+                name="meetingtype_slot_interval_valid",
+            ),
+            models.CheckConstraint(condition=Q(horizon_days__gt=0), name="meetingtype_horizon_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.duration_minutes} min)"
+
+
+class Booking(models.Model):
+    class Status(models.TextChoices):
+        CONFIRMED = "confirmed", "Confirmed"
+        CANCELLED = "cancelled", "Cancelled"
+        COMPLETED = "completed", "Completed"
+        NO_SHOW = "no_show", "No-show"
+
+    meeting_type = models.ForeignKey(MeetingType, on_delete=models.PROTECT, related_name="bookings")
+    pool = models.ForeignKey(Pool, on_delete=models.PROTECT, related_name="bookings")
+    start = models.DateTimeField(db_index=True)
+    end = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.CONFIRMED, db_index=True)
+    prospect_name = models.CharField(max_length=200)
+    prospect_email = models.EmailField(max_length=254)
+    prospect_timezone = models.CharField(max_length=64, validators=[validate_timezone])
+    answers = models.JSONField(default=dict, blank=True)
+    note = models.TextField(blank=True, max_length=2000)
+    utm = models.JSONField(default=dict, blank=True)
+    decision = models.JSONField(default=dict, blank=True, help_text="Routing decision record")
+    manage_token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    sequence = models.PositiveIntegerField(default=0, help_text="iCalendar SEQUENCE, raised on every change")
+    cancel_reason = models.CharField(max_length=500, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-start"]
+        constraints = [
+            models.CheckConstraint(condition=Q(end__gt=F("start")), name="booking_end_after_start")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.meeting_type.title} with {self.prospect_name} at {self.start:%Y-%m-%d %H:%M} UTC"
+
+    @property
+    def ical_uid(self) -> str:
+        return f"booking-{self.pk}@baton"
+
+
+class BookingHost(models.Model):
+    """A rep hosting a booking. ``blocked_*`` is the booking widened by its buffers; on PostgreSQL an
+    exclusion constraint keeps the blocked ranges of one rep's active bookings from overlapping."""
+
+    class Released(models.TextChoices):
+        NO = "", "Not released"
+        CANCELLED = "cancelled", "Booking cancelled"
+        REASSIGNED = "reassigned", "Reassigned to another rep"
+
+    booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="hosts")
+    rep = models.ForeignKey(Rep, on_delete=models.PROTECT, related_name="hosted")
+    role = models.SlugField(max_length=32, blank=True)
+    blocked_start = models.DateTimeField()
+    blocked_end = models.DateTimeField()
+    active = models.BooleanField(default=True, help_text="False once the booking is cancelled")
+    assigned_at = models.DateTimeField(
+        default=timezone.now, help_text="When this rep got the booking (fairness)"
+    )
+    released = models.CharField(
+        max_length=16,
+        choices=Released.choices,
+        default=Released.NO,
+        blank=True,
+        help_text="Why an inactive host stopped hosting: a reassigned host no longer counts for fairness",
+    )
+
+    class Meta:
+        ordering = ["booking", "role"]
+        indexes = [models.Index(fields=["rep", "blocked_end", "blocked_start"], name="host_rep_blocked")]
+        constraints = [
+            models.UniqueConstraint(fields=["booking", "rep"], name="bookinghost_unique"),
+            models.CheckConstraint(
+                condition=Q(blocked_end__gt=F("blocked_start")), name="bookinghost_range_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        role = f" ({self.role})" if self.role else ""
+        return f"{self.rep.name}{role}"
+
+
+class IdempotencyKey(models.Model):
+    """A booking request's ``Idempotency-Key``: the first successful response, replayed for 24 hours.
+
+    Only hashes of the key are stored; the response (it contains the manage token) is sealed with a Fernet
+    key derived from the client's key and SECRET_KEY, so the database alone cannot reveal the token.
+    The unique ``key_hash`` makes concurrent duplicates wait for, then replay, the first.
+    """
+
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    request_hash = models.CharField(max_length=64, editable=False)
+    booking = models.ForeignKey(Booking, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    status_code = models.PositiveSmallIntegerField(default=0)
+    sealed_response = models.TextField(blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"idempotency key {self.key_hash[:12]}… (booking {self.booking_id})"
+
+
+class OutboxMessage(models.Model):
+    """A side effect of a booking change (email, calendar write), written in the booking's transaction and
+    delivered afterwards by ``booking.tasks`` (one row per registered handler, see ``booking.outbox``)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        DEAD = "dead", "Gave up"
+
+    event = models.CharField(
+        max_length=64, help_text="booking.confirmed / booking.rescheduled / booking.cancelled"
+    )
+    handler = models.CharField(max_length=200)
+    booking = models.ForeignKey(
+        Booking, null=True, blank=True, on_delete=models.SET_NULL, related_name="outbox"
+    )
+    payload = models.JSONField(default=dict, blank=True)
+    sealed = models.TextField(
+        blank=True, editable=False, help_text="Encrypted secrets (manage link), wiped once delivered"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now, db_index=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    result = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="outbox_due")]
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.handler} ({self.status})"

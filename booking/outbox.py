@@ -1,0 +1,212 @@
+"""The booking outbox: side effects written in the booking's transaction, delivered after it commits.
+
+Handlers register for booking events::
+
+    from booking.outbox import register_handler
+
+    register_handler("booking.confirmed", send_something)                 # name: "<module>.<function>"
+    @register_handler("booking.cancelled", name="crm.cancel")              # or as a decorator
+    def cancel_in_crm(payload): ...
+
+Events: ``booking.confirmed``, ``booking.rescheduled`` (also used when an admin reassigns a host) and
+``booking.cancelled``. When the booking services write an event, ``emit`` creates one ``OutboxMessage`` row
+per registered handler (or several, when the handler registered a ``fanout`` that splits the event, e.g.
+one email per host). A handler is called with the row's payload — always ``booking_id``, ``event``,
+``sequence``, plus what the fan-out added and any sealed secrets — and must raise to ask for a retry.
+
+Apps register without editing this module: at start-up ``BookingConfig.ready`` imports ``<app>.outbox``
+of every installed app and calls its ``register(register_handler)`` function if it has one (the calendars
+app registers its calendar writes this way).
+
+Delivery (``deliver``, ``sweep``) claims a row with a lease before calling the handler: on PostgreSQL with
+``SELECT … FOR UPDATE SKIP LOCKED``, so two workers never deliver the same row; the handler runs outside any
+transaction; success marks the row delivered (only if the lease is still ours). A crashed worker's lease
+runs out and the sweep delivers the row again, so delivery is at-least-once and, barring such a crash
+between a handler's effect and the commit of "delivered", exactly once.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from booking.models import Booking, OutboxMessage
+
+logger = logging.getLogger("booking.outbox")
+
+EVENTS = ("booking.confirmed", "booking.rescheduled", "booking.cancelled")
+Handler = Callable[[dict], Any]
+Fanout = Callable[[Booking, dict], list[dict]]
+
+
+@dataclass(frozen=True)
+class Registration:
+    name: str
+    handler: Handler
+    fanout: Fanout | None
+
+
+HANDLERS: dict[str, Handler] = {}
+REGISTRY: dict[str, dict[str, Registration]] = {event: {} for event in EVENTS}
+
+
+def register_handler(
+    event: str, handler: Handler | None = None, *, name: str | None = None, fanout: Fanout | None = None
+):
+    """Register ``handler`` for ``event`` (idempotent per name); usable as a decorator."""
+    if event not in REGISTRY:
+        raise ValueError(f"unknown booking event {event!r}; expected one of {EVENTS}")
+
+    def add(func: Handler) -> Handler:
+        key = name or f"{func.__module__}.{func.__qualname__}"
+        HANDLERS[key] = func
+        REGISTRY[event][key] = Registration(key, func, fanout)
+        return func
+
+    return add(handler) if handler is not None else add
+
+
+def _fernet() -> Fernet:
+    digest = hashlib.sha256(b"outbox:" + settings.SECRET_KEY.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def emit(
+    event: str,
+    booking: Booking,
+    *,
+    context: dict | None = None,
+    secrets: dict | None = None,
+    now: datetime | None = None,
+) -> list[OutboxMessage]:
+    """Write the outbox rows of ``event`` for ``booking`` (call inside the booking's transaction) and
+    arrange for their delivery after commit. ``secrets`` (e.g. the manage URL) are stored encrypted and
+    wiped once the row is delivered."""
+    now = now or timezone.now()
+    context = dict(context or {})
+    sealed = _fernet().encrypt(json.dumps(secrets).encode()).decode() if secrets else ""
+    base = {"booking_id": booking.pk, "event": event, "sequence": booking.sequence}
+    rows = []
+    for reg in REGISTRY[event].values():
+        payloads = reg.fanout(booking, context) if reg.fanout else [context]
+        for extra in payloads:
+            rows.append(
+                OutboxMessage(
+                    event=event,
+                    handler=reg.name,
+                    booking=booking,
+                    payload={**extra, **base},
+                    sealed=sealed,
+                    created_at=now,
+                    next_attempt_at=now + timedelta(seconds=settings.BOOKING_OUTBOX_GRACE_SECONDS),
+                )
+            )
+    created = OutboxMessage.objects.bulk_create(rows)
+    ids = [row.pk for row in created]
+    if ids:
+        transaction.on_commit(lambda: enqueue(ids))
+    return created
+
+
+def enqueue(ids: list[int]) -> None:
+    """Hand rows to Celery (eagerly in-process without a broker). A broker failure is logged, not raised:
+    the booking has committed and the periodic sweep delivers the rows later."""
+    from booking.tasks import deliver_outbox_message
+
+    for pk in ids:
+        try:
+            deliver_outbox_message.apply_async((pk,), retry=False)
+        except Exception:  # broker unreachable, misconfigured, …: the sweep will deliver
+            logger.warning(
+                "could not enqueue outbox message %s; the sweep will deliver it", pk, exc_info=True
+            )
+
+
+def _claimable(now: datetime) -> Q:
+    return Q(status=OutboxMessage.Status.PENDING) & (Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+
+
+def _claim(qs, *, now: datetime, limit: int) -> list[OutboxMessage]:
+    lease = now + timedelta(seconds=settings.BOOKING_OUTBOX_LEASE_SECONDS)
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            qs = qs.select_for_update(skip_locked=True)
+        rows = list(qs.filter(_claimable(now)).order_by("next_attempt_at", "pk")[:limit])
+        for row in rows:
+            row.claimed_until = lease
+            row.attempts += 1
+        OutboxMessage.objects.bulk_update(rows, ["claimed_until", "attempts"])
+    return rows
+
+
+def backoff_seconds(attempts: int) -> int:
+    """30 s, 1 min, 2 min, … capped at one hour."""
+    return min(30 * 2 ** max(attempts - 1, 0), 3600)
+
+
+def _run(row: OutboxMessage) -> str:
+    """Call the row's handler and record the outcome. Returns "delivered", "retry" or "dead"."""
+    now = timezone.now()
+    mine = OutboxMessage.objects.filter(pk=row.pk, claimed_until=row.claimed_until)
+    try:
+        handler = HANDLERS.get(row.handler)
+        if handler is None:
+            raise LookupError(f"no outbox handler registered as {row.handler!r}")
+        payload = dict(row.payload)
+        if row.sealed:
+            try:
+                payload.update(json.loads(_fernet().decrypt(row.sealed.encode())))
+            except InvalidToken:
+                logger.warning("outbox message %s: sealed secrets unreadable (SECRET_KEY changed)", row.pk)
+        result = handler(payload)
+    except Exception as exc:
+        dead = row.attempts >= settings.BOOKING_OUTBOX_MAX_ATTEMPTS
+        logger.warning(
+            "outbox message %s (%s) failed, attempt %s: %s", row.pk, row.handler, row.attempts, exc
+        )
+        mine.update(
+            status=OutboxMessage.Status.DEAD if dead else OutboxMessage.Status.PENDING,
+            last_error=f"{type(exc).__name__}: {exc}"[:2000],
+            next_attempt_at=now + timedelta(seconds=backoff_seconds(row.attempts)),
+            claimed_until=None,
+        )
+        return "dead" if dead else "retry"
+    mine.update(
+        status=OutboxMessage.Status.DELIVERED,
+        delivered_at=now,
+        claimed_until=None,
+        sealed="",
+        result=("" if result is None else str(result))[:2000],
+        last_error="",
+    )
+    return "delivered"
+
+
+def deliver(*, message_id: int, now: datetime | None = None) -> str:
+    """Deliver one row if it is pending and not claimed by someone else. Returns "delivered", "retry",
+    "dead" or "skipped" (already delivered, given up, or being delivered elsewhere)."""
+    rows = _claim(OutboxMessage.objects.filter(pk=message_id), now=now or timezone.now(), limit=1)
+    return _run(rows[0]) if rows else "skipped"
+
+
+def sweep(*, now: datetime | None = None, limit: int = 100) -> dict[str, int]:
+    """Deliver due rows (pending, next attempt reached, not claimed): what a down worker left behind."""
+    now = now or timezone.now()
+    outcome: dict[str, int] = {}
+    due = OutboxMessage.objects.filter(next_attempt_at__lte=now)
+    for row in _claim(due, now=now, limit=limit):
+        result = _run(row)
+        outcome[result] = outcome.get(result, 0) + 1
+    return outcome

@@ -1,0 +1,88 @@
+"""Read side of booking: meeting types, offered slots, bookings by manage token."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from booking.errors import BookingNotFound, MeetingTypeNotFound
+from booking.models import Booking, MeetingType
+from routing.core import Interval, offered_slots
+from routing.selectors import load_pool_state, meeting_spec
+
+MAX_SLOT_DAYS = 62
+DEFAULT_SLOT_DAYS = 7
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
+
+
+def token_hash(token: str) -> str:
+    """SHA-256 (hex) of a manage token: the only form in which tokens are stored."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def meeting_types_active():
+    return MeetingType.objects.filter(active=True).order_by("title", "pk")
+
+
+def meeting_type_get(slug: str) -> MeetingType:
+    """The active meeting type ``slug`` (pool selected) or ``MeetingTypeNotFound``."""
+    meeting_type = MeetingType.objects.filter(slug=slug, active=True).select_related("pool").first()
+    if meeting_type is None:
+        raise MeetingTypeNotFound()
+    return meeting_type
+
+
+def booking_by_token(token: str, *, for_update: bool = False) -> Booking:
+    """The booking whose manage token is ``token``; any failure is ``BookingNotFound`` (a plain 404)."""
+    if not isinstance(token, str) or not _TOKEN_RE.match(token):
+        raise BookingNotFound()
+    qs = Booking.objects.select_related("meeting_type", "pool")
+    if for_update:
+        qs = qs.select_for_update(of=("self",))
+    booking = qs.filter(manage_token_hash=token_hash(token)).first()
+    if booking is None:
+        raise BookingNotFound()
+    return booking
+
+
+def local_day_window(start: date, end: date, zone: ZoneInfo) -> Interval:
+    """UTC interval from local midnight of ``start`` to local midnight after ``end`` in ``zone``."""
+    lo = datetime(start.year, start.month, start.day, tzinfo=zone)
+    after = end + timedelta(days=1)
+    hi = datetime(after.year, after.month, after.day, tzinfo=zone)
+    return Interval(lo, hi)
+
+
+def slots_in_window(meeting_type: MeetingType, window: Interval, *, now: datetime) -> list[datetime]:
+    """Offered starts (UTC, sorted) of ``meeting_type`` in ``window`` (start inclusive, end exclusive).
+
+    Round-robin pools decide the offering rep over the whole horizon, so their schedules are loaded for it.
+    """
+    pool = meeting_type.pool
+    load_window = window
+    if pool.strategy == "round_robin":
+        load_window = Interval(
+            min(window.start, now), max(window.end, now + timedelta(days=meeting_type.horizon_days))
+        )
+    state = load_pool_state(pool, meeting_type, now=now, window=load_window)
+    return offered_slots(state.spec, meeting_spec(meeting_type), now=now, window=window)
+
+
+def slots_for_days(
+    meeting_type: MeetingType, *, start: date, end: date, zone: ZoneInfo, now: datetime
+) -> list[datetime]:
+    """Offered starts on local dates ``start`` … ``end`` (inclusive) in ``zone``, converted to ``zone``."""
+    window = local_day_window(start, end, zone)
+    return [s.astimezone(zone) for s in slots_in_window(meeting_type, window, now=now)]
+
+
+def alternatives(
+    meeting_type: MeetingType, *, after: datetime, zone: ZoneInfo, now: datetime, limit: int = 5
+) -> list[str]:
+    """The next ``limit`` offered starts after ``after`` (within 14 days), ISO 8601 in ``zone``."""
+    lo = max(after, now)
+    window = Interval(lo, lo + timedelta(days=14))
+    starts = [s for s in slots_in_window(meeting_type, window, now=now) if s != after]
+    return [s.astimezone(zone).isoformat() for s in starts[:limit]]

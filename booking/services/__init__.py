@@ -1,0 +1,14 @@
+"""Write paths of the booking app (keyword-only services; see each module)."""
+
+from booking.services.create import CreateResult, booking_create
+from booking.services.manage import booking_cancel, booking_reschedule
+from booking.services.reassign import booking_reassign, booking_set_outcome
+
+__all__ = [
+    "CreateResult",
+    "booking_cancel",
+    "booking_create",
+    "booking_reassign",
+    "booking_reschedule",
+    "booking_set_outcome",
+]

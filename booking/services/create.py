@@ -1,0 +1,185 @@
+"""Creating a booking: one durable transaction, rep locks taken late, availability re-checked inside."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db import DatabaseError, IntegrityError, transaction
+from django.utils import timezone as dj_timezone
+
+from booking import outbox
+from booking.errors import InvalidInput, SlotUnavailable, TryAgain
+from booking.models import Booking, BookingHost, MeetingType
+from booking.presenters import booking_body
+from booking.selectors import alternatives, token_hash
+from booking.services import idempotency, locking
+from booking.services.routing import choose_hosts, host_dicts, host_rows, invalid_start
+from routing.core import Interval, NoHostAvailable
+from routing.models import PoolMember
+from routing.selectors import load_pool_state
+from routing.services import ledger_assigned
+
+
+@dataclass(frozen=True)
+class CreateResult:
+    status_code: int  # 201 (created) or the replayed status
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+def _check(start: datetime, zone: str) -> ZoneInfo:
+    if start.tzinfo is None or start.utcoffset() is None:
+        raise InvalidInput({"start": ["Give the time zone offset, e.g. 2026-03-10T09:00:00+01:00."]})
+    try:
+        return ZoneInfo(zone)
+    except (ValueError, KeyError):
+        raise InvalidInput({"timezone": [f"{zone!r} is not a known IANA time zone."]}) from None
+
+
+def booking_create(
+    *,
+    meeting_type: MeetingType,
+    start: datetime,
+    name: str,
+    email: str,
+    timezone: str,
+    answers: dict | None = None,
+    note: str = "",
+    utm: dict | None = None,
+    idempotency_key: str | None = None,
+    now: datetime | None = None,
+) -> CreateResult:
+    """Book ``meeting_type`` at ``start`` for a prospect; returns the 201 response body.
+
+    Inside ONE durable transaction: claim the idempotency key (if any), lock every candidate rep (late,
+    sorted), load the pool state, assign (routing core + live check of the chosen hosts), insert Booking and
+    BookingHost rows, the decision record, ledger entries and outbox rows. Raises ``InvalidInput`` (start
+    not bookable), ``SlotUnavailable`` (taken; with alternatives), ``TryAgain`` (lock timeout) or
+    ``IdempotencyConflict``; a same-key same-body request replays the first response.
+    """
+    now = now or dj_timezone.now()
+    zone = _check(start, timezone)
+    start = start.astimezone(UTC)
+    if start.second or start.microsecond:
+        raise InvalidInput({"start": ["This start is not on the booking grid."]})
+    answers, utm = answers or {}, utm or {}
+    key = idempotency.check_key(idempotency_key)
+    request_hash = idempotency.fingerprint(
+        {
+            "meeting_type": meeting_type.slug,
+            "start": start,
+            "name": name,
+            "email": email,
+            "timezone": timezone,
+            "answers": answers,
+            "note": note,
+            "utm": utm,
+        }
+    )
+    if key:
+        stored = idempotency.replay(key, request_hash, now=now)
+        if stored:
+            return CreateResult(stored[0], stored[1], replayed=True)
+    stage = "key"
+    try:
+        with transaction.atomic(durable=True):
+            key_row = idempotency.begin(key, request_hash, now=now) if key else None
+            stage = "book"
+            body = _book(
+                meeting_type,
+                start=start,
+                name=name,
+                email=email,
+                timezone=timezone,
+                answers=answers,
+                note=note,
+                utm=utm,
+                now=now,
+                zone=zone,
+            )
+            if key_row is not None:
+                idempotency.finish(key_row, key, booking_id=body["id"], status_code=201, body=body)
+    except SlotUnavailable:
+        raise SlotUnavailable(
+            alternatives=alternatives(meeting_type, after=start, zone=zone, now=now)
+        ) from None
+    except IntegrityError as exc:
+        if stage == "key":
+            stored = idempotency.replay(key, request_hash, now=now)
+            if stored:
+                return CreateResult(stored[0], stored[1], replayed=True)
+            raise TryAgain() from None
+        if locking.is_overlap(exc):
+            raise SlotUnavailable(
+                alternatives=alternatives(meeting_type, after=start, zone=zone, now=now)
+            ) from None
+        raise
+    except DatabaseError as exc:
+        if locking.is_contention(exc):
+            raise TryAgain() from None
+        raise
+    return CreateResult(201, body)
+
+
+def _book(
+    meeting_type: MeetingType,
+    *,
+    start: datetime,
+    name: str,
+    email: str,
+    timezone: str,
+    answers: dict,
+    note: str,
+    utm: dict,
+    now: datetime,
+    zone: ZoneInfo,
+) -> dict:
+    pool = meeting_type.pool
+    rep_ids = PoolMember.objects.filter(pool_id=pool.pk).values_list("rep_id", flat=True)
+    locking.lock_reps(list(rep_ids))
+    end = start + timedelta(minutes=meeting_type.duration_minutes)
+    state = load_pool_state(pool, meeting_type, now=now, window=Interval(start, end))
+    try:
+        assignment = choose_hosts(state, meeting_type, start=start, now=now)
+    except NoHostAvailable as exc:
+        message = invalid_start(exc.record)
+        raise (InvalidInput({"start": [message]}) if message else SlotUnavailable()) from None
+    token = secrets.token_urlsafe(32)
+    booking = Booking.objects.create(
+        meeting_type=meeting_type,
+        pool=pool,
+        start=start,
+        end=end,
+        status=Booking.Status.CONFIRMED,
+        prospect_name=name,
+        prospect_email=email,
+        prospect_timezone=timezone,
+        answers=answers,
+        note=note,
+        utm=utm,
+        decision=assignment.record,
+        manage_token_hash=token_hash(token),
+        sequence=0,
+    )
+    hosts = BookingHost.objects.bulk_create(host_rows(booking, assignment.hosts, meeting_type, now=now))
+    ledger_assigned(
+        pool_id=pool.pk,
+        booking_id=booking.pk,
+        rep_ids=[h.rep_id for h in hosts],
+        reason=f"{pool.strategy} assignment",
+    )
+    described = host_dicts(hosts, state.members)
+    booking.meeting_type = meeting_type
+    body = booking_body(booking, described, token=token)
+    outbox.emit(
+        "booking.confirmed",
+        booking,
+        context={"hosts": described},
+        secrets={"manage_url": body["manage_url"]},
+        now=now,
+    )
+    return body

@@ -1,0 +1,83 @@
+"""Idempotency keys for booking creation.
+
+The first request with a key inserts an ``IdempotencyKey`` row inside the booking's transaction (unique
+``key_hash``), so concurrent duplicates block on the insert until the first commits, then fail and replay
+its stored response. Only successful responses (201) are stored: a failed request leaves no row and may be
+retried with the same key. Keys expire ``BOOKING_IDEMPOTENCY_TTL_HOURS`` after first use.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+
+from booking.errors import IdempotencyConflict, InvalidInput
+from booking.models import IdempotencyKey
+
+MAX_KEY_LENGTH = 255
+
+
+def check_key(key: str | None) -> str | None:
+    if key is None:
+        return None
+    if not (1 <= len(key) <= MAX_KEY_LENGTH) or not key.isprintable():
+        raise InvalidInput({"Idempotency-Key": [f"Must be 1 to {MAX_KEY_LENGTH} printable characters."]})
+    return key
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(b"lookup:" + key.encode()).hexdigest()
+
+
+def fingerprint(data: Any) -> str:
+    """SHA-256 of the canonical JSON of a request (what must match for a replay)."""
+    blob = json.dumps(data, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _fernet(key: str) -> Fernet:
+    digest = hashlib.sha256(b"seal:" + settings.SECRET_KEY.encode() + b"\0" + key.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def begin(key: str, request_hash: str, *, now: datetime) -> IdempotencyKey:
+    """Claim ``key`` for this request (inside the booking transaction). Raises IntegrityError if taken."""
+    IdempotencyKey.objects.filter(key_hash=key_hash(key), expires_at__lte=now).delete()
+    ttl = timedelta(hours=settings.BOOKING_IDEMPOTENCY_TTL_HOURS)
+    return IdempotencyKey.objects.create(
+        key_hash=key_hash(key), request_hash=request_hash, created_at=now, expires_at=now + ttl
+    )
+
+
+def finish(row: IdempotencyKey, key: str, *, booking_id: int, status_code: int, body: dict) -> None:
+    row.booking_id = booking_id
+    row.status_code = status_code
+    row.sealed_response = _fernet(key).encrypt(json.dumps(body, cls=DjangoJSONEncoder).encode()).decode()
+    row.save(update_fields=["booking", "status_code", "sealed_response"])
+
+
+def replay(key: str, request_hash: str, *, now: datetime) -> tuple[int, dict] | None:
+    """The stored ``(status, body)`` for ``key``, ``None`` if there is none (or it expired); raises
+    ``IdempotencyConflict`` when the key was used with a different request."""
+    row = IdempotencyKey.objects.filter(key_hash=key_hash(key), expires_at__gt=now).first()
+    if row is None or not row.sealed_response:
+        return None
+    if row.request_hash != request_hash:
+        raise IdempotencyConflict()
+    try:
+        body = json.loads(_fernet(key).decrypt(row.sealed_response.encode()))
+    except InvalidToken:  # SECRET_KEY rotated: the stored response cannot be read any more
+        return None
+    return row.status_code, body
+
+
+def purge_expired(*, now: datetime) -> int:
+    deleted, _ = IdempotencyKey.objects.filter(expires_at__lte=now).delete()
+    return deleted

@@ -1,0 +1,57 @@
+"""Per-rep booking locks and the database errors that mean "conflict, not crash".
+
+On PostgreSQL every write that gives a rep a booking first takes a transaction-scoped advisory lock per
+candidate rep (``pg_advisory_xact_lock``), late (just before the availability re-check), once, in ascending
+rep-id order (no deadlocks between bookings), with ``SET LOCAL lock_timeout = BOOKING_LOCK_TIMEOUT_MS``.
+The exclusion constraint ``bookinghost_no_overlap`` (migration 0004) is the backstop.
+
+On SQLite the transaction itself is the lock: settings open every transaction with ``BEGIN IMMEDIATE``, so
+writers are serialised from their first statement.
+
+``LOCKS_ENABLED`` exists for the negative-control test only (it proves the concurrency tests can fail).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, connection
+
+LOCKS_ENABLED = True
+# Advisory-lock key space: "BATO" in the high 32 bits, the rep id in the low 32 bits.
+NAMESPACE = 0x4241544F << 32
+
+EXCLUSION_VIOLATION = "23P01"
+LOCK_NOT_AVAILABLE = "55P03"
+DEADLOCK = "40P01"
+SERIALIZATION_FAILURE = "40001"
+
+
+def lock_reps(rep_ids: Iterable[int]) -> None:
+    """Take the booking lock of every rep in ``rep_ids`` (inside the current transaction), sorted."""
+    if connection.vendor != "postgresql" or not LOCKS_ENABLED:
+        return
+    ids = sorted({int(rid) for rid in rep_ids})
+    timeout = int(settings.BOOKING_LOCK_TIMEOUT_MS)
+    statements = [f"SET LOCAL lock_timeout = '{timeout}ms'"]
+    statements += [f"SELECT pg_advisory_xact_lock({NAMESPACE | rid})" for rid in ids]
+    with connection.cursor() as cursor:
+        cursor.execute("; ".join(statements))
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    cause = exc.__cause__
+    return getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+
+
+def is_overlap(exc: IntegrityError) -> bool:
+    """The exclusion constraint refused an overlapping active host row."""
+    return sqlstate(exc) == EXCLUSION_VIOLATION or "bookinghost_no_overlap" in str(exc)
+
+
+def is_contention(exc: DatabaseError) -> bool:
+    """A lock wait timed out, a deadlock was broken, or a serialisation failed: retryable contention."""
+    if sqlstate(exc) in (LOCK_NOT_AVAILABLE, DEADLOCK, SERIALIZATION_FAILURE):
+        return True
+    return connection.vendor == "sqlite" and "database is locked" in str(exc)

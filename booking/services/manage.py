@@ -1,0 +1,262 @@
+"""Changing a booking: cancel, reschedule, reassign (admin), mark completed / no-show.
+
+Every change runs in one durable transaction, locks the booking row (and, when hosts may change, the reps,
+sorted), raises ``Booking.sequence`` and writes an outbox event. The old slot is freed only in the same
+transaction that secures the new one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db import DatabaseError, IntegrityError, transaction
+from django.utils import timezone as dj_timezone
+
+from booking import outbox
+from booking.errors import (
+    BookingAlreadyCancelled,
+    BookingInPast,
+    BookingNotActive,
+    InvalidInput,
+    SlotUnavailable,
+    TryAgain,
+)
+from booking.models import Booking, BookingHost
+from booking.presenters import booking_body, manage_url
+from booking.selectors import alternatives, booking_by_token
+from booking.services import locking
+from booking.services.routing import blocked_range, choose_hosts, host_dicts, hosts_busy_live, invalid_start
+from routing.core import Interval, NoHostAvailable, why_not_free
+from routing.models import PoolMember
+from routing.selectors import load_pool_state, meeting_spec
+from routing.services import ledger_reassigned, ledger_released
+
+Released = BookingHost.Released
+
+
+def _changeable(booking: Booking, now: datetime) -> None:
+    if booking.status == Booking.Status.CANCELLED:
+        raise BookingAlreadyCancelled()
+    if booking.status != Booking.Status.CONFIRMED:
+        raise BookingNotActive()
+    if booking.start <= now:
+        raise BookingInPast()
+
+
+def _history(booking: Booking, entry: dict[str, Any]) -> None:
+    decision = dict(booking.decision or {})
+    decision["history"] = [*decision.get("history", []), entry]
+    booking.decision = decision
+
+
+def _iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _conflicts(fn):
+    """Run ``fn``; a lock timeout / deadlock becomes ``TryAgain``, an overlap ``SlotUnavailable``."""
+    try:
+        return fn()
+    except IntegrityError as exc:
+        if locking.is_overlap(exc):
+            raise SlotUnavailable() from None
+        raise
+    except DatabaseError as exc:
+        if locking.is_contention(exc):
+            raise TryAgain() from None
+        raise
+
+
+def booking_cancel(*, token: str, reason: str = "", now: datetime | None = None) -> dict:
+    """Cancel the booking: free its hosts' time, credit fairness back per the pool, send CANCEL."""
+    now = now or dj_timezone.now()
+
+    def run():
+        with transaction.atomic(durable=True):
+            booking = booking_by_token(token, for_update=True)
+            _changeable(booking, now)
+            hosts = list(booking.hosts.filter(active=True).select_related("rep").order_by("pk"))
+            BookingHost.objects.filter(pk__in=[h.pk for h in hosts]).update(
+                active=False, released=Released.CANCELLED
+            )
+            booking.status = Booking.Status.CANCELLED
+            booking.cancelled_at = now
+            booking.cancel_reason = reason[:500]
+            booking.sequence += 1
+            _history(booking, {"at": _iso(now), "action": "cancelled", "reason": booking.cancel_reason})
+            booking.save()
+            ledger_released(
+                pool=booking.pool,
+                booking_id=booking.pk,
+                rep_ids=[h.rep_id for h in hosts],
+                status="cancelled",
+                reason=f"booking cancelled {reason}".strip(),
+            )
+            described = host_dicts(hosts, {})
+            outbox.emit(
+                "booking.cancelled",
+                booking,
+                context={"hosts": described, "reason": booking.cancel_reason},
+                secrets={"manage_url": manage_url(token)},
+                now=now,
+            )
+            return booking_body(booking, described, now=now)
+
+    return _conflicts(run)
+
+
+def _live_busy_outside(rep_ids: list[int], new: tuple[datetime, datetime], old: tuple[datetime, datetime]):
+    """Reps busy live in the part of ``new`` outside ``old`` (their own event fills ``old``)."""
+    from django.conf import settings
+
+    pieces = [(new[0], min(new[1], old[0])), (max(new[0], old[1]), new[1])]
+    busy: set[int] = set()
+    for lo, hi in pieces:
+        if lo < hi and rep_ids:
+            busy |= hosts_busy_live(
+                rep_ids, lo, hi, timeout_seconds=settings.BOOKING_LIVE_CHECK_TIMEOUT_MS / 1000
+            )
+    return busy
+
+
+def _move_hosts(booking: Booking, rows: list[BookingHost], new_hosts: dict[int, str], *, now: datetime):
+    """Make ``new_hosts`` (rep id → role) the active hosts at the booking's (new) time. Returns
+    (active rows, released rows)."""
+    blocked_start, blocked_end = blocked_range(booking.meeting_type, booking.start)
+    by_rep = {row.rep_id: row for row in rows}
+    released, changed = [], []
+    for row in rows:
+        if row.rep_id in new_hosts:
+            if not row.active:
+                row.assigned_at = now
+            row.active, row.released, row.role = True, Released.NO, new_hosts[row.rep_id]
+            row.blocked_start, row.blocked_end = blocked_start, blocked_end
+            changed.append(row)
+        elif row.active:
+            row.active, row.released = False, Released.REASSIGNED
+            changed.append(row)
+            released.append(row)
+    # free first, then take: one rep's rows never overlap each other
+    BookingHost.objects.bulk_update([r for r in changed if not r.active], ["active", "released"])
+    BookingHost.objects.bulk_update(
+        [r for r in changed if r.active],
+        ["active", "released", "role", "blocked_start", "blocked_end", "assigned_at"],
+    )
+    added = BookingHost.objects.bulk_create(
+        [
+            BookingHost(
+                booking=booking,
+                rep_id=rid,
+                role=role,
+                blocked_start=blocked_start,
+                blocked_end=blocked_end,
+                active=True,
+                assigned_at=now,
+            )
+            for rid, role in new_hosts.items()
+            if rid not in by_rep
+        ]
+    )
+    active = [r for r in rows if r.active] + added
+    active.sort(key=lambda r: list(new_hosts).index(r.rep_id))
+    return active, released
+
+
+def booking_reschedule(
+    *, token: str, start: datetime, zone: str | None = None, now: datetime | None = None
+) -> dict:
+    """Move the booking to ``start``. The same host(s) keep it when all are free then (their own current
+    booking not counting as busy); otherwise the pool routes it again. Raises like ``booking_create``."""
+    now = now or dj_timezone.now()
+    if start.tzinfo is None or start.utcoffset() is None:
+        raise InvalidInput({"start": ["Give the time zone offset, e.g. 2026-03-10T09:00:00+01:00."]})
+    start = start.astimezone(UTC)
+    if start.second or start.microsecond:
+        raise InvalidInput({"start": ["This start is not on the booking grid."]})
+    holder: dict[str, Any] = {}
+
+    def run():
+        with transaction.atomic(durable=True):
+            booking = booking_by_token(token, for_update=True)
+            holder["booking"] = booking
+            _changeable(booking, now)
+            meeting_type, pool = booking.meeting_type, booking.pool
+            rows = list(booking.hosts.select_related("rep").order_by("pk"))
+            current = [r for r in rows if r.active]
+            member_reps = set(PoolMember.objects.filter(pool_id=pool.pk).values_list("rep_id", flat=True))
+            locking.lock_reps(member_reps | {r.rep_id for r in current})
+            end = start + timedelta(minutes=meeting_type.duration_minutes)
+            state = load_pool_state(
+                pool, meeting_type, now=now, window=Interval(start, end), exclude_booking_id=booking.pk
+            )
+            spec = meeting_spec(meeting_type)
+            members = {m.rep_id: m for m in state.spec.members}
+            keep = bool(current) and all(
+                r.rep_id in members and why_not_free(members[r.rep_id], spec, now=now, start=start) is None
+                for r in current
+            )
+            busy: set[int] = set()
+            if keep:
+                old = (current[0].blocked_start, current[0].blocked_end)
+                busy = _live_busy_outside(
+                    [r.rep_id for r in current], blocked_range(meeting_type, start), old
+                )
+                keep = not busy
+            previous = {"start": _iso(booking.start), "hosts": [r.rep_id for r in current]}
+            if keep:
+                new_hosts = {r.rep_id: r.role for r in current}
+            else:
+                try:
+                    assignment = choose_hosts(state, meeting_type, start=start, now=now, exclude=busy)
+                except NoHostAvailable as exc:
+                    message = invalid_start(exc.record)
+                    raise (InvalidInput({"start": [message]}) if message else SlotUnavailable()) from None
+                new_hosts = {h.rep_id: h.role for h in assignment.hosts}
+                booking.decision = {
+                    **assignment.record,
+                    "history": (booking.decision or {}).get("history", []),
+                }
+            booking.start, booking.end = start, end
+            booking.sequence += 1
+            _history(
+                booking,
+                {
+                    "at": _iso(now),
+                    "action": "rescheduled",
+                    "from": previous,
+                    "to": _iso(start),
+                    "kept_hosts": keep,
+                    "live_busy": sorted(busy),
+                },
+            )
+            booking.save()
+            active, released = _move_hosts(booking, rows, new_hosts, now=now)
+            moved_to = [r.rep_id for r in active if r.rep_id not in previous["hosts"]]
+            if released or moved_to:
+                ledger_reassigned(
+                    pool_id=pool.pk,
+                    booking_id=booking.pk,
+                    from_rep_ids=[r.rep_id for r in released],
+                    to_rep_ids=moved_to,
+                    reason="rescheduled: routed again",
+                )
+            described = host_dicts(active, state.members)
+            outbox.emit(
+                "booking.rescheduled",
+                booking,
+                context={"hosts": described, "released": host_dicts(released, {})},
+                secrets={"manage_url": manage_url(token)},
+                now=now,
+            )
+            return booking_body(booking, described, zone=zone, now=now)
+
+    try:
+        return _conflicts(run)
+    except SlotUnavailable:
+        booking = holder["booking"]
+        tz = ZoneInfo(zone or booking.prospect_timezone)
+        raise SlotUnavailable(
+            alternatives=alternatives(booking.meeting_type, after=start, zone=tz, now=now)
+        ) from None

@@ -1,0 +1,148 @@
+"""Admin-side changes: reassign a booking to another pool member; mark it completed or a no-show."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone as dj_timezone
+
+from booking import outbox
+from booking.errors import BookingNotActive, ReassignNotPossible
+from booking.models import Booking, BookingHost
+from booking.services import locking
+from booking.services.manage import _changeable, _conflicts, _history, _iso, _move_hosts
+from booking.services.routing import blocked_range, host_dicts, hosts_busy_live
+from routing.core import Interval, why_not_free
+from routing.models import PoolMember
+from routing.selectors import load_pool_state, meeting_spec
+from routing.services import ledger_assigned, ledger_reassigned, ledger_released
+
+
+def booking_reassign(
+    *,
+    booking_id: int,
+    to_member_id: int,
+    from_rep_id: int | None = None,
+    reason: str,
+    actor: str = "",
+    now: datetime | None = None,
+) -> Booking:
+    """Give the booking's host seat held by ``from_rep_id`` (default: the only/lead host) to pool member
+    ``to_member_id``. The target must be a member of the booking's pool, not already a host, and free at the
+    booking's time (routing rules, live check). Recorded in the decision history and the ledger
+    (``reassigned_from`` / ``reassigned_to``); hosts and prospect are notified (``booking.rescheduled``)."""
+    now = now or dj_timezone.now()
+
+    def run():
+        with transaction.atomic(durable=True):
+            booking = (
+                Booking.objects.select_for_update(of=("self",))
+                .select_related("meeting_type", "pool")
+                .get(pk=booking_id)
+            )
+            _changeable(booking, now)
+            member = (
+                PoolMember.objects.select_related("rep")
+                .filter(pk=to_member_id, pool_id=booking.pool_id)
+                .first()
+            )
+            if member is None:
+                raise ReassignNotPossible("That member is not in this booking's pool.")
+            rows = list(booking.hosts.select_related("rep").order_by("pk"))
+            current = [r for r in rows if r.active]
+            if not current:
+                raise BookingNotActive("This booking has no active host.")
+            source = next((r for r in current if r.rep_id == (from_rep_id or current[0].rep_id)), None)
+            if source is None:
+                raise ReassignNotPossible("That rep does not host this booking.")
+            if member.rep_id in {r.rep_id for r in current}:
+                raise ReassignNotPossible("That rep already hosts this booking.")
+            locking.lock_reps([source.rep_id, member.rep_id])
+            meeting_type = booking.meeting_type
+            state = load_pool_state(
+                booking.pool,
+                meeting_type,
+                now=now,
+                window=Interval(booking.start, booking.end),
+                exclude_booking_id=booking.pk,
+            )
+            target = next(m for m in state.spec.members if m.rep_id == member.rep_id)
+            why = why_not_free(target, meeting_spec(meeting_type), now=now, start=booking.start)
+            if why is None:
+                from django.conf import settings
+
+                busy = hosts_busy_live(
+                    [member.rep_id],
+                    *blocked_range(meeting_type, booking.start),
+                    timeout_seconds=settings.BOOKING_LIVE_CHECK_TIMEOUT_MS / 1000,
+                )
+                why = "busy (live calendar)" if busy else None
+            if why is not None:
+                raise ReassignNotPossible(f"{member.rep.name} is not free then: {why}.")
+            new_hosts = {(member.rep_id if r is source else r.rep_id): r.role for r in current}
+            booking.sequence += 1
+            _history(
+                booking,
+                {
+                    "at": _iso(now),
+                    "action": "reassigned",
+                    "from": source.rep_id,
+                    "to": member.rep_id,
+                    "reason": reason[:300],
+                    "by": actor,
+                },
+            )
+            booking.save()
+            active, released = _move_hosts(booking, rows, new_hosts, now=now)
+            ledger_reassigned(
+                pool_id=booking.pool_id,
+                booking_id=booking.pk,
+                from_rep_ids=[source.rep_id],
+                to_rep_ids=[member.rep_id],
+                reason=reason or "reassigned by admin",
+            )
+            outbox.emit(
+                "booking.rescheduled",
+                booking,
+                context={
+                    "hosts": host_dicts(active, state.members),
+                    "released": host_dicts(released, {}),
+                    "reason": reason,
+                },
+                now=now,
+            )
+            return booking
+
+    return _conflicts(run)
+
+
+def booking_set_outcome(*, booking_id: int, status: str, now: datetime | None = None) -> Booking:
+    """Mark a booking that has started as ``completed`` or ``no_show``; a no-show credits fairness back
+    when the pool does not count no-shows. Hosts stay (the time was spent)."""
+    if status not in (Booking.Status.COMPLETED, Booking.Status.NO_SHOW):
+        raise ValueError(f"unsupported outcome {status!r}")
+    now = now or dj_timezone.now()
+    with transaction.atomic(durable=True):
+        booking = Booking.objects.select_for_update(of=("self",)).select_related("pool").get(pk=booking_id)
+        if booking.status == status:
+            return booking
+        if booking.status not in (Booking.Status.CONFIRMED, Booking.Status.COMPLETED, Booking.Status.NO_SHOW):
+            raise BookingNotActive()
+        previous = booking.status
+        booking.status = status
+        _history(booking, {"at": _iso(now), "action": status})
+        booking.save()
+        hosts = list(
+            BookingHost.objects.filter(booking=booking, active=True).values_list("rep_id", flat=True)
+        )
+        if status == Booking.Status.NO_SHOW:
+            ledger_released(pool=booking.pool, booking_id=booking.pk, rep_ids=hosts, status="no_show")
+        elif previous == Booking.Status.NO_SHOW and not booking.pool.count_no_shows:
+            ledger_assigned(
+                pool_id=booking.pool_id,
+                booking_id=booking.pk,
+                rep_ids=hosts,
+                reason="no-show corrected to completed",
+            )
+        return booking

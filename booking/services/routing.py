@@ -1,0 +1,115 @@
+"""Choosing hosts inside a booking transaction: the routing core plus the live calendar check."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+
+from booking.models import Booking, BookingHost, MeetingType
+from routing.core import Assignment, Host, NoHostAvailable, assign
+from routing.core.types import PoolSpec
+from routing.selectors import PoolState, meeting_spec
+
+# Candidate reasons that mean "this start is not bookable at all" (a 400), not "taken" (a 409).
+INVALID_START_REASONS = {"notice", "horizon", "off_grid"}
+
+
+def hosts_busy_live(rep_ids, start, end, *, timeout_seconds):
+    """Indirection so tests can stand in for the providers' free/busy (see ``calendars.live``)."""
+    from calendars.live import hosts_busy_live as live
+
+    return live(rep_ids, start, end, timeout_seconds=timeout_seconds)
+
+
+def without(spec: PoolSpec, rep_ids: set[int]) -> PoolSpec:
+    """``spec`` with the members of ``rep_ids`` made inactive (unavailable)."""
+    if not rep_ids:
+        return spec
+    members = tuple(replace(m, active=False) if m.rep_id in rep_ids else m for m in spec.members)
+    return replace(spec, members=members)
+
+
+def blocked_range(meeting_type: MeetingType, start: datetime) -> tuple[datetime, datetime]:
+    end = start + timedelta(minutes=meeting_type.duration_minutes)
+    return (
+        start - timedelta(minutes=meeting_type.buffer_before_minutes),
+        end + timedelta(minutes=meeting_type.buffer_after_minutes),
+    )
+
+
+def invalid_start(record: dict[str, Any]) -> str | None:
+    """A field message when every candidate refused the start as not bookable (grid/notice/horizon)."""
+    reasons = {c.get("reason") for c in record.get("candidates", []) if c.get("outcome") == "skipped"}
+    if not reasons or not reasons <= INVALID_START_REASONS:
+        return None
+    if "notice" in reasons:
+        return "This start is too soon (minimum notice)."
+    if "horizon" in reasons:
+        return "This start is too far ahead (booking horizon)."
+    return "This start is not on the booking grid."
+
+
+def choose_hosts(
+    state: PoolState,
+    meeting_type: MeetingType,
+    *,
+    start: datetime,
+    now: datetime,
+    exclude: set[int] | None = None,
+) -> Assignment:
+    """Assign with the routing core, then ask the providers live about the chosen hosts only; a host busy
+    live is excluded and the pool re-assigned. Raises ``NoHostAvailable`` (record attached) when nobody is
+    left. The record lists ``withheld`` reps and reps found ``live_busy``."""
+    spec = meeting_spec(meeting_type)
+    blocked = blocked_range(meeting_type, start)
+    excluded = set(exclude or ())
+    live_busy: list[int] = []
+    timeout = settings.BOOKING_LIVE_CHECK_TIMEOUT_MS / 1000
+    while True:
+        try:
+            assignment = assign(without(state.spec, excluded), spec, now=now, start=start)
+        except NoHostAvailable as exc:
+            exc.record.update(withheld=sorted(state.withheld), live_busy=live_busy)
+            raise
+        busy = hosts_busy_live([h.rep_id for h in assignment.hosts], *blocked, timeout_seconds=timeout)
+        if not busy:
+            assignment.record.update(withheld=sorted(state.withheld), live_busy=live_busy)
+            return assignment
+        live_busy.extend(sorted(busy))
+        excluded |= busy
+
+
+def host_rows(booking: Booking, hosts: tuple[Host, ...], meeting_type: MeetingType, *, now: datetime):
+    blocked_start, blocked_end = blocked_range(meeting_type, booking.start)
+    return [
+        BookingHost(
+            booking=booking,
+            rep_id=h.rep_id,
+            role=h.role,
+            blocked_start=blocked_start,
+            blocked_end=blocked_end,
+            active=True,
+            assigned_at=now,
+        )
+        for h in hosts
+    ]
+
+
+def host_dicts(hosts: list[BookingHost], members: dict) -> list[dict]:
+    """JSON-ready host descriptions for outbox payloads and responses (reps loaded via ``members``)."""
+    out = []
+    for host in hosts:
+        rep = members[host.rep_id].rep if host.rep_id in members else host.rep
+        out.append(
+            {
+                "rep_id": host.rep_id,
+                "name": rep.name,
+                "email": rep.email,
+                "role": host.role,
+                "timezone": rep.timezone,
+            }
+        )
+    return out

@@ -1,0 +1,135 @@
+"""Admin for calendar connections: status, last sync and last error per connection; never the credentials.
+
+Registered from ``CalendarsConfig.ready()`` (``calendars/admin.py`` belongs to the availability models).
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+
+from calendars.errors import CalendarError
+from calendars.models import BookingEvent, Calendar, CalendarConnection
+from calendars.services.connections import calendars_refresh
+from calendars.services.sync import request_sync
+
+SECRET_FIELDS = ("secret_blob", "watch_secret_hash", "sync_state")
+
+
+class CalendarInline(admin.TabularInline):
+    model = Calendar
+    extra = 0
+    can_delete = False
+    fields = (
+        "name",
+        "blocks_availability",
+        "receives_bookings",
+        "last_synced_at",
+        "last_error",
+        "watch_expiration",
+    )
+    readonly_fields = ("name", "last_synced_at", "last_error", "watch_expiration")
+    exclude = SECRET_FIELDS
+    show_change_link = True
+
+
+@admin.register(CalendarConnection)
+class CalendarConnectionAdmin(admin.ModelAdmin):
+    list_display = (
+        "rep",
+        "provider",
+        "account_email",
+        "status",
+        "last_sync_at",
+        "last_success_at",
+        "last_error",
+    )
+    list_filter = ("provider", "status")
+    search_fields = ("rep__name", "rep__email", "account_email")
+    list_select_related = ("rep",)
+    exclude = SECRET_FIELDS
+    readonly_fields = (
+        "rep",
+        "provider",
+        "account_email",
+        "status",
+        "last_sync_at",
+        "last_success_at",
+        "last_error",
+        "created_at",
+    )
+    inlines = [CalendarInline]
+    actions = ["sync_now", "refresh_calendars"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # connections are made by reps through OAuth or their ICS link
+
+    @admin.action(description="Sync the selected connections now")
+    def sync_now(self, request, queryset):
+        count = 0
+        for cal in Calendar.objects.filter(connection__in=queryset, blocks_availability=True):
+            count += request_sync(calendar_id=cal.pk)
+        self.message_user(request, f"Queued {count} calendar sync(s).")
+
+    @admin.action(description="Refresh the calendar lists")
+    def refresh_calendars(self, request, queryset):
+        for connection in queryset:
+            try:
+                calendars_refresh(connection_id=connection.pk)
+            except CalendarError as exc:
+                self.message_user(request, f"{connection}: {exc.message}", level=messages.ERROR)
+
+
+@admin.register(Calendar)
+class CalendarAdmin(admin.ModelAdmin):
+    list_display = (
+        "__str__",
+        "connection",
+        "blocks_availability",
+        "receives_bookings",
+        "last_synced_at",
+        "last_error",
+    )
+    list_filter = ("blocks_availability", "receives_bookings", "connection__provider")
+    search_fields = ("name", "connection__rep__name", "connection__account_email")
+    list_select_related = ("connection__rep",)
+    exclude = SECRET_FIELDS
+    readonly_fields = (
+        "connection",
+        "external_id",
+        "is_primary",
+        "can_write",
+        "online_meeting_providers",
+        "window_end",
+        "last_synced_at",
+        "last_attempt_at",
+        "last_error",
+        "sync_requested_at",
+        "sync_lease_until",
+        "watch_channel_id",
+        "watch_resource_id",
+        "watch_expiration",
+    )
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(BookingEvent)
+class BookingEventAdmin(admin.ModelAdmin):
+    list_display = ("booking", "rep", "provider", "state", "written_sequence", "updated_at")
+    list_filter = ("provider", "state")
+    readonly_fields = (
+        "booking",
+        "rep",
+        "calendar",
+        "provider",
+        "external_event_id",
+        "join_url",
+        "state",
+        "generation",
+        "written_sequence",
+        "updated_at",
+    )
+
+    def has_add_permission(self, request) -> bool:
+        return False

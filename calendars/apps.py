@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class CalendarsConfig(AppConfig):
+    name = "calendars"
+    verbose_name = "Calendars"
+
+    def ready(self) -> None:
+        from calendars import admin_connections, signals  # noqa: F401  (registers admin classes and receivers)

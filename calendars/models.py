@@ -1,0 +1,232 @@
+"""When: reps' working hours, date overrides, time off and synced busy intervals (UTC)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import models
+from django.db.models import F, Q
+
+from routing.models import Rep
+
+MIDNIGHT = dt.time(0, 0)
+
+
+class Weekday(models.IntegerChoices):
+    MONDAY = 0, "Monday"
+    TUESDAY = 1, "Tuesday"
+    WEDNESDAY = 2, "Wednesday"
+    THURSDAY = 3, "Thursday"
+    FRIDAY = 4, "Friday"
+    SATURDAY = 5, "Saturday"
+    SUNDAY = 6, "Sunday"
+
+
+# A local range may end at 00:00, meaning midnight at the end of the day.
+RANGE_ORDER = Q(end__gt=F("start")) | Q(end=MIDNIGHT)
+
+
+class WorkingHours(models.Model):
+    rep = models.ForeignKey(Rep, on_delete=models.CASCADE, related_name="working_hours")
+    weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
+    start = models.TimeField(help_text="Local time in the rep's zone")
+    end = models.TimeField(help_text="Local time; 00:00 means midnight at the end of the day")
+
+    class Meta:
+        ordering = ["rep", "weekday", "start"]
+        verbose_name_plural = "working hours"
+        constraints = [models.CheckConstraint(condition=RANGE_ORDER, name="workinghours_end_after_start")]
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.start:%H:%M}–{self.end:%H:%M}"
+
+
+class DateOverride(models.Model):
+    """Replaces one local date's hours. A row with no start and end makes the date a day off."""
+
+    rep = models.ForeignKey(Rep, on_delete=models.CASCADE, related_name="date_overrides")
+    date = models.DateField()
+    start = models.TimeField(null=True, blank=True)
+    end = models.TimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["rep", "date", "start"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(start__isnull=True, end__isnull=True)
+                    | (Q(start__isnull=False, end__isnull=False) & RANGE_ORDER)
+                ),
+                name="dateoverride_day_off_or_range",
+            )
+        ]
+
+    def __str__(self) -> str:
+        if self.is_day_off:
+            return f"{self.date}: day off"
+        return f"{self.date}: {self.start:%H:%M}–{self.end:%H:%M}"
+
+    @property
+    def is_day_off(self) -> bool:
+        return self.start is None
+
+
+class TimeOff(models.Model):
+    rep = models.ForeignKey(Rep, on_delete=models.CASCADE, related_name="time_off")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["rep", "start"]
+        verbose_name_plural = "time off"
+        constraints = [
+            models.CheckConstraint(condition=Q(end__gt=F("start")), name="timeoff_end_after_start")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rep.name} off {self.start:%Y-%m-%d %H:%M} → {self.end:%Y-%m-%d %H:%M} UTC"
+
+
+class BusyInterval(models.Model):
+    class Source(models.TextChoices):
+        CALENDAR = "calendar", "Calendar sync"
+        MANUAL = "manual", "Manual"
+        ICS = "ics", "ICS feed"
+
+    rep = models.ForeignKey(Rep, on_delete=models.CASCADE, related_name="busy_intervals")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.MANUAL)
+    external_id = models.CharField(max_length=1024, blank=True)
+
+    class Meta:
+        ordering = ["rep", "start"]
+        indexes = [models.Index(fields=["rep", "end", "start"], name="busy_rep_end_start")]
+        constraints = [models.CheckConstraint(condition=Q(end__gt=F("start")), name="busy_end_after_start")]
+
+    def __str__(self) -> str:
+        return f"{self.rep.name} busy {self.start:%Y-%m-%d %H:%M}–{self.end:%H:%M} UTC ({self.source})"
+
+
+# --- Calendar connections (provider accounts), their calendars and the events Baton wrote into them.
+
+
+class CalendarConnection(models.Model):
+    """A rep's link to one calendar account: Google, Microsoft 365 or a secret ICS feed URL.
+
+    ``secret_blob`` holds the OAuth tokens / MSAL cache / feed URL, encrypted with MultiFernet
+    (``calendars.crypto``). It is never shown: not in ``__str__``, admin pages, logs or API responses.
+    Status ``disconnected`` means the grant was revoked or expired: the rep must reconnect and is withheld
+    from offering until then. ``error`` means the last sync failed (provider down, slow or refusing);
+    the last synced busy times stay in force until the staleness bound.
+    """
+
+    class Provider(models.TextChoices):
+        GOOGLE = "google", "Google Calendar"
+        MICROSOFT = "microsoft", "Microsoft 365"
+        ICS = "ics", "ICS feed"
+
+    class Status(models.TextChoices):
+        CONNECTED = "connected", "Connected"
+        DISCONNECTED = "disconnected", "Disconnected (reconnect needed)"
+        ERROR = "error", "Sync failing"
+
+    rep = models.ForeignKey(Rep, on_delete=models.CASCADE, related_name="calendar_connections")
+    provider = models.CharField(max_length=16, choices=Provider.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.CONNECTED, db_index=True)
+    account_email = models.CharField(max_length=254, blank=True, help_text="Account, or the feed's host")
+    secret_blob = models.TextField(editable=False, help_text="Encrypted credentials (never displayed)")
+    last_sync_at = models.DateTimeField(null=True, blank=True, help_text="Last sync attempt")
+    last_success_at = models.DateTimeField(null=True, blank=True, help_text="Last sync that succeeded")
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["rep", "provider", "account_email"]
+
+    def __str__(self) -> str:
+        label = self.account_email or self.get_provider_display()
+        return f"{self.get_provider_display()}: {label}"
+
+    def __repr__(self) -> str:
+        return f"<CalendarConnection {self.pk} {self.provider} rep={self.rep_id} {self.status}>"
+
+
+class Calendar(models.Model):
+    """One calendar of a connection. Blocking calendars feed BusyInterval rows; at most one calendar per
+    rep receives bookings (the event is written there, with a video link).
+
+    ``sync_state`` is the provider's cursor: a Google syncToken, a Microsoft deltaLink, or the ICS
+    feed's validators (JSON). ``window_end`` is the end of the time window the last full sync covered.
+    ``watch_*`` describe the push channel (Google) or subscription (Microsoft); ``watch_secret_hash`` is
+    the SHA-256 of the channel token / clientState, compared in constant time.
+    """
+
+    connection = models.ForeignKey(CalendarConnection, on_delete=models.CASCADE, related_name="calendars")
+    external_id = models.CharField(max_length=1024)
+    name = models.CharField(max_length=300, blank=True)
+    timezone = models.CharField(max_length=64, blank=True)
+    is_primary = models.BooleanField(default=False)
+    can_write = models.BooleanField(default=False)
+    online_meeting_providers = models.JSONField(default=list, blank=True)
+    blocks_availability = models.BooleanField(default=False)
+    receives_bookings = models.BooleanField(default=False)
+    sync_state = models.TextField(blank=True, editable=False)
+    window_end = models.DateTimeField(null=True, blank=True)
+    last_synced_at = models.DateTimeField(null=True, blank=True, help_text="Last successful sync")
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    sync_requested_at = models.DateTimeField(null=True, blank=True, help_text="A sync is queued")
+    sync_lease_until = models.DateTimeField(null=True, blank=True, help_text="A sync is running")
+    watch_channel_id = models.CharField(max_length=200, blank=True, db_index=True)
+    watch_resource_id = models.CharField(max_length=500, blank=True)
+    watch_secret_hash = models.CharField(max_length=64, blank=True, editable=False)
+    watch_expiration = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["connection", "-is_primary", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "external_id"], name="calendar_unique_external")
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.external_id[:60]
+
+    @property
+    def busy_prefix(self) -> str:
+        """BusyInterval.external_id prefix of this calendar's rows: ``"<pk>:"``."""
+        return f"{self.pk}:"
+
+
+class BookingEvent(models.Model):
+    """The event Baton wrote for one host of one booking, so updates and cancellations find it.
+
+    ``generation`` changes the provider idempotency key after a cancellation, so re-creating the event
+    later is not mistaken for a retry of the cancelled one. ``written_sequence`` is the booking's
+    SEQUENCE last written; a retry with the same sequence is a no-op.
+    """
+
+    class State(models.TextChoices):
+        ACTIVE = "active", "In the calendar"
+        CANCELLED = "cancelled", "Cancelled"
+
+    booking = models.ForeignKey("booking.Booking", on_delete=models.CASCADE, related_name="calendar_events")
+    rep = models.ForeignKey(Rep, on_delete=models.CASCADE, related_name="booking_events")
+    calendar = models.ForeignKey(
+        Calendar, null=True, blank=True, on_delete=models.SET_NULL, related_name="booking_events"
+    )
+    provider = models.CharField(max_length=16, choices=CalendarConnection.Provider.choices)
+    external_event_id = models.CharField(max_length=1024, blank=True)
+    join_url = models.URLField(max_length=1000, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.ACTIVE)
+    generation = models.PositiveIntegerField(default=0)
+    written_sequence = models.IntegerField(default=-1)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["booking", "rep"]
+        constraints = [models.UniqueConstraint(fields=["booking", "rep"], name="bookingevent_unique_host")]
+
+    def __str__(self) -> str:
+        return f"booking {self.booking_id} → rep {self.rep_id} ({self.state})"

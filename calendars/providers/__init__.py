@@ -1,0 +1,1 @@
+"""Calendar providers behind one contract (``base.CalendarProvider``): Google, Microsoft 365, ICS feeds."""

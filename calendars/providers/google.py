@@ -1,0 +1,339 @@
+"""Google Calendar through google-api-python-client (API) and google-auth-oauthlib (web OAuth flow).
+
+* Incremental sync: events.list with singleEvents=true; the first call covers the sync window and returns
+  a ``nextSyncToken`` on its last page, later calls send only the token. 410 Gone → full sync again.
+* Only opaque, non-cancelled, non-declined events are busy. All-day events use local dates in the rep's
+  zone with an exclusive end date.
+* Events Baton writes get a client-chosen id (``baton`` + base32hex of the idempotency key), so a retried
+  insert answers 409 instead of creating a duplicate; they also carry ``extendedProperties.private
+  .batonBooking`` so sync ignores them (the booking itself already blocks the host).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import httplib2
+from django.conf import settings
+from google.auth.exceptions import RefreshError, TransportError
+from google.oauth2.credentials import Credentials
+from google_auth_httplib2 import AuthorizedHttp
+from googleapiclient.discovery import build
+from googleapiclient.errors import HttpError
+
+from calendars.errors import (
+    GrantRevoked,
+    ProviderUnavailable,
+    SyncStateExpired,
+)
+from calendars.providers.base import (
+    BusyEvent,
+    CalendarProvider,
+    EventDraft,
+    RemoteCalendar,
+    SecretsCallback,
+    SyncResult,
+    Watch,
+    WrittenEvent,
+    local_date_start,
+    parse_rfc3339,
+    to_utc,
+)
+from calendars.providers.google_auth import SCOPES, secrets_from_credentials
+
+MARKER = "batonBooking"
+LIST_FIELDS = (
+    "nextPageToken,nextSyncToken,items(id,status,start,end,transparency,"
+    "attendees(self,responseStatus),extendedProperties/private)"
+)
+FREEBUSY_CHUNK = timedelta(days=90)
+
+
+def google_event_id(key: str) -> str:
+    """A valid Google event id (base32hex, lowercase a-v and 0-9) derived from the idempotency key."""
+    return "baton" + base64.b32hexencode(key.encode()).decode().rstrip("=").lower()
+
+
+def _rfc3339(value: datetime) -> str:
+    return to_utc(value).isoformat().replace("+00:00", "Z")
+
+
+class GoogleProvider(CalendarProvider):
+    name = "google"
+    supports_push = True
+
+    def __init__(
+        self,
+        secrets: dict,
+        *,
+        on_secrets_changed: SecretsCallback | None = None,
+        timeout: float | None = None,
+        retries: int = 3,
+    ):
+        self._secrets = dict(secrets)
+        self._on_change = on_secrets_changed
+        self._timeout = timeout or settings.CALENDAR_HTTP_TIMEOUT_SECONDS
+        self._retries = retries
+        expiry = self._secrets.get("expiry")
+        self._creds = Credentials(
+            token=self._secrets.get("token"),
+            refresh_token=self._secrets.get("refresh_token"),
+            token_uri=settings.GOOGLE_TOKEN_URI,
+            client_id=settings.GOOGLE_CLIENT_ID,
+            client_secret=settings.GOOGLE_CLIENT_SECRET,
+            scopes=self._secrets.get("scopes") or SCOPES,
+            expiry=parse_rfc3339(expiry).astimezone(UTC).replace(tzinfo=None) if expiry else None,
+        )
+        self._service = None
+
+    def __repr__(self) -> str:
+        return "<GoogleProvider>"
+
+    # -- plumbing
+    def _api(self):
+        if self._service is None:
+            http = AuthorizedHttp(self._creds, http=httplib2.Http(timeout=self._timeout))
+            self._service = build(
+                "calendar",
+                "v3",
+                http=http,
+                static_discovery=True,
+                cache_discovery=False,
+                client_options={"api_endpoint": settings.GOOGLE_API_ENDPOINT},
+            )
+        return self._service
+
+    def _execute(self, request, *, allow: tuple[int, ...] = ()):
+        token_before = self._creds.token
+        try:
+            return request.execute(num_retries=self._retries)
+        except HttpError as exc:
+            status = int(exc.resp.status)
+            if status in allow:
+                return {"_status": status}
+            if status == 410:
+                raise SyncStateExpired() from None
+            if status == 401:
+                raise GrantRevoked(
+                    "Google no longer accepts Baton's access; reconnect the calendar."
+                ) from None
+            retry_after = exc.resp.get("retry-after")
+            raise ProviderUnavailable(
+                f"Google answered HTTP {status} ({exc.reason or 'error'})",
+                status=status,
+                retry_after=float(retry_after) if retry_after else None,
+            ) from None
+        except RefreshError as exc:
+            if "invalid_grant" in str(exc) or "invalid_client" in str(exc):
+                raise GrantRevoked(
+                    "Google says the grant was revoked or expired (invalid_grant); reconnect."
+                ) from None
+            raise ProviderUnavailable("Google token refresh failed") from None
+        except (TransportError, httplib2.HttpLib2Error, TimeoutError, OSError) as exc:
+            raise ProviderUnavailable(f"Google did not answer ({exc.__class__.__name__})") from None
+        finally:
+            if self._creds.token != token_before and self._on_change is not None:
+                self._secrets = secrets_from_credentials(self._creds)
+                self._on_change(dict(self._secrets))
+
+    # -- reading
+    def list_calendars(self) -> list[RemoteCalendar]:
+        calendars, page = [], None
+        while True:
+            resp = self._execute(self._api().calendarList().list(pageToken=page, maxResults=250))
+            for item in resp.get("items", []):
+                solutions = (item.get("conferenceProperties") or {}).get(
+                    "allowedConferenceSolutionTypes"
+                ) or []
+                calendars.append(
+                    RemoteCalendar(
+                        external_id=item["id"],
+                        name=item.get("summaryOverride") or item.get("summary") or item["id"],
+                        is_primary=bool(item.get("primary")),
+                        can_write=item.get("accessRole") in ("writer", "owner"),
+                        timezone=item.get("timeZone", ""),
+                        online_meeting_providers=tuple(solutions),
+                    )
+                )
+            page = resp.get("nextPageToken")
+            if not page:
+                return calendars
+
+    def account_email(self) -> str:
+        return self._execute(self._api().calendarList().get(calendarId="primary")).get("id", "")
+
+    def sync(
+        self, calendar_id: str, state: str, *, window: tuple[datetime, datetime], zone: ZoneInfo
+    ) -> SyncResult:
+        if state:
+            try:
+                return self._list_events(calendar_id, zone, sync_token=state)
+            except SyncStateExpired:
+                pass  # the token is gone: fall through to a full sync of the window
+        return self._list_events(calendar_id, zone, window=window)
+
+    def _list_events(self, calendar_id, zone, *, sync_token: str = "", window=None) -> SyncResult:
+        params = {"calendarId": calendar_id, "singleEvents": True, "maxResults": 2500, "fields": LIST_FIELDS}
+        if sync_token:
+            params["syncToken"] = sync_token
+        else:
+            params["timeMin"], params["timeMax"] = _rfc3339(window[0]), _rfc3339(window[1])
+        result = SyncResult(full=not sync_token)
+        page = None
+        while True:
+            resp = self._execute(self._api().events().list(pageToken=page, **params))
+            for item in resp.get("items", []):
+                busy = busy_from_event(item, zone)
+                if busy is None:
+                    result.deletions.append(item["id"])
+                else:
+                    result.upserts.append(busy)
+            page = resp.get("nextPageToken")
+            if not page:
+                result.next_state = resp.get("nextSyncToken", "")
+                return result
+
+    def busy_in(
+        self, calendar_ids: list[str], start: datetime, end: datetime
+    ) -> list[tuple[datetime, datetime]]:
+        busy, cursor = [], start
+        while cursor < end:
+            chunk_end = min(end, cursor + FREEBUSY_CHUNK)
+            body = {
+                "timeMin": _rfc3339(cursor),
+                "timeMax": _rfc3339(chunk_end),
+                "timeZone": "UTC",
+                "items": [{"id": cid} for cid in calendar_ids],
+            }
+            resp = self._execute(self._api().freebusy().query(body=body))
+            for data in (resp.get("calendars") or {}).values():
+                if data.get("errors"):
+                    reason = data["errors"][0].get("reason", "error")
+                    raise ProviderUnavailable(f"Google free/busy failed for a calendar ({reason})")
+                for item in data.get("busy", []):
+                    busy.append((to_utc(parse_rfc3339(item["start"])), to_utc(parse_rfc3339(item["end"]))))
+            cursor = chunk_end
+        return busy
+
+    # -- writing
+    def _body(self, draft: EventDraft) -> dict:
+        body = {
+            "summary": draft.title,
+            "description": draft.description,
+            "start": {"dateTime": _rfc3339(draft.start), "timeZone": draft.timezone or "UTC"},
+            "end": {"dateTime": _rfc3339(draft.end), "timeZone": draft.timezone or "UTC"},
+            "attendees": [{"email": email, "displayName": name} for name, email in draft.attendees],
+            "extendedProperties": {"private": {MARKER: str(draft.booking_id or ""), "batonKey": draft.key}},
+            "status": "confirmed",
+        }
+        if draft.location:
+            body["location"] = draft.location
+        return body
+
+    def create_event(self, calendar_id: str, draft: EventDraft, *, online_provider: str = "") -> WrittenEvent:
+        event_id = google_event_id(draft.key)
+        body = {"id": event_id, **self._body(draft)}
+        if draft.video:
+            body["conferenceData"] = {
+                "createRequest": {"requestId": event_id, "conferenceSolutionKey": {"type": "hangoutsMeet"}}
+            }
+        send = "all" if draft.notify else "none"
+        created = self._execute(
+            self._api()
+            .events()
+            .insert(calendarId=calendar_id, body=body, conferenceDataVersion=1, sendUpdates=send),
+            allow=(409,),
+        )
+        if created.get("_status") == 409:  # a retry: the event exists already
+            existing = self._execute(self._api().events().get(calendarId=calendar_id, eventId=event_id))
+            same = (
+                existing.get("status") != "cancelled"
+                and parse_rfc3339(existing["start"]["dateTime"]) == to_utc(draft.start)
+                and parse_rfc3339(existing["end"]["dateTime"]) == to_utc(draft.end)
+            )
+            created = existing if same else self._patch(calendar_id, event_id, draft)
+        return WrittenEvent(external_id=created["id"], join_url=join_url(created))
+
+    def _patch(self, calendar_id: str, event_id: str, draft: EventDraft) -> dict:
+        send = "all" if draft.notify else "none"
+        return self._execute(
+            self._api()
+            .events()
+            .patch(
+                calendarId=calendar_id,
+                eventId=event_id,
+                body=self._body(draft),
+                conferenceDataVersion=1,
+                sendUpdates=send,
+            )
+        )
+
+    def update_event(self, calendar_id: str, external_id: str, draft: EventDraft) -> WrittenEvent:
+        updated = self._patch(calendar_id, external_id, draft)
+        return WrittenEvent(external_id=updated["id"], join_url=join_url(updated))
+
+    def cancel_event(self, calendar_id: str, external_id: str, *, notify: bool = True) -> None:
+        self._execute(
+            self._api()
+            .events()
+            .delete(calendarId=calendar_id, eventId=external_id, sendUpdates="all" if notify else "none"),
+            allow=(404, 410),
+        )
+
+    # -- push
+    def subscribe(self, calendar_id: str, *, address: str, secret: str, ttl: timedelta) -> Watch:
+        body = {
+            "id": str(uuid.uuid4()),
+            "type": "web_hook",
+            "address": address,
+            "token": secret,
+            "params": {"ttl": str(int(ttl.total_seconds()))},
+        }
+        resp = self._execute(self._api().events().watch(calendarId=calendar_id, body=body))
+        expiration = datetime.fromtimestamp(int(resp["expiration"]) / 1000, UTC)
+        return Watch(channel_id=resp["id"], resource_id=resp["resourceId"], expiration=expiration)
+
+    def renew(self, calendar_id: str, watch: Watch, *, address: str, secret: str, ttl: timedelta) -> Watch:
+        """Channels cannot be extended: open a new one, then stop the old one."""
+        new = self.subscribe(calendar_id, address=address, secret=secret, ttl=ttl)
+        with contextlib.suppress(ProviderUnavailable):  # the old channel would expire by itself
+            self.unsubscribe(watch)
+        return new
+
+    def unsubscribe(self, watch: Watch) -> None:
+        body = {"id": watch.channel_id, "resourceId": watch.resource_id}
+        self._execute(self._api().channels().stop(body=body), allow=(404,))
+
+
+def busy_from_event(item: dict, zone: ZoneInfo) -> BusyEvent | None:
+    """The busy stretch of one events.list item, or None when it does not block time."""
+    if item.get("status") == "cancelled" or item.get("transparency") == "transparent":
+        return None
+    if MARKER in ((item.get("extendedProperties") or {}).get("private") or {}):
+        return None
+    if any(a.get("self") and a.get("responseStatus") == "declined" for a in item.get("attendees") or []):
+        return None
+    start, end = item.get("start") or {}, item.get("end") or {}
+    if "dateTime" in start and "dateTime" in end:
+        begin, finish = to_utc(parse_rfc3339(start["dateTime"])), to_utc(parse_rfc3339(end["dateTime"]))
+    elif "date" in start and "date" in end:
+        begin = local_date_start(date.fromisoformat(start["date"]), zone)
+        finish = local_date_start(date.fromisoformat(end["date"]), zone)  # exclusive end date
+    else:
+        return None
+    if finish <= begin:
+        return None
+    return BusyEvent(external_id=item["id"], start=begin, end=finish)
+
+
+def join_url(event: dict) -> str:
+    if event.get("hangoutLink"):
+        return event["hangoutLink"]
+    for entry in (event.get("conferenceData") or {}).get("entryPoints") or []:
+        if entry.get("entryPointType") == "video" and entry.get("uri"):
+            return entry["uri"]
+    return ""

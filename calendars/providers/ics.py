@@ -1,0 +1,234 @@
+"""ICS feeds: a secret iCal URL the rep pastes, polled with requests, parsed with icalendar and expanded
+with recurring-ical-events (RRULE, RDATE, EXDATE, RECURRENCE-ID, VTIMEZONE, X-WR-TIMEZONE).
+
+Read-only: no writes, no push. Every poll yields the full set of busy instances in the window (the caller
+replaces what it had, writing only the difference). ETag / Last-Modified make an unchanged feed cheap.
+The URL is a secret: it is stored encrypted and never logged; only its host is shown.
+URLs that resolve to loopback, private or link-local addresses are refused (server-side request
+forgery) unless ``CALENDAR_ICS_ALLOW_PRIVATE_HOSTS`` is on.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+from datetime import UTC, date, datetime, timedelta
+from urllib.parse import urljoin, urlsplit
+from zoneinfo import ZoneInfo
+
+import icalendar
+import recurring_ical_events
+import requests
+from dateutil import tz as dateutil_tz
+from django.conf import settings
+
+from calendars.errors import InvalidFeed, ProviderUnavailable
+from calendars.providers.base import (
+    BusyEvent,
+    CalendarProvider,
+    RemoteCalendar,
+    SyncResult,
+    local_date_start,
+    to_utc,
+)
+
+FEED_ID = "feed"
+MAX_REDIRECTS = 3
+BATON_UID_SUFFIX = "@baton"  # Booking.ical_uid: our own invitations, already blocking as bookings
+
+
+def normalise_url(url: str) -> str:
+    url = (url or "").strip()
+    if url.lower().startswith("webcal://"):
+        url = "https://" + url[len("webcal://") :]
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidFeed("Enter an http(s):// or webcal:// calendar URL.")
+    return url
+
+
+def feed_label(url: str) -> str:
+    """What may be shown about a feed: its host only (the path and query are the secret)."""
+    return urlsplit(url).hostname or "ICS feed"
+
+
+def _check_host(url: str) -> None:
+    if settings.CALENDAR_ICS_ALLOW_PRIVATE_HOSTS:
+        return
+    parts = urlsplit(url)
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+    except socket.gaierror:
+        raise InvalidFeed("The calendar URL's host name does not resolve.") from None
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global:
+            raise InvalidFeed("The calendar URL points to a private or local network address.")
+
+
+def fetch(url: str, *, headers: dict | None = None, timeout: float | None = None) -> requests.Response | None:
+    """GET the feed; None means 304 Not Modified. Redirects are followed by hand so each hop is checked."""
+    timeout = timeout or settings.CALENDAR_HTTP_TIMEOUT_SECONDS
+    for _ in range(MAX_REDIRECTS + 1):
+        normalise_url(url)
+        _check_host(url)
+        try:
+            resp = requests.get(
+                url,
+                headers={"Accept": "text/calendar, */*;q=0.5", **(headers or {})},
+                timeout=timeout,
+                stream=True,
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            raise ProviderUnavailable(f"The ICS feed did not answer ({exc.__class__.__name__})") from None
+        if resp.is_redirect and resp.headers.get("Location"):
+            url = urljoin(url, resp.headers["Location"])
+            resp.close()
+            continue
+        if resp.status_code == 304:
+            return None
+        if resp.status_code >= 400:
+            resp.close()
+            raise ProviderUnavailable(
+                f"The ICS feed answered HTTP {resp.status_code}", status=resp.status_code
+            )
+        body = bytearray()
+        try:
+            for chunk in resp.iter_content(65536):
+                body.extend(chunk)
+                if len(body) > settings.CALENDAR_ICS_MAX_BYTES:
+                    raise InvalidFeed("The ICS feed is larger than CALENDAR_ICS_MAX_BYTES.")
+        except requests.RequestException as exc:
+            raise ProviderUnavailable(f"The ICS feed broke off ({exc.__class__.__name__})") from None
+        resp._content = bytes(body)
+        return resp
+    raise InvalidFeed("The ICS feed redirects too often.")
+
+
+def parse(data: bytes) -> icalendar.Calendar:
+    try:
+        calendar = icalendar.Calendar.from_ical(data)
+    except ValueError:
+        raise InvalidFeed("The URL does not serve an iCalendar (.ics) feed.") from None
+    if calendar.name != "VCALENDAR":
+        raise InvalidFeed("The URL does not serve an iCalendar (.ics) feed.")
+    return calendar
+
+
+def _instant(value, zone: ZoneInfo) -> datetime:
+    """An iCalendar DATE / floating / zoned DATE-TIME as a UTC instant; dates and floating times are read in
+    the rep's zone (nonexistent local times move forward, ambiguous ones take the first occurrence)."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            local = value.replace(tzinfo=zone)
+            if not dateutil_tz.datetime_exists(local):
+                local = dateutil_tz.resolve_imaginary(local)
+            return local.astimezone(UTC)
+        return value.astimezone(UTC)
+    if isinstance(value, date):
+        return local_date_start(value, zone)
+    raise InvalidFeed("An event has an unreadable start or end.")
+
+
+def busy_events(
+    calendar: icalendar.Calendar, window: tuple[datetime, datetime], zone: ZoneInfo
+) -> list[BusyEvent]:
+    """Every opaque, non-cancelled event instance overlapping ``window``, expanded and in UTC."""
+    start, end = window
+    # floating times and dates are compared in the rep's zone: query with local wall-clock bounds
+    local_start = start.astimezone(zone).replace(tzinfo=None) - timedelta(days=1)
+    local_end = end.astimezone(zone).replace(tzinfo=None) + timedelta(days=1)
+    try:
+        instances = recurring_ical_events.of(calendar, skip_bad_series=True).between(local_start, local_end)
+    except Exception as exc:  # the library raises its own error types for malformed series
+        raise InvalidFeed(f"The ICS feed cannot be expanded ({exc.__class__.__name__}).") from None
+    found: dict[str, BusyEvent] = {}
+    for event in instances:
+        if str(event.get("TRANSP", "OPAQUE")).upper() == "TRANSPARENT":
+            continue
+        if str(event.get("STATUS", "")).upper() == "CANCELLED":
+            continue
+        uid = str(event.get("UID", ""))
+        if uid.endswith(BATON_UID_SUFFIX):
+            continue
+        dtstart = event.get("DTSTART")
+        if dtstart is None:
+            continue
+        begin = _instant(dtstart.dt, zone)
+        if event.get("DTEND") is not None:
+            finish = _instant(event["DTEND"].dt, zone)
+        elif event.get("DURATION") is not None:
+            finish = begin + event["DURATION"].dt
+        elif isinstance(dtstart.dt, datetime):
+            continue  # a moment, not a stretch of time
+        else:
+            finish = _instant(dtstart.dt + timedelta(days=1), zone)
+        if finish <= begin or finish <= start or begin >= end:
+            continue
+        rid = event.get("RECURRENCE-ID")
+        anchor = _instant(rid.dt, zone) if rid is not None else begin
+        external_id = f"{uid}|{anchor.strftime('%Y%m%dT%H%M%SZ')}"[:900]
+        found[external_id] = BusyEvent(external_id=external_id, start=to_utc(begin), end=to_utc(finish))
+    return list(found.values())
+
+
+class IcsProvider(CalendarProvider):
+    name = "ics"
+    read_only = True
+
+    def __init__(
+        self,
+        secrets: dict,
+        *,
+        on_secrets_changed=None,
+        timeout: float | None = None,
+        retries: int = 0,
+        zone: ZoneInfo | None = None,
+    ):
+        self._url = secrets.get("url", "")
+        self._timeout = timeout
+        self._zone = zone or ZoneInfo("UTC")
+
+    def __repr__(self) -> str:
+        return "<IcsProvider>"
+
+    def list_calendars(self) -> list[RemoteCalendar]:
+        resp = fetch(self._url, timeout=self._timeout)
+        calendar = parse(resp.content)
+        name = str(calendar.get("X-WR-CALNAME", "")) or feed_label(self._url)
+        return [RemoteCalendar(external_id=FEED_ID, name=name, is_primary=True)]
+
+    def account_email(self) -> str:
+        return feed_label(self._url)
+
+    def sync(
+        self, calendar_id: str, state: str, *, window: tuple[datetime, datetime], zone: ZoneInfo
+    ) -> SyncResult:
+        previous = json.loads(state) if state else {}
+        headers = {}
+        covered = previous.get("window_end")
+        if covered and datetime.fromisoformat(covered) >= window[1] - timedelta(days=1):
+            if previous.get("etag"):
+                headers["If-None-Match"] = previous["etag"]
+            if previous.get("last_modified"):
+                headers["If-Modified-Since"] = previous["last_modified"]
+        resp = fetch(self._url, headers=headers, timeout=self._timeout)
+        if resp is None:
+            return SyncResult(full=True, unchanged=True, next_state=state)
+        events = busy_events(parse(resp.content), window, zone)
+        next_state = json.dumps(
+            {
+                "etag": resp.headers.get("ETag", ""),
+                "last_modified": resp.headers.get("Last-Modified", ""),
+                "window_end": window[1].isoformat(),
+            }
+        )
+        return SyncResult(upserts=events, full=True, next_state=next_state)
+
+    def busy_in(
+        self, calendar_ids: list[str], start: datetime, end: datetime
+    ) -> list[tuple[datetime, datetime]]:
+        resp = fetch(self._url, timeout=self._timeout)
+        return [(e.start, e.end) for e in busy_events(parse(resp.content), (start, end), self._zone)]

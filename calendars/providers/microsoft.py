@@ -1,0 +1,391 @@
+"""Microsoft 365 through msal (OAuth auth-code flow, one SerializableTokenCache per connection) and plain
+requests against Microsoft Graph (msgraph-sdk is async-only; Celery workers are synchronous).
+
+* Incremental sync: ``calendars/{id}/calendarView/delta`` over the sync window, following
+  ``@odata.nextLink`` to the ``@odata.deltaLink``, which is stored whole and replayed next time.
+  410 / ``syncStateNotFound`` → full sync again.
+* 429/503 answers are retried after ``Retry-After`` (fractional seconds allowed) up to a cap; a longer wait
+  surfaces as ``ProviderUnavailable(retry_after=…)`` so the Celery task retries later instead of blocking.
+* Events Baton writes carry ``transactionId`` (``baton-`` + a UUID derived from the idempotency key), so a
+  retried POST returns the event already created; sync ignores them.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msal
+import requests
+from django.conf import settings
+
+from calendars.errors import (
+    GrantRevoked,
+    ProviderUnavailable,
+    SyncStateExpired,
+)
+from calendars.providers.base import (
+    BusyEvent,
+    CalendarProvider,
+    EventDraft,
+    RemoteCalendar,
+    SecretsCallback,
+    SyncResult,
+    Watch,
+    WrittenEvent,
+    local_date_start,
+    parse_rfc3339,
+    to_utc,
+)
+from calendars.providers.microsoft_auth import SCOPES, msal_app
+
+MAX_SUBSCRIPTION = timedelta(minutes=4230)
+MAX_RETRY_WAIT_SECONDS = 30.0
+TRANSACTION_PREFIX = "baton-"
+PREFER = 'outlook.timezone="UTC", odata.maxpagesize=200'
+GRANT_ERRORS = {
+    "invalid_grant",
+    "interaction_required",
+    "consent_required",
+    "login_required",
+    "invalid_client",
+}
+RESYNC_CODES = {"syncStateNotFound", "resyncRequired", "SyncStateNotFound", "SyncStateInvalid"}
+
+
+def transaction_id(key: str) -> str:
+    return TRANSACTION_PREFIX + str(uuid.uuid5(uuid.NAMESPACE_URL, f"baton:{key}"))
+
+
+def _graph_time(value: datetime) -> str:
+    return to_utc(value).replace(tzinfo=None).isoformat(timespec="seconds")
+
+
+class MicrosoftProvider(CalendarProvider):
+    name = "microsoft"
+    supports_push = True
+
+    def __init__(
+        self,
+        secrets: dict,
+        *,
+        on_secrets_changed: SecretsCallback | None = None,
+        timeout: float | None = None,
+        retries: int = 3,
+        max_retry_wait: float = MAX_RETRY_WAIT_SECONDS,
+    ):
+        self._secrets = dict(secrets)
+        self._on_change = on_secrets_changed
+        self._timeout = timeout or settings.CALENDAR_HTTP_TIMEOUT_SECONDS
+        self._retries = retries
+        self._max_wait = max_retry_wait
+        self._token: str | None = None
+        self._session = requests.Session()
+        self._base = settings.MS_GRAPH_ENDPOINT
+
+    def __repr__(self) -> str:
+        return "<MicrosoftProvider>"
+
+    # -- plumbing
+    def _access_token(self) -> str:
+        if self._token:
+            return self._token
+        cache = msal.SerializableTokenCache()
+        cache.deserialize(self._secrets.get("cache") or "{}")
+        app = msal_app(cache, timeout=self._timeout)
+        account = next(
+            (
+                a
+                for a in app.get_accounts()
+                if a.get("home_account_id") == self._secrets.get("home_account_id")
+            ),
+            None,
+        )
+        if account is None:
+            raise GrantRevoked("The Microsoft sign-in is missing; reconnect the calendar.")
+        try:
+            result = app.acquire_token_silent_with_error(SCOPES, account=account)
+        except requests.RequestException as exc:
+            raise ProviderUnavailable(
+                f"Microsoft sign-in did not answer ({exc.__class__.__name__})"
+            ) from None
+        if not result:
+            raise GrantRevoked("Microsoft has no valid token for this account; reconnect the calendar.")
+        if "error" in result:
+            if result["error"] in GRANT_ERRORS:
+                raise GrantRevoked(
+                    f"Microsoft says the grant was revoked or expired ({result['error']}); reconnect."
+                )
+            raise ProviderUnavailable(f"Microsoft token refresh failed ({result['error']})")
+        if cache.has_state_changed:
+            self._secrets["cache"] = cache.serialize()
+            if self._on_change is not None:
+                self._on_change(dict(self._secrets))
+        self._token = result["access_token"]
+        return self._token
+
+    def _url(self, path_or_url: str) -> str:
+        if path_or_url.startswith(("http://", "https://")):
+            if not path_or_url.startswith(self._base + "/"):
+                raise ProviderUnavailable("Graph returned a link outside the Graph endpoint")
+            return path_or_url
+        return f"{self._base}/{path_or_url.lstrip('/')}"
+
+    def _request(
+        self, method: str, path: str, *, params=None, json=None, allow: tuple[int, ...] = ()
+    ) -> requests.Response:
+        headers = {
+            "Authorization": f"Bearer {self._access_token()}",
+            "Prefer": PREFER,
+            "Accept": "application/json",
+        }
+        attempt = 0
+        while True:
+            try:
+                resp = self._session.request(
+                    method, self._url(path), params=params, json=json, headers=headers, timeout=self._timeout
+                )
+            except requests.RequestException as exc:
+                raise ProviderUnavailable(
+                    f"Microsoft Graph did not answer ({exc.__class__.__name__})"
+                ) from None
+            if resp.status_code in (429, 503, 504):
+                wait = _retry_after(resp, attempt)
+                if attempt >= self._retries or wait > self._max_wait:
+                    raise ProviderUnavailable(
+                        f"Microsoft Graph throttled the request (HTTP {resp.status_code})",
+                        status=resp.status_code,
+                        retry_after=wait,
+                    )
+                time.sleep(wait)
+                attempt += 1
+                continue
+            break
+        if resp.status_code < 400 or resp.status_code in allow:
+            return resp
+        code = _error_code(resp)
+        if resp.status_code == 410 or code in RESYNC_CODES:
+            raise SyncStateExpired()
+        if resp.status_code == 401:
+            raise GrantRevoked("Microsoft Graph no longer accepts Baton's access; reconnect the calendar.")
+        raise ProviderUnavailable(
+            f"Microsoft Graph answered HTTP {resp.status_code} ({code or 'error'})", status=resp.status_code
+        )
+
+    def _pages(self, path: str, params=None):
+        """Yield every page of a collection, following @odata.nextLink."""
+        url, query = path, params
+        while True:
+            page = self._request("GET", url, params=query).json()
+            yield page
+            url, query = page.get("@odata.nextLink"), None
+            if not url:
+                return
+
+    # -- reading
+    def list_calendars(self) -> list[RemoteCalendar]:
+        select = "id,name,isDefaultCalendar,canEdit,allowedOnlineMeetingProviders"
+        found = []
+        for page in self._pages("me/calendars", {"$select": select}):
+            for item in page.get("value", []):
+                found.append(
+                    RemoteCalendar(
+                        external_id=item["id"],
+                        name=item.get("name") or item["id"],
+                        is_primary=bool(item.get("isDefaultCalendar")),
+                        can_write=bool(item.get("canEdit")),
+                        online_meeting_providers=tuple(item.get("allowedOnlineMeetingProviders") or ()),
+                    )
+                )
+        return found
+
+    def account_email(self) -> str:
+        me = self._request("GET", "me", params={"$select": "mail,userPrincipalName"}).json()
+        return me.get("mail") or me.get("userPrincipalName") or ""
+
+    def sync(
+        self, calendar_id: str, state: str, *, window: tuple[datetime, datetime], zone: ZoneInfo
+    ) -> SyncResult:
+        if state:
+            try:
+                return self._delta(state, None, zone, full=False)
+            except SyncStateExpired:
+                pass
+        params = {"startDateTime": _graph_time(window[0]) + "Z", "endDateTime": _graph_time(window[1]) + "Z"}
+        return self._delta(f"me/calendars/{calendar_id}/calendarView/delta", params, zone, full=True)
+
+    def _delta(self, url: str, params, zone: ZoneInfo, *, full: bool) -> SyncResult:
+        result = SyncResult(full=full)
+        while True:
+            page = self._request("GET", url, params=params).json()
+            for item in page.get("value", []):
+                if item.get("type") == "seriesMaster":
+                    continue  # occurrences come separately
+                busy = busy_from_event(item, zone)
+                if busy is None:
+                    result.deletions.append(item["id"])
+                else:
+                    result.upserts.append(busy)
+            if page.get("@odata.nextLink"):
+                url, params = page["@odata.nextLink"], None
+                continue
+            result.next_state = page.get("@odata.deltaLink", "")
+            return result
+
+    def busy_in(
+        self, calendar_ids: list[str], start: datetime, end: datetime
+    ) -> list[tuple[datetime, datetime]]:
+        """calendarView per blocking calendar: getSchedule covers only the default calendar and no personal
+        accounts, so it cannot honour the rep's choice of blocking calendars."""
+        busy = []
+        params = {
+            "startDateTime": _graph_time(start) + "Z",
+            "endDateTime": _graph_time(end) + "Z",
+            "$select": "id,showAs,isCancelled,isAllDay,start,end,responseStatus,transactionId,type",
+        }
+        for calendar_id in calendar_ids:
+            for page in self._pages(f"me/calendars/{calendar_id}/calendarView", params):
+                for item in page.get("value", []):
+                    event = busy_from_event(item, ZoneInfo("UTC"))
+                    if event is not None:
+                        busy.append((event.start, event.end))
+        return busy
+
+    # -- writing
+    def _body(self, draft: EventDraft) -> dict:
+        body = {
+            "subject": draft.title,
+            "body": {"contentType": "text", "content": draft.description},
+            "start": {"dateTime": _graph_time(draft.start), "timeZone": "UTC"},
+            "end": {"dateTime": _graph_time(draft.end), "timeZone": "UTC"},
+            "attendees": [
+                {"emailAddress": {"address": email, "name": name}, "type": "required"}
+                for name, email in draft.attendees
+            ],
+            "allowNewTimeProposals": False,
+        }
+        if draft.location:
+            body["location"] = {"displayName": draft.location}
+        return body
+
+    def create_event(self, calendar_id: str, draft: EventDraft, *, online_provider: str = "") -> WrittenEvent:
+        body = {**self._body(draft), "transactionId": transaction_id(draft.key)}
+        if draft.video and online_provider:
+            body.update(isOnlineMeeting=True, onlineMeetingProvider=online_provider)
+        created = self._request("POST", f"me/calendars/{calendar_id}/events", json=body).json()
+        return WrittenEvent(external_id=created["id"], join_url=_join_url(created))
+
+    def update_event(self, calendar_id: str, external_id: str, draft: EventDraft) -> WrittenEvent:
+        updated = self._request("PATCH", f"me/events/{external_id}", json=self._body(draft)).json()
+        return WrittenEvent(external_id=updated["id"], join_url=_join_url(updated))
+
+    def cancel_event(self, calendar_id: str, external_id: str, *, notify: bool = True) -> None:
+        if notify:
+            resp = self._request(
+                "POST",
+                f"me/events/{external_id}/cancel",
+                json={"comment": "This meeting was cancelled."},
+                allow=(400, 404),
+            )
+            if resp.status_code != 400:
+                return  # cancelled, or already gone
+        self._request("DELETE", f"me/events/{external_id}", allow=(404,))
+
+    # -- push
+    def subscribe(self, calendar_id: str, *, address: str, secret: str, ttl: timedelta) -> Watch:
+        expires = datetime.now(UTC) + min(ttl, MAX_SUBSCRIPTION)
+        body = {
+            "changeType": "created,updated,deleted",
+            "notificationUrl": address,
+            "lifecycleNotificationUrl": address,
+            "resource": f"me/calendars/{calendar_id}/events",
+            "expirationDateTime": expires.isoformat().replace("+00:00", "Z"),
+            "clientState": secret,
+        }
+        resp = self._request("POST", "subscriptions", json=body).json()
+        return Watch(
+            channel_id=resp["id"],
+            resource_id=resp.get("resource", ""),
+            expiration=to_utc(parse_rfc3339(resp["expirationDateTime"])),
+        )
+
+    def renew(self, calendar_id: str, watch: Watch, *, address: str, secret: str, ttl: timedelta) -> Watch:
+        expires = datetime.now(UTC) + min(ttl, MAX_SUBSCRIPTION)
+        resp = self._request(
+            "PATCH",
+            f"subscriptions/{watch.channel_id}",
+            allow=(404,),
+            json={"expirationDateTime": expires.isoformat().replace("+00:00", "Z")},
+        )
+        if resp.status_code == 404:  # removed by Graph: subscribe again
+            return self.subscribe(calendar_id, address=address, secret=secret, ttl=ttl)
+        data = resp.json()
+        return Watch(
+            channel_id=watch.channel_id,
+            resource_id=watch.resource_id,
+            expiration=to_utc(parse_rfc3339(data["expirationDateTime"])),
+        )
+
+    def unsubscribe(self, watch: Watch) -> None:
+        self._request("DELETE", f"subscriptions/{watch.channel_id}", allow=(404,))
+
+
+def _retry_after(resp: requests.Response, attempt: int) -> float:
+    raw = resp.headers.get("Retry-After", "")
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        return float(2**attempt)
+
+
+def _error_code(resp: requests.Response) -> str:
+    try:
+        return (resp.json().get("error") or {}).get("code", "")
+    except ValueError:
+        return ""
+
+
+def _zone(name: str | None) -> ZoneInfo:
+    if not name or name.upper() in ("UTC", "Z"):
+        return ZoneInfo("UTC")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _parse(value: dict) -> datetime:
+    parsed = parse_rfc3339(value["dateTime"])
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=_zone(value.get("timeZone")))
+
+
+def busy_from_event(item: dict, zone: ZoneInfo) -> BusyEvent | None:
+    """The busy stretch of one Graph event, or None when it does not block time (removed, cancelled,
+    free / working elsewhere, declined, or written by Baton)."""
+    if "@removed" in item or item.get("isCancelled"):
+        return None
+    if item.get("showAs", "busy") in ("free", "workingElsewhere"):
+        return None
+    if (item.get("responseStatus") or {}).get("response") == "declined":
+        return None
+    if (item.get("transactionId") or "").startswith(TRANSACTION_PREFIX):
+        return None
+    if not item.get("start") or not item.get("end"):
+        return None
+    begin, finish = _parse(item["start"]), _parse(item["end"])
+    if item.get("isAllDay"):
+        # all-day events span whole local days; Graph reports them at midnight of their own zone
+        first = begin.date() if begin.time() == datetime.min.time() else begin.astimezone(zone).date()
+        last = finish.date() if finish.time() == datetime.min.time() else finish.astimezone(zone).date()
+        begin, finish = local_date_start(first, zone), local_date_start(last, zone)
+    begin, finish = to_utc(begin), to_utc(finish)
+    if finish <= begin:
+        return None
+    return BusyEvent(external_id=item["id"], start=begin, end=finish)
+
+
+def _join_url(event: dict) -> str:
+    meeting = event.get("onlineMeeting") or {}
+    return meeting.get("joinUrl") or event.get("onlineMeetingUrl") or ""

@@ -1,0 +1,1 @@
+"""Write paths of the calendars app (connections, sync, push channels, booking write-back)."""

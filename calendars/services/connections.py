@@ -1,0 +1,250 @@
+"""Connecting, listing, configuring and disconnecting calendar accounts."""
+
+from __future__ import annotations
+
+import logging
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.mail import mail_admins, send_mail
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from calendars.crypto import decrypt_secrets, encrypt_secrets
+from calendars.errors import CalendarError, GrantRevoked, ReadOnlyCalendar
+from calendars.models import BusyInterval, Calendar, CalendarConnection
+from calendars.providers.base import CalendarProvider
+from calendars.providers.google import GoogleProvider
+from calendars.providers.ics import IcsProvider, feed_label, normalise_url
+from calendars.providers.microsoft import MicrosoftProvider
+from routing.models import Rep
+
+logger = logging.getLogger("calendars")
+Provider = CalendarConnection.Provider
+Status = CalendarConnection.Status
+PROVIDER_CLASSES = {
+    Provider.GOOGLE: GoogleProvider,
+    Provider.MICROSOFT: MicrosoftProvider,
+    Provider.ICS: IcsProvider,
+}
+WRITABLE = (Provider.GOOGLE, Provider.MICROSOFT)
+
+
+def provider_for(
+    connection: CalendarConnection,
+    *,
+    timeout: float | None = None,
+    retries: int = 3,
+    persist: bool = True,
+    secrets: dict | None = None,
+) -> CalendarProvider:
+    """The provider client for ``connection``. Refreshed credentials are stored again (encrypted) when
+    ``persist``; otherwise they are kept on ``provider.changed_secrets`` for the caller to store."""
+    cls = PROVIDER_CLASSES[connection.provider]
+    data = secrets if secrets is not None else decrypt_secrets(connection.secret_blob)
+    kwargs = {"timeout": timeout, "retries": retries}
+    if connection.provider == Provider.ICS:
+        kwargs["zone"] = ZoneInfo(connection.rep.timezone)
+    holder: dict = {}
+
+    def on_change(new: dict) -> None:
+        holder["secrets"] = new
+        if persist:
+            store_secrets(connection_id=connection.pk, secrets=new)
+
+    provider = cls(data, on_secrets_changed=on_change, **kwargs)
+    provider.changed_secrets = holder
+    return provider
+
+
+def store_secrets(*, connection_id: int, secrets: dict) -> None:
+    CalendarConnection.objects.filter(pk=connection_id).update(secret_blob=encrypt_secrets(secrets))
+
+
+@transaction.atomic
+def connection_create(*, rep: Rep, provider: str, secrets: dict, account_email: str) -> CalendarConnection:
+    """Store a new (or renewed) connection. Reconnecting the same account replaces its credentials and
+    clears a ``disconnected`` status; its calendars and their choices are kept."""
+    blob = encrypt_secrets(secrets)  # raises TokenKeyMissing before anything is written
+    existing = None
+    if provider != Provider.ICS:
+        existing = CalendarConnection.objects.filter(
+            rep=rep, provider=provider, account_email=account_email
+        ).first()
+    if existing is not None:
+        existing.secret_blob, existing.status, existing.last_error = blob, Status.CONNECTED, ""
+        existing.save(update_fields=["secret_blob", "status", "last_error"])
+        return existing
+    return CalendarConnection.objects.create(
+        rep=rep, provider=provider, secret_blob=blob, account_email=account_email
+    )
+
+
+def ics_connect(*, rep: Rep, url: str) -> CalendarConnection:
+    """Check that ``url`` serves an iCalendar feed, then store it (encrypted) with one blocking calendar."""
+    url = normalise_url(url)
+    calendars = IcsProvider({"url": url}, zone=ZoneInfo(rep.timezone)).list_calendars()
+    connection = connection_create(
+        rep=rep, provider=Provider.ICS, secrets={"url": url}, account_email=feed_label(url)
+    )
+    _store_calendars(connection, calendars)
+    CalendarConnection.objects.filter(pk=connection.pk).update(last_success_at=timezone.now())
+    return connection
+
+
+def calendars_refresh(*, connection_id: int) -> list[Calendar]:
+    """List the account's calendars and mirror them: new ones are added (the primary one blocks
+    availability and, if nothing else does, receives bookings), vanished ones are removed."""
+    connection = CalendarConnection.objects.select_related("rep").get(pk=connection_id)
+    try:
+        remote = provider_for(connection).list_calendars()
+    except GrantRevoked as exc:
+        connection_mark_disconnected(connection_id=connection.pk, reason=exc.message)
+        raise
+    calendars = _store_calendars(connection, remote)
+    CalendarConnection.objects.filter(pk=connection.pk).update(last_success_at=timezone.now())
+    return calendars
+
+
+@transaction.atomic
+def _store_calendars(connection: CalendarConnection, remote) -> list[Calendar]:
+    existing = {c.external_id: c for c in connection.calendars.all()}
+    has_receiver = Calendar.objects.filter(
+        connection__rep_id=connection.rep_id, receives_bookings=True
+    ).exists()
+    seen = set()
+    for item in remote:
+        seen.add(item.external_id)
+        cal = existing.get(item.external_id)
+        if cal is None:
+            receives = (
+                item.is_primary and item.can_write and not has_receiver and connection.provider in WRITABLE
+            )
+            has_receiver = has_receiver or receives
+            Calendar.objects.create(
+                connection=connection,
+                external_id=item.external_id,
+                name=item.name[:300],
+                timezone=item.timezone,
+                is_primary=item.is_primary,
+                can_write=item.can_write,
+                online_meeting_providers=list(item.online_meeting_providers),
+                blocks_availability=item.is_primary,
+                receives_bookings=receives,
+            )
+        else:
+            cal.name, cal.timezone, cal.is_primary = item.name[:300], item.timezone, item.is_primary
+            cal.can_write, cal.online_meeting_providers = item.can_write, list(item.online_meeting_providers)
+            cal.receives_bookings = cal.receives_bookings and item.can_write
+            cal.save(
+                update_fields=[
+                    "name",
+                    "timezone",
+                    "is_primary",
+                    "can_write",
+                    "online_meeting_providers",
+                    "receives_bookings",
+                ]
+            )
+    for external_id, cal in existing.items():
+        if external_id not in seen:
+            cal.delete()  # its busy rows go with it (signals)
+    return list(connection.calendars.all())
+
+
+@transaction.atomic
+def calendar_roles_set(*, rep: Rep, blocking_ids: set[int], receiving_id: int | None) -> list[int]:
+    """Choose which of the rep's calendars block availability and which one receives bookings.
+    Returns the ids of calendars that now need a sync. Calendars that stop blocking lose their busy rows."""
+    calendars = list(
+        Calendar.objects.select_for_update().filter(connection__rep=rep).select_related("connection")
+    )
+    by_id = {c.pk: c for c in calendars}
+    unknown = (set(blocking_ids) | ({receiving_id} if receiving_id else set())) - set(by_id)
+    if unknown:
+        raise CalendarError("Unknown calendar.")
+    if receiving_id is not None:
+        target = by_id[receiving_id]
+        if target.connection.provider not in WRITABLE or not target.can_write:
+            raise ReadOnlyCalendar(
+                "Bookings can only be written to a Google or Microsoft calendar you can edit."
+            )
+    to_sync = []
+    for cal in calendars:
+        blocks, receives = cal.pk in blocking_ids, cal.pk == receiving_id
+        if blocks and not cal.blocks_availability:
+            to_sync.append(cal.pk)
+        if not blocks and cal.blocks_availability:
+            calendar_busy_clear(calendar=cal)
+        if (blocks, receives) != (cal.blocks_availability, cal.receives_bookings):
+            Calendar.objects.filter(pk=cal.pk).update(blocks_availability=blocks, receives_bookings=receives)
+    return to_sync
+
+
+def calendar_busy_clear(*, calendar: Calendar) -> None:
+    """Forget a calendar's synced busy times and cursor (it stopped blocking, or it is being removed)."""
+    BusyInterval.objects.filter(
+        rep_id=calendar.connection.rep_id, external_id__startswith=calendar.busy_prefix
+    ).delete()
+    Calendar.objects.filter(pk=calendar.pk).update(sync_state="", window_end=None, last_synced_at=None)
+
+
+def connection_delete(*, connection: CalendarConnection) -> None:
+    """Disconnect: stop push channels (best effort), then drop the connection, its calendars and busy rows."""
+    if connection.provider in WRITABLE and connection.status != Status.DISCONNECTED:
+        from calendars.services.watches import watch_stop
+
+        for cal in connection.calendars.exclude(watch_channel_id=""):
+            try:
+                watch_stop(calendar=cal)
+            except CalendarError as exc:
+                logger.info("could not stop push channel of calendar %s: %s", cal.pk, exc.code)
+    connection.delete()
+
+
+def connection_mark_disconnected(*, connection_id: int, reason: str) -> bool:
+    """The grant is gone: mark the connection, withhold the rep (selectors) and tell people once.
+
+    People told: a WARNING log line always; an email to CALENDAR_ALERT_EMAILS (or Django's ADMINS when that
+    is empty) and to the rep, asking them to reconnect. Returns False when it was already disconnected.
+    """
+    now = timezone.now()
+    changed = (
+        CalendarConnection.objects.filter(pk=connection_id)
+        .filter(~Q(status=Status.DISCONNECTED))
+        .update(status=Status.DISCONNECTED, last_error=reason[:500], last_sync_at=now)
+    )
+    if not changed:
+        return False
+    connection = CalendarConnection.objects.select_related("rep").get(pk=connection_id)
+    rep = connection.rep
+    logger.warning(
+        "calendar connection %s (%s) of rep %s disconnected: %s; the rep is withheld until they reconnect",
+        connection.pk,
+        connection.provider,
+        rep.pk,
+        reason,
+    )
+    subject = f"Baton: {rep.name}'s {connection.get_provider_display()} calendar needs reconnecting"
+    body = (
+        f"{rep.name} <{rep.email}> is no longer offered on booking pages: {reason}\n\n"
+        f"Reconnect at {settings.BASE_URL}/calendars/"
+    )
+    if settings.CALENDAR_ALERT_EMAILS:
+        send_mail(subject, body, None, settings.CALENDAR_ALERT_EMAILS, fail_silently=True)
+    else:
+        mail_admins(subject, body, fail_silently=True)
+    send_mail(subject, body, None, [rep.email], fail_silently=True)
+    return True
+
+
+def sync_failure_record(*, calendar_id: int, message: str) -> None:
+    now = timezone.now()
+    calendar = Calendar.objects.filter(pk=calendar_id).select_related("connection").first()
+    if calendar is None:
+        return
+    Calendar.objects.filter(pk=calendar_id).update(last_error=message[:500], last_attempt_at=now)
+    CalendarConnection.objects.filter(pk=calendar.connection_id).exclude(status=Status.DISCONNECTED).update(
+        status=Status.ERROR, last_error=message[:500], last_sync_at=now
+    )

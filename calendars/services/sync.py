@@ -1,0 +1,190 @@
+"""Syncing busy times from providers into BusyInterval rows.
+
+One calendar at a time, under a database lease (``sync_lease_until``) so two workers never sync the same
+calendar at once. ``sync_requested_at`` collapses repeated push notifications: a request while one is
+queued is absorbed; the flag is cleared when the sync starts, so a change notified during a running sync
+gets exactly one more sync. Failures keep the last synced busy times (the staleness bound in
+``selectors.withheld_rep_ids`` decides when they are too old); a revoked grant disconnects the connection.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from calendars.errors import CalendarError, GrantRevoked
+from calendars.models import BusyInterval, Calendar, CalendarConnection
+from calendars.providers.base import SyncResult
+from calendars.services.connections import connection_mark_disconnected, provider_for, sync_failure_record
+
+logger = logging.getLogger("calendars")
+Provider = CalendarConnection.Provider
+Status = CalendarConnection.Status
+
+LEASE = timedelta(minutes=10)
+LOST_REQUEST = timedelta(minutes=10)
+PAST = timedelta(days=1)
+ROLL_EVERY = timedelta(days=7)
+CHUNK = 500
+
+
+def sync_window(now: datetime) -> tuple[datetime, datetime]:
+    return now - PAST, now + timedelta(days=settings.CALENDAR_SYNC_HORIZON_DAYS)
+
+
+def request_sync(*, calendar_id: int, now: datetime | None = None) -> bool:
+    """Ask for a sync of one calendar. Returns False when one is already queued (the request is absorbed)."""
+    now = now or timezone.now()
+    queued = Calendar.objects.filter(pk=calendar_id, sync_requested_at__isnull=True).update(
+        sync_requested_at=now
+    )
+    if queued:
+        transaction.on_commit(lambda: _enqueue(calendar_id))
+    return bool(queued)
+
+
+def _enqueue(calendar_id: int) -> None:
+    from calendars.tasks import sync_calendar_task
+
+    try:
+        sync_calendar_task.delay(calendar_id)
+    except Exception:  # broker down: the periodic sweep re-queues requests that never ran
+        logger.exception("could not queue the sync of calendar %s", calendar_id)
+
+
+def calendar_sync(*, calendar_id: int, now: datetime | None = None, force_full: bool = False) -> str:
+    """Sync one calendar. Returns what happened: full, incremental, unchanged, busy (another sync holds
+    the lease), skipped, disconnected or failed."""
+    now = now or timezone.now()
+    leased = (
+        Calendar.objects.filter(pk=calendar_id)
+        .filter(Q(sync_lease_until__isnull=True) | Q(sync_lease_until__lt=now))
+        .update(sync_lease_until=now + LEASE, sync_requested_at=None)
+    )
+    if not leased:
+        return "busy"
+    held = {"lease": True}
+    try:
+        return _sync_leased(calendar_id, now, force_full, held)
+    finally:
+        if held["lease"]:
+            Calendar.objects.filter(pk=calendar_id).update(sync_lease_until=None)
+
+
+def _sync_leased(calendar_id: int, now: datetime, force_full: bool, held: dict) -> str:
+    cal = Calendar.objects.select_related("connection__rep").get(pk=calendar_id)
+    connection = cal.connection
+    if connection.status == Status.DISCONNECTED or not cal.blocks_availability:
+        return "skipped"
+    window = sync_window(now)
+    state = cal.sync_state
+    if force_full or cal.window_end is None or cal.window_end < window[1] - ROLL_EVERY:
+        state = ""  # first sync, or the window needs rolling forward
+    try:
+        result = provider_for(connection).sync(
+            cal.external_id, state, window=window, zone=ZoneInfo(connection.rep.timezone)
+        )
+    except GrantRevoked as exc:
+        Calendar.objects.filter(pk=cal.pk).update(last_error=exc.message[:500], last_attempt_at=now)
+        connection_mark_disconnected(connection_id=connection.pk, reason=exc.message)
+        return "disconnected"
+    except CalendarError as exc:
+        logger.warning("sync of calendar %s (%s) failed: %s", cal.pk, connection.provider, exc.message)
+        sync_failure_record(calendar_id=cal.pk, message=exc.message)
+        return "failed"
+    busy_apply(calendar=cal, result=result, window=window)
+    updates = {
+        "sync_state": result.next_state,
+        "last_synced_at": now,
+        "last_attempt_at": now,
+        "last_error": "",
+        "sync_lease_until": None,  # released with the same UPDATE
+    }
+    if result.full:
+        updates["window_end"] = window[1]
+    Calendar.objects.filter(pk=cal.pk).update(**updates)
+    held["lease"] = False
+    CalendarConnection.objects.filter(pk=connection.pk).exclude(status=Status.DISCONNECTED).update(
+        status=Status.CONNECTED, last_sync_at=now, last_success_at=now, last_error=""
+    )
+    if result.unchanged:
+        return "unchanged"
+    return "full" if result.full else "incremental"
+
+
+def busy_apply(
+    *, calendar: Calendar, result: SyncResult, window: tuple[datetime, datetime]
+) -> tuple[int, int]:
+    """Write a sync result as BusyInterval rows with few queries. Returns (rows deleted, rows created).
+
+    Full results replace the calendar's rows, touching only rows that differ; incremental results delete
+    the changed ids and insert the new versions. Events that ended before the window are not stored.
+    """
+    if result.unchanged:
+        return 0, 0
+    rep_id = calendar.connection.rep_id
+    prefix = calendar.busy_prefix
+    source = (
+        BusyInterval.Source.ICS
+        if calendar.connection.provider == Provider.ICS
+        else BusyInterval.Source.CALENDAR
+    )
+    wanted = {prefix + e.external_id: e for e in result.upserts if e.end > window[0]}
+    rows = BusyInterval.objects.filter(rep_id=rep_id, external_id__startswith=prefix)
+    with transaction.atomic():
+        if result.full:
+            stale, keep = [], set()
+            for pk, external_id, start, end in rows.values_list("pk", "external_id", "start", "end"):
+                event = wanted.get(external_id)
+                if event is not None and external_id not in keep and (event.start, event.end) == (start, end):
+                    keep.add(external_id)
+                else:
+                    stale.append(pk)
+            deleted = _delete_chunked(BusyInterval.objects.filter(rep_id=rep_id), "pk__in", stale)
+            create = [e for key, e in wanted.items() if key not in keep]
+        else:
+            changed = list(
+                {prefix + x for x in result.deletions} | {prefix + e.external_id for e in result.upserts}
+            )
+            deleted = _delete_chunked(rows, "external_id__in", changed)
+            create = list(wanted.values())
+        BusyInterval.objects.bulk_create(
+            [
+                BusyInterval(
+                    rep_id=rep_id, start=e.start, end=e.end, source=source, external_id=prefix + e.external_id
+                )
+                for e in create
+            ],
+            batch_size=CHUNK,
+        )
+    return deleted, len(create)
+
+
+def _delete_chunked(queryset, lookup: str, values: list) -> int:
+    deleted = 0
+    for i in range(0, len(values), CHUNK):
+        deleted += queryset.filter(**{lookup: values[i : i + CHUNK]}).delete()[0]
+    return deleted
+
+
+def due_calendar_ids(*, now: datetime, ics: bool) -> list[int]:
+    """Blocking calendars whose last attempt is older than the poll interval (ICS or API calendars).
+    Requests that were queued long ago but never ran (a lost task) are released so they queue again."""
+    minutes = settings.CALENDAR_ICS_POLL_MINUTES if ics else settings.CALENDAR_POLL_MINUTES
+    providers = [Provider.ICS] if ics else [Provider.GOOGLE, Provider.MICROSOFT]
+    calendars = Calendar.objects.filter(
+        blocks_availability=True,
+        connection__provider__in=providers,
+        connection__status__in=[Status.CONNECTED, Status.ERROR],
+    )
+    calendars.filter(sync_requested_at__lt=now - LOST_REQUEST).update(sync_requested_at=None)
+    due = calendars.filter(
+        Q(last_attempt_at__isnull=True) | Q(last_attempt_at__lt=now - timedelta(minutes=minutes))
+    )
+    return list(due.values_list("pk", flat=True))

@@ -1,0 +1,164 @@
+"""Writing bookings into hosts' calendars (create / update / cancel), idempotently.
+
+``booking_events_sync`` reconciles: for every host of the booking it makes the host's "receives
+bookings" calendar match the booking — an event while the booking is confirmed and the host active, no
+event otherwise. It is safe to call any number of times (the booking outbox retries it until it
+succeeds): finished hosts are skipped by ``written_sequence``, and provider-side idempotency keys (Google
+client event ids, Graph transactionId) stop a retried create from duplicating an event whose id Baton
+did not get to store.
+
+Group bookings: every host gets an event in their own calendar. The lead host's event (the first active
+host) invites the prospect and carries the video link (Google Meet / Teams); co-hosts' events invite nobody
+and show the lead's link. When the lead has no Google/Microsoft calendar, the booking email sends the
+invitation (see ``selectors.invitation_sent_by_provider``).
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+
+from booking.models import Booking, BookingHost
+from calendars.errors import CalendarError, CalendarWriteFailed, GrantRevoked
+from calendars.models import BookingEvent, Calendar, CalendarConnection
+from calendars.providers.base import EventDraft
+from calendars.selectors import receiving_calendar
+from calendars.services.connections import connection_mark_disconnected, provider_for
+
+logger = logging.getLogger("calendars")
+State = BookingEvent.State
+Status = CalendarConnection.Status
+
+
+def booking_events_sync(*, booking_id: int) -> dict[int, str]:
+    """Bring every host's calendar event in line with the booking. Returns {rep id: what happened}.
+    Raises ``CalendarWriteFailed`` (after trying every host) if any host's write failed."""
+    booking = Booking.objects.select_related("meeting_type").get(pk=booking_id)
+    hosts = list(BookingHost.objects.filter(booking=booking).select_related("rep").order_by("pk"))
+    active = [h for h in hosts if h.active]
+    lead = active[0] if active else None
+    outcome, failed = {}, []
+    # the lead first: co-hosts' events show the lead's video link
+    for host in sorted(hosts, key=lambda h: h is not lead):
+        try:
+            outcome[host.rep_id] = _host_sync(booking, host, is_lead=host is lead, lead=lead)
+        except CalendarError as exc:
+            logger.warning(
+                "calendar write for booking %s, rep %s failed: %s", booking.pk, host.rep_id, exc.message
+            )
+            outcome[host.rep_id] = f"failed: {exc.code}"
+            failed.append(host.rep_id)
+    if failed:
+        raise CalendarWriteFailed(f"calendar write failed for reps {failed}", outcome=outcome)
+    return outcome
+
+
+def _host_sync(booking: Booking, host: BookingHost, *, is_lead: bool, lead: BookingHost | None) -> str:
+    if booking.status in (Booking.Status.COMPLETED, Booking.Status.NO_SHOW):
+        return "unchanged"  # history: leave calendars alone
+    wanted = booking.status == Booking.Status.CONFIRMED and host.active
+    target = receiving_calendar(host.rep_id) if wanted else None
+    event = (
+        BookingEvent.objects.filter(booking=booking, rep=host.rep)
+        .select_related("calendar__connection")
+        .first()
+    )
+
+    if (
+        event is not None
+        and event.state == State.ACTIVE
+        and (not wanted or event.calendar_id != getattr(target, "pk", None))
+    ):
+        _cancel(event)
+        if not wanted or target is None:
+            return "cancelled"
+    if not wanted:
+        return "nothing"
+    if target is None:
+        return "no_calendar"
+    if event is None:
+        event = BookingEvent.objects.create(
+            booking=booking,
+            rep=host.rep,
+            calendar=target,
+            provider=target.connection.provider,
+            state=State.CANCELLED,
+        )
+    if event.state == State.ACTIVE and event.written_sequence == booking.sequence:
+        return "unchanged"
+    draft = _draft(booking, host, event, is_lead=is_lead, lead=lead)
+    with _grant_watch(target.connection):
+        provider = provider_for(target.connection)
+        if event.state == State.ACTIVE:
+            written = provider.update_event(target.external_id, event.external_event_id, draft)
+            action = "updated"
+        else:
+            online = _online_provider(target) if draft.video else ""
+            written = provider.create_event(target.external_id, draft, online_provider=online)
+            action = "created"
+    event.calendar, event.provider, event.state = target, target.connection.provider, State.ACTIVE
+    event.external_event_id = written.external_id
+    event.join_url = written.join_url or event.join_url
+    event.written_sequence = booking.sequence
+    event.save()
+    return action
+
+
+def _cancel(event: BookingEvent) -> None:
+    cal = event.calendar
+    if cal is not None and cal.connection.status != Status.DISCONNECTED and event.external_event_id:
+        with _grant_watch(cal.connection):
+            provider_for(cal.connection).cancel_event(cal.external_id, event.external_event_id, notify=True)
+    # a calendar that is gone (disconnected and removed) has nothing left to cancel
+    event.state = State.CANCELLED
+    event.generation += 1
+    event.external_event_id = ""
+    event.save(update_fields=["state", "generation", "external_event_id", "updated_at"])
+
+
+@contextmanager
+def _grant_watch(connection: CalendarConnection):
+    """A revoked grant found while writing disconnects the connection (and withholds the rep) too."""
+    try:
+        yield
+    except GrantRevoked as exc:
+        connection_mark_disconnected(connection_id=connection.pk, reason=exc.message)
+        raise
+
+
+def _online_provider(calendar: Calendar) -> str:
+    providers = calendar.online_meeting_providers or []
+    if calendar.connection.provider == CalendarConnection.Provider.GOOGLE:
+        return "hangoutsMeet" if not providers or "hangoutsMeet" in providers else ""
+    return "teamsForBusiness" if "teamsForBusiness" in providers else ""
+
+
+def _draft(booking: Booking, host: BookingHost, event: BookingEvent, *, is_lead: bool, lead) -> EventDraft:
+    meeting = booking.meeting_type
+    wants_video = meeting.location_kind == meeting.LocationKind.VIDEO and not meeting.location_detail
+    location = meeting.location_detail
+    if not is_lead and wants_video and lead is not None:
+        lead_event = BookingEvent.objects.filter(booking=booking, rep_id=lead.rep_id).first()
+        location = lead_event.join_url if lead_event else ""
+    lines = [
+        f"Booked through Baton: {meeting.title}",
+        "",
+        f"With: {booking.prospect_name} <{booking.prospect_email}> (time zone {booking.prospect_timezone})",
+    ]
+    for key, value in (booking.answers or {}).items():
+        lines.append(f"{key}: {value}")
+    if booking.note:
+        lines += ["", booking.note]
+    return EventDraft(
+        key=f"b{booking.pk}r{host.rep_id}g{event.generation}",
+        title=f"{meeting.title}: {booking.prospect_name}",
+        description="\n".join(lines),
+        start=booking.start,
+        end=booking.end,
+        timezone=host.rep.timezone,
+        attendees=((booking.prospect_name, booking.prospect_email),) if is_lead else (),
+        location=location,
+        video=wants_video and is_lead,
+        notify=is_lead,
+        booking_id=booking.pk,
+    )

@@ -1,0 +1,113 @@
+"""Settings helpers: read the environment and reject bad values loudly.
+
+Every helper raises ``ImproperlyConfigured`` naming the variable, so a typo in a deployment fails at start-up
+instead of at the first request.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+TRUE = {"1", "true", "yes", "on"}
+FALSE = {"0", "false", "no", "off", ""}
+
+
+def env_str(name: str, default: str | None = None, *, environ=os.environ) -> str | None:
+    return environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False, *, environ=os.environ) -> bool:
+    raw = environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in TRUE:
+        return True
+    if value in FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name}: expected one of 1/0/true/false/yes/no/on/off, got {raw!r}")
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None, environ=os.environ) -> int:
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}: expected an integer, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name}: must be at least {minimum}, got {value}")
+    return value
+
+
+def env_list(name: str, default: list[str] | None = None, *, environ=os.environ) -> list[str]:
+    raw = environ.get(name)
+    if raw is None:
+        return list(default or [])
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def parse_database_url(url: str, *, base_dir: Path, name: str = "DATABASE_URL") -> dict:
+    """Turn ``postgres://user:pass@host:port/db`` or ``sqlite:///path`` into a Django DATABASES entry.
+
+    SQLite gets WAL and ``transaction_mode=IMMEDIATE`` so concurrent writers serialise at BEGIN instead of
+    failing half-way with "database is locked".
+    """
+    if not url or "://" not in url:
+        raise ImproperlyConfigured(f"{name}: expected postgres://… or sqlite:///…, got {url!r}")
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    options = dict(parse_qsl(parts.query))
+    if scheme in {"postgres", "postgresql", "pgsql"}:
+        db_name = unquote(parts.path.lstrip("/"))
+        if not db_name:
+            raise ImproperlyConfigured(f"{name}: the PostgreSQL URL names no database: {url!r}")
+        try:
+            port = parts.port
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: bad port in {url!r}") from None
+        conn_max_age = options.pop("conn_max_age", "0")
+        try:
+            conn_max_age = int(conn_max_age)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: conn_max_age must be an integer") from None
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": db_name,
+            "USER": unquote(parts.username or ""),
+            "PASSWORD": unquote(parts.password or ""),
+            "HOST": parts.hostname or "",
+            "PORT": str(port or ""),
+            "CONN_MAX_AGE": conn_max_age,
+            "OPTIONS": options,
+            "TEST": {"NAME": f"test_{db_name}"},
+        }
+    if scheme == "sqlite":
+        raw_path = unquote(parts.path)
+        if parts.netloc:
+            raise ImproperlyConfigured(
+                f"{name}: use sqlite:///relative.db or sqlite:////absolute.db, got {url!r}"
+            )
+        if raw_path in {"", "/"}:
+            raise ImproperlyConfigured(f"{name}: the SQLite URL names no file: {url!r}")
+        path = raw_path[1:] if raw_path.startswith("/") else raw_path
+        db_path = Path(path) if Path(path).is_absolute() else base_dir / path
+        if raw_path == "/:memory:":
+            db_path = ":memory:"
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(db_path),
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": (
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;"
+                ),
+            },
+        }
+    raise ImproperlyConfigured(f"{name}: unsupported scheme {parts.scheme!r} (use postgres:// or sqlite:///)")

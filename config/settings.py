@@ -1,0 +1,267 @@
+"""Baton settings, read from the environment (see README "Configuration").
+
+Bad values fail at start-up with ImproperlyConfigured naming the variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_bool, env_int, env_list, env_str, parse_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY: required unless DEBUG=1")
+    SECRET_KEY = "insecure-dev-only-key-do-not-use-in-production"  # noqa: S105
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# Public base URL used in emails and manage links, e.g. https://book.example.com
+BASE_URL = (env_str("BASE_URL", "http://127.0.0.1:8000") or "").rstrip("/")
+if not BASE_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(f"BASE_URL: must start with http:// or https://, got {BASE_URL!r}")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "django_celery_beat",
+    "routing",
+    "calendars",
+    "booking",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": parse_database_url(env_str("DATABASE_URL", "sqlite:///baton.sqlite3") or "", base_dir=BASE_DIR)
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# --- Celery: without a broker, tasks run in-process (eagerly); with one, a worker and beat run them.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "") or None
+CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_CONNECTION_MAX_RETRIES = 1
+# Publishing from a web request must fail fast when the broker is down: the outbox sweep delivers later.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+}
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = "UTC"
+if CELERY_BROKER_URL and not CELERY_BROKER_URL.startswith(("redis://", "rediss://", "amqp://", "memory://")):
+    raise ImproperlyConfigured(f"CELERY_BROKER_URL: unsupported scheme in {CELERY_BROKER_URL!r}")
+
+# --- Token encryption (MultiFernet): comma-separated Fernet keys, the first encrypts, all decrypt.
+TOKEN_ENCRYPTION_KEYS = env_list("TOKEN_ENCRYPTION_KEYS", [])
+for _index, _key in enumerate(TOKEN_ENCRYPTION_KEYS):
+    try:
+        Fernet(_key)
+    except (ValueError, TypeError):
+        raise ImproperlyConfigured(
+            f"TOKEN_ENCRYPTION_KEYS: key #{_index + 1} is not a valid Fernet key "
+            "(generate one with: python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())')"
+        ) from None
+
+# --- Email
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Baton <baton@localhost>")
+
+# --- Booking
+# Origins allowed to frame the booking page (CSP frame-ancestors), e.g. https://www.example.com
+EMBED_ALLOWED_ORIGINS = env_list("EMBED_ALLOWED_ORIGINS", [])
+for _origin in EMBED_ALLOWED_ORIGINS:
+    if not _origin.startswith(("http://", "https://")) or _origin.count("/") > 2:
+        raise ImproperlyConfigured(f"EMBED_ALLOWED_ORIGINS: {_origin!r} is not an origin like https://host")
+BOOKING_RATE_LIMIT = env_str("BOOKING_RATE_LIMIT", "30/min")
+BOOKING_LOCK_TIMEOUT_MS = env_int("BOOKING_LOCK_TIMEOUT_MS", 3000, minimum=1)
+CALENDAR_STALENESS_MINUTES = env_int("CALENDAR_STALENESS_MINUTES", 180, minimum=1)
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_THROTTLE_RATES": {"booking": BOOKING_RATE_LIMIT},
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Baton API",
+    "DESCRIPTION": "Calendar-aware meeting routing: slots, bookings, cancellations, reschedules.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+if env_str("CACHE_URL"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": env_str("CACHE_URL"),
+        }
+    }
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}
+
+LOGIN_URL = "/admin/login/"
+
+if not DEBUG:
+    SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
+    CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
+
+# --- Calendars: provider apps, endpoints (overridable for tests), sync cadence and bounds.
+# Google and Microsoft are each enabled by setting both the client id and secret; one without the other fails.
+GOOGLE_CLIENT_ID = env_str("GOOGLE_CLIENT_ID", "") or ""
+GOOGLE_CLIENT_SECRET = env_str("GOOGLE_CLIENT_SECRET", "") or ""
+GOOGLE_AUTH_URI = env_str("GOOGLE_AUTH_URI", "https://accounts.google.com/o/oauth2/auth") or ""
+GOOGLE_TOKEN_URI = env_str("GOOGLE_TOKEN_URI", "https://oauth2.googleapis.com/token") or ""
+GOOGLE_API_ENDPOINT = env_str("GOOGLE_API_ENDPOINT", "https://www.googleapis.com/calendar/v3/") or ""
+MS_CLIENT_ID = env_str("MS_CLIENT_ID", "") or ""
+MS_CLIENT_SECRET = env_str("MS_CLIENT_SECRET", "") or ""
+MS_AUTHORITY = (env_str("MS_AUTHORITY", "https://login.microsoftonline.com/common") or "").rstrip("/")
+# Authorities MSAL does not know (sovereign clouds, test servers) need instance discovery turned off.
+MS_VALIDATE_AUTHORITY = env_bool("MS_VALIDATE_AUTHORITY", True)
+MS_GRAPH_ENDPOINT = (env_str("MS_GRAPH_ENDPOINT", "https://graph.microsoft.com/v1.0") or "").rstrip("/")
+for _name, _id, _secret in (
+    ("GOOGLE", GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET),
+    ("MS", MS_CLIENT_ID, MS_CLIENT_SECRET),
+):
+    if bool(_id) != bool(_secret):
+        raise ImproperlyConfigured(f"{_name}_CLIENT_ID and {_name}_CLIENT_SECRET: set both or neither")
+for _name, _url in (
+    ("GOOGLE_AUTH_URI", GOOGLE_AUTH_URI),
+    ("GOOGLE_TOKEN_URI", GOOGLE_TOKEN_URI),
+    ("GOOGLE_API_ENDPOINT", GOOGLE_API_ENDPOINT),
+    ("MS_GRAPH_ENDPOINT", MS_GRAPH_ENDPOINT),
+):
+    if not _url.startswith(("http://", "https://")):
+        raise ImproperlyConfigured(f"{_name}: must be an http(s) URL, got {_url!r}")
+if not MS_AUTHORITY.startswith("https://") or MS_AUTHORITY.count("/") < 3:
+    raise ImproperlyConfigured(f"MS_AUTHORITY: must be https://host/tenant, got {MS_AUTHORITY!r}")
+# Where providers deliver push notifications; defaults to BASE_URL. Push needs https unless forced on.
+CALENDAR_WEBHOOK_BASE_URL = (env_str("CALENDAR_WEBHOOK_BASE_URL", BASE_URL) or "").rstrip("/")
+CALENDAR_PUSH_ENABLED = env_bool("CALENDAR_PUSH_ENABLED", CALENDAR_WEBHOOK_BASE_URL.startswith("https://"))
+if not CALENDAR_WEBHOOK_BASE_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(
+        f"CALENDAR_WEBHOOK_BASE_URL: must be an http(s) URL, got {CALENDAR_WEBHOOK_BASE_URL!r}"
+    )
+# Busy times are kept for [now - 1 day, now + horizon]; the window rolls with a full resync once a week.
+CALENDAR_SYNC_HORIZON_DAYS = env_int("CALENDAR_SYNC_HORIZON_DAYS", 180, minimum=14)
+# Polling: an API calendar is re-synced when its last attempt is older than this (push makes it sooner).
+CALENDAR_POLL_MINUTES = env_int("CALENDAR_POLL_MINUTES", 15, minimum=1)
+CALENDAR_ICS_POLL_MINUTES = env_int("CALENDAR_ICS_POLL_MINUTES", 15, minimum=1)
+# Push channels / subscriptions are renewed when they expire within this many hours.
+CALENDAR_WATCH_RENEW_HOURS = env_int("CALENDAR_WATCH_RENEW_HOURS", 24, minimum=1)
+CALENDAR_HTTP_TIMEOUT_SECONDS = env_int("CALENDAR_HTTP_TIMEOUT_SECONDS", 20, minimum=1)
+CALENDAR_ICS_MAX_BYTES = env_int("CALENDAR_ICS_MAX_BYTES", 10_000_000, minimum=10_000)
+# ICS URLs resolving to loopback/private addresses are refused (SSRF) unless this is on.
+CALENDAR_ICS_ALLOW_PRIVATE_HOSTS = env_bool("CALENDAR_ICS_ALLOW_PRIVATE_HOSTS", False)
+# Who is emailed when a calendar grant is revoked (default: Django's ADMINS); a warning is always logged.
+CALENDAR_ALERT_EMAILS = env_list("CALENDAR_ALERT_EMAILS", [])
+if max(CALENDAR_POLL_MINUTES, CALENDAR_ICS_POLL_MINUTES) >= CALENDAR_STALENESS_MINUTES:
+    raise ImproperlyConfigured(
+        "CALENDAR_STALENESS_MINUTES: must exceed CALENDAR_POLL_MINUTES and CALENDAR_ICS_POLL_MINUTES, "
+        "or every rep with a calendar is withheld between two polls"
+    )
+# Libraries that log request bodies or URLs at DEBUG (OAuth codes, ICS secret URLs) stay at INFO or above.
+LOGGING.setdefault("loggers", {}).update(
+    {
+        name: {"level": "WARNING"}
+        for name in (
+            "oauthlib",
+            "requests_oauthlib",
+            "urllib3",
+            "msal",
+            "googleapiclient",
+            "google_auth_httplib2",
+        )
+    }
+)
+
+# --- Booking API: error rendering, client addresses behind proxies, live check, idempotency, outbox.
+REST_FRAMEWORK["EXCEPTION_HANDLER"] = "booking.api.errors.exception_handler"
+# Reverse proxies in front of Baton whose X-Forwarded-For entries are trusted (0: use the socket address).
+REST_FRAMEWORK["NUM_PROXIES"] = env_int("NUM_PROXIES", 0, minimum=0)
+# How long the booking transaction waits for providers' live free/busy of the chosen host(s).
+BOOKING_LIVE_CHECK_TIMEOUT_MS = env_int("BOOKING_LIVE_CHECK_TIMEOUT_MS", 2000, minimum=1)
+BOOKING_IDEMPOTENCY_TTL_HOURS = env_int("BOOKING_IDEMPOTENCY_TTL_HOURS", 24, minimum=1)
+BOOKING_OUTBOX_MAX_ATTEMPTS = env_int("BOOKING_OUTBOX_MAX_ATTEMPTS", 12, minimum=1)
+BOOKING_OUTBOX_LEASE_SECONDS = env_int("BOOKING_OUTBOX_LEASE_SECONDS", 300, minimum=30)
+# The sweep leaves fresh rows alone this long (their Celery task normally delivers them first).
+BOOKING_OUTBOX_GRACE_SECONDS = env_int("BOOKING_OUTBOX_GRACE_SECONDS", 60, minimum=0)
+if BOOKING_RATE_LIMIT and not __import__("re").fullmatch(
+    r"\d+/(s|sec|m|min|h|hour|d|day)", BOOKING_RATE_LIMIT
+):
+    raise ImproperlyConfigured(f"BOOKING_RATE_LIMIT: expected e.g. 30/min, got {BOOKING_RATE_LIMIT!r}")

@@ -1,0 +1,245 @@
+"""Read side of routing: load database rows into ``routing.core`` types.
+
+Fairness period (``Pool.fairness_period``), all boundaries in **UTC** (one rule for a team spread over
+zones; documented in docs/booking-api.md):
+
+* ``day``: since 00:00 UTC today; ``week``: since Monday 00:00 UTC; ``month``: since the 1st, 00:00 UTC;
+* ``rolling_30d``: the last 30 × 24 hours; ``never``: everything (no start).
+
+A member's ``count`` = the pool's bookings the rep hosts (host rows not reassigned away) whose host row was
+assigned in the current period and whose booking is confirmed or completed — plus cancelled ones if
+``pool.count_cancellations`` and no-shows if ``pool.count_no_shows`` — plus the member's effective
+adjustment: ``PoolMember.adjustment`` minus the "joined at mean load" deltas recorded before the period
+started (so a joiner's head start expires with the period it was computed for; manual adjustments stay).
+``last_assigned`` is the latest assignment of the rep in this pool, of any period.
+
+``load_pool_state`` runs a constant number of queries whatever the number of members (9 today).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.db.models import Count, Max, Q, Sum
+
+from calendars.models import BusyInterval, DateOverride, TimeOff, WorkingHours
+from calendars.selectors import withheld_rep_ids
+from routing.core import Interval, MeetingSpec, MemberState, PoolSpec, RepSchedule
+from routing.models import LedgerEntry, Pool, PoolMember
+
+# The schedule is loaded this much wider than the asked window on each side: local dates (caps, overrides)
+# reach up to 14 hours from UTC, and buffers up to 4 hours.
+MARGIN = timedelta(days=2)
+
+
+def fairness_period_start(pool: Pool, *, now: datetime) -> datetime | None:
+    """Start (UTC, inclusive) of the pool's current fairness period; ``None`` for ``never``."""
+    now = now.astimezone(UTC)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    period = pool.fairness_period
+    if period == Pool.FairnessPeriod.DAY:
+        return midnight
+    if period == Pool.FairnessPeriod.WEEK:
+        return midnight - timedelta(days=midnight.weekday())
+    if period == Pool.FairnessPeriod.MONTH:
+        return midnight.replace(day=1)
+    if period == Pool.FairnessPeriod.ROLLING_30D:
+        return now - timedelta(days=30)
+    return None
+
+
+def counted_statuses(pool: Pool) -> list[str]:
+    """Booking statuses that count towards a member's load in ``pool``."""
+    statuses = ["confirmed", "completed"]
+    if pool.count_cancellations:
+        statuses.append("cancelled")
+    if pool.count_no_shows:
+        statuses.append("no_show")
+    return statuses
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """Per-rep fairness figures of one pool: raw counted bookings, effective adjustment, last assignment."""
+
+    raw: dict[int, int]
+    expired_joined: dict[int, float]
+    last_assigned: dict[int, datetime]
+
+
+def pool_ledger(pool: Pool, rep_ids: list[int], *, now: datetime) -> Ledger:
+    """Two queries: host-row aggregates and expired "joined" deltas."""
+    from booking.models import BookingHost
+
+    start = fairness_period_start(pool, now=now)
+    counted = Q(booking__status__in=counted_statuses(pool))
+    if start is not None:
+        counted &= Q(assigned_at__gte=start)
+    rows = (
+        BookingHost.objects.filter(booking__pool_id=pool.pk, rep_id__in=rep_ids)
+        .exclude(released=BookingHost.Released.REASSIGNED)
+        .values("rep_id")
+        .annotate(n=Count("id", filter=counted), last=Max("assigned_at"))
+    )
+    raw, last = {}, {}
+    for row in rows:
+        raw[row["rep_id"]] = row["n"]
+        if row["last"] is not None:
+            last[row["rep_id"]] = row["last"]
+    expired: dict[int, float] = {}
+    if start is not None:
+        joined = (
+            LedgerEntry.objects.filter(
+                pool_id=pool.pk, rep_id__in=rep_ids, kind=LedgerEntry.Kind.JOINED, created_at__lt=start
+            )
+            .values("rep_id")
+            .annotate(total=Sum("delta"))
+        )
+        expired = {row["rep_id"]: row["total"] or 0.0 for row in joined}
+    return Ledger(raw=raw, expired_joined=expired, last_assigned=last)
+
+
+def member_count(member: PoolMember, ledger: Ledger) -> float:
+    """The member's fairness count (see module docstring)."""
+    rep_id = member.rep_id
+    return ledger.raw.get(rep_id, 0) + member.adjustment - ledger.expired_joined.get(rep_id, 0.0)
+
+
+def meeting_spec(meeting_type) -> MeetingSpec:
+    return MeetingSpec(
+        duration_minutes=meeting_type.duration_minutes,
+        slot_interval_minutes=meeting_type.slot_interval_minutes,
+        buffer_before_minutes=meeting_type.buffer_before_minutes,
+        buffer_after_minutes=meeting_type.buffer_after_minutes,
+        minimum_notice_minutes=meeting_type.minimum_notice_minutes,
+        horizon_days=meeting_type.horizon_days,
+    )
+
+
+@dataclass(frozen=True)
+class PoolState:
+    """A loaded pool: the core's ``PoolSpec`` plus what the booking side needs around it."""
+
+    spec: PoolSpec
+    withheld: frozenset[int]
+    members: dict[int, PoolMember]  # rep id → member row (rep selected)
+
+
+def _local_ranges(rows) -> tuple:
+    return tuple(sorted((start, end) for start, end in rows))
+
+
+def load_pool_state(
+    pool: Pool,
+    meeting_type=None,
+    *,
+    now: datetime,
+    window: Interval,
+    exclude_booking_id: int | None = None,
+) -> PoolState:
+    """Every member of ``pool`` as ``MemberState`` with its schedule around ``window`` (constant queries).
+
+    Busy = synced/manual ``BusyInterval`` rows ∪ blocked ranges of active booking hosts of ANY meeting type
+    (excluding ``exclude_booking_id``, the booking being rescheduled). Members whose rep is withheld by
+    ``calendars.selectors.withheld_rep_ids`` are given as inactive (the core then never offers or assigns
+    them; decision records list them under ``withheld``).
+    """
+    from booking.models import BookingHost
+
+    members = list(PoolMember.objects.filter(pool_id=pool.pk).select_related("rep").order_by("pk"))
+    rep_ids = sorted({m.rep_id for m in members})
+    if not rep_ids:
+        return PoolState(
+            spec=PoolSpec(strategy=pool.strategy, members=(), group_order=pool.group_order),
+            withheld=frozenset(),
+            members={},
+        )
+    lo, hi = window.start - MARGIN, window.end + MARGIN
+    if meeting_type is not None:
+        hi += timedelta(minutes=meeting_type.duration_minutes)
+    weekly: dict[int, dict[int, list]] = defaultdict(lambda: defaultdict(list))
+    for rep_id, weekday, start, end in WorkingHours.objects.filter(rep_id__in=rep_ids).values_list(
+        "rep_id", "weekday", "start", "end"
+    ):
+        weekly[rep_id][weekday].append((start, end))
+    overrides: dict[int, dict] = defaultdict(lambda: defaultdict(list))
+    days_off: set[tuple[int, object]] = set()
+    for rep_id, day, start, end in DateOverride.objects.filter(
+        rep_id__in=rep_ids, date__gte=lo.date(), date__lte=hi.date()
+    ).values_list("rep_id", "date", "start", "end"):
+        overrides[rep_id][day]  # a day off leaves an empty list
+        if start is None:
+            days_off.add((rep_id, day))
+        else:
+            overrides[rep_id][day].append((start, end))
+    time_off: dict[int, list[Interval]] = defaultdict(list)
+    for rep_id, start, end in TimeOff.objects.filter(
+        rep_id__in=rep_ids, end__gt=lo, start__lt=hi
+    ).values_list("rep_id", "start", "end"):
+        time_off[rep_id].append(Interval(start, end))
+    busy: dict[int, list[Interval]] = defaultdict(list)
+    for rep_id, start, end in BusyInterval.objects.filter(
+        rep_id__in=rep_ids, end__gt=lo, start__lt=hi
+    ).values_list("rep_id", "start", "end"):
+        busy[rep_id].append(Interval(start, end))
+    hosts = BookingHost.objects.filter(
+        rep_id__in=rep_ids, active=True, blocked_end__gt=lo, blocked_start__lt=hi
+    )
+    if exclude_booking_id is not None:
+        hosts = hosts.exclude(booking_id=exclude_booking_id)
+    zones = {m.rep_id: ZoneInfo(m.rep.timezone) for m in members}
+    per_date: dict[int, dict] = defaultdict(lambda: defaultdict(int))
+    pool_per_date: dict[int, dict] = defaultdict(lambda: defaultdict(int))
+    for rep_id, start, end, booking_start, booking_pool in hosts.values_list(
+        "rep_id", "blocked_start", "blocked_end", "booking__start", "booking__pool_id"
+    ):
+        busy[rep_id].append(Interval(start, end))
+        local_date = booking_start.astimezone(zones[rep_id]).date()
+        per_date[rep_id][local_date] += 1
+        if booking_pool == pool.pk:
+            pool_per_date[rep_id][local_date] += 1
+    ledger = pool_ledger(pool, rep_ids, now=now)
+    withheld = frozenset(withheld_rep_ids(rep_ids, now=now))
+
+    states, by_rep = [], {}
+    for member in members:
+        rep, rid = member.rep, member.rep_id
+        schedule = RepSchedule(
+            rep_id=rid,
+            timezone=rep.timezone,
+            weekly_hours={day: _local_ranges(ranges) for day, ranges in weekly[rid].items()},
+            date_overrides={
+                day: () if (rid, day) in days_off else _local_ranges(ranges)
+                for day, ranges in overrides[rid].items()
+            },
+            time_off=tuple(time_off[rid]),
+            busy=tuple(busy[rid]),
+            active=rep.active and rid not in withheld,
+            daily_cap=rep.daily_cap,
+            meetings_per_local_date=dict(per_date[rid]),
+            name=rep.name,
+        )
+        states.append(
+            MemberState(
+                rep=schedule,
+                rank=member.rank,
+                weight=member.weight,
+                role=member.role,
+                active=member.active,
+                daily_cap=member.daily_cap,
+                pool_meetings_per_local_date=dict(pool_per_date[rid]),
+                count=member_count(member, ledger),
+                last_assigned=ledger.last_assigned.get(rid),
+            )
+        )
+        by_rep[rid] = member
+    spec = PoolSpec(strategy=pool.strategy, members=tuple(states), group_order=pool.group_order)
+    return PoolState(spec=spec, withheld=withheld, members=by_rep)
+
+
+def load_pool(pool: Pool, meeting_type, *, now: datetime, window: Interval) -> PoolSpec:
+    """The pool as the routing core sees it around ``window`` (see ``load_pool_state``)."""
+    return load_pool_state(pool, meeting_type, now=now, window=window).spec

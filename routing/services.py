@@ -1,0 +1,128 @@
+"""Write side of routing: pool membership and the fairness ledger.
+
+Counts are derived from bookings (``routing.selectors``); ``LedgerEntry`` rows are the audit trail of every
+change to a member's standing and explain a decision afterwards. The one exception is the "joined at mean
+load" delta, which ``routing.selectors`` also reads to let a joiner's head start expire with its period.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from routing.models import LedgerEntry, Pool, PoolMember
+
+Kind = LedgerEntry.Kind
+
+
+def pool_member_join(member: PoolMember, *, now: datetime | None = None, reason: str = "") -> LedgerEntry:
+    """Start a (newly added or re-activated) member at the pool's mean load.
+
+    The mean is over the OTHER active members (member and rep active). The member's ``adjustment`` is
+    changed so that ``count / weight`` equals that mean, and a ``joined`` ledger entry records the change.
+    With no other active member the mean is 0. Call it after saving the ``PoolMember`` row.
+    """
+    from routing.selectors import member_count, pool_ledger
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        member = PoolMember.objects.select_for_update().select_related("pool").get(pk=member.pk)
+        rows = list(PoolMember.objects.filter(pool_id=member.pool_id).select_related("rep"))
+        ledger = pool_ledger(member.pool, [m.rep_id for m in rows], now=now)
+        loads = [
+            member_count(m, ledger) / m.weight
+            for m in rows
+            if m.pk != member.pk and m.active and m.rep.active
+        ]
+        mean = sum(loads) / len(loads) if loads else 0.0
+        target = mean * member.weight
+        delta = target - member_count(member, ledger)
+        PoolMember.objects.filter(pk=member.pk).update(adjustment=F("adjustment") + delta)
+        return LedgerEntry.objects.create(
+            pool_id=member.pool_id,
+            rep_id=member.rep_id,
+            kind=Kind.JOINED,
+            delta=delta,
+            reason=(reason or f"joined at mean load {mean:.2f}")[:300],
+        )
+
+
+def member_adjust(member: PoolMember, *, delta: float, reason: str) -> LedgerEntry:
+    """A manual fairness adjustment: ``delta`` is added to the member's count (positive = fewer bookings)."""
+    with transaction.atomic():
+        PoolMember.objects.filter(pk=member.pk).update(adjustment=F("adjustment") + delta)
+        return LedgerEntry.objects.create(
+            pool_id=member.pool_id, rep_id=member.rep_id, kind=Kind.ADJUSTED, delta=delta, reason=reason[:300]
+        )
+
+
+def ledger_assigned(*, pool_id: int, booking_id: int, rep_ids: Iterable[int], reason: str = "") -> None:
+    """One ``assigned`` (+1) entry per host of a new booking."""
+    LedgerEntry.objects.bulk_create(
+        [
+            LedgerEntry(
+                pool_id=pool_id,
+                booking_id=booking_id,
+                rep_id=rid,
+                kind=Kind.ASSIGNED,
+                delta=1.0,
+                reason=reason[:300],
+            )
+            for rid in rep_ids
+        ]
+    )
+
+
+def ledger_released(
+    *, pool: Pool, booking_id: int, rep_ids: Iterable[int], status: str, reason: str = ""
+) -> int:
+    """Credit back (-1, ``credited``) each host of a booking that became ``cancelled`` or ``no_show`` when
+    the pool does not count that status. Returns the number of entries written."""
+    counts = pool.count_cancellations if status == "cancelled" else pool.count_no_shows
+    if counts:
+        return 0
+    entries = [
+        LedgerEntry(
+            pool_id=pool.pk,
+            booking_id=booking_id,
+            rep_id=rid,
+            kind=Kind.CREDITED,
+            delta=-1.0,
+            reason=(reason or status)[:300],
+        )
+        for rid in rep_ids
+    ]
+    LedgerEntry.objects.bulk_create(entries)
+    return len(entries)
+
+
+def ledger_reassigned(
+    *, pool_id: int, booking_id: int, from_rep_ids: Iterable[int], to_rep_ids: Iterable[int], reason: str
+) -> None:
+    """``reassigned_from`` (-1) per host that lost the booking, ``reassigned_to`` (+1) per new host."""
+    entries = [
+        LedgerEntry(
+            pool_id=pool_id,
+            booking_id=booking_id,
+            rep_id=rid,
+            kind=Kind.REASSIGNED_FROM,
+            delta=-1.0,
+            reason=reason[:300],
+        )
+        for rid in from_rep_ids
+    ] + [
+        LedgerEntry(
+            pool_id=pool_id,
+            booking_id=booking_id,
+            rep_id=rid,
+            kind=Kind.REASSIGNED_TO,
+            delta=1.0,
+            reason=reason[:300],
+        )
+        for rid in to_rep_ids
+    ]
+    LedgerEntry.objects.bulk_create(entries)

@@ -1,0 +1,19 @@
+from zoneinfo import available_timezones
+
+from django.core.exceptions import ValidationError
+
+_ZONES: frozenset[str] | None = None
+
+
+def known_timezones() -> frozenset[str]:
+    global _ZONES
+    if _ZONES is None:
+        _ZONES = frozenset(available_timezones())
+    return _ZONES
+
+
+def validate_timezone(value: str) -> None:
+    if value not in known_timezones():
+        raise ValidationError(
+            "%(value)s is not a known IANA time zone", params={"value": value}, code="timezone"
+        )

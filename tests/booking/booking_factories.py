@@ -1,0 +1,60 @@
+"""Test data builders for the booking tests (reps with working hours, pools, meeting types, bodies)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+
+from booking.models import MeetingType
+from calendars.models import WorkingHours
+from routing.models import Pool, PoolMember, Rep
+
+# Monday 2 March 2026, 07:00 UTC (08:00 in Berlin).
+NOW = dt.datetime(2026, 3, 2, 7, 0, tzinfo=dt.UTC)
+_seq = itertools.count(1)
+
+
+def make_rep(
+    name: str | None = None, *, tz: str = "Europe/Berlin", hours=(9, 17), days=range(5), **kw
+) -> Rep:
+    n = next(_seq)
+    rep = Rep.objects.create(name=name or f"Rep {n}", email=f"rep{n}@example.com", timezone=tz, **kw)
+    WorkingHours.objects.bulk_create(
+        [WorkingHours(rep=rep, weekday=d, start=dt.time(hours[0]), end=dt.time(hours[1])) for d in days]
+    )
+    return rep
+
+
+def make_pool(strategy: str, reps, roles=None, **kw) -> Pool:
+    n = next(_seq)
+    pool = Pool.objects.create(name=f"Pool {n}", slug=f"pool-{n}", strategy=strategy, **kw)
+    for i, rep in enumerate(reps):
+        PoolMember.objects.create(pool=pool, rep=rep, rank=i, role=roles[i] if roles else "")
+    return pool
+
+
+def make_meeting_type(pool: Pool, slug: str | None = None, **kw) -> MeetingType:
+    defaults = dict(
+        title="Intro call",
+        duration_minutes=30,
+        slot_interval_minutes=30,
+        minimum_notice_minutes=60,
+        horizon_days=30,
+        questions=[],
+    )
+    defaults.update(kw)
+    return MeetingType.objects.create(pool=pool, slug=slug or f"intro-{next(_seq)}", **defaults)
+
+
+def body(start: str = "2026-03-03T10:00:00+01:00", **kw) -> dict:
+    data = {
+        "start": start,
+        "name": "Pat Prospect",
+        "email": "pat@example.org",
+        "timezone": "Europe/Berlin",
+        "answers": {"size": "1-10"},
+        "note": "",
+        "utm": {"utm_source": "test"},
+    }
+    data.update(kw)
+    return data

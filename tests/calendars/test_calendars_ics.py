@@ -1,0 +1,154 @@
+"""ICS feeds: recorded fixtures (recurrences across DST, EXDATE, RECURRENCE-ID moves, all-day and floating
+events, X-WR-TIMEZONE exports) and the fetching rules (conditional GET, redirects, SSRF, size, bad feeds)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+from calendars_harness import fixture_bytes
+
+from calendars.errors import InvalidFeed, ProviderUnavailable
+from calendars.providers.ics import IcsProvider, busy_events, feed_label, normalise_url, parse
+
+UTC = dt.UTC
+MARCH = (dt.datetime(2026, 3, 1, tzinfo=UTC), dt.datetime(2026, 4, 30, tzinfo=UTC))
+
+
+def z(*args) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=UTC)
+
+
+def expand(name: str, zone: str) -> list[tuple[dt.datetime, dt.datetime]]:
+    events = busy_events(parse(fixture_bytes(name)), MARCH, ZoneInfo(zone))
+    return sorted((e.start, e.end) for e in events)
+
+
+def test_weekly_meeting_keeps_local_time_across_the_dst_change():
+    spans = [
+        s for s in expand("recurring_dst.ics", "America/Chicago") if s[1] - s[0] == dt.timedelta(hours=1)
+    ]
+    # 09:00 New York: 14:00 UTC in EST (2 March), 13:00 UTC in EDT from 8 March on
+    assert (z(2026, 3, 2, 14), z(2026, 3, 2, 15)) in spans
+    assert (z(2026, 3, 9, 13), z(2026, 3, 9, 14)) in spans
+    assert (z(2026, 3, 30, 13), z(2026, 3, 30, 14)) in spans
+
+
+def test_exdate_removes_one_instance_and_recurrence_id_moves_another():
+    spans = expand("recurring_dst.ics", "America/Chicago")
+    assert not [s for s in spans if s[0].date() == dt.date(2026, 3, 16)]  # EXDATE
+    assert not [s for s in spans if s[0] == z(2026, 3, 23, 13)]  # moved away from the 23rd …
+    assert (z(2026, 3, 24, 18), z(2026, 3, 24, 19)) in spans  # … to 14:00 EDT on the 24th
+    weekly = [s for s in spans if s[1] - s[0] == dt.timedelta(hours=1)]
+    assert len(weekly) == 5  # COUNT=6 minus the EXDATE
+
+
+def test_daily_berlin_standup_crosses_the_european_dst_change():
+    spans = [
+        s for s in expand("recurring_dst.ics", "America/Chicago") if s[1] - s[0] == dt.timedelta(minutes=15)
+    ]
+    assert spans[:2] == [
+        (z(2026, 3, 26, 8, 30), z(2026, 3, 26, 8, 45)),
+        (z(2026, 3, 27, 8, 30), z(2026, 3, 27, 8, 45)),
+    ]
+    assert (z(2026, 3, 29, 7, 30), z(2026, 3, 29, 7, 45)) in spans  # CEST from 29 March
+    assert spans[-1] == (z(2026, 3, 31, 7, 30), z(2026, 3, 31, 7, 45))  # UNTIL is inclusive
+    assert len(spans) == 6
+
+
+def test_transparent_events_do_not_block():
+    spans = expand("recurring_dst.ics", "America/Chicago")
+    assert not [s for s in spans if s[0].date() == dt.date(2026, 3, 3)]
+
+
+def test_all_day_and_floating_events_use_the_reps_zone():
+    spans = expand("allday_floating.ics", "America/Los_Angeles")
+    assert (z(2026, 3, 10, 7), z(2026, 3, 12, 7)) in spans  # two whole local days, PDT
+    assert (z(2026, 3, 16, 7), z(2026, 3, 17, 7)) in spans  # DATE without DTEND: one day
+    assert (z(2026, 3, 13, 22), z(2026, 3, 13, 23)) in spans  # floating 15:00 local
+    gym = [s for s in spans if s[1] - s[0] == dt.timedelta(hours=1) and s[0].hour in (14, 15)]
+    assert gym == [
+        (z(2026, 3, 5, 15), z(2026, 3, 5, 16)),
+        (z(2026, 3, 12, 14), z(2026, 3, 12, 15)),
+        (z(2026, 3, 19, 14), z(2026, 3, 19, 15)),
+        (z(2026, 3, 26, 14), z(2026, 3, 26, 15)),
+    ]
+    # the same floating events read in Berlin land elsewhere
+    berlin = expand("allday_floating.ics", "Europe/Berlin")
+    assert (z(2026, 3, 13, 14), z(2026, 3, 13, 15)) in berlin
+
+
+def test_cancelled_momentary_and_batons_own_events_are_skipped():
+    spans = expand("allday_floating.ics", "America/Los_Angeles")
+    assert not [s for s in spans if s[0] in (z(2026, 3, 12, 17), z(2026, 3, 12, 19), z(2026, 3, 12, 8))]
+    assert len(spans) == 7
+
+
+def test_google_exports_with_x_wr_timezone_follow_local_time():
+    spans = expand("google_export_xwr.ics", "Europe/London")
+    assert spans[0] == (z(2026, 3, 23, 10), z(2026, 3, 23, 11))
+    assert (z(2026, 3, 29, 9), z(2026, 3, 29, 10)) in spans  # 10:00 BST
+    assert len(spans) == 10
+
+
+def test_instance_ids_are_stable_across_polls():
+    first = busy_events(parse(fixture_bytes("recurring_dst.ics")), MARCH, ZoneInfo("UTC"))
+    again = busy_events(parse(fixture_bytes("recurring_dst.ics")), MARCH, ZoneInfo("UTC"))
+    assert sorted(e.external_id for e in first) == sorted(e.external_id for e in again)
+    assert len({e.external_id for e in first}) == len(first)
+
+
+def test_unchanged_feed_is_answered_304(fake_ics):
+    url = fake_ics.publish(fixture_bytes("recurring_dst.ics"))
+    provider = IcsProvider({"url": url}, zone=ZoneInfo("UTC"))
+    first = provider.sync("feed", "", window=MARCH, zone=ZoneInfo("UTC"))
+    assert first.full and len(first.upserts) == 11
+    again = provider.sync("feed", first.next_state, window=MARCH, zone=ZoneInfo("UTC"))
+    assert again.unchanged
+    assert fake_ics.requests[-1].header("if-none-match")
+    fake_ics.replace(url, fixture_bytes("google_export_xwr.ics"))
+    changed = provider.sync("feed", again.next_state, window=MARCH, zone=ZoneInfo("UTC"))
+    assert not changed.unchanged and len(changed.upserts) == 10
+
+
+def test_redirects_are_followed(fake_ics):
+    url = fake_ics.publish(fixture_bytes("google_export_xwr.ics"), secret="abc123")
+    moved = url.replace("/feeds/abc123/basic.ics", "/moved/abc123")
+    result = IcsProvider({"url": moved}).sync("feed", "", window=MARCH, zone=ZoneInfo("UTC"))
+    assert len(result.upserts) == 10
+
+
+def test_private_addresses_are_refused_unless_allowed(settings, fake_ics):
+    settings.CALENDAR_ICS_ALLOW_PRIVATE_HOSTS = False
+    url = fake_ics.publish(fixture_bytes("google_export_xwr.ics"))
+    with pytest.raises(InvalidFeed, match="private or local"):
+        IcsProvider({"url": url}).list_calendars()
+    assert fake_ics.requests == []
+
+
+def test_not_a_calendar_and_too_big_feeds_are_refused(settings, fake_ics):
+    with pytest.raises(InvalidFeed, match="iCalendar"):
+        IcsProvider({"url": fake_ics.publish(b"<html>login</html>")}).list_calendars()
+    settings.CALENDAR_ICS_MAX_BYTES = 10_000
+    big = fixture_bytes("recurring_dst.ics").replace(b"SUMMARY:EMEA stand-up", b"SUMMARY:" + b"x" * 20_000)
+    with pytest.raises(InvalidFeed, match="larger"):
+        IcsProvider({"url": fake_ics.publish(big)}).list_calendars()
+
+
+def test_a_missing_feed_is_a_provider_failure(fake_ics):
+    with pytest.raises(ProviderUnavailable, match="404"):
+        IcsProvider({"url": f"{fake_ics.base_url}/feeds/nope/basic.ics"}).list_calendars()
+
+
+def test_urls_are_normalised_and_only_the_host_is_shown():
+    assert normalise_url(" webcal://p01-calendars.icloud.com/published/2/SECRET ") == (
+        "https://p01-calendars.icloud.com/published/2/SECRET"
+    )
+    assert (
+        feed_label("https://calendar.google.com/calendar/ical/x/private-SECRET/basic.ics")
+        == "calendar.google.com"
+    )
+    for bad in ("ftp://example.com/x.ics", "not a url", "file:///etc/passwd"):
+        with pytest.raises(InvalidFeed):
+            normalise_url(bad)

@@ -1,0 +1,274 @@
+"""Writing bookings into hosts' calendars: create with a video link and one invitation, retries that never
+duplicate, reschedules, cancellations, reassignments and group bookings."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+
+import pytest
+
+from booking.models import Booking, BookingHost, MeetingType
+from calendars.errors import CalendarWriteFailed
+from calendars.models import BookingEvent, Calendar, CalendarConnection
+from calendars.selectors import booking_join_url
+from calendars.services.writeback import booking_events_sync
+from routing.models import Pool
+
+pytestmark = pytest.mark.django_db
+State = BookingEvent.State
+
+
+@pytest.fixture
+def make_booking(db):
+    pool = Pool.objects.create(name="Inbound", slug="inbound", strategy="round_robin")
+    meeting = MeetingType.objects.create(slug="intro", title="Intro call", duration_minutes=30, pool=pool)
+
+    def make(*reps, start=None, **fields) -> Booking:
+        start = start or dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) + dt.timedelta(
+            days=3
+        )
+        booking = Booking.objects.create(
+            meeting_type=meeting,
+            pool=pool,
+            start=start,
+            end=start + dt.timedelta(minutes=30),
+            prospect_name="Pat Prospect",
+            prospect_email="pat@prospect.example",
+            prospect_timezone="Europe/Paris",
+            manage_token_hash=secrets.token_hex(32),
+            answers={"size": "11-50"},
+            **fields,
+        )
+        for i, rep in enumerate(reps):
+            BookingHost.objects.create(
+                booking=booking,
+                rep=rep,
+                role="ae" if i == 0 else "se",
+                blocked_start=booking.start,
+                blocked_end=booking.end,
+            )
+        return booking
+
+    make.meeting = meeting
+    return make
+
+
+def google_events(fake_google, conn) -> list[dict]:
+    cal = Calendar.objects.get(connection=conn, is_primary=True)
+    return [e for e in fake_google.calendar(cal.external_id).events.values() if e["status"] != "cancelled"]
+
+
+def reschedule(booking: Booking, hours: int) -> None:
+    booking.start += dt.timedelta(hours=hours)
+    booking.end += dt.timedelta(hours=hours)
+    booking.sequence += 1
+    booking.save()
+
+
+def test_a_confirmed_booking_lands_in_the_hosts_google_calendar_with_meet(
+    make_rep, google_connection, fake_google, make_booking
+):
+    rep = make_rep(timezone="Europe/Berlin")
+    conn = google_connection(rep)
+    booking = make_booking(rep)
+    assert booking_events_sync(booking_id=booking.pk) == {rep.pk: "created"}
+    (event,) = google_events(fake_google, conn)
+    assert event["summary"] == "Intro call: Pat Prospect"
+    assert event["attendees"] == [{"email": "pat@prospect.example", "displayName": "Pat Prospect"}]
+    assert event["start"] == {
+        "dateTime": booking.start.isoformat().replace("+00:00", "Z"),
+        "timeZone": "Europe/Berlin",
+    }
+    assert event["hangoutLink"].startswith("https://meet.google.com/")
+    assert "size: 11-50" in event["description"]
+    assert fake_google.invitations == [
+        {"action": "created", "event_id": event["id"], "to": ["pat@prospect.example"]}
+    ]
+    insert = fake_google.requests_to("POST", r"/calendar/v3/calendars/[^/]+/events")[0]
+    assert insert.query["conferenceDataVersion"] == "1" and insert.query["sendUpdates"] == "all"
+    assert booking_join_url(booking.pk) == event["hangoutLink"]
+
+
+def test_retries_are_no_ops_and_a_lost_write_is_not_duplicated(
+    make_rep, google_connection, fake_google, make_booking
+):
+    rep = make_rep()
+    conn = google_connection(rep)
+    booking = make_booking(rep)
+    booking_events_sync(booking_id=booking.pk)
+    assert booking_events_sync(booking_id=booking.pk) == {rep.pk: "unchanged"}
+    # the provider created the event but Baton crashed before storing its id: the retry must not duplicate
+    BookingEvent.objects.filter(booking=booking).update(
+        state=State.CANCELLED, external_event_id="", written_sequence=-1
+    )
+    assert booking_events_sync(booking_id=booking.pk) == {rep.pk: "created"}
+    assert len(google_events(fake_google, conn)) == 1
+    assert len(fake_google.invitations) == 1  # Google answered 409 and the existing event was taken as done
+
+
+def test_reschedule_updates_and_cancel_removes(make_rep, google_connection, fake_google, make_booking):
+    rep = make_rep()
+    conn = google_connection(rep)
+    booking = make_booking(rep)
+    booking_events_sync(booking_id=booking.pk)
+    reschedule(booking, 2)
+    assert booking_events_sync(booking_id=booking.pk) == {rep.pk: "updated"}
+    (event,) = google_events(fake_google, conn)
+    assert event["start"]["dateTime"] == booking.start.isoformat().replace("+00:00", "Z")
+    assert event["hangoutLink"]  # the Meet link stays
+    booking.status = Booking.Status.CANCELLED
+    booking.sequence += 1
+    booking.save()
+    assert booking_events_sync(booking_id=booking.pk) == {rep.pk: "cancelled"}
+    assert google_events(fake_google, conn) == []
+    assert [i["action"] for i in fake_google.invitations] == ["created", "updated", "cancelled"]
+    assert booking_events_sync(booking_id=booking.pk) == {rep.pk: "nothing"}
+
+
+def test_microsoft_booking_gets_teams_and_a_transaction_id(make_rep, ms_connection, fake_ms, make_booking):
+    rep = make_rep()
+    conn = ms_connection(rep)
+    booking = make_booking(rep)
+    booking_events_sync(booking_id=booking.pk)
+    cal = Calendar.objects.get(connection=conn, is_primary=True)
+    (event,) = [e for e in fake_ms.calendar(cal.external_id)[1].events.values() if not e.get("_deleted")]
+    assert event["isOnlineMeeting"] is True and event["onlineMeetingProvider"] == "teamsForBusiness"
+    assert event["transactionId"].startswith("baton-")
+    assert booking_join_url(booking.pk).startswith("https://teams.microsoft.com/")
+    BookingEvent.objects.filter(booking=booking).update(state=State.CANCELLED, written_sequence=-1)
+    booking_events_sync(booking_id=booking.pk)  # the retried POST carries the same transactionId
+    assert (
+        len([e for e in fake_ms.calendar(cal.external_id)[1].events.values() if not e.get("_deleted")]) == 1
+    )
+
+
+def test_no_teams_where_the_calendar_does_not_allow_it(make_rep, ms_connection, fake_ms, make_booking):
+    rep = make_rep()
+    ms_connection(rep, teams=False)
+    booking_events_sync(booking_id=make_booking(rep).pk)
+    body = fake_ms.requests_to("POST", r"/v1.0/me/calendars/[^/]+/events")[0].json()
+    assert "isOnlineMeeting" not in body
+
+
+def test_a_fixed_meeting_location_is_used_instead_of_a_new_video_link(
+    make_rep, google_connection, fake_google, make_booking
+):
+    make_booking.meeting.location_detail = "https://zoom.example/j/123"
+    make_booking.meeting.save()
+    rep = make_rep()
+    conn = google_connection(rep)
+    booking_events_sync(booking_id=make_booking(rep).pk)
+    (event,) = google_events(fake_google, conn)
+    assert event["location"] == "https://zoom.example/j/123" and "hangoutLink" not in event
+
+
+def test_group_booking_lead_invites_and_co_host_shows_the_link(
+    make_rep, google_connection, ms_connection, fake_google, fake_ms, make_booking
+):
+    lead, co_host = make_rep("Ann"), make_rep("Sol")
+    lead_conn = google_connection(lead)
+    ms_connection(co_host)
+    booking = make_booking(lead, co_host)
+    assert booking_events_sync(booking_id=booking.pk) == {lead.pk: "created", co_host.pk: "created"}
+    (lead_event,) = google_events(fake_google, lead_conn)
+    co_event = fake_ms.requests_to("POST", r"/v1.0/me/calendars/[^/]+/events")[0].json()
+    assert co_event["attendees"] == [] and "isOnlineMeeting" not in co_event
+    assert co_event["location"]["displayName"] == lead_event["hangoutLink"]
+    assert len(fake_google.invitations) == 1 and fake_ms.invitations == []
+
+
+def test_reassignment_moves_the_event(make_rep, google_connection, fake_google, make_booking):
+    old, new = make_rep(), make_rep()
+    old_conn, new_conn = google_connection(old), google_connection(new)
+    booking = make_booking(old)
+    booking_events_sync(booking_id=booking.pk)
+    BookingHost.objects.filter(booking=booking, rep=old).update(active=False)
+    BookingHost.objects.create(booking=booking, rep=new, blocked_start=booking.start, blocked_end=booking.end)
+    booking.sequence += 1
+    booking.save()
+    assert booking_events_sync(booking_id=booking.pk) == {new.pk: "created", old.pk: "cancelled"}
+    assert google_events(fake_google, old_conn) == [] and len(google_events(fake_google, new_conn)) == 1
+
+
+def test_hosts_without_a_writable_calendar_are_skipped(make_rep, ics_connection, make_booking):
+    from calendars_harness import fixture_bytes
+
+    plain, ics_rep = make_rep(), make_rep()
+    ics_connection(ics_rep, fixture_bytes("google_export_xwr.ics"))
+    booking = make_booking(plain)
+    assert booking_events_sync(booking_id=booking.pk) == {plain.pk: "no_calendar"}
+    assert booking_events_sync(booking_id=make_booking(ics_rep).pk) == {ics_rep.pk: "no_calendar"}
+
+
+def test_a_failing_host_raises_for_a_retry_and_the_others_are_done(
+    make_rep, google_connection, ms_connection, fake_google, fake_ms, make_booking
+):
+    lead, co_host = make_rep(), make_rep()
+    google_connection(lead)
+    ms_connection(co_host)
+    fake_ms.add_fault(
+        "POST", r"/v1.0/me/calendars/[^/]+/events", status=503, times=-1, headers={"Retry-After": "120"}
+    )
+    booking = make_booking(lead, co_host)
+    with pytest.raises(CalendarWriteFailed) as failure:
+        booking_events_sync(booking_id=booking.pk)
+    assert failure.value.details["outcome"] == {
+        lead.pk: "created",
+        co_host.pk: "failed: provider_unavailable",
+    }
+    fake_ms.clear_faults()
+    assert booking_events_sync(booking_id=booking.pk) == {lead.pk: "unchanged", co_host.pk: "created"}
+    assert len(fake_google.invitations) == 1
+
+
+def test_a_revoked_grant_during_a_write_disconnects(make_rep, google_connection, fake_google, make_booking):
+    rep = make_rep()
+    conn = google_connection(rep)
+    fake_google.revoke(rep.email)
+    fake_google.expire_access_tokens()
+    with pytest.raises(CalendarWriteFailed):
+        booking_events_sync(booking_id=make_booking(rep).pk)
+    assert CalendarConnection.objects.get(pk=conn.pk).status == CalendarConnection.Status.DISCONNECTED
+
+
+def test_outbox_handler_takes_a_booking_id_and_registers_every_kind(
+    make_rep, google_connection, make_booking
+):
+    from calendars import outbox
+    from calendars.errors import CalendarError
+
+    rep = make_rep()
+    google_connection(rep)
+    booking = make_booking(rep)
+    assert outbox.write_booking_to_calendars({"booking_id": str(booking.pk)}) == {rep.pk: "created"}
+    assert outbox.write_booking_to_calendars({"booking_id": booking.pk}) == {rep.pk: "unchanged"}
+    with pytest.raises(CalendarError):
+        outbox.write_booking_to_calendars({})
+    registered = []
+    outbox.register(lambda kind, handler: registered.append((kind, handler)))
+    assert [k for k, _ in registered] == list(outbox.KINDS)
+
+
+def test_delivered_through_the_booking_outbox(
+    settings, make_rep, google_connection, fake_google, make_booking, django_capture_on_commit_callbacks
+):
+    booking_outbox = pytest.importorskip("booking.outbox")
+    from calendars import outbox
+
+    settings.BOOKING_OUTBOX_GRACE_SECONDS = 0
+    settings.BOOKING_OUTBOX_LEASE_SECONDS = 60
+    settings.BOOKING_OUTBOX_MAX_ATTEMPTS = 5
+    outbox.register(booking_outbox.register_handler)  # what BookingConfig.ready does at start-up
+    rep = make_rep()
+    conn = google_connection(rep)
+    booking = make_booking(rep)
+    with django_capture_on_commit_callbacks(execute=False):
+        rows = booking_outbox.emit("booking.confirmed", booking)
+    (row,) = [r for r in rows if r.handler == "calendars.outbox.write_booking_to_calendars"]
+    fake_google.add_fault("POST", r"/calendar/v3/calendars/[^/]+/events", status=503, times=4)
+    assert booking_outbox.deliver(message_id=row.pk) == "retry"  # Google down: the outbox keeps the row
+    assert google_events(fake_google, conn) == []
+    row.refresh_from_db()
+    assert booking_outbox.deliver(message_id=row.pk, now=row.next_attempt_at) == "delivered"
+    assert len(google_events(fake_google, conn)) == 1
