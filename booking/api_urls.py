@@ -12,6 +12,11 @@ urlpatterns = [
     path("bookings/<str:token>", views.BookingDetail.as_view(), name="api-booking"),
     path("bookings/<str:token>/cancel", views.BookingCancel.as_view(), name="api-booking-cancel"),
     path("bookings/<str:token>/reschedule", views.BookingReschedule.as_view(), name="api-booking-reschedule"),
+    path(
+        "bookings/id/<int:booking_id>/outcome",
+        views.BookingOutcomeRecord.as_view(),
+        name="api-booking-outcome",
+    ),
     # anything else under /api/v1/ is a JSON 404, like the endpoints' own
     re_path(r"^.*$", views.NotFoundView.as_view(), name="api-not-found"),
 ]

@@ -21,7 +21,7 @@ from django.core.mail import EmailMultiAlternatives
 
 from booking import ics
 from booking.models import Booking
-from booking.outbox import EVENTS, register_handler
+from booking.outbox import register_handler
 
 VERB = {"booking.confirmed": "Confirmed", "booking.rescheduled": "Updated", "booking.cancelled": "Cancelled"}
 
@@ -148,7 +148,11 @@ def send_host_email(payload: dict) -> str:
     return f"sent to {host['email']} ({method})"
 
 
+EMAIL_EVENTS = ("booking.confirmed", "booking.rescheduled", "booking.cancelled")
+
+
 def register() -> None:
-    for event in EVENTS:
+    # the three events that change a meeting the attendees hold (``booking.outcome_recorded`` sends nothing)
+    for event in EMAIL_EVENTS:
         register_handler(event, send_prospect_email, name="email.prospect", fanout=prospect_fanout)
         register_handler(event, send_host_email, name="email.host", fanout=host_fanout)

@@ -82,6 +82,14 @@ class BookingInPast(BookingError):
     default_detail = "This booking has already started."
 
 
+class BookingNotStarted(BookingError):
+    """An outcome can only be recorded once the meeting has started."""
+
+    code = "booking_not_started"
+    status = 409
+    default_detail = "This booking has not started yet; record its outcome afterwards."
+
+
 class IdempotencyConflict(BookingError):
     code = "idempotency_key_reused"
     status = 422

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -146,6 +147,50 @@ class BookingHost(models.Model):
     def __str__(self) -> str:
         role = f" ({self.role})" if self.role else ""
         return f"{self.rep.name}{role}"
+
+
+class BookingOutcome(models.Model):
+    """What came of a held (or missed) meeting, recorded by staff or a host after its start.
+
+    One per booking (recording again replaces it; the replaced outcome is kept in the booking's decision
+    history). ``amount`` is the deal value: required for ``won``, empty for every other kind.
+    """
+
+    class Kind(models.TextChoices):
+        HELD = "held", "Held"
+        NO_SHOW = "no_show", "No-show"
+        QUALIFIED = "qualified", "Qualified"
+        WON = "won", "Won"
+        LOST = "lost", "Lost"
+
+    booking = models.OneToOneField(Booking, on_delete=models.CASCADE, related_name="outcome")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    amount = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, help_text="Deal value; only for won"
+    )
+    note = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-recorded_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=["held", "no_show", "qualified", "won", "lost"]),
+                name="bookingoutcome_kind_valid",
+            ),
+            models.CheckConstraint(
+                condition=(Q(kind="won") & Q(amount__isnull=False) & Q(amount__gte=0))
+                | (~Q(kind="won") & Q(amount__isnull=True)),
+                name="bookingoutcome_amount_only_for_won",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        amount = f" {self.amount}" if self.amount is not None else ""
+        return f"{self.get_kind_display()}{amount} (booking {self.booking_id})"
 
 
 class IdempotencyKey(models.Model):

@@ -8,8 +8,10 @@ Handlers register for booking events::
     @register_handler("booking.cancelled", name="crm.cancel")              # or as a decorator
     def cancel_in_crm(payload): ...
 
-Events: ``booking.confirmed``, ``booking.rescheduled`` (also used when an admin reassigns a host) and
-``booking.cancelled``. When the booking services write an event, ``emit`` creates one ``OutboxMessage`` row
+Events: ``booking.confirmed``, ``booking.rescheduled`` (also used when an admin reassigns a host),
+``booking.cancelled`` and ``booking.outcome_recorded`` (staff or a host recorded what came of the
+meeting: ``kind``, ``amount``, ``previous``; no email is sent for it).
+When the booking services write an event, ``emit`` creates one ``OutboxMessage`` row
 per registered handler (or several, when the handler registered a ``fanout`` that splits the event, e.g.
 one email per host). A handler is called with the row's payload — always ``booking_id``, ``event``,
 ``sequence``, plus what the fan-out added and any sealed secrets — and must raise to ask for a retry.
@@ -46,7 +48,7 @@ from booking.models import Booking, OutboxMessage
 
 logger = logging.getLogger("booking.outbox")
 
-EVENTS = ("booking.confirmed", "booking.rescheduled", "booking.cancelled")
+EVENTS = ("booking.confirmed", "booking.rescheduled", "booking.cancelled", "booking.outcome_recorded")
 Handler = Callable[[dict], Any]
 Fanout = Callable[[Booking, dict], list[dict]]
 

@@ -86,3 +86,17 @@ def alternatives(
     window = Interval(lo, lo + timedelta(days=14))
     starts = [s for s in slots_in_window(meeting_type, window, now=now) if s != after]
     return [s.astimezone(zone).isoformat() for s in starts[:limit]]
+
+
+def booking_for_outcome(booking_id: int, user) -> Booking:
+    """The booking ``booking_id`` if ``user`` may record its outcome: staff, or the Django user linked to
+    one of its (active) host reps. Anything else, including a missing booking, is ``BookingNotFound``."""
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        raise BookingNotFound()
+    qs = Booking.objects.select_related("pool", "meeting_type").filter(pk=booking_id)
+    if not user.is_staff:
+        qs = qs.filter(hosts__active=True, hosts__rep__user=user)
+    booking = qs.first()
+    if booking is None:
+        raise BookingNotFound()
+    return booking

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from booking.models import MeetingType
+from booking.models import BookingOutcome, MeetingType
 from routing.validators import known_timezones
 
 NAIVE = "Give the time zone offset, e.g. 2026-03-10T09:00:00+01:00."
 
 
+@extend_schema_field(OpenApiTypes.DATETIME)
 class AwareDateTimeField(serializers.Field):
     """An ISO 8601 instant WITH a UTC offset (``Z`` or ``+01:00``); naive times are refused."""
 
@@ -141,6 +145,39 @@ class RescheduleSerializer(serializers.Serializer):
     timezone = TimezoneField(
         required=False, help_text="Zone for the response times (default: the prospect's)"
     )
+
+
+class OutcomeSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=BookingOutcome.Kind.choices)
+    amount = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        min_value=Decimal("0"),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Deal value: required for won, absent or null otherwise",
+    )
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+    def validate(self, attrs):
+        won = attrs["kind"] == BookingOutcome.Kind.WON
+        if won and attrs.get("amount") is None:
+            raise serializers.ValidationError({"amount": ["The deal amount is required for a won outcome."]})
+        if not won and attrs.get("amount") is not None:
+            raise serializers.ValidationError({"amount": ["Only a won outcome has an amount."]})
+        return attrs
+
+
+class OutcomeResponseSerializer(serializers.Serializer):
+    booking_id = serializers.IntegerField()
+    booking_status = serializers.CharField()
+    kind = serializers.CharField()
+    amount = serializers.CharField(allow_null=True, help_text='Decimal as a string, e.g. "1200.00"')
+    note = serializers.CharField()
+    recorded_by = serializers.CharField(allow_null=True)
+    recorded_at = serializers.DateTimeField()
+    replaced = serializers.CharField(allow_null=True, help_text="The kind this recording replaced, if any")
 
 
 class SlotsQuerySerializer(serializers.Serializer):

@@ -7,8 +7,10 @@ from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import NotFound
 from rest_framework.parsers import JSONParser
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -18,7 +20,7 @@ from booking.api.throttles import BookingRateThrottle
 from booking.errors import InvalidInput
 from booking.models import BookingHost
 from booking.presenters import booking_body
-from booking.services import booking_cancel, booking_create, booking_reschedule
+from booking.services import booking_cancel, booking_create, booking_outcome_record, booking_reschedule
 
 E = OpenApiResponse(s.ErrorSerializer)
 TOKEN = OpenApiParameter(
@@ -144,6 +146,48 @@ class BookingReschedule(PublicAPIView):
         selectors.booking_by_token(token)
         data = _validated(s.RescheduleSerializer, request.data)
         return Response(booking_reschedule(token=token, start=data["start"], zone=data.get("timezone")))
+
+
+class BookingOutcomeRecord(APIView):
+    """Staff (or a host of the booking, via its linked Django user) record what came of a meeting.
+
+    Session authentication (the admin login) with DRF's CSRF check; anyone else gets 403 (not logged in)
+    or 404 (not staff and not a host, or no such booking)."""
+
+    parser_classes = [JSONParser]
+    authentication_classes = [SessionAuthentication]
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="bookings_outcome_record",
+        request=s.OutcomeSerializer,
+        responses={
+            200: s.OutcomeResponseSerializer,
+            201: s.OutcomeResponseSerializer,
+            400: E,
+            403: E,
+            404: E,
+            409: E,
+        },
+        description="Record (or replace) the outcome of a booking whose start has passed. The booking "
+        "becomes `no_show` for a no-show, `completed` otherwise. 201 on the first recording, 200 when it "
+        "replaces an earlier one.",
+    )
+    def post(self, request, booking_id):
+        booking = selectors.booking_for_outcome(booking_id, request.user)
+        data = _validated(s.OutcomeSerializer, request.data)
+        outcome = booking_outcome_record(booking=booking, user=request.user, **data)
+        body = {
+            "booking_id": booking.pk,
+            "booking_status": booking.status,
+            "kind": outcome.kind,
+            "amount": None if outcome.amount is None else str(outcome.amount),
+            "note": outcome.note,
+            "recorded_by": outcome.recorded_by.get_username() if outcome.recorded_by else None,
+            "recorded_at": outcome.recorded_at.isoformat(),
+            "replaced": outcome.replaced,
+        }
+        return Response(body, status=200 if outcome.replaced else 201)
 
 
 class NotFoundView(APIView):

@@ -2,12 +2,14 @@
 
 from booking.services.create import CreateResult, booking_create
 from booking.services.manage import booking_cancel, booking_reschedule
+from booking.services.outcomes import booking_outcome_record
 from booking.services.reassign import booking_reassign, booking_set_outcome
 
 __all__ = [
     "CreateResult",
     "booking_cancel",
     "booking_create",
+    "booking_outcome_record",
     "booking_reassign",
     "booking_reschedule",
     "booking_set_outcome",

@@ -9,14 +9,14 @@ from django.utils import timezone as dj_timezone
 
 from booking import outbox
 from booking.errors import BookingNotActive, ReassignNotPossible
-from booking.models import Booking, BookingHost
+from booking.models import Booking
 from booking.services import locking
 from booking.services.manage import _changeable, _conflicts, _history, _iso, _move_hosts
 from booking.services.routing import blocked_range, host_dicts, hosts_busy_live
 from routing.core import Interval, why_not_free
 from routing.models import PoolMember
 from routing.selectors import load_pool_state, meeting_spec
-from routing.services import ledger_assigned, ledger_reassigned, ledger_released
+from routing.services import ledger_reassigned
 
 
 def booking_reassign(
@@ -118,31 +118,17 @@ def booking_reassign(
 
 
 def booking_set_outcome(*, booking_id: int, status: str, now: datetime | None = None) -> Booking:
-    """Mark a booking that has started as ``completed`` or ``no_show``; a no-show credits fairness back
-    when the pool does not count no-shows. Hosts stay (the time was spent)."""
+    """Mark a booking as ``completed`` or ``no_show`` without recording an outcome (admin shortcut; prefer
+    ``booking.services.outcomes.booking_outcome_record``). A no-show credits fairness back when the pool
+    does not count no-shows. Hosts stay (the time was spent)."""
+    from booking.services.outcomes import booking_status_apply
+
     if status not in (Booking.Status.COMPLETED, Booking.Status.NO_SHOW):
         raise ValueError(f"unsupported outcome {status!r}")
     now = now or dj_timezone.now()
     with transaction.atomic(durable=True):
         booking = Booking.objects.select_for_update(of=("self",)).select_related("pool").get(pk=booking_id)
-        if booking.status == status:
-            return booking
-        if booking.status not in (Booking.Status.CONFIRMED, Booking.Status.COMPLETED, Booking.Status.NO_SHOW):
-            raise BookingNotActive()
-        previous = booking.status
-        booking.status = status
-        _history(booking, {"at": _iso(now), "action": status})
-        booking.save()
-        hosts = list(
-            BookingHost.objects.filter(booking=booking, active=True).values_list("rep_id", flat=True)
-        )
-        if status == Booking.Status.NO_SHOW:
-            ledger_released(pool=booking.pool, booking_id=booking.pk, rep_ids=hosts, status="no_show")
-        elif previous == Booking.Status.NO_SHOW and not booking.pool.count_no_shows:
-            ledger_assigned(
-                pool_id=booking.pool_id,
-                booking_id=booking.pk,
-                rep_ids=hosts,
-                reason="no-show corrected to completed",
-            )
+        if booking_status_apply(booking, status, now=now):
+            _history(booking, {"at": _iso(now), "action": status})
+            booking.save()
         return booking

@@ -1,0 +1,381 @@
+"""Benchmark: the booking API over real HTTP (a threaded WSGI server in a child process).
+
+* slots: ``GET /api/v1/meeting-types/<slug>/slots`` for a 50-rep ``first_available`` pool over 14 days
+  (each rep with working hours and busy time), median and p95 of sequential requests;
+* create: ``POST …/bookings`` latency (median, p95) and bookings per second for 1 client and for 16
+  concurrent clients, (a) all on that 50-rep pool (every booking locks all 50 reps: the worst case) and
+  (b) on 16 separate 5-rep pools (one per client: what independent teams see);
+* afterwards a SQL self-join counts overlapping active bookings of one rep (must be 0).
+
+The database is a throwaway one: a temporary SQLite file by default, or a new PostgreSQL database next to
+the one named by ``DATABASE_URL=postgres://…`` (created and dropped here). The server enqueues outbox
+messages to an in-memory Celery broker (as with a real broker, delivery happens outside the request); the
+bench then delivers them with the sweep and times it. A last run repeats the one-client case without a
+broker, where the outbox (emails with iCalendar invitations, locmem backend) runs in-process after each
+commit inside the measured request, as in a default install without Redis.
+
+    .venv/bin/python bench/bench_booking.py
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/baton_book .venv/bin/python bench/bench_booking.py
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+REPS = 50
+DAYS = 14
+SLOT_REQUESTS = 30
+CLIENTS = 16
+PER_CLIENT = 12
+SINGLE_REQUESTS = 60
+OVERLAP_SQL = """
+SELECT count(*) FROM booking_bookinghost a JOIN booking_bookinghost b
+ON a.rep_id = b.rep_id AND a.id < b.id AND a.active AND b.active
+AND a.blocked_start < b.blocked_end AND b.blocked_start < a.blocked_end
+"""
+
+
+def _env(database_url: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "CELERY_BROKER_URL"}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DEBUG="1",
+        DATABASE_URL=database_url,
+        BOOKING_RATE_LIMIT="",
+        EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
+        LOG_LEVEL="WARNING",
+        BOOKING_OUTBOX_GRACE_SECONDS="0",
+        # a broker nobody consumes: requests only enqueue, as with a real broker and a worker; the
+        # bench then delivers the outbox itself (the periodic sweep's code path)
+        CELERY_BROKER_URL="memory://",
+    )
+    return env
+
+
+# --- throwaway database
+
+
+def make_database() -> tuple[str, callable]:
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith(("postgres://", "postgresql://")):
+        import psycopg
+
+        parts = urlsplit(url)
+        name = f"{parts.path.lstrip('/') or 'baton'}_bench{os.getpid()}"
+        admin = urlunsplit(parts._replace(path="/postgres"))
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+        def drop():
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+        return urlunsplit(parts._replace(path=f"/{name}")), drop
+    folder = tempfile.mkdtemp(prefix="baton-bench-")
+    path = Path(folder) / "bench.sqlite3"
+
+    def remove():
+        for f in Path(folder).glob("*"):
+            f.unlink()
+        Path(folder).rmdir()
+
+    return f"sqlite:///{path}", remove
+
+
+# --- server (child process)
+
+
+def serve(port: int) -> None:
+    import django
+
+    django.setup()
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = ThreadedWSGIServer(("127.0.0.1", port), QuietHandler)
+    server.set_app(WSGIHandler())
+    print("ready", server.server_address[1], flush=True)
+    server.serve_forever()
+
+
+# --- data
+
+
+def seed() -> dict:
+    from booking.models import MeetingType
+    from calendars.models import BusyInterval, WorkingHours
+    from routing.models import Pool, PoolMember, Rep
+
+    now = dt.datetime.now(dt.UTC)
+
+    def reps(prefix: str, n: int) -> list:
+        made = Rep.objects.bulk_create(
+            [
+                Rep(name=f"{prefix} {i}", email=f"{prefix}{i}@bench.example", timezone="Europe/Berlin")
+                for i in range(n)
+            ]
+        )
+        WorkingHours.objects.bulk_create(
+            [
+                WorkingHours(rep=r, weekday=d, start=dt.time(9), end=dt.time(17))
+                for r in made
+                for d in range(5)
+            ]
+        )
+        busy = []
+        for k, r in enumerate(made):  # two busy hours per rep per day, at varying times
+            for day in range(DAYS + 2):
+                base = (now + dt.timedelta(days=day)).replace(
+                    hour=8 + (k + day) % 6, minute=0, second=0, microsecond=0
+                )
+                busy.append(BusyInterval(rep=r, start=base, end=base + dt.timedelta(hours=1)))
+                later = base + dt.timedelta(hours=3)
+                busy.append(BusyInterval(rep=r, start=later, end=later + dt.timedelta(hours=1)))
+        BusyInterval.objects.bulk_create(busy)
+        return made
+
+    def pool(slug: str, members: list) -> MeetingType:
+        p = Pool.objects.create(name=slug, slug=slug, strategy="first_available")
+        PoolMember.objects.bulk_create([PoolMember(pool=p, rep=r, rank=i) for i, r in enumerate(members)])
+        return MeetingType.objects.create(
+            slug=slug,
+            title=slug,
+            duration_minutes=30,
+            slot_interval_minutes=30,
+            minimum_notice_minutes=60,
+            horizon_days=DAYS + 7,
+            pool=p,
+        )
+
+    big = pool("fa50", reps("big", REPS)).slug
+    small = [pool(f"fa5-{c}", reps(f"s{c}-", 5)).slug for c in range(CLIENTS)]
+    return {"big": big, "small": small}
+
+
+# --- client
+
+
+class Client:
+    def __init__(self, port: int):
+        self.port = port
+
+    def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict, float]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json"} if data else {}
+        started = time.perf_counter()
+        conn.request(method, path, body=data, headers=headers)
+        response = conn.getresponse()
+        payload = response.read()
+        elapsed = time.perf_counter() - started
+        conn.close()
+        return response.status, json.loads(payload or b"{}"), elapsed
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def fmt(latencies: list[float]) -> str:
+    ms = [v * 1000 for v in latencies]
+    return f"median {statistics.median(ms):6.1f} ms, p95 {pct(ms, 0.95):6.1f} ms"
+
+
+def slot_starts(client: Client, slug: str) -> list[str]:
+    today = dt.datetime.now(dt.UTC).date()
+    end = today + dt.timedelta(days=DAYS - 1)
+    status, body, _ = client.request(
+        "GET", f"/api/v1/meeting-types/{slug}/slots?start={today}&end={end}&timezone=Europe/Berlin"
+    )
+    assert status == 200, body
+    return [s["start"] for s in body["slots"]]
+
+
+def book(client: Client, slug: str, start: str, n: int):
+    return client.request(
+        "POST",
+        f"/api/v1/meeting-types/{slug}/bookings",
+        {"start": start, "name": f"Bench {n}", "email": f"p{n}@bench.example", "timezone": "Europe/Berlin"},
+    )
+
+
+def run_clients(client: Client, jobs: list[list[tuple[str, str]]]) -> tuple[list, float]:
+    """Each inner list is one client's sequence of (slug, start); all clients start together."""
+    barrier = threading.Barrier(len(jobs))
+    results: list = []
+    lock = threading.Lock()
+
+    def worker(c: int) -> None:
+        barrier.wait()
+        for j, (slug, start) in enumerate(jobs[c]):
+            status, body, elapsed = book(client, slug, start, c * 1000 + j)
+            with lock:
+                results.append((status, body.get("code"), elapsed))
+
+    threads = [threading.Thread(target=worker, args=(c,)) for c in range(len(jobs))]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results, time.perf_counter() - started
+
+
+def report(label: str, results: list, wall: float) -> None:
+    created = [r for r in results if r[0] == 201]
+    codes: dict = {}
+    for status, code, _ in results:
+        key = f"{status}" + (f" {code}" if status != 201 else "")
+        codes[key] = codes.get(key, 0) + 1
+    print(
+        f"{label:<44} {fmt([r[2] for r in results])}, {len(created) / wall:6.1f} bookings/s "
+        f"({len(results)} requests in {wall:.2f} s: {codes})"
+    )
+
+
+def bench(port: int, data: dict) -> None:
+    from django.db import connection
+
+    client = Client(port)
+    big, small = data["big"], data["small"]
+    starts = slot_starts(client, big)
+    print(f"{REPS}-rep first_available pool: {len(starts)} offered starts over {DAYS} days")
+    for _ in range(3):  # warm up
+        slot_starts(client, big)
+    today = dt.datetime.now(dt.UTC).date()
+    end = today + dt.timedelta(days=DAYS - 1)
+    path = f"/api/v1/meeting-types/{big}/slots?start={today}&end={end}&timezone=Europe/Berlin"
+    latencies = [client.request("GET", path)[2] for _ in range(SLOT_REQUESTS)]
+    print(f"{'slots, 50 reps x 14 days, 1 client':<44} {fmt(latencies)} ({SLOT_REQUESTS} requests)")
+
+    # one client, 50-rep pool: consecutive starts (each start takes up to 50 bookings)
+    single = [[(big, starts[i % len(starts)]) for i in range(SINGLE_REQUESTS)]]
+    report("create, 50-rep pool, 1 client", *run_clients(client, single))
+    # 16 clients on the 50-rep pool: all hit the same few starts together (contention on all 50 locks)
+    later = starts[len(starts) // 2 :]
+    jobs = [[(big, later[j % len(later)]) for j in range(PER_CLIENT)] for _ in range(CLIENTS)]
+    report(f"create, 50-rep pool, {CLIENTS} clients", *run_clients(client, jobs))
+    # 16 clients, each on its own 5-rep pool
+    small_starts = slot_starts(client, small[0])
+    report("create, 5-rep pool, 1 client", *run_clients(client, [[(small[0], s) for s in small_starts[:30]]]))
+    jobs = [[(slug, small_starts[40 + j]) for j in range(PER_CLIENT)] for slug in small[1:]] + [
+        [(small[0], small_starts[40 + j]) for j in range(PER_CLIENT)]
+    ]
+    report(f"create, 16 pools of 5 reps, {CLIENTS} clients", *run_clients(client, jobs))
+
+    with connection.cursor() as cursor:
+        cursor.execute(OVERLAP_SQL)
+        overlaps = cursor.fetchone()[0]
+    from booking.models import Booking
+
+    print(f"bookings: {Booking.objects.count()}, overlapping active host rows: {overlaps}")
+    if overlaps:
+        raise SystemExit("DOUBLE BOOKING")
+
+
+def start_server(env: dict) -> tuple[subprocess.Popen, int]:
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve", "0"], env=env, stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    line = server.stdout.readline().split()
+    if not line or line[0] != "ready":
+        server.kill()
+        raise SystemExit("the benchmark server did not start")
+    return server, int(line[1])
+
+
+def stop_server(server: subprocess.Popen | None) -> None:
+    if server is not None:
+        server.terminate()
+        server.wait(10)
+
+
+def deliver_outbox() -> None:
+    from django.core import mail
+
+    from booking import outbox
+    from booking.models import OutboxMessage
+
+    pending = OutboxMessage.objects.filter(status="pending").count()
+    started = time.perf_counter()
+    totals: dict = {}
+    while True:
+        done = outbox.sweep(limit=200)
+        if not done:
+            break
+        for key, n in done.items():
+            totals[key] = totals.get(key, 0) + n
+    wall = time.perf_counter() - started
+    emails = len(getattr(mail, "outbox", []))
+    print(
+        f"outbox: {pending} pending messages delivered by the sweep in {wall:.2f} s "
+        f"({pending / wall:.0f}/s): {totals}; emails sent: {emails}"
+    )
+
+
+def eager_single(env: dict, data: dict) -> None:
+    eager = {k: v for k, v in env.items() if k != "CELERY_BROKER_URL"}
+    server, port = start_server(eager)
+    try:
+        client = Client(port)
+        starts = slot_starts(client, data["small"][1])
+        jobs = [[(data["small"][1], s) for s in starts[-30:]]]
+        report("create, 5-rep pool, 1 client, eager outbox", *run_clients(client, jobs))
+    finally:
+        stop_server(server)
+
+
+def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--serve":
+        serve(int(sys.argv[2]))
+        return
+    database_url, cleanup = make_database()
+    env = _env(database_url)
+    os.environ.update(env)
+    server = None
+    try:
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+        from django.db import connection
+
+        call_command("migrate", verbosity=0)
+        data = seed()
+        connection.close()
+        server, port = start_server(env)
+        print(f"database: {connection.vendor}; server: threaded WSGI on 127.0.0.1:{port}")
+        bench(port, data)
+        stop_server(server)
+        server = None
+        deliver_outbox()
+        eager_single(env, data)
+    finally:
+        stop_server(server)
+        from django.db import connections
+
+        connections.close_all()
+        cleanup()
+
+
+if __name__ == "__main__":
+    main()

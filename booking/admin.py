@@ -1,0 +1,377 @@
+"""Admin for meeting types, bookings (hosts, outcome and the routing decision, read-only), and the outbox and
+idempotency rows (read-only). Bookings change only through the services: the reassign page calls
+``booking.services.reassign.booking_reassign`` and the outcome actions ``booking_outcome_record``."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from booking.errors import BookingError
+from booking.models import Booking, BookingHost, BookingOutcome, IdempotencyKey, MeetingType, OutboxMessage
+from booking.services.outcomes import booking_outcome_record
+from booking.services.reassign import booking_reassign
+from routing.configfile import validate_questions
+from routing.models import PoolMember, Rep
+
+REASONS = {
+    "inactive": "inactive (member or rep)",
+    "no_working_hours": "has no working hours",
+    "notice": "too soon (minimum notice)",
+    "horizon": "too far ahead (horizon)",
+    "off_grid": "not on the slot grid",
+    "outside_working_hours": "outside working hours",
+    "time_off": "time off",
+    "cap": "daily cap reached",
+    "busy": "busy",
+    "role_filled": "role already filled",
+}
+KNOWN_KEYS = {"strategy", "start", "candidates", "hosts", "withheld", "live_busy", "history"}
+
+
+def _when(value) -> str:
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).strftime("%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        return str(value or "—")
+
+
+def _text(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+
+
+def render_decision(decision: dict) -> str:
+    """The routing decision record as HTML tables (``templates/admin/booking/booking/decision.html``)."""
+    if not isinstance(decision, dict) or not decision:
+        return "—"
+    candidates = [c for c in decision.get("candidates") or [] if isinstance(c, dict)]
+    names = {c.get("rep_id"): c.get("name") for c in candidates}
+    wanted = {i for key in ("withheld", "live_busy") for i in decision.get(key) or []}
+    wanted |= {h.get("rep_id") for h in decision.get("hosts") or [] if isinstance(h, dict)}
+    wanted |= {e.get(k) for e in decision.get("history") or [] if isinstance(e, dict) for k in ("from", "to")}
+    missing = {i for i in wanted if isinstance(i, int) and i not in names}
+    names.update(dict(Rep.objects.filter(pk__in=missing).values_list("pk", "name")))
+
+    def name(rep_id) -> str:
+        return f"{names.get(rep_id) or 'rep'} (#{rep_id})"
+
+    context = {
+        "strategy": decision.get("strategy"),
+        "start": _when(decision.get("start")) if decision.get("start") else None,
+        "hosts": [
+            name(h.get("rep_id")) + (f" as {h['role']}" if h.get("role") else "")
+            for h in decision.get("hosts") or []
+            if isinstance(h, dict)
+        ],
+        "withheld": [name(i) for i in decision.get("withheld") or []],
+        "live_busy": [name(i) for i in decision.get("live_busy") or []],
+        "candidates": [
+            {
+                **c,
+                "label": name(c.get("rep_id")),
+                "last": _when(c["last_assigned"]) if c.get("last_assigned") else "never",
+                "why": REASONS.get(c.get("reason"), c.get("reason") or ""),
+            }
+            for c in candidates
+        ],
+        "history": [
+            {
+                "at": _when(e.get("at")),
+                "action": e.get("action", ""),
+                "details": [
+                    (k, name(v) if k in ("from", "to") and isinstance(v, int) else _text(v))
+                    for k, v in e.items()
+                    if k not in ("at", "action")
+                ],
+            }
+            for e in decision.get("history") or []
+            if isinstance(e, dict)
+        ],
+        "extra": [(k, _text(v)) for k, v in decision.items() if k not in KNOWN_KEYS],
+    }
+    return render_to_string("admin/booking/booking/decision.html", context)
+
+
+class MeetingTypeForm(forms.ModelForm):
+    class Meta:
+        model = MeetingType
+        fields = [f.name for f in MeetingType._meta.fields if f.editable and not f.auto_created]
+
+    def clean_questions(self):
+        value = self.cleaned_data.get("questions")
+        problems = validate_questions(value if value is not None else [], "questions")
+        if problems:
+            raise forms.ValidationError(problems)
+        return value or []
+
+
+@admin.register(MeetingType)
+class MeetingTypeAdmin(admin.ModelAdmin):
+    form = MeetingTypeForm
+    list_display = ("title", "slug", "pool", "duration_minutes", "slot_interval_minutes", "active", "links")
+    list_filter = ("active", "location_kind", "pool__strategy", "pool")
+    search_fields = ("title", "slug", "description", "pool__name")
+    list_select_related = ("pool",)
+    prepopulated_fields = {"slug": ("title",)}
+    autocomplete_fields = ("pool",)
+    readonly_fields = ("links",)
+
+    @admin.display(description="public links")
+    def links(self, obj: MeetingType) -> str:
+        if not obj.pk:
+            return "—"
+        return format_html(
+            '<a href="/book/{0}">booking page</a> · <a href="/api/v1/meeting-types/{0}/slots">slots API</a>',
+            obj.slug,
+        )
+
+
+class BookingHostInline(admin.TabularInline):
+    model = BookingHost
+    extra = 0
+    can_delete = False
+    fields = ("rep", "role", "active", "released", "assigned_at", "blocked_start", "blocked_end")
+    readonly_fields = fields
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class BookingOutcomeInline(admin.StackedInline):
+    """Read-only: outcomes are recorded through ``booking_outcome_record`` (the actions on the list)."""
+
+    model = BookingOutcome
+    extra = 0
+    can_delete = False
+    fields = ("kind", "amount", "note", "recorded_by", "recorded_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ReassignForm(forms.Form):
+    to_member = forms.ModelChoiceField(queryset=PoolMember.objects.none(), label="New host")
+    from_rep = forms.TypedChoiceField(coerce=int, label="Replace", required=False)
+    reason = forms.CharField(max_length=300, widget=forms.Textarea(attrs={"rows": 3}), strip=True)
+
+    def __init__(self, *args, booking: Booking, **kwargs):
+        super().__init__(*args, **kwargs)
+        hosts = [h for h in booking.hosts.all() if h.active]
+        current = {h.rep_id for h in hosts}
+        self.fields["to_member"].queryset = (
+            PoolMember.objects.filter(pool_id=booking.pool_id, active=True, rep__active=True)
+            .exclude(rep_id__in=current)
+            .select_related("rep", "pool")
+        )
+        self.fields["to_member"].label_from_instance = lambda m: (
+            f"{m.rep.name}" + (f" ({m.role})" if m.role else "")
+        )
+        self.fields["from_rep"].choices = [(h.rep_id, str(h)) for h in hosts]
+        if len(hosts) <= 1:
+            self.fields["from_rep"].widget = forms.HiddenInput()
+
+
+@admin.register(Booking)
+class BookingAdmin(admin.ModelAdmin):
+    list_display = ("start", "meeting_type", "prospect_name", "prospect_email", "status", "host_names")
+    list_filter = ("status", "pool", "meeting_type", "start")
+    search_fields = ("prospect_name", "prospect_email", "hosts__rep__name", "hosts__rep__email")
+    list_select_related = ("meeting_type", "pool")
+    date_hierarchy = "start"
+    inlines = [BookingHostInline, BookingOutcomeInline]
+    actions = ["reassign_action", "record_held", "record_no_show"]
+    readonly_fields = (
+        "meeting_type",
+        "pool",
+        "start",
+        "end",
+        "status",
+        "prospect_name",
+        "prospect_email",
+        "prospect_timezone",
+        "answers_display",
+        "note",
+        "utm",
+        "sequence",
+        "cancel_reason",
+        "cancelled_at",
+        "created_at",
+        "updated_at",
+        "routing_decision",
+    )
+    fieldsets = (
+        (None, {"fields": ("meeting_type", "pool", "start", "end", "status", "sequence")}),
+        ("Prospect", {"fields": ("prospect_name", "prospect_email", "prospect_timezone", "answers_display")}),
+        ("More", {"fields": ("note", "utm", "cancel_reason", "cancelled_at", "created_at", "updated_at")}),
+        ("Routing decision", {"fields": ("routing_decision",)}),
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("hosts__rep")
+
+    def has_add_permission(self, request) -> bool:
+        return False  # bookings are made through the booking API / pages
+
+    @admin.display(description="hosts")
+    def host_names(self, obj: Booking) -> str:
+        return ", ".join(str(h) for h in obj.hosts.all() if h.active) or "—"
+
+    @admin.display(description="answers")
+    def answers_display(self, obj: Booking) -> str:
+        if not obj.answers:
+            return "—"
+        rows = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", sorted(obj.answers.items()))
+        return format_html("<table>{}</table>", rows)
+
+    @admin.display(description="routing decision")
+    def routing_decision(self, obj: Booking) -> str:
+        return render_decision(obj.decision or {})
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.reassign_view)
+        return [
+            path("<path:object_id>/reassign/", view, name="booking_booking_reassign"),
+            *super().get_urls(),
+        ]
+
+    def reassign_view(self, request, object_id):
+        booking = get_object_or_404(
+            Booking.objects.select_related("meeting_type", "pool").prefetch_related("hosts__rep"),
+            pk=object_id,
+        )
+        if not self.has_change_permission(request, booking):
+            raise PermissionDenied
+        form = ReassignForm(request.POST or None, booking=booking)
+        if request.method == "POST" and form.is_valid():
+            try:
+                booking_reassign(
+                    booking_id=booking.pk,
+                    to_member_id=form.cleaned_data["to_member"].pk,
+                    from_rep_id=form.cleaned_data.get("from_rep") or None,
+                    reason=form.cleaned_data["reason"],
+                    actor=request.user.get_username(),
+                )
+            except BookingError as exc:
+                form.add_error(None, exc.detail)
+            else:
+                member = form.cleaned_data["to_member"]
+                self.message_user(request, f"Reassigned to {member.rep.name}.", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:booking_booking_change", args=[booking.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Reassign: {booking}",
+            "booking": booking,
+            "form": form,
+            "opts": self.model._meta,
+            "original": booking,
+            "has_view_permission": True,
+        }
+        return TemplateResponse(request, "admin/booking/booking/reassign.html", context)
+
+    @admin.action(description="Reassign the selected booking to another member…")
+    def reassign_action(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one booking to reassign.", messages.WARNING)
+            return None
+        return HttpResponseRedirect(reverse("admin:booking_booking_reassign", args=[queryset.get().pk]))
+
+    def _record(self, request, queryset, kind: str) -> None:
+        done = 0
+        for booking in queryset:
+            try:
+                booking_outcome_record(booking=booking, kind=kind, user=request.user)
+                done += 1
+            except BookingError as exc:
+                self.message_user(request, f"{booking}: {exc.detail}", messages.ERROR)
+        if done:
+            self.message_user(request, f"Recorded {kind} for {done} booking(s).", messages.SUCCESS)
+
+    @admin.action(description="Record outcome: held")
+    def record_held(self, request, queryset):
+        self._record(request, queryset, BookingOutcome.Kind.HELD)
+
+    @admin.action(description="Record outcome: no-show")
+    def record_no_show(self, request, queryset):
+        self._record(request, queryset, BookingOutcome.Kind.NO_SHOW)
+
+
+class _ReadOnly(admin.ModelAdmin):
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(BookingHost)
+class BookingHostAdmin(_ReadOnly):
+    list_display = ("booking", "rep", "role", "active", "released", "assigned_at")
+    list_filter = ("active", "released", "role")
+    search_fields = ("rep__name", "rep__email", "booking__prospect_name", "booking__prospect_email")
+    list_select_related = ("rep", "booking__meeting_type")
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(BookingOutcome)
+class BookingOutcomeAdmin(_ReadOnly):
+    list_display = ("booking", "kind", "amount", "recorded_by", "recorded_at")
+    list_filter = ("kind", "recorded_at")
+    search_fields = ("booking__prospect_name", "booking__prospect_email", "note")
+    list_select_related = ("booking__meeting_type", "recorded_by")
+
+
+@admin.register(IdempotencyKey)
+class IdempotencyKeyAdmin(_ReadOnly):
+    """Only hashes are stored; the sealed response is never shown."""
+
+    list_display = ("__str__", "booking", "status_code", "created_at", "expires_at")
+    list_filter = ("status_code", "created_at")
+    fields = ("booking", "status_code", "created_at", "expires_at")
+    search_fields = ("booking__prospect_email",)
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(_ReadOnly):
+    """The sealed secrets (manage link) are never shown."""
+
+    list_display = ("created_at", "event", "handler", "booking", "status", "attempts", "next_attempt_at")
+    list_filter = ("status", "event", "handler")
+    search_fields = ("handler", "event", "last_error", "booking__prospect_email")
+    list_select_related = ("booking__meeting_type",)
+    date_hierarchy = "created_at"
+    fields = (
+        "event",
+        "handler",
+        "booking",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "claimed_until",
+        "payload_display",
+        "last_error",
+        "result",
+        "created_at",
+        "delivered_at",
+    )
+    readonly_fields = ("payload_display",)
+
+    @admin.display(description="payload")
+    def payload_display(self, obj: OutboxMessage) -> str:
+        rows = format_html_join(
+            "", "<tr><th>{}</th><td>{}</td></tr>", ((k, v) for k, v in sorted((obj.payload or {}).items()))
+        )
+        return format_html("<table>{}</table>", rows) if obj.payload else "—"

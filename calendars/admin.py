@@ -1,0 +1,66 @@
+"""Admin for the availability models: working hours, date overrides, time off and busy intervals.
+
+The inlines are shown on the rep's page (``routing.admin``). Calendar connections have their own module,
+``calendars.admin_connections``, registered from ``CalendarsConfig.ready()``.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from calendars.models import BusyInterval, DateOverride, TimeOff, WorkingHours
+
+
+class WorkingHoursInline(admin.TabularInline):
+    model = WorkingHours
+    extra = 0
+    fields = ("weekday", "start", "end")
+
+
+class DateOverrideInline(admin.TabularInline):
+    model = DateOverride
+    extra = 0
+    fields = ("date", "start", "end")
+    verbose_name_plural = "date overrides (leave start and end empty for a day off)"
+
+
+class TimeOffInline(admin.TabularInline):
+    model = TimeOff
+    extra = 0
+    fields = ("start", "end", "reason")
+
+
+class _RepOwned(admin.ModelAdmin):
+    list_select_related = ("rep",)
+    search_fields = ("rep__name", "rep__email")
+    autocomplete_fields = ("rep",)
+
+
+@admin.register(WorkingHours)
+class WorkingHoursAdmin(_RepOwned):
+    list_display = ("rep", "weekday", "start", "end")
+    list_filter = ("weekday", "rep__timezone")
+
+
+@admin.register(DateOverride)
+class DateOverrideAdmin(_RepOwned):
+    list_display = ("rep", "date", "start", "end")
+    list_filter = ("date",)
+    date_hierarchy = "date"
+
+
+@admin.register(TimeOff)
+class TimeOffAdmin(_RepOwned):
+    list_display = ("rep", "start", "end", "reason")
+    list_filter = ("start",)
+    search_fields = ("rep__name", "rep__email", "reason")
+
+
+@admin.register(BusyInterval)
+class BusyIntervalAdmin(_RepOwned):
+    """Synced rows are rewritten by the next sync; add ``manual`` rows to block time by hand."""
+
+    list_display = ("rep", "start", "end", "source", "external_id")
+    list_filter = ("source", "start")
+    search_fields = ("rep__name", "rep__email", "external_id")
+    date_hierarchy = "start"

@@ -1,0 +1,148 @@
+"""Admin for routing: reps (with their skills, hours, overrides and time off), pools with their members,
+and the fairness ledger (read-only: it is the audit trail).
+
+Members added or re-activated here join through ``routing.services.pool_member_join`` (they start at the
+pool's mean load), and an edit of a member's ``adjustment`` is recorded as a manual ledger entry, exactly as
+the services do it.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import Count
+
+from calendars.admin import DateOverrideInline, TimeOffInline, WorkingHoursInline
+from routing.models import LedgerEntry, Pool, PoolMember, Rep, RepSkill
+from routing.services import member_adjust, pool_member_join
+
+
+class RepSkillInline(admin.TabularInline):
+    model = RepSkill
+    extra = 0
+    fields = ("skill", "level")
+
+
+class MembershipInline(admin.TabularInline):
+    model = PoolMember
+    fk_name = "rep"
+    extra = 0
+    fields = ("pool", "role", "rank", "weight", "daily_cap", "active", "adjustment")
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+    verbose_name_plural = "pool memberships (edit them on the pool)"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class PoolMemberInline(admin.TabularInline):
+    model = PoolMember
+    extra = 0
+    fields = ("rep", "rank", "weight", "role", "daily_cap", "active", "adjustment")
+    autocomplete_fields = ("rep",)
+
+
+def _prepare_member(form) -> tuple[bool, float]:
+    """Before a member form is saved: should it join at mean load, and which adjustment delta to record.
+
+    The typed adjustment is put back to its stored value; the delta is applied by ``member_adjust``."""
+    member = form.instance
+    adding = member._state.adding
+    join = member.active and (adding or "active" in form.changed_data)
+    delta = 0.0
+    if "adjustment" in form.changed_data or (adding and member.adjustment):
+        old = 0.0 if adding else float(form.initial.get("adjustment") or 0.0)
+        delta, member.adjustment = member.adjustment - old, old
+    return join, delta
+
+
+def _after_member_saved(request, member: PoolMember, join: bool, delta: float) -> None:
+    who = getattr(request.user, "username", "") or "admin"
+    if join:
+        pool_member_join(member, reason=f"added or re-activated by {who} in the admin")
+    if delta:
+        member_adjust(member, delta=delta, reason=f"manual adjustment by {who} in the admin")
+
+
+@admin.register(Rep)
+class RepAdmin(admin.ModelAdmin):
+    list_display = ("name", "email", "timezone", "active", "daily_cap", "pool_count")
+    list_filter = ("active", "timezone", "pools", "skills__skill")
+    search_fields = ("name", "email", "skills__skill")
+    autocomplete_fields = ("user",)
+    inlines = [RepSkillInline, WorkingHoursInline, DateOverrideInline, TimeOffInline, MembershipInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_pools=Count("memberships", distinct=True))
+
+    @admin.display(description="pools", ordering="_pools")
+    def pool_count(self, rep: Rep) -> int:
+        return rep._pools
+
+
+@admin.register(RepSkill)
+class RepSkillAdmin(admin.ModelAdmin):
+    list_display = ("rep", "skill", "level")
+    list_filter = ("skill", "level")
+    search_fields = ("skill", "rep__name", "rep__email")
+    list_select_related = ("rep",)
+    autocomplete_fields = ("rep",)
+
+
+@admin.register(Pool)
+class PoolAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "strategy", "fairness_period", "member_count")
+    list_filter = ("strategy", "fairness_period", "count_cancellations", "count_no_shows")
+    search_fields = ("name", "slug", "members__rep__name", "members__rep__email")
+    prepopulated_fields = {"slug": ("name",)}
+    inlines = [PoolMemberInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_members=Count("members", distinct=True))
+
+    @admin.display(description="members", ordering="_members")
+    def member_count(self, pool: Pool) -> int:
+        return pool._members
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not PoolMember:
+            return super().save_formset(request, form, formset, change)
+        deleted = set(formset.deleted_forms)
+        plans = [(f, *_prepare_member(f)) for f in formset.forms if f.has_changed() and f not in deleted]
+        formset.save()
+        for member_form, join, delta in plans:
+            _after_member_saved(request, member_form.instance, join, delta)
+
+
+@admin.register(PoolMember)
+class PoolMemberAdmin(admin.ModelAdmin):
+    list_display = ("rep", "pool", "role", "rank", "weight", "daily_cap", "active", "adjustment")
+    list_filter = ("pool", "role", "active", "pool__strategy")
+    search_fields = ("rep__name", "rep__email", "pool__name", "pool__slug")
+    list_select_related = ("rep", "pool")
+    autocomplete_fields = ("rep", "pool")
+
+    def save_model(self, request, obj, form, change):
+        join, delta = _prepare_member(form)
+        super().save_model(request, obj, form, change)
+        _after_member_saved(request, obj, join, delta)
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "pool", "rep", "kind", "delta", "booking", "reason")
+    list_filter = ("kind", "pool", "created_at")
+    search_fields = ("rep__name", "rep__email", "pool__name", "reason")
+    list_select_related = ("rep", "pool", "booking__meeting_type")
+    date_hierarchy = "created_at"
+    readonly_fields = ("pool", "rep", "booking", "kind", "delta", "reason", "created_at")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

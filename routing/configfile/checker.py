@@ -1,0 +1,230 @@
+"""The checker behind ``parse_config``: JSON types, model validation, time ranges, instants and the
+qualification questions. Every problem is collected as ``path.in.file: message``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+from typing import Any
+
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db import models
+
+RANGE_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+QUESTION_TYPES = ("text", "textarea", "email", "phone", "number", "select", "multiselect", "checkbox")
+QUESTION_KEYS = ("key", "label", "type", "options", "required", "help")
+QUESTION_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MIDNIGHT = dt.time(0)
+
+
+SIMPLE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+def join(path: str, key: Any) -> str:
+    """``path.key``, or ``path["odd key"]`` when the key is not a plain word."""
+    if isinstance(key, str) and SIMPLE_KEY.match(key):
+        return f"{path}.{key}"
+    shown = json.dumps(key, ensure_ascii=False) if isinstance(key, str) else repr(key)
+    return f"{path}[{shown}]"
+
+
+class ConfigInvalid(Exception):
+    def __init__(self, errors: list[str]):
+        self.errors = errors
+        super().__init__("\n".join(errors))
+
+
+def _fmt(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _minutes(t: dt.time) -> int:
+    return t.hour * 60 + t.minute
+
+
+def format_range(start: dt.time, end: dt.time) -> str:
+    end_min = 1440 if end == MIDNIGHT else end.hour * 60 + end.minute
+    return f"{_fmt(start.hour * 60 + start.minute)}-{_fmt(end_min)}"
+
+
+class Checker:
+    def __init__(self):
+        self.errors: list[str] = []
+
+    def err(self, path: str, message: str) -> None:
+        self.errors.append(f"{path}: {message}")
+
+    def mapping(self, value: Any, path: str, allowed: tuple[str, ...]) -> dict | None:
+        if not isinstance(value, dict):
+            self.err(path, f"expected a mapping, got {type(value).__name__}")
+            return None
+        for key in value:
+            if key not in allowed:
+                self.err(join(path, key), f"unknown key (expected one of: {', '.join(allowed)})")
+        return value
+
+    def seq(self, value: Any, path: str) -> list:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.err(path, f"expected a list, got {type(value).__name__}")
+            return []
+        return value
+
+    def fields(self, obj: dict, path: str, model: type[models.Model], names: tuple[str, ...]) -> dict:
+        """Read ``names`` from ``obj`` with their model field's type and default; then ``full_clean`` the
+        fields whose type was right (so one bad field does not hide the problems of the others)."""
+        out: dict[str, Any] = {}
+        bad: set[str] = set()
+        for name in names:
+            f = model._meta.get_field(name)
+            if name not in obj:
+                if f.has_default():
+                    out[name] = f.get_default()
+                elif f.null:
+                    out[name] = None
+                elif f.blank:
+                    out[name] = ""
+                else:
+                    self.err(f"{path}.{name}", "required")
+                    bad.add(name)
+                continue
+            value = obj[name]
+            expected = _type_error(f, value)
+            if expected:
+                self.err(f"{path}.{name}", f"expected {expected}, got {value!r}")
+                bad.add(name)
+            out[name] = value
+        good = tuple(n for n in names if n not in bad)
+        self.clean(model(**{n: out[n] for n in good}), path, good, check_constraints=not bad)
+        return out
+
+    def clean(
+        self, instance: models.Model, path: str, names: tuple[str, ...], *, check_constraints: bool = True
+    ) -> None:
+        exclude = [f.name for f in instance._meta.fields if f.name not in names]
+        try:
+            instance.full_clean(
+                exclude=exclude, validate_unique=False, validate_constraints=check_constraints
+            )
+        except ValidationError as exc:
+            for name, errors in exc.error_dict.items():
+                where = path if name == NON_FIELD_ERRORS else f"{path}.{name}"
+                for error in errors:
+                    message = " ".join(error.messages)
+                    if error.code == "invalid_choice":
+                        choices = [str(value) for value, _ in instance._meta.get_field(name).flatchoices]
+                        message += f" Choose one of: {', '.join(choices)}."
+                    self.err(where, message)
+
+    def time_range(self, value: Any, path: str) -> tuple[dt.time, dt.time] | None:
+        match = RANGE_RE.match(value) if isinstance(value, str) else None
+        if not match:
+            self.err(path, f'expected a range like "09:00-17:00", got {value!r}')
+            return None
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        start, end = h1 * 60 + m1, h2 * 60 + m2
+        if h1 > 23 or m1 > 59 or m2 > 59 or end > 1440:
+            self.err(path, f"not a time of day: {value!r}")
+            return None
+        if end == 0:
+            end = 1440
+        if end <= start:
+            self.err(path, f"the range ends before it starts: {value!r}")
+            return None
+        return dt.time(h1, m1), (MIDNIGHT if end == 1440 else dt.time(h2, m2))
+
+    def ranges(self, value: Any, path: str) -> list[tuple[dt.time, dt.time]]:
+        out = []
+        for i, item in enumerate(self.seq(value, path)):
+            parsed = self.time_range(item, f"{path}[{i}]")
+            if parsed:
+                out.append(parsed)
+        spans = sorted(
+            (s.hour * 60 + s.minute, 1440 if e == MIDNIGHT else e.hour * 60 + e.minute) for s, e in out
+        )
+        for (_, end1), (start2, _) in zip(spans, spans[1:], strict=False):
+            if start2 < end1:
+                self.err(path, "the ranges overlap")
+                break
+        return out
+
+    def instant(self, value: Any, path: str) -> dt.datetime | None:
+        if isinstance(value, str):
+            try:
+                value = dt.datetime.fromisoformat(value.strip())
+            except ValueError:
+                self.err(path, f"expected an ISO 8601 date-time like 2026-12-24T09:00:00Z, got {value!r}")
+                return None
+        if not isinstance(value, dt.datetime):
+            self.err(path, f"expected an ISO 8601 date-time, got {value!r}")
+            return None
+        if value.utcoffset() is None:
+            self.err(path, "give the UTC offset (e.g. Z or +01:00)")
+            return None
+        return value.astimezone(dt.UTC)
+
+    def date(self, value: Any, path: str) -> dt.date | None:
+        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            return value
+        if isinstance(value, str):
+            try:
+                return dt.date.fromisoformat(value.strip())
+            except ValueError:
+                pass
+        self.err(path, f"expected a date like 2026-12-24, got {value!r}")
+        return None
+
+
+def _type_error(f: models.Field, value: Any) -> str | None:
+    """The expected JSON type when ``value`` does not fit field ``f``, else None."""
+    if value is None:
+        return None if f.null else "a value (not null)"
+    if isinstance(f, models.BooleanField):
+        return None if isinstance(value, bool) else "true or false"
+    if isinstance(f, models.IntegerField):
+        return None if isinstance(value, int) and not isinstance(value, bool) else "an integer"
+    if isinstance(f, models.FloatField):
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        return None if number and math.isfinite(value) else "a finite number"
+    if isinstance(f, models.JSONField):
+        return None
+    return None if isinstance(value, str) else "a string"
+
+
+def validate_questions(value: Any, path: str = "questions") -> list[str]:
+    """Problems of a meeting type's qualification questions (shared with the admin form)."""
+    check = Checker()
+    keys: set[str] = set()
+    for i, raw in enumerate(check.seq(value, path)):
+        where = f"{path}[{i}]"
+        q = check.mapping(raw, where, QUESTION_KEYS)
+        if q is None:
+            continue
+        key = q.get("key")
+        if not isinstance(key, str) or not QUESTION_KEY_RE.match(key):
+            check.err(f"{where}.key", "required: letters, digits, - or _ (at most 64)")
+        elif key in keys:
+            check.err(f"{where}.key", f"duplicate question key {key!r}")
+        else:
+            keys.add(key)
+        if not isinstance(q.get("label"), str) or not q["label"].strip():
+            check.err(f"{where}.label", "required: a non-empty string")
+        kind = q.get("type", "text")
+        options = q.get("options")
+        if kind not in QUESTION_TYPES:
+            check.err(f"{where}.type", f"expected one of: {', '.join(QUESTION_TYPES)}, got {kind!r}")
+        elif kind in ("select", "multiselect"):
+            if not isinstance(options, list) or not options:
+                check.err(f"{where}.options", f"a {kind} question needs a non-empty list of options")
+            elif not all(isinstance(o, str) and o for o in options) or len(set(options)) != len(options):
+                check.err(f"{where}.options", "options must be distinct non-empty strings")
+        elif options is not None:
+            check.err(f"{where}.options", f"only select and multiselect questions have options, not {kind!r}")
+        if "required" in q and not isinstance(q["required"], bool):
+            check.err(f"{where}.required", "expected true or false")
+        if "help" in q and not isinstance(q["help"], str):
+            check.err(f"{where}.help", "expected a string")
+    return check.errors

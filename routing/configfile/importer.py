@@ -1,0 +1,163 @@
+"""Applying a checked ``Config``: create or update what it names, in one transaction.
+
+The file is the truth for every object it names: a rep's skills, working hours, date overrides and time off,
+and a pool's members, become exactly the file's lists (a field left out takes its default). Objects the
+file does not name are left alone: import never deletes a rep, a pool or a meeting type (set
+``active: false`` instead). New members, and members made active again, join through
+``routing.services.pool_member_join`` (they start at the pool's mean load); the manual fairness
+``adjustment`` is runtime state, not configuration, and is never written from the file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Model
+from django.utils import timezone
+
+from booking.models import MeetingType
+from calendars.models import DateOverride, TimeOff, WorkingHours
+from routing.configfile.schema import Config, MeetingTypeSpec, PoolSpec, RepSpec
+from routing.models import Pool, PoolMember, Rep, RepSkill
+from routing.services import pool_member_join
+
+
+class _Rollback(Exception):
+    pass
+
+
+def config_import(*, config: Config, dry_run: bool = False, now: dt.datetime | None = None) -> list[str]:
+    """Apply ``config``; return one line per change (empty: the database already matched the file).
+
+    With ``dry_run`` the changes are computed inside the transaction and then rolled back."""
+    now = now or timezone.now()
+    changes: list[str] = []
+    try:
+        with transaction.atomic():
+            reps = {spec.fields["email"]: _apply_rep(spec, changes) for spec in config.reps}
+            pools = {spec.fields["slug"]: _apply_pool(spec, reps, changes, now) for spec in config.pools}
+            for spec in config.meeting_types:
+                _apply_meeting_type(spec, pools, changes)
+            if dry_run:
+                raise _Rollback
+    except _Rollback:
+        pass
+    return changes
+
+
+def _upsert(
+    model: type[Model], lookup: dict[str, Any], values: dict[str, Any], label: str, changes: list[str]
+):
+    obj = model.objects.filter(**lookup).first()
+    if obj is None:
+        obj = model.objects.create(**lookup, **values)
+        changes.append(f"{label}: created")
+        return obj, True
+    changed = [name for name, value in values.items() if getattr(obj, name) != value]
+    if changed:
+        for name in changed:
+            setattr(obj, name, values[name])
+        obj.save(update_fields=changed)
+        changes.append(f"{label}: changed {', '.join(changed)}")
+    return obj, False
+
+
+def _replace_rows(queryset, existing: dict, wanted: set, make, label: str, changes: list[str]) -> None:
+    """``existing`` maps a row's key tuple to its pk; rows not wanted go, wanted rows missing are made."""
+    gone = [pk for key, pk in existing.items() if key not in wanted]
+    new = [make(key) for key in sorted(wanted - existing.keys(), key=_sort_key)]
+    if gone:
+        queryset.filter(pk__in=gone).delete()
+    if new:
+        queryset.model.objects.bulk_create(new)
+    if gone or new:
+        changes.append(f"{label}: {len(new)} added, {len(gone)} removed")
+
+
+def _sort_key(key: tuple) -> tuple:
+    return tuple((v is None, v if v is not None else 0) for v in key)
+
+
+def _apply_rep(spec: RepSpec, changes: list[str]) -> Rep:
+    email = spec.fields["email"]
+    values = {k: v for k, v in spec.fields.items() if k != "email"}
+    rep, _ = _upsert(Rep, {"email": email}, values, f"rep {email}", changes)
+
+    skills = {s.skill: s for s in rep.skills.all()}
+    for skill, level in sorted(spec.skills.items()):
+        if skill not in skills:
+            RepSkill.objects.create(rep=rep, skill=skill, level=level)
+            changes.append(f"rep {email}: skill {skill} added")
+        elif skills[skill].level != level:
+            RepSkill.objects.filter(pk=skills[skill].pk).update(level=level)
+            changes.append(f"rep {email}: skill {skill} level {skills[skill].level} → {level}")
+    gone = [s for name, s in skills.items() if name not in spec.skills]
+    if gone:
+        RepSkill.objects.filter(pk__in=[s.pk for s in gone]).delete()
+        changes.append(f"rep {email}: skills removed: {', '.join(sorted(s.skill for s in gone))}")
+
+    rows = rep.working_hours.all()
+    _replace_rows(
+        rows,
+        {(r.weekday, r.start, r.end): r.pk for r in rows},
+        spec.working_hours,
+        lambda key: WorkingHours(rep=rep, weekday=key[0], start=key[1], end=key[2]),
+        f"rep {email}: working hours",
+        changes,
+    )
+    rows = rep.date_overrides.all()
+    _replace_rows(
+        rows,
+        {(r.date, r.start, r.end): r.pk for r in rows},
+        spec.date_overrides,
+        lambda key: DateOverride(rep=rep, date=key[0], start=key[1], end=key[2]),
+        f"rep {email}: date overrides",
+        changes,
+    )
+    rows = rep.time_off.all()
+    _replace_rows(
+        rows,
+        {(r.start.astimezone(dt.UTC), r.end.astimezone(dt.UTC), r.reason): r.pk for r in rows},
+        spec.time_off,
+        lambda key: TimeOff(rep=rep, start=key[0], end=key[1], reason=key[2]),
+        f"rep {email}: time off",
+        changes,
+    )
+    return rep
+
+
+def _apply_pool(spec: PoolSpec, reps: dict[str, Rep], changes: list[str], now: dt.datetime) -> Pool:
+    slug = spec.fields["slug"]
+    values = {k: v for k, v in spec.fields.items() if k != "slug"}
+    pool, _ = _upsert(Pool, {"slug": slug}, values, f"pool {slug}", changes)
+    existing = {m.rep.email: m for m in pool.members.select_related("rep")}
+    wanted = {m.rep_email for m in spec.members}
+    gone = [m for email, m in existing.items() if email not in wanted]
+    if gone:
+        PoolMember.objects.filter(pk__in=[m.pk for m in gone]).delete()
+        changes.append(f"pool {slug}: members removed: {', '.join(sorted(m.rep.email for m in gone))}")
+    missing = wanted - reps.keys()
+    if missing:
+        reps.update({r.email: r for r in Rep.objects.filter(email__in=missing)})
+    for member_spec in spec.members:
+        email = member_spec.rep_email
+        label = f"pool {slug}: member {email}"
+        member = existing.get(email)
+        was_active = member is not None and member.active
+        member, created = _upsert(
+            PoolMember, {"pool": pool, "rep": reps[email]}, member_spec.fields, label, changes
+        )
+        if member.active and (created or not was_active):
+            pool_member_join(member, now=now, reason="joined via config import")
+    return pool
+
+
+def _apply_meeting_type(spec: MeetingTypeSpec, pools: dict[str, Pool], changes: list[str]) -> MeetingType:
+    slug = spec.fields["slug"]
+    pool = pools.get(spec.pool_slug) or Pool.objects.get(slug=spec.pool_slug)
+    values = {k: v for k, v in spec.fields.items() if k != "slug"}
+    values["pool"] = pool
+    meeting_type, _ = _upsert(MeetingType, {"slug": slug}, values, f"meeting type {slug}", changes)
+    return meeting_type

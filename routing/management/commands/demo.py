@@ -1,0 +1,84 @@
+"""``manage.py demo``: load demo/baton.yaml (reps, hours, one pool per strategy, meeting types) and demo
+busy times around "now". Idempotent: the config import changes nothing the second time, and the demo busy
+rows (``external_id`` starting ``demo:``) are replaced, never duplicated."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+
+from calendars.models import BusyInterval
+from routing.configfile import ConfigInvalid, load_document
+from routing.management.commands.import_config import import_file
+from routing.models import Rep
+
+DEMO_FILE = Path(settings.BASE_DIR) / "demo" / "baton.yaml"
+DEMO_PREFIX = "demo:"
+DEMO_DAYS = 21
+# Local (start hour, start minute, minutes) blocks the demo reps' calendars are busy with.
+BLOCKS = [(10, 0, 60), (13, 0, 30), (14, 30, 90), (11, 0, 30), (16, 0, 60)]
+
+
+def demo_busy_rows(reps: list[Rep], *, now: dt.datetime) -> list[BusyInterval]:
+    """A deterministic pattern of one or two meetings per working day per rep, from today for DEMO_DAYS."""
+    rows = []
+    for i, rep in enumerate(sorted(reps, key=lambda r: r.email)):
+        zone = ZoneInfo(rep.timezone)
+        today = now.astimezone(zone).date()
+        for d in range(DEMO_DAYS):
+            day = today + dt.timedelta(days=d)
+            if day.weekday() >= 5:
+                continue
+            picks = [BLOCKS[(i + d) % len(BLOCKS)]]
+            if (3 * i + d) % 4 == 0:
+                picks.append(BLOCKS[(i + d + 2) % len(BLOCKS)])
+            for n, (hour, minute, minutes) in enumerate(picks):
+                start = dt.datetime.combine(day, dt.time(hour, minute), tzinfo=zone).astimezone(dt.UTC)
+                rows.append(
+                    BusyInterval(
+                        rep=rep,
+                        start=start,
+                        end=start + dt.timedelta(minutes=minutes),
+                        source=BusyInterval.Source.MANUAL,
+                        external_id=f"{DEMO_PREFIX}{rep.pk}:{day.isoformat()}:{n}",
+                    )
+                )
+    return rows
+
+
+def demo_busy_replace(*, emails: list[str], now: dt.datetime) -> int:
+    """Replace the demo busy rows of the demo reps; returns how many were written."""
+    with transaction.atomic():
+        BusyInterval.objects.filter(external_id__startswith=DEMO_PREFIX).delete()
+        rows = demo_busy_rows(list(Rep.objects.filter(email__in=emails)), now=now)
+        BusyInterval.objects.bulk_create(rows)
+    return len(rows)
+
+
+class Command(BaseCommand):
+    help = "Load the demo configuration (demo/baton.yaml) and demo busy times; safe to run again."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--file", default=str(DEMO_FILE), help="Demo config file (default: %(default)s)")
+
+    def handle(self, *args, file: str, **options):
+        try:
+            changes = import_file(file)
+        except ConfigInvalid as exc:
+            for line in exc.errors:
+                self.stderr.write(line)
+            raise CommandError(f"{file}: {len(exc.errors)} problem(s); nothing was written") from None
+        document = load_document(Path(file).read_text(encoding="utf-8"), filename=file)
+        emails = [rep["email"] for rep in document.get("reps") or []]
+        busy = demo_busy_replace(emails=emails, now=timezone.now())
+        summary = f"{len(changes)} change(s)" if changes else "no changes (already loaded)"
+        self.stdout.write(
+            self.style.SUCCESS(f"Demo configuration: {summary}; {busy} demo busy intervals (re)written.")
+        )
+        self.stdout.write(f"Landing page: {settings.BASE_URL}/")

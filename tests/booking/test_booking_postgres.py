@@ -1,0 +1,138 @@
+"""PostgreSQL specifics of the booking write path: the exclusion constraint's exact definition (btree_gist,
+per rep, buffered range, active rows only), and the advisory locks (late, once, sorted, with a lock timeout,
+transaction-scoped)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from booking.models import Booking, BookingHost
+from booking.services import booking_create, locking
+from tests.booking.booking_factories import make_meeting_type, make_pool, make_rep
+
+pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("clock")]
+START = dt.datetime(2026, 3, 3, 9, 0, tzinfo=dt.UTC)
+
+
+def _create(meeting_type, start=START, email="pat@example.org"):
+    return booking_create(
+        meeting_type=meeting_type, start=start, name="Pat", email=email, timezone="Europe/Berlin"
+    )
+
+
+@pytest.mark.django_db
+def test_exclusion_constraint_definition():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'btree_gist'")
+        assert cursor.fetchone() == (1,)
+        cursor.execute(
+            "SELECT contype, pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = %s",
+            ["bookinghost_no_overlap"],
+        )
+        kind, definition = cursor.fetchone()
+    assert kind == "x"  # exclusion
+    assert definition.startswith("EXCLUDE USING gist (rep_id WITH =, tstzrange(blocked_start, blocked_end")
+    assert "WITH &&" in definition and definition.endswith("WHERE (active)")
+
+
+@pytest.mark.django_db
+def test_constraint_covers_the_buffers_and_only_active_rows():
+    rep = make_rep("Buf")
+    meeting_type = make_meeting_type(
+        make_pool("round_robin", [rep]), buffer_before_minutes=15, buffer_after_minutes=15
+    )
+    first = Booking.objects.get(pk=_create(meeting_type).body["id"])
+    host = first.hosts.get()
+    assert host.blocked_end == first.end + dt.timedelta(minutes=15)
+    second = Booking.objects.create(
+        meeting_type=meeting_type,
+        pool=meeting_type.pool,
+        start=first.end + dt.timedelta(minutes=5),
+        end=first.end + dt.timedelta(minutes=35),
+        prospect_name="X",
+        prospect_email="x@example.org",
+        prospect_timezone="UTC",
+        manage_token_hash="1" * 64,
+    )
+    # the meetings themselves do not overlap; only the first one's after-buffer does
+    overlapping = dict(
+        booking=second,
+        rep=rep,
+        blocked_start=second.start - dt.timedelta(minutes=1),
+        blocked_end=second.end,
+    )
+    with pytest.raises(IntegrityError, match="bookinghost_no_overlap"), transaction.atomic():
+        BookingHost.objects.create(**overlapping)
+    BookingHost.objects.create(**overlapping, active=False)  # inactive rows are not constrained
+    other_rep = make_rep("Other")
+    BookingHost.objects.create(**{**overlapping, "rep": other_rep})  # nor another rep's
+
+
+@pytest.mark.django_db
+def test_locks_are_taken_late_once_sorted_with_a_timeout(settings):
+    settings.BOOKING_LOCK_TIMEOUT_MS = 1234
+    reps = [make_rep(f"L{i}") for i in range(4)]
+    # members are ranked in reverse id order: the locks must still be taken in ascending id order
+    pool = make_pool("first_available", list(reversed(reps)))
+    meeting_type = make_meeting_type(pool)
+    with CaptureQueriesContext(connection) as queries:
+        _create(meeting_type)
+    sql = [q["sql"] for q in queries.captured_queries]
+    lock_statements = [i for i, s in enumerate(sql) if "pg_advisory_xact_lock" in s]
+    assert len(lock_statements) == 1, "all rep locks are taken in one statement, once"
+    statement = sql[lock_statements[0]]
+    assert statement.startswith("SET LOCAL lock_timeout = '1234ms'")
+    locked = [int(n) - locking.NAMESPACE for n in re.findall(r"pg_advisory_xact_lock\((\d+)\)", statement)]
+    assert locked == sorted(r.pk for r in reps)
+    # late: after the members are read, before the schedule is loaded and the rows are written
+    first_busy_read = next(i for i, s in enumerate(sql) if "calendars_busyinterval" in s)
+    first_insert = next(i for i, s in enumerate(sql) if s.startswith('INSERT INTO "booking_booking"'))
+    assert lock_statements[0] < first_busy_read < first_insert
+
+
+@pytest.mark.django_db(transaction=True)
+def test_locks_and_lock_timeout_end_with_the_transaction():
+    rep = make_rep("T")
+    meeting_type = make_meeting_type(make_pool("round_robin", [rep]))
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW lock_timeout")
+        before = cursor.fetchone()[0]
+    _create(meeting_type)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW lock_timeout")
+        assert cursor.fetchone()[0] == before  # SET LOCAL did not outlive the booking transaction
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()")
+        assert cursor.fetchone()[0] == 0
+
+
+@pytest.mark.django_db
+def test_exclusion_violation_in_the_service_is_a_409_not_a_500(monkeypatch):
+    """With the application check bypassed (locks off, the pool's busy time hidden), the constraint
+    still refuses the second booking, and the service turns that into ``SlotUnavailable``."""
+    from booking.errors import SlotUnavailable
+
+    rep = make_rep("C")
+    meeting_type = make_meeting_type(make_pool("round_robin", [rep]))
+    _create(meeting_type)
+    monkeypatch.setattr(locking, "LOCKS_ENABLED", False)
+    monkeypatch.setattr("booking.services.routing.hosts_busy_live", lambda *a, **k: set(), raising=True)
+    real_filter = BookingHost.objects.filter
+
+    def blind_filter(*args, **kwargs):  # hide existing host rows from the availability check
+        qs = real_filter(*args, **kwargs)
+        return qs.none() if "blocked_end__gt" in kwargs else qs
+
+    monkeypatch.setattr(BookingHost.objects, "filter", blind_filter)
+    seen = []
+    real_is_overlap = locking.is_overlap
+    monkeypatch.setattr(locking, "is_overlap", lambda exc: seen.append(exc) or real_is_overlap(exc))
+    with pytest.raises(SlotUnavailable):
+        _create(meeting_type, email="second@example.org")
+    monkeypatch.undo()
+    assert len(seen) == 1 and "bookinghost_no_overlap" in str(seen[0])  # the database refused it
+    assert BookingHost.objects.filter(active=True).count() == 1

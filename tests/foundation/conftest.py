@@ -1,0 +1,58 @@
+"""Fixtures for the foundation tests: a frozen clock, the demo configuration and one real booking."""
+
+from __future__ import annotations
+
+import datetime as dt
+from io import StringIO
+
+import pytest
+import time_machine
+from django.core.cache import cache
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+# Monday 2 March 2026, 07:00 UTC.
+NOW = dt.datetime(2026, 3, 2, 7, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(autouse=True)
+def quiet_settings(settings):
+    settings.BOOKING_RATE_LIMIT = ""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    cache.clear()
+    yield settings
+    cache.clear()
+
+
+@pytest.fixture
+def clock():
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
+
+
+def run(command: str, *args, **options) -> str:
+    out = StringIO()
+    call_command(command, *args, stdout=out, stderr=out, **options)
+    return out.getvalue()
+
+
+@pytest.fixture
+def demo(db, clock) -> str:
+    return run("demo")
+
+
+@pytest.fixture
+def booking(demo):
+    """A booking of the ``demo`` meeting type (first_available pool) made through the public API."""
+    from booking.models import Booking
+
+    api = APIClient()
+    slots = api.get("/api/v1/meeting-types/demo/slots", {"start": "2026-03-03", "timezone": "UTC"}).json()
+    # the slot nearest 10:00 UTC, when reps in Europe and India are all at work
+    start = min(
+        (s["start"] for s in slots["slots"]), key=lambda s: abs(int(s[11:13]) * 60 + int(s[14:16]) - 600)
+    )
+    body = {"start": start, "name": "Pat Prospect", "email": "pat@example.org", "timezone": "Europe/Berlin"}
+    response = api.post("/api/v1/meeting-types/demo/bookings", body, format="json")
+    assert response.status_code == 201, response.content
+    return Booking.objects.get(pk=response.json()["id"])

@@ -1,0 +1,120 @@
+"""Settings validation: the env helpers reject bad values naming the variable, and settings loading fails
+loudly (in a fresh interpreter, as at start-up) on a bad DATABASE_URL, a missing SECRET_KEY, bad ints or
+bools."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_bool, env_int, env_list, parse_database_url
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    "raw,expected", [("1", True), ("yes", True), ("ON", True), ("0", False), ("", False)]
+)
+def test_env_bool_accepts(raw, expected):
+    assert env_bool("X_FLAG", not expected, environ={"X_FLAG": raw}) is expected
+
+
+def test_env_bool_default_and_rejects_naming_variable():
+    assert env_bool("X_FLAG", True, environ={}) is True
+    with pytest.raises(ImproperlyConfigured, match=r"^X_FLAG: .*'maybe'"):
+        env_bool("X_FLAG", environ={"X_FLAG": "maybe"})
+
+
+def test_env_int_parses_and_rejects_naming_variable():
+    assert env_int("X_PORT", 25, environ={"X_PORT": "587"}) == 587
+    assert env_int("X_PORT", 25, environ={}) == 25
+    with pytest.raises(ImproperlyConfigured, match=r"^X_PORT: expected an integer, got 'twenty'"):
+        env_int("X_PORT", 25, environ={"X_PORT": "twenty"})
+    with pytest.raises(ImproperlyConfigured, match=r"^X_PORT: must be at least 1, got 0"):
+        env_int("X_PORT", 25, minimum=1, environ={"X_PORT": "0"})
+
+
+def test_env_list_splits_and_trims():
+    assert env_list("X_HOSTS", environ={"X_HOSTS": " a.example , b.example,, "}) == ["a.example", "b.example"]
+    assert env_list("X_HOSTS", ["d"], environ={}) == ["d"]
+
+
+def test_parse_database_url_postgres_and_sqlite(tmp_path):
+    pg = parse_database_url("postgres://u:p%40ss@db.example:6543/baton?conn_max_age=60", base_dir=tmp_path)
+    assert (pg["ENGINE"], pg["NAME"], pg["USER"], pg["PASSWORD"], pg["HOST"], pg["PORT"]) == (
+        "django.db.backends.postgresql",
+        "baton",
+        "u",
+        "p@ss",
+        "db.example",
+        "6543",
+    )
+    assert pg["CONN_MAX_AGE"] == 60
+    lite = parse_database_url("sqlite:///baton.sqlite3", base_dir=tmp_path)
+    assert lite["NAME"] == str(tmp_path / "baton.sqlite3")
+    assert lite["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+    assert "journal_mode=WAL" in lite["OPTIONS"]["init_command"]
+    assert parse_database_url("sqlite:////var/x.db", base_dir=tmp_path)["NAME"] == "/var/x.db"
+
+
+@pytest.mark.parametrize(
+    "url,message",
+    [
+        ("", "expected postgres://"),
+        ("mysql://u@h/db", "unsupported scheme 'mysql'"),
+        ("postgres://u@h:99999999/db", "bad port"),
+        ("postgres://u@h/", "names no database"),
+        ("sqlite://host/x.db", "use sqlite:///relative.db"),
+        ("sqlite:///", "names no file"),
+    ],
+)
+def test_parse_database_url_rejects(url, message, tmp_path):
+    with pytest.raises(ImproperlyConfigured, match=r"^DATABASE_URL: ") as info:
+        parse_database_url(url, base_dir=tmp_path)
+    assert message in str(info.value)
+
+
+def load_settings(**env: str) -> subprocess.CompletedProcess:
+    """Import the settings in a fresh interpreter with exactly these Baton variables set."""
+    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "DATABASE_URL"}}
+    clean.update(env, DJANGO_SETTINGS_MODULE="config.settings")
+    code = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.DATABASES['default']['ENGINE'])"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.parametrize(
+    "env,message",
+    [
+        ({"DEBUG": "1", "DATABASE_URL": "mysql://u@h/db"}, "DATABASE_URL: unsupported scheme 'mysql'"),
+        ({"DEBUG": "1", "DATABASE_URL": "nonsense"}, "DATABASE_URL: expected postgres://"),
+        ({"DEBUG": "0"}, "SECRET_KEY: required unless DEBUG=1"),
+        ({"DEBUG": "perhaps"}, "DEBUG: expected one of"),
+        ({"DEBUG": "1", "EMAIL_PORT": "smtp"}, "EMAIL_PORT: expected an integer, got 'smtp'"),
+        ({"DEBUG": "1", "EMAIL_USE_TLS": "sure"}, "EMAIL_USE_TLS: expected one of"),
+        ({"DEBUG": "1", "TOKEN_ENCRYPTION_KEYS": "not-a-key"}, "TOKEN_ENCRYPTION_KEYS: key #1"),
+    ],
+)
+def test_settings_fail_loudly_naming_the_variable(env, message):
+    result = load_settings(**env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert message in result.stderr
+
+
+def test_settings_load_with_good_values(tmp_path):
+    ok = load_settings(SECRET_KEY="s" * 50, DATABASE_URL=f"sqlite:///{tmp_path}/x.db", DEBUG="0")
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.strip() == "django.db.backends.sqlite3"
+    pg = load_settings(DEBUG="1", DATABASE_URL="postgres://postgres@127.0.0.1:5432/whatever")
+    assert pg.returncode == 0, pg.stderr
+    assert pg.stdout.strip() == "django.db.backends.postgresql"
