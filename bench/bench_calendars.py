@@ -1,7 +1,10 @@
 """Benchmark: syncing busy times from the fake Google Calendar server.
 
 * full sync of 100 calendars with 500 events each (first sync after connecting);
-* incremental sync of the same 100 calendars after 5 changes each (2 moved, 1 deleted, 2 new).
+* incremental sync of the same 100 calendars after 5 changes each (2 moved, 1 deleted, 2 new);
+* the slot page (``GET /api/v1/meeting-types/<slug>/slots``, 20 reps, 14 days) for reps whose synced
+  calendars hold ~500 busy rows each, against the same page for 20 reps without calendars: syncing must not
+  make it slower, and it must not call any provider.
 
 The real google-api-python-client talks HTTP to the loopback fake; the database is a throwaway test
 database (SQLite in memory by default, PostgreSQL with DATABASE_URL=postgres://…). Prints wall time and
@@ -28,6 +31,8 @@ from tests.fakes.google import FakeGoogle  # noqa: E402
 CALENDARS = 100
 EVENTS = 500
 CHANGES = 5
+SLOT_REPS = 20
+SLOT_REQUESTS = 15
 
 
 def main() -> None:
@@ -132,6 +137,9 @@ def run(fake: FakeGoogle, connection, CaptureQueriesContext) -> None:
     assert BusyInterval.objects.count() == CALENDARS * (EVENTS + 1)
     incr_queries, incr_requests = len(queries), len(fake.requests) - requests_before
 
+    paths = {label: slot_pool(label, calendar_ids[:SLOT_REPS]) for label in ("synced", "manual", "free")}
+    page = slot_page(fake, connection, CaptureQueriesContext, paths)
+
     print(f"database: {connection.vendor}")
     print(
         f"full sync, {CALENDARS} calendars x {EVENTS} events: {full_seconds:.2f} s wall "
@@ -143,6 +151,91 @@ def run(fake: FakeGoogle, connection, CaptureQueriesContext) -> None:
         f"({incr_seconds / CALENDARS * 1000:.1f} ms/calendar), {incr_queries} SQL queries "
         f"({incr_queries / CALENDARS:.1f}/calendar), {incr_requests} HTTP requests"
     )
+    print(f"slot page, {SLOT_REPS} reps x 14 days (round robin), median of {SLOT_REQUESTS} requests:")
+    for label, text in (
+        ("synced", "synced calendars"),
+        ("manual", "same busy rows, no calendars"),
+        ("free", "no busy rows, no calendars"),
+    ):
+        ms, queries, http, slots = page[label]
+        print(f"  {text:<30} {ms:6.1f} ms, {queries} queries, {slots} slots, {http} provider requests")
+
+
+def slot_pool(label: str, calendar_pks: list[int]) -> str:
+    """A round-robin pool and meeting type for the slot-page comparison; returns the slots path.
+
+    ``synced``: the reps owning ``calendar_pks`` (synced Google calendars). ``manual``: fresh reps without
+    calendars given copies of those reps' busy rows (the same busy data, no sync involved). ``free``: fresh
+    reps without calendars or busy rows."""
+    from booking.models import MeetingType
+    from calendars.models import BusyInterval, Calendar, WorkingHours
+    from routing.models import Pool, PoolMember, Rep
+
+    synced = [
+        c.connection.rep
+        for c in Calendar.objects.select_related("connection__rep").filter(pk__in=calendar_pks).order_by("pk")
+    ]
+    if label == "synced":
+        reps = synced
+    else:
+        reps = [
+            Rep.objects.create(
+                name=f"{label} {n}", email=f"{label}{n:03d}@bench.example", timezone="Europe/Berlin"
+            )
+            for n in range(len(synced))
+        ]
+    if label == "manual":
+        BusyInterval.objects.bulk_create(
+            [
+                BusyInterval(rep=copy, start=start, end=end, source=BusyInterval.Source.MANUAL)
+                for original, copy in zip(synced, reps, strict=True)
+                for start, end in BusyInterval.objects.filter(rep=original).values_list("start", "end")
+            ],
+            batch_size=1000,
+        )
+    WorkingHours.objects.bulk_create(
+        [WorkingHours(rep=r, weekday=d, start=dt.time(9), end=dt.time(17)) for r in reps for d in range(5)]
+    )
+    pool = Pool.objects.create(name=label, slug=f"bench-{label}", strategy="round_robin")
+    PoolMember.objects.bulk_create([PoolMember(pool=pool, rep=r) for r in reps])
+    MeetingType.objects.create(
+        slug=f"bench-{label}",
+        title=label,
+        duration_minutes=30,
+        slot_interval_minutes=30,
+        minimum_notice_minutes=0,
+        horizon_days=14,
+        pool=pool,
+    )
+    return f"/api/v1/meeting-types/bench-{label}/slots"
+
+
+def slot_page(fake, connection, CaptureQueriesContext, paths: dict[str, str]) -> dict[str, tuple]:
+    """Per pool: median wall time, queries, provider requests and slot count of the slot page. The pools are
+    requested in turn, round after round, so machine load affects them alike."""
+    from django.test import Client
+
+    client = Client()
+    for path in paths.values():  # warm-up
+        assert client.get(path).status_code == 200
+    requests_before = len(fake.requests)
+    timings = {label: [] for label in paths}
+    last = {}
+    for _ in range(SLOT_REQUESTS):
+        for label, path in paths.items():
+            with CaptureQueriesContext(connection) as captured:
+                started = time.perf_counter()
+                answer = client.get(path)
+                timings[label].append(time.perf_counter() - started)
+            assert answer.status_code == 200, answer.content[:300]
+            last[label] = (len(captured), len(answer.json()["slots"]))
+    provider_requests = len(fake.requests) - requests_before
+    result = {}
+    for label, values in timings.items():
+        values.sort()
+        queries, slots = last[label]
+        result[label] = (values[len(values) // 2] * 1000, queries, provider_requests, slots)
+    return result
 
 
 if __name__ == "__main__":

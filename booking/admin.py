@@ -17,6 +17,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from booking.embed import admin_embed_box
 from booking.errors import BookingError
 from booking.models import Booking, BookingHost, BookingOutcome, IdempotencyKey, MeetingType, OutboxMessage
 from booking.services.outcomes import booking_outcome_record
@@ -124,7 +125,14 @@ class MeetingTypeAdmin(admin.ModelAdmin):
     list_select_related = ("pool",)
     prepopulated_fields = {"slug": ("title",)}
     autocomplete_fields = ("pool",)
-    readonly_fields = ("links",)
+    readonly_fields = ("links", "embed_code")
+
+    class Media:
+        js = ("baton/admin-copy.js",)
+
+    @admin.display(description="copy embed code")
+    def embed_code(self, obj: MeetingType) -> str:
+        return admin_embed_box(obj) if obj.pk else "—"
 
     @admin.display(description="public links")
     def links(self, obj: MeetingType) -> str:

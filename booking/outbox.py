@@ -49,6 +49,7 @@ from booking.models import Booking, OutboxMessage
 logger = logging.getLogger("booking.outbox")
 
 EVENTS = ("booking.confirmed", "booking.rescheduled", "booking.cancelled", "booking.outcome_recorded")
+EVENTS += ("lead.disqualified",)  # written by leads.outbox (no booking): nurture hand-off
 Handler = Callable[[dict], Any]
 Fanout = Callable[[Booking, dict], list[dict]]
 

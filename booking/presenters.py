@@ -1,12 +1,18 @@
-"""The JSON shape of a booking in API responses (also stored for idempotent replays)."""
+"""The JSON shape of a booking in API responses (also stored for idempotent replays), and the context of
+the prospect-facing pages (booking/pages.py)."""
 
 from __future__ import annotations
 
+import contextlib
+from datetime import UTC, date, datetime
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
-from booking.models import Booking
+from booking import ics
+from booking.models import Booking, MeetingType
+from routing.validators import known_timezones
 
 
 def manage_url(token: str) -> str:
@@ -40,3 +46,160 @@ def booking_body(
         body["manage_url"] = manage_url(token)
         body["manage_token"] = token
     return body
+
+
+# --- prospect-facing pages (booking/pages.py)
+
+CALENDAR_STAMP = "%Y%m%dT%H%M%SZ"
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)
+
+
+def calendar_links(*, title: str, start: datetime, end: datetime, location: str, details: str) -> dict:
+    """ "Add to calendar" web links: Google Calendar and Outlook (outlook.live.com) compose pages."""
+    google = urlencode(
+        {
+            "action": "TEMPLATE",
+            "text": title,
+            "dates": f"{_utc(start):{CALENDAR_STAMP}}/{_utc(end):{CALENDAR_STAMP}}",
+            "details": details,
+            "location": location,
+        }
+    )
+    outlook = urlencode(
+        {
+            "path": "/calendar/action/compose",
+            "rru": "addevent",
+            "subject": title,
+            "startdt": _utc(start).isoformat().replace("+00:00", "Z"),
+            "enddt": _utc(end).isoformat().replace("+00:00", "Z"),
+            "body": details,
+            "location": location,
+        }
+    )
+    return {
+        "google": f"https://calendar.google.com/calendar/render?{google}",
+        "outlook": f"https://outlook.live.com/calendar/0/deeplink/compose?{outlook}",
+    }
+
+
+def when_label(start: datetime, end: datetime, zone: ZoneInfo) -> str:
+    """``Tuesday 3 March 2026, 10:00–10:30`` in ``zone``."""
+    a, b = start.astimezone(zone), end.astimezone(zone)
+    return f"{a:%A} {a.day} {a:%B %Y}, {a:%H:%M}–{b:%H:%M}"
+
+
+def location_text(meeting: MeetingType) -> str:
+    label = MeetingType.LocationKind(meeting.location_kind).label if meeting.location_kind else ""
+    return f"{label}: {meeting.location_detail}" if meeting.location_detail else label
+
+
+def _clean_prefill(query) -> dict:
+    def text(key: str, limit: int) -> str:
+        value = (query.get(key) or "").strip()
+        return value[:limit]
+
+    prefill = {"name": text("name", 200), "email": text("email", 254), "date": "", "start": ""}
+    with contextlib.suppress(ValueError):
+        prefill["date"] = date.fromisoformat(text("date", 10)).isoformat()
+    try:
+        start = datetime.fromisoformat(text("start", 40))
+        if start.utcoffset() is not None:
+            prefill["start"] = start.isoformat()
+    except ValueError:
+        pass
+    zone = text("timezone", 64)
+    prefill["timezone"] = zone if zone in known_timezones() else ""
+    return prefill
+
+
+def booking_page_context(meeting: MeetingType, query, *, utm: dict) -> dict:
+    """Template context of ``/book/<slug>``; ``config`` is handed to book.js as JSON."""
+    slug = meeting.slug
+    config = {
+        "page": "book",
+        "slug": slug,
+        "title": meeting.title,
+        "duration": meeting.duration_minutes,
+        "questions": [q for q in meeting.questions or [] if isinstance(q, dict) and q.get("key")],
+        "prefill": _clean_prefill(query),
+        "utm": utm,
+        "api": {
+            "slots": f"/api/v1/meeting-types/{slug}/slots",
+            "bookings": f"/api/v1/meeting-types/{slug}/bookings",
+            "route": f"/api/v1/meeting-types/{slug}/route",
+        },
+        "location": location_text(meeting),
+    }
+    return {
+        "meeting_type": meeting,
+        "location": location_text(meeting),
+        "config": config,
+        "zones": sorted(known_timezones()),
+        "embed": query.get("embed") == "1",
+    }
+
+
+def manage_page_context(booking: Booking, *, token: str, now: datetime) -> dict:
+    from booking.api.views import _active_hosts  # the API's definition of "the hosts" of a booking
+
+    meeting = booking.meeting_type
+    zone = ZoneInfo(booking.prospect_timezone)
+    body = booking_body(booking, _active_hosts(booking), now=now)
+    location = location_text(meeting)
+    details = f"Manage or cancel: {manage_url(token)}"
+    config = {
+        "page": "manage",
+        "slug": meeting.slug,
+        "title": meeting.title,
+        "duration": meeting.duration_minutes,
+        "questions": [],
+        "prefill": {"timezone": zone.key, "date": booking.start.astimezone(zone).date().isoformat()},
+        "utm": {},
+        "api": {
+            "slots": f"/api/v1/meeting-types/{meeting.slug}/slots",
+            "cancel": f"/api/v1/bookings/{token}/cancel",
+            "reschedule": f"/api/v1/bookings/{token}/reschedule",
+        },
+    }
+    return {
+        "booking": body,
+        "meeting_type": meeting,
+        "when": when_label(booking.start, booking.end, zone),
+        "zone": zone.key,
+        "location": location,
+        "location_url": meeting.location_detail if meeting.location_detail.startswith("https://") else "",
+        "links": calendar_links(
+            title=meeting.title, start=booking.start, end=booking.end, location=location, details=details
+        ),
+        "ics_url": f"/manage/{token}/ics",
+        "manage_url": manage_url(token),
+        "manage_path": f"/manage/{token}",
+        "config": config,
+        "zones": sorted(known_timezones()),
+        "embed": False,
+    }
+
+
+def booking_ics(booking: Booking, *, token: str) -> bytes:
+    """The booking as a PUBLISH calendar file (the prospect's "add to calendar" download)."""
+    from booking.api.views import _active_hosts
+
+    hosts = _active_hosts(booking)
+    lead = hosts[0] if hosts else {"name": "Baton", "email": "baton@localhost"}
+    meeting = booking.meeting_type
+    return ics.invitation(
+        method="CANCEL" if booking.status == Booking.Status.CANCELLED else "PUBLISH",
+        uid=booking.ical_uid,
+        sequence=booking.sequence,
+        start=booking.start,
+        end=booking.end,
+        summary=meeting.title,
+        description=f"Manage or cancel: {manage_url(token)}",
+        location=location_text(meeting),
+        organizer=(lead["name"], lead["email"]),
+        attendees=[(h["name"], h["email"]) for h in hosts[1:]]
+        + [(booking.prospect_name, booking.prospect_email)],
+    )

@@ -55,36 +55,40 @@ def local_day_window(start: date, end: date, zone: ZoneInfo) -> Interval:
     return Interval(lo, hi)
 
 
-def slots_in_window(meeting_type: MeetingType, window: Interval, *, now: datetime) -> list[datetime]:
+def slots_in_window(
+    meeting_type: MeetingType, window: Interval, *, now: datetime, route=None
+) -> list[datetime]:
     """Offered starts (UTC, sorted) of ``meeting_type`` in ``window`` (start inclusive, end exclusive).
 
     Round-robin pools decide the offering rep over the whole horizon, so their schedules are loaded for it.
+    A ``route`` (``leads.tokens.Route``) replaces the meeting type's pool and restricts its candidates.
     """
-    pool = meeting_type.pool
+    pool = route.pool if route else meeting_type.pool
     load_window = window
     if pool.strategy == "round_robin":
         load_window = Interval(
             min(window.start, now), max(window.end, now + timedelta(days=meeting_type.horizon_days))
         )
-    state = load_pool_state(pool, meeting_type, now=now, window=load_window)
-    return offered_slots(state.spec, meeting_spec(meeting_type), now=now, window=window)
+    spec = load_pool_state(pool, meeting_type, now=now, window=load_window).spec
+    spec = route.restrict(spec) if route else spec
+    return offered_slots(spec, meeting_spec(meeting_type), now=now, window=window)
 
 
 def slots_for_days(
-    meeting_type: MeetingType, *, start: date, end: date, zone: ZoneInfo, now: datetime
+    meeting_type: MeetingType, *, start: date, end: date, zone: ZoneInfo, now: datetime, route=None
 ) -> list[datetime]:
     """Offered starts on local dates ``start`` … ``end`` (inclusive) in ``zone``, converted to ``zone``."""
     window = local_day_window(start, end, zone)
-    return [s.astimezone(zone) for s in slots_in_window(meeting_type, window, now=now)]
+    return [s.astimezone(zone) for s in slots_in_window(meeting_type, window, now=now, route=route)]
 
 
 def alternatives(
-    meeting_type: MeetingType, *, after: datetime, zone: ZoneInfo, now: datetime, limit: int = 5
+    meeting_type: MeetingType, *, after: datetime, zone: ZoneInfo, now: datetime, limit: int = 5, route=None
 ) -> list[str]:
     """The next ``limit`` offered starts after ``after`` (within 14 days), ISO 8601 in ``zone``."""
     lo = max(after, now)
     window = Interval(lo, lo + timedelta(days=14))
-    starts = [s for s in slots_in_window(meeting_type, window, now=now) if s != after]
+    starts = [s for s in slots_in_window(meeting_type, window, now=now, route=route) if s != after]
     return [s.astimezone(zone).isoformat() for s in starts[:limit]]
 
 

@@ -111,3 +111,34 @@ def parse_database_url(url: str, *, base_dir: Path, name: str = "DATABASE_URL") 
             },
         }
     raise ImproperlyConfigured(f"{name}: unsupported scheme {parts.scheme!r} (use postgres:// or sqlite:///)")
+
+
+def env_origins(name: str, default: list[str] | None = None, *, environ=os.environ) -> list[str]:
+    """Comma-separated web origins (``scheme://host[:port]``, http or https; a leading ``*.`` in the host
+    allows its subdomains, as in CSP). Paths, queries, credentials and bad ports are refused."""
+    origins = []
+    for item in env_list(name, default, environ=environ):
+        parts = urlsplit(item)
+        host = parts.hostname or ""
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        bare = host[2:] if host.startswith("*.") else host
+        if (
+            parts.scheme.lower() not in {"http", "https"}
+            or not bare
+            or "*" in bare
+            or parts.path
+            or parts.query
+            or parts.fragment
+            or "@" in parts.netloc
+            or parts.netloc.endswith(":")
+            or port == -1
+            or not all(c.isalnum() or c in ".-[]:" for c in bare)
+        ):
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} is not an origin like https://www.example.com[:port]"
+            )
+        origins.append(f"{parts.scheme.lower()}://{parts.netloc.lower()}")
+    return origins

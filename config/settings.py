@@ -10,7 +10,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_str, parse_database_url
+from config.env import env_bool, env_int, env_list, env_origins, env_str, parse_database_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -41,6 +41,8 @@ INSTALLED_APPS = [
     "routing",
     "calendars",
     "booking",
+    "leads",
+    "insights",
 ]
 
 MIDDLEWARE = [
@@ -51,6 +53,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "booking.middleware.FramingPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -136,10 +139,7 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Baton <baton@localhost>")
 
 # --- Booking
 # Origins allowed to frame the booking page (CSP frame-ancestors), e.g. https://www.example.com
-EMBED_ALLOWED_ORIGINS = env_list("EMBED_ALLOWED_ORIGINS", [])
-for _origin in EMBED_ALLOWED_ORIGINS:
-    if not _origin.startswith(("http://", "https://")) or _origin.count("/") > 2:
-        raise ImproperlyConfigured(f"EMBED_ALLOWED_ORIGINS: {_origin!r} is not an origin like https://host")
+EMBED_ALLOWED_ORIGINS = env_origins("EMBED_ALLOWED_ORIGINS", [])
 BOOKING_RATE_LIMIT = env_str("BOOKING_RATE_LIMIT", "30/min")
 BOOKING_LOCK_TIMEOUT_MS = env_int("BOOKING_LOCK_TIMEOUT_MS", 3000, minimum=1)
 CALENDAR_STALENESS_MINUTES = env_int("CALENDAR_STALENESS_MINUTES", 180, minimum=1)

@@ -10,7 +10,9 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("api/v1/", include("leads.api")),  # before booking's catch-all 404
     path("api/v1/", include("booking.api_urls")),
     path("calendars/", include("calendars.urls")),
+    path("insights/", include("insights.urls")),
     path("", include("booking.page_urls")),
 ]

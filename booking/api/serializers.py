@@ -55,6 +55,24 @@ class TimezoneField(serializers.CharField):
         return value
 
 
+@extend_schema_field(OpenApiTypes.STR)
+class RouteField(serializers.Field):
+    """The opaque token of the route API (``leads.tokens``), resolved to a ``Route`` for the meeting type in
+    the serializer context; a bad, expired or tampered token is a field error."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        from leads.tokens import RouteInvalid, route_resolve
+
+        try:
+            return route_resolve(data, meeting_type=self.context["meeting_type"])
+        except RouteInvalid as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
+
 def _answer_error(question: dict, value) -> str | None:
     kind = question.get("type") or "text"
     options = [str(o) for o in question.get("options") or []]
@@ -125,6 +143,7 @@ class BookingCreateSerializer(serializers.Serializer):
     utm = serializers.DictField(
         child=serializers.CharField(max_length=200, allow_blank=True), required=False, default=dict
     )
+    route = RouteField(help_text="Token from POST …/route: book within the routed pool and candidates")
 
     def validate_utm(self, value):
         if len(value) > 20 or any(len(k) > 64 for k in value):
@@ -186,6 +205,7 @@ class SlotsQuerySerializer(serializers.Serializer):
         required=False, help_text="Last local date, inclusive (default: start + 6 days)"
     )
     timezone = TimezoneField(required=False, default="UTC")
+    route = RouteField(help_text="Token from POST …/route: slots of the routed pool and candidates only")
 
 
 class BookingTimezoneQuerySerializer(serializers.Serializer):

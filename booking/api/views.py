@@ -61,7 +61,7 @@ class SlotList(PublicAPIView):
     )
     def get(self, request, slug):
         meeting_type = selectors.meeting_type_get(slug)
-        query = _validated(s.SlotsQuerySerializer, request.query_params)
+        query = _validated(s.SlotsQuerySerializer, request.query_params, meeting_type=meeting_type)
         zone = ZoneInfo(query["timezone"])
         now = timezone.now()
         first = query.get("start") or now.astimezone(zone).date()
@@ -70,7 +70,9 @@ class SlotList(PublicAPIView):
             raise InvalidInput({"end": ["The end date is before the start date."]})
         if (last - first).days + 1 > selectors.MAX_SLOT_DAYS:
             raise InvalidInput({"end": [f"At most {selectors.MAX_SLOT_DAYS} days per request."]})
-        starts = selectors.slots_for_days(meeting_type, start=first, end=last, zone=zone, now=now)
+        starts = selectors.slots_for_days(
+            meeting_type, start=first, end=last, zone=zone, now=now, route=query.get("route")
+        )
         length = timedelta(minutes=meeting_type.duration_minutes)
         slots = [{"start": t.isoformat(), "end": (t + length).astimezone(zone).isoformat()} for t in starts]
         body = {"timezone": zone.key, "start": first.isoformat(), "end": last.isoformat(), "slots": slots}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -52,6 +52,7 @@ def booking_create(
     utm: dict | None = None,
     idempotency_key: str | None = None,
     now: datetime | None = None,
+    route=None,
 ) -> CreateResult:
     """Book ``meeting_type`` at ``start`` for a prospect; returns the 201 response body.
 
@@ -68,18 +69,17 @@ def booking_create(
         raise InvalidInput({"start": ["This start is not on the booking grid."]})
     answers, utm = answers or {}, utm or {}
     key = idempotency.check_key(idempotency_key)
-    request_hash = idempotency.fingerprint(
-        {
-            "meeting_type": meeting_type.slug,
-            "start": start,
-            "name": name,
-            "email": email,
-            "timezone": timezone,
-            "answers": answers,
-            "note": note,
-            "utm": utm,
-        }
-    )
+    fields = {
+        "meeting_type": meeting_type.slug,
+        "start": start,
+        "name": name,
+        "email": email,
+        "timezone": timezone,
+        "answers": answers,
+        "note": note,
+        "utm": utm,
+    }
+    request_hash = idempotency.fingerprint({**fields, "route": route.record()} if route else fields)
     if key:
         stored = idempotency.replay(key, request_hash, now=now)
         if stored:
@@ -100,12 +100,13 @@ def booking_create(
                 utm=utm,
                 now=now,
                 zone=zone,
+                route=route,
             )
             if key_row is not None:
                 idempotency.finish(key_row, key, booking_id=body["id"], status_code=201, body=body)
     except SlotUnavailable:
         raise SlotUnavailable(
-            alternatives=alternatives(meeting_type, after=start, zone=zone, now=now)
+            alternatives=alternatives(meeting_type, after=start, zone=zone, now=now, route=route)
         ) from None
     except IntegrityError as exc:
         if stage == "key":
@@ -137,12 +138,15 @@ def _book(
     utm: dict,
     now: datetime,
     zone: ZoneInfo,
+    route=None,
 ) -> dict:
-    pool = meeting_type.pool
+    pool = route.pool if route else meeting_type.pool
     rep_ids = PoolMember.objects.filter(pool_id=pool.pk).values_list("rep_id", flat=True)
     locking.lock_reps(list(rep_ids))
     end = start + timedelta(minutes=meeting_type.duration_minutes)
     state = load_pool_state(pool, meeting_type, now=now, window=Interval(start, end))
+    if route:  # leads.tokens.Route: the routed pool, restricted to its candidates
+        state = replace(state, spec=route.restrict(state.spec))
     try:
         assignment = choose_hosts(state, meeting_type, start=start, now=now)
     except NoHostAvailable as exc:
@@ -161,11 +165,13 @@ def _book(
         answers=answers,
         note=note,
         utm=utm,
-        decision=assignment.record,
+        decision={**assignment.record, "route": route.record()} if route else assignment.record,
         manage_token_hash=token_hash(token),
         sequence=0,
     )
     hosts = BookingHost.objects.bulk_create(host_rows(booking, assignment.hosts, meeting_type, now=now))
+    if route:
+        route.attach(booking)
     ledger_assigned(
         pool_id=pool.pk,
         booking_id=booking.pk,

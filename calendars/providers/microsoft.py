@@ -5,7 +5,8 @@ requests against Microsoft Graph (msgraph-sdk is async-only; Celery workers are 
   ``@odata.nextLink`` to the ``@odata.deltaLink``, which is stored whole and replayed next time.
   410 / ``syncStateNotFound`` → full sync again.
 * 429/503 answers are retried after ``Retry-After`` (fractional seconds allowed) up to a cap; a longer wait
-  surfaces as ``ProviderUnavailable(retry_after=…)`` so the Celery task retries later instead of blocking.
+  surfaces as ``ProviderUnavailable(retry_after=…)``: the attempt fails without blocking the worker and the
+  next poll (``CALENDAR_POLL_MINUTES``) or push retries; the last synced busy times stay in force.
 * Events Baton writes carry ``transactionId`` (``baton-`` + a UUID derived from the idempotency key), so a
   retried POST returns the event already created; sync ignores them.
 """

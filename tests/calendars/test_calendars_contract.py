@@ -300,3 +300,26 @@ def test_subscribe_renew_unsubscribe(writable, settings, live_server):
     ]  # Google: a new channel, the old one stopped
     provider.unsubscribe(renewed)
     assert writable.subscriptions() == {}
+
+
+def test_google_client_uses_the_bundled_discovery_document(make_rep, google_connection, monkeypatch):
+    """``build(..., static_discovery=True)``: no discovery document is fetched over the network."""
+    import googleapiclient.discovery
+
+    from calendars.services.connections import provider_for
+
+    real = googleapiclient.discovery._retrieve_discovery_doc
+    fetched = []
+
+    class NoNetwork:
+        def request(self, uri, *args, **kwargs):
+            fetched.append(uri)
+            raise AssertionError(f"the discovery document was fetched from {uri}")
+
+    def offline(url, http, *args, **kwargs):
+        return real(url, NoNetwork(), *args, **kwargs)
+
+    monkeypatch.setattr(googleapiclient.discovery, "_retrieve_discovery_doc", offline)
+    conn = google_connection(make_rep())
+    assert [c.is_primary for c in provider_for(conn).list_calendars()] == [True]
+    assert fetched == []

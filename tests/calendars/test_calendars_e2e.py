@@ -123,6 +123,13 @@ def test_a_booking_made_through_the_api_lands_in_the_hosts_calendar(
     ]
     prospect_mail = [m for m in mailoutbox if m.to == ["pat@prospect.example"]]
     assert prospect_mail and all(m.attachments == [] for m in prospect_mail)  # Google invites, not an .ics
+    from calendars.crypto import decrypt_secrets
+
+    secrets = decrypt_secrets(type(cal.connection).objects.get(pk=cal.connection_id).secret_blob)
+    slots = client.get("/api/v1/meeting-types/intro-api/slots")
+    for body in (answer.content, slots.content, *(str(m.message()).encode() for m in mailoutbox)):
+        for key in ("token", "refresh_token"):  # no credential in API responses or emails
+            assert secrets[key].encode() not in body
 
 
 def test_the_live_check_refuses_a_slot_the_calendar_just_filled(client, bookable, fake_google):
@@ -132,3 +139,60 @@ def test_the_live_check_refuses_a_slot_the_calendar_just_filled(client, bookable
     fake_google.put_event(cal.external_id, start=start, end=start + dt.timedelta(minutes=30))
     answer = _book(client, start)
     assert answer.status_code == 409 and answer.json()["code"] == "slot_unavailable"
+
+
+def _hours_of(body: dict) -> set[int]:
+    return {start.hour for start in _starts(body)}
+
+
+def test_a_revoked_or_stale_calendar_withholds_only_its_rep_from_the_slot_page(
+    client, make_rep, google_connection, fake_google, settings
+):
+    """Dana works around the clock, Sam only 00:00–12:00 UTC. When Dana's grant is revoked, or her calendar
+    stops syncing for longer than the staleness bound, the afternoon slots (hers alone) disappear while
+    Sam's mornings stay offered: one bad calendar never blocks the pool."""
+    from calendars.models import WorkingHours
+
+    dana, sam = make_rep("Dana", timezone="UTC"), make_rep("Sam", timezone="UTC")
+    for weekday in range(7):
+        WorkingHours.objects.create(rep=dana, weekday=weekday, start=dt.time(0), end=dt.time(0))
+        WorkingHours.objects.create(rep=sam, weekday=weekday, start=dt.time(0), end=dt.time(12))
+    pool = Pool.objects.create(name="Inbound", slug="inbound-withheld", strategy="round_robin")
+    PoolMember.objects.create(pool=pool, rep=dana)
+    PoolMember.objects.create(pool=pool, rep=sam)
+    MeetingType.objects.create(
+        slug="intro-withheld",
+        title="Intro",
+        duration_minutes=30,
+        slot_interval_minutes=30,
+        minimum_notice_minutes=0,
+        horizon_days=7,
+        pool=pool,
+    )
+    dana_cal = Calendar.objects.get(connection=google_connection(dana), is_primary=True)
+    sam_cal = Calendar.objects.get(connection=google_connection(sam), is_primary=True)
+    assert calendar_sync(calendar_id=dana_cal.pk) == "full"
+    assert calendar_sync(calendar_id=sam_cal.pk) == "full"
+    url = "/api/v1/meeting-types/intro-withheld/slots"
+
+    both = client.get(url)
+    assert both.status_code == 200
+    assert {h for h in _hours_of(both.json()) if h >= 12}  # Dana's afternoons are offered
+
+    # stale: Dana's last successful sync is older than the bound → only her slots go
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=settings.CALENDAR_STALENESS_MINUTES + 5)
+    Calendar.objects.filter(pk=dana_cal.pk).update(last_synced_at=old)
+    stale = client.get(url)
+    assert stale.status_code == 200
+    assert _hours_of(stale.json()) and max(_hours_of(stale.json())) < 12
+    assert calendar_sync(calendar_id=dana_cal.pk) == "incremental"
+    assert {h for h in _hours_of(client.get(url).json()) if h >= 12}  # fresh again: offered again
+
+    # revoked: the next sync meets invalid_grant → Dana disconnected and withheld; Sam still offered
+    fake_google.revoke(dana.email)
+    fake_google.expire_access_tokens()
+    assert calendar_sync(calendar_id=dana_cal.pk) == "disconnected"
+    revoked = client.get(url)
+    assert revoked.status_code == 200
+    hours = _hours_of(revoked.json())
+    assert hours and max(hours) < 12

@@ -202,6 +202,33 @@ def test_microsoft_invalid_grant_disconnects(make_rep, ms_connection, fake_ms):
     assert CalendarConnection.objects.get(pk=cal.connection_id).status == Status.DISCONNECTED
 
 
+def test_microsoft_token_refresh_updates_each_connections_own_msal_cache(make_rep, ms_connection, fake_ms):
+    """One serialized MSAL cache per connection, encrypted: a silent refresh re-stores that connection's cache
+    (with the new access token) and leaves the other connection's cache alone."""
+    from calendars.crypto import decrypt_secrets
+
+    dana, sam = make_rep("Dana"), make_rep("Sam")
+    dana_cal, sam_cal = primary(ms_connection(dana)), primary(ms_connection(sam))
+
+    def stored(cal):
+        blob = CalendarConnection.objects.get(pk=cal.connection_id).secret_blob
+        assert "access_token" not in blob and "home_account_id" not in blob  # encrypted at rest
+        return decrypt_secrets(blob)
+
+    dana_before, sam_before = stored(dana_cal), stored(sam_cal)
+    assert dana_before["home_account_id"] != sam_before["home_account_id"]
+    assert dana.email not in sam_before["cache"] and sam.email not in dana_before["cache"]
+    fake_ms.expire_access_tokens()
+    with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)):  # MSAL's cached token expires
+        assert calendar_sync(calendar_id=dana_cal.pk) == "full"
+    dana_after, sam_after = stored(dana_cal), stored(sam_cal)
+    assert dana_after["cache"] != dana_before["cache"]
+    assert dana_after["home_account_id"] == dana_before["home_account_id"]
+    assert sam_after == sam_before
+    fresh = [t for t, (owner, expires) in fake_ms.access_tokens.items() if owner == dana.email and expires]
+    assert any(token in dana_after["cache"] for token in fresh)
+
+
 def test_ics_feed_sync_replaces_the_set(make_rep, ics_connection, fake_ics):
     from calendars_harness import fixture_bytes
 

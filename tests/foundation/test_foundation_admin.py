@@ -33,7 +33,10 @@ def _rows(booking):
         every = IntervalSchedule.objects.create(every=5, period="minutes")
         return PeriodicTask.objects.create(name="demo task", task="booking.tasks.noop", interval=every)
 
+    from leads.models import Account, Lead, PoolPerformance, RoutingRule, ScoreModel
+
     rep = booking.hosts.first().rep
+    meeting_type, pool = booking.meeting_type, booking.meeting_type.pool
     connection = CalendarConnection.objects.create(rep=rep, provider="ics", secret_blob="sealed-secret")
     calendar = Calendar.objects.create(connection=connection, external_id="feed")
     return {
@@ -49,6 +52,19 @@ def _rows(booking):
         Calendar: lambda: calendar,
         BookingEvent: lambda: BookingEvent.objects.create(booking=booking, rep=rep, provider="ics"),
         BookingOutcome: lambda: BookingOutcome.objects.create(booking=booking, kind="held"),
+        RoutingRule: lambda: RoutingRule.objects.create(meeting_type=meeting_type, name="Enterprise"),
+        ScoreModel: lambda: ScoreModel.objects.create(meeting_type=meeting_type),
+        Account: lambda: Account.objects.create(domain="acme.example", owner=rep),
+        Lead: lambda: Lead.objects.create(
+            meeting_type=meeting_type,
+            email="ana@acme.example",
+            name="Ana",
+            domain="acme.example",
+            timezone="Europe/Berlin",
+            outcome="routed",
+            pool=pool,
+        ),
+        PoolPerformance: lambda: PoolPerformance.objects.create(pool=pool),
         IdempotencyKey: lambda: IdempotencyKey.objects.create(
             key_hash="k" * 64, request_hash="r" * 64, booking=booking, expires_at=booking.start
         ),

@@ -1,0 +1,131 @@
+"""Email-embedded slots: the next offered starts of a meeting type as a self-contained HTML fragment.
+
+The fragment (``templates/booking/email_snippet.html``) uses inline styles and tables only, no script and no
+images, so it survives email clients. Every start links to the booking page with that start preselected and
+the prospect's email (and campaign ``utm_*``) prefilled. Slots come from ``booking.selectors`` — the same
+computation the slots API uses.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import groupby
+from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.template.loader import render_to_string
+from rest_framework import serializers
+
+from booking import selectors
+from booking.api.serializers import TimezoneField
+from booking.models import MeetingType
+
+UTM_KEY = re.compile(r"^utm_[a-z0-9_]{1,40}$")
+MAX_UTM = 10
+
+
+class EmailSnippetQuerySerializer(serializers.Serializer):
+    days = serializers.IntegerField(min_value=1, max_value=14, default=3)
+    count = serializers.IntegerField(min_value=1, max_value=20, default=6)
+    timezone = TimezoneField(default="UTC")
+    email = serializers.EmailField(max_length=254, required=False, allow_blank=True, default="")
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    format = serializers.ChoiceField(choices=["html", "text"], default="html")
+
+
+def utm_params(query) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """The ``utm_*`` parameters of ``query`` (a QueryDict), and field errors for malformed ones."""
+    utm: dict[str, str] = {}
+    errors: dict[str, list[str]] = {}
+    for key in query:
+        if not key.lower().startswith("utm_"):
+            continue
+        value = query.get(key, "")
+        if not UTM_KEY.match(key):
+            errors[key[:64]] = ["Expected utm_ followed by lower-case letters, digits or _."]
+        elif len(value) > 200:
+            errors[key] = ["At most 200 characters."]
+        else:
+            utm[key] = value
+    if len(utm) > MAX_UTM:
+        errors["utm"] = [f"At most {MAX_UTM} utm_* parameters."]
+    return utm, errors
+
+
+def booking_page_url(slug: str, **params: str) -> str:
+    """Absolute URL (``settings.BASE_URL``) of the booking page of ``slug`` with the non-empty ``params``."""
+    query = urlencode({k: v for k, v in params.items() if v})
+    return f"{settings.BASE_URL}/book/{quote(slug)}" + (f"?{query}" if query else "")
+
+
+@dataclass(frozen=True)
+class SnippetDay:
+    label: str
+    starts: list[tuple[str, str]]  # (time label, URL)
+
+
+def day_label(moment: datetime) -> str:
+    return f"{moment:%a} {moment.day} {moment:%b}"
+
+
+def time_label(moment: datetime) -> str:
+    return f"{moment:%H:%M}"
+
+
+def snippet_context(
+    meeting_type: MeetingType,
+    *,
+    days: int,
+    count: int,
+    zone: ZoneInfo,
+    now: datetime,
+    email: str = "",
+    name: str = "",
+    utm: dict[str, str] | None = None,
+) -> dict:
+    """Everything the fragment shows: the first ``count`` starts on the next ``days`` local dates."""
+    first = now.astimezone(zone).date()
+    last = first + timedelta(days=days - 1)
+    starts = selectors.slots_for_days(meeting_type, start=first, end=last, zone=zone, now=now)[:count]
+    carried = {"email": email, "name": name, "timezone": zone.key, **(utm or {})}
+    grouped = [
+        SnippetDay(
+            label=day_label(day_starts[0]),
+            starts=[
+                (time_label(s), booking_page_url(meeting_type.slug, start=s.isoformat(), **carried))
+                for s in day_starts
+            ],
+        )
+        for day_starts in (list(g) for _, g in groupby(starts, key=lambda s: s.date()))
+    ]
+    zone_abbr = starts[0].tzname() if starts else now.astimezone(zone).tzname()
+    return {
+        "meeting_type": meeting_type,
+        "days": grouped,
+        "count": len(starts),
+        "window_days": days,
+        "zone": zone.key,
+        "zone_abbr": zone_abbr if zone_abbr and zone_abbr != zone.key else "",
+        "more_url": booking_page_url(meeting_type.slug, date=first.isoformat(), **carried),
+    }
+
+
+def render_snippet_html(context: dict) -> str:
+    return render_to_string("booking/email_snippet.html", context)
+
+
+def render_snippet_text(context: dict) -> str:
+    """Plain-text alternative (for the text/plain part of a multipart email)."""
+    title = context["meeting_type"].title
+    zone = context["zone"] + (f" ({context['zone_abbr']})" if context["zone_abbr"] else "")
+    lines = [f"{title}: pick a time (times in {zone})", ""]
+    for day in context["days"]:
+        lines.append(day.label)
+        lines.extend(f"  {label}  {url}" for label, url in day.starts)
+    if not context["days"]:
+        lines.append(f"No free times in the next {context['window_days']} day(s).")
+    lines += ["", f"See more times: {context['more_url']}", ""]
+    return "\n".join(lines)

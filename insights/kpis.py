@@ -1,0 +1,190 @@
+"""Dashboard figures (read only): per pool and per rep for a period ``[start, end)`` (UTC).
+
+Definitions (docs/insights.md has the full list):
+
+* bookings of a period: the pool's bookings created in the period, any status; a rep's bookings are those it
+  hosts (not reassigned away). Share = rep bookings / all host assignments; target = weight / total weight
+  of the active members; gap = share − target.
+* no-show rate, conversion (won) and revenue per meeting are over the bookings with a recorded outcome.
+* lead time = booking start − booking creation, median in hours.
+* cap hits: decisions in which a candidate was skipped for ``cap``; fallbacks: decisions in which the chosen
+  host was found busy live and the next one taken (``live_busy``) or that carry a truthy ``fallback`` key.
+* availability-adjusted fairness: rep bookings ÷ (bookings + starts the routing core still finds free for
+  the rep in the period, the pool's first meeting type, no notice, horizon over the period).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db.models import Count, Q
+
+from booking.models import Booking, BookingHost, BookingOutcome, MeetingType
+from calendars.models import CalendarConnection, TimeOff
+from calendars.selectors import withheld_rep_ids
+from insights.models import PageVisit, RoutedLead
+from routing.core import Interval, free_starts
+from routing.models import Pool, PoolMember
+from routing.selectors import load_pool_state, meeting_spec
+
+GAP_HIGHLIGHT = 0.05
+
+
+def _ratio(a, b):
+    return (a / b) if b else None
+
+
+def period_bookings(pool: Pool, start: datetime, end: datetime):
+    return Booking.objects.filter(pool=pool, created_at__gte=start, created_at__lt=end)
+
+
+def funnel(pool: Pool, start: datetime, end: datetime) -> dict:
+    visits = PageVisit.objects.filter(pool=pool, at__gte=start, at__lt=end)
+    routed = RoutedLead.objects.filter(pool=pool, at__gte=start, at__lt=end)
+    booked = period_bookings(pool, start, end).count()
+    return {
+        "visits": visits.count(),
+        "visitors": visits.exclude(visitor="").values("visitor").distinct().count(),
+        "qualified": routed.filter(qualified=True).count() if routed.exists() else None,
+        "booked": booked,
+    }
+
+
+def _decision_flags(decision: dict) -> tuple[set[int], bool]:
+    capped = {c["rep_id"] for c in decision.get("candidates", ()) if c.get("reason") == "cap"}
+    fallback = bool(decision.get("live_busy")) or bool(decision.get("fallback"))
+    return capped, fallback
+
+
+def rep_rows(pool: Pool, start: datetime, end: datetime) -> dict:
+    """Per-rep table plus pool totals for the period."""
+    bookings = list(period_bookings(pool, start, end).select_related("outcome"))
+    by_id = {b.pk: b for b in bookings}
+    hosts = BookingHost.objects.filter(booking_id__in=list(by_id)).exclude(
+        released=BookingHost.Released.REASSIGNED
+    )
+    per_rep: dict[int, list[Booking]] = defaultdict(list)
+    for rep_id, booking_id in hosts.values_list("rep_id", "booking_id"):
+        per_rep[rep_id].append(by_id[booking_id])
+    members = list(PoolMember.objects.filter(pool=pool).select_related("rep"))
+    weights = {m.rep_id: m.weight for m in members if m.active and m.rep.active}
+    total_weight = sum(weights.values())
+    assignments = sum(len(v) for v in per_rep.values())
+    cap_hits: Counter = Counter()
+    pool_caps = pool_fallbacks = 0
+    for b in bookings:
+        capped, fallback = _decision_flags(b.decision or {})
+        cap_hits.update(capped)
+        pool_caps += bool(capped)
+        pool_fallbacks += fallback
+    fallbacks_by_rep: Counter = Counter()
+    for rep_id, items in per_rep.items():
+        fallbacks_by_rep[rep_id] = sum(_decision_flags(b.decision or {})[1] for b in items)
+    offered = offered_free(pool, start, end)
+    rows = []
+    for m in sorted(members, key=lambda m: (m.rep.name, m.rep_id)):
+        items = per_rep.get(m.rep_id, [])
+        n = len(items)
+        share = _ratio(n, assignments) or 0.0
+        target = (weights.get(m.rep_id, 0.0) / total_weight) if total_weight else 0.0
+        row = {"rep_id": m.rep_id, "name": m.rep.name, "bookings": n, "share": share, "target_share": target}
+        row["gap"] = share - target
+        row["highlight"] = abs(row["gap"]) > GAP_HIGHLIGHT
+        row.update(outcome_figures(items))
+        row["cap_hits"] = cap_hits.get(m.rep_id, 0)
+        row["fallbacks"] = fallbacks_by_rep.get(m.rep_id, 0)
+        free = offered.get(m.rep_id)
+        row["free_slots"] = free
+        row["adjusted_fairness"] = None if free is None else _ratio(n, n + free)
+        rows.append(row)
+    totals = {"bookings": len(bookings), "cap_hits": pool_caps, "fallbacks": pool_fallbacks}
+    totals.update(outcome_figures(bookings))
+    return {"rows": rows, "totals": totals}
+
+
+def outcome_figures(bookings: list[Booking]) -> dict:
+    outcomes = []
+    for b in bookings:
+        try:
+            outcomes.append(b.outcome)
+        except BookingOutcome.DoesNotExist:
+            continue
+    recorded = len(outcomes)
+    kinds = Counter(o.kind for o in outcomes)
+    revenue = sum((o.amount for o in outcomes if o.kind == "won" and o.amount is not None), Decimal(0))
+    lead_hours = [(b.start - b.created_at).total_seconds() / 3600 for b in bookings]
+    return {
+        "outcomes": recorded,
+        "no_show_rate": _ratio(kinds["no_show"], recorded),
+        "conversion": _ratio(kinds["won"], recorded),
+        "revenue": revenue,
+        "revenue_per_meeting": (revenue / recorded) if recorded else None,
+        "lead_time_hours": statistics.median(lead_hours) if lead_hours else None,
+        "speed_to_lead": None,  # bookings do not carry the page visitor id (see docs/insights.md)
+    }
+
+
+def offered_free(pool: Pool, start: datetime, end: datetime) -> dict[int, int]:
+    """Per rep: start instants in ``[start, end)`` at which the routing core finds the rep free for the pool's
+    first active meeting type (calendars as synced now, bookings blocking). Empty without a meeting type."""
+    meeting_type = MeetingType.objects.filter(pool=pool, active=True).order_by("pk").first()
+    if meeting_type is None:
+        return {}
+    window = Interval(start, end)
+    state = load_pool_state(pool, meeting_type, now=start, window=window)
+    days = max(1, (end - start).days + 1)
+    spec = replace(meeting_spec(meeting_type), minimum_notice_minutes=0, horizon_days=days)
+    return {m.rep_id: len(free_starts(m, spec, now=start, window=window)) for m in state.spec.members}
+
+
+def daily_bookings(pool: Pool, start: datetime, end: datetime) -> list[tuple[str, int]]:
+    counts = Counter(
+        b.date().isoformat() for b in period_bookings(pool, start, end).values_list("created_at", flat=True)
+    )
+    out, day = [], start.date()
+    while day < end.date() or (day == end.date() and end.time() != datetime.min.time()):
+        out.append((day.isoformat(), counts.get(day.isoformat(), 0)))
+        day += timedelta(days=1)
+    return out
+
+
+def today_board(*, now: datetime) -> dict:
+    """Upcoming confirmed meetings per rep until the end of today (UTC) and reps unavailable right now."""
+    day_end = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    upcoming = (
+        BookingHost.objects.filter(
+            active=True, booking__status="confirmed", booking__start__gte=now, booking__start__lt=day_end
+        )
+        .select_related("rep", "booking__meeting_type")
+        .order_by("rep__name", "booking__start")
+    )
+    meetings = [
+        {"rep": h.rep.name, "start": h.booking.start, "meeting_type": h.booking.meeting_type.title,
+         "prospect": h.booking.prospect_name}
+        for h in upcoming
+    ]  # fmt: skip
+    unavailable: dict[int, dict] = {}
+    for off in TimeOff.objects.filter(start__lte=now, end__gt=now).select_related("rep"):
+        unavailable.setdefault(off.rep_id, {"rep": off.rep.name, "reasons": []})["reasons"].append(
+            f"time off until {off.end:%Y-%m-%d %H:%M} UTC"
+        )
+    broken = CalendarConnection.objects.filter(
+        Q(status=CalendarConnection.Status.ERROR) | Q(status=CalendarConnection.Status.DISCONNECTED)
+    ).select_related("rep")
+    for conn in broken:
+        unavailable.setdefault(conn.rep_id, {"rep": conn.rep.name, "reasons": []})["reasons"].append(
+            f"calendar {conn.get_status_display().lower()}"
+        )
+    active_ids = list(PoolMember.objects.filter(active=True).values_list("rep_id", flat=True).distinct())
+    for rep_id in withheld_rep_ids(active_ids, now=now) - set(unavailable):
+        rep = PoolMember.objects.filter(rep_id=rep_id).select_related("rep").first().rep
+        unavailable[rep_id] = {"rep": rep.name, "reasons": ["withheld: calendar not synced recently"]}
+    return {"meetings": meetings, "unavailable": sorted(unavailable.values(), key=lambda r: r["rep"])}
+
+
+def pools_with_counts():
+    return Pool.objects.annotate(n=Count("members")).order_by("name")

@@ -1,0 +1,165 @@
+"""Read side of insights: load simulator inputs (policies, recorded leads) from the database.
+
+The pool's calendars come from ``routing.selectors.load_pool_state`` — the loader live booking uses — with
+the bookings being replayed taken back out, so a replay starts from the calendars as synced
+(``BusyInterval`` rows, time off, hours) plus every booking that is not part of the replay.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import replace
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.db.models import Max, Min
+
+from booking.models import Booking, BookingHost, MeetingType
+from insights.simulator import Lead, Policy
+from routing.configfile import ConfigInvalid, load_document, parse_config
+from routing.core import Interval
+from routing.models import LedgerEntry, Pool
+from routing.selectors import counted_statuses, load_pool_state, meeting_spec
+
+
+def replay_bookings(pool: Pool, *, start: datetime, end: datetime) -> list[Booking]:
+    """The pool's bookings whose routing decision (first host assignment) falls in ``[start, end)``, in
+    decision order. Each carries ``decided_at``."""
+    rows = (
+        Booking.objects.filter(pool=pool)
+        .select_related("meeting_type")
+        .annotate(decided_at=Min("hosts__assigned_at"))
+        .filter(decided_at__gte=start, decided_at__lt=end)
+        .order_by("decided_at", "pk")
+    )
+    return list(rows)
+
+
+def replay_leads(bookings: list[Booking]) -> list[Lead]:
+    """One lead per recorded booking: its decision time, requested start, meeting spec, the reps the
+    providers reported busy live at that moment (from the decision record) and the live hosts."""
+    leads = []
+    for b in bookings:
+        record = b.decision or {}
+        hosts = tuple(h["rep_id"] for h in record.get("hosts", ()))
+        leads.append(
+            Lead(
+                at=b.decided_at,
+                meeting=meeting_spec(b.meeting_type),
+                start=b.start,
+                live_busy=frozenset(record.get("live_busy", ())),
+                recorded_hosts=hosts,
+            )
+        )
+    return leads
+
+
+def _ledger_before(pool: Pool, rep_ids: list[int], start: datetime):
+    hosts = BookingHost.objects.filter(booking__pool=pool, rep_id__in=rep_ids, assigned_at__lt=start).exclude(
+        released=BookingHost.Released.REASSIGNED
+    )
+    events: dict[int, list[datetime]] = defaultdict(list)
+    for rid, at in hosts.filter(booking__status__in=counted_statuses(pool)).values_list(
+        "rep_id", "assigned_at"
+    ):
+        events[rid].append(at)
+    last = {r["rep_id"]: r["m"] for r in hosts.values("rep_id").annotate(m=Max("assigned_at"))}
+    joined: dict[int, list] = defaultdict(list)
+    for rid, at, delta in LedgerEntry.objects.filter(
+        pool=pool, rep_id__in=rep_ids, kind=LedgerEntry.Kind.JOINED
+    ).values_list("rep_id", "created_at", "delta"):
+        joined[rid].append((at, delta))
+    return dict(events), last, dict(joined)
+
+
+def current_policy(
+    pool: Pool, *, start: datetime, end: datetime, replayed: list[Booking], label: str = "current"
+) -> Policy:
+    """The pool as configured now, its members' calendars over ``[start, end + horizon)`` without the
+    bookings in ``replayed``, and the fairness ledger as it stood at ``start``."""
+    horizon = max(MeetingType.objects.filter(pool=pool).values_list("horizon_days", flat=True), default=30)
+    window = Interval(start, end + timedelta(days=horizon + 1))
+    state = load_pool_state(pool, None, now=start, window=window)
+    members = {m.rep_id: m for m in state.spec.members}
+    busy = {rid: list(m.rep.busy) for rid, m in members.items()}
+    per_date = {rid: dict(m.rep.meetings_per_local_date) for rid, m in members.items()}
+    pool_per_date = {rid: dict(m.pool_meetings_per_local_date) for rid, m in members.items()}
+    zones = {rid: ZoneInfo(m.rep.timezone) for rid, m in members.items()}
+    replayed_hosts = BookingHost.objects.filter(
+        booking__in=[b.pk for b in replayed], active=True, rep_id__in=list(members)
+    ).values_list("rep_id", "blocked_start", "blocked_end", "booking__start")
+    for rid, b0, b1, booking_start in replayed_hosts:
+        iv = Interval(b0, b1)
+        if iv in busy[rid]:
+            busy[rid].remove(iv)
+            day = booking_start.astimezone(zones[rid]).date()
+            for counter in (per_date[rid], pool_per_date[rid]):
+                counter[day] = counter.get(day, 1) - 1
+    states = tuple(
+        replace(
+            m,
+            rep=replace(m.rep, busy=tuple(busy[rid]), meetings_per_local_date=per_date[rid]),
+            pool_meetings_per_local_date=pool_per_date[rid],
+        )
+        for rid, m in members.items()
+    )
+    events, last, joined = _ledger_before(pool, list(members), start)
+    return Policy(
+        label=label,
+        strategy=pool.strategy,
+        group_order=pool.group_order,
+        fairness_period=pool.fairness_period,
+        members=states,
+        names={rid: m.rep.name for rid, m in members.items()},
+        adjustments={rid: row.adjustment for rid, row in state.members.items()},
+        joined=joined,
+        ledger_events=events,
+        last_assigned=last,
+    )
+
+
+def candidate_policy(
+    base: Policy, pool: Pool, *, text: str, filename: str, label: str = "candidate"
+) -> Policy:
+    """``base`` with the pool settings and members of ``pool``'s entry in a config file (the format of
+    ``routing.configfile``, checked by its own validator). Raises ``ConfigInvalid`` listing problems."""
+    config = parse_config(load_document(text, filename=filename))
+    specs = [p for p in config.pools if p.fields.get("slug") == pool.slug]
+    if not specs:
+        raise ConfigInvalid([f"pools: the file has no pool with slug {pool.slug!r}"])
+    spec = specs[0]
+    emails = dict(pool.members.values_list("rep__email", "rep_id"))
+    by_rep = {m.rep_id: m for m in base.members}
+    members, problems = [], []
+    for m in spec.members:
+        rid = emails.get(m.rep_email)
+        if rid is None or rid not in by_rep:
+            problems.append(
+                f"{m.path}.rep: {m.rep_email} is not a member of pool {pool.slug} now; the simulator only "
+                "has the calendars of current members"
+            )
+            continue
+        f = m.fields
+        members.append(
+            replace(
+                by_rep[rid],
+                rank=f.get("rank", 0),
+                weight=float(f.get("weight", 1.0)),
+                role=f.get("role", ""),
+                daily_cap=f.get("daily_cap"),
+                active=f.get("active", True),
+            )
+        )
+    if problems:
+        raise ConfigInvalid(problems)
+    kept = {m.rep_id for m in members}
+    fields = spec.fields
+    return replace(
+        base,
+        label=label,
+        strategy=fields.get("strategy", base.strategy),
+        group_order=fields.get("group_order", base.group_order),
+        fairness_period=fields.get("fairness_period", base.fairness_period),
+        members=tuple(members),
+        names={rid: name for rid, name in base.names.items() if rid in kept},
+    )

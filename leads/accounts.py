@@ -1,0 +1,108 @@
+"""Accounts: CSV import (all rows checked first, then one transaction) and learning owners from history.
+
+CSV columns (header required): ``domain`` (required), ``name``, ``crm_id``, ``owner_email`` (a rep's e-mail,
+blank: no owner). Errors name the row and column, e.g. ``row 3.owner_email: unknown rep x@y``; with any error
+nothing is written.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections import Counter
+
+from django.db import transaction
+
+from booking.models import Booking, BookingHost
+from leads.models import Account
+from leads.rules_core import email_domain, is_free_mail
+from routing.models import Rep
+
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+COLUMNS = ("domain", "name", "crm_id", "owner_email")
+
+
+class AccountImportError(ValueError):
+    def __init__(self, errors: list[str]):
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+def _rows(handle) -> list[dict]:
+    reader = csv.DictReader(handle)
+    missing = [c for c in ("domain",) if c not in (reader.fieldnames or [])]
+    if missing:
+        raise AccountImportError([f"header: missing column {', '.join(missing)}"])
+    unknown = sorted(set(reader.fieldnames or []) - set(COLUMNS))
+    if unknown:
+        raise AccountImportError([f"header: unknown column {', '.join(unknown)}"])
+    return list(reader)
+
+
+def accounts_import(handle) -> dict[str, int]:
+    """Create or update accounts from CSV text ``handle``; returns created/updated/unchanged counts."""
+    rows = _rows(handle)
+    reps = {email.lower(): pk for pk, email in Rep.objects.values_list("pk", "email")}
+    errors, parsed, seen = [], [], {}
+    for number, row in enumerate(rows, start=2):  # row 1 is the header
+        where = f"row {number}"
+        domain = (row.get("domain") or "").strip().lower()
+        owner_email = (row.get("owner_email") or "").strip().lower()
+        if not _DOMAIN.match(domain):
+            errors.append(f"{where}.domain: {domain!r} is not a domain")
+        elif is_free_mail(domain):
+            errors.append(f"{where}.domain: {domain} is a free-mail domain, not a company")
+        elif domain in seen:
+            errors.append(f"{where}.domain: {domain} already given in row {seen[domain]}")
+        else:
+            seen[domain] = number
+        if owner_email and owner_email not in reps:
+            errors.append(f"{where}.owner_email: unknown rep {owner_email}")
+        name, crm_id = (row.get("name") or "").strip(), (row.get("crm_id") or "").strip()
+        if len(name) > 200:
+            errors.append(f"{where}.name: at most 200 characters")
+        if len(crm_id) > 100:
+            errors.append(f"{where}.crm_id: at most 100 characters")
+        parsed.append((domain, {"name": name, "crm_id": crm_id, "owner_id": reps.get(owner_email)}))
+    if errors:
+        raise AccountImportError(errors)
+    counts = Counter(created=0, updated=0, unchanged=0)
+    with transaction.atomic():
+        existing = {a.domain: a for a in Account.objects.select_for_update().filter(domain__in=seen)}
+        for domain, values in parsed:
+            account = existing.get(domain)
+            if account is None:
+                Account.objects.create(domain=domain, **values)
+                counts["created"] += 1
+            elif any(getattr(account, k) != v for k, v in values.items()):
+                Account.objects.filter(pk=account.pk).update(learned=False, **values)
+                counts["updated"] += 1
+            else:
+                counts["unchanged"] += 1
+    return dict(counts)
+
+
+def accounts_learn_owners() -> int:
+    """Give each company domain without an owner the rep who hosted most of its confirmed/completed bookings
+    (ties: the most recent). Creates accounts as needed, marked ``learned``. Returns the accounts changed."""
+    hosts = BookingHost.objects.filter(
+        active=True, booking__status__in=[Booking.Status.CONFIRMED, Booking.Status.COMPLETED]
+    ).values_list("booking__prospect_email", "rep_id", "booking__start")
+    tally: dict[str, Counter] = {}
+    latest: dict[tuple[str, int], object] = {}
+    for email, rep_id, start in hosts:
+        domain = email_domain(email)
+        if not domain or is_free_mail(domain):
+            continue
+        tally.setdefault(domain, Counter())[rep_id] += 1
+        latest[(domain, rep_id)] = max(start, latest.get((domain, rep_id), start))
+    changed = 0
+    with transaction.atomic():
+        owned = set(Account.objects.filter(owner__isnull=False).values_list("domain", flat=True))
+        for domain, counter in tally.items():
+            if domain in owned:
+                continue
+            rep_id = max(counter, key=lambda r: (counter[r], latest[(domain, r)]))
+            Account.objects.update_or_create(domain=domain, defaults={"owner_id": rep_id, "learned": True})
+            changed += 1
+    return changed

@@ -1,0 +1,63 @@
+"""Nurture hand-off: a disqualified lead becomes a ``lead.disqualified`` outbox row (no booking), delivered by
+the booking outbox machinery (retries, leases, sweep) to the nurture webhook ``BATON_NURTURE_WEBHOOK_URL``."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import requests
+from django.conf import settings
+from django.db import transaction
+
+from booking import outbox
+from booking.models import OutboxMessage
+from leads import conf
+
+EVENT = "lead.disqualified"
+
+
+def nurture_webhook(payload: dict) -> str:
+    """POST the lead to the nurture webhook; raise (so the outbox retries) on a failed delivery."""
+    url = conf.nurture_webhook_url()
+    if not url:
+        return "no BATON_NURTURE_WEBHOOK_URL configured; the lead is kept in the leads table"
+    response = requests.post(url, json=payload, timeout=10)
+    response.raise_for_status()
+    return f"HTTP {response.status_code}"
+
+
+def register(register_handler) -> None:
+    register_handler(EVENT, nurture_webhook, name="leads.nurture_webhook")
+
+
+def lead_emit(lead, *, message: str, now: datetime) -> list[OutboxMessage]:
+    """Write one outbox row per registered ``lead.disqualified`` handler (inside the caller's transaction)."""
+    payload = {
+        "event": EVENT,
+        "lead_id": lead.pk,
+        "meeting_type": lead.meeting_type.slug,
+        "email": lead.email,
+        "name": lead.name,
+        "timezone": lead.timezone,
+        "country": lead.country,
+        "answers": lead.answers,
+        "utm": lead.utm,
+        "score": lead.score,
+        "rule": lead.matched_rule.name if lead.matched_rule else None,
+        "message": message,
+    }
+    rows = [
+        OutboxMessage(
+            event=EVENT,
+            handler=reg.name,
+            payload=payload,
+            created_at=now,
+            next_attempt_at=now + timedelta(seconds=settings.BOOKING_OUTBOX_GRACE_SECONDS),
+        )
+        for reg in outbox.REGISTRY[EVENT].values()
+    ]
+    created = OutboxMessage.objects.bulk_create(rows)
+    ids = [row.pk for row in created]
+    if ids:
+        transaction.on_commit(lambda: outbox.enqueue(ids))
+    return created

@@ -1,0 +1,72 @@
+"""Account-owner lookup behind a small pluggable interface (``BATON_OWNER_BACKEND``).
+
+A backend is any class with ``owner_for(*, email, domain) -> OwnerMatch | None``; a CRM backend (Salesforce,
+HubSpot) can be added without touching the router. The built-in ``AccountOwnerBackend`` asks, in order:
+
+1. the ``Account`` table: the account of the e-mail's domain, if it has an owner (never for free-mail);
+2. with ``BATON_LEARN_OWNERS`` (default on), Baton's own booking history: the current host of the latest
+   confirmed/completed booking by the same e-mail address, then — unless the domain is free-mail — by anyone
+   at the same company domain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from django.utils.module_loading import import_string
+
+from leads import conf
+from leads.rules_core import is_free_mail
+
+
+@dataclass(frozen=True)
+class OwnerMatch:
+    rep_id: int
+    source: str  # "account", "history_email", "history_domain" or a CRM's name
+    detail: str = ""
+
+
+class OwnerBackend(Protocol):
+    def owner_for(self, *, email: str, domain: str) -> OwnerMatch | None: ...
+
+
+def _history_owner(**prospect) -> int | None:
+    from booking.models import Booking, BookingHost
+
+    host = (
+        BookingHost.objects.filter(
+            active=True,
+            booking__status__in=[Booking.Status.CONFIRMED, Booking.Status.COMPLETED],
+            **{f"booking__{k}": v for k, v in prospect.items()},
+        )
+        .order_by("-booking__start", "-pk")
+        .values_list("rep_id", flat=True)
+        .first()
+    )
+    return host
+
+
+class AccountOwnerBackend:
+    def owner_for(self, *, email: str, domain: str) -> OwnerMatch | None:
+        from leads.models import Account
+
+        free = is_free_mail(domain)
+        if not free:
+            account = Account.objects.filter(domain=domain, owner__isnull=False, owner__active=True).first()
+            if account is not None:
+                return OwnerMatch(account.owner_id, "account", f"account {account.domain}")
+        if not conf.learn_owners():
+            return None
+        rep_id = _history_owner(prospect_email__iexact=email)
+        if rep_id is not None:
+            return OwnerMatch(rep_id, "history_email", f"earlier booking by {email}")
+        if not free:
+            rep_id = _history_owner(prospect_email__iendswith=f"@{domain}")
+            if rep_id is not None:
+                return OwnerMatch(rep_id, "history_domain", f"earlier booking from {domain}")
+        return None
+
+
+def owner_backend() -> OwnerBackend:
+    return import_string(conf.owner_backend_path())()

@@ -1,0 +1,105 @@
+"""Route tokens: the signed, expiring result of the route API that the slots and booking APIs accept.
+
+A token (``django.core.signing``, salt ``baton.route``) carries the lead id, the meeting type id, the pool id
+and the candidate rep ids (``None``: every member) plus the required skills, for the record. It cannot be
+forged or altered without SECRET_KEY and expires after ``BATON_ROUTE_MAX_AGE_SECONDS``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from django.core import signing
+
+from leads import conf
+from routing.models import Pool
+
+SALT = "baton.route"
+
+
+class RouteInvalid(ValueError):
+    """The token is malformed, tampered with, expired or for another meeting type (message for the user)."""
+
+
+@dataclass(frozen=True)
+class Route:
+    pool: Pool
+    rep_ids: frozenset[int] | None = None  # None: every member of the pool
+    lead_id: int | None = None
+    skills: dict[str, int] = field(default_factory=dict)
+    factors: dict[int, float] = field(default_factory=dict)  # performance weighting: rep id → factor
+    ranks: dict[int, int] = field(default_factory=dict)  # ranked pools: proficiency rank, rep id → rank
+
+    def restrict(self, spec):
+        """``spec`` (a core PoolSpec) with each member's weight multiplied by its performance factor and every
+        member outside ``rep_ids`` made unavailable (and, for proficiency routing, its rank replaced)."""
+        if self.ranks:
+            members = tuple(replace(m, rank=self.ranks.get(m.rep_id, m.rank)) for m in spec.members)
+            spec = replace(spec, members=members)
+        if self.factors:
+            members = tuple(
+                replace(m, weight=m.weight * max(self.factors.get(m.rep_id, 1.0), 0.01)) for m in spec.members
+            )
+            spec = replace(spec, members=members)
+        if self.rep_ids is None:
+            return spec
+        from booking.services.routing import without
+
+        return without(spec, {m.rep_id for m in spec.members} - self.rep_ids)
+
+    def attach(self, booking) -> None:
+        """Link the route's lead to ``booking`` (the first booking made with the token keeps the link)."""
+        if self.lead_id is None:
+            return
+        from leads.models import Lead
+
+        Lead.objects.filter(pk=self.lead_id, booking__isnull=True).update(booking=booking)
+
+    def record(self) -> dict:
+        return {
+            "lead_id": self.lead_id,
+            "pool": self.pool.slug,
+            "candidates": None if self.rep_ids is None else sorted(self.rep_ids),
+            "skills": dict(self.skills),
+            "factors": {str(k): v for k, v in sorted(self.factors.items())},
+            "ranks": {str(k): v for k, v in sorted(self.ranks.items())},
+        }
+
+
+def route_sign(route: Route, *, meeting_type_id: int) -> str:
+    payload = {
+        "l": route.lead_id,
+        "m": meeting_type_id,
+        "p": route.pool.pk,
+        "r": None if route.rep_ids is None else sorted(route.rep_ids),
+        "s": route.skills,
+        "f": {str(k): v for k, v in route.factors.items()},
+        "k": {str(k): v for k, v in route.ranks.items()},
+    }
+    return signing.dumps(payload, salt=SALT, compress=True)
+
+
+def route_resolve(token, *, meeting_type) -> Route:
+    """The ``Route`` of ``token`` for ``meeting_type``; ``RouteInvalid`` for anything wrong with it."""
+    if not isinstance(token, str) or not token or len(token) > 2000:
+        raise RouteInvalid("Not a route token.")
+    try:
+        data = signing.loads(token, salt=SALT, max_age=conf.route_max_age())
+    except signing.SignatureExpired:
+        raise RouteInvalid("This route has expired; please answer the questions again.") from None
+    except signing.BadSignature:
+        raise RouteInvalid("This route token is not valid.") from None
+    if not isinstance(data, dict) or data.get("m") != meeting_type.pk:
+        raise RouteInvalid("This route belongs to another meeting type.")
+    pool = Pool.objects.filter(pk=data.get("p")).first()
+    if pool is None:
+        raise RouteInvalid("The pool of this route no longer exists.")
+    reps = data.get("r")
+    return Route(
+        pool=pool,
+        rep_ids=None if reps is None else frozenset(int(r) for r in reps),
+        lead_id=data.get("l"),
+        skills=data.get("s") or {},
+        factors={int(k): float(v) for k, v in (data.get("f") or {}).items()},
+        ranks={int(k): int(v) for k, v in (data.get("k") or {}).items()},
+    )

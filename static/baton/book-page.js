@@ -1,0 +1,284 @@
+/*
+ * The booking page flow: [about you + questions → route] → pick a time → confirm → book → confirmation.
+ * Uses window.BatonBooking from book.js. See docs/booking-page.md.
+ */
+(function () {
+  "use strict";
+
+  var B = window.BatonBooking;
+  var config = B.config;
+  var $ = function (id) { return document.getElementById(id); };
+  var questions = config.questions || [];
+  var form = $("booking-form");
+  var submit = $("submit");
+  var step = null;
+  var selected = null;
+  var inFlight = false;
+  var attempt = { body: null, key: null }; // one Idempotency-Key per distinct request body
+  var routed = { payload: null };
+
+  function setStep(name) {
+    step = name;
+    $("app").dataset.step = name;
+    B.show($("step-about"), name === "about" || name === "confirm");
+    B.show($("about-actions"), name === "about");
+    B.show($("picker"), name === "pick");
+    B.show($("step-confirm"), name === "confirm");
+    B.show($("step-note"), name === "confirm");
+    B.show($("disqualified"), name === "disqualified");
+    B.show($("confirmation"), name === "done");
+    if (name !== "pick") B.show($("alternatives"), false);
+  }
+
+  // --- answers and client-side checks
+
+  function field(key) { return form.querySelector('[data-question="' + key + '"]'); }
+
+  function answers() {
+    var out = {};
+    questions.forEach(function (q) {
+      var box = field(q.key);
+      if (!box) return;
+      var type = box.dataset.type;
+      if (type === "multiselect") {
+        var values = Array.prototype.map.call(box.querySelectorAll("input:checked"), function (i) { return i.value; });
+        if (values.length) out[q.key] = values;
+      } else if (type === "checkbox") {
+        if (box.querySelector("input").checked) out[q.key] = true;
+      } else {
+        var value = box.querySelector("input, select, textarea").value.trim();
+        if (value === "") return;
+        out[q.key] = type === "number" && isFinite(Number(value)) ? Number(value) : value;
+      }
+    });
+    return out;
+  }
+
+  function aboutValid() {
+    var errors = {};
+    var name = $("f-name");
+    var email = $("f-email");
+    if (!name.value.trim()) errors.name = ["Please enter your name."];
+    if (!email.value.trim()) errors.email = ["Please enter your email address."];
+    else if (!email.checkValidity()) errors.email = ["Enter a valid email address."];
+    var given = answers();
+    var answerErrors = {};
+    questions.forEach(function (q) {
+      var box = field(q.key);
+      if (!box) return;
+      if (q.required && given[q.key] === undefined) answerErrors[q.key] = ["This question is required."];
+      var input = box.querySelector("input, select, textarea");
+      if (input && input.validity && input.validity.badInput) answerErrors[q.key] = ["Expected a number."];
+    });
+    if (Object.keys(answerErrors).length) errors.answers = answerErrors;
+    if (!Object.keys(errors).length) return true;
+    B.showErrors(errors);
+    return false;
+  }
+
+  // --- routing rules (POST …/route; a 404 means no rules endpoint: book without a route)
+
+  function routeIfNeeded() {
+    if (!questions.length || !config.api.route) return Promise.resolve(true);
+    var payload = { email: $("f-email").value.trim(), name: $("f-name").value.trim(),
+      timezone: picker.zone, answers: answers(), utm: config.utm || {} };
+    var key = JSON.stringify([payload.email, payload.name, payload.answers, payload.utm]);
+    if (routed.payload === key) return Promise.resolve(true);
+    return B.request("POST", config.api.route, payload).then(function (r) {
+      if (r.status === 200 && r.data.disqualified) {
+        $("disqualified").textContent = r.data.message || "Thank you — we will be in touch by email.";
+        setStep("disqualified");
+        $("disqualified").focus();
+        return false;
+      }
+      if (r.status === 200) {
+        picker.route = r.data.route || null;
+        picker.cache = {};
+      } else if (r.status === 404 || r.status === 405) {
+        picker.route = null;
+      } else if (r.status === 400) {
+        B.showErrors(r.data.errors || {});
+        return false;
+      } else {
+        B.message("Could not check your answers (error " + r.status + "). Please try again.", "error", true);
+        return false;
+      }
+      routed.payload = key;
+      return true;
+    }, function () {
+      B.message("Could not reach the server. Check your connection and try again.", "error", true);
+      return false;
+    });
+  }
+
+  // --- steps
+
+  function onPick(start) {
+    selected = start;
+    B.message("");
+    B.clearErrors(form);
+    $("chosen-time").textContent = B.chosenLabel(start, picker.zone);
+    setStep("confirm");
+    $("confirm-heading").focus();
+  }
+
+  function showAlternatives(wanted) {
+    var list = $("alternatives");
+    list.textContent = "";
+    var nearest = picker.nearest(wanted, 5);
+    B.message(nearest.length
+      ? "The time you chose (" + B.chosenLabel(wanted, picker.zone) + ") is no longer available. The nearest other times:"
+      : "The time you chose is no longer available. Please pick another time.", "warning", true);
+    nearest.forEach(function (start) {
+      var item = document.createElement("li");
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "time";
+      button.textContent = B.chosenLabel(start, picker.zone);
+      button.dataset.start = start;
+      button.addEventListener("click", function () { onPick(start); });
+      item.appendChild(button);
+      list.appendChild(item);
+    });
+    B.show(list, nearest.length > 0);
+    if (nearest.length) picker.pickDay(nearest[0].slice(0, 10));
+  }
+
+  function startPicker() {
+    setStep("pick");
+    var prefill = config.prefill || {};
+    if (prefill.start) {
+      var wanted = prefill.start;
+      prefill.start = ""; // only the first time through
+      picker.openOn(wanted.slice(0, 10));
+      return picker.load().then(function () {
+        var found = picker.find(wanted);
+        if (found) {
+          picker.selectedDay = found.slice(0, 10);
+          picker.drawMonth();
+          picker.drawTimes();
+          onPick(found);
+        } else {
+          showAlternatives(wanted);
+        }
+      });
+    }
+    if (prefill.date) {
+      picker.openOn(prefill.date);
+      return picker.load();
+    }
+    return picker.loadFirstFree();
+  }
+
+  function busy(on) {
+    inFlight = on;
+    submit.disabled = on;
+    submit.textContent = on ? "Booking…" : "Book this time";
+    form.setAttribute("aria-busy", on ? "true" : "false");
+  }
+
+  function book(retried) {
+    var body = { start: selected, name: $("f-name").value.trim(), email: $("f-email").value.trim(),
+      timezone: picker.zone, answers: answers(), note: $("f-note").value.trim(), utm: config.utm || {} };
+    if (picker.route) body.route = picker.route;
+    var text = JSON.stringify(body);
+    if (text !== attempt.body) attempt = { body: text, key: B.randomKey() };
+    busy(true);
+    return B.request("POST", config.api.bookings, body, { "Idempotency-Key": attempt.key }).then(function (r) {
+      busy(false);
+      if (r.status === 201 || r.status === 200) return done(r.data);
+      if (r.status === 400 && r.data.errors && r.data.errors.route && !retried) {
+        routed.payload = null; // the route token expired or no longer fits: route again, then retry once
+        return routeIfNeeded().then(function (ok) { return ok ? book(true) : null; });
+      }
+      if (r.status === 400 && r.data.errors) {
+        var orphans = B.showErrors(r.data.errors);
+        B.message(orphans.length ? orphans.join(" ") : "Please check the highlighted fields.", "error", !!orphans.length);
+        return null;
+      }
+      if (r.status === 409 && r.data.code === "slot_unavailable") {
+        attempt = { body: null, key: null };
+        B.message("Sorry, that time was just taken by someone else. The free times are refreshed — please pick another.", "warning", true);
+        picker.selectedDay = selected.slice(0, 10);
+        selected = null;
+        setStep("pick");
+        return picker.load(true);
+      }
+      if (r.status === 429) {
+        B.message("Too many attempts. Please wait " + (r.data.retry_after || 60) + " seconds and try again.", "error", true);
+        return null;
+      }
+      if (r.status === 422) attempt = { body: null, key: null };
+      B.message((r.data.detail || "Something went wrong") + " (error " + r.status + "). Please try again.", "error", true);
+      return null;
+    }, function () {
+      busy(false); // the key is kept: a retry of the same request cannot book twice
+      B.message("Could not reach the server. Check your connection and press the button again.", "error", true);
+    });
+  }
+
+  // The confirmation is shown complete (fragment loaded), so its height is final when it appears.
+  function done(booking) {
+    B.message("");
+    var detail = { id: booking.id, start: booking.start, hosts: booking.hosts || [] };
+    window.dispatchEvent(new CustomEvent("baton:booked", { detail: detail }));
+    submit.disabled = true;
+    submit.textContent = "Booked — loading the details…";
+    var target = $("confirmation");
+    return fetch("/manage/" + encodeURIComponent(booking.manage_token) + "/confirmation")
+      .then(function (response) {
+        if (!response.ok) throw new Error(String(response.status));
+        return response.text();
+      })
+      .then(function (html) { target.innerHTML = html; }, function () {
+        var hosts = (booking.hosts || []).map(function (h) { return h.name; }).join(", ");
+        target.textContent = "You are booked: " + B.chosenLabel(booking.start, booking.timezone) + " with " + hosts +
+          ". Manage it at " + booking.manage_url;
+      })
+      .then(function () {
+        setStep("done");
+        var heading = $("confirmation-heading");
+        if (heading) heading.focus();
+      });
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    if (inFlight) return;
+    B.message("");
+    B.clearErrors(form);
+    if (step === "about") {
+      if (!aboutValid()) return;
+      var button = $("about-continue");
+      button.disabled = true;
+      button.textContent = "Checking…";
+      routeIfNeeded().then(function (ok) {
+        button.disabled = false;
+        button.textContent = "Continue";
+        if (ok) startPicker();
+      });
+    } else if (step === "confirm") {
+      if (!selected || !aboutValid()) return;
+      busy(true);
+      routeIfNeeded().then(function (ok) {
+        busy(false);
+        if (ok) book(false);
+      });
+    }
+  });
+
+  $("change-time").addEventListener("click", function () {
+    setStep("pick");
+    var current = document.querySelector('#times button[data-start="' + selected + '"]') || $("zone");
+    current.focus();
+  });
+
+  var picker = new B.Picker(onPick);
+  $("f-name").value = (config.prefill && config.prefill.name) || "";
+  $("f-email").value = (config.prefill && config.prefill.email) || "";
+  if (questions.length) {
+    setStep("about");
+  } else {
+    startPicker();
+  }
+})();

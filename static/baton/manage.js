@@ -1,0 +1,123 @@
+/*
+ * The manage page (/manage/<token>): reschedule with the same picker as the booking page, or cancel with
+ * an optional reason, both through the booking API. Uses window.BatonBooking from book.js.
+ */
+(function () {
+  "use strict";
+
+  var B = window.BatonBooking;
+  var config = B.config;
+  var $ = function (id) { return document.getElementById(id); };
+  var picker = null;
+  var selected = null;
+  var inFlight = false;
+
+  function reloadWith(changed) {
+    window.location.assign(window.location.pathname + "?changed=" + changed);
+  }
+
+  function showPicker() {
+    B.show($("step-confirm"), false);
+    B.show($("picker"), true);
+    if ($("reschedule-open")) $("reschedule-open").setAttribute("aria-expanded", "true");
+    if (!picker) {
+      picker = new B.Picker(onPick);
+      if (config.prefill && config.prefill.date) picker.openOn(config.prefill.date);
+      picker.load().then(function (result) {
+        if (result && result.ok && !Object.keys(picker.byDay).length) picker.loadFirstFree();
+      });
+    }
+  }
+
+  function onPick(start) {
+    selected = start;
+    B.message("");
+    B.clearErrors($("step-confirm"));
+    $("chosen-time").textContent = B.chosenLabel(start, picker.zone);
+    B.show($("picker"), false);
+    B.show($("step-confirm"), true);
+    $("confirm-heading").focus();
+  }
+
+  function fail(r, fallback) {
+    if (r.status === 400 && r.data.errors) {
+      var orphans = B.showErrors(r.data.errors);
+      if (orphans.length) B.message(orphans.join(" "), "error", true);
+      return;
+    }
+    if (r.status === 429) {
+      B.message("Too many attempts. Please wait " + (r.data.retry_after || 60) + " seconds.", "error", true);
+      return;
+    }
+    B.message((r.data && r.data.detail) || fallback + " (error " + r.status + ").", "error", true);
+  }
+
+  function guard(button, label, run) {
+    if (inFlight) return;
+    inFlight = true;
+    var text = button.textContent;
+    button.disabled = true;
+    button.textContent = label;
+    run().then(function () {
+      inFlight = false;
+      button.disabled = false;
+      button.textContent = text;
+    }, function () {
+      inFlight = false;
+      button.disabled = false;
+      button.textContent = text;
+      B.message("Could not reach the server. Check your connection and try again.", "error", true);
+    });
+  }
+
+  if ($("reschedule-open")) {
+    $("reschedule-open").addEventListener("click", function () {
+      B.show($("cancel-form"), false);
+      if ($("cancel-open")) $("cancel-open").setAttribute("aria-expanded", "false");
+      showPicker();
+      $("picker-heading").setAttribute("tabindex", "-1");
+      $("picker-heading").focus();
+    });
+    $("change-time").addEventListener("click", function () {
+      showPicker();
+      $("zone").focus();
+    });
+    $("reschedule-submit").addEventListener("click", function () {
+      var button = this;
+      guard(button, "Moving…", function () {
+        var body = { start: selected, timezone: picker.zone };
+        return B.request("POST", config.api.reschedule, body).then(function (r) {
+          if (r.status === 200) return reloadWith("rescheduled");
+          if (r.status === 409 && r.data.code === "slot_unavailable") {
+            B.message("Sorry, that time was just taken. The free times are refreshed — please pick another.", "warning", true);
+            picker.selectedDay = selected.slice(0, 10);
+            showPicker();
+            return picker.load(true);
+          }
+          return fail(r, "Could not move the booking");
+        });
+      });
+    });
+  }
+
+  if ($("cancel-open")) {
+    $("cancel-open").addEventListener("click", function () {
+      B.show($("picker"), false);
+      B.show($("step-confirm"), false);
+      if ($("reschedule-open")) $("reschedule-open").setAttribute("aria-expanded", "false");
+      B.show($("cancel-form"), true);
+      this.setAttribute("aria-expanded", "true");
+      $("f-reason").focus();
+    });
+    $("cancel-form").addEventListener("submit", function (event) {
+      event.preventDefault();
+      B.clearErrors($("cancel-form"));
+      guard($("cancel-submit"), "Cancelling…", function () {
+        return B.request("POST", config.api.cancel, { reason: $("f-reason").value.trim() }).then(function (r) {
+          if (r.status === 200) return reloadWith("cancelled");
+          return fail(r, "Could not cancel the booking");
+        });
+      });
+    });
+  }
+})();

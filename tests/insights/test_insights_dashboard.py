@@ -1,0 +1,132 @@
+"""Dashboard figures against hand-computed fixtures; CSV export; the admin link; the funnel receiver."""
+
+from __future__ import annotations
+
+import csv
+import io
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from booking.models import Booking, BookingOutcome
+from booking.signals import booking_page_viewed
+from calendars.models import CalendarConnection, TimeOff
+from insights import kpis
+from insights.models import PageVisit
+from routing.models import PoolMember
+from tests.insights.conftest import at
+from tests.insights.test_insights_simulator import book
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def recorded(meeting_type, reps):
+    """Four bookings: Ana ×2 (weight 2), Ben ×1, Cy ×1; outcomes: won 1000, no_show, held; one cap skip."""
+    PoolMember.objects.filter(pool=meeting_type.pool, rep=reps[0]).update(weight=2)
+    made = []
+    for n, (start, now) in enumerate(
+        [(at(3, 9), at(2, 9)), (at(3, 9), at(2, 10)), (at(3, 9), at(2, 11)), (at(3, 10), at(2, 12))]
+    ):
+        made.append(Booking.objects.get(pk=book(meeting_type, start, now, n).body["id"]))
+    # creation instants are real time (auto_now_add): pin them to the booking's decision time
+    for b, created in zip(made, [at(2, 9), at(2, 10), at(2, 11), at(2, 12)], strict=True):
+        Booking.objects.filter(pk=b.pk).update(created_at=created)
+    hosts = {b.pk: b.hosts.get().rep_id for b in made}
+    BookingOutcome.objects.create(booking=made[0], kind="won", amount=Decimal("1000"))
+    BookingOutcome.objects.create(booking=made[1], kind="no_show")
+    BookingOutcome.objects.create(booking=made[2], kind="held")
+    decision = dict(made[3].decision, live_busy=[reps[1].pk])
+    decision["candidates"] = [
+        *decision["candidates"],
+        {"rep_id": reps[2].pk, "outcome": "skipped", "reason": "cap"},
+    ]
+    Booking.objects.filter(pk=made[3].pk).update(decision=decision)
+    return made, hosts
+
+
+def test_rep_figures_match_hand_computation(meeting_type, reps, recorded):
+    made, hosts = recorded
+    table = kpis.rep_rows(meeting_type.pool, at(1, 0), at(8, 0))
+    rows = {r["rep_id"]: r for r in table["rows"]}
+    counts = {r.pk: sum(1 for h in hosts.values() if h == r.pk) for r in reps}
+    assert sum(counts.values()) == 4
+    for rep in reps:
+        assert rows[rep.pk]["bookings"] == counts[rep.pk]
+        assert rows[rep.pk]["share"] == pytest.approx(counts[rep.pk] / 4)
+    # weights 2, 1, 1 → targets 0.5, 0.25, 0.25
+    assert [rows[r.pk]["target_share"] for r in reps] == [0.5, 0.25, 0.25]
+    totals = table["totals"]
+    assert totals["bookings"] == 4 and totals["outcomes"] == 3
+    assert totals["no_show_rate"] == pytest.approx(1 / 3)
+    assert totals["conversion"] == pytest.approx(1 / 3)
+    assert totals["revenue_per_meeting"] == Decimal("1000") / 3
+    # lead times 24 h, 23 h, 22 h, 22 h → median 22.5 h
+    assert totals["lead_time_hours"] == pytest.approx(22.5)
+    assert totals["cap_hits"] == 1 and totals["fallbacks"] == 1
+    assert rows[reps[2].pk]["cap_hits"] == 1
+    assert rows[hosts[made[3].pk]]["fallbacks"] == 1
+    # adjusted fairness: bookings / (bookings + free starts the engine finds in the period)
+    for rep in reps:
+        row = rows[rep.pk]
+        assert row["free_slots"] > 0
+        assert row["adjusted_fairness"] == pytest.approx(
+            row["bookings"] / (row["bookings"] + row["free_slots"])
+        )
+    # gap highlighted beyond 5 points
+    assert all(r["highlight"] == (abs(r["share"] - r["target_share"]) > 0.05) for r in table["rows"])
+
+
+def test_free_slots_count_by_hand(meeting_type, reps):
+    # one Monday (2 March), 30-minute grid, Berlin 09:00-17:00 = 16 starts; Cy (London) also 16
+    free = kpis.offered_free(meeting_type.pool, at(2, 0), at(3, 0))
+    assert free == {reps[0].pk: 16, reps[1].pk: 16, reps[2].pk: 16}
+
+
+def test_funnel_from_the_page_signal(meeting_type, recorded):
+    for visitor in ("v1", "v1", "v2", ""):
+        booking_page_viewed.send(
+            sender=None, meeting_type=meeting_type, visitor=visitor, utm={}, request=None
+        )
+    PageVisit.objects.update(at=at(2, 8))
+    f = kpis.funnel(meeting_type.pool, at(1, 0), at(8, 0))
+    assert f == {"visits": 4, "visitors": 2, "qualified": None, "booked": 4}
+
+
+def test_today_board(meeting_type, reps, recorded):
+    TimeOff.objects.create(rep=reps[1], start=at(3, 0), end=at(4, 0))
+    CalendarConnection.objects.create(rep=reps[2], provider="ics", status="error", last_success_at=at(2, 0))
+    board = kpis.today_board(now=at(3, 8, 30))
+    assert sorted(m["start"] for m in board["meetings"]) == [at(3, 9)] * 3 + [at(3, 10)]
+    reasons = {u["rep"]: u["reasons"] for u in board["unavailable"]}
+    assert reasons["Ben"][0].startswith("time off")
+    assert reasons["Cy"] == ["calendar sync failing"]
+
+
+def test_dashboard_page_csv_and_admin_link(client, meeting_type, recorded):
+    user = get_user_model().objects.create_user("boss", password="pw", is_staff=True, is_superuser=True)
+    client.force_login(user)
+    assert b"/insights/" in client.get("/admin/").content
+    query = {"pool": meeting_type.pool.slug, "start": "2026-03-01 00:00", "end": "2026-03-08 00:00"}
+    response = client.get("/insights/", query)
+    assert response.status_code == 200 and b"<svg" in response.content
+    for table in ("funnel", "reps", "daily", "meetings", "unavailable"):
+        response = client.get("/insights/", {**query, "table": table})
+        assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    rows = list(
+        csv.reader(io.StringIO(client.get("/insights/", {**query, "table": "reps"}).content.decode()))
+    )
+    assert rows[0][:3] == ["name", "bookings", "share"] and sum(int(r[1]) for r in rows[1:]) == 4
+    bad = client.get("/insights/", {**query, "end": "2026-02-01 00:00"})
+    assert bad.status_code == 400 and bad.context["form"].errors["end"] == ["Must be after start."]
+
+
+def test_qualified_step_from_lead_routed(meeting_type):
+    from booking.signals import lead_routed
+    from insights.models import RoutedLead
+
+    for disqualified in (False, False, True):
+        lead_routed.send(sender=None, meeting_type=meeting_type, lead=None, disqualified=disqualified)
+    RoutedLead.objects.update(at=at(2, 8))
+    assert kpis.funnel(meeting_type.pool, at(1, 0), at(8, 0))["qualified"] == 2

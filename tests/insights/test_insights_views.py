@@ -1,0 +1,50 @@
+"""The staff simulator page: staff only, 400 with field messages on bad input, results on success."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from tests.insights.test_insights_simulator import record_period
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff(client):
+    user = get_user_model().objects.create_user("boss", password="pw", is_staff=True)
+    client.force_login(user)
+    return client
+
+
+def test_simulator_page_is_staff_only(client):
+    response = client.get("/insights/simulator/")
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_simulator_page_bad_input_is_400_with_field_messages(staff, pool):
+    response = staff.post(
+        "/insights/simulator/", {"pool": pool.slug, "mode": "replay", "start": "2026-03-02"}
+    )
+    assert response.status_code == 400
+    assert response.context["form"].errors["end"] == ["Required for a replay."]
+    response = staff.post("/insights/simulator/", {"pool": "nope", "mode": "synthetic", "start": "x"})
+    assert response.status_code == 400
+    assert set(response.context["form"].errors) >= {"pool", "start"}
+
+
+def test_simulator_page_replays_and_draws(staff, meeting_type, reps):
+    record_period(meeting_type, reps)
+    response = staff.post(
+        "/insights/simulator/",
+        {
+            "pool": meeting_type.pool.slug,
+            "mode": "replay",
+            "start": "2026-03-02 00:00",
+            "end": "2026-03-20 00:00",
+        },
+    )
+    assert response.status_code == 200
+    result = response.context["result"]
+    assert result["leads"] == 12 and result["results"][0]["reproduced"] == 12
+    assert b"<svg" in response.content and b"same hosts as live" in response.content
