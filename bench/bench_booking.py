@@ -1,7 +1,8 @@
-"""Benchmark: the booking API over real HTTP (a threaded WSGI server in a child process).
+"""Benchmark: the booking API over real HTTP (gunicorn in a child process, as in production).
 
 * slots: ``GET /api/v1/meeting-types/<slug>/slots`` for a 50-rep ``first_available`` pool over 14 days
   (each rep with working hours and busy time), median and p95 of sequential requests;
+* the server: gunicorn (``BENCH_WORKERS``=3 processes × ``BENCH_THREADS``=4 threads), as in production;
 * create: ``POST …/bookings`` latency (median, p95) and bookings per second for 1 client and for 16
   concurrent clients, (a) all on that 50-rep pool (every booking locks all 50 reps: the worst case) and
   (b) on 16 separate 5-rep pools (one per client: what independent teams see);
@@ -24,6 +25,7 @@ import datetime as dt
 import http.client
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -42,6 +44,9 @@ SLOT_REQUESTS = 30
 CLIENTS = 16
 PER_CLIENT = 12
 SINGLE_REQUESTS = 60
+SERVER = os.environ.get("BENCH_SERVER", "gunicorn")
+WORKERS = int(os.environ.get("BENCH_WORKERS", "3"))
+THREADS = int(os.environ.get("BENCH_THREADS", "4"))
 OVERLAP_SQL = """
 SELECT count(*) FROM booking_bookinghost a JOIN booking_bookinghost b
 ON a.rep_id = b.rep_id AND a.id < b.id AND a.active AND b.active
@@ -292,15 +297,41 @@ def bench(port: int, data: dict) -> None:
         raise SystemExit("DOUBLE BOOKING")
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def start_server(env: dict) -> tuple[subprocess.Popen, int]:
+    """gunicorn (the production server, see README) with ``BENCH_WORKERS`` processes × ``BENCH_THREADS``
+    threads; ``BENCH_SERVER=threaded`` uses Django's single-process threaded WSGI server instead."""
+    if SERVER == "threaded":
+        server = subprocess.Popen(
+            [sys.executable, __file__, "--serve", "0"], env=env, stdout=subprocess.PIPE, text=True, cwd=ROOT
+        )
+        line = server.stdout.readline().split()
+        if not line or line[0] != "ready":
+            server.kill()
+            raise SystemExit("the benchmark server did not start")
+        return server, int(line[1])
+    port = free_port()
+    gunicorn = Path(sys.executable).with_name("gunicorn")
     server = subprocess.Popen(
-        [sys.executable, __file__, "--serve", "0"], env=env, stdout=subprocess.PIPE, text=True, cwd=ROOT
+        [str(gunicorn), "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(WORKERS)]
+        + ["--worker-class", "gthread", "--threads", str(THREADS), "--log-level", "warning"],
+        env=env,
+        cwd=ROOT,
     )
-    line = server.stdout.readline().split()
-    if not line or line[0] != "ready":
-        server.kill()
-        raise SystemExit("the benchmark server did not start")
-    return server, int(line[1])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            Client(port).request("GET", "/api/v1/meeting-types")
+            return server, port
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise SystemExit("the benchmark server did not start")
 
 
 def stop_server(server: subprocess.Popen | None) -> None:
@@ -363,7 +394,8 @@ def main() -> None:
         data = seed()
         connection.close()
         server, port = start_server(env)
-        print(f"database: {connection.vendor}; server: threaded WSGI on 127.0.0.1:{port}")
+        label = "threaded WSGI" if SERVER == "threaded" else f"gunicorn {WORKERS} workers x {THREADS} threads"
+        print(f"database: {connection.vendor}; server: {label} on 127.0.0.1:{port}")
         bench(port, data)
         stop_server(server)
         server = None

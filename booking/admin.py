@@ -22,8 +22,10 @@ from booking.errors import BookingError
 from booking.models import Booking, BookingHost, BookingOutcome, IdempotencyKey, MeetingType, OutboxMessage
 from booking.services.outcomes import booking_outcome_record
 from booking.services.reassign import booking_reassign
+from leads.admin import RoutingRuleInline
 from routing.configfile import validate_questions
 from routing.models import PoolMember, Rep
+from routing.overrides import OverrideCode, override_problems
 
 REASONS = {
     "inactive": "inactive (member or rep)",
@@ -119,6 +121,7 @@ class MeetingTypeForm(forms.ModelForm):
 @admin.register(MeetingType)
 class MeetingTypeAdmin(admin.ModelAdmin):
     form = MeetingTypeForm
+    inlines = [RoutingRuleInline]
     list_display = ("title", "slug", "pool", "duration_minutes", "slot_interval_minutes", "active", "links")
     list_filter = ("active", "location_kind", "pool__strategy", "pool")
     search_fields = ("title", "slug", "description", "pool__name")
@@ -172,7 +175,21 @@ class BookingOutcomeInline(admin.StackedInline):
 class ReassignForm(forms.Form):
     to_member = forms.ModelChoiceField(queryset=PoolMember.objects.none(), label="New host")
     from_rep = forms.TypedChoiceField(coerce=int, label="Replace", required=False)
-    reason = forms.CharField(max_length=300, widget=forms.Textarea(attrs={"rows": 3}), strip=True)
+    code = forms.ChoiceField(
+        choices=OverrideCode.choices,
+        initial=OverrideCode.OTHER,
+        required=False,
+        label="Reason code",
+        help_text="Decides whether the override counts for fairness (account owner: it does not)",
+    )
+    reason = forms.CharField(
+        max_length=300,
+        required=False,
+        label="Note",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        strip=True,
+        help_text="Required for 'other'",
+    )
 
     def __init__(self, *args, booking: Booking, **kwargs):
         super().__init__(*args, **kwargs)
@@ -189,6 +206,13 @@ class ReassignForm(forms.Form):
         self.fields["from_rep"].choices = [(h.rep_id, str(h)) for h in hosts]
         if len(hosts) <= 1:
             self.fields["from_rep"].widget = forms.HiddenInput()
+
+    def clean(self):
+        data = super().clean()
+        data["code"] = data.get("code") or OverrideCode.OTHER
+        for field, problems in override_problems(data["code"], data.get("reason") or "").items():
+            self.add_error(field, problems)
+        return data
 
 
 @admin.register(Booking)
@@ -269,6 +293,7 @@ class BookingAdmin(admin.ModelAdmin):
                     to_member_id=form.cleaned_data["to_member"].pk,
                     from_rep_id=form.cleaned_data.get("from_rep") or None,
                     reason=form.cleaned_data["reason"],
+                    code=form.cleaned_data["code"],
                     actor=request.user.get_username(),
                 )
             except BookingError as exc:

@@ -86,6 +86,9 @@ class Booking(models.Model):
     answers = models.JSONField(default=dict, blank=True)
     note = models.TextField(blank=True, max_length=2000)
     utm = models.JSONField(default=dict, blank=True)
+    visitor_id = models.CharField(
+        max_length=64, blank=True, db_index=True, help_text="Booking page's anonymous visitor cookie id"
+    )
     decision = models.JSONField(default=dict, blank=True, help_text="Routing decision record")
     manage_token_hash = models.CharField(max_length=64, unique=True, editable=False)
     sequence = models.PositiveIntegerField(default=0, help_text="iCalendar SEQUENCE, raised on every change")

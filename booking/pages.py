@@ -51,6 +51,7 @@ def book(request, slug: str) -> HttpResponse:
     utm, _errors = utm_params(request.GET)  # malformed utm_* keys are dropped, not fatal to a prospect
     visitor, new_visitor = _visitor_id(request)
     context = presenters.booking_page_context(meeting_type, request.GET, utm=utm)
+    context["config"]["visitor"] = visitor  # the cookie is httponly: book.js sends it with the booking
     response = render(request, "booking/book.html", context)
     if new_visitor:
         # In an iframe on another site only a SameSite=None (hence Secure) cookie is kept.

@@ -141,6 +141,8 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Baton <baton@localhost>")
 # Origins allowed to frame the booking page (CSP frame-ancestors), e.g. https://www.example.com
 EMBED_ALLOWED_ORIGINS = env_origins("EMBED_ALLOWED_ORIGINS", [])
 BOOKING_RATE_LIMIT = env_str("BOOKING_RATE_LIMIT", "30/min")
+# Secrets for POST /api/v1/route (instant routing, server to server); empty: that endpoint is off.
+INSTANT_ROUTE_API_KEYS = env_list("INSTANT_ROUTE_API_KEYS", [])
 BOOKING_LOCK_TIMEOUT_MS = env_int("BOOKING_LOCK_TIMEOUT_MS", 3000, minimum=1)
 CALENDAR_STALENESS_MINUTES = env_int("CALENDAR_STALENESS_MINUTES", 180, minimum=1)
 
@@ -261,6 +263,8 @@ BOOKING_OUTBOX_MAX_ATTEMPTS = env_int("BOOKING_OUTBOX_MAX_ATTEMPTS", 12, minimum
 BOOKING_OUTBOX_LEASE_SECONDS = env_int("BOOKING_OUTBOX_LEASE_SECONDS", 300, minimum=30)
 # The sweep leaves fresh rows alone this long (their Celery task normally delivers them first).
 BOOKING_OUTBOX_GRACE_SECONDS = env_int("BOOKING_OUTBOX_GRACE_SECONDS", 60, minimum=0)
+if any(len(key) < 24 for key in INSTANT_ROUTE_API_KEYS):
+    raise ImproperlyConfigured("INSTANT_ROUTE_API_KEYS: every key needs at least 24 characters")
 if BOOKING_RATE_LIMIT and not __import__("re").fullmatch(
     r"\d+/(s|sec|m|min|h|hour|d|day)", BOOKING_RATE_LIMIT
 ):

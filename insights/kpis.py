@@ -7,6 +7,9 @@ Definitions (docs/insights.md has the full list):
   of the active members; gap = share − target.
 * no-show rate, conversion (won) and revenue per meeting are over the bookings with a recorded outcome.
 * lead time = booking start − booking creation, median in hours.
+* speed to lead = booking creation − the booking's visitor's first view of the booking page of the booking's
+  meeting type, looked for from the earlier of the period start and 30 days before the booking up to the
+  booking's creation; median and p90 in minutes over the bookings with such a view.
 * cap hits: decisions in which a candidate was skipped for ``cap``; fallbacks: decisions in which the chosen
   host was found busy live and the next one taken (``live_busy``) or that carry a truthy ``fallback`` key.
 * availability-adjusted fairness: rep bookings ÷ (bookings + starts the routing core still finds free for
@@ -15,6 +18,7 @@ Definitions (docs/insights.md has the full list):
 
 from __future__ import annotations
 
+import bisect
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import replace
@@ -26,12 +30,15 @@ from django.db.models import Count, Q
 from booking.models import Booking, BookingHost, BookingOutcome, MeetingType
 from calendars.models import CalendarConnection, TimeOff
 from calendars.selectors import withheld_rep_ids
+from insights.metrics import percentile
 from insights.models import PageVisit, RoutedLead
 from routing.core import Interval, free_starts
 from routing.models import Pool, PoolMember
 from routing.selectors import load_pool_state, meeting_spec
 
 GAP_HIGHLIGHT = 0.05
+VISIT_LOOKBACK = timedelta(days=30)
+VISITOR_CHUNK = 500
 
 
 def _ratio(a, b):
@@ -52,6 +59,37 @@ def funnel(pool: Pool, start: datetime, end: datetime) -> dict:
         "qualified": routed.filter(qualified=True).count() if routed.exists() else None,
         "booked": booked,
     }
+
+
+def speed_to_lead(bookings: list[Booking], start: datetime) -> dict[int, float]:
+    """Booking pk → minutes from its visitor's first page view of its meeting type (from the earlier of
+    ``start`` and 30 days before the booking, up to its creation) to its creation. Bookings without a visitor
+    id or without such a view are left out."""
+    tied = [b for b in bookings if b.visitor_id]
+    if not tied:
+        return {}
+    earliest = min(min(start, b.created_at - VISIT_LOOKBACK) for b in tied)
+    latest = max(b.created_at for b in tied)
+    visitors = sorted({b.visitor_id for b in tied})
+    seen: dict[tuple[str, int], list[datetime]] = defaultdict(list)
+    for i in range(0, len(visitors), VISITOR_CHUNK):  # bounded IN lists (SQLite's variable limit)
+        visits = PageVisit.objects.filter(
+            visitor__in=visitors[i : i + VISITOR_CHUNK],
+            meeting_type_id__in={b.meeting_type_id for b in tied},
+            at__gte=earliest,
+            at__lte=latest,
+        )
+        for visitor, meeting_type_id, when in visits.values_list("visitor", "meeting_type_id", "at"):
+            seen[(visitor, meeting_type_id)].append(when)
+    for times in seen.values():
+        times.sort()
+    out = {}
+    for b in tied:
+        times = seen.get((b.visitor_id, b.meeting_type_id), [])
+        i = bisect.bisect_left(times, min(start, b.created_at - VISIT_LOOKBACK))
+        if i < len(times) and times[i] <= b.created_at:
+            out[b.pk] = (b.created_at - times[i]).total_seconds() / 60
+    return out
 
 
 def _decision_flags(decision: dict) -> tuple[set[int], bool]:
@@ -85,6 +123,7 @@ def rep_rows(pool: Pool, start: datetime, end: datetime) -> dict:
     for rep_id, items in per_rep.items():
         fallbacks_by_rep[rep_id] = sum(_decision_flags(b.decision or {})[1] for b in items)
     offered = offered_free(pool, start, end)
+    speeds = speed_to_lead(bookings, start)
     rows = []
     for m in sorted(members, key=lambda m: (m.rep.name, m.rep_id)):
         items = per_rep.get(m.rep_id, [])
@@ -94,7 +133,7 @@ def rep_rows(pool: Pool, start: datetime, end: datetime) -> dict:
         row = {"rep_id": m.rep_id, "name": m.rep.name, "bookings": n, "share": share, "target_share": target}
         row["gap"] = share - target
         row["highlight"] = abs(row["gap"]) > GAP_HIGHLIGHT
-        row.update(outcome_figures(items))
+        row.update(outcome_figures(items, speeds))
         row["cap_hits"] = cap_hits.get(m.rep_id, 0)
         row["fallbacks"] = fallbacks_by_rep.get(m.rep_id, 0)
         free = offered.get(m.rep_id)
@@ -102,11 +141,12 @@ def rep_rows(pool: Pool, start: datetime, end: datetime) -> dict:
         row["adjusted_fairness"] = None if free is None else _ratio(n, n + free)
         rows.append(row)
     totals = {"bookings": len(bookings), "cap_hits": pool_caps, "fallbacks": pool_fallbacks}
-    totals.update(outcome_figures(bookings))
+    totals.update(outcome_figures(bookings, speeds))
     return {"rows": rows, "totals": totals}
 
 
-def outcome_figures(bookings: list[Booking]) -> dict:
+def outcome_figures(bookings: list[Booking], speeds: dict[int, float] | None = None) -> dict:
+    """Outcome rates, revenue, lead time and speed to lead (``speeds``: from ``speed_to_lead``)."""
     outcomes = []
     for b in bookings:
         try:
@@ -117,6 +157,7 @@ def outcome_figures(bookings: list[Booking]) -> dict:
     kinds = Counter(o.kind for o in outcomes)
     revenue = sum((o.amount for o in outcomes if o.kind == "won" and o.amount is not None), Decimal(0))
     lead_hours = [(b.start - b.created_at).total_seconds() / 3600 for b in bookings]
+    speed = [speeds[b.pk] for b in bookings if b.pk in (speeds or {})]
     return {
         "outcomes": recorded,
         "no_show_rate": _ratio(kinds["no_show"], recorded),
@@ -124,7 +165,9 @@ def outcome_figures(bookings: list[Booking]) -> dict:
         "revenue": revenue,
         "revenue_per_meeting": (revenue / recorded) if recorded else None,
         "lead_time_hours": statistics.median(lead_hours) if lead_hours else None,
-        "speed_to_lead": None,  # bookings do not carry the page visitor id (see docs/insights.md)
+        "speed_to_lead_minutes": statistics.median(speed) if speed else None,
+        "speed_to_lead_p90_minutes": percentile(speed, 90),
+        "speed_to_lead_bookings": len(speed),
     }
 
 

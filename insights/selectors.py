@@ -12,10 +12,10 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db.models import Max, Min
+from django.db.models import Max, Min, Q
 
 from booking.models import Booking, BookingHost, MeetingType
-from insights.simulator import Lead, Policy
+from insights.simulator import Lead, Policy, PriorBooking
 from routing.configfile import ConfigInvalid, load_document, parse_config
 from routing.core import Interval
 from routing.models import LedgerEntry, Pool
@@ -27,7 +27,7 @@ def replay_bookings(pool: Pool, *, start: datetime, end: datetime) -> list[Booki
     decision order. Each carries ``decided_at``."""
     rows = (
         Booking.objects.filter(pool=pool)
-        .select_related("meeting_type")
+        .select_related("meeting_type", "pool")
         .annotate(decided_at=Min("hosts__assigned_at"))
         .filter(decided_at__gte=start, decided_at__lt=end)
         .order_by("decided_at", "pk")
@@ -35,13 +35,51 @@ def replay_bookings(pool: Pool, *, start: datetime, end: datetime) -> list[Booki
     return list(rows)
 
 
-def replay_leads(bookings: list[Booking]) -> list[Lead]:
+def _route_of(booking: Booking):
+    """The ``leads.tokens.Route`` a booking was made with, rebuilt from its decision record (None: none)."""
+    from leads.tokens import Route
+
+    record = (booking.decision or {}).get("route")
+    if not isinstance(record, dict):
+        return None
+    candidates = record.get("candidates")
+    return Route(
+        pool=booking.pool,
+        rep_ids=None if candidates is None else frozenset(int(r) for r in candidates),
+        lead_id=record.get("lead_id"),
+        ranks={int(k): int(v) for k, v in (record.get("ranks") or {}).items()},
+        factors={int(k): float(v) for k, v in (record.get("factors") or {}).items()},
+    )
+
+
+def _lead_decisions(bookings: list[Booking], routes: dict) -> dict[int, dict]:
+    """Booking pk → the routing-rules decision recorded live for its lead (``leads.Lead.decision``)."""
+    from leads.models import Lead as LeadRow
+
+    lead_ids = {r.lead_id: pk for pk, r in routes.items() if r is not None and r.lead_id is not None}
+    rows = LeadRow.objects.filter(Q(booking_id__in=[b.pk for b in bookings]) | Q(pk__in=list(lead_ids)))
+    out: dict[int, dict] = {}
+    for pk, booking_id, decision in rows.values_list("pk", "booking_id", "decision"):
+        key = booking_id if booking_id in routes else lead_ids.get(pk)
+        if key is not None and isinstance(decision, dict):
+            out.setdefault(key, decision)
+    return out
+
+
+def replay_leads(bookings: list[Booking], *, end: datetime | None = None) -> list[Lead]:
     """One lead per recorded booking: its decision time, requested start, meeting spec, the reps the
-    providers reported busy live at that moment (from the decision record) and the live hosts."""
+    providers reported busy live at that moment (from the decision record), the live hosts, the route it
+    was booked with, the account owner and fallback of the routing rules (as recorded for its lead) and its
+    cancellation instant if it was cancelled before ``end``."""
+    routes = {b.pk: _route_of(b) for b in bookings}
+    decisions = _lead_decisions(bookings, routes)
     leads = []
     for b in bookings:
         record = b.decision or {}
         hosts = tuple(h["rep_id"] for h in record.get("hosts", ()))
+        rules = decisions.get(b.pk, {})
+        owner = (rules.get("owner") or {}).get("rep_id")
+        cancelled = b.status == Booking.Status.CANCELLED and b.cancelled_at is not None
         leads.append(
             Lead(
                 at=b.decided_at,
@@ -49,9 +87,39 @@ def replay_leads(bookings: list[Booking]) -> list[Lead]:
                 start=b.start,
                 live_busy=frozenset(record.get("live_busy", ())),
                 recorded_hosts=hosts,
+                route=routes[b.pk],
+                owner=owner if isinstance(owner, int) else None,
+                rules_fallback=bool((rules.get("fallback") or {}).get("used")),
+                cancelled_at=b.cancelled_at if cancelled and (end is None or b.cancelled_at < end) else None,
             )
         )
     return leads
+
+
+def _prior_cancelled(
+    pool: Pool, rep_ids: list[int], *, start: datetime, end: datetime, replayed: list[Booking]
+) -> tuple[PriorBooking, ...]:
+    """Hosts of the pool's bookings decided before ``start`` and cancelled in ``[start, end)``: the calendars
+    loaded now no longer hold them, but they were busy until their cancellation."""
+    rows = (
+        BookingHost.objects.filter(
+            booking__pool=pool,
+            rep_id__in=rep_ids,
+            released=BookingHost.Released.CANCELLED,
+            assigned_at__lt=start,
+            booking__status=Booking.Status.CANCELLED,
+            booking__cancelled_at__gte=start,
+            booking__cancelled_at__lt=end,
+        )
+        .exclude(booking__in=[b.pk for b in replayed])
+        .order_by("booking__cancelled_at", "pk")
+    )
+    return tuple(
+        PriorBooking(rid, (b0, b1), booking_start, assigned, cancelled)
+        for rid, b0, b1, booking_start, assigned, cancelled in rows.values_list(
+            "rep_id", "blocked_start", "blocked_end", "booking__start", "assigned_at", "booking__cancelled_at"
+        )
+    )
 
 
 def _ledger_before(pool: Pool, rep_ids: list[int], start: datetime):
@@ -115,6 +183,8 @@ def current_policy(
         joined=joined,
         ledger_events=events,
         last_assigned=last,
+        count_cancellations=pool.count_cancellations,
+        prior_cancelled=_prior_cancelled(pool, list(members), start=start, end=end, replayed=replayed),
     )
 
 

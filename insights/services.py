@@ -58,7 +58,7 @@ def simulation_run(
         if end is None or end <= start:
             raise ValueError("end must be after start")
         replayed = replay_bookings(pool, start=start, end=end)
-        leads = replay_leads(replayed)
+        leads = replay_leads(replayed, end=end)
     policies = [current_policy(pool, start=start, end=end, replayed=replayed)]
     if candidate_text is not None:
         policies.append(candidate_policy(policies[0], pool, text=candidate_text, filename=candidate_filename))

@@ -4,21 +4,23 @@ Nothing here touches the database. ``insights.selectors`` loads a ``Policy`` (th
 core sees them, with the replayed bookings taken out of their calendars) and a list of ``Lead``; ``simulate``
 walks the leads in time order, keeping the fairness ledger, the busy times and the daily-cap counters in
 memory, and for each lead calls ``routing.core.offered_slots`` (first offered slot → wait) and
-``routing.core.assign`` (who gets it) exactly as ``booking.services.routing.choose_hosts`` does.
+``routing.core.assign`` (who gets it) exactly as ``booking.services.routing.choose_hosts`` does — within
+the lead's recorded route (``leads.tokens.Route.restrict``, as ``booking.services.create`` applies it).
+Recorded cancellations free their slot at their cancellation instant (and leave the ledger unless the pool
+counts cancellations). Types and the outcome summary are in ``insights.sim_types``.
 """
 
 from __future__ import annotations
 
 import bisect
-import random
+import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from booking.services.routing import without
-from insights.metrics import gini, percentile
+from insights.sim_types import Lead, Outcome, Policy, PriorBooking, synthetic_leads, target_shares
 from routing.core import (
     Interval,
     MeetingSpec,
@@ -32,6 +34,8 @@ from routing.core import (
 )
 from routing.selectors import fairness_period_start
 
+__all__ = ["Lead", "Outcome", "Policy", "PriorBooking", "simulate", "synthetic_leads", "target_shares"]
+
 # First-slot search windows (days after the lead): small windows first, so a busy month is not scanned
 # when tomorrow has a slot.
 SEARCH_STEPS = (1 / 12, 1, 3, 10, 30, 400)
@@ -40,33 +44,6 @@ SEARCH_STEPS = (1 / 12, 1, 3, 10, 30, 400)
 UNION = {"first_available", "ranked"}
 CHUNK = timedelta(days=2)
 BUCKET = timedelta(days=2)
-
-
-@dataclass
-class Policy:
-    """A pool configuration to simulate. ``members`` are the core's member states WITHOUT the replayed
-    bookings; ``ledger_events`` are the counted assignments (UTC) made before the simulated period."""
-
-    label: str
-    strategy: str
-    group_order: str
-    fairness_period: str
-    members: tuple[MemberState, ...]
-    names: dict[int, str]
-    adjustments: dict[int, float] = field(default_factory=dict)
-    joined: dict[int, list[tuple[datetime, float]]] = field(default_factory=dict)
-    ledger_events: dict[int, list[datetime]] = field(default_factory=dict)
-    last_assigned: dict[int, datetime] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Lead:
-    at: datetime  # the moment of the routing decision (the booking's ``now``)
-    meeting: MeetingSpec
-    start: datetime | None = None  # requested start (replay); None = take an offered slot (synthetic)
-    live_busy: frozenset[int] = frozenset()  # reps the providers reported busy at booking time (replay)
-    recorded_hosts: tuple[int, ...] = ()  # who got it live (replay)
-    pick: int = 0  # synthetic: which of the first offered slots the prospect takes
 
 
 @dataclass
@@ -91,8 +68,9 @@ class _Pool:
         self.fairness_period = fairness_period
 
 
-# Strategies whose offered set depends only on calendars and caps (not on the ledger): with no cancellations
-# in a simulation it only shrinks as time passes, so the first offered slot never moves backwards.
+# Strategies whose offered set depends only on calendars and caps (not on the ledger): between two replayed
+# cancellations it only shrinks as time passes, so the first offered slot never moves backwards (a
+# cancellation resets the cursor).
 MONOTONE = {"first_available", "ranked", "group"}
 
 
@@ -117,6 +95,12 @@ class _State:
                 zone=ZoneInfo(m.rep.timezone),
                 last=policy.last_assigned.get(m.rep_id),
             )
+        for prior in policy.prior_cancelled:
+            rep = self.reps.get(prior.rep_id)
+            if rep is not None:
+                self._block(rep, prior.blocked, prior.start)
+                if not policy.count_cancellations:  # counted until cancelled
+                    bisect.insort(rep.events, prior.assigned_at)
 
     def _counts(self, now: datetime) -> dict[int, float]:
         if self._ledger[0] == now:
@@ -209,12 +193,8 @@ class _State:
             strategy=self.policy.strategy, members=tuple(members), group_order=self.policy.group_order
         )
 
-    def book(self, rep_id: int, meeting: MeetingSpec, start: datetime, now: datetime) -> None:
-        rep = self.reps[rep_id]
-        key = (
-            start - timedelta(minutes=meeting.buffer_before_minutes),
-            start + timedelta(minutes=meeting.duration_minutes + meeting.buffer_after_minutes),
-        )
+    @staticmethod
+    def _block(rep: _Rep, key: tuple[datetime, datetime], start: datetime) -> None:
         i = bisect.bisect_left(rep.keys, key)
         rep.keys.insert(i, key)
         rep.ivs.insert(i, Interval(*key))
@@ -222,10 +202,34 @@ class _State:
         day = start.astimezone(rep.zone).date()
         rep.per_date[day] = rep.per_date.get(day, 0) + 1
         rep.pool_per_date[day] = rep.pool_per_date.get(day, 0) + 1
+
+    def book(self, rep_id: int, meeting: MeetingSpec, start: datetime, now: datetime) -> None:
+        rep = self.reps[rep_id]
+        self._block(rep, blocked(meeting, start), start)
         bisect.insort(rep.events, now)
         rep.last = now if rep.last is None else max(rep.last, now)
         self._ledger = (None, {})
         rep.version += 1
+
+    def release(
+        self, rep_id: int, key: tuple[datetime, datetime], start: datetime, event: datetime | None
+    ) -> None:
+        """A cancellation: the blocked range ``key`` is free again and, if ``event`` is given (the pool does
+        not count cancellations), that assignment leaves the fairness ledger."""
+        rep = self.reps[rep_id]
+        i = bisect.bisect_left(rep.keys, key)
+        if i < len(rep.keys) and rep.keys[i] == key:
+            del rep.keys[i], rep.ivs[i]
+        day = start.astimezone(rep.zone).date()
+        for counter in (rep.per_date, rep.pool_per_date):
+            counter[day] = max(0, counter.get(day, 0) - 1)
+        if event is not None:
+            j = bisect.bisect_left(rep.events, event)
+            if j < len(rep.events) and rep.events[j] == event:
+                del rep.events[j]
+        self._ledger = (None, {})
+        rep.version += 1
+        self.cursor.clear()  # the offer may grow again
 
     def offered(self, meeting: MeetingSpec, now: datetime, after: datetime, limit: int) -> list[datetime]:
         """Up to ``limit`` offered starts at or after ``after`` (searching small windows first)."""
@@ -255,6 +259,13 @@ class _State:
         return found[:limit]
 
 
+def blocked(meeting: MeetingSpec, start: datetime) -> tuple[datetime, datetime]:
+    return (
+        start - timedelta(minutes=meeting.buffer_before_minutes),
+        start + timedelta(minutes=meeting.duration_minutes + meeting.buffer_after_minutes),
+    )
+
+
 def _reach(meeting: MeetingSpec) -> tuple[timedelta, timedelta]:
     """How far before / after a start a busy interval can matter: buffer before; meeting plus buffer after."""
     return (
@@ -263,59 +274,8 @@ def _reach(meeting: MeetingSpec) -> tuple[timedelta, timedelta]:
     )
 
 
-@dataclass
-class Outcome:
-    label: str
-    strategy: str
-    leads: int = 0
-    counts: dict[int, int] = field(default_factory=dict)
-    names: dict[int, str] = field(default_factory=dict)
-    target: dict[int, float] = field(default_factory=dict)
-    waits: list[float] = field(default_factory=list)  # minutes from lead to first offered slot
-    cap_hits: int = 0
-    no_slot: int = 0
-    moved: int = 0  # replay: the requested start was not assignable, the next offered one was taken
-    reproduced: int = 0  # replay: hosts equal to the recorded live hosts
-    assignments: list[tuple[int, ...]] = field(default_factory=list)
-
-    def summary(self) -> dict[str, Any]:
-        total = sum(self.counts.values())
-        reps = [
-            {
-                "rep_id": rid,
-                "name": self.names.get(rid, str(rid)),
-                "count": self.counts.get(rid, 0),
-                "share": (self.counts.get(rid, 0) / total) if total else 0.0,
-                "target_share": self.target.get(rid, 0.0),
-            }
-            for rid in sorted(self.names, key=lambda r: (self.names[r], r))
-        ]
-        return {
-            "label": self.label,
-            "strategy": self.strategy,
-            "leads": self.leads,
-            "assigned": total,
-            "reps": reps,
-            "gini": gini([r["count"] for r in reps]),
-            "cap_hits": self.cap_hits,
-            "no_slot": self.no_slot,
-            "moved": self.moved,
-            "median_wait_minutes": percentile(self.waits, 50),
-            "p90_wait_minutes": percentile(self.waits, 90),
-            "owner_matches": "n/a",
-            "fallbacks": "n/a",
-            "reproduced": self.reproduced,
-        }
-
-
 def _cap_hit(record: dict) -> bool:
     return any(c.get("reason") == "cap" for c in record.get("candidates", ()))
-
-
-def target_shares(policy: Policy) -> dict[int, float]:
-    active = {m.rep_id: m.weight for m in policy.members if m.active and m.rep.active}
-    total = sum(active.values())
-    return {m.rep_id: (active.get(m.rep_id, 0.0) / total if total else 0.0) for m in policy.members}
 
 
 def simulate(
@@ -325,14 +285,31 @@ def simulate(
     state = _State(policy)
     out = Outcome(label=policy.label, strategy=policy.strategy, names=dict(policy.names))
     out.target = target_shares(policy)
+    counted = policy.count_cancellations
+    pending: list[tuple] = []  # heap of (cancelled_at, seq, rep_id, blocked range, start, ledger event)
+    for seq, p in enumerate(policy.prior_cancelled):
+        if p.rep_id in state.reps:
+            heapq.heappush(
+                pending,
+                (p.cancelled_at, -1 - seq, p.rep_id, p.blocked, p.start, None if counted else p.assigned_at),
+            )
     for i, lead in enumerate(leads):
         out.leads += 1
         now = lead.at.astimezone(UTC)
+        while pending and pending[0][0] <= now:
+            _at, _seq, rep_id, key, start, event = heapq.heappop(pending)
+            state.release(rep_id, key, start, event)
+            out.cancellations += 1
+        out.owner_leads += lead.owner is not None
         first = state.offered(lead.meeting, now, now, 1 if lead.start else pick_from)
         if first:
             out.waits.append((first[0] - now).total_seconds() / 60)
-        hosts = _route(state, out, lead, now, first)
+        hosts, start = _route(state, out, lead, now, first)
         out.assignments.append(hosts)
+        if hosts and lead.cancelled_at is not None:
+            for rep_id in hosts:
+                item = (max(lead.cancelled_at, now), i, rep_id, blocked(lead.meeting, start), start)
+                heapq.heappush(pending, (*item, None if counted else now))
         for rep_id in hosts:
             out.counts[rep_id] = out.counts.get(rep_id, 0) + 1
         if hosts and lead.recorded_hosts and sorted(hosts) == sorted(lead.recorded_hosts):
@@ -342,11 +319,37 @@ def simulate(
     return out
 
 
-def _route(state: _State, out: Outcome, lead: Lead, now: datetime, first: list[datetime]) -> tuple[int, ...]:
+def _assign(spec: PoolSpec, lead: Lead, now: datetime, start: datetime):
+    """``assign`` within the lead's recorded route (its candidates, ranks and weights, applied by the route's
+    own ``restrict`` as live booking does); if the route's reps cannot take ``start`` under this policy, the
+    whole pool (``True``: a fallback)."""
+    if lead.route is None:
+        return assign(spec, lead.meeting, now=now, start=start), False
+    try:
+        return assign(lead.route.restrict(spec), lead.meeting, now=now, start=start), False
+    except NoHostAvailable:
+        return assign(spec, lead.meeting, now=now, start=start), True
+
+
+def _first_choice_busy(state: _State, lead: Lead, now: datetime, start: datetime) -> bool:
+    """Would this policy's first choice have been one of the reps the providers reported busy live?"""
+    before, length = _reach(lead.meeting)
+    try:
+        first, _ = _assign(state.spec(now, start - before, start + length), lead, now, start)
+    except NoHostAvailable:
+        return False
+    return any(h.rep_id in lead.live_busy for h in first.hosts)
+
+
+def _route(
+    state: _State, out: Outcome, lead: Lead, now: datetime, first: list[datetime]
+) -> tuple[tuple[int, ...], datetime | None]:
+    """Hosts and start for ``lead``. A fallback is counted when the recorded routing rules fell back, the
+    route's reps cannot take the start under this policy, or this policy's first choice was busy live."""
     if lead.start is None:
         if not first:
             out.no_slot += 1
-            return ()
+            return (), None
         starts = [first[min(lead.pick, len(first) - 1)]]
     else:
         starts = [lead.start]
@@ -355,7 +358,7 @@ def _route(state: _State, out: Outcome, lead: Lead, now: datetime, first: list[d
         before, length = _reach(lead.meeting)
         spec = without(state.spec(now, start - before, start + length), set(lead.live_busy))
         try:
-            assignment = assign(spec, lead.meeting, now=now, start=start)
+            assignment, route_fallback = _assign(spec, lead, now, start)
         except NoHostAvailable as exc:
             if _cap_hit(exc.record):
                 out.cap_hits += 1
@@ -368,31 +371,17 @@ def _route(state: _State, out: Outcome, lead: Lead, now: datetime, first: list[d
             continue
         if _cap_hit(assignment.record):
             out.cap_hits += 1
-        for host in assignment.hosts:
-            state.book(host.rep_id, lead.meeting, start, now)
-        return tuple(h.rep_id for h in assignment.hosts)
+        hosts = tuple(h.rep_id for h in assignment.hosts)
+        if (
+            lead.rules_fallback
+            or route_fallback
+            or (lead.live_busy and _first_choice_busy(state, lead, now, start))
+        ):
+            out.fallbacks += 1
+        if lead.owner is not None and lead.owner in hosts:
+            out.owner_matches += 1
+        for rep_id in hosts:
+            state.book(rep_id, lead.meeting, start, now)
+        return hosts, start
     out.no_slot += 1
-    return ()
-
-
-def synthetic_leads(
-    meeting: MeetingSpec,
-    *,
-    start: datetime,
-    hours: float,
-    rate_per_hour: float,
-    seed: int,
-    pick_from: int = 5,
-) -> list[Lead]:
-    """A Poisson stream of leads (exponential gaps at ``rate_per_hour``) over ``hours`` from ``start``; each
-    prospect takes one of the first ``pick_from`` offered slots, chosen with the seeded generator."""
-    if rate_per_hour <= 0 or hours <= 0:
-        raise ValueError("rate and horizon must be positive")
-    rng = random.Random(seed)
-    leads, t = [], 0.0
-    while True:
-        t += rng.expovariate(rate_per_hour)
-        if t >= hours:
-            return leads
-        at = (start + timedelta(hours=t)).replace(microsecond=0)
-        leads.append(Lead(at=at, meeting=meeting, pick=rng.randrange(pick_from)))
+    return (), None

@@ -1,23 +1,74 @@
-"""Admin for routing rules (ordered per meeting type, with a "test this rule set" page), leads (read-only),
-accounts and score models. Rules are validated by the same code the router runs (``leads.rules_core``)."""
+"""Admin for routing rules (ordered per meeting type, with a "test this rule set" page, and inline on the
+meeting type), leads (read-only, plus "route by hand" with a reason code: ``leads.manual``), accounts and
+score models. Rules are validated by the same code the router runs (``leads.rules_core``)."""
 
 from __future__ import annotations
 
 import json
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import models
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
+from booking.errors import BookingError
 from booking.models import MeetingType
 from leads import selectors
+from leads.manual import lead_pool, lead_route_by_hand
 from leads.models import Account, Lead, PoolPerformance, RoutingRule, ScoreModel
 from leads.services import lead_evaluate
 from routing.models import Rep
+from routing.overrides import OverrideCode, override_problems
 from routing.validators import known_timezones
+
+RULE_FIELDS = (
+    "order",
+    "name",
+    "active",
+    "conditions",
+    "outcome",
+    "pool",
+    "required_skills",
+    "fallback_pool",
+    "fallback_after_days",
+    "disqualify_message",
+)
+
+
+class RoutingRuleInlineForm(forms.ModelForm):
+    """A cleared JSON box means "none" (``{}``), not SQL NULL."""
+
+    class Meta:
+        model = RoutingRule
+        fields = RULE_FIELDS
+
+    def clean_conditions(self):
+        return self.cleaned_data.get("conditions") or {}
+
+    def clean_required_skills(self):
+        return self.cleaned_data.get("required_skills") or {}
+
+
+class RoutingRuleInline(admin.TabularInline):
+    """The meeting type's routing rules on its admin page (``booking.admin.MeetingTypeAdmin``), tried in
+    ``order`` (first match wins), validated on save like the standalone rules admin."""
+
+    model = RoutingRule
+    form = RoutingRuleInlineForm
+    extra = 0
+    ordering = ("order", "pk")
+    fields = RULE_FIELDS
+    formfield_overrides = {
+        models.JSONField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 36})},
+        models.TextField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 24})},
+    }
+    show_change_link = True
 
 
 @admin.register(RoutingRule)
@@ -103,18 +154,95 @@ def _tester_result(data: dict) -> dict:
     return result
 
 
+class LeadRouteForm(forms.Form):
+    rep = forms.ModelChoiceField(queryset=Rep.objects.none(), label="Route to")
+    code = forms.ChoiceField(
+        choices=OverrideCode.choices,
+        initial=OverrideCode.OTHER,
+        label="Reason code",
+        help_text="Decides whether the override counts for fairness (account owner: it does not)",
+    )
+    note = forms.CharField(
+        max_length=300,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Required for 'other'",
+    )
+
+    def __init__(self, *args, lead: Lead, **kwargs):
+        super().__init__(*args, **kwargs)
+        pool = lead_pool(lead)
+        self.fields["rep"].queryset = Rep.objects.filter(
+            memberships__pool=pool, memberships__active=True, active=True
+        ).order_by("name")
+
+    def clean(self):
+        data = super().clean()
+        for field, problems in override_problems(data.get("code") or "", data.get("note") or "").items():
+            self.add_error("note" if field == "reason" else field, problems)
+        return data
+
+
 @admin.register(Lead)
 class LeadAdmin(admin.ModelAdmin):
     list_display = ["email", "meeting_type", "outcome", "matched_rule", "pool", "score", "booking"]
     list_filter = ["outcome", "meeting_type"]
     search_fields = ["email", "name", "domain"]
     date_hierarchy = "created_at"
+    actions = ["route_by_hand_action"]
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
+        return [f.name for f in self.model._meta.fields] + ["route_by_hand_link"]
 
     def has_add_permission(self, request):
         return False
+
+    @admin.display(description="route by hand")
+    def route_by_hand_link(self, obj: Lead) -> str:
+        if not obj.pk:
+            return "—"
+        url = reverse("admin:leads_lead_route", args=[obj.pk])
+        return format_html('<a href="{}">Route this lead by hand with a reason code…</a>', url)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.route_view)
+        return [path("<path:object_id>/route/", view, name="leads_lead_route"), *super().get_urls()]
+
+    def route_view(self, request, object_id):
+        lead = get_object_or_404(Lead.objects.select_related("meeting_type__pool", "pool"), pk=object_id)
+        if not self.has_change_permission(request, lead):
+            raise PermissionDenied
+        form = LeadRouteForm(request.POST or None, lead=lead)
+        if request.method == "POST" and form.is_valid():
+            try:
+                lead_route_by_hand(
+                    lead_id=lead.pk,
+                    rep_id=form.cleaned_data["rep"].pk,
+                    code=form.cleaned_data["code"],
+                    note=form.cleaned_data["note"],
+                    actor=request.user.get_username(),
+                )
+            except BookingError as exc:
+                form.add_error(None, exc.detail)
+            else:
+                self.message_user(request, f"Routed to {form.cleaned_data['rep'].name}.", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:leads_lead_change", args=[lead.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Route by hand: {lead.email}",
+            "lead": lead,
+            "pool": lead_pool(lead),
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/leads/lead/route.html", context)
+
+    @admin.action(description="Route the selected lead by hand…")
+    def route_by_hand_action(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one lead.", messages.WARNING)
+            return None
+        return HttpResponseRedirect(reverse("admin:leads_lead_route", args=[queryset.get().pk]))
 
 
 @admin.register(Account)

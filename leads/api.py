@@ -1,18 +1,25 @@
 """``POST /api/v1/meeting-types/<slug>/route``: qualify and route a prospect before the slots are shown.
 
 Thin: validate with the booking API's own field rules, call ``leads.services.lead_route``, render.
+``POST /api/v1/route``: the rep free right now for a lead (``leads.instant.instant_route``).
 """
 
 from __future__ import annotations
 
+import hmac
+
+from django.conf import settings
+from django.core.validators import slug_re
 from django.urls import path
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
+from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
 from booking import selectors as booking_selectors
 from booking.api import serializers as s
 from booking.api.views import PublicAPIView, _validated
+from leads.instant import instant_route
 from leads.services import lead_route
 
 
@@ -67,4 +74,100 @@ class LeadRoute(PublicAPIView):
         return Response(body, headers={"Cache-Control": "no-store"})
 
 
-urlpatterns = [path("meeting-types/<slug:slug>/route", LeadRoute.as_view(), name="api-lead-route")]
+class InstantRouteRequestSerializer(RouteRequestSerializer):
+    meeting_type = serializers.SlugField(max_length=100, help_text="The meeting type whose rules apply")
+    name = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+    dry_run = serializers.BooleanField(required=False, default=False, help_text="Decide only; write nothing")
+
+    def validate_meeting_type(self, value):
+        if self.context["meeting_type"] is None:  # not a slug string (the view 404s an unknown slug)
+            raise serializers.ValidationError("Enter the slug of a meeting type.")
+        return value
+
+    def validate_answers(self, value):
+        return value if self.context["meeting_type"] is None else super().validate_answers(value)
+
+
+class InstantRepSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    email = serializers.EmailField()
+    pool = serializers.CharField()
+
+
+class InstantRouteResponseSerializer(serializers.Serializer):
+    disqualified = serializers.BooleanField()
+    dry_run = serializers.BooleanField()
+    lead_id = serializers.IntegerField(allow_null=True, help_text="Null for a dry run")
+    rule = serializers.DictField(allow_null=True)
+    rep = InstantRepSerializer(required=False, help_text="The rep to hand the lead to now")
+    message = serializers.CharField(required=False, help_text="Shown to a disqualified prospect")
+    decision = serializers.DictField(help_text="Rules tried, owner, skills, fallback, candidates and why")
+
+
+class HasInstantRouteKey(BasePermission):
+    """Instant routing names reps and who is busy, so it is for the customer's own systems (a phone system,
+    a form backend), not for browsers: ``Authorization: Bearer <key>`` with a key from
+    ``INSTANT_ROUTE_API_KEYS`` (compared in constant time). With no key configured the endpoint is off."""
+
+    def has_permission(self, request, view) -> bool:
+        keys = settings.INSTANT_ROUTE_API_KEYS
+        if not keys:
+            raise exceptions.PermissionDenied("Instant routing is off: set INSTANT_ROUTE_API_KEYS.")
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not given.strip():
+            raise exceptions.NotAuthenticated("Send Authorization: Bearer <key> (INSTANT_ROUTE_API_KEYS).")
+        given = given.strip().encode()
+        if not any(hmac.compare_digest(given, key.encode()) for key in keys):
+            raise exceptions.PermissionDenied("Unknown API key.")
+        return True
+
+
+class InstantRoute(PublicAPIView):
+    permission_classes = [HasInstantRouteKey]
+
+    def get_authenticate_header(self, request):  # a missing key is a 401 with this challenge
+        return 'Bearer realm="baton"'
+
+    @extend_schema(
+        operation_id="route_instant",
+        request=InstantRouteRequestSerializer,
+        responses={
+            200: InstantRouteResponseSerializer,
+            400: OpenApiResponse(s.ErrorSerializer),
+            401: OpenApiResponse(s.ErrorSerializer, description="No `Authorization: Bearer <key>`"),
+            403: OpenApiResponse(s.ErrorSerializer, description="Unknown key, or no key configured"),
+            404: OpenApiResponse(s.ErrorSerializer, description="Unknown meeting type"),
+            409: OpenApiResponse(s.ErrorSerializer, description="`no_rep_available` (with `decision`)"),
+        },
+        description="Route a lead that needs a rep NOW (inbound call, form handed straight to a rep) with "
+        "the meeting type's rules: the rep free at this instant (working hours, not busy, under the daily "
+        "cap) in the pool's order. Without `dry_run` the lead and a fairness ledger entry are stored.",
+    )
+    def post(self, request):
+        slug = request.data.get("meeting_type") if isinstance(request.data, dict) else None
+        found = isinstance(slug, str) and len(slug) <= 100 and slug_re.match(slug)
+        meeting_type = booking_selectors.meeting_type_get(slug) if found else None  # unknown: 404
+        data = _validated(InstantRouteRequestSerializer, request.data, meeting_type=meeting_type)
+        data.pop("meeting_type")
+        result = instant_route(meeting_type=meeting_type, **data)
+        decision = result.decision
+        rule = decision.rule
+        body = {
+            "disqualified": decision.disqualified,
+            "dry_run": data["dry_run"],
+            "lead_id": None if result.lead is None else result.lead.pk,
+            "rule": None if rule is None else {"id": rule.pk, "name": rule.name},
+            "decision": decision.record,
+        }
+        if decision.disqualified:
+            body["message"] = decision.message
+        else:
+            body["rep"] = decision.record["rep"]
+        return Response(body, headers={"Cache-Control": "no-store"})
+
+
+urlpatterns = [
+    path("meeting-types/<slug:slug>/route", LeadRoute.as_view(), name="api-lead-route"),
+    path("route", InstantRoute.as_view(), name="api-instant-route"),
+]

@@ -167,7 +167,7 @@ def validate(node: Any, path: str = "conditions") -> list[str]:
         name in PLAIN_FIELDS or (name.startswith(PREFIX_FIELDS) and len(name.split(".", 1)[1]) > 0)
     ):
         errors.append(f"{path}.field: unknown field {name!r}")
-    if op not in OPS:
+    if not isinstance(op, str) or op not in OPS:
         errors.append(f"{path}.op: unknown operator {op!r}; expected one of {', '.join(sorted(OPS))}")
     elif "value" not in node:
         errors.append(f"{path}.value: required")

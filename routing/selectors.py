@@ -6,7 +6,8 @@ zones; documented in docs/booking-api.md):
 * ``day``: since 00:00 UTC today; ``week``: since Monday 00:00 UTC; ``month``: since the 1st, 00:00 UTC;
 * ``rolling_30d``: the last 30 × 24 hours; ``never``: everything (no start).
 
-A member's ``count`` = the pool's bookings the rep hosts (host rows not reassigned away) whose host row was
+A member's ``count`` = the pool's bookings the rep hosts (host rows not reassigned away; a non-counting
+override, ``routing.overrides``, leaves the credit where it was) whose host row was
 assigned in the current period and whose booking is confirmed or completed — plus cancelled ones if
 ``pool.count_cancellations`` and no-shows if ``pool.count_no_shows`` — plus the member's effective
 adjustment: ``PoolMember.adjustment`` minus the "joined at mean load" deltas recorded before the period
@@ -23,7 +24,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Max, Q, Sum
+from django.db.models import Count, Max, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from django.db.models.lookups import Exact
 
 from calendars.models import BusyInterval, DateOverride, TimeOff, WorkingHours
 from calendars.selectors import withheld_rep_ids
@@ -70,6 +73,18 @@ class Ledger:
     last_assigned: dict[int, datetime]
 
 
+def _zero_override(pool: Pool, kind: str) -> Q:
+    """The host row's latest ledger entry of ``kind`` for its booking and rep has delta 0."""
+    latest = (
+        LedgerEntry.objects.filter(
+            pool_id=pool.pk, booking_id=OuterRef("booking_id"), rep_id=OuterRef("rep_id"), kind=kind
+        )
+        .order_by("-pk")
+        .values("delta")[:1]
+    )
+    return Q(Exact(Coalesce(Subquery(latest), Value(1.0)), 0.0))
+
+
 def pool_ledger(pool: Pool, rep_ids: list[int], *, now: datetime) -> Ledger:
     """Two queries: host-row aggregates and expired "joined" deltas."""
     from booking.models import BookingHost
@@ -78,11 +93,16 @@ def pool_ledger(pool: Pool, rep_ids: list[int], *, now: datetime) -> Ledger:
     counted = Q(booking__status__in=counted_statuses(pool))
     if start is not None:
         counted &= Q(assigned_at__gte=start)
+    # A reassigned host no longer counts, unless the override did not count (``routing.overrides``: its
+    # ledger entries have delta 0): then the rep it left keeps the credit and the rep it went to gets none.
+    got = _zero_override(pool, LedgerEntry.Kind.REASSIGNED_TO)
+    kept = _zero_override(pool, LedgerEntry.Kind.REASSIGNED_FROM)
+    moved = Q(released=BookingHost.Released.REASSIGNED)
+    counted &= (~moved & ~(got & ~kept)) | (moved & kept & ~got)
     rows = (
         BookingHost.objects.filter(booking__pool_id=pool.pk, rep_id__in=rep_ids)
-        .exclude(released=BookingHost.Released.REASSIGNED)
         .values("rep_id")
-        .annotate(n=Count("id", filter=counted), last=Max("assigned_at"))
+        .annotate(n=Count("id", filter=counted), last=Max("assigned_at", filter=~moved))
     )
     raw, last = {}, {}
     for row in rows:
@@ -158,8 +178,15 @@ def load_pool_state(
             members={},
         )
     lo, hi = window.start - MARGIN, window.end + MARGIN
+    # Busy rows matter only where a start in ``window`` can overlap them: [s − before, s + d + after).
+    # They are the bulk of the rows, so with a meeting type they are loaded for exactly that range.
+    busy_lo, busy_hi = lo, hi
     if meeting_type is not None:
         hi += timedelta(minutes=meeting_type.duration_minutes)
+        busy_lo = window.start - timedelta(minutes=meeting_type.buffer_before_minutes)
+        busy_hi = window.end + timedelta(
+            minutes=meeting_type.duration_minutes + meeting_type.buffer_after_minutes
+        )
     weekly: dict[int, dict[int, list]] = defaultdict(lambda: defaultdict(list))
     for rep_id, weekday, start, end in WorkingHours.objects.filter(rep_id__in=rep_ids).values_list(
         "rep_id", "weekday", "start", "end"
@@ -182,7 +209,7 @@ def load_pool_state(
         time_off[rep_id].append(Interval(start, end))
     busy: dict[int, list[Interval]] = defaultdict(list)
     for rep_id, start, end in BusyInterval.objects.filter(
-        rep_id__in=rep_ids, end__gt=lo, start__lt=hi
+        rep_id__in=rep_ids, end__gt=busy_lo, start__lt=busy_hi
     ).values_list("rep_id", "start", "end"):
         busy[rep_id].append(Interval(start, end))
     hosts = BookingHost.objects.filter(

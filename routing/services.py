@@ -101,16 +101,25 @@ def ledger_released(
 
 
 def ledger_reassigned(
-    *, pool_id: int, booking_id: int, from_rep_ids: Iterable[int], to_rep_ids: Iterable[int], reason: str
+    *,
+    pool_id: int,
+    booking_id: int,
+    from_rep_ids: Iterable[int],
+    to_rep_ids: Iterable[int],
+    reason: str,
+    counts: bool = True,
 ) -> None:
-    """``reassigned_from`` (-1) per host that lost the booking, ``reassigned_to`` (+1) per new host."""
+    """``reassigned_from`` (-1) per host that lost the booking, ``reassigned_to`` (+1) per new host. With
+    ``counts=False`` (a non-counting override, ``routing.overrides``) both are written with delta 0: the old
+    host keeps the credit and the new one is not charged (``routing.selectors.pool_ledger``)."""
+    step = 1.0 if counts else 0.0
     entries = [
         LedgerEntry(
             pool_id=pool_id,
             booking_id=booking_id,
             rep_id=rid,
             kind=Kind.REASSIGNED_FROM,
-            delta=-1.0,
+            delta=-step or 0.0,
             reason=reason[:300],
         )
         for rid in from_rep_ids
@@ -120,7 +129,7 @@ def ledger_reassigned(
             booking_id=booking_id,
             rep_id=rid,
             kind=Kind.REASSIGNED_TO,
-            delta=1.0,
+            delta=step,
             reason=reason[:300],
         )
         for rid in to_rep_ids

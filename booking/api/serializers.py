@@ -144,6 +144,15 @@ class BookingCreateSerializer(serializers.Serializer):
         child=serializers.CharField(max_length=200, allow_blank=True), required=False, default=dict
     )
     route = RouteField(help_text="Token from POST …/route: book within the routed pool and candidates")
+    visitor = serializers.RegexField(
+        r"^[A-Za-z0-9_-]*\Z",
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        error_messages={"invalid": "Only letters, digits, '_' and '-'."},
+        help_text="The booking page's anonymous visitor id (speed-to-lead reporting)",
+    )
 
     def validate_utm(self, value):
         if len(value) > 20 or any(len(k) > 64 for k in value):

@@ -53,6 +53,7 @@ def booking_create(
     idempotency_key: str | None = None,
     now: datetime | None = None,
     route=None,
+    visitor: str = "",
 ) -> CreateResult:
     """Book ``meeting_type`` at ``start`` for a prospect; returns the 201 response body.
 
@@ -79,6 +80,8 @@ def booking_create(
         "note": note,
         "utm": utm,
     }
+    if visitor:
+        fields["visitor"] = visitor
     request_hash = idempotency.fingerprint({**fields, "route": route.record()} if route else fields)
     if key:
         stored = idempotency.replay(key, request_hash, now=now)
@@ -101,6 +104,7 @@ def booking_create(
                 now=now,
                 zone=zone,
                 route=route,
+                visitor=visitor,
             )
             if key_row is not None:
                 idempotency.finish(key_row, key, booking_id=body["id"], status_code=201, body=body)
@@ -139,6 +143,7 @@ def _book(
     now: datetime,
     zone: ZoneInfo,
     route=None,
+    visitor: str = "",
 ) -> dict:
     pool = route.pool if route else meeting_type.pool
     rep_ids = PoolMember.objects.filter(pool_id=pool.pk).values_list("rep_id", flat=True)
@@ -165,6 +170,7 @@ def _book(
         answers=answers,
         note=note,
         utm=utm,
+        visitor_id=visitor or "",
         decision={**assignment.record, "route": route.record()} if route else assignment.record,
         manage_token_hash=token_hash(token),
         sequence=0,

@@ -8,13 +8,14 @@ from django.db import transaction
 from django.utils import timezone as dj_timezone
 
 from booking import outbox
-from booking.errors import BookingNotActive, ReassignNotPossible
+from booking.errors import BookingNotActive, InvalidInput, ReassignNotPossible
 from booking.models import Booking
 from booking.services import locking
 from booking.services.manage import _changeable, _conflicts, _history, _iso, _move_hosts
 from booking.services.routing import blocked_range, host_dicts, hosts_busy_live
 from routing.core import Interval, why_not_free
 from routing.models import PoolMember
+from routing.overrides import OverrideCode, override_counts, override_problems, override_reason
 from routing.selectors import load_pool_state, meeting_spec
 from routing.services import ledger_reassigned
 
@@ -24,14 +25,23 @@ def booking_reassign(
     booking_id: int,
     to_member_id: int,
     from_rep_id: int | None = None,
-    reason: str,
+    reason: str = "",
+    code: str = OverrideCode.OTHER,
     actor: str = "",
     now: datetime | None = None,
 ) -> Booking:
-    """Give the booking's host seat held by ``from_rep_id`` (default: the only/lead host) to pool member
-    ``to_member_id``. The target must be a member of the booking's pool, not already a host, and free at the
-    booking's time (routing rules, live check). Recorded in the decision history and the ledger
-    (``reassigned_from`` / ``reassigned_to``); hosts and prospect are notified (``booking.rescheduled``)."""
+    """Give the future booking's host seat held by ``from_rep_id`` (default: the only/lead host) to pool
+    member ``to_member_id``. The target must be a member of the booking's pool, not already a host, and free
+    at the booking's time (routing rules, live check). ``code`` (``routing.overrides.OverrideCode``) says why
+    and decides whether the override counts for fairness; ``reason`` is the free-text note (required for
+    ``other``). Recorded in the decision history (``code``, ``reason``, ``counts``) and the ledger
+    (``reassigned_from`` / ``reassigned_to``, reason ``"<code>: <note>"``, delta 0 when it does not count);
+    hosts and prospect are notified (``booking.rescheduled``). A past booking raises ``BookingInPast``."""
+    problems = override_problems(code, reason)
+    if problems:
+        raise InvalidInput(problems)
+    counts = override_counts(code)
+    ledger_text = override_reason(code, reason)
     now = now or dj_timezone.now()
 
     def run():
@@ -81,6 +91,7 @@ def booking_reassign(
             if why is not None:
                 raise ReassignNotPossible(f"{member.rep.name} is not free then: {why}.")
             new_hosts = {(member.rep_id if r is source else r.rep_id): r.role for r in current}
+            history = list((booking.decision or {}).get("history") or [])
             booking.sequence += 1
             _history(
                 booking,
@@ -89,19 +100,32 @@ def booking_reassign(
                     "action": "reassigned",
                     "from": source.rep_id,
                     "to": member.rep_id,
+                    "code": code,
                     "reason": reason[:300],
+                    "counts": counts,
                     "by": actor,
                 },
             )
             booking.save()
             active, released = _move_hosts(booking, rows, new_hosts, now=now)
+            holder = _credit_holder(history, source.rep_id)
             ledger_reassigned(
                 pool_id=booking.pool_id,
                 booking_id=booking.pk,
-                from_rep_ids=[source.rep_id],
+                from_rep_ids=[holder],
                 to_rep_ids=[member.rep_id],
-                reason=reason or "reassigned by admin",
+                reason=ledger_text,
+                counts=counts,
             )
+            if counts and holder != source.rep_id:  # the source held no credit: it loses nothing
+                ledger_reassigned(
+                    pool_id=booking.pool_id,
+                    booking_id=booking.pk,
+                    from_rep_ids=[source.rep_id],
+                    to_rep_ids=[],
+                    reason=ledger_text,
+                    counts=False,
+                )
             outbox.emit(
                 "booking.rescheduled",
                 booking,
@@ -109,12 +133,31 @@ def booking_reassign(
                     "hosts": host_dicts(active, state.members),
                     "released": host_dicts(released, {}),
                     "reason": reason,
+                    "code": code,
                 },
                 now=now,
             )
             return booking
 
     return _conflicts(run)
+
+
+def _credit_holder(history: list, rep_id: int) -> int:
+    """The rep holding the fairness credit of the seat ``rep_id`` hosts: ``rep_id`` itself, unless it got
+    the seat through a non-counting override — then whoever held the credit before that override."""
+    index = len(history)
+    while True:
+        entry = next(
+            (
+                (i, e)
+                for i, e in reversed(list(enumerate(history[:index])))
+                if isinstance(e, dict) and e.get("action") == "reassigned" and e.get("to") == rep_id
+            ),
+            None,
+        )
+        if entry is None or entry[1].get("counts", True) or not isinstance(entry[1].get("from"), int):
+            return rep_id
+        index, rep_id = entry[0], entry[1]["from"]
 
 
 def booking_set_outcome(*, booking_id: int, status: str, now: datetime | None = None) -> Booking:

@@ -1,4 +1,4 @@
-"""Config as code: reps, their hours, pools and meeting types in one YAML or JSON file.
+"""Config as code: reps, their hours, pools, meeting types and their routing rules in one YAML or JSON file.
 
 * ``parse_config(data)`` checks a loaded document and returns a ``Config`` (or raises ``ConfigInvalid``
   listing every problem as ``path.in.file: message``); it writes nothing.

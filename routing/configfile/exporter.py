@@ -1,6 +1,6 @@
 """The database's configuration as a document in the import format, in a canonical order (reps by e-mail,
-pools and meeting types by slug, members by role, rank and e-mail), so export → import → export is identical
-and two exports diff cleanly."""
+pools and meeting types by slug, members by role, rank and e-mail, a meeting type's rules in their order),
+so export → import → export is identical and two exports diff cleanly."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import yaml
 from django.db.models import Prefetch
 
 from booking.models import MeetingType
+from routing.configfile.rules import export_rule, rules_queryset
 from routing.configfile.schema import (
     MEETING_TYPE_FIELDS,
     MEMBER_FIELDS,
@@ -64,7 +65,11 @@ def config_export() -> dict[str, Any]:
     )
     members = PoolMember.objects.select_related("rep").order_by("role", "rank", "rep__email")
     pools = Pool.objects.order_by("slug").prefetch_related(Prefetch("members", queryset=members))
-    meeting_types = MeetingType.objects.order_by("slug").select_related("pool")
+    meeting_types = (
+        MeetingType.objects.order_by("slug")
+        .select_related("pool")
+        .prefetch_related(Prefetch("routing_rules", queryset=rules_queryset()))
+    )
     return {
         "version": VERSION,
         "reps": [_rep(rep) for rep in reps],
@@ -83,6 +88,7 @@ def config_export() -> dict[str, Any]:
                 **{name: getattr(mt, name) for name in MEETING_TYPE_FIELDS if name != "questions"},
                 "pool": mt.pool.slug,
                 "questions": [_question(q) for q in mt.questions or []],
+                "rules": [export_rule(rule) for rule in mt.routing_rules.all()],
             }
             for mt in meeting_types
         ],

@@ -5,7 +5,8 @@ and a pool's members, become exactly the file's lists (a field left out takes it
 file does not name are left alone: import never deletes a rep, a pool or a meeting type (set
 ``active: false`` instead). New members, and members made active again, join through
 ``routing.services.pool_member_join`` (they start at the pool's mean load); the manual fairness
-``adjustment`` is runtime state, not configuration, and is never written from the file.
+``adjustment`` is runtime state, not configuration, and is never written from the file. A meeting type's
+``rules`` list, when present, replaces its routing rules (``routing.configfile.rules``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from django.utils import timezone
 
 from booking.models import MeetingType
 from calendars.models import DateOverride, TimeOff, WorkingHours
+from routing.configfile.rules import apply_rules
 from routing.configfile.schema import Config, MeetingTypeSpec, PoolSpec, RepSpec
 from routing.models import Pool, PoolMember, Rep, RepSkill
 from routing.services import pool_member_join
@@ -160,4 +162,6 @@ def _apply_meeting_type(spec: MeetingTypeSpec, pools: dict[str, Pool], changes: 
     values = {k: v for k, v in spec.fields.items() if k != "slug"}
     values["pool"] = pool
     meeting_type, _ = _upsert(MeetingType, {"slug": slug}, values, f"meeting type {slug}", changes)
+    if spec.rules is not None:
+        apply_rules(meeting_type, spec.rules, pools, changes)
     return meeting_type

@@ -26,6 +26,7 @@ from routing.configfile.checker import (
     join,
     validate_questions,
 )
+from routing.configfile.rules import RuleSpec, check_rule_references, parse_rules, rule_pool_slugs
 from routing.models import Pool, PoolMember, Rep
 
 __all__ = ["MIDNIGHT", "QUESTION_KEYS", "ConfigInvalid", "format_range", "validate_questions"]
@@ -86,6 +87,7 @@ class MeetingTypeSpec:
     path: str
     fields: dict[str, Any]
     pool_slug: str
+    rules: list[RuleSpec] | None = None  # None: the file has no ``rules`` key, the rules stay as they are
 
 
 @dataclass
@@ -186,7 +188,7 @@ def _parse_pool(check: Checker, raw: Any, path: str) -> PoolSpec | None:
 
 
 def _parse_meeting_type(check: Checker, raw: Any, path: str) -> MeetingTypeSpec | None:
-    obj = check.mapping(raw, path, (*MEETING_TYPE_FIELDS, "pool"))
+    obj = check.mapping(raw, path, (*MEETING_TYPE_FIELDS, "pool", "rules"))
     if obj is None:
         return None
     pool = obj.get("pool")
@@ -195,7 +197,10 @@ def _parse_meeting_type(check: Checker, raw: Any, path: str) -> MeetingTypeSpec 
         pool = ""
     for problem in validate_questions(obj.get("questions", []), f"{path}.questions"):
         check.errors.append(problem)
-    return MeetingTypeSpec(path, check.fields(obj, path, MeetingType, MEETING_TYPE_FIELDS), pool)
+    spec = MeetingTypeSpec(path, check.fields(obj, path, MeetingType, MEETING_TYPE_FIELDS), pool)
+    if "rules" in obj:
+        spec.rules = parse_rules(check, obj["rules"], f"{path}.rules")
+    return spec
 
 
 def _duplicates(check: Checker, items: list, key, label: str, attr: str) -> None:
@@ -242,7 +247,7 @@ def parse_config(data: Any) -> Config:
 
 
 def _check_references(check: Checker, config: Config) -> None:
-    """Members name reps and meeting types name pools, in the file or already in the database."""
+    """Members name reps, meeting types and their rules name pools, in the file or already in the database."""
     emails = {r.fields.get("email") for r in config.reps if isinstance(r.fields.get("email"), str)}
     wanted = {m.rep_email for p in config.pools for m in p.members} - emails
     emails |= set(Rep.objects.filter(email__in=wanted).values_list("email", flat=True))
@@ -255,8 +260,9 @@ def _check_references(check: Checker, config: Config) -> None:
             if group and not member.fields.get("role"):
                 check.err(f"{member.path}.role", "required in a group pool (e.g. ae, se)")
     slugs = {p.fields.get("slug") for p in config.pools if isinstance(p.fields.get("slug"), str)}
-    wanted = {m.pool_slug for m in config.meeting_types} - slugs
+    wanted = ({m.pool_slug for m in config.meeting_types} | rule_pool_slugs(config.meeting_types)) - slugs
     slugs |= set(Pool.objects.filter(slug__in=wanted).values_list("slug", flat=True))
     for mt in config.meeting_types:
         if mt.pool_slug and mt.pool_slug not in slugs:
             check.err(f"{mt.path}.pool", f"unknown pool {mt.pool_slug}")
+    check_rule_references(check, config.meeting_types, slugs)

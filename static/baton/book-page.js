@@ -181,6 +181,7 @@
     var body = { start: selected, name: $("f-name").value.trim(), email: $("f-email").value.trim(),
       timezone: picker.zone, answers: answers(), note: $("f-note").value.trim(), utm: config.utm || {} };
     if (picker.route) body.route = picker.route;
+    if (config.visitor) body.visitor = config.visitor;
     var text = JSON.stringify(body);
     if (text !== attempt.body) attempt = { body: text, key: B.randomKey() };
     busy(true);

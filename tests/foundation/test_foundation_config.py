@@ -336,6 +336,13 @@ def test_documented_example_is_valid_and_imports():
     assert config_import(config=parse_config(yaml.safe_load(example))) == []
 
 
+def test_readme_example_is_valid_and_imports():
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    example = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert config_import(config=parse_config(yaml.safe_load(example)))
+    assert config_import(config=parse_config(yaml.safe_load(example))) == []
+
+
 SCALARS = st.one_of(
     st.none(),
     st.booleans(),

@@ -102,6 +102,7 @@ def load_settings(**env: str) -> subprocess.CompletedProcess:
         ({"DEBUG": "1", "EMAIL_PORT": "smtp"}, "EMAIL_PORT: expected an integer, got 'smtp'"),
         ({"DEBUG": "1", "EMAIL_USE_TLS": "sure"}, "EMAIL_USE_TLS: expected one of"),
         ({"DEBUG": "1", "TOKEN_ENCRYPTION_KEYS": "not-a-key"}, "TOKEN_ENCRYPTION_KEYS: key #1"),
+        ({"DEBUG": "1", "INSTANT_ROUTE_API_KEYS": "short"}, "INSTANT_ROUTE_API_KEYS: every key needs"),
     ],
 )
 def test_settings_fail_loudly_naming_the_variable(env, message):

@@ -124,6 +124,8 @@ def test_validate_reports_paths():
     assert validate({"any": "x"}) == ["conditions.any: expected a list"]
     assert validate(c("country", "in", "DE")) == ["conditions.value: in expects a list"]
     assert validate({"field": "score", "op": "bogus", "value": 1})[0].startswith("conditions.op: unknown")
+    for op in (["in"], {"x": 1}, None, 3):  # unhashable or non-string operators: an error, not a TypeError
+        assert validate({"field": "score", "op": op, "value": 1})[0].startswith("conditions.op: unknown")
     assert validate_points([{"points": "x"}]) == ["score_points[0]: expected {'when': …, 'points': number}"]
 
 

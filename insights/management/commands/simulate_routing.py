@@ -124,7 +124,7 @@ def render_text(result: dict) -> str:
         lines.append(
             f"{key:28}" + "".join(f"{_fmt(r[key] if key != 'gini' else round(r[key], 3)):>30}" for r in res)
         )
-    for key in ("owner_matches", "fallbacks", "reproduced"):
+    for key in ("owner_leads", "owner_matches", "fallbacks", "cancellations", "reproduced"):
         lines.append(f"{key:28}" + "".join(f"{_fmt(r[key]):>30}" for r in res))
     names = {}
     for r in res:

@@ -10,7 +10,7 @@ from routing.configfile import config_export, dump_document
 
 
 class Command(BaseCommand):
-    help = "Write reps, working hours, pools, members and meeting types in the import_config format."
+    help = "Write reps, working hours, pools, members, meeting types and routing rules (import format)."
 
     def add_arguments(self, parser):
         parser.add_argument("-o", "--output", help="Write to this file instead of standard output")

@@ -21,7 +21,7 @@ def import_file(path: str | Path, *, dry_run: bool = False) -> list[str]:
 
 
 class Command(BaseCommand):
-    help = "Create or update reps, working hours, pools, members and meeting types from a YAML or JSON file."
+    help = "Create or update reps, hours, pools, members, meeting types and routing rules from YAML or JSON."
 
     def add_arguments(self, parser):
         parser.add_argument("file", help="YAML or JSON file (format: docs/config.md)")

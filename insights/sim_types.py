@@ -1,0 +1,139 @@
+"""Inputs and outputs of the routing simulator (``insights.simulator``): the policy and lead types, the
+per-policy outcome and its summary, and the synthetic lead stream. No database access."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from insights.metrics import gini, percentile
+from routing.core import MeetingSpec, MemberState
+
+
+@dataclass(frozen=True)
+class PriorBooking:
+    """A host of a booking decided before the simulated period and cancelled in it: busy until
+    ``cancelled_at``."""
+
+    rep_id: int
+    blocked: tuple[datetime, datetime]
+    start: datetime
+    assigned_at: datetime
+    cancelled_at: datetime
+
+
+@dataclass
+class Policy:
+    """A pool configuration to simulate. ``members`` are the core's member states WITHOUT the replayed
+    bookings; ``ledger_events`` are the counted assignments (UTC) made before the simulated period."""
+
+    label: str
+    strategy: str
+    group_order: str
+    fairness_period: str
+    members: tuple[MemberState, ...]
+    names: dict[int, str]
+    adjustments: dict[int, float] = field(default_factory=dict)
+    joined: dict[int, list[tuple[datetime, float]]] = field(default_factory=dict)
+    ledger_events: dict[int, list[datetime]] = field(default_factory=dict)
+    last_assigned: dict[int, datetime] = field(default_factory=dict)
+    count_cancellations: bool = False  # a cancelled booking still counts for fairness
+    prior_cancelled: tuple[PriorBooking, ...] = ()
+
+
+@dataclass(frozen=True)
+class Lead:
+    at: datetime  # the moment of the routing decision (the booking's ``now``)
+    meeting: MeetingSpec
+    start: datetime | None = None  # requested start (replay); None = take an offered slot (synthetic)
+    live_busy: frozenset[int] = frozenset()  # reps the providers reported busy at booking time (replay)
+    recorded_hosts: tuple[int, ...] = ()  # who got it live (replay)
+    pick: int = 0  # synthetic: which of the first offered slots the prospect takes
+    # replay: the route the booking was made with (``leads.tokens.Route``: candidates, ranks, weights),
+    # the account owner the routing rules found and whether they fell back (all as recorded live)
+    route: Any = None
+    owner: int | None = None
+    rules_fallback: bool = False
+    cancelled_at: datetime | None = None  # replay: cancelled at this instant, within the period
+
+
+@dataclass
+class Outcome:
+    label: str
+    strategy: str
+    leads: int = 0
+    counts: dict[int, int] = field(default_factory=dict)
+    names: dict[int, str] = field(default_factory=dict)
+    target: dict[int, float] = field(default_factory=dict)
+    waits: list[float] = field(default_factory=list)  # minutes from lead to first offered slot
+    cap_hits: int = 0
+    no_slot: int = 0
+    moved: int = 0  # replay: the requested start was not assignable, the next offered one was taken
+    reproduced: int = 0  # replay: hosts equal to the recorded live hosts
+    owner_leads: int = 0  # replay: leads for which the routing rules found an account owner
+    owner_matches: int = 0  # ... and that this policy gave to that owner
+    fallbacks: int = 0  # see ``_route``
+    cancellations: int = 0  # replayed cancellations (slots freed)
+    assignments: list[tuple[int, ...]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        total = sum(self.counts.values())
+        reps = [
+            {
+                "rep_id": rid,
+                "name": self.names.get(rid, str(rid)),
+                "count": self.counts.get(rid, 0),
+                "share": (self.counts.get(rid, 0) / total) if total else 0.0,
+                "target_share": self.target.get(rid, 0.0),
+            }
+            for rid in sorted(self.names, key=lambda r: (self.names[r], r))
+        ]
+        return {
+            "label": self.label,
+            "strategy": self.strategy,
+            "leads": self.leads,
+            "assigned": total,
+            "reps": reps,
+            "gini": gini([r["count"] for r in reps]),
+            "cap_hits": self.cap_hits,
+            "no_slot": self.no_slot,
+            "moved": self.moved,
+            "median_wait_minutes": percentile(self.waits, 50),
+            "p90_wait_minutes": percentile(self.waits, 90),
+            "owner_leads": self.owner_leads,
+            "owner_matches": self.owner_matches if self.owner_leads else None,
+            "fallbacks": self.fallbacks,
+            "cancellations": self.cancellations,
+            "reproduced": self.reproduced,
+        }
+
+
+def target_shares(policy: Policy) -> dict[int, float]:
+    active = {m.rep_id: m.weight for m in policy.members if m.active and m.rep.active}
+    total = sum(active.values())
+    return {m.rep_id: (active.get(m.rep_id, 0.0) / total if total else 0.0) for m in policy.members}
+
+
+def synthetic_leads(
+    meeting: MeetingSpec,
+    *,
+    start: datetime,
+    hours: float,
+    rate_per_hour: float,
+    seed: int,
+    pick_from: int = 5,
+) -> list[Lead]:
+    """A Poisson stream of leads (exponential gaps at ``rate_per_hour``) over ``hours`` from ``start``; each
+    prospect takes one of the first ``pick_from`` offered slots, chosen with the seeded generator."""
+    if rate_per_hour <= 0 or hours <= 0:
+        raise ValueError("rate and horizon must be positive")
+    rng = random.Random(seed)
+    leads, t = [], 0.0
+    while True:
+        t += rng.expovariate(rate_per_hour)
+        if t >= hours:
+            return leads
+        at = (start + timedelta(hours=t)).replace(microsecond=0)
+        leads.append(Lead(at=at, meeting=meeting, pick=rng.randrange(pick_from)))

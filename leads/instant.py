@@ -1,0 +1,315 @@
+"""Instant routing: the rep free right NOW for a lead (an inbound call, a form handed straight to a rep).
+
+``instant_route`` is the service behind ``POST /api/v1/route``. It applies the same score, rules, skills and
+account ownership as the meeting-type route (``leads.services.lead_evaluate``), but every "has a free slot
+within ``fallback_after_days``" check becomes "is free at this instant":
+
+* a member is free now iff member and rep are active (and the rep is not withheld by a stale calendar), the
+  instant lies inside one of the rep's working windows and outside their time off, neither the rep's nor
+  the member's daily cap is reached on the rep's local date of today, and no busy interval (calendar busy
+  time or an active booking's blocked range, buffers included) contains the instant;
+* candidates are tried in the pool strategy's order: ``ranked`` (and ``group`` with rank order) by rank, every
+  other strategy in next-up order (lowest load first). Instant assignments of the current fairness period
+  count towards the load here (see ``INSTANT_REASON``), so successive instant leads rotate.
+
+With ``dry_run`` nothing is written. Otherwise a routed lead is stored as a ``Lead`` (the rep in
+``decision["rep"]``; the model has no rep column) plus one ``assigned`` ledger entry without a booking for
+the rep in the pool; a disqualified lead is stored and handed to nurture, like the meeting-type route. No rep
+free now: ``NoRepAvailable`` (409) and nothing is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Max, Q, Sum
+from django.utils import timezone as dj_timezone
+
+from booking.errors import BookingError
+from leads import selectors
+from leads.models import Lead, RoutingRule
+from leads.outbox import lead_emit
+from leads.owners import owner_backend
+from leads.rules_core import LeadFacts, first_match, is_free_mail, lead_score
+from leads.services import _weighted, lead_facts
+from leads.tokens import Route
+from routing.core import Interval, MemberState, SkipReason, next_up_order
+from routing.core.availability import (
+    busy_spans,
+    capped_days,
+    has_working_hours,
+    time_off_spans,
+    working_windows,
+)
+from routing.core.intervals import covers, overlaps
+from routing.core.ledger import rank_key
+from routing.core.localtime import DAY, offset_at, to_epoch_floor
+from routing.core.results import CHOSEN, NOT_NEEDED, SKIPPED, candidate, iso
+from routing.models import LedgerEntry, Pool
+from routing.selectors import fairness_period_start, load_pool_state
+from routing.services import ledger_assigned
+
+# Reason prefix of the ledger entries of instant assignments (kind ``assigned``, no booking); the instant
+# router counts them towards a member's load in the current fairness period.
+INSTANT_REASON = "instant route"
+WITHHELD = "withheld"  # the rep's calendar cannot be trusted right now (calendars.selectors)
+
+
+class NoRepAvailable(BookingError):
+    """Nobody the rules allow is free at this instant; ``decision`` explains every candidate."""
+
+    code = "no_rep_available"
+    status = 409
+    default_detail = "No rep is available right now."
+
+
+def reason_now(member: MemberState, now: datetime) -> SkipReason | None:
+    """None if ``member`` can take a lead at the instant ``now``, else the first failing rule's code."""
+    rep = member.rep
+    if not (member.active and rep.active):
+        return SkipReason.INACTIVE
+    if not has_working_hours(rep):
+        return SkipReason.NO_WORKING_HOURS
+    s = to_epoch_floor(now)
+    if not covers(working_windows(rep, s, s + 1), s, s + 1):
+        return SkipReason.OUTSIDE_WORKING_HOURS
+    if rep.time_off and overlaps(time_off_spans(rep), s, s + 1):
+        return SkipReason.TIME_OFF
+    capped = capped_days(member)
+    if capped is None or (s + offset_at(rep.timezone, s)) // DAY in capped:
+        return SkipReason.CAP
+    if rep.busy and overlaps(busy_spans(rep), s, s + 1):
+        return SkipReason.BUSY
+    return None
+
+
+def _with_instant_load(pool: Pool, members: list[MemberState], *, now: datetime) -> list[MemberState]:
+    """``members`` with this period's instant assignments added to their count and last assignment."""
+    rows = LedgerEntry.objects.filter(
+        pool_id=pool.pk,
+        rep_id__in=[m.rep_id for m in members],
+        kind=LedgerEntry.Kind.ASSIGNED,
+        booking__isnull=True,
+        reason__startswith=INSTANT_REASON,
+    )
+    start = fairness_period_start(pool, now=now)
+    totals = {
+        r["rep_id"]: r
+        for r in rows.values("rep_id").annotate(
+            n=Sum("delta", filter=None if start is None else Q(created_at__gte=start)), last=Max("created_at")
+        )
+    }
+    out = []
+    for member in members:
+        row = totals.get(member.rep_id)
+        if row is None:
+            out.append(member)
+            continue
+        last = max(filter(None, (member.last_assigned, row["last"])))
+        out.append(replace(member, count=member.count + (row["n"] or 0.0), last_assigned=last))
+    return out
+
+
+def pick_now(meeting_type, route: Route, *, now: datetime) -> tuple[int | None, dict]:
+    """The first member of ``route`` free at ``now`` in pool order (None: nobody), and the attempt record."""
+    pool = route.pool
+    state = load_pool_state(pool, meeting_type, now=now, window=Interval(now, now + timedelta(minutes=1)))
+    spec = replace(route, rep_ids=None).restrict(state.spec)  # ranks and performance factors only
+    members = [m for m in spec.members if route.rep_ids is None or m.rep_id in route.rep_ids]
+    members = _with_instant_load(pool, members, now=now)
+    by_rank = spec.strategy == "ranked" or (spec.strategy == "group" and spec.group_order == "rank")
+    ordered = sorted(members, key=rank_key) if by_rank else next_up_order(members)
+    chosen: MemberState | None = None
+    entries = []
+    for member in ordered:
+        if chosen is not None:
+            entries.append(candidate(member, NOT_NEEDED, None))
+            continue
+        reason = WITHHELD if member.rep_id in state.withheld else reason_now(member, now)
+        if reason is None:
+            chosen = member
+            entries.append(candidate(member, CHOSEN, None))
+        else:
+            entries.append(candidate(member, SKIPPED, reason))
+    record = {
+        "pool": pool.slug,
+        "strategy": pool.strategy,
+        "order": "rank" if by_rank else "next_up",
+        "restricted_to": None if route.rep_ids is None else sorted(route.rep_ids),
+        "candidates": entries,
+        "rep_id": None if chosen is None else chosen.rep_id,
+    }
+    return (None if chosen is None else chosen.rep_id), record
+
+
+@dataclass
+class InstantDecision:
+    facts: LeadFacts
+    rule: RoutingRule | None
+    disqualified: bool
+    rep_id: int | None = None
+    pool: Pool | None = None
+    message: str = ""
+    record: dict | None = None
+
+
+class _Attempts:
+    """Runs ``pick_now`` for successive routes, keeping every attempt in the record."""
+
+    def __init__(self, meeting_type, *, now: datetime, record: dict):
+        self.meeting_type, self.now, self.record = meeting_type, now, record
+        record["attempts"] = []
+
+    def __call__(self, route: Route) -> tuple[int | None, Pool]:
+        route = _weighted(route, now=self.now, record=self.record)
+        rep_id, attempt = pick_now(self.meeting_type, route, now=self.now)
+        self.record["attempts"].append(attempt)
+        return rep_id, route.pool
+
+
+def _owner(meeting_type, rule, pool, facts, attempt: _Attempts, record: dict) -> tuple[int | None, Pool]:
+    match = owner_backend().owner_for(email=facts.email.lower(), domain=facts.domain)
+    info: dict = {"free_mail": is_free_mail(facts.domain)}
+    record["owner"] = info
+    if match is None:
+        info.update(used=False, reason="no owner found")
+    else:
+        info.update(rep_id=match.rep_id, source=match.source, detail=match.detail)
+        if match.rep_id not in selectors.member_rep_ids(pool):
+            info.update(used=False, reason=f"owner is not an active member of pool {pool.slug}")
+        else:
+            rep_id, used_pool = attempt(Route(pool=pool, rep_ids=frozenset({match.rep_id})))
+            if rep_id is not None:
+                info["used"] = True
+                return rep_id, used_pool
+            why = record["attempts"][-1]["candidates"][0]["reason"]
+            info.update(used=False, reason=f"owner is not free now ({why})")
+    fallback = rule.fallback_pool or meeting_type.pool
+    record["fallback"] = {"used": True, "pool": fallback.slug, "reason": info["reason"]}
+    return attempt(Route(pool=fallback))
+
+
+def _skills(rule, pool, attempt: _Attempts, record: dict) -> tuple[int | None, Pool]:
+    skills = rule.required_skills or {}
+    if not skills:
+        return attempt(Route(pool=pool))
+    skilled = selectors.skilled_rep_ids(pool, skills)
+    ranks = selectors.proficiency_ranks(pool, skilled, skills) if pool.strategy == "ranked" else {}
+    record["skills"] = {"required": skills, "matching": sorted(skilled)}
+    rep_id, used_pool = attempt(Route(pool=pool, rep_ids=frozenset(skilled), skills=skills, ranks=ranks))
+    if rep_id is not None:
+        return rep_id, used_pool
+    if rule.fallback_pool is None:
+        record["fallback"] = {"used": False, "reason": "no skilled member free now; no fallback pool set"}
+        return None, used_pool
+    record["fallback"] = {
+        "used": True,
+        "pool": rule.fallback_pool.slug,
+        "reason": f"no member with {skills} is free now",
+    }
+    return attempt(Route(pool=rule.fallback_pool))
+
+
+def instant_evaluate(
+    *, meeting_type, email: str, timezone: str, answers: dict, utm: dict, country: str = "", now: datetime
+) -> InstantDecision:
+    """The instant routing decision for a lead; reads only."""
+    facts = lead_facts(email=email, timezone=timezone, answers=answers, utm=utm, country=country)
+    score, hits = lead_score(selectors.score_points(meeting_type), facts)
+    facts = LeadFacts(**{**facts.__dict__, "score": score})
+    rules = selectors.rules_for(meeting_type)
+    found = first_match(selectors.rule_specs(rules), facts)
+    rule = next((r for r in rules if found.rule and r.pk == found.rule.key), None)
+    record: dict = {
+        "mode": "instant",
+        "at": iso(now),
+        "country": facts.country,
+        "score": {"total": score, "hits": hits},
+        "rules": list(found.tried),
+        "rule": None if rule is None else {"id": rule.pk, "name": rule.name, "outcome": rule.outcome},
+    }
+    if rule is not None and rule.outcome == RoutingRule.Outcome.DISQUALIFY:
+        return InstantDecision(facts, rule, True, message=rule.disqualify_message, record=record)
+    attempt = _Attempts(meeting_type, now=now, record=record)
+    if rule is None:
+        record["default"] = "no rule matched: the meeting type's pool"
+        rep_id, pool = attempt(Route(pool=meeting_type.pool))
+    elif rule.outcome == RoutingRule.Outcome.ACCOUNT_OWNER:
+        rep_id, pool = _owner(meeting_type, rule, rule.pool or meeting_type.pool, facts, attempt, record)
+    else:
+        rep_id, pool = _skills(rule, rule.pool or meeting_type.pool, attempt, record)
+    record["rep"] = None
+    if rep_id is not None:
+        rep = pool.reps.get(pk=rep_id)
+        record["rep"] = {"id": rep.pk, "name": rep.name, "email": rep.email, "pool": pool.slug}
+    return InstantDecision(facts, rule, False, rep_id=rep_id, pool=pool, record=record)
+
+
+@dataclass(frozen=True)
+class InstantResult:
+    decision: InstantDecision
+    lead: Lead | None  # None for a dry run
+
+
+def _lock_pools(meeting_type) -> None:
+    """Serialise instant routes that may share a pool (PostgreSQL row locks; SQLite: BEGIN IMMEDIATE)."""
+    ids = {meeting_type.pool_id}
+    for pool_id, fallback_id in RoutingRule.objects.filter(
+        meeting_type=meeting_type, active=True
+    ).values_list("pool_id", "fallback_pool_id"):
+        ids.update(i for i in (pool_id, fallback_id) if i is not None)
+    list(Pool.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
+
+
+def instant_route(
+    *,
+    meeting_type,
+    email: str,
+    timezone: str,
+    answers: dict,
+    utm: dict,
+    country: str = "",
+    name: str = "",
+    dry_run: bool = False,
+    now: datetime | None = None,
+) -> InstantResult:
+    """Route a lead to the rep free now; store it unless ``dry_run``. Raises ``NoRepAvailable``."""
+    now = now or dj_timezone.now()
+    facts = dict(email=email, timezone=timezone, answers=answers, utm=utm, country=country, now=now)
+    if dry_run:
+        decision = instant_evaluate(meeting_type=meeting_type, **facts)
+        if not decision.disqualified and decision.rep_id is None:
+            raise NoRepAvailable(decision=decision.record)
+        return InstantResult(decision, None)
+    with transaction.atomic(durable=True):
+        _lock_pools(meeting_type)
+        decision = instant_evaluate(meeting_type=meeting_type, **facts)
+        if not decision.disqualified and decision.rep_id is None:
+            raise NoRepAvailable(decision=decision.record)
+        lead = Lead.objects.create(
+            meeting_type=meeting_type,
+            email=email,
+            name=name,
+            domain=decision.facts.domain,
+            timezone=timezone,
+            country=decision.facts.country,
+            answers=answers,
+            utm=utm,
+            score=decision.facts.score,
+            matched_rule=decision.rule,
+            outcome=Lead.Outcome.DISQUALIFIED if decision.disqualified else Lead.Outcome.ROUTED,
+            pool=decision.pool,
+            decision=decision.record,
+        )
+        if decision.disqualified:
+            lead_emit(lead, message=decision.message, now=now)
+        else:
+            ledger_assigned(
+                pool_id=decision.pool.pk,
+                booking_id=None,
+                rep_ids=[decision.rep_id],
+                reason=f"{INSTANT_REASON}: lead {lead.pk}",
+            )
+    return InstantResult(decision, lead)

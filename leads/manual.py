@@ -1,0 +1,105 @@
+"""Routing a lead by hand (supervisor override): an admin gives a lead to a rep with a reason code.
+
+* The rep must be an active member (member and rep active) of the lead's pool (else the meeting type's).
+* A lead with a confirmed booking: the booking is reassigned to the rep (``booking_reassign``, same code
+  and note; a past booking is refused with ``BookingInPast``); the booking's ledger entries follow the code.
+* A lead without one (or whose booking is cancelled/held): a counting code charges the rep one booking in
+  the pool's fairness ledger (a manual ``adjusted`` +1 entry, ``routing.services.member_adjust``; like
+  every manual adjustment it does not expire with the fairness period); ``account_owner`` writes nothing.
+* Either way the lead's decision gets a ``manual`` entry (the latest) and a ``history`` item: rep, code,
+  note, whether it counted, who, when, and the booking it moved.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from django.db import transaction
+from django.utils import timezone as dj_timezone
+
+from booking.errors import BookingError, InvalidInput
+from booking.models import Booking
+from leads.models import Lead
+from routing.models import PoolMember
+from routing.overrides import OverrideCode, override_counts, override_problems, override_reason
+from routing.services import member_adjust
+
+
+class ManualRouteNotPossible(BookingError):
+    code = "manual_route_not_possible"
+    status = 409
+    default_detail = "The lead cannot be routed to that rep."
+
+
+def lead_pool(lead: Lead):
+    """The pool a hand-routed lead is routed within: the lead's, else its meeting type's."""
+    return lead.pool or lead.meeting_type.pool
+
+
+def lead_route_by_hand(
+    *,
+    lead_id: int,
+    rep_id: int,
+    code: str,
+    note: str = "",
+    actor: str = "",
+    now: datetime | None = None,
+) -> Lead:
+    """Give the lead to ``rep_id`` for reason ``code`` (``routing.overrides.OverrideCode``); see the module
+    docstring. Raises ``InvalidInput`` (bad code / missing note), ``ManualRouteNotPossible`` (not an active
+    member, already the host) or the booking errors of ``booking_reassign``."""
+    from booking.services.reassign import booking_reassign
+
+    problems = override_problems(code, note)
+    if problems:
+        raise InvalidInput({"note" if k == "reason" else k: v for k, v in problems.items()})
+    now = now or dj_timezone.now()
+    lead = Lead.objects.select_related("meeting_type__pool", "pool", "booking").get(pk=lead_id)
+    pool = lead_pool(lead)
+    member = (
+        PoolMember.objects.select_related("rep")
+        .filter(pool=pool, rep_id=rep_id, active=True, rep__active=True)
+        .first()
+        if pool is not None
+        else None
+    )
+    if member is None:
+        raise ManualRouteNotPossible(f"That rep is not an active member of the pool {pool}.")
+    counts = override_counts(code)
+    booking = lead.booking
+    moved = booking is not None and booking.status == Booking.Status.CONFIRMED
+    if moved:
+        if booking.hosts.filter(active=True, rep_id=rep_id).exists():
+            raise ManualRouteNotPossible("That rep already hosts the lead's booking.")
+        booking_reassign(
+            booking_id=booking.pk, to_member_id=member.pk, reason=note, code=code, actor=actor, now=now
+        )
+    with transaction.atomic(durable=True):
+        lead = Lead.objects.select_for_update().get(pk=lead_id)
+        if counts and not moved:
+            member_adjust(
+                member, delta=1.0, reason=f"{override_reason(code, note)} (lead #{lead.pk} routed by hand)"
+            )
+        entry = {
+            "at": now.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            "action": "routed_by_hand",
+            "rep_id": rep_id,
+            "rep": member.rep.name,
+            "pool": pool.slug,
+            "code": code,
+            "reason": note[:300],
+            "counts": counts,
+            "booking": booking.pk if moved else None,
+            "by": actor,
+        }
+        decision = dict(lead.decision or {})
+        decision["manual"] = entry
+        decision["history"] = [*decision.get("history", []), entry]
+        lead.decision = decision
+        lead.outcome = Lead.Outcome.ROUTED
+        lead.pool = pool
+        lead.save(update_fields=["decision", "outcome", "pool"])
+    return lead
+
+
+__all__ = ["ManualRouteNotPossible", "OverrideCode", "lead_pool", "lead_route_by_hand"]
