@@ -242,10 +242,12 @@ class BookingAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
         "routing_decision",
+        "lead_score",
     )
     fieldsets = (
         (None, {"fields": ("meeting_type", "pool", "start", "end", "status", "sequence")}),
         ("Prospect", {"fields": ("prospect_name", "prospect_email", "prospect_timezone", "answers_display")}),
+        ("Lead", {"fields": ("lead_score",)}),
         ("More", {"fields": ("note", "utm", "cancel_reason", "cancelled_at", "created_at", "updated_at")}),
         ("Routing decision", {"fields": ("routing_decision",)}),
     )
@@ -266,6 +268,11 @@ class BookingAdmin(admin.ModelAdmin):
             return "—"
         rows = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", sorted(obj.answers.items()))
         return format_html("<table>{}</table>", rows)
+
+    @admin.display(description="lead score")
+    def lead_score(self, obj: Booking) -> str:
+        lead = getattr(obj, "lead", None)  # the routed lead (leads.Lead.booking), if the page routed one
+        return "—" if lead is None else f"{lead.score:g} (lead #{lead.pk})"
 
     @admin.display(description="routing decision")
     def routing_decision(self, obj: Booking) -> str:

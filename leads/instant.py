@@ -24,7 +24,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Max, Q, Sum
 from django.utils import timezone as dj_timezone
 
 from booking.errors import BookingError
@@ -47,12 +46,12 @@ from routing.core.intervals import covers, overlaps
 from routing.core.ledger import rank_key
 from routing.core.localtime import DAY, offset_at, to_epoch_floor
 from routing.core.results import CHOSEN, NOT_NEEDED, SKIPPED, candidate, iso
-from routing.models import LedgerEntry, Pool
-from routing.selectors import fairness_period_start, load_pool_state
+from routing.models import Pool
+from routing.selectors import load_pool_state
 from routing.services import ledger_assigned
 
-# Reason prefix of the ledger entries of instant assignments (kind ``assigned``, no booking); the instant
-# router counts them towards a member's load in the current fairness period.
+# Reason prefix of the ledger entries of instant assignments (kind ``assigned``, no booking);
+# ``routing.selectors.pool_ledger`` counts them like bookings in the current fairness period.
 INSTANT_REASON = "instant route"
 WITHHELD = "withheld"  # the rep's calendar cannot be trusted right now (calendars.selectors)
 
@@ -85,40 +84,12 @@ def reason_now(member: MemberState, now: datetime) -> SkipReason | None:
     return None
 
 
-def _with_instant_load(pool: Pool, members: list[MemberState], *, now: datetime) -> list[MemberState]:
-    """``members`` with this period's instant assignments added to their count and last assignment."""
-    rows = LedgerEntry.objects.filter(
-        pool_id=pool.pk,
-        rep_id__in=[m.rep_id for m in members],
-        kind=LedgerEntry.Kind.ASSIGNED,
-        booking__isnull=True,
-        reason__startswith=INSTANT_REASON,
-    )
-    start = fairness_period_start(pool, now=now)
-    totals = {
-        r["rep_id"]: r
-        for r in rows.values("rep_id").annotate(
-            n=Sum("delta", filter=None if start is None else Q(created_at__gte=start)), last=Max("created_at")
-        )
-    }
-    out = []
-    for member in members:
-        row = totals.get(member.rep_id)
-        if row is None:
-            out.append(member)
-            continue
-        last = max(filter(None, (member.last_assigned, row["last"])))
-        out.append(replace(member, count=member.count + (row["n"] or 0.0), last_assigned=last))
-    return out
-
-
 def pick_now(meeting_type, route: Route, *, now: datetime) -> tuple[int | None, dict]:
     """The first member of ``route`` free at ``now`` in pool order (None: nobody), and the attempt record."""
     pool = route.pool
     state = load_pool_state(pool, meeting_type, now=now, window=Interval(now, now + timedelta(minutes=1)))
     spec = replace(route, rep_ids=None).restrict(state.spec)  # ranks and performance factors only
     members = [m for m in spec.members if route.rep_ids is None or m.rep_id in route.rep_ids]
-    members = _with_instant_load(pool, members, now=now)
     by_rank = spec.strategy == "ranked" or (spec.strategy == "group" and spec.group_order == "rank")
     ordered = sorted(members, key=rank_key) if by_rank else next_up_order(members)
     chosen: MemberState | None = None

@@ -3,9 +3,9 @@
 * The rep must be an active member (member and rep active) of the lead's pool (else the meeting type's).
 * A lead with a confirmed booking: the booking is reassigned to the rep (``booking_reassign``, same code
   and note; a past booking is refused with ``BookingInPast``); the booking's ledger entries follow the code.
-* A lead without one (or whose booking is cancelled/held): a counting code charges the rep one booking in
-  the pool's fairness ledger (a manual ``adjusted`` +1 entry, ``routing.services.member_adjust``; like
-  every manual adjustment it does not expire with the fairness period); ``account_owner`` writes nothing.
+* A lead without one (or whose booking is cancelled/held): a counting code charges the rep one assignment
+  in the pool's fairness ledger (an ``assigned`` +1 entry without a booking, like an instant route; it
+  counts in the current fairness period only, as a booking would); ``account_owner`` writes nothing.
 * Either way the lead's decision gets a ``manual`` entry (the latest) and a ``history`` item: rep, code,
   note, whether it counted, who, when, and the booking it moved.
 """
@@ -22,7 +22,7 @@ from booking.models import Booking
 from leads.models import Lead
 from routing.models import PoolMember
 from routing.overrides import OverrideCode, override_counts, override_problems, override_reason
-from routing.services import member_adjust
+from routing.services import ledger_assigned
 
 
 class ManualRouteNotPossible(BookingError):
@@ -77,8 +77,11 @@ def lead_route_by_hand(
     with transaction.atomic(durable=True):
         lead = Lead.objects.select_for_update().get(pk=lead_id)
         if counts and not moved:
-            member_adjust(
-                member, delta=1.0, reason=f"{override_reason(code, note)} (lead #{lead.pk} routed by hand)"
+            ledger_assigned(
+                pool_id=pool.pk,
+                booking_id=None,
+                rep_ids=[rep_id],
+                reason=f"{override_reason(code, note)} (lead #{lead.pk} routed by hand)",
             )
         entry = {
             "at": now.astimezone(UTC).isoformat().replace("+00:00", "Z"),

@@ -68,7 +68,7 @@ def counted_statuses(pool: Pool) -> list[str]:
 class Ledger:
     """Per-rep fairness figures of one pool: raw counted bookings, effective adjustment, last assignment."""
 
-    raw: dict[int, int]
+    raw: dict[int, float]
     expired_joined: dict[int, float]
     last_assigned: dict[int, datetime]
 
@@ -86,7 +86,8 @@ def _zero_override(pool: Pool, kind: str) -> Q:
 
 
 def pool_ledger(pool: Pool, rep_ids: list[int], *, now: datetime) -> Ledger:
-    """Two queries: host-row aggregates and expired "joined" deltas."""
+    """Two queries: host-row aggregates, and ledger-only entries (expired "joined" deltas, instant
+    assignments without a booking)."""
     from booking.models import BookingHost
 
     start = fairness_period_start(pool, now=now)
@@ -109,16 +110,30 @@ def pool_ledger(pool: Pool, rep_ids: list[int], *, now: datetime) -> Ledger:
         raw[row["rep_id"]] = row["n"]
         if row["last"] is not None:
             last[row["rep_id"]] = row["last"]
-    expired: dict[int, float] = {}
+    # Ledger-only rows in one query: "joined" deltas that expired with an earlier period, and assignments
+    # without a booking (``POST /api/v1/route`` hands a lead to a rep now), which count like bookings.
+    instant = Q(kind=LedgerEntry.Kind.ASSIGNED, booking__isnull=True)
+    wanted = instant
+    sums = {"instant": Sum("delta", filter=instant), "last": Max("created_at", filter=instant)}
     if start is not None:
-        joined = (
-            LedgerEntry.objects.filter(
-                pool_id=pool.pk, rep_id__in=rep_ids, kind=LedgerEntry.Kind.JOINED, created_at__lt=start
-            )
-            .values("rep_id")
-            .annotate(total=Sum("delta"))
-        )
-        expired = {row["rep_id"]: row["total"] or 0.0 for row in joined}
+        joined = Q(kind=LedgerEntry.Kind.JOINED, created_at__lt=start)
+        wanted |= joined
+        sums["expired"] = Sum("delta", filter=joined)
+        sums["instant"] = Sum("delta", filter=instant & Q(created_at__gte=start))
+    entries = (
+        LedgerEntry.objects.filter(Q(pool_id=pool.pk, rep_id__in=rep_ids) & wanted)
+        .values("rep_id")
+        .annotate(**sums)
+    )
+    expired: dict[int, float] = {}
+    for row in entries:
+        rep_id = row["rep_id"]
+        if row.get("expired"):
+            expired[rep_id] = row["expired"]
+        if row["instant"]:
+            raw[rep_id] = raw.get(rep_id, 0) + row["instant"]
+        if row["last"] is not None and (rep_id not in last or row["last"] > last[rep_id]):
+            last[rep_id] = row["last"]
     return Ledger(raw=raw, expired_joined=expired, last_assigned=last)
 
 

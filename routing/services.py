@@ -60,8 +60,11 @@ def member_adjust(member: PoolMember, *, delta: float, reason: str) -> LedgerEnt
         )
 
 
-def ledger_assigned(*, pool_id: int, booking_id: int, rep_ids: Iterable[int], reason: str = "") -> None:
-    """One ``assigned`` (+1) entry per host of a new booking."""
+def ledger_assigned(
+    *, pool_id: int, booking_id: int | None, rep_ids: Iterable[int], reason: str = ""
+) -> None:
+    """One ``assigned`` (+1) entry per host of a new booking; without a booking (a lead handed to a rep now,
+    or routed by hand) the entry itself is what ``routing.selectors.pool_ledger`` counts."""
     LedgerEntry.objects.bulk_create(
         [
             LedgerEntry(

@@ -17,7 +17,7 @@ from booking.models import Booking, BookingHost, MeetingType
 from booking.presenters import booking_body
 from booking.selectors import alternatives, token_hash
 from booking.services import idempotency, locking
-from booking.services.routing import choose_hosts, host_dicts, host_rows, invalid_start
+from booking.services.routing import all_booked, choose_hosts, host_dicts, host_rows, invalid_start
 from routing.core import Interval, NoHostAvailable
 from routing.models import PoolMember
 from routing.selectors import load_pool_state
@@ -146,8 +146,12 @@ def _book(
     visitor: str = "",
 ) -> dict:
     pool = route.pool if route else meeting_type.pool
-    rep_ids = PoolMember.objects.filter(pool_id=pool.pk).values_list("rep_id", flat=True)
-    locking.lock_reps(list(rep_ids))
+    rep_ids = list(PoolMember.objects.filter(pool_id=pool.pk).values_list("rep_id", flat=True))
+    if all_booked(rep_ids, meeting_type, start):  # taken already: no need to queue for the locks
+        raise SlotUnavailable()
+    locking.lock_reps(rep_ids)
+    if all_booked(rep_ids, meeting_type, start):  # taken while we waited
+        raise SlotUnavailable()
     end = start + timedelta(minutes=meeting_type.duration_minutes)
     state = load_pool_state(pool, meeting_type, now=now, window=Interval(start, end))
     if route:  # leads.tokens.Route: the routed pool, restricted to its candidates

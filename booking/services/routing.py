@@ -40,6 +40,20 @@ def blocked_range(meeting_type: MeetingType, start: datetime) -> tuple[datetime,
     )
 
 
+def all_booked(rep_ids: list[int], meeting_type: MeetingType, start: datetime) -> bool:
+    """A one-query, sufficient test that nobody can take ``start``: every candidate rep already hosts an
+    active booking overlapping the buffered range. Lets the losers of a rush on one slot fail fast (before
+    and right after taking the locks) instead of each loading the whole pool while holding them."""
+    reps = set(rep_ids)
+    if not reps:
+        return False
+    lo, hi = blocked_range(meeting_type, start)
+    booked = BookingHost.objects.filter(
+        rep_id__in=reps, active=True, blocked_start__lt=hi, blocked_end__gt=lo
+    ).values_list("rep_id", flat=True)
+    return set(booked) >= reps
+
+
 def invalid_start(record: dict[str, Any]) -> str | None:
     """A field message when every candidate refused the start as not bookable (grid/notice/horizon)."""
     reasons = {c.get("reason") for c in record.get("candidates", []) if c.get("outcome") == "skipped"}

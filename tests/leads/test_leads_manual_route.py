@@ -76,7 +76,7 @@ def test_counting_code_charges_the_rep_and_is_audited(lead, reps, sales):
     }
     assert lead.decision["history"] == [manual] and lead.decision["rules"] == []
     entry = LedgerEntry.objects.get(pool=sales, rep=ben)
-    assert (entry.kind, entry.delta) == ("adjusted", 1.0)
+    assert (entry.kind, entry.delta, entry.booking_id) == ("assigned", 1.0, None)
     assert entry.reason == f"customer_request: asked for Ben (lead #{lead.pk} routed by hand)"
     assert counts(sales)[ben.pk] == 1 and counts(sales)[reps["ana"].pk] == 0
 

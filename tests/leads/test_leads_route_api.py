@@ -6,6 +6,9 @@ import datetime as dt
 
 import pytest
 import time_machine
+from django.contrib.auth.models import User
+from django.test import Client
+from django.urls import reverse
 
 from booking.models import Booking, BookingHost, OutboxMessage
 from booking.signals import lead_routed
@@ -78,6 +81,12 @@ def test_skills_restrict_slots_and_booking_and_link_the_lead(api, rules, reps):
     booking = Booking.objects.get()
     lead.refresh_from_db()
     assert lead.booking == booking and booking.decision["route"]["lead_id"] == lead.pk
+    # the lead's score is shown with the booking in the admin
+    admin_user = User.objects.create_superuser("boss", "boss@example.com", "pw")
+    client = Client()
+    client.force_login(admin_user)
+    page = client.get(reverse("admin:booking_booking_change", args=[booking.pk]))
+    assert f"{lead.score:g} (lead #{lead.pk})" in page.content.decode()
 
 
 def test_catch_all_routes_to_the_whole_pool(api, rules):
