@@ -84,13 +84,16 @@ def make_policy(seed: int) -> Policy:
 
 def main() -> int:
     policy = make_policy(seed=1)
-    leads = synthetic_leads(MEETING, start=START, hours=DAYS * 24, rate_per_hour=LEADS / (DAYS * 24), seed=2)
+    # the Poisson stream runs a little longer than 30 days so that it surely holds 10,000 leads; cut there
+    rate = LEADS / (DAYS * 24)
+    leads = synthetic_leads(MEETING, start=START, hours=int(DAYS * 24 * 1.1), rate_per_hour=rate, seed=2)
     leads = leads[:LEADS]
+    assert len(leads) == LEADS, len(leads)
     t0 = clock.perf_counter()
     outcome = simulate(policy, leads)
     elapsed = clock.perf_counter() - t0
     summary = outcome.summary()
-    ok = elapsed <= TARGET_S and len(leads) >= 0.95 * LEADS
+    ok = elapsed <= TARGET_S
     print(
         f"routing simulator benchmark: {len(leads)} synthetic leads, {REPS}-rep first_available pool, "
         f"{DAYS} days"

@@ -95,14 +95,30 @@ def working_windows(rep: RepSchedule, lo: int, hi: int) -> list[Span]:
     return merge(spans)
 
 
+# ``epoch_spans`` results by the identity of the (immutable) interval tuple: a rep's busy tuple is asked for
+# many times while it does not change (every candidate start of a slot page, every lead of a simulation).
+# Each entry holds its tuple, so an id is never reused while cached; the cache is emptied when full.
+_SPANS: dict[int, tuple[tuple[Interval, ...], list[Span]]] = {}
+_SPANS_MAX = 4096
+
+
 def epoch_spans(intervals: tuple[Interval, ...]) -> list[Span]:
-    """Merged ``[floor(start), ceil(end))`` epoch-second spans of aware intervals (inlined: the hot path)."""
+    """Merged ``[floor(start), ceil(end))`` epoch-second spans of aware intervals (inlined: the hot path).
+    The list may be shared between callers: never modify it."""
+    hit = _SPANS.get(id(intervals))
+    if hit is not None and hit[0] is intervals:
+        return hit[1]
     spans = []
     for iv in intervals:
         a, b = iv.start.timestamp(), iv.end.timestamp()
         ia, ib = int(a), int(b)
         spans.append((ia - (ia > a), ib + (ib < b)))
-    return merge(spans)
+    merged = merge(spans)
+    if isinstance(intervals, tuple) and len(intervals) > 8:  # small ones are cheaper to redo than to cache
+        if len(_SPANS) >= _SPANS_MAX:
+            _SPANS.clear()
+        _SPANS[id(intervals)] = (intervals, merged)
+    return merged
 
 
 def time_off_spans(rep: RepSchedule) -> list[Span]:
