@@ -51,6 +51,24 @@ def _history(booking: Booking, entry: dict[str, Any]) -> None:
     booking.decision = decision
 
 
+def _credit_holder(history: list, rep_id: int) -> int:
+    """The rep holding the fairness credit of the seat ``rep_id`` hosts: ``rep_id`` itself, unless it got
+    the seat through a non-counting override — then whoever held the credit before that override."""
+    index = len(history)
+    while True:
+        entry = next(
+            (
+                (i, e)
+                for i, e in reversed(list(enumerate(history[:index])))
+                if isinstance(e, dict) and e.get("action") == "reassigned" and e.get("to") == rep_id
+            ),
+            None,
+        )
+        if entry is None or entry[1].get("counts", True) or not isinstance(entry[1].get("from"), int):
+            return rep_id
+        index, rep_id = entry[0], entry[1]["from"]
+
+
 def _iso(dt: datetime) -> str:
     return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
@@ -235,13 +253,26 @@ def booking_reschedule(
             active, released = _move_hosts(booking, rows, new_hosts, now=now)
             moved_to = [r.rep_id for r in active if r.rep_id not in previous["hosts"]]
             if released or moved_to:
+                # the credit moves from whoever holds it: a host seated by a non-counting override holds none
+                history = (booking.decision or {}).get("history") or []
+                holders = [_credit_holder(history, r.rep_id) for r in released]
                 ledger_reassigned(
                     pool_id=pool.pk,
                     booking_id=booking.pk,
-                    from_rep_ids=[r.rep_id for r in released],
+                    from_rep_ids=holders,
                     to_rep_ids=moved_to,
                     reason="rescheduled: routed again",
                 )
+                without_credit = [r.rep_id for r, h in zip(released, holders, strict=True) if h != r.rep_id]
+                if without_credit:
+                    ledger_reassigned(
+                        pool_id=pool.pk,
+                        booking_id=booking.pk,
+                        from_rep_ids=without_credit,
+                        to_rep_ids=[],
+                        reason="rescheduled: routed again",
+                        counts=False,
+                    )
             described = host_dicts(active, state.members)
             outbox.emit(
                 "booking.rescheduled",

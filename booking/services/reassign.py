@@ -11,7 +11,7 @@ from booking import outbox
 from booking.errors import BookingNotActive, InvalidInput, ReassignNotPossible
 from booking.models import Booking
 from booking.services import locking
-from booking.services.manage import _changeable, _conflicts, _history, _iso, _move_hosts
+from booking.services.manage import _changeable, _conflicts, _credit_holder, _history, _iso, _move_hosts
 from booking.services.routing import blocked_range, host_dicts, hosts_busy_live
 from routing.core import Interval, why_not_free
 from routing.models import PoolMember
@@ -140,24 +140,6 @@ def booking_reassign(
             return booking
 
     return _conflicts(run)
-
-
-def _credit_holder(history: list, rep_id: int) -> int:
-    """The rep holding the fairness credit of the seat ``rep_id`` hosts: ``rep_id`` itself, unless it got
-    the seat through a non-counting override — then whoever held the credit before that override."""
-    index = len(history)
-    while True:
-        entry = next(
-            (
-                (i, e)
-                for i, e in reversed(list(enumerate(history[:index])))
-                if isinstance(e, dict) and e.get("action") == "reassigned" and e.get("to") == rep_id
-            ),
-            None,
-        )
-        if entry is None or entry[1].get("counts", True) or not isinstance(entry[1].get("from"), int):
-            return rep_id
-        index, rep_id = entry[0], entry[1]["from"]
 
 
 def booking_set_outcome(*, booking_id: int, status: str, now: datetime | None = None) -> Booking:

@@ -12,6 +12,7 @@ from django.urls import reverse
 from booking.errors import BookingInPast, InvalidInput
 from booking.models import Booking
 from booking.services import booking_reassign
+from calendars.models import BusyInterval
 from leads.models import RoutingRule
 from routing.core import Interval
 from routing.models import LedgerEntry, PoolMember
@@ -103,6 +104,28 @@ def test_counting_override_after_a_non_counting_one_moves_the_kept_credit(trio):
         second.rep_id: 0.0,
         third.rep_id: 1.0,
     }
+
+
+def test_reschedule_after_a_non_counting_override_moves_the_kept_credit(api, meeting_type, rep):
+    for name in ("Bo", "Cy"):
+        PoolMember.objects.create(pool=meeting_type.pool, rep=make_rep(name), rank=1)
+    made = api.post(URL, body(), format="json").json()
+    booking = Booking.objects.get(pk=made["id"])
+    members = {m.rep_id: m for m in PoolMember.objects.filter(pool=meeting_type.pool)}
+    first = booking.hosts.get(active=True).rep_id
+    second = others(booking, members)[0]
+    booking_reassign(booking_id=booking.pk, to_member_id=second.pk, code="account_owner")
+    assert counts(booking.pool)[first] == 1 and sum(counts(booking.pool).values()) == 1
+    later = dt.datetime(2026, 3, 3, 10, 0, tzinfo=dt.UTC)  # 11:00 in Berlin: the owner is busy then
+    BusyInterval.objects.create(rep_id=second.rep_id, start=later, end=later + dt.timedelta(hours=1))
+    moved = api.post(
+        f"/api/v1/bookings/{made['manage_token']}/reschedule", {"start": later.isoformat()}, format="json"
+    )
+    assert moved.status_code == 200, moved.json()
+    host = booking.hosts.get(active=True).rep_id
+    after = counts(booking.pool)
+    assert host not in (first, second.rep_id)  # routed again: the least loaded free member
+    assert after[host] == 1 and sum(after.values()) == 1  # the kept credit moved; nobody counts it twice
 
 
 def test_non_counting_there_and_back_leaves_the_credit_with_the_first_host(trio):
