@@ -2,7 +2,9 @@
 
 Periodic ones (created as django_celery_beat PeriodicTasks by migration 0003, editable in the admin):
 ``calendars.sync_due`` (API calendars not synced within CALENDAR_POLL_MINUTES), ``calendars.poll_ics``
-(ICS feeds, CALENDAR_ICS_POLL_MINUTES) and ``calendars.renew_watches`` (push channels).
+(ICS feeds, CALENDAR_ICS_POLL_MINUTES) and ``calendars.renew_watches`` (push channels); by migration 0004
+``calendars.refresh_lists`` (daily: each connected account's calendar list, so a calendar added or removed
+at Google or Microsoft shows up without the rep pressing Refresh).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 from celery import shared_task
 from django.utils import timezone
 
+from calendars.errors import CalendarError
+from calendars.models import CalendarConnection
 from calendars.services import sync, watches
 from calendars.services.connections import calendars_refresh
 
@@ -53,3 +57,33 @@ def connection_setup_task(connection_id: int) -> None:
         if cal.blocks_availability:
             sync.request_sync(calendar_id=cal.pk)
             watch_ensure_task.delay(cal.pk)
+
+
+@shared_task(name="calendars.refresh_lists", ignore_result=True)
+def refresh_lists_task() -> int:
+    ids = list(
+        CalendarConnection.objects.exclude(status=CalendarConnection.Status.DISCONNECTED).values_list(
+            "pk", flat=True
+        )
+    )
+    for pk in ids:
+        calendar_list_refresh_task.delay(pk)
+    return len(ids)
+
+
+@shared_task(name="calendars.calendar_list_refresh", ignore_result=True)
+def calendar_list_refresh_task(connection_id: int) -> str:
+    """Mirror one account's calendar list; a newly found blocking calendar is synced and watched at once.
+    A revoked grant marks the connection disconnected (inside ``calendars_refresh``); a provider that fails
+    is left for tomorrow's run (the calendars already known keep syncing)."""
+    try:
+        calendars = calendars_refresh(connection_id=connection_id)
+    except CalendarConnection.DoesNotExist:
+        return "gone"
+    except CalendarError as exc:
+        return exc.code
+    for cal in calendars:
+        if cal.blocks_availability and cal.last_synced_at is None and cal.sync_requested_at is None:
+            sync.request_sync(calendar_id=cal.pk)
+            watch_ensure_task.delay(cal.pk)
+    return "ok"
