@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db.models import Max, Min, Q
 
 from booking.models import Booking, BookingHost, MeetingType
+from insights.sim_types import Move
 from insights.simulator import Lead, Policy, PriorBooking
 from routing.configfile import ConfigInvalid, load_document, parse_config
 from routing.core import Interval
@@ -66,6 +67,42 @@ def _lead_decisions(bookings: list[Booking], routes: dict) -> dict[int, dict]:
     return out
 
 
+def _instant_of(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def _moves(booking: Booking, record: dict, hosts: tuple, end: datetime | None):
+    """From the booking's decision history (``rescheduled`` entries): its original start, its reschedules
+    before ``end`` (``Move``), its hosts as they stood at ``end`` and the reps found busy live at its first
+    decision — unknown (none) once a reschedule routed it again, which replaced the decision record."""
+    entries = [
+        e
+        for e in record.get("history") or ()
+        if isinstance(e, dict)
+        and e.get("action") == "rescheduled"
+        and e.get("at")
+        and e.get("to")
+        and isinstance(e.get("from"), dict)
+        and e["from"].get("start")
+    ]
+    live_busy = frozenset(record.get("live_busy", ()))
+    if not entries:
+        return booking.start, (), hosts, live_busy
+    rerouted = [i for i, e in enumerate(entries) if not e.get("kept_hosts")]
+    moves, hosts_then = [], hosts
+    for i, e in enumerate(entries):
+        at = _instant_of(e["at"])
+        if end is not None and at >= end:
+            hosts_then = tuple(e["from"].get("hosts") or ())  # who held it at ``end``
+            break
+        busy = set(e.get("live_busy") or ())
+        if rerouted and i == rerouted[-1]:
+            busy |= live_busy  # the record of the last re-route: its own live checks
+        moves.append(Move(at, _instant_of(e["to"]), bool(e.get("kept_hosts")), frozenset(busy)))
+    first = entries[0]["from"]
+    return _instant_of(first["start"]), tuple(moves), hosts_then, frozenset() if rerouted else live_busy
+
+
 def replay_leads(bookings: list[Booking], *, end: datetime | None = None) -> list[Lead]:
     """One lead per recorded booking: its decision time, requested start, meeting spec, the reps the
     providers reported busy live at that moment (from the decision record), the live hosts, the route it
@@ -77,6 +114,7 @@ def replay_leads(bookings: list[Booking], *, end: datetime | None = None) -> lis
     for b in bookings:
         record = b.decision or {}
         hosts = tuple(h["rep_id"] for h in record.get("hosts", ()))
+        first_start, moves, hosts_then, live_busy = _moves(b, record, hosts, end)
         rules = decisions.get(b.pk, {})
         owner = (rules.get("owner") or {}).get("rep_id")
         cancelled = b.status == Booking.Status.CANCELLED and b.cancelled_at is not None
@@ -84,13 +122,14 @@ def replay_leads(bookings: list[Booking], *, end: datetime | None = None) -> lis
             Lead(
                 at=b.decided_at,
                 meeting=meeting_spec(b.meeting_type),
-                start=b.start,
-                live_busy=frozenset(record.get("live_busy", ())),
-                recorded_hosts=hosts,
+                start=first_start,
+                live_busy=live_busy,
+                recorded_hosts=hosts_then,
                 route=routes[b.pk],
                 owner=owner if isinstance(owner, int) else None,
                 rules_fallback=bool((rules.get("fallback") or {}).get("used")),
                 cancelled_at=b.cancelled_at if cancelled and (end is None or b.cancelled_at < end) else None,
+                moves=moves,
             )
         )
     return leads
@@ -122,6 +161,19 @@ def _prior_cancelled(
     )
 
 
+def _instant(pool: Pool, rep_ids: list[int]):
+    """The pool's ledger entries for assignments without a booking (``routing.selectors.pool_ledger``)."""
+    return LedgerEntry.objects.filter(
+        pool=pool, rep_id__in=rep_ids, kind=LedgerEntry.Kind.ASSIGNED, booking__isnull=True
+    )
+
+
+def _instant_in(pool: Pool, rep_ids: list[int], *, start: datetime, end: datetime) -> tuple:
+    """``(created_at, rep_id)`` of the assignments without a booking made in ``[start, end)``, in order."""
+    rows = _instant(pool, rep_ids).filter(created_at__gte=start, created_at__lt=end)
+    return tuple(rows.order_by("created_at", "pk").values_list("created_at", "rep_id"))
+
+
 def _ledger_before(pool: Pool, rep_ids: list[int], start: datetime):
     hosts = BookingHost.objects.filter(booking__pool=pool, rep_id__in=rep_ids, assigned_at__lt=start).exclude(
         released=BookingHost.Released.REASSIGNED
@@ -132,6 +184,13 @@ def _ledger_before(pool: Pool, rep_ids: list[int], start: datetime):
     ):
         events[rid].append(at)
     last = {r["rep_id"]: r["m"] for r in hosts.values("rep_id").annotate(m=Max("assigned_at"))}
+    # assignments without a booking (instant routes, leads routed by hand) count like bookings, in the
+    # fairness period of each instant (the simulator filters ``events`` by period), as ``pool_ledger`` does
+    before = _instant(pool, rep_ids).filter(created_at__lt=start).order_by("created_at", "pk")
+    for rid, at in before.values_list("rep_id", "created_at"):
+        events[rid].append(at)
+        if rid not in last or at > last[rid]:
+            last[rid] = at
     joined: dict[int, list] = defaultdict(list)
     for rid, at, delta in LedgerEntry.objects.filter(
         pool=pool, rep_id__in=rep_ids, kind=LedgerEntry.Kind.JOINED
@@ -144,7 +203,8 @@ def current_policy(
     pool: Pool, *, start: datetime, end: datetime, replayed: list[Booking], label: str = "current"
 ) -> Policy:
     """The pool as configured now, its members' calendars over ``[start, end + horizon)`` without the
-    bookings in ``replayed``, and the fairness ledger as it stood at ``start``."""
+    bookings in ``replayed``, the fairness ledger as it stood at ``start`` and the assignments without a
+    booking made in ``[start, end)`` (replayed at their instant)."""
     horizon = max(MeetingType.objects.filter(pool=pool).values_list("horizon_days", flat=True), default=30)
     window = Interval(start, end + timedelta(days=horizon + 1))
     state = load_pool_state(pool, None, now=start, window=window)
@@ -185,6 +245,7 @@ def current_policy(
         last_assigned=last,
         count_cancellations=pool.count_cancellations,
         prior_cancelled=_prior_cancelled(pool, list(members), start=start, end=end, replayed=replayed),
+        instant=_instant_in(pool, list(members), start=start, end=end),
     )
 
 

@@ -41,6 +41,20 @@ class Policy:
     last_assigned: dict[int, datetime] = field(default_factory=dict)
     count_cancellations: bool = False  # a cancelled booking still counts for fairness
     prior_cancelled: tuple[PriorBooking, ...] = ()
+    # assignments without a booking (instant routes, leads routed by hand) made in the period, in order:
+    # (instant, rep id); not re-decided, each counts for its rep from its instant under every policy
+    instant: tuple[tuple[datetime, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class Move:
+    """A recorded reschedule of a replayed booking: at ``at`` it moved to ``start``, keeping its hosts
+    (``kept``) or routed again in the whole pool without the reps found busy live (``live_busy``)."""
+
+    at: datetime
+    start: datetime
+    kept: bool
+    live_busy: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -57,6 +71,7 @@ class Lead:
     owner: int | None = None
     rules_fallback: bool = False
     cancelled_at: datetime | None = None  # replay: cancelled at this instant, within the period
+    moves: tuple[Move, ...] = ()  # replay: reschedules within the period (``start`` is the original start)
 
 
 @dataclass
@@ -76,6 +91,7 @@ class Outcome:
     owner_matches: int = 0  # ... and that this policy gave to that owner
     fallbacks: int = 0  # see ``_route``
     cancellations: int = 0  # replayed cancellations (slots freed)
+    instant: int = 0  # assignments without a booking applied to the ledger during the period
     assignments: list[tuple[int, ...]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
@@ -106,6 +122,7 @@ class Outcome:
             "owner_matches": self.owner_matches if self.owner_leads else None,
             "fallbacks": self.fallbacks,
             "cancellations": self.cancellations,
+            "instant_assignments": self.instant,
             "reproduced": self.reproduced,
         }
 

@@ -7,31 +7,24 @@ memory, and for each lead calls ``routing.core.offered_slots`` (first offered sl
 ``routing.core.assign`` (who gets it) exactly as ``booking.services.routing.choose_hosts`` does — within
 the lead's recorded route (``leads.tokens.Route.restrict``, as ``booking.services.create`` applies it).
 Recorded cancellations free their slot at their cancellation instant (and leave the ledger unless the pool
-counts cancellations). Types and the outcome summary are in ``insights.sim_types``.
+counts cancellations); recorded reschedules move their booking at their instant; recorded assignments
+without a booking count for their rep from their instant. Routing one lead and moving a booking are in
+``insights.sim_steps``; types and the outcome summary in ``insights.sim_types``.
 """
 
 from __future__ import annotations
 
 import bisect
 import heapq
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from booking.services.routing import without
+from insights.sim_steps import Held, blocked, reach, reschedule, route
 from insights.sim_types import Lead, Outcome, Policy, PriorBooking, synthetic_leads, target_shares
-from routing.core import (
-    Interval,
-    MeetingSpec,
-    MemberState,
-    NoHostAvailable,
-    PoolSpec,
-    RepSchedule,
-    assign,
-    free_starts,
-    offered_slots,
-)
+from routing.core import Interval, MeetingSpec, MemberState, PoolSpec, RepSchedule, free_starts, offered_slots
 from routing.selectors import fairness_period_start
 
 __all__ = ["Lead", "Outcome", "Policy", "PriorBooking", "simulate", "synthetic_leads", "target_shares"]
@@ -57,6 +50,7 @@ class _Rep:
     events: list[datetime]
     zone: ZoneInfo
     last: datetime | None
+    stamps: list[datetime] = field(default_factory=list)  # assignment instants (``last`` = the latest)
     version: int = 0  # bumped on every simulated booking (its free starts only shrink)
     cache: dict = field(default_factory=dict)  # (day, version, count) → MemberState
 
@@ -95,6 +89,8 @@ class _State:
                 zone=ZoneInfo(m.rep.timezone),
                 last=policy.last_assigned.get(m.rep_id),
             )
+            if self.reps[m.rep_id].last is not None:
+                self.reps[m.rep_id].stamps.append(self.reps[m.rep_id].last)
         for prior in policy.prior_cancelled:
             rep = self.reps.get(prior.rep_id)
             if rep is not None:
@@ -136,7 +132,7 @@ class _State:
             c1 = min(max(hi, lo + CHUNK), now + timedelta(days=meeting.horizon_days))
             if c1 < hi:
                 return True
-            before, length = _reach(meeting)
+            before, length = reach(meeting)
             member = self.member(rep, now, lo - before, c1 + length)
             cached = (lo, c1, rep.version, free_starts(member, meeting, now=now, window=Interval(lo, c1)))
             self.free_cache[(rid, meeting)] = cached
@@ -204,10 +200,34 @@ class _State:
         rep.pool_per_date[day] = rep.pool_per_date.get(day, 0) + 1
 
     def book(self, rep_id: int, meeting: MeetingSpec, start: datetime, now: datetime) -> None:
+        self.take(rep_id, meeting, start)
+        self.assigned(rep_id, now)
+
+    def take(self, rep_id: int, meeting: MeetingSpec, start: datetime) -> None:
+        """The rep's calendar takes a meeting at ``start`` (no ledger change)."""
         rep = self.reps[rep_id]
         self._block(rep, blocked(meeting, start), start)
-        bisect.insort(rep.events, now)
-        rep.last = now if rep.last is None else max(rep.last, now)
+        rep.version += 1
+
+    def assigned(self, rep_id: int, at: datetime) -> None:
+        """An assignment counted from ``at`` and the rep's latest assignment (also one without a booking:
+        instant route, lead routed by hand). The version bump drops cached states (their ``last``)."""
+        rep = self.reps[rep_id]
+        bisect.insort(rep.events, at)
+        bisect.insort(rep.stamps, at)
+        rep.last = rep.stamps[-1]
+        self._ledger = (None, {})
+        rep.version += 1
+
+    def unassigned(self, rep_id: int, at: datetime) -> None:
+        """The assignment made at ``at`` is taken from the rep (routed again on reschedule): it no longer
+        counts nor is its last assignment, like a host row released as reassigned."""
+        rep = self.reps[rep_id]
+        for stamps in (rep.events, rep.stamps):
+            j = bisect.bisect_left(stamps, at)
+            if j < len(stamps) and stamps[j] == at:
+                del stamps[j]
+        rep.last = rep.stamps[-1] if rep.stamps else None
         self._ledger = (None, {})
         rep.version += 1
 
@@ -237,7 +257,7 @@ class _State:
         from_now = after == now
         if monotone and meeting in self.cursor:
             after = max(after, self.cursor[meeting])
-        before, length = _reach(meeting)
+        before, length = reach(meeting)
         found: list[datetime] = []
         lo = after
         end = now + timedelta(days=meeting.horizon_days)
@@ -259,25 +279,6 @@ class _State:
         return found[:limit]
 
 
-def blocked(meeting: MeetingSpec, start: datetime) -> tuple[datetime, datetime]:
-    return (
-        start - timedelta(minutes=meeting.buffer_before_minutes),
-        start + timedelta(minutes=meeting.duration_minutes + meeting.buffer_after_minutes),
-    )
-
-
-def _reach(meeting: MeetingSpec) -> tuple[timedelta, timedelta]:
-    """How far before / after a start a busy interval can matter: buffer before; meeting plus buffer after."""
-    return (
-        timedelta(minutes=meeting.buffer_before_minutes + 1),
-        timedelta(minutes=meeting.duration_minutes + meeting.buffer_after_minutes + 1),
-    )
-
-
-def _cap_hit(record: dict) -> bool:
-    return any(c.get("reason") == "cap" for c in record.get("candidates", ()))
-
-
 def simulate(
     policy: Policy, leads: list[Lead], *, progress: Callable[[int], None] | None = None, pick_from: int = 5
 ) -> Outcome:
@@ -286,102 +287,64 @@ def simulate(
     out = Outcome(label=policy.label, strategy=policy.strategy, names=dict(policy.names))
     out.target = target_shares(policy)
     counted = policy.count_cancellations
-    pending: list[tuple] = []  # heap of (cancelled_at, seq, rep_id, blocked range, start, ledger event)
-    for seq, p in enumerate(policy.prior_cancelled):
+    # timeline of recorded events, a heap of (instant, seq, action, ...): "prior" (a booking decided before
+    # the period is cancelled), "move" (a replayed booking is rescheduled), "cancel" (one is cancelled)
+    pending: list[tuple] = []
+    seq = itertools.count()
+    for p in policy.prior_cancelled:
         if p.rep_id in state.reps:
-            heapq.heappush(
-                pending,
-                (p.cancelled_at, -1 - seq, p.rep_id, p.blocked, p.start, None if counted else p.assigned_at),
-            )
+            item = ("prior", p.rep_id, p.blocked, p.start, None if counted else p.assigned_at)
+            heapq.heappush(pending, (p.cancelled_at, next(seq), item))
+    held: dict[int, Held] = {}  # lead index → its current hosts, start and ledger events
+
+    def apply(at: datetime, item: tuple) -> None:
+        if item[0] == "prior":
+            state.release(*item[1:])
+            out.cancellations += 1
+        elif item[0] == "move":
+            reschedule(state, leads[item[1]], held[item[1]], item[2], at)
+        else:
+            h = held[item[1]]
+            for rep_id in h.hosts:
+                key = blocked(leads[item[1]].meeting, h.start)
+                state.release(rep_id, key, h.start, None if counted else h.events[rep_id])
+                out.cancellations += 1
+
+    instant = [(at.astimezone(UTC), rid) for at, rid in policy.instant if rid in state.reps]
+    k = 0
     for i, lead in enumerate(leads):
         out.leads += 1
         now = lead.at.astimezone(UTC)
+        while k < len(instant) and instant[k][0] <= now:
+            state.assigned(instant[k][1], instant[k][0])
+            out.instant += 1
+            k += 1
         while pending and pending[0][0] <= now:
-            _at, _seq, rep_id, key, start, event = heapq.heappop(pending)
-            state.release(rep_id, key, start, event)
-            out.cancellations += 1
+            at, _seq, item = heapq.heappop(pending)
+            apply(at, item)
         out.owner_leads += lead.owner is not None
         first = state.offered(lead.meeting, now, now, 1 if lead.start else pick_from)
         if first:
             out.waits.append((first[0] - now).total_seconds() / 60)
-        hosts, start = _route(state, out, lead, now, first)
+        hosts, start = route(state, out, lead, now, first)
         out.assignments.append(hosts)
-        if hosts and lead.cancelled_at is not None:
-            for rep_id in hosts:
-                item = (max(lead.cancelled_at, now), i, rep_id, blocked(lead.meeting, start), start)
-                heapq.heappush(pending, (*item, None if counted else now))
+        if hosts:
+            held[i] = Held(hosts, start, dict.fromkeys(hosts, now))
+            for move in lead.moves:
+                heapq.heappush(pending, (max(move.at, now), next(seq), ("move", i, move)))
+            if lead.cancelled_at is not None:
+                heapq.heappush(pending, (max(lead.cancelled_at, now), next(seq), ("cancel", i)))
+        if progress:
+            progress(i + 1)
+    while pending:  # reschedules after the last lead still change who holds the booking
+        at, _seq, item = heapq.heappop(pending)
+        if item[0] == "move":
+            apply(at, item)
+    for i, lead in enumerate(leads):
+        hosts = held[i].hosts if i in held else ()
+        out.assignments[i] = hosts
         for rep_id in hosts:
             out.counts[rep_id] = out.counts.get(rep_id, 0) + 1
         if hosts and lead.recorded_hosts and sorted(hosts) == sorted(lead.recorded_hosts):
             out.reproduced += 1
-        if progress:
-            progress(i + 1)
     return out
-
-
-def _assign(spec: PoolSpec, lead: Lead, now: datetime, start: datetime):
-    """``assign`` within the lead's recorded route (its candidates, ranks and weights, applied by the route's
-    own ``restrict`` as live booking does); if the route's reps cannot take ``start`` under this policy, the
-    whole pool (``True``: a fallback)."""
-    if lead.route is None:
-        return assign(spec, lead.meeting, now=now, start=start), False
-    try:
-        return assign(lead.route.restrict(spec), lead.meeting, now=now, start=start), False
-    except NoHostAvailable:
-        return assign(spec, lead.meeting, now=now, start=start), True
-
-
-def _first_choice_busy(state: _State, lead: Lead, now: datetime, start: datetime) -> bool:
-    """Would this policy's first choice have been one of the reps the providers reported busy live?"""
-    before, length = _reach(lead.meeting)
-    try:
-        first, _ = _assign(state.spec(now, start - before, start + length), lead, now, start)
-    except NoHostAvailable:
-        return False
-    return any(h.rep_id in lead.live_busy for h in first.hosts)
-
-
-def _route(
-    state: _State, out: Outcome, lead: Lead, now: datetime, first: list[datetime]
-) -> tuple[tuple[int, ...], datetime | None]:
-    """Hosts and start for ``lead``. A fallback is counted when the recorded routing rules fell back, the
-    route's reps cannot take the start under this policy, or this policy's first choice was busy live."""
-    if lead.start is None:
-        if not first:
-            out.no_slot += 1
-            return (), None
-        starts = [first[min(lead.pick, len(first) - 1)]]
-    else:
-        starts = [lead.start]
-    for attempt in range(2):
-        start = starts[0]
-        before, length = _reach(lead.meeting)
-        spec = without(state.spec(now, start - before, start + length), set(lead.live_busy))
-        try:
-            assignment, route_fallback = _assign(spec, lead, now, start)
-        except NoHostAvailable as exc:
-            if _cap_hit(exc.record):
-                out.cap_hits += 1
-            if attempt or lead.start is None:
-                break
-            starts = state.offered(lead.meeting, now, max(start, now), 1)
-            if not starts:
-                break
-            out.moved += 1
-            continue
-        if _cap_hit(assignment.record):
-            out.cap_hits += 1
-        hosts = tuple(h.rep_id for h in assignment.hosts)
-        if (
-            lead.rules_fallback
-            or route_fallback
-            or (lead.live_busy and _first_choice_busy(state, lead, now, start))
-        ):
-            out.fallbacks += 1
-        if lead.owner is not None and lead.owner in hosts:
-            out.owner_matches += 1
-        for rep_id in hosts:
-            state.book(rep_id, lead.meeting, start, now)
-        return hosts, start
-    out.no_slot += 1
-    return (), None

@@ -141,6 +141,8 @@ class LedgerEntry(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "ledger entries"
+        # pool_ledger's lookups by kind (joined deltas, reassignments, assignments without a booking)
+        indexes = [models.Index(fields=["pool", "kind", "created_at"], name="ledger_pool_kind")]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.delta:+g} {self.rep.name} in {self.pool.name}"

@@ -24,9 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Max, OuterRef, Q, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
-from django.db.models.lookups import Exact
+from django.db.models import Count, Max, Q, Sum
 
 from calendars.models import BusyInterval, DateOverride, TimeOff, WorkingHours
 from calendars.selectors import withheld_rep_ids
@@ -73,43 +71,69 @@ class Ledger:
     last_assigned: dict[int, datetime]
 
 
-def _zero_override(pool: Pool, kind: str) -> Q:
-    """The host row's latest ledger entry of ``kind`` for its booking and rep has delta 0."""
-    latest = (
-        LedgerEntry.objects.filter(
-            pool_id=pool.pk, booking_id=OuterRef("booking_id"), rep_id=OuterRef("rep_id"), kind=kind
+def _override_corrections(pool: Pool, rep_ids: list[int], *, start: datetime | None) -> dict[int, int]:
+    """Count corrections for bookings moved by a non-counting override (``routing.overrides``: ledger entries
+    with delta 0): the host row the booking left keeps counting, the one it went to does not. Read from the
+    few reassignment entries of the pool (index ``ledger_pool_kind``), never per host row."""
+    from booking.models import BookingHost
+
+    moves = (LedgerEntry.Kind.REASSIGNED_FROM, LedgerEntry.Kind.REASSIGNED_TO)
+    zero = set(
+        LedgerEntry.objects.filter(pool_id=pool.pk, kind__in=moves, delta=0.0).values_list(
+            "booking_id", flat=True
         )
-        .order_by("-pk")
-        .values("delta")[:1]
     )
-    return Q(Exact(Coalesce(Subquery(latest), Value(1.0)), 0.0))
+    zero.discard(None)
+    if not zero:
+        return {}
+    latest: dict[tuple, float] = {}  # (booking, rep, kind) → delta of the latest such entry
+    for booking_id, rep_id, kind, delta in (
+        LedgerEntry.objects.filter(pool_id=pool.pk, booking_id__in=zero, kind__in=moves)
+        .order_by("pk")
+        .values_list("booking_id", "rep_id", "kind", "delta")
+    ):
+        latest[(booking_id, rep_id, kind)] = delta
+    statuses = set(counted_statuses(pool))
+    corrections: dict[int, int] = {}
+    for booking_id, rep_id, released, assigned_at, status in BookingHost.objects.filter(
+        booking_id__in=zero, rep_id__in=rep_ids
+    ).values_list("booking_id", "rep_id", "released", "assigned_at", "booking__status"):
+        if status not in statuses or (start is not None and assigned_at < start):
+            continue
+        moved = released == BookingHost.Released.REASSIGNED
+        got = latest.get((booking_id, rep_id, LedgerEntry.Kind.REASSIGNED_TO)) == 0.0
+        kept = latest.get((booking_id, rep_id, LedgerEntry.Kind.REASSIGNED_FROM)) == 0.0
+        counts = (not moved and not (got and not kept)) or (moved and kept and not got)
+        change = int(counts) - int(not moved)  # against the plain rule: a host counts unless moved
+        if change:
+            corrections[rep_id] = corrections.get(rep_id, 0) + change
+    return corrections
 
 
 def pool_ledger(pool: Pool, rep_ids: list[int], *, now: datetime) -> Ledger:
-    """Two queries: host-row aggregates, and ledger-only entries (expired "joined" deltas, instant
-    assignments without a booking)."""
+    """Three queries: host-row aggregates, the pool's non-counting overrides (two more only if it has any),
+    and ledger-only entries (expired "joined" deltas, instant assignments without a booking)."""
     from booking.models import BookingHost
 
     start = fairness_period_start(pool, now=now)
+    # A reassigned host no longer counts, unless the override did not count (``_override_corrections``).
+    # One pass over the pool's host rows: the last assignment may lie in any earlier period.
     counted = Q(booking__status__in=counted_statuses(pool))
     if start is not None:
         counted &= Q(assigned_at__gte=start)
-    # A reassigned host no longer counts, unless the override did not count (``routing.overrides``: its
-    # ledger entries have delta 0): then the rep it left keeps the credit and the rep it went to gets none.
-    got = _zero_override(pool, LedgerEntry.Kind.REASSIGNED_TO)
-    kept = _zero_override(pool, LedgerEntry.Kind.REASSIGNED_FROM)
-    moved = Q(released=BookingHost.Released.REASSIGNED)
-    counted &= (~moved & ~(got & ~kept)) | (moved & kept & ~got)
     rows = (
         BookingHost.objects.filter(booking__pool_id=pool.pk, rep_id__in=rep_ids)
+        .exclude(released=BookingHost.Released.REASSIGNED)
         .values("rep_id")
-        .annotate(n=Count("id", filter=counted), last=Max("assigned_at", filter=~moved))
+        .annotate(n=Count("id", filter=counted), last=Max("assigned_at"))
     )
     raw, last = {}, {}
     for row in rows:
         raw[row["rep_id"]] = row["n"]
         if row["last"] is not None:
             last[row["rep_id"]] = row["last"]
+    for rep_id, change in _override_corrections(pool, rep_ids, start=start).items():
+        raw[rep_id] = raw.get(rep_id, 0) + change
     # Ledger-only rows in one query: "joined" deltas that expired with an earlier period, and assignments
     # without a booking (``POST /api/v1/route`` hands a lead to a rep now), which count like bookings.
     instant = Q(kind=LedgerEntry.Kind.ASSIGNED, booking__isnull=True)
