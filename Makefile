@@ -48,12 +48,13 @@ pytest: install-dev
 
 test: lint pytest
 
-# The booking benchmark runs on PostgreSQL (a throwaway database next to BENCH_DATABASE_URL's); set
+# The booking and ledger benchmarks run on PostgreSQL (a throwaway database next to BENCH_DATABASE_URL's); set
 # BENCH_DATABASE_URL= (empty) to run it on a temporary SQLite file instead.
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/baton
 bench: install-dev
 	@for f in bench/bench_*.py; do echo "== $$f"; \
-	  if [ "$$f" = bench/bench_booking.py ]; then DATABASE_URL="$(BENCH_DATABASE_URL)" $(PY) $$f || exit 1; \
+	  if [ "$$f" = bench/bench_booking.py ] || [ "$$f" = bench/bench_ledger.py ]; then \
+	    DATABASE_URL="$(BENCH_DATABASE_URL)" $(PY) $$f || exit 1; \
 	  else $(PY) $$f || exit 1; fi; done
 
 clean:

@@ -1,0 +1,106 @@
+"""Benchmark: the fairness ledger of a pool with a long history (``routing.selectors.pool_ledger``).
+
+Every slot page and every booking reads the pool's ledger. This builds a 50-rep pool with 20,000 past
+bookings (host rows and ``assigned`` ledger entries) plus a few non-counting overrides, then times
+``pool_ledger`` for the fairness periods ``never`` (reads the whole history) and ``week``. Uses the
+booking benchmark's throwaway database (PostgreSQL next to ``DATABASE_URL=postgres://…``, else SQLite).
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/baton .venv/bin/python bench/bench_ledger.py
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import bench_booking  # noqa: E402
+
+HISTORY = 20_000
+RUNS = 15
+
+
+def build() -> tuple:
+    from booking.models import Booking, BookingHost, MeetingType
+    from routing.models import LedgerEntry, PoolMember
+
+    meeting_type = MeetingType.objects.get(slug=bench_booking.seed()["big"])
+    pool = meeting_type.pool
+    reps = list(PoolMember.objects.filter(pool=pool).values_list("rep_id", flat=True))
+    base = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    bookings = Booking.objects.bulk_create(
+        Booking(
+            meeting_type=meeting_type,
+            pool=pool,
+            start=base + dt.timedelta(hours=i),
+            end=base + dt.timedelta(hours=i, minutes=30),
+            status="confirmed",
+            prospect_name="Past",
+            prospect_email=f"p{i}@bench.example",
+            prospect_timezone="UTC",
+            manage_token_hash=f"bench-{i}",
+            decision={},
+        )
+        for i in range(HISTORY)
+    )
+    BookingHost.objects.bulk_create(
+        BookingHost(
+            booking=b,
+            rep_id=reps[i % len(reps)],
+            blocked_start=b.start,
+            blocked_end=b.end,
+            active=True,
+            assigned_at=b.start,
+        )
+        for i, b in enumerate(bookings)
+    )
+    entries = [
+        LedgerEntry(pool=pool, rep_id=reps[i % len(reps)], booking=b, kind="assigned", delta=1.0)
+        for i, b in enumerate(bookings)
+    ]
+    for b in bookings[:20]:  # a few non-counting overrides (routing.overrides: account_owner)
+        entries.append(LedgerEntry(pool=pool, rep_id=reps[0], booking=b, kind="reassigned_to", delta=0.0))
+    LedgerEntry.objects.bulk_create(entries)
+    return pool, reps
+
+
+def main() -> int:
+    database_url, cleanup = bench_booking.make_database()
+    os.environ.update(bench_booking._env(database_url))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection, connections
+
+    try:
+        call_command("migrate", verbosity=0)
+        pool, reps = build()
+        from routing.selectors import pool_ledger
+
+        now = dt.datetime.now(dt.UTC)
+        print(f"database: {connection.vendor}; pool of {len(reps)} reps with {HISTORY} past bookings")
+        for period in ("never", "week"):
+            pool.fairness_period = period
+            pool.save(update_fields=["fairness_period"])
+            pool_ledger(pool, reps, now=now)
+            times = []
+            for _ in range(RUNS):
+                t0 = time.perf_counter()
+                pool_ledger(pool, reps, now=now)
+                times.append((time.perf_counter() - t0) * 1000)
+            print(f"pool_ledger, fairness period {period:<5}  median {statistics.median(times):7.1f} ms")
+    finally:
+        connections.close_all()
+        cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
