@@ -104,13 +104,13 @@ def measure(pool: PoolSpec) -> dict:
     localtime.offset_segments.cache_clear()
     offer_ms, offer_cpu, assign_ms, slots = [], [], [], []
     for _ in range(RUNS):
-        availability._SPANS.clear()  # a slot page loads its busy rows afresh: no spans cached between runs
+        availability.spans_cache_clear()  # a slot page loads its busy rows afresh: no cache between runs
         ms, cpu, slots = timed(lambda: offered_slots(pool, MEETING, now=NOW, window=window))
         offer_ms.append(ms)
         offer_cpu.append(cpu)
     start = slots[len(slots) // 2]
     for _ in range(RUNS):
-        availability._SPANS.clear()
+        availability.spans_cache_clear()
         _ms, cpu, _result = timed(lambda: assign(pool, MEETING, now=NOW, start=start))
         assign_ms.append(cpu)
     return {
@@ -131,7 +131,7 @@ def interleaved_ratio(small: PoolSpec, large: PoolSpec) -> float:
     for _ in range(RUNS):
         times = []
         for pool in (small, large):
-            availability._SPANS.clear()
+            availability.spans_cache_clear()
             times.append(timed(lambda pool=pool: offered_slots(pool, MEETING, now=NOW, window=window))[1])
         ratios.append(times[1] / times[0])
     return statistics.median(ratios)

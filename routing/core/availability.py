@@ -97,14 +97,17 @@ def working_windows(rep: RepSchedule, lo: int, hi: int) -> list[Span]:
 
 # ``epoch_spans`` results by the identity of the (immutable) interval tuple: a rep's busy tuple is asked for
 # many times while it does not change (every candidate start of a slot page, every lead of a simulation).
-# Each entry holds its tuple, so an id is never reused while cached; the cache is emptied when full.
+# Each entry holds its tuple, so an id is never reused while cached. The cache is bounded by the number of
+# intervals it keeps alive (about 150 bytes each with their spans: ~15 MB at the bound) and emptied when full.
 _SPANS: dict[int, tuple[tuple[Interval, ...], list[Span]]] = {}
-_SPANS_MAX = 4096
+_SPANS_MAX_INTERVALS = 100_000
+_spans_held = 0
 
 
 def epoch_spans(intervals: tuple[Interval, ...]) -> list[Span]:
     """Merged ``[floor(start), ceil(end))`` epoch-second spans of aware intervals (inlined: the hot path).
     The list may be shared between callers: never modify it."""
+    global _spans_held
     hit = _SPANS.get(id(intervals))
     if hit is not None and hit[0] is intervals:
         return hit[1]
@@ -115,10 +118,18 @@ def epoch_spans(intervals: tuple[Interval, ...]) -> list[Span]:
         spans.append((ia - (ia > a), ib + (ib < b)))
     merged = merge(spans)
     if isinstance(intervals, tuple) and len(intervals) > 8:  # small ones are cheaper to redo than to cache
-        if len(_SPANS) >= _SPANS_MAX:
+        if _spans_held + len(intervals) > _SPANS_MAX_INTERVALS:
             _SPANS.clear()
+            _spans_held = 0
         _SPANS[id(intervals)] = (intervals, merged)
+        _spans_held += len(intervals)
     return merged
+
+
+def spans_cache_clear() -> None:
+    global _spans_held
+    _SPANS.clear()
+    _spans_held = 0
 
 
 def time_off_spans(rep: RepSchedule) -> list[Span]:

@@ -18,7 +18,7 @@ def busy(n: int, shift: int = 0) -> tuple[Interval, ...]:
 
 
 def test_same_tuple_hits_and_another_tuple_does_not():
-    availability._SPANS.clear()
+    availability.spans_cache_clear()
     first = busy(12)
     spans = epoch_spans(first)
     assert epoch_spans(first) is spans  # cached
@@ -29,11 +29,12 @@ def test_same_tuple_hits_and_another_tuple_does_not():
 
 
 def test_small_tuples_are_not_cached_and_the_cache_is_bounded(monkeypatch):
-    availability._SPANS.clear()
+    availability.spans_cache_clear()
     epoch_spans(busy(3))
     assert availability._SPANS == {}
-    monkeypatch.setattr(availability, "_SPANS_MAX", 4)
+    monkeypatch.setattr(availability, "_SPANS_MAX_INTERVALS", 40)  # room for four tuples of ten
     kept = [busy(10, shift=k) for k in range(10)]
     for intervals in kept:
         epoch_spans(intervals)
-    assert 1 <= len(availability._SPANS) <= 4
+        assert 1 <= len(availability._SPANS) <= 4
+        assert sum(len(t) for t, _ in availability._SPANS.values()) <= 40
