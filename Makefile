@@ -31,6 +31,9 @@ demo: migrate
 	$(PY) manage.py demo
 	$(PY) manage.py demo_admin
 
+# Links Baton puts in pages and e-mails (manage links, the printed admin URL) follow HOST and PORT unless
+# BASE_URL is set.
+run: export BASE_URL ?= http://$(HOST):$(PORT)
 run: demo
 	@echo "Baton is serving on http://$(HOST):$(PORT)/ (admin: http://$(HOST):$(PORT)/admin/)"
 	$(PY) manage.py runserver $(HOST):$(PORT)
