@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from calendars.models import BusyInterval, DateOverride, TimeOff, WorkingHours
+from calendars.models import BusyHistory, BusyInterval, DateOverride, TimeOff, WorkingHours
 
 
 class WorkingHoursInline(admin.TabularInline):
@@ -60,7 +60,22 @@ class TimeOffAdmin(_RepOwned):
 class BusyIntervalAdmin(_RepOwned):
     """Synced rows are rewritten by the next sync; add ``manual`` rows to block time by hand."""
 
-    list_display = ("rep", "start", "end", "source", "external_id")
+    list_display = ("rep", "start", "end", "source", "synced_at", "external_id")
     list_filter = ("source", "start")
     search_fields = ("rep__name", "rep__email", "external_id")
     date_hierarchy = "start"
+
+
+@admin.register(BusyHistory)
+class BusyHistoryAdmin(_RepOwned):
+    """Read-only: busy times a sync removed, kept for the routing simulator's replays (BUSY_HISTORY_DAYS)."""
+
+    list_display = ("rep", "start", "end", "source", "synced_at", "removed_at")
+    list_filter = ("source", "removed_at")
+    date_hierarchy = "removed_at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -99,6 +99,9 @@ class BusyInterval(models.Model):
     end = models.DateTimeField()
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.MANUAL)
     external_id = models.CharField(max_length=1024, blank=True)
+    synced_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a calendar sync stored it (empty: entered in Baton, or older)"
+    )
 
     class Meta:
         ordering = ["rep", "start"]
@@ -107,6 +110,27 @@ class BusyInterval(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rep.name} busy {self.start:%Y-%m-%d %H:%M}–{self.end:%H:%M} UTC ({self.source})"
+
+
+class BusyHistory(models.Model):
+    """A synced busy interval that a later sync removed (event deleted, moved or made free), kept for
+    ``BUSY_HISTORY_DAYS`` so the routing simulator can replay a past period with the calendars as they were
+    synced then: visible from ``synced_at`` (empty: since ever) until ``removed_at``."""
+
+    rep = models.ForeignKey(Rep, on_delete=models.CASCADE, related_name="+")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    source = models.CharField(max_length=16, choices=BusyInterval.Source.choices)
+    synced_at = models.DateTimeField(null=True, blank=True)
+    removed_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["rep", "start"]
+        verbose_name_plural = "busy history"
+        indexes = [models.Index(fields=["rep", "end", "start"], name="busyhistory_rep_end_start")]
+
+    def __str__(self) -> str:
+        return f"{self.rep.name} was busy {self.start:%Y-%m-%d %H:%M} UTC, removed {self.removed_at:%Y-%m-%d}"
 
 
 # --- Calendar connections (provider accounts), their calendars and the events Baton wrote into them.

@@ -7,6 +7,7 @@ from django.db.models.signals import pre_delete
 from django.dispatch import receiver
 
 from calendars.models import BusyInterval, Calendar, CalendarConnection
+from calendars.services.history import busy_archive
 
 
 @receiver(pre_delete, sender=Calendar, dispatch_uid="calendars.drop_busy_rows")
@@ -20,4 +21,5 @@ def drop_busy_rows(sender, instance: Calendar, **kwargs) -> None:
     )
     if rep_id is not None:
         rows = rows.filter(rep_id=rep_id)
+    busy_archive(rows)  # they were real busy time until now (calendars.services.history)
     rows.delete()

@@ -4,7 +4,8 @@ Periodic ones (created as django_celery_beat PeriodicTasks by migration 0003, ed
 ``calendars.sync_due`` (API calendars not synced within CALENDAR_POLL_MINUTES), ``calendars.poll_ics``
 (ICS feeds, CALENDAR_ICS_POLL_MINUTES) and ``calendars.renew_watches`` (push channels); by migration 0004
 ``calendars.refresh_lists`` (daily: each connected account's calendar list, so a calendar added or removed
-at Google or Microsoft shows up without the rep pressing Refresh).
+at Google or Microsoft shows up without the rep pressing Refresh) and ``calendars.purge_busy_history``
+(daily, migration 0005: busy history older than BUSY_HISTORY_DAYS).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from calendars.errors import CalendarError
 from calendars.models import CalendarConnection
 from calendars.services import sync, watches
 from calendars.services.connections import calendars_refresh
+from calendars.services.history import busy_history_purge
 
 
 @shared_task(name="calendars.sync_calendar", ignore_result=True)
@@ -87,3 +89,8 @@ def calendar_list_refresh_task(connection_id: int) -> str:
             sync.request_sync(calendar_id=cal.pk)
             watch_ensure_task.delay(cal.pk)
     return "ok"
+
+
+@shared_task(name="calendars.purge_busy_history", ignore_result=True)
+def purge_busy_history_task() -> int:
+    return busy_history_purge()

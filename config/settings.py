@@ -223,6 +223,8 @@ if not CALENDAR_WEBHOOK_BASE_URL.startswith(("http://", "https://")):
 CALENDAR_SYNC_HORIZON_DAYS = env_int("CALENDAR_SYNC_HORIZON_DAYS", 180, minimum=14)
 # Polling: an API calendar is re-synced when its last attempt is older than this (push makes it sooner).
 CALENDAR_POLL_MINUTES = env_int("CALENDAR_POLL_MINUTES", 15, minimum=1)
+# Days a removed synced busy interval is kept for the routing simulator's replays (calendars.BusyHistory).
+BUSY_HISTORY_DAYS = env_int("BUSY_HISTORY_DAYS", 180, minimum=1)
 CALENDAR_ICS_POLL_MINUTES = env_int("CALENDAR_ICS_POLL_MINUTES", 15, minimum=1)
 # Push channels / subscriptions are renewed when they expire within this many hours.
 CALENDAR_WATCH_RENEW_HOURS = env_int("CALENDAR_WATCH_RENEW_HOURS", 24, minimum=1)

@@ -18,6 +18,7 @@ from calendars.providers.base import CalendarProvider
 from calendars.providers.google import GoogleProvider
 from calendars.providers.ics import IcsProvider, feed_label, normalise_url
 from calendars.providers.microsoft import MicrosoftProvider
+from calendars.services.history import busy_archive
 from routing.models import Rep
 
 logger = logging.getLogger("calendars")
@@ -184,9 +185,11 @@ def calendar_roles_set(*, rep: Rep, blocking_ids: set[int], receiving_id: int | 
 
 def calendar_busy_clear(*, calendar: Calendar) -> None:
     """Forget a calendar's synced busy times and cursor (it stopped blocking, or it is being removed)."""
-    BusyInterval.objects.filter(
+    rows = BusyInterval.objects.filter(
         rep_id=calendar.connection.rep_id, external_id__startswith=calendar.busy_prefix
-    ).delete()
+    )
+    busy_archive(rows)
+    rows.delete()
     Calendar.objects.filter(pk=calendar.pk).update(sync_state="", window_end=None, last_synced_at=None)
 
 

@@ -22,6 +22,7 @@ from calendars.errors import CalendarError, GrantRevoked
 from calendars.models import BusyInterval, Calendar, CalendarConnection
 from calendars.providers.base import SyncResult
 from calendars.services.connections import connection_mark_disconnected, provider_for, sync_failure_record
+from calendars.services.history import busy_archive
 
 logger = logging.getLogger("calendars")
 Provider = CalendarConnection.Provider
@@ -128,6 +129,7 @@ def busy_apply(
     """
     if result.unchanged:
         return 0, 0
+    now = timezone.now()
     rep_id = calendar.connection.rep_id
     prefix = calendar.busy_prefix
     source = (
@@ -146,18 +148,23 @@ def busy_apply(
                     keep.add(external_id)
                 else:
                     stale.append(pk)
-            deleted = _delete_chunked(BusyInterval.objects.filter(rep_id=rep_id), "pk__in", stale)
+            deleted = _delete_chunked(BusyInterval.objects.filter(rep_id=rep_id), "pk__in", stale, now=now)
             create = [e for key, e in wanted.items() if key not in keep]
         else:
             changed = list(
                 {prefix + x for x in result.deletions} | {prefix + e.external_id for e in result.upserts}
             )
-            deleted = _delete_chunked(rows, "external_id__in", changed)
+            deleted = _delete_chunked(rows, "external_id__in", changed, now=now)
             create = list(wanted.values())
         BusyInterval.objects.bulk_create(
             [
                 BusyInterval(
-                    rep_id=rep_id, start=e.start, end=e.end, source=source, external_id=prefix + e.external_id
+                    rep_id=rep_id,
+                    start=e.start,
+                    end=e.end,
+                    source=source,
+                    external_id=prefix + e.external_id,
+                    synced_at=now,
                 )
                 for e in create
             ],
@@ -166,10 +173,13 @@ def busy_apply(
     return deleted, len(create)
 
 
-def _delete_chunked(queryset, lookup: str, values: list) -> int:
+def _delete_chunked(queryset, lookup: str, values: list, *, now: datetime) -> int:
+    """Delete busy rows in chunks, archiving each chunk first (``calendars.services.history``)."""
     deleted = 0
     for i in range(0, len(values), CHUNK):
-        deleted += queryset.filter(**{lookup: values[i : i + CHUNK]}).delete()[0]
+        chunk = queryset.filter(**{lookup: values[i : i + CHUNK]})
+        busy_archive(chunk, now=now)
+        deleted += chunk.delete()[0]
     return deleted
 
 

@@ -21,6 +21,7 @@ def test_periodic_tasks_exist_and_point_at_registered_tasks():
         "calendars.poll_ics",
         "calendars.renew_watches",
         "calendars.refresh_lists",
+        "calendars.purge_busy_history",
     }
     assert rows["calendars.refresh_lists"].interval.every == 1
     assert rows["calendars.refresh_lists"].interval.period == "days"

@@ -33,6 +33,7 @@ def _rows(booking):
         every = IntervalSchedule.objects.create(every=5, period="minutes")
         return PeriodicTask.objects.create(name="demo task", task="booking.tasks.noop", interval=every)
 
+    from calendars.models import BusyHistory
     from leads.models import Account, Lead, PoolPerformance, RoutingRule, ScoreModel
 
     rep = booking.hosts.first().rep
@@ -65,6 +66,9 @@ def _rows(booking):
             pool=pool,
         ),
         PoolPerformance: lambda: PoolPerformance.objects.create(pool=pool),
+        BusyHistory: lambda: BusyHistory.objects.create(
+            rep=rep, start=booking.start, end=booking.end, source="calendar", removed_at=booking.start
+        ),
         IdempotencyKey: lambda: IdempotencyKey.objects.create(
             key_hash="k" * 64, request_hash="r" * 64, booking=booking, expires_at=booking.start
         ),
