@@ -1,13 +1,15 @@
 """Read side of insights: load simulator inputs (policies, recorded leads) from the database.
 
 The pool's calendars come from ``routing.selectors.load_pool_state`` — the loader live booking uses — with
-the bookings being replayed taken back out, so a replay starts from the calendars as synced
-(``BusyInterval`` rows, time off, hours) plus every booking that is not part of the replay.
+the bookings being replayed taken back out, so a replay starts from the calendars (``BusyInterval`` rows,
+time off, hours) plus every booking that is not part of the replay; synced busy rows are then set back to
+what the syncs had stored at the period's start, and their later changes replayed at their sync instants
+(``calendars.selectors.busy_timeline``).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -15,12 +17,13 @@ from zoneinfo import ZoneInfo
 from django.db.models import Max, Min, Q
 
 from booking.models import Booking, BookingHost, MeetingType
+from calendars.selectors import busy_timeline
 from insights.sim_types import Move
 from insights.simulator import Lead, Policy, PriorBooking
 from routing.configfile import ConfigInvalid, load_document, parse_config
 from routing.core import Interval
 from routing.models import LedgerEntry, Pool
-from routing.selectors import counted_statuses, load_pool_state, meeting_spec
+from routing.selectors import MARGIN, counted_statuses, load_pool_state, meeting_spec
 
 
 def replay_bookings(pool: Pool, *, start: datetime, end: datetime) -> list[Booking]:
@@ -199,17 +202,45 @@ def _ledger_before(pool: Pool, rep_ids: list[int], start: datetime):
     return dict(events), last, dict(joined)
 
 
+def _as_synced(busy: dict[int, list[Interval]], *, start: datetime, end: datetime, window: Interval) -> tuple:
+    """Turn the members' busy times loaded from today's rows into the calendars as synced at ``start``
+    (``calendars.selectors.busy_timeline`` over the rows ``load_pool_state`` loads); returns the changes in
+    ``[start, end)`` as ``Policy.busy_events``."""
+    timeline = busy_timeline(
+        list(busy), start=start, end=end, lo=window.start - MARGIN, hi=window.end + MARGIN
+    )
+    for rid, ivs in timeline.hidden_at_start.items():
+        drop, kept = Counter(ivs), []
+        for iv in busy[rid]:
+            if drop[iv] > 0:
+                drop[iv] -= 1
+            else:
+                kept.append(iv)
+        busy[rid] = kept
+    for rid, ivs in timeline.shown_at_start.items():
+        busy[rid].extend(ivs)
+    return tuple(timeline.events)
+
+
 def current_policy(
-    pool: Pool, *, start: datetime, end: datetime, replayed: list[Booking], label: str = "current"
+    pool: Pool,
+    *,
+    start: datetime,
+    end: datetime,
+    replayed: list[Booking],
+    label: str = "current",
+    as_synced: bool = True,
 ) -> Policy:
     """The pool as configured now, its members' calendars over ``[start, end + horizon)`` without the
     bookings in ``replayed``, the fairness ledger as it stood at ``start`` and the assignments without a
-    booking made in ``[start, end)`` (replayed at their instant)."""
+    booking made in ``[start, end)`` (replayed at their instant). ``as_synced`` (replay): synced busy time as
+    it was known at ``start``, its later changes in ``busy_events``; else today's rows throughout."""
     horizon = max(MeetingType.objects.filter(pool=pool).values_list("horizon_days", flat=True), default=30)
     window = Interval(start, end + timedelta(days=horizon + 1))
     state = load_pool_state(pool, None, now=start, window=window)
     members = {m.rep_id: m for m in state.spec.members}
     busy = {rid: list(m.rep.busy) for rid, m in members.items()}
+    busy_events = _as_synced(busy, start=start, end=end, window=window) if as_synced and busy else ()
     per_date = {rid: dict(m.rep.meetings_per_local_date) for rid, m in members.items()}
     pool_per_date = {rid: dict(m.pool_meetings_per_local_date) for rid, m in members.items()}
     zones = {rid: ZoneInfo(m.rep.timezone) for rid, m in members.items()}
@@ -246,6 +277,7 @@ def current_policy(
         count_cancellations=pool.count_cancellations,
         prior_cancelled=_prior_cancelled(pool, list(members), start=start, end=end, replayed=replayed),
         instant=_instant_in(pool, list(members), start=start, end=end),
+        busy_events=busy_events,
     )
 
 

@@ -59,7 +59,7 @@ def simulation_run(
             raise ValueError("end must be after start")
         replayed = replay_bookings(pool, start=start, end=end)
         leads = replay_leads(replayed, end=end)
-    policies = [current_policy(pool, start=start, end=end, replayed=replayed)]
+    policies = [current_policy(pool, start=start, end=end, replayed=replayed, as_synced=synthetic is None)]
     if candidate_text is not None:
         policies.append(candidate_policy(policies[0], pool, text=candidate_text, filename=candidate_filename))
     total = len(leads) * len(policies)

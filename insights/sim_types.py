@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from insights.metrics import gini, percentile
-from routing.core import MeetingSpec, MemberState
+from routing.core import Interval, MeetingSpec, MemberState
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,9 @@ class Policy:
     # assignments without a booking (instant routes, leads routed by hand) made in the period, in order:
     # (instant, rep id); not re-decided, each counts for its rep from its instant under every policy
     instant: tuple[tuple[datetime, int], ...] = ()
+    # replay: synced busy time that appeared (a sync stored it) or disappeared (a later sync removed it) in
+    # the period, in order: (instant, rep id, interval, appears); applied under every policy
+    busy_events: tuple[tuple[datetime, int, Interval, bool], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ memory, and for each lead calls ``routing.core.offered_slots`` (first offered sl
 the lead's recorded route (``leads.tokens.Route.restrict``, as ``booking.services.create`` applies it).
 Recorded cancellations free their slot at their cancellation instant (and leave the ledger unless the pool
 counts cancellations); recorded reschedules move their booking at their instant; recorded assignments
-without a booking count for their rep from their instant. Routing one lead and moving a booking are in
+without a booking count for their rep from their instant; synced busy time appears and disappears at its
+recorded sync instants (``Policy.busy_events``). Routing one lead and moving a booking are in
 ``insights.sim_steps``; types and the outcome summary in ``insights.sim_types``.
 """
 
@@ -251,6 +252,22 @@ class _State:
         rep.version += 1
         self.cursor.clear()  # the offer may grow again
 
+    def busy_changed(self, rep_id: int, iv: Interval, appears: bool) -> None:
+        """Synced busy time ``iv`` appeared in (a sync stored it) or disappeared from the rep's calendar."""
+        rep = self.reps[rep_id]
+        key = (iv.start, iv.end)
+        i = bisect.bisect_left(rep.keys, key)
+        if appears:
+            rep.keys.insert(i, key)
+            rep.ivs.insert(i, Interval(*key))
+            rep.longest = max(rep.longest, key[1] - key[0])
+        elif i < len(rep.keys) and rep.keys[i] == key:
+            del rep.keys[i], rep.ivs[i]
+            self.cursor.clear()  # the offer may grow again
+        else:
+            return
+        rep.version += 1
+
     def offered(self, meeting: MeetingSpec, now: datetime, after: datetime, limit: int) -> list[datetime]:
         """Up to ``limit`` offered starts at or after ``after`` (searching small windows first)."""
         monotone = self.policy.strategy in MONOTONE
@@ -288,19 +305,25 @@ def simulate(
     out.target = target_shares(policy)
     counted = policy.count_cancellations
     # timeline of recorded events, a heap of (instant, seq, action, ...): "prior" (a booking decided before
-    # the period is cancelled), "move" (a replayed booking is rescheduled), "cancel" (one is cancelled)
+    # the period is cancelled), "busy" (synced busy time appears or disappears), "move" (a replayed booking
+    # is rescheduled), "cancel" (one is cancelled)
     pending: list[tuple] = []
     seq = itertools.count()
     for p in policy.prior_cancelled:
         if p.rep_id in state.reps:
             item = ("prior", p.rep_id, p.blocked, p.start, None if counted else p.assigned_at)
             heapq.heappush(pending, (p.cancelled_at, next(seq), item))
+    for at, rep_id, iv, appears in policy.busy_events:
+        if rep_id in state.reps:
+            heapq.heappush(pending, (at.astimezone(UTC), next(seq), ("busy", rep_id, iv, appears)))
     held: dict[int, Held] = {}  # lead index → its current hosts, start and ledger events
 
     def apply(at: datetime, item: tuple) -> None:
         if item[0] == "prior":
             state.release(*item[1:])
             out.cancellations += 1
+        elif item[0] == "busy":
+            state.busy_changed(*item[1:])
         elif item[0] == "move":
             reschedule(state, leads[item[1]], held[item[1]], item[2], at)
         else:
@@ -336,9 +359,9 @@ def simulate(
                 heapq.heappush(pending, (max(lead.cancelled_at, now), next(seq), ("cancel", i)))
         if progress:
             progress(i + 1)
-    while pending:  # reschedules after the last lead still change who holds the booking
+    while pending:  # reschedules after the last lead still change who holds the booking (busy: for them)
         at, _seq, item = heapq.heappop(pending)
-        if item[0] == "move":
+        if item[0] in ("move", "busy"):
             apply(at, item)
     for i, lead in enumerate(leads):
         hosts = held[i].hosts if i in held else ()
