@@ -31,8 +31,8 @@ from leads import selectors
 from leads.models import Lead, RoutingRule
 from leads.outbox import lead_emit
 from leads.owners import owner_backend
-from leads.rules_core import LeadFacts, first_match, is_free_mail, lead_score
-from leads.services import _weighted, lead_facts
+from leads.rules_core import LeadFacts, is_free_mail
+from leads.services import _weighted, lead_match
 from leads.tokens import Route
 from routing.core import Interval, MemberState, SkipReason, next_up_order
 from routing.core.availability import (
@@ -187,20 +187,10 @@ def instant_evaluate(
     *, meeting_type, email: str, timezone: str, answers: dict, utm: dict, country: str = "", now: datetime
 ) -> InstantDecision:
     """The instant routing decision for a lead; reads only."""
-    facts = lead_facts(email=email, timezone=timezone, answers=answers, utm=utm, country=country)
-    score, hits = lead_score(selectors.score_points(meeting_type), facts)
-    facts = LeadFacts(**{**facts.__dict__, "score": score})
-    rules = selectors.rules_for(meeting_type)
-    found = first_match(selectors.rule_specs(rules), facts)
-    rule = next((r for r in rules if found.rule and r.pk == found.rule.key), None)
-    record: dict = {
-        "mode": "instant",
-        "at": iso(now),
-        "country": facts.country,
-        "score": {"total": score, "hits": hits},
-        "rules": list(found.tried),
-        "rule": None if rule is None else {"id": rule.pk, "name": rule.name, "outcome": rule.outcome},
-    }
+    facts, rule, matched = lead_match(
+        meeting_type=meeting_type, email=email, timezone=timezone, answers=answers, utm=utm, country=country
+    )
+    record: dict = {"mode": "instant", "at": iso(now), **matched}
     if rule is not None and rule.outcome == RoutingRule.Outcome.DISQUALIFY:
         return InstantDecision(facts, rule, True, message=rule.disqualify_message, record=record)
     attempt = _Attempts(meeting_type, now=now, record=record)

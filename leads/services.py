@@ -94,10 +94,11 @@ def _route_owner(meeting_type, rule: RoutingRule, pool, facts: LeadFacts, *, now
     return Route(pool=fallback)
 
 
-def lead_evaluate(
-    *, meeting_type, email: str, timezone: str, answers: dict, utm: dict, country: str = "", now: datetime
-) -> Decision:
-    """The routing decision for a submission; reads only (safe for previews)."""
+def lead_match(
+    *, meeting_type, email: str, timezone: str, answers: dict, utm: dict, country: str = ""
+) -> tuple[LeadFacts, RoutingRule | None, dict]:
+    """Score the lead and find its rule (first match wins) — what every routing mode (booking page, instant
+    route) shares. Returns the facts with the score, the rule (None: no match) and the record so far."""
     facts = lead_facts(email=email, timezone=timezone, answers=answers, utm=utm, country=country)
     score, hits = lead_score(selectors.score_points(meeting_type), facts)
     facts = LeadFacts(**{**facts.__dict__, "score": score})
@@ -110,6 +111,16 @@ def lead_evaluate(
         "rules": list(found.tried),
         "rule": None if rule is None else {"id": rule.pk, "name": rule.name, "outcome": rule.outcome},
     }
+    return facts, rule, record
+
+
+def lead_evaluate(
+    *, meeting_type, email: str, timezone: str, answers: dict, utm: dict, country: str = "", now: datetime
+) -> Decision:
+    """The routing decision for a submission; reads only (safe for previews)."""
+    facts, rule, record = lead_match(
+        meeting_type=meeting_type, email=email, timezone=timezone, answers=answers, utm=utm, country=country
+    )
     if rule is None:
         record["default"] = "no rule matched: the meeting type's pool"
         route = _weighted(Route(pool=meeting_type.pool), now=now, record=record)
