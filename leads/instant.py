@@ -29,10 +29,9 @@ from django.utils import timezone as dj_timezone
 from booking.errors import BookingError
 from leads import selectors
 from leads.models import Lead, RoutingRule
-from leads.outbox import lead_emit
 from leads.owners import owner_backend
 from leads.rules_core import LeadFacts, is_free_mail
-from leads.services import _weighted, lead_match
+from leads.services import _weighted, lead_match, lead_store
 from leads.tokens import Route
 from routing.core import Interval, MemberState, SkipReason, next_up_order
 from routing.core.availability import (
@@ -238,35 +237,38 @@ def instant_route(
 ) -> InstantResult:
     """Route a lead to the rep free now; store it unless ``dry_run``. Raises ``NoRepAvailable``."""
     now = now or dj_timezone.now()
-    facts = dict(email=email, timezone=timezone, answers=answers, utm=utm, country=country, now=now)
-    if dry_run:
-        decision = instant_evaluate(meeting_type=meeting_type, **facts)
-        if not decision.disqualified and decision.rep_id is None:
-            raise NoRepAvailable(decision=decision.record)
-        return InstantResult(decision, None)
-    with transaction.atomic(durable=True):
-        _lock_pools(meeting_type)
-        decision = instant_evaluate(meeting_type=meeting_type, **facts)
-        if not decision.disqualified and decision.rep_id is None:
-            raise NoRepAvailable(decision=decision.record)
-        lead = Lead.objects.create(
+
+    def decide() -> InstantDecision:
+        decision = instant_evaluate(
             meeting_type=meeting_type,
             email=email,
-            name=name,
-            domain=decision.facts.domain,
             timezone=timezone,
-            country=decision.facts.country,
             answers=answers,
             utm=utm,
-            score=decision.facts.score,
-            matched_rule=decision.rule,
-            outcome=Lead.Outcome.DISQUALIFIED if decision.disqualified else Lead.Outcome.ROUTED,
-            pool=decision.pool,
-            decision=decision.record,
+            country=country,
+            now=now,
         )
-        if decision.disqualified:
-            lead_emit(lead, message=decision.message, now=now)
-        else:
+        if not decision.disqualified and decision.rep_id is None:
+            raise NoRepAvailable(decision=decision.record)
+        return decision
+
+    if dry_run:
+        return InstantResult(decide(), None)
+    with transaction.atomic(durable=True):
+        _lock_pools(meeting_type)
+        decision = decide()
+        lead = lead_store(
+            meeting_type=meeting_type,
+            name=name,
+            email=email,
+            timezone=timezone,
+            answers=answers,
+            utm=utm,
+            decision=decision,
+            pool=None if decision.disqualified else decision.pool,
+            now=now,
+        )
+        if not decision.disqualified:
             ledger_assigned(
                 pool_id=decision.pool.pk,
                 booking_id=None,

@@ -156,6 +156,40 @@ class RouteResult:
         return self.token is None
 
 
+def lead_store(
+    *,
+    meeting_type,
+    name: str,
+    email: str,
+    timezone: str,
+    answers: dict,
+    utm: dict,
+    decision,
+    pool,
+    now: datetime,
+) -> Lead:
+    """Store a routed lead (``pool`` None: disqualified, handed to the nurture outbox). ``decision`` is a
+    ``Decision`` or an instant decision: its ``facts``, ``rule``, ``message`` and ``record`` are used."""
+    lead = Lead.objects.create(
+        meeting_type=meeting_type,
+        email=email,
+        name=name,
+        domain=decision.facts.domain,
+        timezone=timezone,
+        country=decision.facts.country,
+        answers=answers,
+        utm=utm,
+        score=decision.facts.score,
+        matched_rule=decision.rule,
+        outcome=Lead.Outcome.DISQUALIFIED if pool is None else Lead.Outcome.ROUTED,
+        pool=pool,
+        decision=decision.record,
+    )
+    if pool is None:
+        lead_emit(lead, message=decision.message, now=now)
+    return lead
+
+
 def lead_route(
     *,
     meeting_type,
@@ -182,23 +216,17 @@ def lead_route(
     if route is not None:
         decision.record["route"] = route.record()
     with transaction.atomic():
-        lead = Lead.objects.create(
+        lead = lead_store(
             meeting_type=meeting_type,
-            email=email,
             name=name,
-            domain=decision.facts.domain,
+            email=email,
             timezone=timezone,
-            country=decision.facts.country,
             answers=answers,
             utm=utm,
-            score=decision.facts.score,
-            matched_rule=decision.rule,
-            outcome=Lead.Outcome.DISQUALIFIED if route is None else Lead.Outcome.ROUTED,
+            decision=decision,
             pool=None if route is None else route.pool,
-            decision=decision.record,
+            now=now,
         )
-        if route is None:
-            lead_emit(lead, message=decision.message, now=now)
     lead_routed.send(sender=Lead, meeting_type=meeting_type, lead=lead, disqualified=route is None)
     if route is None:
         return RouteResult(lead, None, decision.message)
