@@ -79,9 +79,9 @@ def _override_corrections(pool: Pool, rep_ids: list[int], *, start: datetime | N
 
     moves = (LedgerEntry.Kind.REASSIGNED_FROM, LedgerEntry.Kind.REASSIGNED_TO)
     zero = set(
-        LedgerEntry.objects.filter(pool_id=pool.pk, kind__in=moves, delta=0.0).values_list(
-            "booking_id", flat=True
-        )
+        LedgerEntry.objects.filter(
+            pool_id=pool.pk, rep_id__in=rep_ids, kind__in=moves, delta=0.0
+        ).values_list("booking_id", flat=True)
     )
     zero.discard(None)
     if not zero:
@@ -111,8 +111,8 @@ def _override_corrections(pool: Pool, rep_ids: list[int], *, start: datetime | N
 
 
 def pool_ledger(pool: Pool, rep_ids: list[int], *, now: datetime) -> Ledger:
-    """Three queries: host-row aggregates, the pool's non-counting overrides (two more only if it has any),
-    and ledger-only entries (expired "joined" deltas, instant assignments without a booking)."""
+    """Two queries: host-row aggregates and ledger-only entries (expired "joined" deltas, instant
+    assignments without a booking, non-counting overrides); three more only if a member has such overrides."""
     from booking.models import BookingHost
 
     start = fairness_period_start(pool, now=now)
@@ -132,13 +132,17 @@ def pool_ledger(pool: Pool, rep_ids: list[int], *, now: datetime) -> Ledger:
         raw[row["rep_id"]] = row["n"]
         if row["last"] is not None:
             last[row["rep_id"]] = row["last"]
-    for rep_id, change in _override_corrections(pool, rep_ids, start=start).items():
-        raw[rep_id] = raw.get(rep_id, 0) + change
-    # Ledger-only rows in one query: "joined" deltas that expired with an earlier period, and assignments
-    # without a booking (``POST /api/v1/route`` hands a lead to a rep now), which count like bookings.
+    # Ledger-only rows in one query: "joined" deltas that expired with an earlier period, assignments
+    # without a booking (``POST /api/v1/route`` hands a lead to a rep now), which count like bookings, and
+    # whether any member has a non-counting override (then ``_override_corrections`` reads them).
     instant = Q(kind=LedgerEntry.Kind.ASSIGNED, booking__isnull=True)
-    wanted = instant
-    sums = {"instant": Sum("delta", filter=instant), "last": Max("created_at", filter=instant)}
+    overrides = Q(kind__in=(LedgerEntry.Kind.REASSIGNED_FROM, LedgerEntry.Kind.REASSIGNED_TO), delta=0.0)
+    wanted = instant | overrides
+    sums = {
+        "instant": Sum("delta", filter=instant),
+        "last": Max("created_at", filter=instant),
+        "overrides": Count("id", filter=overrides),
+    }
     if start is not None:
         joined = Q(kind=LedgerEntry.Kind.JOINED, created_at__lt=start)
         wanted |= joined
@@ -150,14 +154,19 @@ def pool_ledger(pool: Pool, rep_ids: list[int], *, now: datetime) -> Ledger:
         .annotate(**sums)
     )
     expired: dict[int, float] = {}
+    with_overrides = False
     for row in entries:
         rep_id = row["rep_id"]
+        with_overrides = with_overrides or bool(row["overrides"])
         if row.get("expired"):
             expired[rep_id] = row["expired"]
         if row["instant"]:
             raw[rep_id] = raw.get(rep_id, 0) + row["instant"]
         if row["last"] is not None and (rep_id not in last or row["last"] > last[rep_id]):
             last[rep_id] = row["last"]
+    if with_overrides:
+        for rep_id, change in _override_corrections(pool, rep_ids, start=start).items():
+            raw[rep_id] = raw.get(rep_id, 0) + change
     return Ledger(raw=raw, expired_joined=expired, last_assigned=last)
 
 
