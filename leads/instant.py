@@ -33,17 +33,9 @@ from leads.owners import owner_backend
 from leads.rules_core import LeadFacts, is_free_mail
 from leads.services import _weighted, lead_match, lead_store
 from leads.tokens import Route
-from routing.core import Interval, MemberState, SkipReason, next_up_order
-from routing.core.availability import (
-    busy_spans,
-    capped_days,
-    has_working_hours,
-    time_off_spans,
-    working_windows,
-)
-from routing.core.intervals import covers, overlaps
+from routing.core import Interval, MemberState, next_up_order
+from routing.core.availability import reason_now
 from routing.core.ledger import rank_key
-from routing.core.localtime import DAY, offset_at, to_epoch_floor
 from routing.core.results import CHOSEN, NOT_NEEDED, SKIPPED, candidate, iso
 from routing.models import Pool
 from routing.selectors import load_pool_state
@@ -61,26 +53,6 @@ class NoRepAvailable(BookingError):
     code = "no_rep_available"
     status = 409
     default_detail = "No rep is available right now."
-
-
-def reason_now(member: MemberState, now: datetime) -> SkipReason | None:
-    """None if ``member`` can take a lead at the instant ``now``, else the first failing rule's code."""
-    rep = member.rep
-    if not (member.active and rep.active):
-        return SkipReason.INACTIVE
-    if not has_working_hours(rep):
-        return SkipReason.NO_WORKING_HOURS
-    s = to_epoch_floor(now)
-    if not covers(working_windows(rep, s, s + 1), s, s + 1):
-        return SkipReason.OUTSIDE_WORKING_HOURS
-    if rep.time_off and overlaps(time_off_spans(rep), s, s + 1):
-        return SkipReason.TIME_OFF
-    capped = capped_days(member)
-    if capped is None or (s + offset_at(rep.timezone, s)) // DAY in capped:
-        return SkipReason.CAP
-    if rep.busy and overlaps(busy_spans(rep), s, s + 1):
-        return SkipReason.BUSY
-    return None
 
 
 def pick_now(meeting_type, route: Route, *, now: datetime) -> tuple[int | None, dict]:

@@ -209,26 +209,20 @@ def free_epochs(member: MemberState, req: Request, lo: int, hi: int) -> list[int
     return grid_starts(rep.timezone, starts, req.step, capped)
 
 
-def reason_at(member: MemberState, req: Request, start: datetime) -> reasons.SkipReason | None:
-    """Why ``member`` is not free at ``start`` (first failing rule, see ``reasons``), or None if free."""
-    if start.tzinfo is None:
-        raise ValueError("start must be timezone-aware")
+def _member_reason(member: MemberState) -> reasons.SkipReason | None:
     rep = member.rep
     if not (member.active and rep.active):
         return reasons.INACTIVE
     if not has_working_hours(rep):
         return reasons.NO_WORKING_HOURS
-    start = start.astimezone(UTC)
-    meeting = req.meeting
-    if start < req.now + timedelta(minutes=meeting.minimum_notice_minutes):
-        return reasons.NOTICE
-    if start >= req.now + timedelta(days=meeting.horizon_days):
-        return reasons.HORIZON
-    s = to_epoch_floor(start)
-    off = offset_at(rep.timezone, s)
-    if start.microsecond or (s + off) % DAY % req.step:
-        return reasons.OFF_GRID
-    end = s + req.duration
+    return None
+
+
+def _schedule_reason(
+    member: MemberState, s: int, end: int, off: int, *, before: int = 0, after: int = 0
+) -> reasons.SkipReason | None:
+    """The schedule rules for ``[s, end)`` (epoch seconds; ``off``: the rep's UTC offset at ``s``)."""
+    rep = member.rep
     if not covers(working_windows(rep, s, end), s, end):
         return reasons.OUTSIDE_WORKING_HOURS
     if rep.time_off and overlaps(time_off_spans(rep), s, end):
@@ -236,6 +230,38 @@ def reason_at(member: MemberState, req: Request, start: datetime) -> reasons.Ski
     capped = capped_days(member)
     if capped is None or (s + off) // DAY in capped:
         return reasons.CAP
-    if rep.busy and overlaps(busy_spans(rep), s - req.before, end + req.after):
+    if rep.busy and overlaps(busy_spans(rep), s - before, end + after):
         return reasons.BUSY
     return None
+
+
+def reason_at(member: MemberState, req: Request, start: datetime) -> reasons.SkipReason | None:
+    """Why ``member`` is not free at ``start`` (first failing rule, see ``reasons``), or None if free."""
+    if start.tzinfo is None:
+        raise ValueError("start must be timezone-aware")
+    why = _member_reason(member)
+    if why is not None:
+        return why
+    start = start.astimezone(UTC)
+    meeting = req.meeting
+    if start < req.now + timedelta(minutes=meeting.minimum_notice_minutes):
+        return reasons.NOTICE
+    if start >= req.now + timedelta(days=meeting.horizon_days):
+        return reasons.HORIZON
+    s = to_epoch_floor(start)
+    off = offset_at(member.rep.timezone, s)
+    if start.microsecond or (s + off) % DAY % req.step:
+        return reasons.OFF_GRID
+    return _schedule_reason(member, s, s + req.duration, off, before=req.before, after=req.after)
+
+
+def reason_now(member: MemberState, now: datetime) -> reasons.SkipReason | None:
+    """Why ``member`` cannot take a lead at the instant ``now`` (instant routing: the schedule rules of
+    ``reason_at`` without notice, horizon, grid or meeting length), or None if they can."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    why = _member_reason(member)
+    if why is not None:
+        return why
+    s = to_epoch_floor(now.astimezone(UTC))
+    return _schedule_reason(member, s, s + 1, offset_at(member.rep.timezone, s))

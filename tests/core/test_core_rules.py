@@ -221,3 +221,25 @@ def test_naive_datetimes_are_rejected():
         free_starts(member(), M30, now=naive, window=day_window())
     with pytest.raises(ValueError):
         why_not_free(member(), M30, now=NOW, start=naive)
+
+
+# --- 7. instant routing: the schedule rules at one instant -----------------------------------------------
+
+
+def test_reason_now_applies_the_schedule_rules_without_grid_or_notice():
+    from routing.core.availability import reason_now
+
+    r = rep(
+        busy=(Interval(at(*MON, 10), at(*MON, 11)),),
+        time_off=(Interval(at(*MON, 14), at(*MON, 15)),),
+    )
+    assert reason_now(member(r), at(*MON, 9, 7)) is None  # off the grid, no notice: free now
+    assert reason_now(member(r), at(*MON, 10, 59)) == "busy"
+    assert reason_now(member(r), at(*MON, 11)) is None  # the busy interval is half-open
+    assert reason_now(member(r), at(*MON, 14, 30)) == "time_off"
+    assert reason_now(member(r), at(*MON, 17)) == "outside_working_hours"
+    full = member(r, daily_cap=1, pool_meetings_per_local_date={date(*MON): 1})
+    assert reason_now(full, at(*MON, 12)) == "cap"
+    assert reason_now(member(r, active=False), at(*MON, 12)) == "inactive"
+    with pytest.raises(ValueError):
+        reason_now(member(r), at(*MON, 12).replace(tzinfo=None))
