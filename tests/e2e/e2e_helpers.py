@@ -1,13 +1,15 @@
-"""Shared set-up of the booking-page browser tests: a meeting type with slots every day (real clock, the
-browser and the live server agree on "today"), and steps through the picker."""
+"""Shared set-up of the booking-page browser tests: a meeting type with slots every day but today (real clock,
+the browser and the live server agree on "today"), and steps through the picker."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from booking.models import Booking
 from booking.selectors import booking_by_token
 from booking.services import booking_create
+from calendars.models import DateOverride
 from tests.booking.booking_factories import make_meeting_type, make_pool, make_rep
 
 RECORD_BOOKED = (
@@ -27,6 +29,10 @@ QUESTIONS = [
 
 def meeting(slug: str = "e2e", questions=None, reps: int = 1):
     hosts = [make_rep(f"Host {chr(65 + i)}nna", hours=(8, 20), days=range(7)) for i in range(reps)]
+    # Today is a day off: the first free day is then always a whole 08:00-20:00 (24 starts), whatever the
+    # hour the suite runs at (late in the day, today would offer only the last one or two starts).
+    today = datetime.now(ZoneInfo("Europe/Berlin")).date()
+    DateOverride.objects.bulk_create([DateOverride(rep=host, date=today) for host in hosts])
     pool = make_pool("first_available", hosts)
     return make_meeting_type(
         pool,

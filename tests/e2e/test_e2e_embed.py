@@ -126,13 +126,12 @@ def host_page(baton_url: str, body: str) -> str:
 
 
 def baton_frame(page, live_server):
-    page.wait_for_selector("iframe[data-baton-frame]")
-    for _ in range(100):
-        for frame in page.frames:
-            if frame.url.startswith(live_server.url + "/book/"):
-                return frame
-        page.wait_for_timeout(100)
-    raise AssertionError(f"no Baton frame among {[f.url for f in page.frames]}")
+    """The frame of the iframe in the page now (never one of a dialog closed a moment ago, which chromium may
+    still list among ``page.frames``), once it shows Baton's booking page."""
+    frame = page.wait_for_selector("iframe[data-baton-frame]").content_frame()
+    assert frame is not None
+    frame.wait_for_url(lambda url: url.startswith(live_server.url + "/book/"))
+    return frame
 
 
 def iframe_height(page) -> float:
