@@ -22,9 +22,13 @@ pytestmark = pytest.mark.django_db
 Status = CalendarConnection.Status
 
 
+# One anchor for the whole run: a test that travels forward (or runs across midnight) still names the same
+# instants with ``soon`` as when it made its events.
+TODAY = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 def soon(days=1, hour=15) -> dt.datetime:
-    base = dt.datetime.now(dt.UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
-    return base + dt.timedelta(days=days)
+    return TODAY + dt.timedelta(days=days, hours=hour)
 
 
 def primary(conn) -> Calendar:
