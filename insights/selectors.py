@@ -23,7 +23,7 @@ from insights.simulator import Lead, Policy, PriorBooking
 from routing.configfile import ConfigInvalid, load_document, parse_config
 from routing.core import Interval
 from routing.models import LedgerEntry, Pool
-from routing.selectors import MARGIN, counted_statuses, load_pool_state, meeting_spec
+from routing.selectors import MARGIN, counted_statuses, load_pool_state, meeting_spec, override_hosts
 
 
 def replay_bookings(pool: Pool, *, start: datetime, end: datetime) -> list[Booking]:
@@ -182,10 +182,17 @@ def _ledger_before(pool: Pool, rep_ids: list[int], start: datetime):
         released=BookingHost.Released.REASSIGNED
     )
     events: dict[int, list[datetime]] = defaultdict(list)
-    for rid, at in hosts.filter(booking__status__in=counted_statuses(pool)).values_list(
-        "rep_id", "assigned_at"
+    statuses = counted_statuses(pool)
+    # bookings moved by a non-counting override count for the host they left (as in ``pool_ledger``)
+    special = {(r.booking_id, r.rep_id): r for r in override_hosts(pool, rep_ids)}
+    for booking_id, rid, at in hosts.filter(booking__status__in=statuses).values_list(
+        "booking_id", "rep_id", "assigned_at"
     ):
-        events[rid].append(at)
+        if (booking_id, rid) not in special:
+            events[rid].append(at)
+    for row in special.values():
+        if row.counts and row.status in statuses and row.assigned_at < start:
+            events[row.rep_id].append(row.assigned_at)
     last = {r["rep_id"]: r["m"] for r in hosts.values("rep_id").annotate(m=Max("assigned_at"))}
     # assignments without a booking (instant routes, leads routed by hand) count like bookings, in the
     # fairness period of each instant (the simulator filters ``events`` by period), as ``pool_ledger`` does

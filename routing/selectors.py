@@ -71,10 +71,23 @@ class Ledger:
     last_assigned: dict[int, datetime]
 
 
-def _override_corrections(pool: Pool, rep_ids: list[int], *, start: datetime | None) -> dict[int, int]:
-    """Count corrections for bookings moved by a non-counting override (``routing.overrides``: ledger entries
-    with delta 0): the host row the booking left keeps counting, the one it went to does not. Read from the
-    few reassignment entries of the pool (index ``ledger_pool_kind``), never per host row."""
+@dataclass(frozen=True)
+class OverrideHost:
+    """A host row of a booking moved by a non-counting override, and whether it counts for fairness."""
+
+    booking_id: int
+    rep_id: int
+    assigned_at: datetime
+    status: str
+    moved: bool  # released by the reassignment
+    counts: bool
+
+
+def override_hosts(pool: Pool, rep_ids: list[int]) -> list[OverrideHost]:
+    """Host rows of bookings moved by a non-counting override (``routing.overrides``: ledger entries with
+    delta 0): the host row the booking left keeps counting, the one it went to does not. Read from the few
+    reassignment entries of the pool (index ``ledger_pool_kind``), never per host row. Shared by
+    ``pool_ledger`` and the simulator's ledger history."""
     from booking.models import BookingHost
 
     moves = (LedgerEntry.Kind.REASSIGNED_FROM, LedgerEntry.Kind.REASSIGNED_TO)
@@ -85,7 +98,7 @@ def _override_corrections(pool: Pool, rep_ids: list[int], *, start: datetime | N
     )
     zero.discard(None)
     if not zero:
-        return {}
+        return []
     latest: dict[tuple, float] = {}  # (booking, rep, kind) → delta of the latest such entry
     for booking_id, rep_id, kind, delta in (
         LedgerEntry.objects.filter(pool_id=pool.pk, booking_id__in=zero, kind__in=moves)
@@ -93,20 +106,28 @@ def _override_corrections(pool: Pool, rep_ids: list[int], *, start: datetime | N
         .values_list("booking_id", "rep_id", "kind", "delta")
     ):
         latest[(booking_id, rep_id, kind)] = delta
-    statuses = set(counted_statuses(pool))
-    corrections: dict[int, int] = {}
+    rows = []
     for booking_id, rep_id, released, assigned_at, status in BookingHost.objects.filter(
         booking_id__in=zero, rep_id__in=rep_ids
     ).values_list("booking_id", "rep_id", "released", "assigned_at", "booking__status"):
-        if status not in statuses or (start is not None and assigned_at < start):
-            continue
         moved = released == BookingHost.Released.REASSIGNED
         got = latest.get((booking_id, rep_id, LedgerEntry.Kind.REASSIGNED_TO)) == 0.0
         kept = latest.get((booking_id, rep_id, LedgerEntry.Kind.REASSIGNED_FROM)) == 0.0
         counts = (not moved and not (got and not kept)) or (moved and kept and not got)
-        change = int(counts) - int(not moved)  # against the plain rule: a host counts unless moved
+        rows.append(OverrideHost(booking_id, rep_id, assigned_at, status, moved, counts))
+    return rows
+
+
+def _override_corrections(pool: Pool, rep_ids: list[int], *, start: datetime | None) -> dict[int, int]:
+    """Count corrections against the plain rule (a host counts unless moved) for ``override_hosts``."""
+    statuses = set(counted_statuses(pool))
+    corrections: dict[int, int] = {}
+    for row in override_hosts(pool, rep_ids):
+        if row.status not in statuses or (start is not None and row.assigned_at < start):
+            continue
+        change = int(row.counts) - int(not row.moved)
         if change:
-            corrections[rep_id] = corrections.get(rep_id, 0) + change
+            corrections[row.rep_id] = corrections.get(row.rep_id, 0) + change
     return corrections
 
 

@@ -79,6 +79,22 @@ def test_each_code_decides_the_fairness_effect(trio, code):
     assert booking.hosts.get(active=True).rep_id == target.rep_id  # the booking moves either way
 
 
+@pytest.mark.parametrize("code", [OverrideCode.ACCOUNT_OWNER, OverrideCode.REBALANCE])
+def test_the_simulators_ledger_history_applies_the_code_like_the_live_ledger(trio, code):
+    from insights.selectors import current_policy
+
+    booking, members = trio
+    source = booking.hosts.get(active=True).rep_id
+    target = others(booking, members)[0]
+    booking_reassign(booking_id=booking.pk, to_member_id=target.pk, code=code, reason="asked", actor="sue")
+    start = NOW + dt.timedelta(minutes=1)
+    policy = current_policy(booking.pool, start=start, end=start + dt.timedelta(days=1), replayed=[])
+    history = {rid: len(policy.ledger_events.get(rid, [])) for rid in members}
+    moved = code != OverrideCode.ACCOUNT_OWNER
+    assert (history[source], history[target.rep_id]) == ((0, 1) if moved else (1, 0))
+    assert history == counts(booking.pool)
+
+
 def test_reason_alone_stays_compatible_and_counts(trio):
     booking, members = trio
     target = others(booking, members)[0]
