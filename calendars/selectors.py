@@ -39,8 +39,8 @@ def withheld_rep_ids(rep_ids: Iterable[int], *, now: datetime) -> set[int]:
     by_calendar = Calendar.objects.filter(connection__rep_id__in=ids, blocks_availability=True).filter(
         Q(last_synced_at__isnull=True) | Q(last_synced_at__lt=cutoff)
     )
-    return set(by_connection.values_list("rep_id", flat=True)) | set(
-        by_calendar.values_list("connection__rep_id", flat=True)
+    return set(by_connection.order_by().values_list("rep_id", flat=True)) | set(
+        by_calendar.order_by().values_list("connection__rep_id", flat=True)
     )
 
 

@@ -257,33 +257,43 @@ def load_pool_state(
             minutes=meeting_type.duration_minutes + meeting_type.buffer_after_minutes
         )
     weekly: dict[int, dict[int, list]] = defaultdict(lambda: defaultdict(list))
-    for rep_id, weekday, start, end in WorkingHours.objects.filter(rep_id__in=rep_ids).values_list(
-        "rep_id", "weekday", "start", "end"
+    # Explicit orderings throughout: the models' default ordering ("rep" → the rep's name) would join and
+    # sort by routing_rep on every query of this hot path (slot pages, every booking).
+    for rep_id, weekday, start, end in (
+        WorkingHours.objects.filter(rep_id__in=rep_ids)
+        .order_by()
+        .values_list("rep_id", "weekday", "start", "end")
     ):
         weekly[rep_id][weekday].append((start, end))
     overrides: dict[int, dict] = defaultdict(lambda: defaultdict(list))
     days_off: set[tuple[int, object]] = set()
-    for rep_id, day, start, end in DateOverride.objects.filter(
-        rep_id__in=rep_ids, date__gte=lo.date(), date__lte=hi.date()
-    ).values_list("rep_id", "date", "start", "end"):
+    for rep_id, day, start, end in (
+        DateOverride.objects.filter(rep_id__in=rep_ids, date__gte=lo.date(), date__lte=hi.date())
+        .order_by()
+        .values_list("rep_id", "date", "start", "end")
+    ):
         overrides[rep_id][day]  # a day off leaves an empty list
         if start is None:
             days_off.add((rep_id, day))
         else:
             overrides[rep_id][day].append((start, end))
     time_off: dict[int, list[Interval]] = defaultdict(list)
-    for rep_id, start, end in TimeOff.objects.filter(
-        rep_id__in=rep_ids, end__gt=lo, start__lt=hi
-    ).values_list("rep_id", "start", "end"):
+    for rep_id, start, end in (
+        TimeOff.objects.filter(rep_id__in=rep_ids, end__gt=lo, start__lt=hi)
+        .order_by("rep_id", "start")
+        .values_list("rep_id", "start", "end")
+    ):
         time_off[rep_id].append(Interval(start, end))
     busy: dict[int, list[Interval]] = defaultdict(list)
-    for rep_id, start, end in BusyInterval.objects.filter(
-        rep_id__in=rep_ids, end__gt=busy_lo, start__lt=busy_hi
-    ).values_list("rep_id", "start", "end"):
+    for rep_id, start, end in (
+        BusyInterval.objects.filter(rep_id__in=rep_ids, end__gt=busy_lo, start__lt=busy_hi)
+        .order_by("rep_id", "start")
+        .values_list("rep_id", "start", "end")
+    ):
         busy[rep_id].append(Interval(start, end))
     hosts = BookingHost.objects.filter(
         rep_id__in=rep_ids, active=True, blocked_end__gt=lo, blocked_start__lt=hi
-    )
+    ).order_by("rep_id", "blocked_start")
     if exclude_booking_id is not None:
         hosts = hosts.exclude(booking_id=exclude_booking_id)
     zones = {m.rep_id: ZoneInfo(m.rep.timezone) for m in members}

@@ -146,7 +146,7 @@ def _book(
     visitor: str = "",
 ) -> dict:
     pool = route.pool if route else meeting_type.pool
-    rep_ids = list(PoolMember.objects.filter(pool_id=pool.pk).values_list("rep_id", flat=True))
+    rep_ids = list(PoolMember.objects.filter(pool_id=pool.pk).order_by().values_list("rep_id", flat=True))
     if all_booked(rep_ids, meeting_type, start):  # taken already: no need to queue for the locks
         raise SlotUnavailable()
     locking.lock_reps(rep_ids)

@@ -48,9 +48,11 @@ def all_booked(rep_ids: list[int], meeting_type: MeetingType, start: datetime) -
     if not reps:
         return False
     lo, hi = blocked_range(meeting_type, start)
-    booked = BookingHost.objects.filter(
-        rep_id__in=reps, active=True, blocked_start__lt=hi, blocked_end__gt=lo
-    ).values_list("rep_id", flat=True)
+    booked = (
+        BookingHost.objects.filter(rep_id__in=reps, active=True, blocked_start__lt=hi, blocked_end__gt=lo)
+        .order_by()
+        .values_list("rep_id", flat=True)
+    )
     return set(booked) >= reps
 
 
