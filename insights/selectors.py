@@ -184,13 +184,14 @@ def _ledger_before(pool: Pool, rep_ids: list[int], start: datetime):
     events: dict[int, list[datetime]] = defaultdict(list)
     statuses = counted_statuses(pool)
     # bookings moved by a non-counting override count for the host they left (as in ``pool_ledger``)
-    special = {(r.booking_id, r.rep_id): r for r in override_hosts(pool, rep_ids)}
+    overridden = override_hosts(pool, rep_ids)  # every host row of such a booking (a rep may have two)
+    special = {(r.booking_id, r.rep_id) for r in overridden}
     for booking_id, rid, at in hosts.filter(booking__status__in=statuses).values_list(
         "booking_id", "rep_id", "assigned_at"
     ):
         if (booking_id, rid) not in special:
             events[rid].append(at)
-    for row in special.values():
+    for row in overridden:
         if row.counts and row.status in statuses and row.assigned_at < start:
             events[row.rep_id].append(row.assigned_at)
     last = {r["rep_id"]: r["m"] for r in hosts.values("rep_id").annotate(m=Max("assigned_at"))}
