@@ -2,7 +2,8 @@
 
 * slots: ``GET /api/v1/meeting-types/<slug>/slots`` for a 50-rep ``first_available`` pool over 14 days
   (each rep with working hours and busy time), median and p95 of sequential requests;
-* the server: gunicorn (``BENCH_WORKERS``=3 processes × ``BENCH_THREADS``=4 threads), as in production;
+* the server: gunicorn (``BENCH_WORKERS``=3 processes × ``BENCH_THREADS``=4 threads) with production
+  settings (``DEBUG=0``, persistent database connections: ``BENCH_DB_OPTIONS``), as README "Production";
 * create: ``POST …/bookings`` latency (median, p95) and bookings per second for 1 client and for 16
   concurrent clients, (a) all on that 50-rep pool (every booking locks all 50 reps: the worst case) and
   (b) on 16 separate 5-rep pools (one per client: what independent teams see);
@@ -47,6 +48,9 @@ SINGLE_REQUESTS = 60
 SERVER = os.environ.get("BENCH_SERVER", "gunicorn")
 WORKERS = int(os.environ.get("BENCH_WORKERS", "3"))
 THREADS = int(os.environ.get("BENCH_THREADS", "4"))
+# Persistent database connections, as README "Production" recommends; BENCH_DB_OPTIONS= (empty) opens one
+# PostgreSQL connection per request instead (Django's default).
+DB_OPTIONS = os.environ.get("BENCH_DB_OPTIONS", "conn_max_age=60&conn_health_checks=true")
 OVERLAP_SQL = """
 SELECT count(*) FROM booking_bookinghost a JOIN booking_bookinghost b
 ON a.rep_id = b.rep_id AND a.id < b.id AND a.active AND b.active
@@ -58,7 +62,10 @@ def _env(database_url: str) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "CELERY_BROKER_URL"}
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings",
-        DEBUG="1",
+        # production settings (README "Production"): DEBUG off (with it Django records every query)
+        DEBUG=os.environ.get("BENCH_DEBUG", "0"),
+        SECRET_KEY="bench-only-secret-key-not-for-production-use",
+        ALLOWED_HOSTS="127.0.0.1,localhost",
         DATABASE_URL=database_url,
         BOOKING_RATE_LIMIT="",
         EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
@@ -382,6 +389,8 @@ def main() -> None:
     database_url, cleanup = make_database()
     env = _env(database_url)
     os.environ.update(env)
+    if database_url.startswith("postgres") and DB_OPTIONS:  # the server's connections, as in production
+        env["DATABASE_URL"] = f"{database_url}?{DB_OPTIONS}"
     server = None
     try:
         import django
@@ -395,7 +404,10 @@ def main() -> None:
         connection.close()
         server, port = start_server(env)
         label = "threaded WSGI" if SERVER == "threaded" else f"gunicorn {WORKERS} workers x {THREADS} threads"
-        print(f"database: {connection.vendor}; server: {label} on 127.0.0.1:{port}")
+        print(
+            f"database: {connection.vendor} ({DB_OPTIONS or 'a connection per request'}); server: {label} "
+            f"on 127.0.0.1:{port}, DEBUG={env['DEBUG']}"
+        )
         bench(port, data)
         stop_server(server)
         server = None

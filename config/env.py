@@ -71,11 +71,18 @@ def parse_database_url(url: str, *, base_dir: Path, name: str = "DATABASE_URL") 
             port = parts.port
         except ValueError:
             raise ImproperlyConfigured(f"{name}: bad port in {url!r}") from None
+        # Persistent connections (``?conn_max_age=60``, seconds; README "Production") save a PostgreSQL
+        # backend start per request; ``conn_health_checks=true`` re-checks a reused connection first.
         conn_max_age = options.pop("conn_max_age", "0")
         try:
             conn_max_age = int(conn_max_age)
         except ValueError:
             raise ImproperlyConfigured(f"{name}: conn_max_age must be an integer") from None
+        if conn_max_age < 0:
+            raise ImproperlyConfigured(f"{name}: conn_max_age must be 0 or more seconds")
+        health = options.pop("conn_health_checks", "false").strip().lower()
+        if health not in TRUE | FALSE:
+            raise ImproperlyConfigured(f"{name}: conn_health_checks must be true or false, got {health!r}")
         return {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": db_name,
@@ -84,6 +91,7 @@ def parse_database_url(url: str, *, base_dir: Path, name: str = "DATABASE_URL") 
             "HOST": parts.hostname or "",
             "PORT": str(port or ""),
             "CONN_MAX_AGE": conn_max_age,
+            "CONN_HEALTH_CHECKS": health in TRUE,
             "OPTIONS": options,
             "TEST": {"NAME": f"test_{db_name}"},
         }

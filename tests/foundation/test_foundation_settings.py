@@ -55,6 +55,12 @@ def test_parse_database_url_postgres_and_sqlite(tmp_path):
         "6543",
     )
     assert pg["CONN_MAX_AGE"] == 60
+    assert pg["CONN_HEALTH_CHECKS"] is False
+    assert "conn_max_age" not in pg["OPTIONS"]
+    pooled = parse_database_url(
+        "postgres://db.example/baton?conn_max_age=0&conn_health_checks=true", base_dir=tmp_path
+    )
+    assert (pooled["CONN_MAX_AGE"], pooled["CONN_HEALTH_CHECKS"], pooled["OPTIONS"]) == (0, True, {})
     lite = parse_database_url("sqlite:///baton.sqlite3", base_dir=tmp_path)
     assert lite["NAME"] == str(tmp_path / "baton.sqlite3")
     assert lite["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
@@ -69,6 +75,9 @@ def test_parse_database_url_postgres_and_sqlite(tmp_path):
         ("mysql://u@h/db", "unsupported scheme 'mysql'"),
         ("postgres://u@h:99999999/db", "bad port"),
         ("postgres://u@h/", "names no database"),
+        ("postgres://u@h/db?conn_max_age=soon", "conn_max_age must be an integer"),
+        ("postgres://u@h/db?conn_max_age=-1", "conn_max_age must be 0 or more"),
+        ("postgres://u@h/db?conn_health_checks=maybe", "conn_health_checks must be true or false"),
         ("sqlite://host/x.db", "use sqlite:///relative.db"),
         ("sqlite:///", "names no file"),
     ],
