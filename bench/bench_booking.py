@@ -404,8 +404,9 @@ def main() -> None:
         connection.close()
         server, port = start_server(env)
         label = "threaded WSGI" if SERVER == "threaded" else f"gunicorn {WORKERS} workers x {THREADS} threads"
+        options = (DB_OPTIONS or "a connection per request") if connection.vendor == "postgresql" else "file"
         print(
-            f"database: {connection.vendor} ({DB_OPTIONS or 'a connection per request'}); server: {label} "
+            f"database: {connection.vendor} ({options}); server: {label} "
             f"on 127.0.0.1:{port}, DEBUG={env['DEBUG']}"
         )
         bench(port, data)

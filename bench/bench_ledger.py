@@ -1,4 +1,4 @@
-"""Benchmark: the fairness ledger of a pool with a long history (``routing.selectors.pool_ledger``).
+"""Benchmark: the fairness ledger of a pool with a long history (``routing.ledger.pool_ledger``).
 
 Every slot page and every booking reads the pool's ledger. This builds a 50-rep pool with 20,000 past
 bookings (host rows and ``assigned`` ledger entries) plus a few non-counting overrides, then times
@@ -82,7 +82,7 @@ def main() -> int:
     try:
         call_command("migrate", verbosity=0)
         pool, reps = build()
-        from routing.selectors import pool_ledger
+        from routing.ledger import pool_ledger
 
         now = dt.datetime.now(dt.UTC)
         print(f"database: {connection.vendor}; pool of {len(reps)} reps with {HISTORY} past bookings")

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Q
 
 from calendars.models import BookingEvent, BusyHistory, BusyInterval, Calendar, CalendarConnection
 from routing.core import Interval
@@ -18,8 +17,16 @@ Status = CalendarConnection.Status
 WRITABLE = (Provider.GOOGLE, Provider.MICROSOFT)
 
 
-def withheld_rep_ids(rep_ids: Iterable[int], *, now: datetime) -> set[int]:
-    """Reps whose availability cannot be trusted right now and who must not be offered.
+@dataclass(frozen=True)
+class CalendarHealth:
+    """What Baton can say about some reps' connected calendars (``calendar_health``)."""
+
+    withheld: frozenset[int]  # busy time cannot be trusted now: never offer or assign them
+    live: frozenset[int]  # a Google/Microsoft calendar that blocks availability: ask it live at booking time
+
+
+def calendar_health(rep_ids: Iterable[int], *, now: datetime) -> CalendarHealth:
+    """One query (connections left-joined with their calendars), whatever the number of reps.
 
     A rep is withheld when Baton can no longer see their busy time:
     * a connection whose grant was revoked or expired (status ``disconnected``);
@@ -27,21 +34,44 @@ def withheld_rep_ids(rep_ids: Iterable[int], *, now: datetime) -> set[int]:
     * a calendar that blocks availability and has not synced successfully within
       ``CALENDAR_STALENESS_MINUTES`` (or never has).
     Reps with no connected calendar are judged by the busy times entered in Baton alone and are never
-    withheld here. Two queries, whatever the number of reps.
+    withheld here. ``live`` are the reps that ``calendars.live.hosts_busy_live`` would ask a provider about
+    (a blocking calendar of a Google/Microsoft connection that is not disconnected); for the others it
+    has nothing to ask, so booking skips it.
     """
     ids = set(rep_ids)
     if not ids:
-        return set()
+        return CalendarHealth(frozenset(), frozenset())
     cutoff = now - timedelta(minutes=settings.CALENDAR_STALENESS_MINUTES)
-    by_connection = CalendarConnection.objects.filter(rep_id__in=ids).filter(
-        Q(status=Status.DISCONNECTED) | Q(last_success_at__isnull=True)
+    withheld: set[int] = set()
+    live: set[int] = set()
+    rows = (
+        CalendarConnection.objects.filter(rep_id__in=ids)
+        .order_by()
+        .values_list(
+            "rep_id",
+            "status",
+            "last_success_at",
+            "provider",
+            "calendars__pk",
+            "calendars__blocks_availability",
+            "calendars__last_synced_at",
+        )
     )
-    by_calendar = Calendar.objects.filter(connection__rep_id__in=ids, blocks_availability=True).filter(
-        Q(last_synced_at__isnull=True) | Q(last_synced_at__lt=cutoff)
-    )
-    return set(by_connection.order_by().values_list("rep_id", flat=True)) | set(
-        by_calendar.order_by().values_list("connection__rep_id", flat=True)
-    )
+    for rep_id, status, last_success, provider, calendar, blocks, synced in rows:
+        if status == Status.DISCONNECTED or last_success is None:
+            withheld.add(rep_id)
+        if calendar is None or not blocks:
+            continue
+        if synced is None or synced < cutoff:
+            withheld.add(rep_id)
+        if provider in WRITABLE and status != Status.DISCONNECTED:
+            live.add(rep_id)
+    return CalendarHealth(frozenset(withheld), frozenset(live))
+
+
+def withheld_rep_ids(rep_ids: Iterable[int], *, now: datetime) -> set[int]:
+    """Reps whose availability cannot be trusted now and must not be offered (``calendar_health``)."""
+    return set(calendar_health(rep_ids, now=now).withheld)
 
 
 def receiving_calendar(rep_id: int) -> Calendar | None:

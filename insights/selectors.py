@@ -22,8 +22,9 @@ from insights.sim_types import Move
 from insights.simulator import Lead, Policy, PriorBooking
 from routing.configfile import ConfigInvalid, load_document, parse_config
 from routing.core import Interval
+from routing.ledger import counted_statuses, override_hosts
 from routing.models import LedgerEntry, Pool
-from routing.selectors import MARGIN, counted_statuses, load_pool_state, meeting_spec, override_hosts
+from routing.selectors import MARGIN, load_pool_state, meeting_spec
 
 
 def replay_bookings(pool: Pool, *, start: datetime, end: datetime) -> list[Booking]:
@@ -165,7 +166,7 @@ def _prior_cancelled(
 
 
 def _instant(pool: Pool, rep_ids: list[int]):
-    """The pool's ledger entries for assignments without a booking (``routing.selectors.pool_ledger``)."""
+    """The pool's ledger entries for assignments without a booking (``routing.ledger.pool_ledger``)."""
     return LedgerEntry.objects.filter(
         pool=pool, rep_id__in=rep_ids, kind=LedgerEntry.Kind.ASSIGNED, booking__isnull=True
     )

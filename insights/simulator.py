@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 from insights.sim_steps import Held, blocked, reach, reschedule, route
 from insights.sim_types import Lead, Outcome, Policy, PriorBooking, synthetic_leads, target_shares
 from routing.core import Interval, MeetingSpec, MemberState, PoolSpec, RepSchedule, free_starts, offered_slots
-from routing.selectors import fairness_period_start
+from routing.ledger import fairness_period_start
 
 __all__ = ["Lead", "Outcome", "Policy", "PriorBooking", "simulate", "synthetic_leads", "target_shares"]
 

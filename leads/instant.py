@@ -42,7 +42,7 @@ from routing.selectors import load_pool_state
 from routing.services import ledger_assigned
 
 # Reason prefix of the ledger entries of instant assignments (kind ``assigned``, no booking);
-# ``routing.selectors.pool_ledger`` counts them like bookings in the current fairness period.
+# ``routing.ledger.pool_ledger`` counts them like bookings in the current fairness period.
 INSTANT_REASON = "instant route"
 WITHHELD = "withheld"  # the rep's calendar cannot be trusted right now (calendars.selectors)
 

@@ -1,8 +1,8 @@
 """Write side of routing: pool membership and the fairness ledger.
 
-Counts are derived from bookings (``routing.selectors``); ``LedgerEntry`` rows are the audit trail of every
+Counts are derived from bookings (``routing.ledger``); ``LedgerEntry`` rows are the audit trail of every
 change to a member's standing and explain a decision afterwards. The one exception is the "joined at mean
-load" delta, which ``routing.selectors`` also reads to let a joiner's head start expire with its period.
+load" delta, which ``routing.ledger`` also reads to let a joiner's head start expire with its period.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def pool_member_join(member: PoolMember, *, now: datetime | None = None, reason:
     changed so that ``count / weight`` equals that mean, and a ``joined`` ledger entry records the change.
     With no other active member the mean is 0. Call it after saving the ``PoolMember`` row.
     """
-    from routing.selectors import member_count, pool_ledger
+    from routing.ledger import member_count, pool_ledger
 
     now = now or timezone.now()
     with transaction.atomic():
@@ -64,7 +64,7 @@ def ledger_assigned(
     *, pool_id: int, booking_id: int | None, rep_ids: Iterable[int], reason: str = ""
 ) -> None:
     """One ``assigned`` (+1) entry per host of a new booking; without a booking (a lead handed to a rep now,
-    or routed by hand) the entry itself is what ``routing.selectors.pool_ledger`` counts."""
+    or routed by hand) the entry itself is what ``routing.ledger.pool_ledger`` counts."""
     LedgerEntry.objects.bulk_create(
         [
             LedgerEntry(
@@ -114,7 +114,7 @@ def ledger_reassigned(
 ) -> None:
     """``reassigned_from`` (-1) per host that lost the booking, ``reassigned_to`` (+1) per new host. With
     ``counts=False`` (a non-counting override, ``routing.overrides``) both are written with delta 0: the old
-    host keeps the credit and the new one is not charged (``routing.selectors.pool_ledger``)."""
+    host keeps the credit and the new one is not charged (``routing.ledger.pool_ledger``)."""
     step = 1.0 if counts else 0.0
     entries = [
         LedgerEntry(

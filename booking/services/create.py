@@ -19,9 +19,13 @@ from booking.selectors import alternatives, token_hash
 from booking.services import idempotency, locking
 from booking.services.routing import all_booked, choose_hosts, host_dicts, host_rows, invalid_start
 from routing.core import Interval, NoHostAvailable
-from routing.models import PoolMember
-from routing.selectors import load_pool_state
+from routing.selectors import load_pool_bookings, load_pool_calendars, pool_members
 from routing.services import ledger_assigned
+
+# Taking free locks is a sub-millisecond round trip; a longer wait means another booking held some of them,
+# so the slot is re-checked (one cheap query) before the pool's bookings and ledger are loaded. Only the
+# losers of a rush on one slot pay for it; the assignment re-checks everything anyway.
+RECHECK_AFTER_WAIT_SECONDS = 0.002
 
 
 @dataclass(frozen=True)
@@ -146,14 +150,17 @@ def _book(
     visitor: str = "",
 ) -> dict:
     pool = route.pool if route else meeting_type.pool
-    rep_ids = list(PoolMember.objects.filter(pool_id=pool.pk).order_by().values_list("rep_id", flat=True))
+    members = pool_members(pool)
+    rep_ids = [m.rep_id for m in members]
     if all_booked(rep_ids, meeting_type, start):  # taken already: no need to queue for the locks
         raise SlotUnavailable()
-    locking.lock_reps(rep_ids)
-    if all_booked(rep_ids, meeting_type, start):  # taken while we waited
-        raise SlotUnavailable()
     end = start + timedelta(minutes=meeting_type.duration_minutes)
-    state = load_pool_state(pool, meeting_type, now=now, window=Interval(start, end))
+    # What the locks do not guard is read before taking them, so they are held as briefly as possible.
+    calendars = load_pool_calendars(pool, meeting_type, now=now, window=Interval(start, end), members=members)
+    waited = locking.lock_reps(rep_ids)
+    if waited > RECHECK_AFTER_WAIT_SECONDS and all_booked(rep_ids, meeting_type, start):
+        raise SlotUnavailable()  # taken while we waited: fail before loading bookings and ledger
+    state = load_pool_bookings(calendars, now=now)
     if route:  # leads.tokens.Route: the routed pool, restricted to its candidates
         state = replace(state, spec=route.restrict(state.spec))
     try:

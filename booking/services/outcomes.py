@@ -37,7 +37,7 @@ def booking_status_apply(booking: Booking, status: str, *, now: datetime, reason
     """Set a started booking's ``status`` to ``completed`` or ``no_show`` (the caller holds the row lock,
     inside a transaction) and write the fairness ledger change. Returns whether the status changed.
 
-    Fairness counts are derived from booking statuses (``routing.selectors``); the ledger entries are
+    Fairness counts are derived from booking statuses (``routing.ledger``); the ledger entries are
     their audit trail: a no-show is ``credited`` back (-1) when the pool does not count no-shows, and a
     no-show corrected to completed is ``assigned`` (+1) again."""
     if status not in (Booking.Status.COMPLETED, Booking.Status.NO_SHOW):

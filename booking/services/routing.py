@@ -17,11 +17,16 @@ from routing.selectors import PoolState, meeting_spec
 INVALID_START_REASONS = {"notice", "horizon", "off_grid"}
 
 
-def hosts_busy_live(rep_ids, start, end, *, timeout_seconds):
-    """Indirection so tests can stand in for the providers' free/busy (see ``calendars.live``)."""
-    from calendars.live import hosts_busy_live as live
+def hosts_busy_live(rep_ids, start, end, *, timeout_seconds, live=None):
+    """Indirection so tests can stand in for the providers' free/busy (see ``calendars.live``). ``live``:
+    the reps known to have a calendar to ask (``PoolState.live``); the others are not looked up."""
+    from calendars.live import hosts_busy_live as busy_live
 
-    return live(rep_ids, start, end, timeout_seconds=timeout_seconds)
+    if live is not None:
+        rep_ids = [rid for rid in rep_ids if rid in live]
+        if not rep_ids:
+            return set()
+    return busy_live(rep_ids, start, end, timeout_seconds=timeout_seconds)
 
 
 def without(spec: PoolSpec, rep_ids: set[int]) -> PoolSpec:
@@ -90,7 +95,8 @@ def choose_hosts(
         except NoHostAvailable as exc:
             exc.record.update(withheld=sorted(state.withheld), live_busy=live_busy)
             raise
-        busy = hosts_busy_live([h.rep_id for h in assignment.hosts], *blocked, timeout_seconds=timeout)
+        chosen = [h.rep_id for h in assignment.hosts]
+        busy = hosts_busy_live(chosen, *blocked, timeout_seconds=timeout, live=state.live)
         if not busy:
             assignment.record.update(withheld=sorted(state.withheld), live_busy=live_busy)
             return assignment

@@ -112,7 +112,7 @@ def race_window(monkeypatch):
     def arm(n):
         state["barrier"] = threading.Barrier(n)
 
-    def at_insert(rep_ids, start, end, *, timeout_seconds):
+    def at_insert(rep_ids, start, end, *, timeout_seconds, live=None):
         with contextlib.suppress(threading.BrokenBarrierError):
             state["barrier"].wait(timeout=20)
         return set()

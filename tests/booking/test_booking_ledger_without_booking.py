@@ -9,8 +9,8 @@ import pytest
 import time_machine
 
 from booking.models import Booking
+from routing.ledger import pool_ledger
 from routing.models import LedgerEntry
-from routing.selectors import pool_ledger
 from routing.services import ledger_assigned
 from tests.booking.booking_factories import NOW, body, make_meeting_type, make_pool, make_rep
 

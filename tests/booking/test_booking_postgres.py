@@ -89,10 +89,16 @@ def test_locks_are_taken_late_once_sorted_with_a_timeout(settings):
     assert statement.startswith("SET LOCAL lock_timeout = '1234ms'")
     locked = [int(n) - locking.NAMESPACE for n in re.findall(r"pg_advisory_xact_lock\((\d+)\)", statement)]
     assert locked == sorted(r.pk for r in reps)
-    # late: after the members are read, before the schedule is loaded and the rows are written
+    # late: after what the lock does not guard (members, working hours, synced busy rows) is read, before
+    # what bookings change (the pool's booking host rows around the slot, the fairness ledger) is read and
+    # the rows are written
     first_busy_read = next(i for i, s in enumerate(sql) if "calendars_busyinterval" in s)
+    hosts_read = next(
+        i for i, s in enumerate(sql) if '"booking_booking"."pool_id" AS "booking__pool_id"' in s
+    )
+    ledger_read = next(i for i, s in enumerate(sql) if 'FROM "routing_ledgerentry"' in s)
     first_insert = next(i for i, s in enumerate(sql) if s.startswith('INSERT INTO "booking_booking"'))
-    assert lock_statements[0] < first_busy_read < first_insert
+    assert first_busy_read < lock_statements[0] < hosts_read < ledger_read < first_insert
 
 
 @pytest.mark.django_db(transaction=True)

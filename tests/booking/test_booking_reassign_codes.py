@@ -37,7 +37,7 @@ def trio(api, meeting_type, rep):
 
 
 def counts(pool) -> dict[int, float]:
-    """The fairness counts the router sees (``routing.selectors``)."""
+    """The fairness counts the router sees (``routing.ledger``)."""
     state = load_pool_state(pool, now=NOW, window=Interval(NOW, NOW + dt.timedelta(hours=1)))
     return {m.rep.rep_id: m.count for m in state.spec.members}
 

@@ -12,6 +12,7 @@ from calendars.live import hosts_busy_live
 from calendars.models import Calendar, CalendarConnection
 from calendars.selectors import (
     booking_join_url,
+    calendar_health,
     invitation_sent_by_provider,
     receiving_calendar,
     withheld_rep_ids,
@@ -68,10 +69,35 @@ def test_disconnected_and_never_listed_connections_withhold(make_rep, google_con
     assert withheld_rep_ids([rep.pk, other.pk], now=dt.datetime.now(dt.UTC)) == {rep.pk, other.pk}
 
 
-def test_withheld_uses_two_queries_for_any_number_of_reps(make_rep, django_assert_num_queries):
+def test_withheld_uses_one_query_for_any_number_of_reps(make_rep, django_assert_num_queries):
     reps = [make_rep() for _ in range(20)]
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(1):
         withheld_rep_ids([r.pk for r in reps], now=dt.datetime.now(dt.UTC))
+
+
+def test_calendar_health_names_the_reps_a_live_check_would_ask(
+    make_rep, google_connection, ms_connection, ics_connection
+):
+    from calendars_harness import fixture_bytes
+
+    google, ms, ics, off, cut, plain = (make_rep() for _ in range(6))
+    for conn in (
+        google_connection(google),
+        ms_connection(ms),
+        ics_connection(ics, fixture_bytes("google_export_xwr.ics")),
+    ):
+        calendar_sync(calendar_id=primary(conn).pk)
+    Calendar.objects.filter(connection=google_connection(off, "off@example.com")).update(
+        blocks_availability=False, last_synced_at=dt.datetime.now(dt.UTC)
+    )
+    CalendarConnection.objects.filter(pk=google_connection(cut, "cut@example.com").pk).update(
+        status=Status.DISCONNECTED
+    )
+    ids = [r.pk for r in (google, ms, ics, off, cut, plain)]
+    health = calendar_health(ids, now=dt.datetime.now(dt.UTC))
+    assert health.live == {google.pk, ms.pk}  # not the feed, the non-blocking calendar, the revoked grant
+    assert cut.pk in health.withheld and not health.withheld & {google.pk, ms.pk, ics.pk, plain.pk}
+    assert health.withheld == withheld_rep_ids(ids, now=dt.datetime.now(dt.UTC))
 
 
 def test_receiving_calendar_and_invitation_rule(make_rep, google_connection, ics_connection):

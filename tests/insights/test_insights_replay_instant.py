@@ -1,5 +1,5 @@
 """Replay with assignments without a booking (``POST /api/v1/route``, leads routed by hand): those made before
-the period start the ledger (within the fairness period, as ``routing.selectors.pool_ledger`` counts them),
+the period start the ledger (within the fairness period, as ``routing.ledger.pool_ledger`` counts them),
 those inside it count for their rep from their instant, under every policy."""
 
 from __future__ import annotations

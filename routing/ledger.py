@@ -1,0 +1,186 @@
+"""The fairness ledger, read side: who has had how many of a pool's meetings in its fairness period.
+
+Fairness period (``Pool.fairness_period``), all boundaries in **UTC** (one rule for a team spread over
+zones; documented in docs/booking-api.md):
+
+* ``day``: since 00:00 UTC today; ``week``: since Monday 00:00 UTC; ``month``: since the 1st, 00:00 UTC;
+* ``rolling_30d``: the last 30 × 24 hours; ``never``: everything (no start).
+
+A member's ``count`` = the pool's bookings the rep hosts (host rows not reassigned away; a non-counting
+override, ``routing.overrides``, leaves the credit where it was) whose host row was
+assigned in the current period and whose booking is confirmed or completed — plus cancelled ones if
+``pool.count_cancellations`` and no-shows if ``pool.count_no_shows`` — plus the member's effective
+adjustment: ``PoolMember.adjustment`` minus the "joined at mean load" deltas recorded before the period
+started (so a joiner's head start expires with the period it was computed for; manual adjustments stay).
+``last_assigned`` is the latest assignment of the rep in this pool, of any period.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.db.models import Count, Max, Q, Sum
+
+from routing.models import LedgerEntry, Pool, PoolMember
+
+
+def fairness_period_start(pool: Pool, *, now: datetime) -> datetime | None:
+    """Start (UTC, inclusive) of the pool's current fairness period; ``None`` for ``never``."""
+    now = now.astimezone(UTC)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    period = pool.fairness_period
+    if period == Pool.FairnessPeriod.DAY:
+        return midnight
+    if period == Pool.FairnessPeriod.WEEK:
+        return midnight - timedelta(days=midnight.weekday())
+    if period == Pool.FairnessPeriod.MONTH:
+        return midnight.replace(day=1)
+    if period == Pool.FairnessPeriod.ROLLING_30D:
+        return now - timedelta(days=30)
+    return None
+
+
+def counted_statuses(pool: Pool) -> list[str]:
+    """Booking statuses that count towards a member's load in ``pool``."""
+    statuses = ["confirmed", "completed"]
+    if pool.count_cancellations:
+        statuses.append("cancelled")
+    if pool.count_no_shows:
+        statuses.append("no_show")
+    return statuses
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """Per-rep fairness figures of one pool: raw counted bookings, effective adjustment, last assignment."""
+
+    raw: dict[int, float]
+    expired_joined: dict[int, float]
+    last_assigned: dict[int, datetime]
+
+
+@dataclass(frozen=True)
+class OverrideHost:
+    """A host row of a booking moved by a non-counting override, and whether it counts for fairness."""
+
+    booking_id: int
+    rep_id: int
+    assigned_at: datetime
+    status: str
+    moved: bool  # released by the reassignment
+    counts: bool
+
+
+def override_hosts(pool: Pool, rep_ids: list[int]) -> list[OverrideHost]:
+    """Host rows of bookings moved by a non-counting override (``routing.overrides``: ledger entries with
+    delta 0): the host row the booking left keeps counting, the one it went to does not. Read from the few
+    reassignment entries of the pool (index ``ledger_pool_kind``), never per host row. Shared by
+    ``pool_ledger`` and the simulator's ledger history."""
+    from booking.models import BookingHost
+
+    moves = (LedgerEntry.Kind.REASSIGNED_FROM, LedgerEntry.Kind.REASSIGNED_TO)
+    zero = set(
+        LedgerEntry.objects.filter(
+            pool_id=pool.pk, rep_id__in=rep_ids, kind__in=moves, delta=0.0
+        ).values_list("booking_id", flat=True)
+    )
+    zero.discard(None)
+    if not zero:
+        return []
+    latest: dict[tuple, float] = {}  # (booking, rep, kind) → delta of the latest such entry
+    for booking_id, rep_id, kind, delta in (
+        LedgerEntry.objects.filter(pool_id=pool.pk, booking_id__in=zero, kind__in=moves)
+        .order_by("pk")
+        .values_list("booking_id", "rep_id", "kind", "delta")
+    ):
+        latest[(booking_id, rep_id, kind)] = delta
+    rows = []
+    for booking_id, rep_id, released, assigned_at, status in BookingHost.objects.filter(
+        booking_id__in=zero, rep_id__in=rep_ids
+    ).values_list("booking_id", "rep_id", "released", "assigned_at", "booking__status"):
+        moved = released == BookingHost.Released.REASSIGNED
+        got = latest.get((booking_id, rep_id, LedgerEntry.Kind.REASSIGNED_TO)) == 0.0
+        kept = latest.get((booking_id, rep_id, LedgerEntry.Kind.REASSIGNED_FROM)) == 0.0
+        counts = (not moved and not (got and not kept)) or (moved and kept and not got)
+        rows.append(OverrideHost(booking_id, rep_id, assigned_at, status, moved, counts))
+    return rows
+
+
+def _override_corrections(pool: Pool, rep_ids: list[int], *, start: datetime | None) -> dict[int, int]:
+    """Count corrections against the plain rule (a host counts unless moved) for ``override_hosts``."""
+    statuses = set(counted_statuses(pool))
+    corrections: dict[int, int] = {}
+    for row in override_hosts(pool, rep_ids):
+        if row.status not in statuses or (start is not None and row.assigned_at < start):
+            continue
+        change = int(row.counts) - int(not row.moved)
+        if change:
+            corrections[row.rep_id] = corrections.get(row.rep_id, 0) + change
+    return corrections
+
+
+def pool_ledger(pool: Pool, rep_ids: list[int], *, now: datetime) -> Ledger:
+    """Two queries: host-row aggregates and ledger-only entries (expired "joined" deltas, instant
+    assignments without a booking, non-counting overrides); three more only if a member has such overrides."""
+    from booking.models import BookingHost
+
+    start = fairness_period_start(pool, now=now)
+    # A reassigned host no longer counts, unless the override did not count (``_override_corrections``).
+    # One pass over the pool's host rows: the last assignment may lie in any earlier period.
+    counted = Q(booking__status__in=counted_statuses(pool))
+    if start is not None:
+        counted &= Q(assigned_at__gte=start)
+    rows = (
+        BookingHost.objects.filter(booking__pool_id=pool.pk, rep_id__in=rep_ids)
+        .exclude(released=BookingHost.Released.REASSIGNED)
+        .values("rep_id")
+        .annotate(n=Count("id", filter=counted), last=Max("assigned_at"))
+    )
+    raw, last = {}, {}
+    for row in rows:
+        raw[row["rep_id"]] = row["n"]
+        if row["last"] is not None:
+            last[row["rep_id"]] = row["last"]
+    # Ledger-only rows in one query: "joined" deltas that expired with an earlier period, assignments
+    # without a booking (``POST /api/v1/route`` hands a lead to a rep now), which count like bookings, and
+    # whether any member has a non-counting override (then ``_override_corrections`` reads them).
+    instant = Q(kind=LedgerEntry.Kind.ASSIGNED, booking__isnull=True)
+    overrides = Q(kind__in=(LedgerEntry.Kind.REASSIGNED_FROM, LedgerEntry.Kind.REASSIGNED_TO), delta=0.0)
+    wanted = instant | overrides
+    sums = {
+        "instant": Sum("delta", filter=instant),
+        "last": Max("created_at", filter=instant),
+        "overrides": Count("id", filter=overrides),
+    }
+    if start is not None:
+        joined = Q(kind=LedgerEntry.Kind.JOINED, created_at__lt=start)
+        wanted |= joined
+        sums["expired"] = Sum("delta", filter=joined)
+        sums["instant"] = Sum("delta", filter=instant & Q(created_at__gte=start))
+    entries = (
+        LedgerEntry.objects.filter(Q(pool_id=pool.pk, rep_id__in=rep_ids) & wanted)
+        .values("rep_id")
+        .annotate(**sums)
+    )
+    expired: dict[int, float] = {}
+    with_overrides = False
+    for row in entries:
+        rep_id = row["rep_id"]
+        with_overrides = with_overrides or bool(row["overrides"])
+        if row.get("expired"):
+            expired[rep_id] = row["expired"]
+        if row["instant"]:
+            raw[rep_id] = raw.get(rep_id, 0) + row["instant"]
+        if row["last"] is not None and (rep_id not in last or row["last"] > last[rep_id]):
+            last[rep_id] = row["last"]
+    if with_overrides:
+        for rep_id, change in _override_corrections(pool, rep_ids, start=start).items():
+            raw[rep_id] = raw.get(rep_id, 0) + change
+    return Ledger(raw=raw, expired_joined=expired, last_assigned=last)
+
+
+def member_count(member: PoolMember, ledger: Ledger) -> float:
+    """The member's fairness count (see module docstring)."""
+    rep_id = member.rep_id
+    return ledger.raw.get(rep_id, 0) + member.adjustment - ledger.expired_joined.get(rep_id, 0.0)
