@@ -81,6 +81,18 @@ def parse_database_url(url: str, *, base_dir: Path, name: str = "DATABASE_URL") 
         if conn_max_age < 0:
             raise ImproperlyConfigured(f"{name}: conn_max_age must be 0 or more seconds")
         health = options.pop("conn_health_checks", "false").strip().lower()
+        # ``server_side_binding=true&prepare_threshold=N`` (README "Production"): parameters bound by the
+        # server, and a statement run N times on a connection is prepared (planned once).
+        if "server_side_binding" in options:
+            raw = options["server_side_binding"].strip().lower()
+            if raw not in TRUE | FALSE:
+                raise ImproperlyConfigured(f"{name}: server_side_binding must be true or false, got {raw!r}")
+            options["server_side_binding"] = raw in TRUE
+        if "prepare_threshold" in options:
+            try:
+                options["prepare_threshold"] = int(options["prepare_threshold"])
+            except ValueError:
+                raise ImproperlyConfigured(f"{name}: prepare_threshold must be an integer") from None
         if health not in TRUE | FALSE:
             raise ImproperlyConfigured(f"{name}: conn_health_checks must be true or false, got {health!r}")
         return {
