@@ -189,19 +189,40 @@ def seed() -> dict:
 
 
 class Client:
+    """HTTP/1.1 client with one kept-alive connection per thread (as a browser keeps its connection to the
+    booking page's origin); a connection the server closed is reopened once."""
+
     def __init__(self, port: int):
         self.port = port
+        self.local = threading.local()
+
+    def _connection(self) -> http.client.HTTPConnection:
+        conn = getattr(self.local, "conn", None)
+        if conn is None:
+            conn = self.local.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        return conn
 
     def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict, float]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         data = json.dumps(body).encode() if body is not None else None
         headers = {"Content-Type": "application/json"} if data else {}
         started = time.perf_counter()
-        conn.request(method, path, body=data, headers=headers)
-        response = conn.getresponse()
-        payload = response.read()
+        for attempt in (1, 2):
+            conn = self._connection()
+            try:
+                conn.request(method, path, body=data, headers=headers)
+                response = conn.getresponse()
+                payload = response.read()
+                break
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                conn.close()
+                self.local.conn = None
+                if attempt == 2:
+                    raise
+                started = time.perf_counter()
         elapsed = time.perf_counter() - started
-        conn.close()
+        if response.will_close:
+            conn.close()
+            self.local.conn = None
         return response.status, json.loads(payload or b"{}"), elapsed
 
 

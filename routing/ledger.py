@@ -20,7 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import Count, Max, Q, Sum
+from django.db import connection
+from django.utils import timezone as django_tz
+from django.utils.dateparse import parse_datetime
 
 from routing.models import LedgerEntry, Pool, PoolMember
 
@@ -120,60 +122,92 @@ def _override_corrections(pool: Pool, rep_ids: list[int], *, start: datetime | N
     return corrections
 
 
+def _in(values) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def _aware(value):
+    """A datetime aggregate as the ORM would return it: SQLite hands MAX() back as text in UTC."""
+    if value is None or isinstance(value, datetime) and value.tzinfo is not None:
+        return value
+    parsed = parse_datetime(value) if isinstance(value, str) else value
+    return django_tz.make_aware(parsed, connection.timezone)
+
+
+# Two aggregate queries in plain SQL (SQLite ≥ 3.30 and PostgreSQL both have FILTER): they run on every slot
+# page and every booking, where building and compiling them with the ORM cost more CPU than running them.
+# tests/booking/test_booking_ledger_sql.py holds them to an ORM oracle over a varied history.
+HOSTS_SQL = """
+SELECT h.rep_id, COUNT(h.id) FILTER (WHERE b.status IN ({statuses}){since}), MAX(h.assigned_at)
+FROM booking_bookinghost h INNER JOIN booking_booking b ON b.id = h.booking_id
+WHERE b.pool_id = %s AND h.rep_id IN ({reps}) AND h.released <> %s
+GROUP BY h.rep_id
+"""
+ENTRIES_SQL = """
+SELECT rep_id,
+  SUM(delta) FILTER (WHERE {instant}{since}),
+  MAX(created_at) FILTER (WHERE {instant}),
+  COUNT(id) FILTER (WHERE {override}),
+  {expired}
+FROM routing_ledgerentry
+WHERE pool_id = %s AND rep_id IN ({reps}) AND ({instant} OR {override}{joined_or})
+GROUP BY rep_id
+"""
+INSTANT = "(kind = 'assigned' AND booking_id IS NULL)"
+OVERRIDE = "(kind IN ('reassigned_from', 'reassigned_to') AND delta = 0.0)"
+JOINED = "(kind = 'joined' AND created_at < %s)"
+
+
 def pool_ledger(pool: Pool, rep_ids: list[int], *, now: datetime) -> Ledger:
     """Two queries: host-row aggregates and ledger-only entries (expired "joined" deltas, instant
     assignments without a booking, non-counting overrides); three more only if a member has such overrides."""
     from booking.models import BookingHost
 
+    rep_ids = list(rep_ids)
+    if not rep_ids:
+        return Ledger(raw={}, expired_joined={}, last_assigned={})
     start = fairness_period_start(pool, now=now)
+    at = connection.ops.adapt_datetimefield_value(start) if start is not None else None
+    statuses = counted_statuses(pool)
     # A reassigned host no longer counts, unless the override did not count (``_override_corrections``).
     # One pass over the pool's host rows: the last assignment may lie in any earlier period.
-    counted = Q(booking__status__in=counted_statuses(pool))
-    if start is not None:
-        counted &= Q(assigned_at__gte=start)
-    rows = (
-        BookingHost.objects.filter(booking__pool_id=pool.pk, rep_id__in=rep_ids)
-        .exclude(released=BookingHost.Released.REASSIGNED)
-        .values("rep_id")
-        .annotate(n=Count("id", filter=counted), last=Max("assigned_at"))
+    sql = HOSTS_SQL.format(
+        statuses=_in(statuses), since=" AND h.assigned_at >= %s" if start else "", reps=_in(rep_ids)
     )
+    params = [*statuses, *([at] if start else []), pool.pk, *rep_ids, BookingHost.Released.REASSIGNED]
     raw, last = {}, {}
-    for row in rows:
-        raw[row["rep_id"]] = row["n"]
-        if row["last"] is not None:
-            last[row["rep_id"]] = row["last"]
-    # Ledger-only rows in one query: "joined" deltas that expired with an earlier period, assignments
-    # without a booking (``POST /api/v1/route`` hands a lead to a rep now), which count like bookings, and
-    # whether any member has a non-counting override (then ``_override_corrections`` reads them).
-    instant = Q(kind=LedgerEntry.Kind.ASSIGNED, booking__isnull=True)
-    overrides = Q(kind__in=(LedgerEntry.Kind.REASSIGNED_FROM, LedgerEntry.Kind.REASSIGNED_TO), delta=0.0)
-    wanted = instant | overrides
-    sums = {
-        "instant": Sum("delta", filter=instant),
-        "last": Max("created_at", filter=instant),
-        "overrides": Count("id", filter=overrides),
-    }
-    if start is not None:
-        joined = Q(kind=LedgerEntry.Kind.JOINED, created_at__lt=start)
-        wanted |= joined
-        sums["expired"] = Sum("delta", filter=joined)
-        sums["instant"] = Sum("delta", filter=instant & Q(created_at__gte=start))
-    entries = (
-        LedgerEntry.objects.filter(Q(pool_id=pool.pk, rep_id__in=rep_ids) & wanted)
-        .values("rep_id")
-        .annotate(**sums)
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for rep_id, n, latest in cursor.fetchall():
+            raw[rep_id] = n
+            if latest is not None:
+                last[rep_id] = _aware(latest)
+        # Ledger-only rows in one query: "joined" deltas that expired with an earlier period, assignments
+        # without a booking (``POST /api/v1/route`` hands a lead to a rep now), which count like bookings,
+        # and whether any member has a non-counting override (then ``_override_corrections`` reads them).
+        sql = ENTRIES_SQL.format(
+            instant=INSTANT,
+            since=" AND created_at >= %s" if start else "",
+            override=OVERRIDE,
+            expired=f"SUM(delta) FILTER (WHERE {JOINED})" if start else "NULL",
+            reps=_in(rep_ids),
+            joined_or=f" OR {JOINED}" if start else "",
+        )
+        params = [at, at] if start else []
+        params += [pool.pk, *rep_ids, *([at] if start else [])]
+        cursor.execute(sql, params)
+        entries = cursor.fetchall()
     expired: dict[int, float] = {}
     with_overrides = False
-    for row in entries:
-        rep_id = row["rep_id"]
-        with_overrides = with_overrides or bool(row["overrides"])
-        if row.get("expired"):
-            expired[rep_id] = row["expired"]
-        if row["instant"]:
-            raw[rep_id] = raw.get(rep_id, 0) + row["instant"]
-        if row["last"] is not None and (rep_id not in last or row["last"] > last[rep_id]):
-            last[rep_id] = row["last"]
+    for rep_id, instant, latest, overrides, expired_sum in entries:
+        with_overrides = with_overrides or bool(overrides)
+        if expired_sum:
+            expired[rep_id] = expired_sum
+        if instant:
+            raw[rep_id] = raw.get(rep_id, 0) + instant
+        latest = _aware(latest)
+        if latest is not None and (rep_id not in last or latest > last[rep_id]):
+            last[rep_id] = latest
     if with_overrides:
         for rep_id, change in _override_corrections(pool, rep_ids, start=start).items():
             raw[rep_id] = raw.get(rep_id, 0) + change

@@ -1,0 +1,142 @@
+"""``routing.ledger.pool_ledger`` runs two aggregate queries in plain SQL (they run on every slot page and
+booking). This holds them to an ORM oracle — the same aggregates written with the ORM — over a varied
+history, for every fairness period and counting rule, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import pytest
+from django.db.models import Count, Max, Q, Sum
+
+from booking.models import Booking, BookingHost
+from routing.ledger import _override_corrections, counted_statuses, fairness_period_start, pool_ledger
+from routing.models import LedgerEntry, Pool
+from tests.booking.booking_factories import NOW, make_meeting_type, make_pool, make_rep
+
+pytestmark = pytest.mark.django_db
+Kind = LedgerEntry.Kind
+
+
+def oracle(pool: Pool, rep_ids: list[int], *, now: dt.datetime):
+    """The ledger's figures with the ORM: (raw counts, expired "joined" deltas, last assignments)."""
+    start = fairness_period_start(pool, now=now)
+    counted = Q(booking__status__in=counted_statuses(pool))
+    if start is not None:
+        counted &= Q(assigned_at__gte=start)
+    raw, last = {}, {}
+    for row in (
+        BookingHost.objects.filter(booking__pool_id=pool.pk, rep_id__in=rep_ids)
+        .exclude(released=BookingHost.Released.REASSIGNED)
+        .values("rep_id")
+        .annotate(n=Count("id", filter=counted), last=Max("assigned_at"))
+    ):
+        raw[row["rep_id"]] = row["n"]
+        if row["last"] is not None:
+            last[row["rep_id"]] = row["last"]
+    instant = Q(kind=Kind.ASSIGNED, booking__isnull=True)
+    overrides = Q(kind__in=(Kind.REASSIGNED_FROM, Kind.REASSIGNED_TO), delta=0.0)
+    wanted = instant | overrides
+    sums = {"instant": Sum("delta", filter=instant), "last": Max("created_at", filter=instant)}
+    sums["overrides"] = Count("id", filter=overrides)
+    if start is not None:
+        joined = Q(kind=Kind.JOINED, created_at__lt=start)
+        wanted |= joined
+        sums["expired"] = Sum("delta", filter=joined)
+        sums["instant"] = Sum("delta", filter=instant & Q(created_at__gte=start))
+    expired, with_overrides = {}, False
+    for row in (
+        LedgerEntry.objects.filter(Q(pool_id=pool.pk, rep_id__in=rep_ids) & wanted)
+        .values("rep_id")
+        .annotate(**sums)
+    ):
+        rep_id = row["rep_id"]
+        with_overrides = with_overrides or bool(row["overrides"])
+        if row.get("expired"):
+            expired[rep_id] = row["expired"]
+        if row["instant"]:
+            raw[rep_id] = raw.get(rep_id, 0) + row["instant"]
+        if row["last"] is not None and (rep_id not in last or row["last"] > last[rep_id]):
+            last[rep_id] = row["last"]
+    if with_overrides:
+        for rep_id, change in _override_corrections(pool, rep_ids, start=start).items():
+            raw[rep_id] = raw.get(rep_id, 0) + change
+    return raw, expired, last
+
+
+def history(seed: int):
+    """A pool of four reps with 60 bookings over ~90 days (every status, reassigned hosts, non-counting
+    overrides), instant assignments and "joined" deltas before and after period starts, and a rep of
+    another pool whose rows must not count."""
+    rng = random.Random(seed)
+    reps = [make_rep() for _ in range(4)]
+    pool = make_pool("first_available", reps)
+    other = make_pool("first_available", reps[:1])
+    meeting_type = make_meeting_type(pool)
+    statuses = [s.value for s in Booking.Status]
+    for i in range(60):
+        at = NOW - dt.timedelta(hours=rng.randrange(0, 24 * 90))
+        start = NOW - dt.timedelta(days=100) + dt.timedelta(hours=2 * i)
+        booking = Booking.objects.create(
+            meeting_type=meeting_type,
+            pool=other if i % 17 == 0 else pool,
+            start=start,
+            end=start + dt.timedelta(minutes=30),
+            status=rng.choice(statuses),
+            prospect_name="P",
+            prospect_email="p@example.org",
+            prospect_timezone="UTC",
+            manage_token_hash=f"{seed:04d}{i:060d}",
+        )
+        first, second = rng.sample(reps, 2)
+        moved = rng.random() < 0.25
+        host = dict(booking=booking, blocked_start=start, blocked_end=booking.end, assigned_at=at)
+        BookingHost.objects.create(
+            rep=first, active=not moved, released=BookingHost.Released.REASSIGNED if moved else "", **host
+        )
+        if moved:
+            BookingHost.objects.create(
+                rep=second, active=True, **{**host, "assigned_at": at + dt.timedelta(hours=1)}
+            )
+            delta = 0.0 if rng.random() < 0.5 else 1.0  # a non-counting override, or a counting one
+            LedgerEntry.objects.create(
+                pool=pool, rep=first, booking=booking, kind=Kind.REASSIGNED_FROM, delta=-delta
+            )
+            LedgerEntry.objects.create(
+                pool=pool, rep=second, booking=booking, kind=Kind.REASSIGNED_TO, delta=delta
+            )
+    for _ in range(25):
+        kind = rng.choice([Kind.ASSIGNED, Kind.JOINED, Kind.ADJUSTED, Kind.CREDITED])
+        entry = LedgerEntry.objects.create(
+            pool=pool, rep=rng.choice(reps), kind=kind, delta=rng.choice([1.0, 2.5])
+        )
+        LedgerEntry.objects.filter(pk=entry.pk).update(
+            created_at=NOW - dt.timedelta(hours=rng.randrange(0, 24 * 90))
+        )
+    return pool, [r.pk for r in reps]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_sql_ledger_matches_the_orm_oracle_for_every_period_and_rule(seed):
+    pool, rep_ids = history(seed)
+    checked = 0
+    for period in Pool.FairnessPeriod.values:
+        for cancellations, no_shows in ((False, False), (True, False), (False, True), (True, True)):
+            pool.fairness_period = period
+            pool.count_cancellations, pool.count_no_shows = cancellations, no_shows
+            ledger = pool_ledger(pool, rep_ids, now=NOW)
+            raw, expired, last = oracle(pool, rep_ids, now=NOW)
+            label = (period, cancellations, no_shows)
+            assert ledger.raw == pytest.approx(raw), label
+            assert ledger.expired_joined == pytest.approx(expired), label
+            assert ledger.last_assigned == last, label
+            assert all(v.tzinfo is not None for v in ledger.last_assigned.values())
+            checked += bool(raw)
+    assert checked == len(Pool.FairnessPeriod.values) * 4  # the history gave every combination counts
+
+
+def test_no_members_no_queries(django_assert_num_queries):
+    pool = make_pool("first_available", [])
+    with django_assert_num_queries(0):
+        assert pool_ledger(pool, [], now=NOW).raw == {}
