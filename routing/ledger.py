@@ -21,9 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.db import connection
-from django.utils import timezone as django_tz
-from django.utils.dateparse import parse_datetime
 
+from routing import sqlrows
 from routing.models import LedgerEntry, Pool, PoolMember
 
 
@@ -122,20 +121,7 @@ def _override_corrections(pool: Pool, rep_ids: list[int], *, start: datetime | N
     return corrections
 
 
-def _in(values) -> str:
-    return ", ".join(["%s"] * len(values))
-
-
-def _aware(value):
-    """A datetime aggregate as the ORM would return it: SQLite hands MAX() back as text in UTC."""
-    if value is None or isinstance(value, datetime) and value.tzinfo is not None:
-        return value
-    parsed = parse_datetime(value) if isinstance(value, str) else value
-    return django_tz.make_aware(parsed, connection.timezone)
-
-
-# Two aggregate queries in plain SQL (SQLite ≥ 3.30 and PostgreSQL both have FILTER): they run on every slot
-# page and every booking, where building and compiling them with the ORM cost more CPU than running them.
+# Two aggregate queries in plain SQL (``routing.sqlrows``): they run on every slot page and every booking.
 # tests/booking/test_booking_ledger_sql.py holds them to an ORM oracle over a varied history.
 HOSTS_SQL = """
 SELECT h.rep_id, COUNT(h.id) FILTER (WHERE b.status IN ({statuses}){since}), MAX(h.assigned_at)
@@ -167,21 +153,23 @@ def pool_ledger(pool: Pool, rep_ids: list[int], *, now: datetime) -> Ledger:
     if not rep_ids:
         return Ledger(raw={}, expired_joined={}, last_assigned={})
     start = fairness_period_start(pool, now=now)
-    at = connection.ops.adapt_datetimefield_value(start) if start is not None else None
+    since = sqlrows.at(start) if start is not None else None
     statuses = counted_statuses(pool)
     # A reassigned host no longer counts, unless the override did not count (``_override_corrections``).
     # One pass over the pool's host rows: the last assignment may lie in any earlier period.
     sql = HOSTS_SQL.format(
-        statuses=_in(statuses), since=" AND h.assigned_at >= %s" if start else "", reps=_in(rep_ids)
+        statuses=sqlrows.placeholders(statuses),
+        since=" AND h.assigned_at >= %s" if start else "",
+        reps=sqlrows.placeholders(rep_ids),
     )
-    params = [*statuses, *([at] if start else []), pool.pk, *rep_ids, BookingHost.Released.REASSIGNED]
+    params = [*statuses, *([since] if start else []), pool.pk, *rep_ids, BookingHost.Released.REASSIGNED]
     raw, last = {}, {}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         for rep_id, n, latest in cursor.fetchall():
             raw[rep_id] = n
             if latest is not None:
-                last[rep_id] = _aware(latest)
+                last[rep_id] = sqlrows.aware(latest)
         # Ledger-only rows in one query: "joined" deltas that expired with an earlier period, assignments
         # without a booking (``POST /api/v1/route`` hands a lead to a rep now), which count like bookings,
         # and whether any member has a non-counting override (then ``_override_corrections`` reads them).
@@ -190,11 +178,11 @@ def pool_ledger(pool: Pool, rep_ids: list[int], *, now: datetime) -> Ledger:
             since=" AND created_at >= %s" if start else "",
             override=OVERRIDE,
             expired=f"SUM(delta) FILTER (WHERE {JOINED})" if start else "NULL",
-            reps=_in(rep_ids),
+            reps=sqlrows.placeholders(rep_ids),
             joined_or=f" OR {JOINED}" if start else "",
         )
-        params = [at, at] if start else []
-        params += [pool.pk, *rep_ids, *([at] if start else [])]
+        params = [since, since] if start else []
+        params += [pool.pk, *rep_ids, *([since] if start else [])]
         cursor.execute(sql, params)
         entries = cursor.fetchall()
     expired: dict[int, float] = {}
@@ -205,7 +193,7 @@ def pool_ledger(pool: Pool, rep_ids: list[int], *, now: datetime) -> Ledger:
             expired[rep_id] = expired_sum
         if instant:
             raw[rep_id] = raw.get(rep_id, 0) + instant
-        latest = _aware(latest)
+        latest = sqlrows.aware(latest)
         if latest is not None and (rep_id not in last or latest > last[rep_id]):
             last[rep_id] = latest
     if with_overrides:

@@ -19,11 +19,34 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from calendars.models import BusyInterval, DateOverride, TimeOff, WorkingHours
 from calendars.selectors import calendar_health
+from routing import sqlrows
 from routing.core import Interval, MeetingSpec, MemberState, PoolSpec, RepSchedule
 from routing.ledger import member_count, pool_ledger
 from routing.models import Pool, PoolMember
+
+# Phase one's and two's row loads in plain SQL (``routing.sqlrows``), the same filters and orders as the ORM
+# queries they replace; keywords used as column names are quoted.
+WORKING_HOURS_SQL = (
+    'SELECT rep_id, weekday, start, "end" FROM calendars_workinghours WHERE rep_id IN ({reps})'
+)
+OVERRIDES_SQL = (
+    'SELECT rep_id, date, start, "end" FROM calendars_dateoverride WHERE rep_id IN ({reps}) '
+    "AND date >= %s AND date <= %s"
+)
+TIME_OFF_SQL = (
+    'SELECT rep_id, start, "end" FROM calendars_timeoff WHERE rep_id IN ({reps}) '
+    'AND "end" > %s AND start < %s ORDER BY rep_id, start'
+)
+BUSY_SQL = (
+    'SELECT rep_id, start, "end" FROM calendars_busyinterval WHERE rep_id IN ({reps}) '
+    'AND "end" > %s AND start < %s ORDER BY rep_id, start'
+)
+HOSTS_SQL = (
+    "SELECT h.rep_id, h.blocked_start, h.blocked_end, b.start, b.pool_id FROM booking_bookinghost h "
+    "INNER JOIN booking_booking b ON b.id = h.booking_id WHERE h.rep_id IN ({reps}) AND h.active "
+    "AND h.blocked_end > %s AND h.blocked_start < %s{exclude} ORDER BY h.rep_id, h.blocked_start"
+)
 
 # The schedule is loaded this much wider than the asked window on each side: local dates (caps, overrides)
 # reach up to 14 hours from UTC, and buffers up to 4 hours.
@@ -115,34 +138,25 @@ def load_pool_calendars(
         return PoolCalendars(
             pool, (), lo, hi, weekly, overrides, days_off, time_off, busy, health.withheld, health.live
         )
-    for rep_id, weekday, start, end in (
-        WorkingHours.objects.filter(rep_id__in=rep_ids)
-        .order_by()
-        .values_list("rep_id", "weekday", "start", "end")
-    ):
+    reps = sqlrows.placeholders(rep_ids)
+    for rep_id, weekday, start, end in sqlrows.rows(WORKING_HOURS_SQL.format(reps=reps), rep_ids):
         weekly[rep_id][weekday].append((start, end))
-    for rep_id, day, start, end in (
-        DateOverride.objects.filter(rep_id__in=rep_ids, date__gte=lo.date(), date__lte=hi.date())
-        .order_by()
-        .values_list("rep_id", "date", "start", "end")
+    for rep_id, day, start, end in sqlrows.rows(
+        OVERRIDES_SQL.format(reps=reps), [*rep_ids, sqlrows.on(lo.date()), sqlrows.on(hi.date())]
     ):
         overrides[rep_id][day]  # a day off leaves an empty list
         if start is None:
             days_off.add((rep_id, day))
         else:
             overrides[rep_id][day].append((start, end))
-    for rep_id, start, end in (
-        TimeOff.objects.filter(rep_id__in=rep_ids, end__gt=lo, start__lt=hi)
-        .order_by("rep_id", "start")
-        .values_list("rep_id", "start", "end")
+    for rep_id, start, end in sqlrows.rows(
+        TIME_OFF_SQL.format(reps=reps), [*rep_ids, sqlrows.at(lo), sqlrows.at(hi)]
     ):
-        time_off[rep_id].append(Interval(start, end))
-    for rep_id, start, end in (
-        BusyInterval.objects.filter(rep_id__in=rep_ids, end__gt=busy_lo, start__lt=busy_hi)
-        .order_by("rep_id", "start")
-        .values_list("rep_id", "start", "end")
+        time_off[rep_id].append(Interval(sqlrows.aware(start), sqlrows.aware(end)))
+    for rep_id, start, end in sqlrows.rows(
+        BUSY_SQL.format(reps=reps), [*rep_ids, sqlrows.at(busy_lo), sqlrows.at(busy_hi)]
     ):
-        busy[rep_id].append(Interval(start, end))
+        busy[rep_id].append(Interval(sqlrows.aware(start), sqlrows.aware(end)))
     return PoolCalendars(
         pool,
         tuple(members),
@@ -168,25 +182,22 @@ def load_pool_bookings(
     (``calendars.selectors.calendar_health``) are given as inactive (the core then never offers or assigns
     them; decision records list them under ``withheld``).
     """
-    from booking.models import BookingHost
-
     pool, members = calendars.pool, calendars.members
     rep_ids = calendars.rep_ids
     if not rep_ids:
         spec = PoolSpec(strategy=pool.strategy, members=(), group_order=pool.group_order)
         return PoolState(spec=spec, withheld=frozenset(), members={})
-    hosts = BookingHost.objects.filter(
-        rep_id__in=rep_ids, active=True, blocked_end__gt=calendars.lo, blocked_start__lt=calendars.hi
-    ).order_by("rep_id", "blocked_start")
-    if exclude_booking_id is not None:
-        hosts = hosts.exclude(booking_id=exclude_booking_id)
+    exclude = " AND h.booking_id <> %s" if exclude_booking_id is not None else ""
+    params = [*rep_ids, sqlrows.at(calendars.lo), sqlrows.at(calendars.hi)]
+    params += [exclude_booking_id] if exclude_booking_id is not None else []
     zones = {m.rep_id: ZoneInfo(m.rep.timezone) for m in members}
     booked: dict[int, list[Interval]] = defaultdict(list)
     per_date: dict[int, dict] = defaultdict(lambda: defaultdict(int))
     pool_per_date: dict[int, dict] = defaultdict(lambda: defaultdict(int))
-    for rep_id, start, end, booking_start, booking_pool in hosts.values_list(
-        "rep_id", "blocked_start", "blocked_end", "booking__start", "booking__pool_id"
+    for rep_id, start, end, booking_start, booking_pool in sqlrows.rows(
+        HOSTS_SQL.format(reps=sqlrows.placeholders(rep_ids), exclude=exclude), params
     ):
+        start, end, booking_start = sqlrows.aware(start), sqlrows.aware(end), sqlrows.aware(booking_start)
         booked[rep_id].append(Interval(start, end))
         local_date = booking_start.astimezone(zones[rep_id]).date()
         per_date[rep_id][local_date] += 1

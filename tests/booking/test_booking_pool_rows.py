@@ -1,0 +1,90 @@
+"""The pool loaders read their rows in plain SQL (``routing.sqlrows``): what they load must be exactly what
+the ORM reads — the same rows, the same Python types, timestamps aware in UTC — on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from booking.models import Booking, BookingHost
+from calendars.models import BusyInterval, DateOverride, TimeOff
+from routing.core import Interval
+from routing.selectors import load_pool_state
+from tests.booking.booking_factories import NOW, make_meeting_type, make_pool, make_rep
+
+pytestmark = pytest.mark.django_db
+H = dt.timedelta(hours=1)
+
+
+def booking(meeting_type, pool, rep, start, *, active=True, n=[0]):  # noqa: B006 - a counter
+    n[0] += 1
+    made = Booking.objects.create(
+        meeting_type=meeting_type,
+        pool=pool,
+        start=start,
+        end=start + H / 2,
+        prospect_name="P",
+        prospect_email="p@example.org",
+        prospect_timezone="UTC",
+        manage_token_hash=f"{n[0]:064d}",
+    )
+    BookingHost.objects.create(
+        booking=made, rep=rep, blocked_start=start, blocked_end=start + H / 2, active=active, assigned_at=NOW
+    )
+    return made
+
+
+def test_loaded_rows_equal_the_orm_rows_with_the_same_types():
+    ana, ben = make_rep("Ana"), make_rep("Ben", tz="America/New_York")
+    pool = make_pool("first_available", [ana, ben])
+    meeting_type = make_meeting_type(pool, buffer_before_minutes=10, buffer_after_minutes=5)
+    other_pool = make_pool("first_available", [ana])
+    window = Interval(NOW + 24 * H, NOW + 25 * H)
+    day = (NOW + 24 * H).date()
+    DateOverride.objects.create(rep=ana, date=day, start=dt.time(10), end=dt.time(12, 30))
+    DateOverride.objects.create(rep=ben, date=day + dt.timedelta(days=1), start=None, end=None)  # a day off
+    DateOverride.objects.create(rep=ana, date=day + dt.timedelta(days=9), start=dt.time(8), end=dt.time(9))
+    TimeOff.objects.create(rep=ben, start=NOW + 20 * H, end=NOW + 30 * H)
+    TimeOff.objects.create(rep=ben, start=NOW - 90 * H, end=NOW - 80 * H)  # outside the ±2 days
+    inside = BusyInterval.objects.create(
+        rep=ana, start=window.start - 5 * dt.timedelta(minutes=1), end=window.start
+    )
+    BusyInterval.objects.create(
+        rep=ana,
+        start=window.start - 20 * dt.timedelta(minutes=1),
+        end=window.start - 10 * dt.timedelta(minutes=1),
+    )  # ends at s − before
+    kept = booking(meeting_type, pool, ana, NOW + 26 * H)
+    booking(meeting_type, other_pool, ana, NOW + 27 * H)
+    booking(meeting_type, pool, ben, NOW + 28 * H, active=False)  # cancelled: not busy
+    moving = booking(meeting_type, pool, ben, NOW + 29 * H)
+
+    state = load_pool_state(pool, meeting_type, now=NOW, window=window, exclude_booking_id=moving.pk)
+    by_rep = {m.rep.rep_id: m for m in state.spec.members}
+    a, b = by_rep[ana.pk].rep, by_rep[ben.pk].rep
+    assert a.weekly_hours == {d: ((dt.time(9), dt.time(17)),) for d in range(5)}
+    assert all(isinstance(t, dt.time) for ranges in a.weekly_hours.values() for r in ranges for t in r)
+    assert a.date_overrides == {day: ((dt.time(10), dt.time(12, 30)),)}
+    assert b.date_overrides == {day + dt.timedelta(days=1): ()}
+    assert all(isinstance(d, dt.date) for d in a.date_overrides)
+    assert b.time_off == (Interval(NOW + 20 * H, NOW + 30 * H),)
+    assert a.busy == (
+        Interval(inside.start, inside.end),
+        Interval(kept.start, kept.end),
+        Interval(NOW + 27 * H, NOW + 27 * H + H / 2),  # another pool's booking blocks the rep too
+    )
+    assert b.busy == ()  # the inactive host row and the excluded booking
+    stamps = [*a.busy, *b.time_off]
+    assert all(
+        i.start.utcoffset() == dt.timedelta(0) and i.end.utcoffset() == dt.timedelta(0) for i in stamps
+    )
+    berlin = (kept.start.astimezone(dt.timezone(dt.timedelta(hours=1)))).date()
+    assert a.meetings_per_local_date == {berlin: 2}
+    assert by_rep[ana.pk].pool_meetings_per_local_date == {berlin: 1}
+    # the same rows as the ORM reads them
+    orm_busy = sorted(
+        (r.start, r.end)
+        for r in BusyInterval.objects.filter(rep=ana, end__gt=window.start - dt.timedelta(minutes=10))
+    )
+    assert [(i.start, i.end) for i in a.busy if i.start < window.end] == orm_busy
