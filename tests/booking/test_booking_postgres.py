@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 
 from booking.models import Booking, BookingHost
 from booking.services import booking_create, locking
+from booking.services import routing as routing_service
 from routing import selectors
 from tests.booking.booking_factories import make_meeting_type, make_pool, make_rep
 
@@ -126,13 +127,10 @@ def test_exclusion_violation_in_the_service_is_a_409_not_a_500(monkeypatch):
     _create(meeting_type)
     monkeypatch.setattr(locking, "LOCKS_ENABLED", False)
     monkeypatch.setattr("booking.services.routing.hosts_busy_live", lambda *a, **k: set(), raising=True)
-    real_filter = BookingHost.objects.filter
-
-    def blind_filter(*args, **kwargs):  # hide existing host rows from the availability check
-        qs = real_filter(*args, **kwargs)
-        return qs.none() if "blocked_end__gt" in kwargs else qs
-
-    monkeypatch.setattr(BookingHost.objects, "filter", blind_filter)
+    # hide existing host rows from the availability checks (the fast-fail probe and the pool's loader)
+    monkeypatch.setattr(
+        routing_service, "BOOKED_SQL", routing_service.BOOKED_SQL.replace("WHERE", "WHERE 1 = 0 AND")
+    )
     monkeypatch.setattr(selectors, "HOSTS_SQL", selectors.HOSTS_SQL.replace("WHERE", "WHERE 1 = 0 AND"))
     seen = []
     real_is_overlap = locking.is_overlap
