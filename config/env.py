@@ -81,6 +81,8 @@ def parse_database_url(url: str, *, base_dir: Path, name: str = "DATABASE_URL") 
         if conn_max_age < 0:
             raise ImproperlyConfigured(f"{name}: conn_max_age must be 0 or more seconds")
         health = options.pop("conn_health_checks", "false").strip().lower()
+        if health not in TRUE | FALSE:
+            raise ImproperlyConfigured(f"{name}: conn_health_checks must be true or false, got {health!r}")
         # ``server_side_binding=true&prepare_threshold=N`` (README "Production"): parameters bound by the
         # server, and a statement run N times on a connection is prepared (planned once).
         if "server_side_binding" in options:
@@ -93,8 +95,6 @@ def parse_database_url(url: str, *, base_dir: Path, name: str = "DATABASE_URL") 
                 options["prepare_threshold"] = int(options["prepare_threshold"])
             except ValueError:
                 raise ImproperlyConfigured(f"{name}: prepare_threshold must be an integer") from None
-        if health not in TRUE | FALSE:
-            raise ImproperlyConfigured(f"{name}: conn_health_checks must be true or false, got {health!r}")
         return {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": db_name,
