@@ -190,7 +190,8 @@ def seed() -> dict:
 
 class Client:
     """HTTP/1.1 client with one kept-alive connection per thread (as a browser keeps its connection to the
-    booking page's origin); a connection the server closed is reopened once."""
+    booking page's origin). A GET on a connection the server closed meanwhile is sent again once; a POST is
+    never re-sent (the server may have booked it): POSTs run in fresh client threads with no idle gaps."""
 
     def __init__(self, port: int):
         self.port = port
@@ -216,7 +217,7 @@ class Client:
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
                 conn.close()
                 self.local.conn = None
-                if attempt == 2:
+                if attempt == 2 or method != "GET":
                     raise
                 started = time.perf_counter()
         elapsed = time.perf_counter() - started

@@ -20,8 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.db import connection
-
 from routing import sqlrows
 from routing.models import LedgerEntry, Pool, PoolMember
 
@@ -164,27 +162,24 @@ def pool_ledger(pool: Pool, rep_ids: list[int], *, now: datetime) -> Ledger:
     )
     params = [*statuses, *([since] if start else []), pool.pk, *rep_ids, BookingHost.Released.REASSIGNED]
     raw, last = {}, {}
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        for rep_id, n, latest in cursor.fetchall():
-            raw[rep_id] = n
-            if latest is not None:
-                last[rep_id] = sqlrows.aware(latest)
-        # Ledger-only rows in one query: "joined" deltas that expired with an earlier period, assignments
-        # without a booking (``POST /api/v1/route`` hands a lead to a rep now), which count like bookings,
-        # and whether any member has a non-counting override (then ``_override_corrections`` reads them).
-        sql = ENTRIES_SQL.format(
-            instant=INSTANT,
-            since=" AND created_at >= %s" if start else "",
-            override=OVERRIDE,
-            expired=f"SUM(delta) FILTER (WHERE {JOINED})" if start else "NULL",
-            reps=sqlrows.placeholders(rep_ids),
-            joined_or=f" OR {JOINED}" if start else "",
-        )
-        params = [since, since] if start else []
-        params += [pool.pk, *rep_ids, *([since] if start else [])]
-        cursor.execute(sql, params)
-        entries = cursor.fetchall()
+    for rep_id, n, latest in sqlrows.rows(sql, params):
+        raw[rep_id] = n
+        if latest is not None:
+            last[rep_id] = sqlrows.aware(latest)
+    # Ledger-only rows in one query: "joined" deltas that expired with an earlier period, assignments without
+    # a booking (``POST /api/v1/route`` hands a lead to a rep now), which count like bookings, and whether any
+    # member has a non-counting override (then ``_override_corrections`` reads them).
+    sql = ENTRIES_SQL.format(
+        instant=INSTANT,
+        since=" AND created_at >= %s" if start else "",
+        override=OVERRIDE,
+        expired=f"SUM(delta) FILTER (WHERE {JOINED})" if start else "NULL",
+        reps=sqlrows.placeholders(rep_ids),
+        joined_or=f" OR {JOINED}" if start else "",
+    )
+    params = [since, since] if start else []
+    params += [pool.pk, *rep_ids, *([since] if start else [])]
+    entries = sqlrows.rows(sql, params)
     expired: dict[int, float] = {}
     with_overrides = False
     for rep_id, instant, latest, overrides, expired_sum in entries:

@@ -4,6 +4,7 @@ the ORM reads — the same rows, the same Python types, timestamps aware in UTC 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import pytest
 
@@ -15,10 +16,10 @@ from tests.booking.booking_factories import NOW, make_meeting_type, make_pool, m
 
 pytestmark = pytest.mark.django_db
 H = dt.timedelta(hours=1)
+TOKENS = itertools.count(1)
 
 
-def booking(meeting_type, pool, rep, start, *, active=True, n=[0]):  # noqa: B006 - a counter
-    n[0] += 1
+def booking(meeting_type, pool, rep, start, *, active=True):
     made = Booking.objects.create(
         meeting_type=meeting_type,
         pool=pool,
@@ -27,7 +28,7 @@ def booking(meeting_type, pool, rep, start, *, active=True, n=[0]):  # noqa: B00
         prospect_name="P",
         prospect_email="p@example.org",
         prospect_timezone="UTC",
-        manage_token_hash=f"{n[0]:064d}",
+        manage_token_hash=f"{next(TOKENS):064d}",
     )
     BookingHost.objects.create(
         booking=made, rep=rep, blocked_start=start, blocked_end=start + H / 2, active=active, assigned_at=NOW
