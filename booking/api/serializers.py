@@ -73,7 +73,23 @@ class RouteField(serializers.Field):
             raise serializers.ValidationError(str(exc)) from None
 
 
+NUL_MESSAGE = "Null characters are not allowed."  # DRF's own wording for its CharFields
+
+
+def _has_nul(value) -> bool:
+    """A NUL (U+0000) in a string anywhere in ``value``: PostgreSQL's jsonb (and text) cannot store it."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    return False
+
+
 def _answer_error(question: dict, value) -> str | None:
+    if _has_nul(value):
+        return NUL_MESSAGE
     kind = question.get("type") or "text"
     options = [str(o) for o in question.get("options") or []]
     if kind in ("text", "textarea", "phone", "email"):
@@ -157,6 +173,8 @@ class BookingCreateSerializer(serializers.Serializer):
     def validate_utm(self, value):
         if len(value) > 20 or any(len(k) > 64 for k in value):
             raise serializers.ValidationError("At most 20 keys of at most 64 characters.")
+        if _has_nul(value):  # the values are CharFields (checked already); the keys are not
+            raise serializers.ValidationError(NUL_MESSAGE)
         return value
 
     def validate_answers(self, value):

@@ -30,6 +30,25 @@ def join(path: str, key: Any) -> str:
     return f"{path}[{shown}]"
 
 
+def nul_paths(value: Any, path: str) -> list[str]:
+    """Paths of the strings (values or keys) in a loaded document that contain NUL (U+0000). PostgreSQL
+    stores NUL neither in text nor in jsonb, so such a document is refused before anything reads it —
+    including the lookups of the names it references."""
+    if isinstance(value, str):
+        return [path] if "\x00" in value else []
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = join(path, key)
+            if isinstance(key, str) and "\x00" in key:
+                found.append(where)
+            found += nul_paths(item, where)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found += nul_paths(item, f"{path}[{i}]")
+    return found
+
+
 class ConfigInvalid(Exception):
     def __init__(self, errors: list[str]):
         self.errors = errors

@@ -24,6 +24,7 @@ from routing.configfile.checker import (
     ConfigInvalid,
     format_range,
     join,
+    nul_paths,
     validate_questions,
 )
 from routing.configfile.rules import RuleSpec, check_rule_references, parse_rules, rule_pool_slugs
@@ -219,6 +220,11 @@ def parse_config(data: Any) -> Config:
     """Check a loaded document; raise ``ConfigInvalid`` with every problem, or return the ``Config``."""
     check = Checker()
     config = Config()
+    nul = nul_paths(data, "(top level)") if isinstance(data, dict | list) else []
+    if nul:  # nothing else is read: the names it references would be looked up in the database
+        raise ConfigInvalid(
+            [f"{path.removeprefix('(top level).')}: contains a NUL (\\x00) character" for path in nul]
+        )
     doc = check.mapping(
         data if data is not None else {}, "(top level)", ("version", "reps", "pools", "meeting_types")
     )

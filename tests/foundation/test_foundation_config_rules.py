@@ -288,6 +288,26 @@ def test_nothing_is_written_when_a_rule_is_wrong():
     assert not MeetingType.objects.exists() and not RoutingRule.objects.exists()
 
 
+def test_a_nul_character_anywhere_is_refused_with_its_path_before_any_lookup(django_assert_num_queries):
+    """PostgreSQL stores NUL neither in text nor in jsonb (found by the property test below on PostgreSQL:
+    a rule named "\\x00" passed the checks and failed at INSERT)."""
+    doc = doc_with(
+        name="To\x00closers", conditions={"all": [{"field": "answers.size", "op": "equals", "value": "\x00"}]}
+    )
+    doc["pools"][0]["members"][0]["rep"] = "ana\x00@example.com"  # would be looked up in the database
+    doc["meeting_types"][0]["x\x00"] = 1
+    with django_assert_num_queries(0):
+        errors = problems(doc)
+    assert sorted(errors) == sorted(
+        [
+            "meeting_types[1].rules[0].name: contains a NUL (\\x00) character",
+            "meeting_types[1].rules[0].conditions.all[0].value: contains a NUL (\\x00) character",
+            "pools[0].members[0].rep: contains a NUL (\\x00) character",
+            'meeting_types[0]["x\\u0000"]: contains a NUL (\\x00) character',
+        ]
+    )
+
+
 JSONISH = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(-5, 200), st.text(max_size=8), st.sampled_from(
         ["answers.size", "score", "in", "equals", "gte", "all", "any", "closers", "disqualify"]
