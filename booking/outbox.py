@@ -1,5 +1,7 @@
 """The booking outbox: side effects written in the booking's transaction, delivered after it commits.
 
+The rows one event writes go to Celery as one task (``booking.tasks.deliver_outbox_messages``).
+
 Handlers register for booking events::
 
     from booking.outbox import register_handler
@@ -20,11 +22,11 @@ Apps register without editing this module: at start-up ``BookingConfig.ready`` i
 of every installed app and calls its ``register(register_handler)`` function if it has one (the calendars
 app registers its calendar writes this way).
 
-Delivery (``deliver``, ``sweep``) claims a row with a lease before calling the handler: on PostgreSQL with
-``SELECT … FOR UPDATE SKIP LOCKED``, so two workers never deliver the same row; the handler runs outside any
-transaction; success marks the row delivered (only if the lease is still ours). A crashed worker's lease
-runs out and the sweep delivers the row again, so delivery is at-least-once and, barring such a crash
-between a handler's effect and the commit of "delivered", exactly once.
+Delivery (``deliver``, ``deliver_many``, ``sweep``) claims a row with a lease before calling the handler: on
+PostgreSQL with ``SELECT … FOR UPDATE SKIP LOCKED``, so two workers never deliver the same row; the handler
+runs outside any transaction; success marks the row delivered (only if the lease is still ours). A crashed
+worker's lease runs out and the sweep delivers the row again, so delivery is at-least-once and, barring such
+a crash between a handler's effect and the commit of "delivered", exactly once.
 """
 
 from __future__ import annotations
@@ -124,17 +126,17 @@ def emit(
 
 
 def enqueue(ids: list[int]) -> None:
-    """Hand rows to Celery (eagerly in-process without a broker). A broker failure is logged, not raised:
-    the booking has committed and the periodic sweep delivers the rows later."""
-    from booking.tasks import deliver_outbox_message
+    """Hand the rows one event wrote to Celery as ONE task (eagerly in-process without a broker): each row
+    keeps its own claim, attempts and outcome; the task retries only the rows that asked for it. A broker
+    failure is logged, not raised: the booking has committed and the periodic sweep delivers the rows."""
+    from booking.tasks import deliver_outbox_messages
 
-    for pk in ids:
-        try:
-            deliver_outbox_message.apply_async((pk,), retry=False)
-        except Exception:  # broker unreachable, misconfigured, …: the sweep will deliver
-            logger.warning(
-                "could not enqueue outbox message %s; the sweep will deliver it", pk, exc_info=True
-            )
+    try:
+        deliver_outbox_messages.apply_async((list(ids),), retry=False)
+    except Exception:  # broker unreachable, misconfigured, …: the sweep will deliver
+        logger.warning(
+            "could not enqueue outbox messages %s; the sweep will deliver them", ids, exc_info=True
+        )
 
 
 def _claimable(now: datetime) -> Q:
@@ -202,6 +204,18 @@ def deliver(*, message_id: int, now: datetime | None = None) -> str:
     "dead" or "skipped" (already delivered, given up, or being delivered elsewhere)."""
     rows = _claim(OutboxMessage.objects.filter(pk=message_id), now=now or timezone.now(), limit=1)
     return _run(rows[0]) if rows else "skipped"
+
+
+def deliver_many(*, message_ids: list[int], now: datetime | None = None) -> dict[int, str]:
+    """``deliver`` for several rows, claimed together (one transaction), each handler called on its own:
+    ``{id: outcome}``, "skipped" for rows not claimed (delivered, given up or leased elsewhere)."""
+    rows = _claim(
+        OutboxMessage.objects.filter(pk__in=message_ids), now=now or timezone.now(), limit=len(message_ids)
+    )
+    outcome = dict.fromkeys(message_ids, "skipped")
+    for row in rows:
+        outcome[row.pk] = _run(row)
+    return outcome
 
 
 def sweep(*, now: datetime | None = None, limit: int = 100) -> dict[str, int]:

@@ -13,12 +13,28 @@ from booking import outbox
 from booking.services import idempotency
 
 
+def _may_retry(task) -> bool:
+    return not task.app.conf.task_always_eager and task.request.retries < task.max_retries
+
+
+@shared_task(bind=True, name="booking.deliver_outbox_messages", ignore_result=True, max_retries=8)
+def deliver_outbox_messages(self, message_ids: list[int]) -> dict:
+    """Deliver the outbox rows one event wrote (one publish per booking, not per row); each row is claimed
+    and recorded on its own. The rows that failed are retried together with exponential backoff (the sweep
+    is the safety net). Eagerly (no broker) a failure is left to the sweep instead of a tight loop."""
+    outcome = outbox.deliver_many(message_ids=message_ids)
+    failed = [pk for pk, result in outcome.items() if result == "retry"]
+    if failed and _may_retry(self):
+        raise self.retry(args=(failed,), countdown=outbox.backoff_seconds(self.request.retries + 1))
+    return outcome
+
+
 @shared_task(bind=True, name="booking.deliver_outbox_message", ignore_result=True, max_retries=8)
 def deliver_outbox_message(self, message_id: int) -> str:
-    """Deliver one outbox row; on failure retry with exponential backoff (the sweep is the safety net).
-    Eagerly (no broker) a failure is left to the sweep instead of retrying in a tight loop."""
+    """Deliver one outbox row (the task of releases before ``deliver_outbox_messages``: kept so that
+    messages already queued by them are still consumed after an upgrade)."""
     result = outbox.deliver(message_id=message_id)
-    if result == "retry" and not self.app.conf.task_always_eager and self.request.retries < self.max_retries:
+    if result == "retry" and _may_retry(self):
         raise self.retry(countdown=outbox.backoff_seconds(self.request.retries + 1))
     return result
 

@@ -49,7 +49,7 @@ def test_broker_down_booking_succeeds_and_sweep_delivers_once(
     with django_capture_on_commit_callbacks(execute=True):
         response = post(api, URL, body())
     assert response.status_code == 201
-    assert "could not enqueue outbox message" in caplog.text
+    assert "could not enqueue outbox messages" in caplog.text
     rows = OutboxMessage.objects.filter(status="pending")
     assert {r.handler for r in rows} >= {
         "email.prospect",
@@ -122,6 +122,45 @@ def test_failing_handler_retries_with_backoff_then_gives_up(meeting_type, api, s
         assert outbox.deliver(message_id=row.pk) == "dead"
         assert outbox.deliver(message_id=row.pk) == "skipped"
         assert len(calls) == 3
+    finally:
+        outbox.HANDLERS.pop("test.flaky")
+        outbox.REGISTRY["booking.confirmed"].pop("test.flaky")
+
+
+def test_one_task_per_event_and_only_the_failed_rows_are_retried(
+    meeting_type, api, monkeypatch, django_capture_on_commit_callbacks
+):
+    from booking.tasks import deliver_outbox_messages
+
+    published, retried = [], []
+
+    def flaky(payload):
+        raise RuntimeError("CRM down")
+
+    class Retry(Exception):
+        pass
+
+    def retry(*, args, countdown):
+        retried.append((args, countdown))
+        return Retry()
+
+    outbox.register_handler("booking.confirmed", flaky, name="test.flaky")
+    try:
+        monkeypatch.setattr(deliver_outbox_messages, "apply_async", lambda args, **kw: published.append(args))
+        with django_capture_on_commit_callbacks(execute=True):
+            booking_id = post(api, URL, body()).json()["id"]
+        rows = {r.handler: r.pk for r in OutboxMessage.objects.filter(booking_id=booking_id)}
+        assert len(rows) == 4 and published == [(sorted(rows.values()),)]  # one publish for the event
+        monkeypatch.setattr(celery_app.conf, "task_always_eager", False)
+        monkeypatch.setattr(deliver_outbox_messages, "retry", retry)
+        with pytest.raises(Retry):
+            deliver_outbox_messages(published[0][0])
+        assert retried == [(([rows["test.flaky"]],), 30)]  # only the failed row, first backoff step
+        statuses = dict(OutboxMessage.objects.filter(booking_id=booking_id).values_list("handler", "status"))
+        assert statuses.pop("test.flaky") == "pending"
+        assert set(statuses.values()) == {"delivered"} and len(mail.outbox) == 2
+        delivered = sorted(rows[handler] for handler in statuses)
+        assert deliver_outbox_messages(delivered) == dict.fromkeys(delivered, "skipped")  # never sent again
     finally:
         outbox.HANDLERS.pop("test.flaky")
         outbox.REGISTRY["booking.confirmed"].pop("test.flaky")
