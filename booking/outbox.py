@@ -47,6 +47,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from booking.models import Booking, OutboxMessage
+from routing import sqlrows
 
 logger = logging.getLogger("booking.outbox")
 
@@ -118,7 +119,7 @@ def emit(
                     next_attempt_at=now + timedelta(seconds=settings.BOOKING_OUTBOX_GRACE_SECONDS),
                 )
             )
-    created = OutboxMessage.objects.bulk_create(rows)
+    created = sqlrows.insert(rows)
     ids = [row.pk for row in created]
     if ids:
         transaction.on_commit(lambda: enqueue(ids))

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from booking.errors import BookingNotFound, MeetingTypeNotFound
 from booking.models import Booking, MeetingType
+from routing import sqlrows
 from routing.core import Interval, offered_slots
 from routing.selectors import load_pool_state, meeting_spec
 
@@ -28,10 +29,10 @@ def meeting_types_active():
 
 def meeting_type_get(slug: str) -> MeetingType:
     """The active meeting type ``slug`` (pool selected) or ``MeetingTypeNotFound``."""
-    meeting_type = MeetingType.objects.filter(slug=slug, active=True).select_related("pool").first()
-    if meeting_type is None:
+    found = sqlrows.instances(MeetingType, "t.slug = %s AND t.active", [slug], related="pool")
+    if not found:  # slugs are unique
         raise MeetingTypeNotFound()
-    return meeting_type
+    return found[0]
 
 
 def booking_by_token(token: str, *, for_update: bool = False) -> Booking:

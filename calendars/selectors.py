@@ -10,11 +10,18 @@ from datetime import datetime, timedelta
 from django.conf import settings
 
 from calendars.models import BookingEvent, BusyHistory, BusyInterval, Calendar, CalendarConnection
+from routing import sqlrows
 from routing.core import Interval
 
 Provider = CalendarConnection.Provider
 Status = CalendarConnection.Status
 WRITABLE = (Provider.GOOGLE, Provider.MICROSOFT)
+# plain SQL on the hot path (every slot page and booking): see routing.sqlrows
+HEALTH_SQL = """
+SELECT c.rep_id, c.status, c.last_success_at, c.provider, k.id, k.blocks_availability, k.last_synced_at
+FROM calendars_calendarconnection c LEFT OUTER JOIN calendars_calendar k ON k.connection_id = c.id
+WHERE c.rep_id IN ({reps})
+"""
 
 
 @dataclass(frozen=True)
@@ -44,25 +51,15 @@ def calendar_health(rep_ids: Iterable[int], *, now: datetime) -> CalendarHealth:
     cutoff = now - timedelta(minutes=settings.CALENDAR_STALENESS_MINUTES)
     withheld: set[int] = set()
     live: set[int] = set()
-    rows = (
-        CalendarConnection.objects.filter(rep_id__in=ids)
-        .order_by()
-        .values_list(
-            "rep_id",
-            "status",
-            "last_success_at",
-            "provider",
-            "calendars__pk",
-            "calendars__blocks_availability",
-            "calendars__last_synced_at",
-        )
-    )
-    for rep_id, status, last_success, provider, calendar, blocks, synced in rows:
+    reps = sorted(ids)
+    for rep_id, status, last_success, provider, calendar, blocks, synced in sqlrows.rows(
+        HEALTH_SQL.format(reps=sqlrows.placeholders(reps)), reps
+    ):
         if status == Status.DISCONNECTED or last_success is None:
             withheld.add(rep_id)
         if calendar is None or not blocks:
             continue
-        if synced is None or synced < cutoff:
+        if synced is None or sqlrows.aware(synced) < cutoff:
             withheld.add(rep_id)
         if provider in WRITABLE and status != Status.DISCONNECTED:
             live.add(rep_id)

@@ -99,7 +99,7 @@ def pool_members(pool: Pool) -> list[PoolMember]:
     """The pool's member rows, rep selected, by pk. Explicit orderings throughout this module: the models'
     default ordering ("rep" → the rep's name) would join and sort by routing_rep on every query of this hot
     path (slot pages, every booking)."""
-    return list(PoolMember.objects.filter(pool_id=pool.pk).select_related("rep").order_by("pk"))
+    return sqlrows.instances(PoolMember, "t.pool_id = %s", [pool.pk], related="rep", order_by="t.id")
 
 
 def _local_ranges(rows) -> tuple:

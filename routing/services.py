@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from routing import sqlrows
 from routing.models import LedgerEntry, Pool, PoolMember
 
 Kind = LedgerEntry.Kind
@@ -65,7 +66,7 @@ def ledger_assigned(
 ) -> None:
     """One ``assigned`` (+1) entry per host of a new booking; without a booking (a lead handed to a rep now,
     or routed by hand) the entry itself is what ``routing.ledger.pool_ledger`` counts."""
-    LedgerEntry.objects.bulk_create(
+    sqlrows.insert(
         [
             LedgerEntry(
                 pool_id=pool_id,

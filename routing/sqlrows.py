@@ -6,15 +6,22 @@ loaders of ``routing.selectors`` and the ledger of ``routing.ledger`` write them
 go through the backend's own adapters, and values come back as the ORM would return them: ``date``/``time``
 as Python objects (SQLite's declared-type converters, which Django registers, or psycopg), timestamps made
 aware (SQLite stores naive UTC), and aggregates of timestamps, which SQLite returns as text, parsed.
-Tests hold them to the ORM: tests/booking/test_booking_ledger_sql.py, tests/booking/test_booking_pool_rows.py.
+``instances`` reads whole model instances the same way (the meeting type of every request, a pool's members):
+the column list and the backend's converters are worked out once per model, and the instances are built with
+``Model.from_db`` like a queryset builds them. ``insert`` writes new instances as ``bulk_create`` does (each
+field's ``pre_save`` and ``get_db_prep_save``, primary keys read back with ``RETURNING``).
+Tests hold them to the ORM: tests/booking/test_booking_ledger_sql.py, tests/booking/test_booking_pool_rows.py,
+tests/booking/test_booking_sql_instances.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from django.db import connection
+from django.db.models import Model
 from django.utils.dateparse import parse_datetime
 
 
@@ -48,3 +55,103 @@ def rows(sql: str, params: Sequence) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """How to read one model's concrete fields: ``{alias}.col, …`` and, per column, the converters the ORM's
+    compiler would apply (the backend's, e.g. SQLite's aware datetimes, then the field's, e.g. JSON)."""
+
+    model: type[Model]
+    select: str  # with "{alias}" for the table alias
+    attnames: tuple[str, ...]
+    converters: tuple[tuple[int, object, tuple], ...]  # (position, Col expression, converters)
+
+    def build(self, values: Sequence) -> Model:
+        values = list(values)
+        for i, expression, converters in self.converters:
+            for converter in converters:
+                values[i] = converter(values[i], expression, connection)
+        return self.model.from_db(connection.alias, self.attnames, values)
+
+
+_COLUMNS: dict[tuple[type[Model], str], _Columns] = {}
+
+
+def _columns(model: type[Model]) -> _Columns:
+    key = (model, connection.vendor)
+    if key not in _COLUMNS:
+        fields = model._meta.concrete_fields
+        quote = connection.ops.quote_name
+        converters = []
+        for i, field in enumerate(fields):
+            expression = field.get_col(model._meta.db_table)
+            found = connection.ops.get_db_converters(expression) + expression.get_db_converters(connection)
+            if found:
+                converters.append((i, expression, tuple(found)))
+        _COLUMNS[key] = _Columns(
+            model,
+            ", ".join(f"{{alias}}.{quote(f.column)}" for f in fields),
+            tuple(f.attname for f in fields),
+            tuple(converters),
+        )
+    return _COLUMNS[key]
+
+
+def instances(
+    model: type[Model], where: str, params: Sequence, *, related: str | None = None, order_by: str = ""
+) -> list[Model]:
+    """Instances of ``model`` (table alias ``t``) matching the SQL condition ``where``, as a queryset with
+    ``select_related(related)`` would return them. ``related`` names a non-null foreign key (alias ``r``,
+    joined with INNER JOIN like the ORM does for one); ``order_by`` is SQL over the aliases."""
+    own = _columns(model)
+    quote = connection.ops.quote_name
+    select, source = own.select.format(alias="t"), f"{quote(model._meta.db_table)} t"
+    fk = model._meta.get_field(related) if related else None
+    if fk is not None:
+        if fk.null or not fk.many_to_one:
+            raise ValueError(f"{model.__name__}.{related} is not a non-null foreign key")
+        other = _columns(fk.related_model)
+        select += ", " + other.select.format(alias="r")
+        joined, target = quote(fk.related_model._meta.db_table), quote(fk.target_field.column)
+        source += f" INNER JOIN {joined} r ON r.{target} = t.{quote(fk.column)}"
+    sql = f"SELECT {select} FROM {source} WHERE {where}" + (f" ORDER BY {order_by}" if order_by else "")
+    width = len(own.attnames)
+    found = []
+    for row in rows(sql, params):
+        instance = own.build(row[:width])
+        if fk is not None:
+            setattr(instance, fk.name, other.build(row[width:]))
+        found.append(instance)
+    return found
+
+
+def insert(objs: list[Model]) -> list[Model]:
+    """INSERT new instances of one model in one statement, as ``Model.objects.bulk_create(objs)`` would
+    (no signals; ``auto_now``/``auto_now_add`` filled in; primary keys set on the objects)."""
+    if not objs:
+        return objs
+    model = type(objs[0])
+    if not connection.features.can_return_rows_from_bulk_insert:  # SQLite < 3.35
+        return model.objects.bulk_create(objs)
+    opts = model._meta
+    fields = [f for f in opts.concrete_fields if f is not opts.pk]
+    quote = connection.ops.quote_name
+    params = []
+    for obj in objs:
+        if type(obj) is not model or obj.pk is not None:
+            raise ValueError(f"insert takes new {model.__name__} instances only")
+        for field in fields:
+            value = field.pre_save(obj, add=True)
+            if hasattr(value, "resolve_expression"):
+                raise ValueError(f"{model.__name__}.{field.name}: expressions are not supported here")
+            params.append(field.get_db_prep_save(value, connection))
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    sql = (
+        f"INSERT INTO {quote(opts.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+        f"VALUES {', '.join([row] * len(objs))} RETURNING {quote(opts.pk.column)}"
+    )
+    for obj, (pk,) in zip(objs, rows(sql, params), strict=True):
+        obj.pk = pk
+        obj._state.adding, obj._state.db = False, connection.alias
+    return objs

@@ -13,11 +13,12 @@ from django.utils import timezone as dj_timezone
 
 from booking import outbox
 from booking.errors import InvalidInput, SlotUnavailable, TryAgain
-from booking.models import Booking, BookingHost, MeetingType
+from booking.models import Booking, MeetingType
 from booking.presenters import booking_body
 from booking.selectors import alternatives, token_hash
 from booking.services import idempotency, locking
 from booking.services.routing import all_booked, choose_hosts, host_dicts, host_rows, invalid_start
+from routing import sqlrows
 from routing.core import Interval, NoHostAvailable
 from routing.selectors import load_pool_bookings, load_pool_calendars, pool_members
 from routing.services import ledger_assigned
@@ -169,24 +170,28 @@ def _book(
         message = invalid_start(exc.record)
         raise (InvalidInput({"start": [message]}) if message else SlotUnavailable()) from None
     token = secrets.token_urlsafe(32)
-    booking = Booking.objects.create(
-        meeting_type=meeting_type,
-        pool=pool,
-        start=start,
-        end=end,
-        status=Booking.Status.CONFIRMED,
-        prospect_name=name,
-        prospect_email=email,
-        prospect_timezone=timezone,
-        answers=answers,
-        note=note,
-        utm=utm,
-        visitor_id=visitor or "",
-        decision={**assignment.record, "route": route.record()} if route else assignment.record,
-        manage_token_hash=token_hash(token),
-        sequence=0,
+    (booking,) = sqlrows.insert(  # bulk_create's INSERT without the ORM's compiler (hot path)
+        [
+            Booking(
+                meeting_type=meeting_type,
+                pool=pool,
+                start=start,
+                end=end,
+                status=Booking.Status.CONFIRMED,
+                prospect_name=name,
+                prospect_email=email,
+                prospect_timezone=timezone,
+                answers=answers,
+                note=note,
+                utm=utm,
+                visitor_id=visitor or "",
+                decision={**assignment.record, "route": route.record()} if route else assignment.record,
+                manage_token_hash=token_hash(token),
+                sequence=0,
+            )
+        ]
     )
-    hosts = BookingHost.objects.bulk_create(host_rows(booking, assignment.hosts, meeting_type, now=now))
+    hosts = sqlrows.insert(host_rows(booking, assignment.hosts, meeting_type, now=now))
     if route:
         route.attach(booking)
     ledger_assigned(

@@ -1,0 +1,163 @@
+"""``routing.sqlrows.instances`` builds the hot path's model instances (the meeting type of every request, a
+pool's members) from plain SQL: they must equal what the ORM builds — every field, its Python type, the
+related instance, the instance state — on SQLite and PostgreSQL. ``routing.sqlrows.insert`` writes a new
+booking's rows: what it stores must equal what ``bulk_create`` stores."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from booking.errors import MeetingTypeNotFound
+from booking.models import Booking, BookingHost, MeetingType, OutboxMessage
+from booking.selectors import meeting_type_get
+from routing import sqlrows
+from routing.models import LedgerEntry, PoolMember
+from routing.selectors import pool_members
+from tests.booking.booking_factories import make_meeting_type, make_pool, make_rep
+
+pytestmark = pytest.mark.django_db
+
+QUESTIONS = [
+    {"id": "size", "label": "Team size — how many?", "kind": "choice", "choices": ["1–10", "11+"]},
+    {"id": "notes", "label": "Anything else", "kind": "text", "required": False},
+]
+
+
+def fields(instance) -> list[tuple[str, object, type]]:
+    return [
+        (f.attname, getattr(instance, f.attname), type(getattr(instance, f.attname)))
+        for f in instance._meta.concrete_fields
+    ]
+
+
+def same(loaded, orm) -> None:
+    assert type(loaded) is type(orm)
+    assert fields(loaded) == fields(orm)
+    state = (loaded._state.adding, loaded._state.db)
+    assert state == (orm._state.adding, orm._state.db) == (False, "default")
+    for attname, value, _ in fields(loaded):
+        if isinstance(value, dt.datetime):
+            assert value.utcoffset() == dt.timedelta(0), attname  # aware, in UTC
+
+
+def test_the_meeting_type_equals_the_orm_one_with_its_pool():
+    pool = make_pool("ranked", [make_rep()], fairness_period="week", count_no_shows=True)
+    made = make_meeting_type(
+        pool, questions=QUESTIONS, buffer_before_minutes=5, location_kind="phone", location_detail="+49 30 1"
+    )
+    make_meeting_type(pool, slug="other")
+    loaded = meeting_type_get(made.slug)
+    orm = MeetingType.objects.select_related("pool").get(pk=made.pk)
+    same(loaded, orm)
+    assert loaded.questions == QUESTIONS and isinstance(loaded.questions, list)
+    assert "pool" in loaded._state.fields_cache  # selected: reading it runs no query
+    same(loaded.pool, orm.pool)
+
+
+def test_an_inactive_or_unknown_meeting_type_is_not_found():
+    made = make_meeting_type(make_pool("ranked", [make_rep()]), active=False)
+    for slug in (made.slug, "no-such-type", "x' OR '1'='1"):
+        with pytest.raises(MeetingTypeNotFound):
+            meeting_type_get(slug)
+
+
+def test_pool_members_equal_the_orm_ones_in_pk_order_with_their_reps():
+    user = get_user_model().objects.create_user("ana", "ana@example.com", "pw")
+    ana, ben = make_rep("Ana", user=user, daily_cap=4), make_rep("Ben", tz="America/New_York")
+    pool = make_pool("first_available", [ben, ana], roles=["se", "ae"])
+    PoolMember.objects.filter(rep=ana).update(weight=1.5, daily_cap=2, adjustment=-0.25, active=False)
+    make_pool("first_available", [ana])  # another pool's member row is not loaded
+    loaded = pool_members(pool)
+    orm = list(PoolMember.objects.filter(pool=pool).select_related("rep").order_by("pk"))
+    assert [m.pk for m in loaded] == [m.pk for m in orm] and len(loaded) == 2
+    for got, want in zip(loaded, orm, strict=True):
+        same(got, want)
+        same(got.rep, want.rep)
+    assert pool_members(make_pool("ranked", [])) == []
+
+
+def test_only_a_non_null_foreign_key_can_be_joined():
+    from routing.models import Rep
+
+    with pytest.raises(ValueError, match="not a non-null foreign key"):
+        sqlrows.instances(Rep, "1 = 1", [], related="user")  # nullable: the ORM would LEFT JOIN it
+
+
+def twins(meeting_type, reps) -> list[tuple[list, list]]:
+    """Pairs of equal new objects per model: one for ``bulk_create``, one for ``sqlrows.insert``."""
+    pool = meeting_type.pool
+    start = dt.datetime(2026, 3, 3, 9, tzinfo=dt.UTC)
+
+    def booking(token):
+        return Booking(
+            meeting_type=meeting_type,
+            pool=pool,
+            start=start,
+            end=start + dt.timedelta(minutes=30),
+            status=Booking.Status.CONFIRMED,
+            prospect_name="Zoë O'Brien",
+            prospect_email="zoe@example.org",
+            prospect_timezone="Europe/Berlin",
+            answers={"size": "11+", "notes": 'ünïcode, "quotes" and\nnew lines'},
+            utm={"utm_source": "newsletter"},
+            decision={"strategy": "ranked", "scores": [1.5, None, {"rep": reps[0].pk}]},
+            manage_token_hash=token * 64,
+        )
+
+    first, second = Booking.objects.bulk_create([booking("a")])[0], sqlrows.insert([booking("b")])[0]
+
+    def host(made, rep):
+        end = start + dt.timedelta(hours=1)
+        # inactive: the twins overlap by construction (the exclusion constraint allows that only so)
+        return BookingHost(booking=made, rep=rep, blocked_start=start, blocked_end=end, active=False)
+
+    def ledger(made, rep):
+        return LedgerEntry(pool=pool, rep=rep, booking=made, kind="assigned", delta=1.0, reason="why")
+
+    def message(made, rep):
+        return OutboxMessage(event="booking.confirmed", handler="h", booking=made, payload={"rep": rep.pk})
+
+    pairs = [([first], [second])]
+    for build in (host, ledger, message):
+        pairs.append(([build(first, rep) for rep in reps], [build(second, rep) for rep in reps]))
+    return pairs
+
+
+def test_inserted_rows_equal_the_bulk_created_ones(clock):
+    reps = [make_rep(), make_rep()]
+    meeting_type = make_meeting_type(make_pool("ranked", reps))
+    for orm_objs, sql_objs in twins(meeting_type, reps):
+        model = type(orm_objs[0])
+        if model is not Booking:  # the booking pair was written by twins()
+            model.objects.bulk_create(orm_objs)
+            assert sqlrows.insert(sql_objs) is sql_objs
+        for orm_obj, sql_obj in zip(orm_objs, sql_objs, strict=True):
+            assert (
+                sql_obj.pk is not None and sql_obj._state.adding is False and sql_obj._state.db == "default"
+            )
+            stored = [model.objects.get(pk=obj.pk) for obj in (orm_obj, sql_obj)]
+            differ = {"id", "booking_id", "manage_token_hash"}
+            assert [(a, v, t) for a, v, t in fields(stored[1]) if a not in differ] == [
+                (a, v, t) for a, v, t in fields(stored[0]) if a not in differ
+            ]
+            held = [
+                (a, v) for a, v, _ in fields(sql_obj)
+            ]  # choices stay enums on the object, as with the ORM
+            assert held == [(a, v) for a, v, _ in fields(stored[1])]  # what was stored (auto_now too)
+
+
+def test_insert_refuses_what_it_cannot_write_like_bulk_create():
+    from django.db.models import F
+
+    rep = make_rep()
+    with pytest.raises(ValueError, match="new LedgerEntry instances only"):
+        sqlrows.insert(
+            [LedgerEntry.objects.create(pool=make_pool("ranked", [rep]), rep=rep, kind="assigned", delta=1)]
+        )
+    pool = make_pool("ranked", [rep])
+    with pytest.raises(ValueError, match="expressions are not supported"):
+        sqlrows.insert([LedgerEntry(pool=pool, rep=rep, kind="assigned", delta=F("delta") + 1)])
+    assert sqlrows.insert([]) == []
