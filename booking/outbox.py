@@ -47,6 +47,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from booking.models import Booking, OutboxMessage
+from booking.publisher import publisher
 from routing import sqlrows
 
 logger = logging.getLogger("booking.outbox")
@@ -127,17 +128,19 @@ def emit(
 
 
 def enqueue(ids: list[int]) -> None:
-    """Hand the rows one event wrote to Celery as ONE task (eagerly in-process without a broker): each row
-    keeps its own claim, attempts and outcome; the task retries only the rows that asked for it. A broker
-    failure is logged, not raised: the booking has committed and the periodic sweep delivers the rows."""
+    """Hand committed rows to Celery (``booking.tasks.deliver_outbox_messages``: each row keeps its own
+    claim, attempts and outcome; only the rows that fail are retried). With a broker this returns at once:
+    ``booking.publisher`` publishes from a background thread, batching rows committed meanwhile, and a
+    broker failure is logged there (the sweep delivers). Without one the task runs here, in-process."""
     from booking.tasks import deliver_outbox_messages
 
-    try:
-        deliver_outbox_messages.apply_async((list(ids),), retry=False)
-    except Exception:  # broker unreachable, misconfigured, …: the sweep will deliver
-        logger.warning(
-            "could not enqueue outbox messages %s; the sweep will deliver them", ids, exc_info=True
-        )
+    if deliver_outbox_messages.app.conf.task_always_eager:
+        try:
+            deliver_outbox_messages.apply_async((list(ids),))
+        except Exception:  # a handler's own failure is recorded on its row; anything else: the sweep
+            logger.warning("outbox messages %s: in-process delivery failed", ids, exc_info=True)
+        return
+    publisher.submit(ids)
 
 
 def _claimable(now: datetime) -> Q:

@@ -1,0 +1,86 @@
+"""Hands committed outbox rows to the broker from a background thread (one per process).
+
+A booking's response then never waits for the broker: a slow or unreachable broker delays delivery, not the
+booking (its rows are committed; the periodic sweep delivers whatever is not published). Rows committed
+while a publish is under way go out together in the next message, so under load one message carries the
+rows of several bookings (at most ``MAX_BATCH`` ids).
+
+The thread starts on first use in each process, again after a fork (gunicorn and Celery fork workers), and
+``flush`` waits for everything submitted so far (used at exit and by tests).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import queue
+import threading
+from collections.abc import Callable
+
+logger = logging.getLogger("booking.outbox")
+MAX_BATCH = 100
+
+
+class Publisher:
+    def __init__(self, publish: Callable[[list[int]], None]):
+        self._publish = publish
+        self._lock = threading.Lock()
+        self._idle = threading.Condition()
+        self._pending = 0  # submitted lists not yet published (or failed)
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+
+    def submit(self, ids: list[int]) -> None:
+        self._ensure_running()
+        with self._idle:
+            self._pending += 1
+        self._queue.put(list(ids))
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every submitted id was handed to the broker (or failed); False on timeout."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout)
+
+    def _ensure_running(self) -> None:
+        if self._pid == os.getpid() and self._thread is not None and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._pid != os.getpid():  # a forked child: the parent's thread and queue are not ours
+                self._queue, self._pending, self._thread = queue.SimpleQueue(), 0, None
+                self._idle = threading.Condition()
+                self._pid = os.getpid()
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="outbox-publisher", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            batch, taken = self._queue.get(), 1
+            while len(batch) < MAX_BATCH:
+                try:
+                    batch += self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                taken += 1
+            try:
+                self._publish(batch)
+            except Exception:  # broker unreachable, misconfigured, …: the sweep will deliver
+                logger.warning(
+                    "could not enqueue outbox messages %s; the sweep will deliver them", batch, exc_info=True
+                )
+            finally:
+                with self._idle:
+                    self._pending -= taken
+                    self._idle.notify_all()
+
+
+def _publish(ids: list[int]) -> None:
+    from booking.tasks import deliver_outbox_messages
+
+    deliver_outbox_messages.apply_async((ids,), retry=False)
+
+
+publisher = Publisher(_publish)
+atexit.register(publisher.flush, 2.0)
