@@ -2,9 +2,9 @@
 
 * slots: ``GET /api/v1/meeting-types/<slug>/slots`` for a 50-rep ``first_available`` pool over 14 days
   (each rep with working hours and busy time), median and p95 of sequential requests;
-* the server: gunicorn (``BENCH_WORKERS``=3 processes × ``BENCH_THREADS``=4 threads, more options in
-  ``BENCH_GUNICORN_ARGS``, e.g. ``--worker-connections=2``) with production settings (``DEBUG=0``,
-  persistent database connections: ``BENCH_DB_OPTIONS``), as README "Production";
+* the server: gunicorn with the production config (``config/gunicorn.conf.py``; ``BENCH_WORKERS``=3
+  processes × ``BENCH_THREADS``=4 threads, more options in ``BENCH_GUNICORN_ARGS``) and production settings
+  (``DEBUG=0``, persistent database connections: ``BENCH_DB_OPTIONS``), as README "Production";
 * create: ``POST …/bookings`` latency (median, p95) and bookings per second for 1 client and for 16
   concurrent clients, (a) all on that 50-rep pool (every booking locks all 50 reps: the worst case) and
   (b) on 16 separate 5-rep pools (one per client: what independent teams see);
@@ -351,8 +351,8 @@ def start_server(env: dict) -> tuple[subprocess.Popen, int]:
     port = free_port()
     gunicorn = Path(sys.executable).with_name("gunicorn")
     server = subprocess.Popen(
-        [str(gunicorn), "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(WORKERS)]
-        + ["--worker-class", "gthread", "--threads", str(THREADS), "--log-level", "warning"]
+        [str(gunicorn), "-c", "config/gunicorn.conf.py", "config.wsgi", "--bind", f"127.0.0.1:{port}"]
+        + ["--workers", str(WORKERS), "--threads", str(THREADS), "--log-level", "warning"]
         + os.environ.get("BENCH_GUNICORN_ARGS", "").split(),
         env=env,
         cwd=ROOT,

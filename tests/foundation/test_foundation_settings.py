@@ -134,3 +134,30 @@ def test_settings_load_with_good_values(tmp_path):
     pg = load_settings(DEBUG="1", DATABASE_URL="postgres://postgres@127.0.0.1:5432/whatever")
     assert pg.returncode == 0, pg.stderr
     assert pg.stdout.strip() == "django.db.backends.postgresql"
+
+
+def test_gunicorn_config_spreads_connections_and_reads_the_environment(monkeypatch):
+    import runpy
+
+    path = str(ROOT / "config" / "gunicorn.conf.py")
+    monkeypatch.setenv("WEB_CONCURRENCY", "5")
+    monkeypatch.setenv("GUNICORN_THREADS", "2")
+    conf = runpy.run_path(path)
+    assert (conf["workers"], conf["threads"], conf["worker_class"], conf["reuse_port"]) == (
+        5,
+        2,
+        "gthread",
+        True,
+    )
+    monkeypatch.delenv("WEB_CONCURRENCY")
+    monkeypatch.delenv("GUNICORN_THREADS")
+    conf = runpy.run_path(path)
+    assert (conf["workers"], conf["threads"]) == ((os.cpu_count() or 1) + 1, 4)
+    for name, raw, message in [
+        ("WEB_CONCURRENCY", "0", "at least 1"),
+        ("GUNICORN_THREADS", "four", "integer"),
+    ]:
+        monkeypatch.setenv(name, raw)
+        with pytest.raises(ImproperlyConfigured, match=f"{name}: .*{message}"):
+            runpy.run_path(path)
+        monkeypatch.delenv(name)
