@@ -9,7 +9,7 @@ A pool is loaded in two phases, so that booking paths hold the reps' booking loc
    host rows around the window and the pool's fairness ledger (``routing.ledger``).
 
 ``load_pool_state`` runs both; each phase is a constant number of queries whatever the number of members
-(6 + 3 today).
+(6 + 3 or 4 today).
 """
 
 from __future__ import annotations
@@ -42,10 +42,19 @@ BUSY_SQL = (
     'SELECT rep_id, start, "end" FROM calendars_busyinterval WHERE rep_id IN ({reps}) '
     'AND "end" > %s AND start < %s ORDER BY rep_id, start'
 )
-HOSTS_SQL = (
+HOSTS_SQL = (  # busy and counted at once (no meeting type: every row of the window matters)
     "SELECT h.rep_id, h.blocked_start, h.blocked_end, b.start, b.pool_id FROM booking_bookinghost h "
     "INNER JOIN booking_booking b ON b.id = h.booking_id WHERE h.rep_id IN ({reps}) AND h.active "
     "AND h.blocked_end > %s AND h.blocked_start < %s{exclude} ORDER BY h.rep_id, h.blocked_start"
+)
+HOSTS_BUSY_SQL = (  # what can overlap a start in the window
+    "SELECT h.rep_id, h.blocked_start, h.blocked_end FROM booking_bookinghost h WHERE h.rep_id IN ({reps}) "
+    "AND h.active AND h.blocked_end > %s AND h.blocked_start < %s{exclude} ORDER BY h.rep_id, h.blocked_start"
+)
+HOSTS_COUNTED_SQL = (  # meetings per local date, for the reps with a daily cap
+    "SELECT h.rep_id, b.start, b.pool_id FROM booking_bookinghost h "
+    "INNER JOIN booking_booking b ON b.id = h.booking_id WHERE h.rep_id IN ({reps}) AND h.active "
+    "AND h.blocked_end > %s AND h.blocked_start < %s{exclude}"
 )
 
 # The schedule is loaded this much wider than the asked window on each side: local dates (caps, overrides)
@@ -80,8 +89,11 @@ class PoolCalendars:
 
     pool: Pool
     members: tuple[PoolMember, ...]  # ordered by pk, rep selected
-    lo: datetime  # host rows are loaded over [lo, hi)
+    lo: datetime  # host rows are counted over [lo, hi) (daily caps)
     hi: datetime
+    busy_lo: datetime  # and are busy time over [busy_lo, busy_hi) (what a start in the window can overlap)
+    busy_hi: datetime
+    counted: frozenset[int] | None  # the reps whose meetings per local date are counted; None: all
     weekly: dict[int, dict[int, list]]
     overrides: dict[int, dict]
     days_off: set[tuple[int, object]]
@@ -134,9 +146,29 @@ def load_pool_calendars(
     time_off: dict[int, list[Interval]] = defaultdict(list)
     busy: dict[int, list[Interval]] = defaultdict(list)
     health = calendar_health(rep_ids, now=now)
+    # Only daily caps read meetings per local date; without a meeting type (the simulator, which may try
+    # caps that are not configured) every rep is counted.
+    counted = None
+    if meeting_type is not None:
+        counted = frozenset(
+            m.rep_id for m in members if m.daily_cap is not None or m.rep.daily_cap is not None
+        )
     if not rep_ids:
         return PoolCalendars(
-            pool, (), lo, hi, weekly, overrides, days_off, time_off, busy, health.withheld, health.live
+            pool,
+            (),
+            lo,
+            hi,
+            busy_lo,
+            busy_hi,
+            counted,
+            weekly,
+            overrides,
+            days_off,
+            time_off,
+            busy,
+            health.withheld,
+            health.live,
         )
     reps = sqlrows.placeholders(rep_ids)
     for rep_id, weekday, start, end in sqlrows.rows(WORKING_HOURS_SQL.format(reps=reps), rep_ids):
@@ -162,6 +194,9 @@ def load_pool_calendars(
         tuple(members),
         lo,
         hi,
+        busy_lo,
+        busy_hi,
+        counted,
         weekly,
         overrides,
         days_off,
@@ -175,7 +210,8 @@ def load_pool_calendars(
 def load_pool_bookings(
     calendars: PoolCalendars, *, now: datetime, exclude_booking_id: int | None = None
 ) -> PoolState:
-    """Phase two: three queries (host rows, then the ledger's two), none if the pool has no members.
+    """Phase two: three or four queries (host rows, those of capped reps for their meetings per local date
+    when there are any, then the ledger's two), none if the pool has no members.
 
     Busy = the synced/manual rows of phase one ∪ blocked ranges of active booking hosts of ANY meeting type
     (excluding ``exclude_booking_id``, the booking being rescheduled). Withheld members
@@ -188,21 +224,39 @@ def load_pool_bookings(
         spec = PoolSpec(strategy=pool.strategy, members=(), group_order=pool.group_order)
         return PoolState(spec=spec, withheld=frozenset(), members={})
     exclude = " AND h.booking_id <> %s" if exclude_booking_id is not None else ""
-    params = [*rep_ids, sqlrows.at(calendars.lo), sqlrows.at(calendars.hi)]
-    params += [exclude_booking_id] if exclude_booking_id is not None else []
+    excluded = [exclude_booking_id] if exclude_booking_id is not None else []
     zones = {m.rep_id: ZoneInfo(m.rep.timezone) for m in members}
     booked: dict[int, list[Interval]] = defaultdict(list)
     per_date: dict[int, dict] = defaultdict(lambda: defaultdict(int))
     pool_per_date: dict[int, dict] = defaultdict(lambda: defaultdict(int))
-    for rep_id, start, end, booking_start, booking_pool in sqlrows.rows(
-        HOSTS_SQL.format(reps=sqlrows.placeholders(rep_ids), exclude=exclude), params
-    ):
-        start, end, booking_start = sqlrows.aware(start), sqlrows.aware(end), sqlrows.aware(booking_start)
-        booked[rep_id].append(Interval(start, end))
-        local_date = booking_start.astimezone(zones[rep_id]).date()
+
+    def count(rep_id: int, booking_start, booking_pool: int) -> None:
+        local_date = sqlrows.aware(booking_start).astimezone(zones[rep_id]).date()
         per_date[rep_id][local_date] += 1
         if booking_pool == pool.pk:
             pool_per_date[rep_id][local_date] += 1
+
+    reps = sqlrows.placeholders(rep_ids)
+    wide = [sqlrows.at(calendars.lo), sqlrows.at(calendars.hi)]
+    if calendars.counted is None and (calendars.busy_lo, calendars.busy_hi) == (calendars.lo, calendars.hi):
+        for rep_id, start, end, booking_start, booking_pool in sqlrows.rows(
+            HOSTS_SQL.format(reps=reps, exclude=exclude), [*rep_ids, *wide, *excluded]
+        ):
+            booked[rep_id].append(Interval(sqlrows.aware(start), sqlrows.aware(end)))
+            count(rep_id, booking_start, booking_pool)
+    else:  # a booking or a slot page: the busy rows near its starts, counts only where a cap reads them
+        narrow = [sqlrows.at(calendars.busy_lo), sqlrows.at(calendars.busy_hi)]
+        for rep_id, start, end in sqlrows.rows(
+            HOSTS_BUSY_SQL.format(reps=reps, exclude=exclude), [*rep_ids, *narrow, *excluded]
+        ):
+            booked[rep_id].append(Interval(sqlrows.aware(start), sqlrows.aware(end)))
+        counted = rep_ids if calendars.counted is None else sorted(calendars.counted)
+        if counted:
+            for rep_id, booking_start, booking_pool in sqlrows.rows(
+                HOSTS_COUNTED_SQL.format(reps=sqlrows.placeholders(counted), exclude=exclude),
+                [*counted, *wide, *excluded],
+            ):
+                count(rep_id, booking_start, booking_pool)
     ledger = pool_ledger(pool, rep_ids, now=now)
     withheld = calendars.withheld
 

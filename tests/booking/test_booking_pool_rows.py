@@ -37,7 +37,7 @@ def booking(meeting_type, pool, rep, start, *, active=True):
 
 
 def test_loaded_rows_equal_the_orm_rows_with_the_same_types():
-    ana, ben = make_rep("Ana"), make_rep("Ben", tz="America/New_York")
+    ana, ben = make_rep("Ana", daily_cap=4), make_rep("Ben", tz="America/New_York")  # ben: no cap
     pool = make_pool("first_available", [ana, ben])
     meeting_type = make_meeting_type(pool, buffer_before_minutes=10, buffer_after_minutes=5)
     other_pool = make_pool("first_available", [ana])
@@ -56,10 +56,12 @@ def test_loaded_rows_equal_the_orm_rows_with_the_same_types():
         start=window.start - 20 * dt.timedelta(minutes=1),
         end=window.start - 10 * dt.timedelta(minutes=1),
     )  # ends at s − before
-    kept = booking(meeting_type, pool, ana, NOW + 26 * H)
+    near = booking(meeting_type, other_pool, ana, NOW + 25 * H)  # overlaps the last start + duration + after
+    kept = booking(meeting_type, pool, ana, NOW + 26 * H)  # too late to overlap: counted, not busy
     booking(meeting_type, other_pool, ana, NOW + 27 * H)
     booking(meeting_type, pool, ben, NOW + 28 * H, active=False)  # cancelled: not busy
     moving = booking(meeting_type, pool, ben, NOW + 29 * H)
+    booking(meeting_type, pool, ben, NOW + 30 * H)  # not busy near the window; ben has no cap to count for
 
     state = load_pool_state(pool, meeting_type, now=NOW, window=window, exclude_booking_id=moving.pk)
     by_rep = {m.rep.rep_id: m for m in state.spec.members}
@@ -72,20 +74,49 @@ def test_loaded_rows_equal_the_orm_rows_with_the_same_types():
     assert b.time_off == (Interval(NOW + 20 * H, NOW + 30 * H),)
     assert a.busy == (
         Interval(inside.start, inside.end),
-        Interval(kept.start, kept.end),
-        Interval(NOW + 27 * H, NOW + 27 * H + H / 2),  # another pool's booking blocks the rep too
+        Interval(near.start, near.end),  # another pool's booking blocks the rep too
     )
-    assert b.busy == ()  # the inactive host row and the excluded booking
+    assert b.busy == ()  # the inactive host row, the excluded booking and one far from the window
     stamps = [*a.busy, *b.time_off]
     assert all(
         i.start.utcoffset() == dt.timedelta(0) and i.end.utcoffset() == dt.timedelta(0) for i in stamps
     )
     berlin = (kept.start.astimezone(dt.timezone(dt.timedelta(hours=1)))).date()
-    assert a.meetings_per_local_date == {berlin: 2}
+    assert a.meetings_per_local_date == {berlin: 3}  # near, kept and the other pool's
     assert by_rep[ana.pk].pool_meetings_per_local_date == {berlin: 1}
+    assert b.meetings_per_local_date == {} and by_rep[ben.pk].pool_meetings_per_local_date == {}
+    # without a meeting type (the simulator) every host row of the window is busy time and every rep counted
+    wide = load_pool_state(pool, None, now=NOW, window=window, exclude_booking_id=moving.pk)
+    wide_by_rep = {m.rep.rep_id: m for m in wide.spec.members}
+    assert Interval(kept.start, kept.end) in wide_by_rep[ana.pk].rep.busy
+    new_york = (NOW + 30 * H).astimezone(dt.timezone(dt.timedelta(hours=-5))).date()
+    assert wide_by_rep[ben.pk].rep.meetings_per_local_date == {new_york: 1}
+    assert wide_by_rep[ben.pk].pool_meetings_per_local_date == {new_york: 1}
     # the same rows as the ORM reads them
     orm_busy = sorted(
         (r.start, r.end)
         for r in BusyInterval.objects.filter(rep=ana, end__gt=window.start - dt.timedelta(minutes=10))
     )
     assert [(i.start, i.end) for i in a.busy if i.start < window.end] == orm_busy
+
+
+def test_daily_caps_count_bookings_far_from_the_asked_starts():
+    from booking.selectors import slots_in_window
+    from routing.models import PoolMember
+
+    ana, ben = make_rep("Ana", daily_cap=1), make_rep("Ben")
+    capped_rep = make_meeting_type(make_pool("ranked", [ana]))
+    member_pool = make_pool("ranked", [ben])
+    PoolMember.objects.filter(pool=member_pool).update(daily_cap=1)
+    capped_member = make_meeting_type(member_pool)
+    other = make_meeting_type(make_pool("ranked", [ben]))
+    afternoon = Interval(NOW + 30 * H, NOW + 32 * H)  # Tuesday 14:00-16:00 in Berlin
+    assert slots_in_window(capped_rep, afternoon, now=NOW) and slots_in_window(
+        capped_member, afternoon, now=NOW
+    )
+    booking(capped_rep, capped_rep.pool, ana, NOW + 25 * H)  # Tuesday 09:00 in Berlin, hours before
+    booking(other, other.pool, ben, NOW + 25 * H)  # another pool: not the member's pool cap
+    assert slots_in_window(capped_rep, afternoon, now=NOW) == []
+    assert slots_in_window(capped_member, afternoon, now=NOW)
+    booking(capped_member, member_pool, ben, NOW + 26 * H)
+    assert slots_in_window(capped_member, afternoon, now=NOW) == []

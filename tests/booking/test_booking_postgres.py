@@ -95,7 +95,7 @@ def test_locks_are_taken_late_once_sorted_with_a_timeout(settings):
     # what bookings change (the pool's booking host rows around the slot, the fairness ledger) is read and
     # the rows are written
     first_busy_read = next(i for i, s in enumerate(sql) if "calendars_busyinterval" in s)
-    hosts_read = next(i for i, s in enumerate(sql) if "b.start, b.pool_id FROM booking_bookinghost h" in s)
+    hosts_read = next(i for i, s in enumerate(sql) if "h.blocked_end FROM booking_bookinghost h" in s)
     ledger_read = next(i for i, s in enumerate(sql) if "FROM routing_ledgerentry" in s)
     first_insert = next(i for i, s in enumerate(sql) if s.startswith('INSERT INTO "booking_booking"'))
     assert first_busy_read < lock_statements[0] < hosts_read < ledger_read < first_insert
@@ -131,7 +131,8 @@ def test_exclusion_violation_in_the_service_is_a_409_not_a_500(monkeypatch):
     monkeypatch.setattr(
         routing_service, "BOOKED_SQL", routing_service.BOOKED_SQL.replace("WHERE", "WHERE 1 = 0 AND")
     )
-    monkeypatch.setattr(selectors, "HOSTS_SQL", selectors.HOSTS_SQL.replace("WHERE", "WHERE 1 = 0 AND"))
+    for name in ("HOSTS_SQL", "HOSTS_BUSY_SQL", "HOSTS_COUNTED_SQL"):
+        monkeypatch.setattr(selectors, name, getattr(selectors, name).replace("WHERE", "WHERE 1 = 0 AND"))
     seen = []
     real_is_overlap = locking.is_overlap
     monkeypatch.setattr(locking, "is_overlap", lambda exc: seen.append(exc) or real_is_overlap(exc))
