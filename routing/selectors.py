@@ -3,8 +3,9 @@
 A pool is loaded in two phases, so that booking paths hold the reps' booking locks only for the second:
 
 1. ``load_pool_calendars``: the members and everything about their time that the booking lock does not
-   guard (working hours, date overrides, time off, synced busy rows, calendar health). Sync, admin edits and
-   time-off entries never take the lock, so reading them before it is no weaker than reading them after.
+   guard (working hours, date overrides, time off, synced busy rows, calendar health), built into each rep's
+   ``RepSchedule``. Sync, admin edits and time-off entries never take the lock, so reading them before it is
+   no weaker than reading them after.
 2. ``load_pool_bookings``: what bookings change, which the lock does guard: the members' active booking
    host rows around the window and the pool's fairness ledger (``routing.ledger``).
 
@@ -15,7 +16,7 @@ A pool is loaded in two phases, so that booking paths hold the reps' booking loc
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -101,10 +102,29 @@ class PoolCalendars:
     busy: dict[int, list[Interval]]
     withheld: frozenset[int]
     live: frozenset[int]
+    # per rep: the schedule from the rows above, built before the booking lock; phase two adds the host rows
+    schedules: dict[int, RepSchedule]
 
     @property
     def rep_ids(self) -> list[int]:
         return sorted({m.rep_id for m in self.members})
+
+
+def _schedule(rep, rid: int, weekly, overrides, days_off, time_off, busy, withheld) -> RepSchedule:
+    return RepSchedule(
+        rep_id=rid,
+        timezone=rep.timezone,
+        weekly_hours={day: _local_ranges(ranges) for day, ranges in weekly[rid].items()},
+        date_overrides={
+            day: () if (rid, day) in days_off else _local_ranges(ranges)
+            for day, ranges in overrides[rid].items()
+        },
+        time_off=tuple(time_off[rid]),
+        busy=tuple(busy[rid]),
+        active=rep.active and rid not in withheld,
+        daily_cap=rep.daily_cap,
+        name=rep.name,
+    )
 
 
 def pool_members(pool: Pool) -> list[PoolMember]:
@@ -169,6 +189,7 @@ def load_pool_calendars(
             busy,
             health.withheld,
             health.live,
+            {},
         )
     reps = sqlrows.placeholders(rep_ids)
     for rep_id, weekday, start, end in sqlrows.rows(WORKING_HOURS_SQL.format(reps=reps), rep_ids):
@@ -189,6 +210,10 @@ def load_pool_calendars(
         BUSY_SQL.format(reps=reps), [*rep_ids, sqlrows.at(busy_lo), sqlrows.at(busy_hi)]
     ):
         busy[rep_id].append(Interval(sqlrows.aware(start), sqlrows.aware(end)))
+    schedules = {
+        m.rep_id: _schedule(m.rep, m.rep_id, weekly, overrides, days_off, time_off, busy, health.withheld)
+        for m in members
+    }
     return PoolCalendars(
         pool,
         tuple(members),
@@ -204,6 +229,7 @@ def load_pool_calendars(
         busy,
         health.withheld,
         health.live,
+        schedules,
     )
 
 
@@ -262,21 +288,10 @@ def load_pool_bookings(
 
     states, by_rep = [], {}
     for member in members:
-        rep, rid = member.rep, member.rep_id
-        schedule = RepSchedule(
-            rep_id=rid,
-            timezone=rep.timezone,
-            weekly_hours={day: _local_ranges(ranges) for day, ranges in calendars.weekly[rid].items()},
-            date_overrides={
-                day: () if (rid, day) in calendars.days_off else _local_ranges(ranges)
-                for day, ranges in calendars.overrides[rid].items()
-            },
-            time_off=tuple(calendars.time_off[rid]),
-            busy=tuple(calendars.busy[rid]) + tuple(booked[rid]),
-            active=rep.active and rid not in withheld,
-            daily_cap=rep.daily_cap,
-            meetings_per_local_date=dict(per_date[rid]),
-            name=rep.name,
+        rid = member.rep_id
+        synced = calendars.schedules[rid]
+        schedule = replace(
+            synced, busy=synced.busy + tuple(booked[rid]), meetings_per_local_date=dict(per_date[rid])
         )
         states.append(
             MemberState(
