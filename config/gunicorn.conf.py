@@ -10,8 +10,13 @@ serves the API with them). Command-line options override them (e.g. ``--bind 0.0
   while the others idle: measured with ``make bench``'s 16 clients, one of 3 workers used 2.1–3.3 s of CPU
   in a 3–4 s run, the others 0.4–1.0 s, and throughput was 116/s on average against 137/s with this option
   (4 runs each, 2026-12-03).
+* ``post_worker_init``: once a worker has loaded Django, ``gc.freeze()`` moves what is loaded so far (the
+  app's modules, URL patterns, models) out of the garbage collector's reach, so its full collections no
+  longer walk them in the middle of a request. Measured on the 50-rep slots page, 30 requests per run: the
+  slowest took 150–166 ms in 3 runs without it, 68–80 ms in 3 runs with it; medians unchanged (2026-12-03).
 """
 
+import gc
 import os
 import sys
 
@@ -23,3 +28,7 @@ workers = env_int("WEB_CONCURRENCY", (os.cpu_count() or 1) + 1, minimum=1)
 worker_class = "gthread"
 threads = env_int("GUNICORN_THREADS", 4, minimum=1)
 reuse_port = True
+
+
+def post_worker_init(worker) -> None:
+    gc.freeze()
