@@ -43,14 +43,19 @@ class Publisher:
         with self._idle:
             return self._idle.wait_for(lambda: self._pending == 0, timeout)
 
+    def after_fork(self) -> None:
+        """In a forked child: the parent's thread, queue and locks are not ours (a lock may even have been
+        held by a parent thread at the fork). Registered with ``os.register_at_fork``."""
+        self._lock, self._idle = threading.Lock(), threading.Condition()
+        self._queue, self._pending, self._thread = queue.SimpleQueue(), 0, None
+        self._pid = os.getpid()
+
     def _ensure_running(self) -> None:
         if self._pid == os.getpid() and self._thread is not None and self._thread.is_alive():
             return
+        if self._pid != os.getpid():  # forked without the hook (it is registered for ``publisher`` only)
+            self.after_fork()
         with self._lock:
-            if self._pid != os.getpid():  # a forked child: the parent's thread and queue are not ours
-                self._queue, self._pending, self._thread = queue.SimpleQueue(), 0, None
-                self._idle = threading.Condition()
-                self._pid = os.getpid()
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="outbox-publisher", daemon=True)
                 self._thread.start()
@@ -84,3 +89,4 @@ def _publish(ids: list[int]) -> None:
 
 publisher = Publisher(_publish)
 atexit.register(publisher.flush, 2.0)
+os.register_at_fork(after_in_child=publisher.after_fork)

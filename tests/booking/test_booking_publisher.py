@@ -90,3 +90,19 @@ def test_a_failed_publish_is_logged_and_later_rows_still_go_out(caplog):
     assert failing.flush(10)
     assert "could not enqueue outbox messages [7]" in caplog.text and "broker down" in caplog.text
     assert calls == ["failed", [8]]
+
+
+def test_a_real_fork_gives_the_child_a_fresh_publisher():
+    """``os.register_at_fork`` resets the module's publisher in the child even if a lock was held."""
+    import os
+
+    publisher._lock.acquire()  # as if a parent thread held it at the moment of the fork
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: must not deadlock, and must own a new thread
+            ok = not publisher._lock.locked() and publisher._thread is None and publisher._pending == 0
+            os._exit(0 if ok else 1)
+    finally:
+        publisher._lock.release()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
