@@ -173,43 +173,26 @@ def load_pool_calendars(
         counted = frozenset(
             m.rep_id for m in members if m.daily_cap is not None or m.rep.daily_cap is not None
         )
-    if not rep_ids:
-        return PoolCalendars(
-            pool,
-            (),
-            lo,
-            hi,
-            busy_lo,
-            busy_hi,
-            counted,
-            weekly,
-            overrides,
-            days_off,
-            time_off,
-            busy,
-            health.withheld,
-            health.live,
-            {},
-        )
-    reps = sqlrows.placeholders(rep_ids)
-    for rep_id, weekday, start, end in sqlrows.rows(WORKING_HOURS_SQL.format(reps=reps), rep_ids):
-        weekly[rep_id][weekday].append((start, end))
-    for rep_id, day, start, end in sqlrows.rows(
-        OVERRIDES_SQL.format(reps=reps), [*rep_ids, sqlrows.on(lo.date()), sqlrows.on(hi.date())]
-    ):
-        overrides[rep_id][day]  # a day off leaves an empty list
-        if start is None:
-            days_off.add((rep_id, day))
-        else:
-            overrides[rep_id][day].append((start, end))
-    for rep_id, start, end in sqlrows.rows(
-        TIME_OFF_SQL.format(reps=reps), [*rep_ids, sqlrows.at(lo), sqlrows.at(hi)]
-    ):
-        time_off[rep_id].append(Interval(sqlrows.aware(start), sqlrows.aware(end)))
-    for rep_id, start, end in sqlrows.rows(
-        BUSY_SQL.format(reps=reps), [*rep_ids, sqlrows.at(busy_lo), sqlrows.at(busy_hi)]
-    ):
-        busy[rep_id].append(Interval(sqlrows.aware(start), sqlrows.aware(end)))
+    if rep_ids:  # no members: no queries
+        reps = sqlrows.placeholders(rep_ids)
+        for rep_id, weekday, start, end in sqlrows.rows(WORKING_HOURS_SQL.format(reps=reps), rep_ids):
+            weekly[rep_id][weekday].append((start, end))
+        for rep_id, day, start, end in sqlrows.rows(
+            OVERRIDES_SQL.format(reps=reps), [*rep_ids, sqlrows.on(lo.date()), sqlrows.on(hi.date())]
+        ):
+            overrides[rep_id][day]  # a day off leaves an empty list
+            if start is None:
+                days_off.add((rep_id, day))
+            else:
+                overrides[rep_id][day].append((start, end))
+        for rep_id, start, end in sqlrows.rows(
+            TIME_OFF_SQL.format(reps=reps), [*rep_ids, sqlrows.at(lo), sqlrows.at(hi)]
+        ):
+            time_off[rep_id].append(Interval(sqlrows.aware(start), sqlrows.aware(end)))
+        for rep_id, start, end in sqlrows.rows(
+            BUSY_SQL.format(reps=reps), [*rep_ids, sqlrows.at(busy_lo), sqlrows.at(busy_hi)]
+        ):
+            busy[rep_id].append(Interval(sqlrows.aware(start), sqlrows.aware(end)))
     schedules = {
         m.rep_id: _schedule(m.rep, m.rep_id, weekly, overrides, days_off, time_off, busy, health.withheld)
         for m in members
