@@ -52,6 +52,13 @@ def env_list(name: str, default: list[str] | None = None, *, environ=os.environ)
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def _url_bool(name: str, option: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in TRUE | FALSE:
+        raise ImproperlyConfigured(f"{name}: {option} must be true or false, got {value!r}")
+    return value in TRUE
+
+
 def parse_database_url(url: str, *, base_dir: Path, name: str = "DATABASE_URL") -> dict:
     """Turn ``postgres://user:pass@host:port/db`` or ``sqlite:///path`` into a Django DATABASES entry.
 
@@ -80,16 +87,13 @@ def parse_database_url(url: str, *, base_dir: Path, name: str = "DATABASE_URL") 
             raise ImproperlyConfigured(f"{name}: conn_max_age must be an integer") from None
         if conn_max_age < 0:
             raise ImproperlyConfigured(f"{name}: conn_max_age must be 0 or more seconds")
-        health = options.pop("conn_health_checks", "false").strip().lower()
-        if health not in TRUE | FALSE:
-            raise ImproperlyConfigured(f"{name}: conn_health_checks must be true or false, got {health!r}")
+        health = _url_bool(name, "conn_health_checks", options.pop("conn_health_checks", "false"))
         # ``server_side_binding=true&prepare_threshold=N`` (README "Production"): parameters bound by the
         # server, and a statement run N times on a connection is prepared (planned once).
         if "server_side_binding" in options:
-            raw = options["server_side_binding"].strip().lower()
-            if raw not in TRUE | FALSE:
-                raise ImproperlyConfigured(f"{name}: server_side_binding must be true or false, got {raw!r}")
-            options["server_side_binding"] = raw in TRUE
+            options["server_side_binding"] = _url_bool(
+                name, "server_side_binding", options["server_side_binding"]
+            )
         if "prepare_threshold" in options:
             try:
                 options["prepare_threshold"] = int(options["prepare_threshold"])
@@ -103,7 +107,7 @@ def parse_database_url(url: str, *, base_dir: Path, name: str = "DATABASE_URL") 
             "HOST": parts.hostname or "",
             "PORT": str(port or ""),
             "CONN_MAX_AGE": conn_max_age,
-            "CONN_HEALTH_CHECKS": health in TRUE,
+            "CONN_HEALTH_CHECKS": health,
             "OPTIONS": options,
             "TEST": {"NAME": f"test_{db_name}"},
         }
