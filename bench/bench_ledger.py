@@ -1,11 +1,16 @@
 """Benchmark: the fairness ledger of a pool with a long history (``routing.ledger.pool_ledger``).
 
 Every slot page and every booking reads the pool's ledger. This builds a 50-rep pool with 20,000 past
-bookings (host rows and ``assigned`` ledger entries) plus a few non-counting overrides, then times
-``pool_ledger`` for the fairness periods ``never`` (reads the whole history) and ``week``. Uses the
-booking benchmark's throwaway database (PostgreSQL next to ``DATABASE_URL=postgres://…``, else SQLite).
+bookings (``BENCH_LEDGER_HISTORY``; one an hour up to an hour ago: host rows and ``assigned`` ledger
+entries) plus a few non-counting overrides, refreshes PostgreSQL's statistics (as autovacuum keeps them),
+then times ``pool_ledger`` for the fairness periods ``never`` (counts the whole history, so it grows with
+it) and ``week`` (reads only the week's host rows and each rep's newest one: flat in the history's length).
+Uses the booking benchmark's throwaway database (PostgreSQL next to ``DATABASE_URL=postgres://…``, else
+SQLite).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/baton .venv/bin/python bench/bench_ledger.py
+    BENCH_LEDGER_HISTORY=100000 DATABASE_URL=postgres://postgres@127.0.0.1:5432/baton .venv/bin/python \
+        bench/bench_ledger.py
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import bench_booking  # noqa: E402
 
-HISTORY = 20_000
+HISTORY = int(os.environ.get("BENCH_LEDGER_HISTORY", "20000"))
 RUNS = 15
 
 
@@ -33,7 +38,8 @@ def build() -> tuple:
     meeting_type = MeetingType.objects.get(slug=bench_booking.seed()["big"])
     pool = meeting_type.pool
     reps = list(PoolMember.objects.filter(pool=pool).values_list("rep_id", flat=True))
-    base = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    # one booking an hour, the last one an hour ago (the current period holds the most recent ones)
+    base = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=HISTORY)
     bookings = Booking.objects.bulk_create(
         Booking(
             meeting_type=meeting_type,
@@ -82,6 +88,9 @@ def main() -> int:
     try:
         call_command("migrate", verbosity=0)
         pool, reps = build()
+        if connection.vendor == "postgresql":  # fresh statistics, as autovacuum keeps them on a live database
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE")
         from routing.ledger import pool_ledger
 
         now = dt.datetime.now(dt.UTC)

@@ -139,7 +139,11 @@ class BookingHost(models.Model):
 
     class Meta:
         ordering = ["booking", "role"]
-        indexes = [models.Index(fields=["rep", "blocked_end", "blocked_start"], name="host_rep_blocked")]
+        indexes = [
+            models.Index(fields=["rep", "blocked_end", "blocked_start"], name="host_rep_blocked"),
+            # the fairness ledger: a rep's host rows of the current period, and the rep's newest one
+            models.Index(fields=["rep", "assigned_at"], name="host_rep_assigned"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["booking", "rep"], name="bookinghost_unique"),
             models.CheckConstraint(

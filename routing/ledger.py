@@ -121,10 +121,29 @@ def _override_corrections(pool: Pool, rep_ids: list[int], *, start: datetime | N
 
 # Two aggregate queries in plain SQL (``routing.sqlrows``): they run on every slot page and every booking.
 # tests/booking/test_booking_ledger_sql.py holds them to an ORM oracle over a varied history.
+# A period with a start: the count joins only the period's host rows (index on rep, assigned_at), and the
+# last assignment (of any period) is each rep's newest host row in the pool (a backward step in that index),
+# so neither grows with the pool's history.
 HOSTS_SQL = """
-SELECT h.rep_id, COUNT(h.id) FILTER (WHERE b.status IN ({statuses}){since}), MAX(h.assigned_at)
+SELECT r.id, c.n, (
+  SELECT h.assigned_at FROM booking_bookinghost h INNER JOIN booking_booking b ON b.id = h.booking_id
+  WHERE h.rep_id = r.id AND b.pool_id = %s AND h.released <> %s
+  ORDER BY h.assigned_at DESC LIMIT 1
+)
+FROM routing_rep r LEFT OUTER JOIN (
+  SELECT h.rep_id, COUNT(h.id) AS n
+  FROM booking_bookinghost h INNER JOIN booking_booking b ON b.id = h.booking_id
+  WHERE h.rep_id IN ({reps}) AND h.assigned_at >= %s AND b.pool_id = %s AND h.released <> %s
+  AND b.status IN ({statuses})
+  GROUP BY h.rep_id
+) c ON c.rep_id = r.id
+WHERE r.id IN ({reps})
+"""
+# Period ``never``: everything counts, so one pass over the pool's host rows (a hash join) is the cheapest.
+HOSTS_ALL_SQL = """
+SELECT h.rep_id, COUNT(h.id) FILTER (WHERE b.status IN ({statuses})), MAX(h.assigned_at)
 FROM booking_bookinghost h INNER JOIN booking_booking b ON b.id = h.booking_id
-WHERE b.pool_id = %s AND h.rep_id IN ({reps}) AND h.released <> %s
+WHERE b.pool_id = %s AND h.released <> %s AND h.rep_id IN ({reps})
 GROUP BY h.rep_id
 """
 ENTRIES_SQL = """
@@ -154,17 +173,18 @@ def pool_ledger(pool: Pool, rep_ids: list[int], *, now: datetime) -> Ledger:
     since = sqlrows.at(start) if start is not None else None
     statuses = counted_statuses(pool)
     # A reassigned host no longer counts, unless the override did not count (``_override_corrections``).
-    # One pass over the pool's host rows: the last assignment may lie in any earlier period.
-    sql = HOSTS_SQL.format(
-        statuses=sqlrows.placeholders(statuses),
-        since=" AND h.assigned_at >= %s" if start else "",
-        reps=sqlrows.placeholders(rep_ids),
-    )
-    params = [*statuses, *([since] if start else []), pool.pk, *rep_ids, BookingHost.Released.REASSIGNED]
+    reassigned = BookingHost.Released.REASSIGNED
+    lists = {"statuses": sqlrows.placeholders(statuses), "reps": sqlrows.placeholders(rep_ids)}
+    if start is not None:
+        sql = HOSTS_SQL.format(**lists)
+        params = [pool.pk, reassigned, *rep_ids, since, pool.pk, reassigned, *statuses, *rep_ids]
+    else:
+        sql = HOSTS_ALL_SQL.format(**lists)
+        params = [*statuses, pool.pk, reassigned, *rep_ids]
     raw, last = {}, {}
     for rep_id, n, latest in sqlrows.rows(sql, params):
-        raw[rep_id] = n
-        if latest is not None:
+        if latest is not None:  # the rep has hosted in this pool (a rep without host rows has no figures)
+            raw[rep_id] = n or 0
             last[rep_id] = sqlrows.aware(latest)
     # Ledger-only rows in one query: "joined" deltas that expired with an earlier period, assignments without
     # a booking (``POST /api/v1/route`` hands a lead to a rep now), which count like bookings, and whether any
