@@ -35,13 +35,11 @@ OVERRIDES_SQL = (
     'SELECT rep_id, date, start, "end" FROM calendars_dateoverride WHERE rep_id IN ({reps}) '
     "AND date >= %s AND date <= %s"
 )
-TIME_OFF_SQL = (
-    'SELECT rep_id, start, "end" FROM calendars_timeoff WHERE rep_id IN ({reps}) '
-    'AND "end" > %s AND start < %s ORDER BY rep_id, start'
-)
-BUSY_SQL = (
-    'SELECT rep_id, start, "end" FROM calendars_busyinterval WHERE rep_id IN ({reps}) '
-    'AND "end" > %s AND start < %s ORDER BY rep_id, start'
+INTERVALS_SQL = (  # time off (0) and busy time (1) in one statement, each ordered by rep and start
+    'SELECT 0, rep_id, start, "end" FROM calendars_timeoff WHERE rep_id IN ({reps}) '
+    'AND "end" > %s AND start < %s UNION ALL '
+    'SELECT 1, rep_id, start, "end" FROM calendars_busyinterval WHERE rep_id IN ({reps}) '
+    'AND "end" > %s AND start < %s ORDER BY 1, 2, 3'
 )
 HOSTS_SQL = (  # busy and counted at once (no meeting type: every row of the window matters)
     "SELECT h.rep_id, h.blocked_start, h.blocked_end, b.start, b.pool_id FROM booking_bookinghost h "
@@ -146,7 +144,7 @@ def load_pool_calendars(
     window: Interval,
     members: list[PoolMember] | None = None,
 ) -> PoolCalendars:
-    """Phase one for starts in ``window``: five queries (four with ``members`` given, as from
+    """Phase one for starts in ``window``: four queries (three with ``members`` given, as from
     ``pool_members``), none if the pool has no members."""
     members = pool_members(pool) if members is None else members
     rep_ids = sorted({m.rep_id for m in members})
@@ -185,14 +183,11 @@ def load_pool_calendars(
                 days_off.add((rep_id, day))
             else:
                 overrides[rep_id][day].append((start, end))
-        for rep_id, start, end in sqlrows.rows(
-            TIME_OFF_SQL.format(reps=reps), [*rep_ids, sqlrows.at(lo), sqlrows.at(hi)]
+        bounds = [sqlrows.at(lo), sqlrows.at(hi), sqlrows.at(busy_lo), sqlrows.at(busy_hi)]
+        for kind, rep_id, start, end in sqlrows.rows(
+            INTERVALS_SQL.format(reps=reps), [*rep_ids, *bounds[:2], *rep_ids, *bounds[2:]]
         ):
-            time_off[rep_id].append(Interval(sqlrows.aware(start), sqlrows.aware(end)))
-        for rep_id, start, end in sqlrows.rows(
-            BUSY_SQL.format(reps=reps), [*rep_ids, sqlrows.at(busy_lo), sqlrows.at(busy_hi)]
-        ):
-            busy[rep_id].append(Interval(sqlrows.aware(start), sqlrows.aware(end)))
+            (busy if kind else time_off)[rep_id].append(Interval(sqlrows.aware(start), sqlrows.aware(end)))
     schedules = {
         m.rep_id: _schedule(m.rep, m.rep_id, weekly, overrides, days_off, time_off, busy, health.withheld)
         for m in members

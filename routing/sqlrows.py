@@ -20,9 +20,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Model
 from django.utils.dateparse import parse_datetime
+
+
+def _db():
+    """The default database's wrapper for this thread, looked up once per call instead of once per attribute
+    (``django.db.connection`` is a proxy that looks the wrapper up again on every attribute access)."""
+    return connections[DEFAULT_DB_ALIAS]
 
 
 def placeholders(values: Sequence) -> str:
@@ -32,12 +38,12 @@ def placeholders(values: Sequence) -> str:
 
 def at(value: datetime) -> object:
     """A timestamp parameter as the backend stores it."""
-    return connection.ops.adapt_datetimefield_value(value)
+    return _db().ops.adapt_datetimefield_value(value)
 
 
 def on(value: date) -> object:
     """A date parameter as the backend stores it."""
-    return connection.ops.adapt_datefield_value(value)
+    return _db().ops.adapt_datefield_value(value)
 
 
 def aware(value):
@@ -47,12 +53,12 @@ def aware(value):
     if isinstance(value, str):
         value = parse_datetime(value)
     if value.tzinfo is None:
-        value = value.replace(tzinfo=connection.timezone)
+        value = value.replace(tzinfo=_db().timezone)
     return value
 
 
 def rows(sql: str, params: Sequence) -> list[tuple]:
-    with connection.cursor() as cursor:
+    with _db().cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
 
@@ -67,26 +73,26 @@ class _Columns:
     attnames: tuple[str, ...]
     converters: tuple[tuple[int, object, tuple], ...]  # (position, Col expression, converters)
 
-    def build(self, values: Sequence) -> Model:
+    def build(self, values: Sequence, db) -> Model:
         values = list(values)
         for i, expression, converters in self.converters:
             for converter in converters:
-                values[i] = converter(values[i], expression, connection)
-        return self.model.from_db(connection.alias, self.attnames, values)
+                values[i] = converter(values[i], expression, db)
+        return self.model.from_db(db.alias, self.attnames, values)
 
 
 _COLUMNS: dict[tuple[type[Model], str], _Columns] = {}
 
 
-def _columns(model: type[Model]) -> _Columns:
-    key = (model, connection.vendor)
+def _columns(model: type[Model], db) -> _Columns:
+    key = (model, db.vendor)
     if key not in _COLUMNS:
         fields = model._meta.concrete_fields
-        quote = connection.ops.quote_name
+        quote = db.ops.quote_name
         converters = []
         for i, field in enumerate(fields):
             expression = field.get_col(model._meta.db_table)
-            found = connection.ops.get_db_converters(expression) + expression.get_db_converters(connection)
+            found = db.ops.get_db_converters(expression) + expression.get_db_converters(db)
             if found:
                 converters.append((i, expression, tuple(found)))
         _COLUMNS[key] = _Columns(
@@ -104,14 +110,15 @@ def instances(
     """Instances of ``model`` (table alias ``t``) matching the SQL condition ``where``, as a queryset with
     ``select_related(related)`` would return them. ``related`` names a non-null foreign key (alias ``r``,
     joined with INNER JOIN like the ORM does for one); ``order_by`` is SQL over the aliases."""
-    own = _columns(model)
-    quote = connection.ops.quote_name
+    db = _db()
+    own = _columns(model, db)
+    quote = db.ops.quote_name
     select, source = own.select.format(alias="t"), f"{quote(model._meta.db_table)} t"
     fk = model._meta.get_field(related) if related else None
     if fk is not None:
         if fk.null or not fk.many_to_one:
             raise ValueError(f"{model.__name__}.{related} is not a non-null foreign key")
-        other = _columns(fk.related_model)
+        other = _columns(fk.related_model, db)
         select += ", " + other.select.format(alias="r")
         joined, target = quote(fk.related_model._meta.db_table), quote(fk.target_field.column)
         source += f" INNER JOIN {joined} r ON r.{target} = t.{quote(fk.column)}"
@@ -119,9 +126,9 @@ def instances(
     width = len(own.attnames)
     found = []
     for row in rows(sql, params):
-        instance = own.build(row[:width])
+        instance = own.build(row[:width], db)
         if fk is not None:
-            setattr(instance, fk.name, other.build(row[width:]))
+            setattr(instance, fk.name, other.build(row[width:], db))
         found.append(instance)
     return found
 
@@ -132,11 +139,12 @@ def insert(objs: list[Model]) -> list[Model]:
     if not objs:
         return objs
     model = type(objs[0])
-    if not connection.features.can_return_rows_from_bulk_insert:  # SQLite < 3.35
+    db = _db()
+    if not db.features.can_return_rows_from_bulk_insert:  # SQLite < 3.35
         return model.objects.bulk_create(objs)
     opts = model._meta
     fields = [f for f in opts.concrete_fields if f is not opts.pk]
-    quote = connection.ops.quote_name
+    quote = db.ops.quote_name
     params = []
     for obj in objs:
         if type(obj) is not model or obj.pk is not None:
@@ -145,7 +153,7 @@ def insert(objs: list[Model]) -> list[Model]:
             value = field.pre_save(obj, add=True)
             if hasattr(value, "resolve_expression"):
                 raise ValueError(f"{model.__name__}.{field.name}: expressions are not supported here")
-            params.append(field.get_db_prep_save(value, connection))
+            params.append(field.get_db_prep_save(value, db))
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     sql = (
         f"INSERT INTO {quote(opts.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
@@ -153,5 +161,5 @@ def insert(objs: list[Model]) -> list[Model]:
     )
     for obj, (pk,) in zip(objs, rows(sql, params), strict=True):
         obj.pk = pk
-        obj._state.adding, obj._state.db = False, connection.alias
+        obj._state.adding, obj._state.db = False, db.alias
     return objs
