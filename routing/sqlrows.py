@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.utils import CursorDebugWrapper
 from django.db.models import Model
 from django.utils.dateparse import parse_datetime
 
@@ -57,10 +58,27 @@ def aware(value):
     return value
 
 
+def _cursor(db):
+    """The thread's one cursor for these statements, kept on its database wrapper while the connection lasts.
+    A cursor per statement costs more than these small selects: a psycopg cursor sets up its own adapters and
+    result loaders. Django's steps stay: the per-request health check, execute wrappers, database error
+    translation and the debug cursor while queries are logged."""
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    cursor = db.__dict__.get("_sqlrows_cursor")
+    if (
+        cursor is None
+        or cursor.cursor.connection is not db.connection
+        or isinstance(cursor, CursorDebugWrapper) != db.queries_logged
+    ):
+        cursor = db._sqlrows_cursor = db.cursor()
+    return cursor
+
+
 def rows(sql: str, params: Sequence) -> list[tuple]:
-    with _db().cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
+    cursor = _cursor(_db())
+    cursor.execute(sql, params)
+    return cursor.fetchall()
 
 
 @dataclass(frozen=True)
