@@ -20,7 +20,7 @@ WRITABLE = (Provider.GOOGLE, Provider.MICROSOFT)
 HEALTH_SQL = """
 SELECT c.rep_id, c.status, c.last_success_at, c.provider, k.id, k.blocks_availability, k.last_synced_at
 FROM calendars_calendarconnection c LEFT OUTER JOIN calendars_calendar k ON k.connection_id = c.id
-WHERE c.rep_id IN ({reps})
+WHERE c.rep_id {reps}
 """
 
 
@@ -52,8 +52,9 @@ def calendar_health(rep_ids: Iterable[int], *, now: datetime) -> CalendarHealth:
     withheld: set[int] = set()
     live: set[int] = set()
     reps = sorted(ids)
+    among, params = sqlrows.among(reps)
     for rep_id, status, last_success, provider, calendar, blocks, synced in sqlrows.rows(
-        HEALTH_SQL.format(reps=sqlrows.placeholders(reps)), reps
+        HEALTH_SQL.format(reps=among), params
     ):
         if status == Status.DISCONNECTED or last_success is None:
             withheld.add(rep_id)

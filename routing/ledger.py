@@ -139,17 +139,17 @@ SELECT r.id, c.n, (
 FROM routing_rep r LEFT OUTER JOIN (
   SELECT h.rep_id, COUNT(h.id) AS n
   FROM booking_bookinghost h
-  WHERE h.rep_id IN ({reps}) AND h.assigned_at >= %s AND h.released <> %s
+  WHERE h.rep_id {reps} AND h.assigned_at >= %s AND h.released <> %s
   AND (SELECT b.pool_id = %s AND b.status IN ({statuses}) FROM booking_booking b WHERE b.id = h.booking_id)
   GROUP BY h.rep_id
 ) c ON c.rep_id = r.id
-WHERE r.id IN ({reps})
+WHERE r.id {reps}
 """
 # Period ``never``: everything counts, so one pass over the pool's host rows (a hash join) is the cheapest.
 HOSTS_ALL_SQL = """
 SELECT h.rep_id, COUNT(h.id) FILTER (WHERE b.status IN ({statuses})), MAX(h.assigned_at)
 FROM booking_bookinghost h INNER JOIN booking_booking b ON b.id = h.booking_id
-WHERE b.pool_id = %s AND h.released <> %s AND h.rep_id IN ({reps})
+WHERE b.pool_id = %s AND h.released <> %s AND h.rep_id {reps}
 GROUP BY h.rep_id
 """
 ENTRIES_SQL = """
@@ -159,7 +159,7 @@ SELECT rep_id,
   COUNT(id) FILTER (WHERE {override}),
   {expired}
 FROM routing_ledgerentry
-WHERE pool_id = %s AND rep_id IN ({reps}) AND ({instant} OR {override}{joined_or})
+WHERE pool_id = %s AND rep_id {reps} AND ({instant} OR {override}{joined_or})
 GROUP BY rep_id
 """
 INSTANT = "(kind = 'assigned' AND booking_id IS NULL)"
@@ -180,13 +180,14 @@ def pool_ledger(pool: Pool, rep_ids: list[int], *, now: datetime) -> Ledger:
     statuses = counted_statuses(pool)
     # A reassigned host no longer counts, unless the override did not count (``_override_corrections``).
     reassigned = BookingHost.Released.REASSIGNED
-    lists = {"statuses": sqlrows.placeholders(statuses), "reps": sqlrows.placeholders(rep_ids)}
+    reps, listed = sqlrows.among(rep_ids)
+    lists = {"statuses": sqlrows.placeholders(statuses), "reps": reps}
     if start is not None:
         sql = HOSTS_SQL.format(**lists)
-        params = [reassigned, pool.pk, *rep_ids, since, reassigned, pool.pk, *statuses, *rep_ids]
+        params = [reassigned, pool.pk, *listed, since, reassigned, pool.pk, *statuses, *listed]
     else:
         sql = HOSTS_ALL_SQL.format(**lists)
-        params = [*statuses, pool.pk, reassigned, *rep_ids]
+        params = [*statuses, pool.pk, reassigned, *listed]
     raw, last = {}, {}
     for rep_id, n, latest in sqlrows.rows(sql, params):
         if latest is not None:  # the rep has hosted in this pool (a rep without host rows has no figures)
@@ -200,11 +201,11 @@ def pool_ledger(pool: Pool, rep_ids: list[int], *, now: datetime) -> Ledger:
         since=" AND created_at >= %s" if start else "",
         override=OVERRIDE,
         expired=f"SUM(delta) FILTER (WHERE {JOINED})" if start else "NULL",
-        reps=sqlrows.placeholders(rep_ids),
+        reps=reps,
         joined_or=f" OR {JOINED}" if start else "",
     )
     params = [since, since] if start else []
-    params += [pool.pk, *rep_ids, *([since] if start else [])]
+    params += [pool.pk, *listed, *([since] if start else [])]
     entries = sqlrows.rows(sql, params)
     expired: dict[int, float] = {}
     with_overrides = False

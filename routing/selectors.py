@@ -27,32 +27,30 @@ from routing.ledger import member_count, pool_ledger
 from routing.models import Pool, PoolMember
 
 # Phase one's and two's row loads in plain SQL (``routing.sqlrows``), the same filters and orders as the ORM
-# queries they replace; keywords used as column names are quoted.
-WORKING_HOURS_SQL = (
-    'SELECT rep_id, weekday, start, "end" FROM calendars_workinghours WHERE rep_id IN ({reps})'
-)
+# queries they replace; keywords used as column names are quoted. ``{reps}`` is ``sqlrows.among``'s test.
+WORKING_HOURS_SQL = 'SELECT rep_id, weekday, start, "end" FROM calendars_workinghours WHERE rep_id {reps}'
 OVERRIDES_SQL = (
-    'SELECT rep_id, date, start, "end" FROM calendars_dateoverride WHERE rep_id IN ({reps}) '
+    'SELECT rep_id, date, start, "end" FROM calendars_dateoverride WHERE rep_id {reps} '
     "AND date >= %s AND date <= %s"
 )
 INTERVALS_SQL = (  # time off (0) and busy time (1) in one statement, each ordered by rep and start
-    'SELECT 0, rep_id, start, "end" FROM calendars_timeoff WHERE rep_id IN ({reps}) '
+    'SELECT 0, rep_id, start, "end" FROM calendars_timeoff WHERE rep_id {reps} '
     'AND "end" > %s AND start < %s UNION ALL '
-    'SELECT 1, rep_id, start, "end" FROM calendars_busyinterval WHERE rep_id IN ({reps}) '
+    'SELECT 1, rep_id, start, "end" FROM calendars_busyinterval WHERE rep_id {reps} '
     'AND "end" > %s AND start < %s ORDER BY 1, 2, 3'
 )
 HOSTS_SQL = (  # busy and counted at once (no meeting type: every row of the window matters)
     "SELECT h.rep_id, h.blocked_start, h.blocked_end, b.start, b.pool_id FROM booking_bookinghost h "
-    "INNER JOIN booking_booking b ON b.id = h.booking_id WHERE h.rep_id IN ({reps}) AND h.active "
+    "INNER JOIN booking_booking b ON b.id = h.booking_id WHERE h.rep_id {reps} AND h.active "
     "AND h.blocked_end > %s AND h.blocked_start < %s{exclude} ORDER BY h.rep_id, h.blocked_start"
 )
 HOSTS_BUSY_SQL = (  # what can overlap a start in the window
-    "SELECT h.rep_id, h.blocked_start, h.blocked_end FROM booking_bookinghost h WHERE h.rep_id IN ({reps}) "
+    "SELECT h.rep_id, h.blocked_start, h.blocked_end FROM booking_bookinghost h WHERE h.rep_id {reps} "
     "AND h.active AND h.blocked_end > %s AND h.blocked_start < %s{exclude} ORDER BY h.rep_id, h.blocked_start"
 )
 HOSTS_COUNTED_SQL = (  # meetings per local date, for the reps with a daily cap
     "SELECT h.rep_id, b.start, b.pool_id FROM booking_bookinghost h "
-    "INNER JOIN booking_booking b ON b.id = h.booking_id WHERE h.rep_id IN ({reps}) AND h.active "
+    "INNER JOIN booking_booking b ON b.id = h.booking_id WHERE h.rep_id {reps} AND h.active "
     "AND h.blocked_end > %s AND h.blocked_start < %s{exclude}"
 )
 
@@ -172,11 +170,11 @@ def load_pool_calendars(
             m.rep_id for m in members if m.daily_cap is not None or m.rep.daily_cap is not None
         )
     if rep_ids:  # no members: no queries
-        reps = sqlrows.placeholders(rep_ids)
-        for rep_id, weekday, start, end in sqlrows.rows(WORKING_HOURS_SQL.format(reps=reps), rep_ids):
+        reps, listed = sqlrows.among(rep_ids)
+        for rep_id, weekday, start, end in sqlrows.rows(WORKING_HOURS_SQL.format(reps=reps), listed):
             weekly[rep_id][weekday].append((start, end))
         for rep_id, day, start, end in sqlrows.rows(
-            OVERRIDES_SQL.format(reps=reps), [*rep_ids, sqlrows.on(lo.date()), sqlrows.on(hi.date())]
+            OVERRIDES_SQL.format(reps=reps), [*listed, sqlrows.on(lo.date()), sqlrows.on(hi.date())]
         ):
             overrides[rep_id][day]  # a day off leaves an empty list
             if start is None:
@@ -185,7 +183,7 @@ def load_pool_calendars(
                 overrides[rep_id][day].append((start, end))
         bounds = [sqlrows.at(lo), sqlrows.at(hi), sqlrows.at(busy_lo), sqlrows.at(busy_hi)]
         for kind, rep_id, start, end in sqlrows.rows(
-            INTERVALS_SQL.format(reps=reps), [*rep_ids, *bounds[:2], *rep_ids, *bounds[2:]]
+            INTERVALS_SQL.format(reps=reps), [*listed, *bounds[:2], *listed, *bounds[2:]]
         ):
             (busy if kind else time_off)[rep_id].append(Interval(sqlrows.aware(start), sqlrows.aware(end)))
     schedules = {
@@ -240,25 +238,25 @@ def load_pool_bookings(
         if booking_pool == pool.pk:
             pool_per_date[rep_id][local_date] += 1
 
-    reps = sqlrows.placeholders(rep_ids)
+    reps, listed = sqlrows.among(rep_ids)
     wide = [sqlrows.at(calendars.lo), sqlrows.at(calendars.hi)]
     if calendars.counted is None and (calendars.busy_lo, calendars.busy_hi) == (calendars.lo, calendars.hi):
         for rep_id, start, end, booking_start, booking_pool in sqlrows.rows(
-            HOSTS_SQL.format(reps=reps, exclude=exclude), [*rep_ids, *wide, *excluded]
+            HOSTS_SQL.format(reps=reps, exclude=exclude), [*listed, *wide, *excluded]
         ):
             booked[rep_id].append(Interval(sqlrows.aware(start), sqlrows.aware(end)))
             count(rep_id, booking_start, booking_pool)
     else:  # a booking or a slot page: the busy rows near its starts, counts only where a cap reads them
         narrow = [sqlrows.at(calendars.busy_lo), sqlrows.at(calendars.busy_hi)]
         for rep_id, start, end in sqlrows.rows(
-            HOSTS_BUSY_SQL.format(reps=reps, exclude=exclude), [*rep_ids, *narrow, *excluded]
+            HOSTS_BUSY_SQL.format(reps=reps, exclude=exclude), [*listed, *narrow, *excluded]
         ):
             booked[rep_id].append(Interval(sqlrows.aware(start), sqlrows.aware(end)))
         counted = rep_ids if calendars.counted is None else sorted(calendars.counted)
         if counted:
+            capped, capped_listed = sqlrows.among(counted)
             for rep_id, booking_start, booking_pool in sqlrows.rows(
-                HOSTS_COUNTED_SQL.format(reps=sqlrows.placeholders(counted), exclude=exclude),
-                [*counted, *wide, *excluded],
+                HOSTS_COUNTED_SQL.format(reps=capped, exclude=exclude), [*capped_listed, *wide, *excluded]
             ):
                 count(rep_id, booking_start, booking_pool)
     ledger = pool_ledger(pool, rep_ids, now=now)

@@ -37,6 +37,17 @@ def placeholders(values: Sequence) -> str:
     return ", ".join(["%s"] * len(values))
 
 
+def among(values: Sequence) -> tuple[str, list]:
+    """A membership test and its parameters, for ``WHERE column {…}``: ``= ANY(%s)`` with one array on
+    PostgreSQL, ``IN (%s, …)`` with the values elsewhere (callers never pass an empty list). On PostgreSQL
+    the statement's text, and so its prepared statement, is the same whatever the list's length, and psycopg
+    caches its parsing of a statement only up to 50 parameters: a 50-rep pool's lists went past that."""
+    values = list(values)
+    if _db().vendor == "postgresql":
+        return "= ANY(%s)", [values]
+    return f"IN ({placeholders(values)})", values
+
+
 def at(value: datetime) -> object:
     """A timestamp parameter as the backend stores it."""
     return _db().ops.adapt_datetimefield_value(value)

@@ -16,7 +16,7 @@ from routing.selectors import PoolState, meeting_spec
 
 # Reps with an active booking overlapping [lo, hi), in plain SQL like the pool loaders (``routing.sqlrows``).
 BOOKED_SQL = (
-    "SELECT DISTINCT rep_id FROM booking_bookinghost WHERE rep_id IN ({reps}) AND active "
+    "SELECT DISTINCT rep_id FROM booking_bookinghost WHERE rep_id {reps} AND active "
     "AND blocked_start < %s AND blocked_end > %s"
 )
 
@@ -60,8 +60,8 @@ def all_booked(rep_ids: list[int], meeting_type: MeetingType, start: datetime) -
     if not reps:
         return False
     lo, hi = blocked_range(meeting_type, start)
-    sql = BOOKED_SQL.format(reps=sqlrows.placeholders(reps))
-    booked = sqlrows.rows(sql, [*reps, sqlrows.at(hi), sqlrows.at(lo)])
+    among, params = sqlrows.among(reps)
+    booked = sqlrows.rows(BOOKED_SQL.format(reps=among), [*params, sqlrows.at(hi), sqlrows.at(lo)])
     return {rep_id for (rep_id,) in booked} >= set(reps)
 
 
