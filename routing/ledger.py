@@ -126,8 +126,9 @@ def _override_corrections(pool: Pool, rep_ids: list[int], *, start: datetime | N
 # so neither grows with the pool's history. The booking is looked up per host row by a boolean scalar
 # subquery, which PostgreSQL keeps as a per-row step. As a join, the planner may drive from the pool's
 # bookings instead (on a table not yet analysed: 50 reps x 211 bookings, 31 ms under the booking locks); as
-# "(SELECT pool_id ...) = %s" it estimates 0.5 % of rows match, reads each rep's history and, over 50 reps
-# with 20,000 bookings, crosses jit_above_cost (14 ms of JIT for a 0.6 ms query). A boolean one counts 50 %.
+# "(SELECT pool_id ...) = %s" the planner assumes 0.5 % of rows match, expects to read each rep's history and,
+# over 50 reps with 20,000 bookings, crosses jit_above_cost (14 ms of JIT for a 0.6 ms query); for a boolean
+# subquery it assumes half the rows match, so it expects to stop early.
 # tests/booking/test_booking_ledger_plan.py reads the plans.
 HOSTS_SQL = """
 SELECT r.id, c.n, (
