@@ -1,9 +1,11 @@
 """The outbox publisher: a booking's response never waits for the broker; rows committed during a publish go
-out together; a forked worker starts its own thread; a failed publish is logged (the sweep delivers)."""
+out together, as do rows submitted within the linger; a forked worker starts its own thread; a failed publish
+is logged (the sweep delivers)."""
 
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -59,6 +61,23 @@ def test_rows_submitted_during_a_publish_go_out_together():
     broker.release.set()
     assert batched.flush(10)
     assert broker.calls == [[1, 2], [3, 4, 5]]
+
+
+@pytest.mark.parametrize("linger, expected", [(0.0, [[1], [2]]), (0.5, [[1, 2]])])
+def test_rows_submitted_within_the_linger_go_out_in_one_message(linger, expected):
+    """Under load one publish carries several bookings' rows; without the linger (the control) rows
+    submitted 20 ms apart each cost a publish."""
+    calls = []
+    lingering = Publisher(calls.append, linger=linger)
+    lingering.submit([1])
+    time.sleep(0.02)
+    lingering.submit([2])
+    assert lingering.flush(10)
+    assert calls == expected
+
+
+def test_the_web_processes_publisher_lingers_briefly():
+    assert 0 < publisher._linger <= 0.1  # emails wait at most this long for company
 
 
 def test_a_forked_child_starts_its_own_thread(monkeypatch):
