@@ -10,7 +10,7 @@ A pool is loaded in two phases, so that booking paths hold the reps' booking loc
    host rows around the window and the pool's fairness ledger (``routing.ledger``).
 
 ``load_pool_state`` runs both; each phase is a constant number of queries whatever the number of members
-(6 + 3 or 4 today).
+(5 + 3 or 4 today).
 """
 
 from __future__ import annotations
@@ -28,16 +28,22 @@ from routing.models import Pool, PoolMember
 
 # Phase one's and two's row loads in plain SQL (``routing.sqlrows``), the same filters and orders as the ORM
 # queries they replace; keywords used as column names are quoted. ``{reps}`` is ``sqlrows.among``'s test.
-WORKING_HOURS_SQL = 'SELECT rep_id, weekday, start, "end" FROM calendars_workinghours WHERE rep_id {reps}'
-OVERRIDES_SQL = (
-    'SELECT rep_id, date, start, "end" FROM calendars_dateoverride WHERE rep_id {reps} '
+HOURS_SQL = (  # working hours (weekday set) and date overrides (date set) in one statement
+    'SELECT rep_id, weekday, NULL, start, "end" FROM calendars_workinghours WHERE rep_id {reps} UNION ALL '
+    'SELECT rep_id, NULL, date, start, "end" FROM calendars_dateoverride WHERE rep_id {reps} '
     "AND date >= %s AND date <= %s"
 )
 INTERVALS_SQL = (  # time off (0) and busy time (1) in one statement, each ordered by rep and start
     'SELECT 0, rep_id, start, "end" FROM calendars_timeoff WHERE rep_id {reps} '
     'AND "end" > %s AND start < %s UNION ALL '
     'SELECT 1, rep_id, start, "end" FROM calendars_busyinterval WHERE rep_id {reps} '
-    'AND "end" > %s AND start < %s ORDER BY 1, 2, 3'
+    'AND "end" > %s AND start < %s{probe} ORDER BY 1, 2, 3'
+)
+# With a probe range (a booking's buffered range): also the reps' active host rows overlapping it (2), the
+# booking's fast-fail test before the locks (``booking.services.routing.BOOKED_SQL``'s condition).
+PROBE_SQL = (
+    " UNION ALL SELECT 2, rep_id, blocked_start, blocked_end FROM booking_bookinghost WHERE rep_id {reps} "
+    "AND active AND blocked_start < %s AND blocked_end > %s"
 )
 HOSTS_SQL = (  # busy and counted at once (no meeting type: every row of the window matters)
     "SELECT h.rep_id, h.blocked_start, h.blocked_end, b.start, b.pool_id FROM booking_bookinghost h "
@@ -100,6 +106,7 @@ class PoolCalendars:
     live: frozenset[int]
     # per rep: the schedule from the rows above, built before the booking lock; phase two adds the host rows
     schedules: dict[int, RepSchedule]
+    booked: frozenset[int] = frozenset()  # with a probe range: members with an active booking overlapping it
 
     @property
     def rep_ids(self) -> list[int]:
@@ -141,9 +148,11 @@ def load_pool_calendars(
     now: datetime,
     window: Interval,
     members: list[PoolMember] | None = None,
+    probe: tuple[datetime, datetime] | None = None,
 ) -> PoolCalendars:
-    """Phase one for starts in ``window``: four queries (three with ``members`` given, as from
-    ``pool_members``), none if the pool has no members."""
+    """Phase one for starts in ``window``: three queries (two with ``members`` given, as from
+    ``pool_members``), none if the pool has no members. With ``probe`` (a booking's buffered range),
+    ``booked`` holds the members with an active booking overlapping it, read in the same statements."""
     members = pool_members(pool) if members is None else members
     rep_ids = sorted({m.rep_id for m in members})
     lo, hi = window.start - MARGIN, window.end + MARGIN
@@ -161,6 +170,7 @@ def load_pool_calendars(
     days_off: set[tuple[int, object]] = set()
     time_off: dict[int, list[Interval]] = defaultdict(list)
     busy: dict[int, list[Interval]] = defaultdict(list)
+    booked: set[int] = set()
     health = calendar_health(rep_ids, now=now)
     # Only daily caps read meetings per local date; without a meeting type (the simulator, which may try
     # caps that are not configured) every rep is counted.
@@ -171,20 +181,26 @@ def load_pool_calendars(
         )
     if rep_ids:  # no members: no queries
         reps, listed = sqlrows.among(rep_ids)
-        for rep_id, weekday, start, end in sqlrows.rows(WORKING_HOURS_SQL.format(reps=reps), listed):
-            weekly[rep_id][weekday].append((start, end))
-        for rep_id, day, start, end in sqlrows.rows(
-            OVERRIDES_SQL.format(reps=reps), [*listed, sqlrows.on(lo.date()), sqlrows.on(hi.date())]
+        for rep_id, weekday, day, start, end in sqlrows.rows(
+            HOURS_SQL.format(reps=reps), [*listed, *listed, sqlrows.on(lo.date()), sqlrows.on(hi.date())]
         ):
+            if weekday is not None:
+                weekly[rep_id][weekday].append((start, end))
+                continue
+            day = sqlrows.day(day)
             overrides[rep_id][day]  # a day off leaves an empty list
             if start is None:
                 days_off.add((rep_id, day))
             else:
                 overrides[rep_id][day].append((start, end))
-        bounds = [sqlrows.at(lo), sqlrows.at(hi), sqlrows.at(busy_lo), sqlrows.at(busy_hi)]
-        for kind, rep_id, start, end in sqlrows.rows(
-            INTERVALS_SQL.format(reps=reps), [*listed, *bounds[:2], *listed, *bounds[2:]]
-        ):
+        params = [*listed, sqlrows.at(lo), sqlrows.at(hi), *listed, sqlrows.at(busy_lo), sqlrows.at(busy_hi)]
+        if probe is not None:
+            params += [*listed, sqlrows.at(probe[1]), sqlrows.at(probe[0])]
+        sql = INTERVALS_SQL.format(reps=reps, probe=PROBE_SQL.format(reps=reps) if probe else "")
+        for kind, rep_id, start, end in sqlrows.rows(sql, params):
+            if kind == 2:
+                booked.add(rep_id)
+                continue
             (busy if kind else time_off)[rep_id].append(Interval(sqlrows.aware(start), sqlrows.aware(end)))
     schedules = {
         m.rep_id: _schedule(m.rep, m.rep_id, weekly, overrides, days_off, time_off, busy, health.withheld)
@@ -206,6 +222,7 @@ def load_pool_calendars(
         health.withheld,
         health.live,
         schedules,
+        frozenset(booked),
     )
 
 

@@ -58,6 +58,12 @@ def on(value: date) -> object:
     return _db().ops.adapt_datefield_value(value)
 
 
+def day(value) -> date:
+    """A date read back from a column without a declared type (a ``UNION`` whose first branch selects
+    ``NULL`` there): SQLite hands over its text, PostgreSQL a ``date``."""
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
 def aware(value):
     """A timestamp read back: aware, in UTC, whatever the backend handed over (``None`` stays ``None``)."""
     if value is None:

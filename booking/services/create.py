@@ -17,7 +17,14 @@ from booking.models import Booking, MeetingType
 from booking.presenters import booking_body
 from booking.selectors import alternatives, token_hash
 from booking.services import idempotency, locking
-from booking.services.routing import all_booked, choose_hosts, host_dicts, host_rows, invalid_start
+from booking.services.routing import (
+    all_booked,
+    blocked_range,
+    choose_hosts,
+    host_dicts,
+    host_rows,
+    invalid_start,
+)
 from routing import sqlrows
 from routing.core import Interval, NoHostAvailable
 from routing.selectors import load_pool_bookings, load_pool_calendars, pool_members
@@ -153,11 +160,19 @@ def _book(
     pool = route.pool if route else meeting_type.pool
     members = pool_members(pool)
     rep_ids = [m.rep_id for m in members]
-    if all_booked(rep_ids, meeting_type, start):  # taken already: no need to queue for the locks
-        raise SlotUnavailable()
     end = start + timedelta(minutes=meeting_type.duration_minutes)
-    # What the locks do not guard is read before taking them, so they are held as briefly as possible.
-    calendars = load_pool_calendars(pool, meeting_type, now=now, window=Interval(start, end), members=members)
+    # What the locks do not guard is read before taking them, so they are held as briefly as possible; the
+    # same statements tell which reps already host a booking that overlaps this one.
+    calendars = load_pool_calendars(
+        pool,
+        meeting_type,
+        now=now,
+        window=Interval(start, end),
+        members=members,
+        probe=blocked_range(meeting_type, start),
+    )
+    if rep_ids and calendars.booked >= set(rep_ids):  # taken already: no need to queue for the locks
+        raise SlotUnavailable()
     waited = locking.lock_reps(rep_ids)
     if waited > RECHECK_AFTER_WAIT_SECONDS and all_booked(rep_ids, meeting_type, start):
         raise SlotUnavailable()  # taken while we waited: fail before loading bookings and ledger

@@ -9,9 +9,10 @@ import itertools
 import pytest
 
 from booking.models import Booking, BookingHost
+from booking.services.routing import all_booked
 from calendars.models import BusyInterval, DateOverride, TimeOff
 from routing.core import Interval
-from routing.selectors import load_pool_state
+from routing.selectors import load_pool_calendars, load_pool_state
 from tests.booking.booking_factories import NOW, make_meeting_type, make_pool, make_rep
 
 pytestmark = pytest.mark.django_db
@@ -71,6 +72,7 @@ def test_loaded_rows_equal_the_orm_rows_with_the_same_types():
     assert a.date_overrides == {day: ((dt.time(10), dt.time(12, 30)),)}
     assert b.date_overrides == {day + dt.timedelta(days=1): ()}
     assert all(isinstance(d, dt.date) for d in a.date_overrides)
+    assert all(isinstance(t, dt.time) for ranges in a.date_overrides.values() for r in ranges for t in r)
     assert b.time_off == (Interval(NOW + 20 * H, NOW + 30 * H),)
     assert a.busy == (
         Interval(inside.start, inside.end),
@@ -120,3 +122,29 @@ def test_daily_caps_count_bookings_far_from_the_asked_starts():
     assert slots_in_window(capped_member, afternoon, now=NOW)
     booking(capped_member, member_pool, ben, NOW + 26 * H)
     assert slots_in_window(capped_member, afternoon, now=NOW) == []
+
+
+def test_the_probe_reads_which_members_are_booked_over_a_range_as_the_fast_fail_query_does():
+    """A booking asks phase one which candidates already host an active booking overlapping its buffered
+    range (the test before the locks); the answer must be the one of ``all_booked``'s own query."""
+    ana, ben = make_rep("Ana"), make_rep("Ben")
+    pool = make_pool("first_available", [ana, ben])
+    meeting_type = make_meeting_type(pool)
+    other_pool = make_pool("first_available", [ana])
+    booking(meeting_type, other_pool, ana, NOW + 25 * H)  # another pool's booking blocks ana too
+    booking(meeting_type, pool, ben, NOW + 25 * H, active=False)  # cancelled: ben is free
+    booking(meeting_type, pool, ben, NOW + 27 * H)
+    window = Interval(NOW + 24 * H, NOW + 28 * H)
+    cases = [
+        ((NOW + 25 * H, NOW + 25 * H + H / 2), {ana.pk}),
+        ((NOW + 24 * H, NOW + 25 * H), set()),  # ends where ana's booking starts
+        ((NOW + 25 * H + H / 2, NOW + 27 * H + H / 4), {ben.pk}),  # starts where ana's ends
+        ((NOW + 25 * H, NOW + 28 * H), {ana.pk, ben.pk}),
+    ]
+    for (lo, hi), expected in cases:
+        calendars = load_pool_calendars(pool, meeting_type, now=NOW, window=window, probe=(lo, hi))
+        assert calendars.booked == expected, (lo, hi)
+        # all_booked(start) probes [start - before, end + after]; with no buffers that is the meeting
+        single = make_meeting_type(pool, duration_minutes=int((hi - lo).total_seconds() // 60))
+        assert all_booked([ana.pk, ben.pk], single, lo) == (expected == {ana.pk, ben.pk})
+    assert load_pool_calendars(pool, meeting_type, now=NOW, window=window).booked == frozenset()

@@ -131,7 +131,7 @@ def test_exclusion_violation_in_the_service_is_a_409_not_a_500(monkeypatch):
     monkeypatch.setattr(
         routing_service, "BOOKED_SQL", routing_service.BOOKED_SQL.replace("WHERE", "WHERE 1 = 0 AND")
     )
-    for name in ("HOSTS_SQL", "HOSTS_BUSY_SQL", "HOSTS_COUNTED_SQL"):
+    for name in ("PROBE_SQL", "HOSTS_SQL", "HOSTS_BUSY_SQL", "HOSTS_COUNTED_SQL"):
         monkeypatch.setattr(selectors, name, getattr(selectors, name).replace("WHERE", "WHERE 1 = 0 AND"))
     seen = []
     real_is_overlap = locking.is_overlap
