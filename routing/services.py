@@ -66,19 +66,24 @@ def ledger_assigned(
 ) -> None:
     """One ``assigned`` (+1) entry per host of a new booking; without a booking (a lead handed to a rep now,
     or routed by hand) the entry itself is what ``routing.ledger.pool_ledger`` counts."""
-    sqlrows.insert(
-        [
-            LedgerEntry(
-                pool_id=pool_id,
-                booking_id=booking_id,
-                rep_id=rid,
-                kind=Kind.ASSIGNED,
-                delta=1.0,
-                reason=reason[:300],
-            )
-            for rid in rep_ids
-        ]
-    )
+    sqlrows.insert(assigned_entries(pool_id=pool_id, booking_id=booking_id, rep_ids=rep_ids, reason=reason))
+
+
+def assigned_entries(
+    *, pool_id: int, booking_id: int | None, rep_ids: Iterable[int], reason: str = ""
+) -> list[LedgerEntry]:
+    """``ledger_assigned``'s entries, not saved (for ``routing.sqlrows.insert_many``)."""
+    return [
+        LedgerEntry(
+            pool_id=pool_id,
+            booking_id=booking_id,
+            rep_id=rid,
+            kind=Kind.ASSIGNED,
+            delta=1.0,
+            reason=reason[:300],
+        )
+        for rid in rep_ids
+    ]
 
 
 def ledger_released(

@@ -168,15 +168,10 @@ def instances(
     return found
 
 
-def insert(objs: list[Model]) -> list[Model]:
-    """INSERT new instances of one model in one statement, as ``Model.objects.bulk_create(objs)`` would
-    (no signals; ``auto_now``/``auto_now_add`` filled in; primary keys set on the objects)."""
-    if not objs:
-        return objs
+def _values(objs: list[Model], db) -> tuple[str, list]:
+    """``INSERT INTO table (…) VALUES (…), … RETURNING pk`` for new instances of one model, and its
+    parameters (each field's ``pre_save`` and ``get_db_prep_save``, as ``bulk_create``)."""
     model = type(objs[0])
-    db = _db()
-    if not db.features.can_return_rows_from_bulk_insert:  # SQLite < 3.35
-        return model.objects.bulk_create(objs)
     opts = model._meta
     fields = [f for f in opts.concrete_fields if f is not opts.pk]
     quote = db.ops.quote_name
@@ -194,7 +189,70 @@ def insert(objs: list[Model]) -> list[Model]:
         f"INSERT INTO {quote(opts.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
         f"VALUES {', '.join([row] * len(objs))} RETURNING {quote(opts.pk.column)}"
     )
-    for obj, (pk,) in zip(objs, rows(sql, params), strict=True):
+    return sql, params
+
+
+def _saved(objs: list[Model], pks: list, db) -> None:
+    if len(pks) != len(objs):
+        raise RuntimeError(f"{len(objs)} rows inserted, {len(pks)} keys returned")
+    for obj, pk in zip(objs, pks, strict=True):
         obj.pk = pk
         obj._state.adding, obj._state.db = False, db.alias
+
+
+def insert(objs: list[Model]) -> list[Model]:
+    """INSERT new instances of one model in one statement, as ``Model.objects.bulk_create(objs)`` would
+    (no signals; ``auto_now``/``auto_now_add`` filled in; primary keys set on the objects)."""
+    if not objs:
+        return objs
+    db = _db()
+    if not db.features.can_return_rows_from_bulk_insert:  # SQLite < 3.35
+        return type(objs[0]).objects.bulk_create(objs)
+    sql, params = _values(objs, db)
+    _saved(objs, [pk for (pk,) in rows(sql, params)], db)
     return objs
+
+
+# psycopg caches its parsing of a statement only up to this many parameters; past it, every execution parses
+# the statement's text again (``insert_many`` packs its lists under it).
+CACHED_PARAMS = 50
+
+
+def insert_many(groups: list[list[Model]]) -> None:
+    """``insert`` for several lists of new instances (of any models, foreign keys already set). On
+    PostgreSQL consecutive lists share a statement, each an ``INSERT … RETURNING`` in a ``WITH`` clause,
+    as long as the statement stays within ``CACHED_PARAMS`` parameters (a booking's host rows and ledger
+    entries: one round trip); elsewhere one statement per list. A statement's constraints (e.g. the
+    exclusion constraint on host rows) fail it as a whole."""
+    groups = [objs for objs in groups if objs]
+    db = _db()
+    if db.vendor != "postgresql":
+        for objs in groups:
+            insert(objs)
+        return
+    batch: list[tuple[list[Model], str, list]] = []
+    for objs in groups:
+        sql, params = _values(objs, db)
+        if batch and sum(len(p) for _, _, p in batch) + len(params) > CACHED_PARAMS:
+            _insert_batch(batch, db)
+            batch = []
+        batch.append((objs, sql, params))
+    if batch:
+        _insert_batch(batch, db)
+
+
+def _insert_batch(batch: list[tuple[list[Model], str, list]], db) -> None:
+    if len(batch) == 1:
+        objs, sql, params = batch[0]
+        _saved(objs, [pk for (pk,) in rows(sql, params)], db)
+        return
+    quote = db.ops.quote_name
+    ctes = ", ".join(f"i{i} AS ({sql})" for i, (_, sql, _) in enumerate(batch))
+    picks = " UNION ALL ".join(
+        f"SELECT {i}, {quote(objs[0]._meta.pk.column)} FROM i{i}" for i, (objs, _, _) in enumerate(batch)
+    )
+    keys: dict[int, list] = {i: [] for i in range(len(batch))}
+    for i, key in rows(f"WITH {ctes} {picks}", [p for _, _, params in batch for p in params]):
+        keys[i].append(key)
+    for i, (objs, _, _) in enumerate(batch):
+        _saved(objs, keys[i], db)

@@ -28,7 +28,7 @@ from booking.services.routing import (
 from routing import sqlrows
 from routing.core import Interval, NoHostAvailable
 from routing.selectors import load_pool_bookings, load_pool_calendars, pool_members
-from routing.services import ledger_assigned
+from routing.services import assigned_entries
 
 # Taking free locks is a sub-millisecond round trip; a longer wait means another booking held some of them,
 # so the slot is re-checked (one cheap query) before the pool's bookings and ledger are loaded. Only the
@@ -206,23 +206,26 @@ def _book(
             )
         ]
     )
-    hosts = sqlrows.insert(host_rows(booking, assignment.hosts, meeting_type, now=now))
     if route:
         route.attach(booking)
-    ledger_assigned(
-        pool_id=pool.pk,
-        booking_id=booking.pk,
-        rep_ids=[h.rep_id for h in hosts],
-        reason=f"{pool.strategy} assignment",
-    )
+    hosts = host_rows(booking, assignment.hosts, meeting_type, now=now)
     described = host_dicts(hosts, state.members)
     booking.meeting_type = meeting_type
     body = booking_body(booking, described, token=token)
-    outbox.emit(
+    messages = outbox.messages(
         "booking.confirmed",
         booking,
         context={"hosts": described},
         secrets={"manage_url": body["manage_url"]},
         now=now,
     )
+    entries = assigned_entries(
+        pool_id=pool.pk,
+        booking_id=booking.pk,
+        rep_ids=[h.rep_id for h in hosts],
+        reason=f"{pool.strategy} assignment",
+    )
+    # host rows (the exclusion constraint's table), ledger entries and outbox rows: two statements
+    sqlrows.insert_many([hosts, entries, messages])
+    outbox.deliver_after_commit(messages)
     return body

@@ -149,6 +149,78 @@ def test_inserted_rows_equal_the_bulk_created_ones(clock):
             assert held == [(a, v) for a, v, _ in fields(stored[1])]  # what was stored (auto_now too)
 
 
+def test_insert_many_stores_each_list_as_insert_does_packed_in_few_statements_on_postgresql(clock):
+    from django.db import connection
+
+    reps = [make_rep(), make_rep()]
+    meeting_type = make_meeting_type(make_pool("ranked", reps))
+    pairs = twins(meeting_type, reps)[1:]  # hosts, ledger entries, outbox rows of the two twin bookings
+    for orm_objs, _ in pairs:
+        type(orm_objs[0]).objects.bulk_create(orm_objs)
+    groups = [sql_objs for _, sql_objs in pairs]
+    seen: list[int] = []
+
+    def record(execute, sql, params, many, context):
+        seen.append(len(params or ()))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        sqlrows.insert_many([groups[0], [], groups[1], groups[2]])  # an empty list is skipped
+    if connection.vendor == "postgresql":
+        # 2 host rows x 8 columns and 2 entries x 7 share a statement; the outbox rows would take it past
+        # psycopg's cache limit of 50 parameters, so they have their own
+        assert seen == [30, 2 * (len(OutboxMessage._meta.concrete_fields) - 1)]
+    else:
+        assert len(seen) == 3
+    for (orm_objs, _), sql_objs in zip(pairs, groups, strict=True):
+        model = type(sql_objs[0])
+        assert len({obj.pk for obj in sql_objs}) == len(reps)
+        for orm_obj, sql_obj in zip(orm_objs, sql_objs, strict=True):
+            assert sql_obj._state.adding is False and sql_obj._state.db == "default"
+            stored = [model.objects.get(pk=obj.pk) for obj in (orm_obj, sql_obj)]
+
+            # each key is its own row's: the rep (or the payload naming it) read back is the object's
+            def rep(obj):
+                return obj.payload["rep"] if isinstance(obj, OutboxMessage) else obj.rep_id
+
+            assert rep(stored[1]) == rep(sql_obj) == rep(orm_obj)
+            differ = {"id", "booking_id"}
+            assert [(a, v) for a, v, _ in fields(stored[1]) if a not in differ] == [
+                (a, v) for a, v, _ in fields(stored[0]) if a not in differ
+            ]
+
+
+def test_an_insert_many_that_fails_leaves_none_of_its_rows():
+    from django.db import IntegrityError, transaction
+
+    reps = [make_rep(), make_rep()]
+    meeting_type = make_meeting_type(make_pool("ranked", reps))
+    start = dt.datetime(2026, 3, 4, 9, tzinfo=dt.UTC)
+    (booking,) = sqlrows.insert(
+        [
+            Booking(
+                meeting_type=meeting_type,
+                pool=meeting_type.pool,
+                start=start,
+                end=start + dt.timedelta(hours=1),
+                prospect_name="P",
+                prospect_email="p@example.org",
+                prospect_timezone="UTC",
+                manage_token_hash="c" * 64,
+            )
+        ]
+    )
+    entry = LedgerEntry(pool=meeting_type.pool, rep=reps[0], booking=booking, kind="assigned", delta=1.0)
+    twice = [
+        BookingHost(booking=booking, rep=reps[0], blocked_start=booking.start, blocked_end=booking.end)
+        for _ in range(2)
+    ]  # the same rep twice on one booking, over the same hour
+    with pytest.raises(IntegrityError), transaction.atomic():
+        sqlrows.insert_many([[entry], twice])
+    assert not LedgerEntry.objects.filter(booking=booking).exists()
+    assert not BookingHost.objects.filter(booking=booking).exists()
+
+
 def test_insert_refuses_what_it_cannot_write_like_bulk_create():
     from django.db.models import F
 
