@@ -10,7 +10,7 @@ A pool is loaded in two phases, so that booking paths hold the reps' booking loc
    host rows around the window and the pool's fairness ledger (``routing.ledger``).
 
 ``load_pool_state`` runs both; each phase is a constant number of queries whatever the number of members
-(5 + 3 or 4 today).
+(4 + 3 or 4 today).
 """
 
 from __future__ import annotations
