@@ -40,7 +40,7 @@ INTERVALS_SQL = (  # time off (0) and busy time (1) in one statement, each order
     'AND "end" > %s AND start < %s{probe} ORDER BY 1, 2, 3'
 )
 # With a probe range (a booking's buffered range): also the reps' active host rows overlapping it (2), the
-# booking's fast-fail test before the locks (``booking.services.routing.BOOKED_SQL``'s condition).
+# booking's fast-fail test before the locks (``load_pool_bookings``'s ``taken`` is the one under them).
 PROBE_SQL = (
     " UNION ALL SELECT 2, rep_id, blocked_start, blocked_end FROM booking_bookinghost WHERE rep_id {reps} "
     "AND active AND blocked_start < %s AND blocked_end > %s"
@@ -227,10 +227,18 @@ def load_pool_calendars(
 
 
 def load_pool_bookings(
-    calendars: PoolCalendars, *, now: datetime, exclude_booking_id: int | None = None
-) -> PoolState:
+    calendars: PoolCalendars,
+    *,
+    now: datetime,
+    exclude_booking_id: int | None = None,
+    taken: tuple[datetime, datetime] | None = None,
+) -> PoolState | None:
     """Phase two: three or four queries (host rows, those of capped reps for their meetings per local date
     when there are any, then the ledger's two), none if the pool has no members.
+
+    ``taken`` (a booking's buffered range, inside the window): None as soon as the host rows show every
+    member hosting an active booking that overlaps it, before the rest is read. A booking that waited for
+    its locks while another took the slot fails fast this way, at no cost to the others.
 
     Busy = the synced/manual rows of phase one ∪ blocked ranges of active booking hosts of ANY meeting type
     (excluding ``exclude_booking_id``, the booking being rescheduled). Withheld members
@@ -269,6 +277,10 @@ def load_pool_bookings(
             HOSTS_BUSY_SQL.format(reps=reps, exclude=exclude), [*listed, *narrow, *excluded]
         ):
             booked[rep_id].append(Interval(sqlrows.aware(start), sqlrows.aware(end)))
+        if taken is not None and all(
+            any(i.start < taken[1] and taken[0] < i.end for i in booked[rid]) for rid in rep_ids
+        ):
+            return None
         counted = rep_ids if calendars.counted is None else sorted(calendars.counted)
         if counted:
             capped, capped_listed = sqlrows.among(counted)

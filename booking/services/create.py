@@ -18,7 +18,6 @@ from booking.presenters import booking_body
 from booking.selectors import alternatives, token_hash
 from booking.services import idempotency, locking
 from booking.services.routing import (
-    all_booked,
     blocked_range,
     choose_hosts,
     host_dicts,
@@ -29,11 +28,6 @@ from routing import sqlrows
 from routing.core import Interval, NoHostAvailable
 from routing.selectors import load_pool_bookings, load_pool_calendars, pool_members
 from routing.services import assigned_entries
-
-# Taking free locks is a sub-millisecond round trip; a longer wait means another booking held some of them,
-# so the slot is re-checked (one cheap query) before the pool's bookings and ledger are loaded. Only the
-# losers of a rush on one slot pay for it; the assignment re-checks everything anyway.
-RECHECK_AFTER_WAIT_SECONDS = 0.002
 
 
 @dataclass(frozen=True)
@@ -163,20 +157,16 @@ def _book(
     end = start + timedelta(minutes=meeting_type.duration_minutes)
     # What the locks do not guard is read before taking them, so they are held as briefly as possible; the
     # same statements tell which reps already host a booking that overlaps this one.
+    probe = blocked_range(meeting_type, start)
     calendars = load_pool_calendars(
-        pool,
-        meeting_type,
-        now=now,
-        window=Interval(start, end),
-        members=members,
-        probe=blocked_range(meeting_type, start),
+        pool, meeting_type, now=now, window=Interval(start, end), members=members, probe=probe
     )
     if rep_ids and calendars.booked >= set(rep_ids):  # taken already: no need to queue for the locks
         raise SlotUnavailable()
-    waited = locking.lock_reps(rep_ids)
-    if waited > RECHECK_AFTER_WAIT_SECONDS and all_booked(rep_ids, meeting_type, start):
-        raise SlotUnavailable()  # taken while we waited: fail before loading bookings and ledger
-    state = load_pool_bookings(calendars, now=now)
+    locking.lock_reps(rep_ids)
+    state = load_pool_bookings(calendars, now=now, taken=probe)
+    if state is None:  # taken while we waited for the locks: fail before the ledger is read
+        raise SlotUnavailable()
     if route:  # leads.tokens.Route: the routed pool, restricted to its candidates
         state = replace(state, spec=route.restrict(state.spec))
     try:

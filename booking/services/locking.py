@@ -13,7 +13,6 @@ writers are serialised from their first statement.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 
 from django.conf import settings
@@ -29,20 +28,16 @@ DEADLOCK = "40P01"
 SERIALIZATION_FAILURE = "40001"
 
 
-def lock_reps(rep_ids: Iterable[int]) -> float:
-    """Take the booking lock of every rep in ``rep_ids`` (inside the current transaction), sorted.
-    Returns the seconds it took (0.0 where there is nothing to take): a caller that had to wait for
-    another booking can re-check what that booking may have taken."""
+def lock_reps(rep_ids: Iterable[int]) -> None:
+    """Take the booking lock of every rep in ``rep_ids`` (inside the current transaction), sorted."""
     if connection.vendor != "postgresql" or not LOCKS_ENABLED:
-        return 0.0
+        return
     ids = sorted({int(rid) for rid in rep_ids})
     timeout = int(settings.BOOKING_LOCK_TIMEOUT_MS)
     statements = [f"SET LOCAL lock_timeout = '{timeout}ms'"]
     statements += [f"SELECT pg_advisory_xact_lock({NAMESPACE | rid})" for rid in ids]
-    started = time.monotonic()
     with connection.cursor() as cursor:
         cursor.execute("; ".join(statements))
-    return time.monotonic() - started
 
 
 def sqlstate(exc: BaseException) -> str | None:

@@ -9,16 +9,9 @@ from typing import Any
 from django.conf import settings
 
 from booking.models import Booking, BookingHost, MeetingType
-from routing import sqlrows
 from routing.core import Assignment, Host, NoHostAvailable, assign
 from routing.core.types import PoolSpec
 from routing.selectors import PoolState, meeting_spec
-
-# Reps with an active booking overlapping [lo, hi), in plain SQL like the pool loaders (``routing.sqlrows``).
-BOOKED_SQL = (
-    "SELECT DISTINCT rep_id FROM booking_bookinghost WHERE rep_id {reps} AND active "
-    "AND blocked_start < %s AND blocked_end > %s"
-)
 
 # Candidate reasons that mean "this start is not bookable at all" (a 400), not "taken" (a 409).
 INVALID_START_REASONS = {"notice", "horizon", "off_grid"}
@@ -50,19 +43,6 @@ def blocked_range(meeting_type: MeetingType, start: datetime) -> tuple[datetime,
         start - timedelta(minutes=meeting_type.buffer_before_minutes),
         end + timedelta(minutes=meeting_type.buffer_after_minutes),
     )
-
-
-def all_booked(rep_ids: list[int], meeting_type: MeetingType, start: datetime) -> bool:
-    """A one-query, sufficient test that nobody can take ``start``: every candidate rep already hosts an
-    active booking overlapping the buffered range. Lets the losers of a rush on one slot fail fast (before
-    and right after taking the locks) instead of each loading the whole pool while holding them."""
-    reps = sorted(set(rep_ids))
-    if not reps:
-        return False
-    lo, hi = blocked_range(meeting_type, start)
-    among, params = sqlrows.among(reps)
-    booked = sqlrows.rows(BOOKED_SQL.format(reps=among), [*params, sqlrows.at(hi), sqlrows.at(lo)])
-    return {rep_id for (rep_id,) in booked} >= set(reps)
 
 
 def invalid_start(record: dict[str, Any]) -> str | None:

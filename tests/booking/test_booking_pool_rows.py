@@ -9,10 +9,9 @@ import itertools
 import pytest
 
 from booking.models import Booking, BookingHost
-from booking.services.routing import all_booked
 from calendars.models import BusyInterval, DateOverride, TimeOff
 from routing.core import Interval
-from routing.selectors import load_pool_calendars, load_pool_state
+from routing.selectors import load_pool_bookings, load_pool_calendars, load_pool_state
 from tests.booking.booking_factories import NOW, make_meeting_type, make_pool, make_rep
 
 pytestmark = pytest.mark.django_db
@@ -124,9 +123,10 @@ def test_daily_caps_count_bookings_far_from_the_asked_starts():
     assert slots_in_window(capped_member, afternoon, now=NOW) == []
 
 
-def test_the_probe_reads_which_members_are_booked_over_a_range_as_the_fast_fail_query_does():
+def test_the_probe_and_taken_find_members_booked_over_a_range_before_and_under_the_locks():
     """A booking asks phase one which candidates already host an active booking overlapping its buffered
-    range (the test before the locks); the answer must be the one of ``all_booked``'s own query."""
+    range (the fast fail before the locks), and phase two, with ``taken``, stops before the ledger when all
+    of them do (a booking that waited for its locks while another took the slot)."""
     ana, ben = make_rep("Ana"), make_rep("Ben")
     pool = make_pool("first_available", [ana, ben])
     meeting_type = make_meeting_type(pool)
@@ -134,7 +134,6 @@ def test_the_probe_reads_which_members_are_booked_over_a_range_as_the_fast_fail_
     booking(meeting_type, other_pool, ana, NOW + 25 * H)  # another pool's booking blocks ana too
     booking(meeting_type, pool, ben, NOW + 25 * H, active=False)  # cancelled: ben is free
     booking(meeting_type, pool, ben, NOW + 27 * H)
-    window = Interval(NOW + 24 * H, NOW + 28 * H)
     cases = [
         ((NOW + 25 * H, NOW + 25 * H + H / 2), {ana.pk}),
         ((NOW + 24 * H, NOW + 25 * H), set()),  # ends where ana's booking starts
@@ -142,9 +141,18 @@ def test_the_probe_reads_which_members_are_booked_over_a_range_as_the_fast_fail_
         ((NOW + 25 * H, NOW + 28 * H), {ana.pk, ben.pk}),
     ]
     for (lo, hi), expected in cases:
+        orm = set(
+            BookingHost.objects.filter(
+                rep__in=[ana, ben], active=True, blocked_start__lt=hi, blocked_end__gt=lo
+            ).values_list("rep_id", flat=True)
+        )
+        assert orm == expected
+        window = Interval(lo, hi)
         calendars = load_pool_calendars(pool, meeting_type, now=NOW, window=window, probe=(lo, hi))
         assert calendars.booked == expected, (lo, hi)
-        # all_booked(start) probes [start - before, end + after]; with no buffers that is the meeting
-        single = make_meeting_type(pool, duration_minutes=int((hi - lo).total_seconds() // 60))
-        assert all_booked([ana.pk, ben.pk], single, lo) == (expected == {ana.pk, ben.pk})
+        state = load_pool_bookings(calendars, now=NOW, taken=(lo, hi))
+        assert (state is None) == (expected == {ana.pk, ben.pk}), (lo, hi)
+        if state is not None:
+            assert load_pool_bookings(calendars, now=NOW) == state
+    window = Interval(NOW + 24 * H, NOW + 28 * H)
     assert load_pool_calendars(pool, meeting_type, now=NOW, window=window).booked == frozenset()
