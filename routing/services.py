@@ -70,18 +70,18 @@ def ledger_assigned(
 
 
 def assigned_entries(
-    *, pool_id: int, booking_id: int | None, rep_ids: Iterable[int], reason: str = ""
+    *,
+    pool_id: int,
+    booking_id: int | None = None,
+    booking=None,
+    rep_ids: Iterable[int],
+    reason: str = "",
 ) -> list[LedgerEntry]:
-    """``ledger_assigned``'s entries, not saved (for ``routing.sqlrows.insert_many``)."""
+    """``ledger_assigned``'s entries, not saved (for ``routing.sqlrows.insert_many``); ``booking``: the
+    booking instance itself, which may be saved in the same ``insert_many``."""
+    link = {"booking": booking} if booking is not None else {"booking_id": booking_id}
     return [
-        LedgerEntry(
-            pool_id=pool_id,
-            booking_id=booking_id,
-            rep_id=rid,
-            kind=Kind.ASSIGNED,
-            delta=1.0,
-            reason=reason[:300],
-        )
+        LedgerEntry(pool_id=pool_id, rep_id=rid, kind=Kind.ASSIGNED, delta=1.0, reason=reason[:300], **link)
         for rid in rep_ids
     ]
 

@@ -168,26 +168,39 @@ def instances(
     return found
 
 
-def _values(objs: list[Model], db) -> tuple[str, list]:
+def _values(objs: list[Model], db, refs: dict[int, str] | None = None) -> tuple[str, list]:
     """``INSERT INTO table (…) VALUES (…), … RETURNING pk`` for new instances of one model, and its
-    parameters (each field's ``pre_save`` and ``get_db_prep_save``, as ``bulk_create``)."""
+    parameters (each field's ``pre_save`` and ``get_db_prep_save``, as ``bulk_create``). A foreign key to an
+    instance saved since it was assigned takes its key, as ``bulk_create`` does; one to an unsaved instance
+    takes the SQL expression ``refs`` gives for it (keyed by ``id(instance)``), or is refused."""
     model = type(objs[0])
     opts = model._meta
     fields = [f for f in opts.concrete_fields if f is not opts.pk]
     quote = db.ops.quote_name
-    params = []
+    params, tuples = [], []
     for obj in objs:
         if type(obj) is not model or obj.pk is not None:
             raise ValueError(f"insert takes new {model.__name__} instances only")
+        marks = []
         for field in fields:
+            if field.many_to_one and getattr(obj, field.attname) is None and field.is_cached(obj):
+                related = field.get_cached_value(obj)
+                if related is not None and related.pk is not None:
+                    setattr(obj, field.name, related)  # as bulk_create: the key, the instance kept
+                elif related is not None:
+                    if refs is None or id(related) not in refs:
+                        raise ValueError(f"{model.__name__}.{field.name}: the related object is not saved")
+                    marks.append(refs[id(related)])
+                    continue
             value = field.pre_save(obj, add=True)
             if hasattr(value, "resolve_expression"):
                 raise ValueError(f"{model.__name__}.{field.name}: expressions are not supported here")
             params.append(field.get_db_prep_save(value, db))
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+            marks.append("%s")
+        tuples.append("(" + ", ".join(marks) + ")")
     sql = (
         f"INSERT INTO {quote(opts.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
-        f"VALUES {', '.join([row] * len(objs))} RETURNING {quote(opts.pk.column)}"
+        f"VALUES {', '.join(tuples)} RETURNING {quote(opts.pk.column)}"
     )
     return sql, params
 
@@ -219,11 +232,12 @@ CACHED_PARAMS = 50
 
 
 def insert_many(groups: list[list[Model]]) -> None:
-    """``insert`` for several lists of new instances (of any models, foreign keys already set). On
-    PostgreSQL consecutive lists share a statement, each an ``INSERT … RETURNING`` in a ``WITH`` clause,
-    as long as the statement stays within ``CACHED_PARAMS`` parameters (a booking's host rows and ledger
-    entries: one round trip); elsewhere one statement per list. A statement's constraints (e.g. the
-    exclusion constraint on host rows) fail it as a whole."""
+    """``insert`` for several lists of new instances, in order: a later list may point at an instance of
+    an earlier one by a foreign key (a booking's host rows at the booking). On PostgreSQL consecutive lists
+    share a statement, each an ``INSERT … RETURNING`` in a ``WITH`` clause (a key to a one-row list of the
+    same statement is read from its ``RETURNING``), as long as the statement stays within ``CACHED_PARAMS``
+    parameters: a booking, its host rows and ledger entries are one round trip. Elsewhere one statement per
+    list. A statement's constraints (e.g. the exclusion constraint on host rows) fail it as a whole."""
     groups = [objs for objs in groups if objs]
     db = _db()
     if db.vendor != "postgresql":
@@ -232,13 +246,24 @@ def insert_many(groups: list[list[Model]]) -> None:
         return
     batch: list[tuple[list[Model], str, list]] = []
     for objs in groups:
-        sql, params = _values(objs, db)
+        sql, params = _values(objs, db, _refs(batch, db))
         if batch and sum(len(p) for _, _, p in batch) + len(params) > CACHED_PARAMS:
             _insert_batch(batch, db)
             batch = []
+            sql, params = _values(objs, db)  # what it points at is saved now
         batch.append((objs, sql, params))
     if batch:
         _insert_batch(batch, db)
+
+
+def _refs(batch: list[tuple[list[Model], str, list]], db) -> dict[int, str]:
+    """The one-row lists of a statement being built, as scalar subqueries on their ``RETURNING``."""
+    quote = db.ops.quote_name
+    return {
+        id(objs[0]): f"(SELECT {quote(objs[0]._meta.pk.column)} FROM i{i})"
+        for i, (objs, _, _) in enumerate(batch)
+        if len(objs) == 1
+    }
 
 
 def _insert_batch(batch: list[tuple[list[Model], str, list]], db) -> None:
@@ -256,3 +281,10 @@ def _insert_batch(batch: list[tuple[list[Model], str, list]], db) -> None:
         keys[i].append(key)
     for i, (objs, _, _) in enumerate(batch):
         _saved(objs, keys[i], db)
+    for objs, _, _ in batch:  # keys read from another list's RETURNING
+        for obj in objs:
+            for field in obj._meta.concrete_fields:
+                if field.many_to_one and getattr(obj, field.attname) is None and field.is_cached(obj):
+                    related = field.get_cached_value(obj)
+                    if related is not None:
+                        setattr(obj, field.name, related)

@@ -175,47 +175,44 @@ def _book(
         message = invalid_start(exc.record)
         raise (InvalidInput({"start": [message]}) if message else SlotUnavailable()) from None
     token = secrets.token_urlsafe(32)
-    (booking,) = sqlrows.insert(  # bulk_create's INSERT without the ORM's compiler (hot path)
-        [
-            Booking(
-                meeting_type=meeting_type,
-                pool=pool,
-                start=start,
-                end=end,
-                status=Booking.Status.CONFIRMED,
-                prospect_name=name,
-                prospect_email=email,
-                prospect_timezone=timezone,
-                answers=answers,
-                note=note,
-                utm=utm,
-                visitor_id=visitor or "",
-                decision={**assignment.record, "route": route.record()} if route else assignment.record,
-                manage_token_hash=token_hash(token),
-                sequence=0,
-            )
-        ]
+    booking = Booking(
+        meeting_type=meeting_type,
+        pool=pool,
+        start=start,
+        end=end,
+        status=Booking.Status.CONFIRMED,
+        prospect_name=name,
+        prospect_email=email,
+        prospect_timezone=timezone,
+        answers=answers,
+        note=note,
+        utm=utm,
+        visitor_id=visitor or "",
+        decision={**assignment.record, "route": route.record()} if route else assignment.record,
+        manage_token_hash=token_hash(token),
+        sequence=0,
     )
+    hosts = host_rows(booking, assignment.hosts, meeting_type, now=now)
+    entries = assigned_entries(
+        pool_id=pool.pk,
+        booking=booking,
+        rep_ids=[h.rep_id for h in hosts],
+        reason=f"{pool.strategy} assignment",
+    )
+    # the booking, its host rows (the exclusion constraint's table) and ledger entries in one statement on
+    # PostgreSQL (bulk_create's INSERTs without the ORM's compiler: the hot path)
+    sqlrows.insert_many([[booking], hosts, entries])
     if route:
         route.attach(booking)
-    hosts = host_rows(booking, assignment.hosts, meeting_type, now=now)
     described = host_dicts(hosts, state.members)
     booking.meeting_type = meeting_type
     body = booking_body(booking, described, token=token)
-    messages = outbox.messages(
+    emitted = outbox.messages(
         "booking.confirmed",
         booking,
         context={"hosts": described},
         secrets={"manage_url": body["manage_url"]},
         now=now,
     )
-    entries = assigned_entries(
-        pool_id=pool.pk,
-        booking_id=booking.pk,
-        rep_ids=[h.rep_id for h in hosts],
-        reason=f"{pool.strategy} assignment",
-    )
-    # host rows (the exclusion constraint's table), ledger entries and outbox rows: two statements
-    sqlrows.insert_many([hosts, entries, messages])
-    outbox.deliver_after_commit(messages)
+    outbox.deliver_after_commit(sqlrows.insert(emitted))
     return body

@@ -96,7 +96,7 @@ def test_locks_are_taken_late_once_sorted_with_a_timeout(settings):
     first_busy_read = next(i for i, s in enumerate(sql) if "calendars_busyinterval" in s)
     hosts_read = next(i for i, s in enumerate(sql) if "h.blocked_end FROM booking_bookinghost h" in s)
     ledger_read = next(i for i, s in enumerate(sql) if "FROM routing_ledgerentry" in s)
-    first_insert = next(i for i, s in enumerate(sql) if s.startswith('INSERT INTO "booking_booking"'))
+    first_insert = next(i for i, s in enumerate(sql) if 'INSERT INTO "booking_booking"' in s)
     assert first_busy_read < lock_statements[0] < hosts_read < ledger_read < first_insert
 
 

@@ -190,6 +190,54 @@ def test_insert_many_stores_each_list_as_insert_does_packed_in_few_statements_on
             ]
 
 
+def test_insert_many_saves_a_booking_with_rows_pointing_at_it_in_one_statement_on_postgresql(clock):
+    from django.db import connection
+
+    reps = [make_rep(), make_rep()]
+    meeting_type = make_meeting_type(make_pool("ranked", reps))
+    start = dt.datetime(2026, 3, 5, 9, tzinfo=dt.UTC)
+    booking = Booking(
+        meeting_type=meeting_type,
+        pool=meeting_type.pool,
+        start=start,
+        end=start + dt.timedelta(minutes=30),
+        prospect_name="P",
+        prospect_email="p@example.org",
+        prospect_timezone="UTC",
+        manage_token_hash="d" * 64,
+    )
+    hosts = [BookingHost(booking=booking, rep=r, blocked_start=start, blocked_end=booking.end) for r in reps]
+    entries = [
+        LedgerEntry(pool=meeting_type.pool, rep=r, booking=booking, kind="assigned", delta=1) for r in reps
+    ]
+    with pytest.raises(ValueError, match="related object is not saved"):
+        sqlrows.insert(hosts)  # alone, nothing says which booking
+    seen: list[int] = []
+
+    def record(execute, sql, params, many, context):
+        seen.append(len(params or ()))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        sqlrows.insert_many([[booking], hosts, entries])
+    assert len(seen) == (1 if connection.vendor == "postgresql" else 3) and max(seen) <= 50
+    assert booking.pk is not None
+    for row in [*hosts, *entries]:
+        assert row.pk is not None and row.booking_id == booking.pk and row.booking is booking
+    stored = BookingHost.objects.filter(booking_id=booking.pk).order_by("rep_id")
+    assert [h.rep_id for h in stored] == sorted(r.pk for r in reps)
+    assert LedgerEntry.objects.filter(booking_id=booking.pk).count() == 2
+    # a list past the statement's parameter budget goes in the next statement, with the key already known
+    later = Booking(**{f.attname: getattr(booking, f.attname) for f in Booking._meta.concrete_fields[1:]})
+    later.manage_token_hash = "e" * 64
+    messages = [OutboxMessage(event="booking.confirmed", handler=f"h{i}", booking=later) for i in range(6)]
+    seen.clear()
+    with connection.execute_wrapper(record):
+        sqlrows.insert_many([[later], messages])
+    assert len(seen) == 2 and all(m.booking_id == later.pk for m in messages)
+    assert OutboxMessage.objects.filter(booking_id=later.pk).count() == 6
+
+
 def test_an_insert_many_that_fails_leaves_none_of_its_rows():
     from django.db import IntegrityError, transaction
 
