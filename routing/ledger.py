@@ -119,7 +119,7 @@ def _override_corrections(pool: Pool, rep_ids: list[int], *, start: datetime | N
     return corrections
 
 
-# Two aggregate queries in plain SQL (``routing.sqlrows``): they run on every slot page and every booking.
+# The ledger in plain SQL (``routing.sqlrows``), one statement: it runs on every slot page and every booking.
 # tests/booking/test_booking_ledger_sql.py holds them to an ORM oracle over a varied history.
 # A period with a start: the count reads only the period's host rows (index on rep, assigned_at), and the
 # last assignment (of any period) is each rep's newest host row in the pool (a backward step in that index),
@@ -130,38 +130,44 @@ def _override_corrections(pool: Pool, rep_ids: list[int], *, start: datetime | N
 # over 50 reps with 20,000 bookings, crosses jit_above_cost (14 ms of JIT for a 0.6 ms query); for a boolean
 # subquery it assumes half the rows match, so it expects to stop early.
 # tests/booking/test_booking_ledger_plan.py reads the plans.
-HOSTS_SQL = """
-SELECT r.id, c.n, (
+# One statement: per rep, the host-row figures (``c``: count, and the newest assignment) and the ledger-only
+# entries (``e``: expired "joined" deltas, assignments without a booking, non-counting overrides).
+LEDGER_SQL = """
+SELECT r.id, {hosts_columns}, e.instant, e.latest, e.overrides, e.expired
+FROM routing_rep r
+LEFT OUTER JOIN ({hosts}) c ON c.rep_id = r.id
+LEFT OUTER JOIN ({entries}) e ON e.rep_id = r.id
+WHERE r.id {reps}
+"""
+LAST_ASSIGNED = """(
   SELECT h.assigned_at FROM booking_bookinghost h
   WHERE h.rep_id = r.id AND h.released <> %s
   AND (SELECT b.pool_id = %s FROM booking_booking b WHERE b.id = h.booking_id)
   ORDER BY h.assigned_at DESC LIMIT 1
-)
-FROM routing_rep r LEFT OUTER JOIN (
+)"""
+HOSTS_SQL = """
   SELECT h.rep_id, COUNT(h.id) AS n
   FROM booking_bookinghost h
   WHERE h.rep_id {reps} AND h.assigned_at >= %s AND h.released <> %s
   AND (SELECT b.pool_id = %s AND b.status IN ({statuses}) FROM booking_booking b WHERE b.id = h.booking_id)
   GROUP BY h.rep_id
-) c ON c.rep_id = r.id
-WHERE r.id {reps}
 """
 # Period ``never``: everything counts, so one pass over the pool's host rows (a hash join) is the cheapest.
 HOSTS_ALL_SQL = """
-SELECT h.rep_id, COUNT(h.id) FILTER (WHERE b.status IN ({statuses})), MAX(h.assigned_at)
-FROM booking_bookinghost h INNER JOIN booking_booking b ON b.id = h.booking_id
-WHERE b.pool_id = %s AND h.released <> %s AND h.rep_id {reps}
-GROUP BY h.rep_id
+  SELECT h.rep_id, COUNT(h.id) FILTER (WHERE b.status IN ({statuses})) AS n, MAX(h.assigned_at) AS latest
+  FROM booking_bookinghost h INNER JOIN booking_booking b ON b.id = h.booking_id
+  WHERE b.pool_id = %s AND h.released <> %s AND h.rep_id {reps}
+  GROUP BY h.rep_id
 """
 ENTRIES_SQL = """
-SELECT rep_id,
-  SUM(delta) FILTER (WHERE {instant}{since}),
-  MAX(created_at) FILTER (WHERE {instant}),
-  COUNT(id) FILTER (WHERE {override}),
-  {expired}
-FROM routing_ledgerentry
-WHERE pool_id = %s AND rep_id {reps} AND ({instant} OR {override}{joined_or})
-GROUP BY rep_id
+  SELECT rep_id,
+    SUM(delta) FILTER (WHERE {instant}{since}) AS instant,
+    MAX(created_at) FILTER (WHERE {instant}) AS latest,
+    COUNT(id) FILTER (WHERE {override}) AS overrides,
+    {expired} AS expired
+  FROM routing_ledgerentry
+  WHERE pool_id = %s AND rep_id {reps} AND ({instant} OR {override}{joined_or})
+  GROUP BY rep_id
 """
 INSTANT = "(kind = 'assigned' AND booking_id IS NULL)"
 OVERRIDE = "(kind IN ('reassigned_from', 'reassigned_to') AND delta = 0.0)"
@@ -169,8 +175,9 @@ JOINED = "(kind = 'joined' AND created_at < %s)"
 
 
 def pool_ledger(pool: Pool, rep_ids: list[int], *, now: datetime) -> Ledger:
-    """Two queries: host-row aggregates and ledger-only entries (expired "joined" deltas, instant
-    assignments without a booking, non-counting overrides); three more only if a member has such overrides."""
+    """One query (``LEDGER_SQL``): host-row aggregates and ledger-only entries (expired "joined" deltas,
+    instant assignments without a booking, non-counting overrides); three more only if a member has such
+    overrides."""
     from booking.models import BookingHost
 
     rep_ids = list(rep_ids)
@@ -184,20 +191,15 @@ def pool_ledger(pool: Pool, rep_ids: list[int], *, now: datetime) -> Ledger:
     reps, listed = sqlrows.among(rep_ids)
     lists = {"statuses": sqlrows.placeholders(statuses), "reps": reps}
     if start is not None:
-        sql = HOSTS_SQL.format(**lists)
-        params = [reassigned, pool.pk, *listed, since, reassigned, pool.pk, *statuses, *listed]
+        columns, hosts = f"c.n, {LAST_ASSIGNED}", HOSTS_SQL.format(**lists)
+        params = [reassigned, pool.pk, *listed, since, reassigned, pool.pk, *statuses]
     else:
-        sql = HOSTS_ALL_SQL.format(**lists)
+        columns, hosts = "c.n, c.latest", HOSTS_ALL_SQL.format(**lists)
         params = [*statuses, pool.pk, reassigned, *listed]
-    raw, last = {}, {}
-    for rep_id, n, latest in sqlrows.rows(sql, params):
-        if latest is not None:  # the rep has hosted in this pool (a rep without host rows has no figures)
-            raw[rep_id] = n or 0
-            last[rep_id] = sqlrows.aware(latest)
-    # Ledger-only rows in one query: "joined" deltas that expired with an earlier period, assignments without
-    # a booking (``POST /api/v1/route`` hands a lead to a rep now), which count like bookings, and whether any
-    # member has a non-counting override (then ``_override_corrections`` reads them).
-    sql = ENTRIES_SQL.format(
+    # Ledger-only rows: "joined" deltas that expired with an earlier period, assignments without a booking
+    # (``POST /api/v1/route`` hands a lead to a rep now), which count like bookings, and whether any member
+    # has a non-counting override (then ``_override_corrections`` reads them).
+    entries = ENTRIES_SQL.format(
         instant=INSTANT,
         since=" AND created_at >= %s" if start else "",
         override=OVERRIDE,
@@ -205,12 +207,16 @@ def pool_ledger(pool: Pool, rep_ids: list[int], *, now: datetime) -> Ledger:
         reps=reps,
         joined_or=f" OR {JOINED}" if start else "",
     )
-    params = [since, since] if start else []
-    params += [pool.pk, *listed, *([since] if start else [])]
-    entries = sqlrows.rows(sql, params)
+    params += [since, since] if start else []
+    params += [pool.pk, *listed, *([since] if start else []), *listed]
+    sql = LEDGER_SQL.format(hosts_columns=columns, hosts=hosts, entries=entries, reps=reps)
+    raw, last = {}, {}
     expired: dict[int, float] = {}
     with_overrides = False
-    for rep_id, instant, latest, overrides, expired_sum in entries:
+    for rep_id, n, hosted, instant, latest, overrides, expired_sum in sqlrows.rows(sql, params):
+        if hosted is not None:  # the rep has hosted in this pool (a rep without host rows has no figures)
+            raw[rep_id] = n or 0
+            last[rep_id] = sqlrows.aware(hosted)
         with_overrides = with_overrides or bool(overrides)
         if expired_sum:
             expired[rep_id] = expired_sum
