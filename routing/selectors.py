@@ -10,7 +10,7 @@ A pool is loaded in two phases, so that booking paths hold the reps' booking loc
    host rows around the window and the pool's fairness ledger (``routing.ledger``).
 
 ``load_pool_state`` runs both; each phase is a constant number of queries whatever the number of members
-(4 + 3 or 4 today).
+(4 + 2 or 3 today).
 """
 
 from __future__ import annotations
@@ -233,8 +233,8 @@ def load_pool_bookings(
     exclude_booking_id: int | None = None,
     taken: tuple[datetime, datetime] | None = None,
 ) -> PoolState | None:
-    """Phase two: three or four queries (host rows, those of capped reps for their meetings per local date
-    when there are any, then the ledger's two), none if the pool has no members.
+    """Phase two: two or three queries (host rows, those of capped reps for their meetings per local date
+    when there are any, then the ledger's one), none if the pool has no members.
 
     ``taken`` (a booking's buffered range, inside the window): None as soon as the host rows show every
     member hosting an active booking that overlaps it, before the rest is read. A booking that waited for
