@@ -101,21 +101,6 @@ def emit(
     """Write the outbox rows of ``event`` for ``booking`` (call inside the booking's transaction) and
     arrange for their delivery after commit. ``secrets`` (e.g. the manage URL) are stored encrypted and
     wiped once the row is delivered."""
-    created = sqlrows.insert(messages(event, booking, context=context, secrets=secrets, now=now))
-    deliver_after_commit(created)
-    return created
-
-
-def messages(
-    event: str,
-    booking: Booking,
-    *,
-    context: dict | None = None,
-    secrets: dict | None = None,
-    now: datetime | None = None,
-) -> list[OutboxMessage]:
-    """``emit``'s rows, not saved: for a caller that inserts them with its own rows
-    (``routing.sqlrows.insert_many``) and then calls ``deliver_after_commit``."""
     now = now or timezone.now()
     context = dict(context or {})
     sealed = _fernet().encrypt(json.dumps(secrets).encode()).decode() if secrets else ""
@@ -135,14 +120,11 @@ def messages(
                     next_attempt_at=now + timedelta(seconds=settings.BOOKING_OUTBOX_GRACE_SECONDS),
                 )
             )
-    return rows
-
-
-def deliver_after_commit(saved: list[OutboxMessage]) -> None:
-    """Hand the saved rows to ``enqueue`` once the transaction commits."""
-    ids = [row.pk for row in saved]
+    created = sqlrows.insert(rows)
+    ids = [row.pk for row in created]
     if ids:
         transaction.on_commit(lambda: enqueue(ids))
+    return created
 
 
 def enqueue(ids: list[int]) -> None:

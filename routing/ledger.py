@@ -120,7 +120,7 @@ def _override_corrections(pool: Pool, rep_ids: list[int], *, start: datetime | N
 
 
 # The ledger in plain SQL (``routing.sqlrows``), one statement: it runs on every slot page and every booking.
-# tests/booking/test_booking_ledger_sql.py holds them to an ORM oracle over a varied history.
+# tests/booking/test_booking_ledger_sql.py holds it to an ORM oracle over a varied history.
 # A period with a start: the count reads only the period's host rows (index on rep, assigned_at), and the
 # last assignment (of any period) is each rep's newest host row in the pool (a backward step in that index),
 # so neither grows with the pool's history. The booking is looked up per host row by a boolean scalar

@@ -207,12 +207,11 @@ def _book(
     described = host_dicts(hosts, state.members)
     booking.meeting_type = meeting_type
     body = booking_body(booking, described, token=token)
-    emitted = outbox.messages(
+    outbox.emit(
         "booking.confirmed",
         booking,
         context={"hosts": described},
         secrets={"manage_url": body["manage_url"]},
         now=now,
     )
-    outbox.deliver_after_commit(sqlrows.insert(emitted))
     return body

@@ -190,22 +190,26 @@ def test_insert_many_stores_each_list_as_insert_does_packed_in_few_statements_on
             ]
 
 
+def new_booking(meeting_type, start: dt.datetime, token: str, *, minutes: int = 30) -> Booking:
+    return Booking(
+        meeting_type=meeting_type,
+        pool=meeting_type.pool,
+        start=start,
+        end=start + dt.timedelta(minutes=minutes),
+        prospect_name="P",
+        prospect_email="p@example.org",
+        prospect_timezone="UTC",
+        manage_token_hash=token * 64,
+    )
+
+
 def test_insert_many_saves_a_booking_with_rows_pointing_at_it_in_one_statement_on_postgresql(clock):
     from django.db import connection
 
     reps = [make_rep(), make_rep()]
     meeting_type = make_meeting_type(make_pool("ranked", reps))
     start = dt.datetime(2026, 3, 5, 9, tzinfo=dt.UTC)
-    booking = Booking(
-        meeting_type=meeting_type,
-        pool=meeting_type.pool,
-        start=start,
-        end=start + dt.timedelta(minutes=30),
-        prospect_name="P",
-        prospect_email="p@example.org",
-        prospect_timezone="UTC",
-        manage_token_hash="d" * 64,
-    )
+    booking = new_booking(meeting_type, start, "d")
     hosts = [BookingHost(booking=booking, rep=r, blocked_start=start, blocked_end=booking.end) for r in reps]
     entries = [
         LedgerEntry(pool=meeting_type.pool, rep=r, booking=booking, kind="assigned", delta=1) for r in reps
@@ -228,8 +232,7 @@ def test_insert_many_saves_a_booking_with_rows_pointing_at_it_in_one_statement_o
     assert [h.rep_id for h in stored] == sorted(r.pk for r in reps)
     assert LedgerEntry.objects.filter(booking_id=booking.pk).count() == 2
     # a list past the statement's parameter budget goes in the next statement, with the key already known
-    later = Booking(**{f.attname: getattr(booking, f.attname) for f in Booking._meta.concrete_fields[1:]})
-    later.manage_token_hash = "e" * 64
+    later = new_booking(meeting_type, start, "e")
     messages = [OutboxMessage(event="booking.confirmed", handler=f"h{i}", booking=later) for i in range(6)]
     seen.clear()
     with connection.execute_wrapper(record):
@@ -243,21 +246,7 @@ def test_an_insert_many_that_fails_leaves_none_of_its_rows():
 
     reps = [make_rep(), make_rep()]
     meeting_type = make_meeting_type(make_pool("ranked", reps))
-    start = dt.datetime(2026, 3, 4, 9, tzinfo=dt.UTC)
-    (booking,) = sqlrows.insert(
-        [
-            Booking(
-                meeting_type=meeting_type,
-                pool=meeting_type.pool,
-                start=start,
-                end=start + dt.timedelta(hours=1),
-                prospect_name="P",
-                prospect_email="p@example.org",
-                prospect_timezone="UTC",
-                manage_token_hash="c" * 64,
-            )
-        ]
-    )
+    (booking,) = sqlrows.insert([new_booking(meeting_type, dt.datetime(2026, 3, 4, 9, tzinfo=dt.UTC), "c")])
     entry = LedgerEntry(pool=meeting_type.pool, rep=reps[0], booking=booking, kind="assigned", delta=1.0)
     twice = [
         BookingHost(booking=booking, rep=reps[0], blocked_start=booking.start, blocked_end=booking.end)
