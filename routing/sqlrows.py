@@ -182,16 +182,14 @@ def _values(objs: list[Model], db, refs: dict[int, str] | None = None) -> tuple[
         if type(obj) is not model or obj.pk is not None:
             raise ValueError(f"insert takes new {model.__name__} instances only")
         marks = []
+        _take_saved_keys(obj)
         for field in fields:
-            if field.many_to_one and getattr(obj, field.attname) is None and field.is_cached(obj):
-                related = field.get_cached_value(obj)
-                if related is not None and related.pk is not None:
-                    setattr(obj, field.name, related)  # as bulk_create: the key, the instance kept
-                elif related is not None:
-                    if refs is None or id(related) not in refs:
-                        raise ValueError(f"{model.__name__}.{field.name}: the related object is not saved")
-                    marks.append(refs[id(related)])
-                    continue
+            related = _unsaved_related(obj, field)
+            if related is not None:
+                if refs is None or id(related) not in refs:
+                    raise ValueError(f"{model.__name__}.{field.name}: the related object is not saved")
+                marks.append(refs[id(related)])
+                continue
             value = field.pre_save(obj, add=True)
             if hasattr(value, "resolve_expression"):
                 raise ValueError(f"{model.__name__}.{field.name}: expressions are not supported here")
@@ -203,6 +201,21 @@ def _values(objs: list[Model], db, refs: dict[int, str] | None = None) -> tuple[
         f"VALUES {', '.join(tuples)} RETURNING {quote(opts.pk.column)}"
     )
     return sql, params
+
+
+def _unsaved_related(obj: Model, field):
+    """The instance a foreign key of ``obj`` points at while that instance has no key yet, else None."""
+    if not field.many_to_one or getattr(obj, field.attname) is not None or not field.is_cached(obj):
+        return None
+    return field.get_cached_value(obj)
+
+
+def _take_saved_keys(obj: Model) -> None:
+    """A foreign key to an instance saved since it was assigned takes its key (as ``bulk_create``)."""
+    for field in obj._meta.concrete_fields:
+        related = _unsaved_related(obj, field)
+        if related is not None and related.pk is not None:
+            setattr(obj, field.name, related)  # sets the key, keeps the instance
 
 
 def _saved(objs: list[Model], pks: list, db) -> None:
@@ -283,8 +296,4 @@ def _insert_batch(batch: list[tuple[list[Model], str, list]], db) -> None:
         _saved(objs, keys[i], db)
     for objs, _, _ in batch:  # keys read from another list's RETURNING
         for obj in objs:
-            for field in obj._meta.concrete_fields:
-                if field.many_to_one and getattr(obj, field.attname) is None and field.is_cached(obj):
-                    related = field.get_cached_value(obj)
-                    if related is not None:
-                        setattr(obj, field.name, related)
+            _take_saved_keys(obj)
