@@ -2,9 +2,10 @@
 
 * slots: ``GET /api/v1/meeting-types/<slug>/slots`` for a 50-rep ``first_available`` pool over 14 days
   (each rep with working hours and busy time), median and p95 of sequential requests;
-* the server: gunicorn with the production config (``config/gunicorn.conf.py``; ``BENCH_WORKERS``=3
-  processes × ``BENCH_THREADS``=4 threads, more options in ``BENCH_GUNICORN_ARGS``) and production settings
-  (``DEBUG=0``, persistent database connections: ``BENCH_DB_OPTIONS``), as README "Production";
+* the server: gunicorn with the production config (``config/gunicorn.conf.py``: its workers unless
+  ``BENCH_WORKERS`` and ``BENCH_THREADS`` say otherwise, more options in ``BENCH_GUNICORN_ARGS``) and
+  production settings (``DEBUG=0``, persistent database connections: ``BENCH_DB_OPTIONS``), as README
+  "Production";
 * create: ``POST …/bookings`` latency (median, p95) and bookings per second for 1 client and for 16
   concurrent clients, (a) all on that 50-rep pool (every booking locks all 50 reps: the worst case) and
   (b) on 16 separate 5-rep pools (one per client: what independent teams see);
@@ -27,6 +28,7 @@ import datetime as dt
 import http.client
 import json
 import os
+import runpy
 import socket
 import statistics
 import subprocess
@@ -47,8 +49,8 @@ CLIENTS = 16
 PER_CLIENT = 25  # bookings per client in the 16-client runs (400 in all: a steady state, not just the ramp)
 SINGLE_REQUESTS = 60
 SERVER = os.environ.get("BENCH_SERVER", "gunicorn")
-WORKERS = int(os.environ.get("BENCH_WORKERS", "3"))
-THREADS = int(os.environ.get("BENCH_THREADS", "4"))
+WORKERS = os.environ.get("BENCH_WORKERS", "")  # empty: as config/gunicorn.conf.py says
+THREADS = os.environ.get("BENCH_THREADS", "")
 # The server's DATABASE_URL options README "Production" recommends (persistent connections, server-side
 # binding, prepared statements); BENCH_DB_OPTIONS= (empty) gives Django's defaults (a connection per request).
 DB_OPTIONS = os.environ.get(
@@ -190,9 +192,11 @@ def seed() -> dict:
 
 
 class Client:
-    """HTTP/1.1 client with one kept-alive connection per thread (as a browser keeps its connection to the
-    booking page's origin). A GET on a connection the server closed meanwhile is sent again once; a POST is
-    never re-sent (the server may have booked it): POSTs run in fresh client threads with no idle gaps."""
+    """HTTP/1.1 client with one connection per thread, kept alive as long as the server keeps it (gthread
+    workers do, as for a browser; sync workers close it after each response, as behind a proxy that opens a
+    connection per request upstream, and the next request's connect is inside its measured time). A GET on
+    a connection the server closed meanwhile is sent again once; a POST is never re-sent (the server may
+    have booked it): POSTs run in fresh client threads with no idle gaps."""
 
     def __init__(self, port: int):
         self.port = port
@@ -337,8 +341,8 @@ def free_port() -> int:
 
 
 def start_server(env: dict) -> tuple[subprocess.Popen, int]:
-    """gunicorn (the production server, see README) with ``BENCH_WORKERS`` processes × ``BENCH_THREADS``
-    threads; ``BENCH_SERVER=threaded`` uses Django's single-process threaded WSGI server instead."""
+    """gunicorn (the production server, see README) with config/gunicorn.conf.py and the bench's
+    overrides; ``BENCH_SERVER=threaded`` uses Django's single-process threaded WSGI server instead."""
     if SERVER == "threaded":
         server = subprocess.Popen(
             [sys.executable, __file__, "--serve", "0"], env=env, stdout=subprocess.PIPE, text=True, cwd=ROOT
@@ -352,9 +356,9 @@ def start_server(env: dict) -> tuple[subprocess.Popen, int]:
     gunicorn = Path(sys.executable).with_name("gunicorn")
     server = subprocess.Popen(
         [str(gunicorn), "-c", "config/gunicorn.conf.py", "config.wsgi", "--bind", f"127.0.0.1:{port}"]
-        + ["--workers", str(WORKERS), "--threads", str(THREADS), "--log-level", "warning"]
+        + ["--log-level", "warning"]
         + os.environ.get("BENCH_GUNICORN_ARGS", "").split(),
-        env=env,
+        env={**env, **server_overrides()},
         cwd=ROOT,
     )
     deadline = time.monotonic() + 30
@@ -366,6 +370,23 @@ def start_server(env: dict) -> tuple[subprocess.Popen, int]:
             time.sleep(0.2)
     server.kill()
     raise SystemExit("the benchmark server did not start")
+
+
+def server_overrides() -> dict:
+    """``BENCH_WORKERS``/``BENCH_THREADS`` as the environment variables config/gunicorn.conf.py reads."""
+    return {k: v for k, v in (("WEB_CONCURRENCY", WORKERS), ("GUNICORN_THREADS", THREADS)) if v}
+
+
+def gunicorn_label() -> str:
+    """What config/gunicorn.conf.py gives the bench's server."""
+    saved = dict(os.environ)
+    os.environ.update(server_overrides())
+    try:
+        conf = runpy.run_path(str(ROOT / "config" / "gunicorn.conf.py"))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return f"gunicorn {conf['workers']} {conf['worker_class']} workers x {conf['threads']} threads"
 
 
 def stop_server(server: subprocess.Popen | None) -> None:
@@ -430,7 +451,7 @@ def main() -> None:
         data = seed()
         connection.close()
         server, port = start_server(env)
-        label = "threaded WSGI" if SERVER == "threaded" else f"gunicorn {WORKERS} workers x {THREADS} threads"
+        label = "threaded WSGI" if SERVER == "threaded" else gunicorn_label()
         options = (DB_OPTIONS or "a connection per request") if connection.vendor == "postgresql" else "file"
         print(
             f"database: {connection.vendor} ({options}); server: {label} "

@@ -1,19 +1,27 @@
 """gunicorn settings for production: ``gunicorn -c config/gunicorn.conf.py config.wsgi`` (``make bench``
 serves the API with them). Command-line options override them (e.g. ``--bind 0.0.0.0:8000``).
 
-* ``WEB_CONCURRENCY``: worker processes (default: CPUs + 1). Python's GIL makes one process one core, so
-  several processes are what uses the machine; threads overlap a request's database round trips.
-* ``GUNICORN_THREADS``: threads per worker (default 4), ``gthread`` workers.
-* ``reuse_port``: every worker listens on its own ``SO_REUSEPORT`` socket and the kernel spreads new
-  connections across them. On one shared socket the first worker to wake accepts a burst of connections,
-  and with kept-alive connections (browsers, proxies) one process then serves most requests on one core
-  while the others idle: measured with ``make bench``'s 16 clients, one of 3 workers used 2.1–3.3 s of CPU
-  in a 3–4 s run, the others 0.4–1.0 s, and throughput was 116/s on average against 137/s with this option
-  (4 runs each, 2026-12-03).
-* ``post_worker_init``: once a worker has loaded Django, ``gc.freeze()`` moves what is loaded so far (the
-  app's modules, URL patterns, models) out of the garbage collector's reach, so its full collections no
-  longer walk them in the middle of a request. Measured on the 50-rep slots page, 30 requests per run: the
-  slowest took 150–166 ms in 3 runs without it, 68–80 ms in 3 runs with it; medians unchanged (2026-12-03).
+* Workers (default): ``sync`` processes, ``WEB_CONCURRENCY`` of them (default 2 × CPUs + 1, gunicorn's own
+  advice). A sync worker takes one request at a time and accepts a connection from the one shared socket
+  only when it is idle, so a request never queues behind a busy process while another one idles, and no two
+  requests of a process take turns on its GIL. Like every sync deployment this one belongs behind a
+  buffering reverse proxy (nginx with its default ``proxy_buffering``/``proxy_request_buffering``, HAProxy,
+  a cloud load balancer that buffers): a slow client would otherwise hold a worker. The proxy keeps the
+  browsers' connections alive; gunicorn answers each request on a connection of its own.
+  Measured with ``make bench``'s 16 clients on 16 pools (the same hour, alternating, 5 rounds of 3 runs,
+  2026-12-04 20:32–20:36 UTC): p95 104–170 ms (median 129) with 3 gthread workers × 4 threads against
+  70–107 ms (median 89) with 5 sync workers, at 170–239 against 188–276 bookings/s.
+* ``GUNICORN_THREADS`` > 1 switches to ``gthread`` workers (default count CPUs + 1), for a server that
+  faces clients directly or sits behind a proxy that does not buffer: threads hold kept-alive connections
+  and slow clients cheaply. Each such worker then listens on its own ``SO_REUSEPORT`` socket and the kernel
+  spreads new connections across them; on one shared socket the first worker to wake accepted a burst of
+  kept-alive connections and served most requests on one core (116 against 137 bookings/s, 4 runs each,
+  2026-12-03).
+* ``post_worker_init``: ``config.warmup.warm()`` pays the worker's one-time costs (URLconf, validators'
+  regular expressions, time zones, the Celery app) before it serves, and then ``gc.freeze()`` moves what is
+  loaded so far (modules, URL patterns, models) out of the garbage collector's reach, so its full
+  collections no longer walk them in the middle of a request (slowest of 30 slots requests 150–166 ms without,
+  68–80 ms with, 3 runs each, 2026-12-03).
 """
 
 import gc
@@ -24,11 +32,19 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from config.env import env_int  # noqa: E402  (after the project root is on the path)
 
-workers = env_int("WEB_CONCURRENCY", (os.cpu_count() or 1) + 1, minimum=1)
-worker_class = "gthread"
-threads = env_int("GUNICORN_THREADS", 4, minimum=1)
-reuse_port = True
+CPUS = os.cpu_count() or 1
+threads = env_int("GUNICORN_THREADS", 1, minimum=1)
+if threads == 1:
+    worker_class = "sync"
+    workers = env_int("WEB_CONCURRENCY", 2 * CPUS + 1, minimum=1)
+else:
+    worker_class = "gthread"
+    workers = env_int("WEB_CONCURRENCY", CPUS + 1, minimum=1)
+    reuse_port = True
 
 
 def post_worker_init(worker) -> None:
+    from config.warmup import warm
+
+    warm()
     gc.freeze()

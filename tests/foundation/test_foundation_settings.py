@@ -136,23 +136,32 @@ def test_settings_load_with_good_values(tmp_path):
     assert pg.stdout.strip() == "django.db.backends.postgresql"
 
 
-def test_gunicorn_config_spreads_connections_and_reads_the_environment(monkeypatch):
+def test_gunicorn_config_picks_workers_and_reads_the_environment(monkeypatch):
     import runpy
 
     path = str(ROOT / "config" / "gunicorn.conf.py")
-    monkeypatch.setenv("WEB_CONCURRENCY", "5")
+    cpus = os.cpu_count() or 1
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    monkeypatch.delenv("GUNICORN_THREADS", raising=False)
+    conf = runpy.run_path(path)
+    # default: sync workers on one shared socket (an idle worker accepts), 2 x CPUs + 1 of them
+    assert (conf["workers"], conf["threads"], conf["worker_class"]) == (2 * cpus + 1, 1, "sync")
+    assert not conf.get("reuse_port")
+    assert callable(conf["post_worker_init"])
+    monkeypatch.setenv("WEB_CONCURRENCY", "7")
+    assert runpy.run_path(path)["workers"] == 7
+    # threads: gthread workers, each on its own SO_REUSEPORT socket
     monkeypatch.setenv("GUNICORN_THREADS", "2")
     conf = runpy.run_path(path)
     assert (conf["workers"], conf["threads"], conf["worker_class"], conf["reuse_port"]) == (
-        5,
+        7,
         2,
         "gthread",
         True,
     )
     monkeypatch.delenv("WEB_CONCURRENCY")
+    assert runpy.run_path(path)["workers"] == cpus + 1
     monkeypatch.delenv("GUNICORN_THREADS")
-    conf = runpy.run_path(path)
-    assert (conf["workers"], conf["threads"]) == ((os.cpu_count() or 1) + 1, 4)
     for name, raw, message in [
         ("WEB_CONCURRENCY", "0", "at least 1"),
         ("GUNICORN_THREADS", "four", "integer"),
