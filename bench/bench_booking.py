@@ -185,7 +185,7 @@ def seed() -> dict:
 
     big = pool("fa50", reps("big", REPS)).slug
     small = [pool(f"fa5-{c}", reps(f"s{c}-", 5)).slug for c in range(CLIENTS)]
-    return {"big": big, "small": small}
+    return {"big": big, "small": small, "warm": pool("warm", reps("warm", 5)).slug}
 
 
 # --- client
@@ -294,14 +294,31 @@ def report(label: str, results: list, wall: float) -> None:
     )
 
 
-def bench(port: int, data: dict) -> None:
+WARM_ROUNDS = 4  # per server worker
+
+
+def warm_up(client: Client, slug: str, workers: int, first: int) -> None:
+    """Before anything is measured, ``WARM_ROUNDS`` × ``workers`` slots requests and bookings on a pool of
+    their own (its starts from index ``first``), so that each worker has served both: a new worker's first
+    requests open its database connection and prepare its statements (config/warmup.py pays the rest at
+    start-up), which a server in its steady state has long done. Sync workers take connections in no fixed
+    order, hence several rounds per worker."""
+    starts = slot_starts(client, slug)
+    for i in range(WARM_ROUNDS * workers):
+        slot_starts(client, slug)
+        status, body, _ = book(client, slug, starts[first + i], 900_000 + first + i)
+        assert status == 201, body
+
+
+def bench(port: int, data: dict, workers: int) -> None:
     from django.db import connection
 
     client = Client(port)
+    warm_up(client, data["warm"], workers, 0)
     big, small = data["big"], data["small"]
     starts = slot_starts(client, big)
     print(f"{REPS}-rep first_available pool: {len(starts)} offered starts over {DAYS} days")
-    for _ in range(3):  # warm up
+    for _ in range(3):  # this pool's own slots statements
         slot_starts(client, big)
     today = dt.datetime.now(dt.UTC).date()
     end = today + dt.timedelta(days=DAYS - 1)
@@ -377,7 +394,7 @@ def server_overrides() -> dict:
     return {k: v for k, v in (("WEB_CONCURRENCY", WORKERS), ("GUNICORN_THREADS", THREADS)) if v}
 
 
-def gunicorn_label() -> str:
+def gunicorn_conf() -> dict:
     """What config/gunicorn.conf.py gives the bench's server."""
     saved = dict(os.environ)
     os.environ.update(server_overrides())
@@ -386,7 +403,7 @@ def gunicorn_label() -> str:
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    return f"gunicorn {conf['workers']} {conf['worker_class']} workers x {conf['threads']} threads"
+    return conf
 
 
 def stop_server(server: subprocess.Popen | None) -> None:
@@ -418,11 +435,12 @@ def deliver_outbox() -> None:
     )
 
 
-def eager_single(env: dict, data: dict) -> None:
+def eager_single(env: dict, data: dict, workers: int) -> None:
     eager = {k: v for k, v in env.items() if k != "CELERY_BROKER_URL"}
     server, port = start_server(eager)
     try:
         client = Client(port)
+        warm_up(client, data["warm"], workers, WARM_ROUNDS * workers)
         starts = slot_starts(client, data["small"][1])
         jobs = [[(data["small"][1], s) for s in starts[-30:]]]
         report("create, 5-rep pool, 1 client, eager outbox", *run_clients(client, jobs))
@@ -451,17 +469,22 @@ def main() -> None:
         data = seed()
         connection.close()
         server, port = start_server(env)
-        label = "threaded WSGI" if SERVER == "threaded" else gunicorn_label()
+        if SERVER == "threaded":
+            label, workers = "threaded WSGI", 1
+        else:
+            conf = gunicorn_conf()
+            label = f"gunicorn {conf['workers']} {conf['worker_class']} workers x {conf['threads']} threads"
+            workers = conf["workers"]
         options = (DB_OPTIONS or "a connection per request") if connection.vendor == "postgresql" else "file"
         print(
             f"database: {connection.vendor} ({options}); server: {label} "
             f"on 127.0.0.1:{port}, DEBUG={env['DEBUG']}"
         )
-        bench(port, data)
+        bench(port, data, workers)
         stop_server(server)
         server = None
         deliver_outbox()
-        eager_single(env, data)
+        eager_single(env, data, workers)
     finally:
         stop_server(server)
         from django.db import connections
