@@ -25,6 +25,12 @@ from django.db.backends.utils import CursorDebugWrapper
 from django.db.models import Model
 from django.utils.dateparse import parse_datetime
 
+try:
+    import psycopg
+    from psycopg.pq import Format
+except ImportError:  # another PostgreSQL driver, or none: text results only
+    psycopg = None
+
 
 def _db():
     """The default database's wrapper for this thread, looked up once per call instead of once per attribute
@@ -89,12 +95,35 @@ def _cursor(db):
         or isinstance(cursor, CursorDebugWrapper) != db.queries_logged
     ):
         cursor = db._sqlrows_cursor = db.cursor()
+        db._sqlrows_binary = _binary_capable(cursor.cursor)
     return cursor
 
 
-def rows(sql: str, params: Sequence) -> list[tuple]:
-    cursor = _cursor(_db())
-    cursor.execute(sql, params)
+def _binary_capable(raw) -> bool:
+    """A psycopg cursor that binds on the server (``server_side_binding=true``) can take its results in
+    binary format; a client-binding one (Django's default) cannot."""
+    if psycopg is None:
+        return False
+    return isinstance(raw, psycopg.Cursor) and not isinstance(raw, psycopg.ClientCursor)
+
+
+def rows(sql: str, params: Sequence, *, text: bool = False) -> list[tuple]:
+    """The rows of one statement. Where the cursor allows it (PostgreSQL with server-side binding) they
+    come in binary format, read by psycopg's C loaders: in text format every timestamp goes through the
+    pure-Python loader Django registers for text (4 % of a booking's time in a py-spy profile). Types come
+    back the same (aware UTC timestamps, ``date``, ``time``, ``int``, ``Decimal``, ``str``), except JSON,
+    parsed in binary format: ``text=True`` keeps text for rows handed to the ORM's converters."""
+    db = _db()
+    cursor = _cursor(db)
+    if text or not db._sqlrows_binary:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+    raw = cursor.cursor
+    raw.format = Format.BINARY
+    try:
+        cursor.execute(sql, params)
+    finally:
+        raw.format = Format.TEXT
     return cursor.fetchall()
 
 
@@ -160,7 +189,7 @@ def instances(
     sql = f"SELECT {select} FROM {source} WHERE {where}" + (f" ORDER BY {order_by}" if order_by else "")
     width = len(own.attnames)
     found = []
-    for row in rows(sql, params):
+    for row in rows(sql, params, text=True):  # the ORM's converters expect Django's text loaders' values
         instance = own.build(row[:width], db)
         if fk is not None:
             setattr(instance, fk.name, other.build(row[width:], db))

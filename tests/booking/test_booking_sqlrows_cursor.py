@@ -51,3 +51,38 @@ def test_a_dropped_connection_is_replaced_by_the_next_requests_health_check():
     close_old_connections()  # what Django does when the next request starts
     assert sqlrows.rows("SELECT 1", []) == [(1,)]
     assert sqlrows.rows("SELECT pg_backend_pid()", [])[0][0] != pid
+
+
+ROW_SQL = (
+    "SELECT 7::int, 9000000000::bigint, 2.50::numeric, 'x'::text, true, DATE '2026-03-29', TIME '09:30', "
+    "TIMESTAMPTZ '2026-03-29 01:30:00+00', NULL::timestamptz"
+)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_rows_come_in_binary_format_with_the_same_values_as_in_text():
+    with connection.cursor() as cursor:
+        server_binding = not isinstance(cursor.cursor, psycopg.ClientCursor)
+    if not server_binding:
+        pytest.skip("needs server-side binding (…?server_side_binding=true, as in CI and production)")
+    binary = sqlrows.rows(ROW_SQL, [])
+    assert connection._sqlrows_cursor.cursor.pgresult.fformat(0) == psycopg.pq.Format.BINARY
+    text = sqlrows.rows(ROW_SQL, [], text=True)
+    assert connection._sqlrows_cursor.cursor.pgresult.fformat(0) == psycopg.pq.Format.TEXT
+    assert binary == text
+    assert [type(v) for v in binary[0]] == [type(v) for v in text[0]]
+    assert binary[0][7].utcoffset().total_seconds() == 0  # aware, in UTC, as Django's loader gives
+    # JSON is where the formats differ: parsed in binary, a string for the ORM's converters in text
+    assert sqlrows.rows("""SELECT '{"a": 1}'::jsonb""", []) == [({"a": 1},)]
+    assert sqlrows.rows("""SELECT '{"a": 1}'::jsonb""", [], text=True) == [('{"a": 1}',)]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_only_a_server_binding_cursor_is_asked_for_binary_results():
+    connection.ensure_connection()
+    raw = connection.connection
+    assert sqlrows._binary_capable(psycopg.Cursor(raw))
+    assert not sqlrows._binary_capable(psycopg.ClientCursor(raw))  # psycopg refuses binary results there
+    assert not sqlrows._binary_capable(object())
