@@ -107,6 +107,12 @@ def _binary_capable(raw) -> bool:
     return isinstance(raw, psycopg.Cursor) and not isinstance(raw, psycopg.ClientCursor)
 
 
+def run(sql: str) -> None:
+    """Run ``sql`` (no parameters; several statements allowed: they go as one simple query) on the kept
+    cursor, its results unread."""
+    _cursor(_db()).execute(sql)
+
+
 def rows(sql: str, params: Sequence, *, text: bool = False) -> list[tuple]:
     """The rows of one statement. Where the cursor allows it (PostgreSQL with server-side binding) they
     come in binary format, read by psycopg's C loaders: in text format every timestamp goes through the

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
+import time
 
+import psycopg
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
@@ -87,8 +90,9 @@ def test_locks_are_taken_late_once_sorted_with_a_timeout(settings):
     lock_statements = [i for i, s in enumerate(sql) if "pg_advisory_xact_lock" in s]
     assert len(lock_statements) == 1, "all rep locks are taken in one statement, once"
     statement = sql[lock_statements[0]]
-    assert statement.startswith("SET LOCAL lock_timeout = '1234ms'")
-    locked = [int(n) - locking.NAMESPACE for n in re.findall(r"pg_advisory_xact_lock\((\d+)\)", statement)]
+    assert statement.startswith("SET LOCAL lock_timeout = '1234ms'; ")
+    (keys,) = re.findall(r"pg_advisory_xact_lock\(k\) FROM unnest\('\{([\d,]+)\}'::bigint\[\]\)", statement)
+    locked = [int(n) - locking.NAMESPACE for n in keys.split(",")]
     assert locked == sorted(r.pk for r in reps)
     # late: after what the lock does not guard (members, working hours, synced busy rows) is read, before
     # what bookings change (the pool's booking host rows around the slot, the fairness ledger) is read and
@@ -98,6 +102,50 @@ def test_locks_are_taken_late_once_sorted_with_a_timeout(settings):
     ledger_read = next(i for i, s in enumerate(sql) if "FROM routing_ledgerentry" in s)
     first_insert = next(i for i, s in enumerate(sql) if 'INSERT INTO "booking_booking"' in s)
     assert first_busy_read < lock_statements[0] < hosts_read < ledger_read < first_insert
+
+
+ADVISORY = (
+    "SELECT (classid::bigint << 32) | objid::bigint, granted FROM pg_locks "
+    "WHERE locktype = 'advisory' AND pid = %s ORDER BY 1"
+)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_lock_statement_takes_the_locks_in_ascending_order_and_holds_them(settings):
+    """Rep 9's lock is held elsewhere: a booking's locks on 9, 3 and 5 hold 3 and 5 while it waits for 9
+    (ascending order), and all three once 9 is free, until the transaction ends."""
+    settings.BOOKING_LOCK_TIMEOUT_MS = 20_000
+    params = connection.get_connection_params()
+    dsn = {k: params[k] for k in ("host", "port", "user", "dbname") if params.get(k)}
+    key = {rid: locking.NAMESPACE | rid for rid in (3, 5, 9)}
+    outcome = {}
+
+    def book_locks():
+        from django.db import connection as own
+
+        try:
+            with transaction.atomic():
+                outcome["pid"] = own.cursor().connection.info.backend_pid
+                locking.lock_reps([9, 3, 5])
+                outcome["held"] = locking.sqlrows.rows(ADVISORY, [outcome["pid"]])
+        finally:
+            own.close()
+
+    with psycopg.connect(**dsn) as other:
+        other.execute("SELECT pg_advisory_xact_lock(%s)", [key[9]])
+        worker = threading.Thread(target=book_locks)
+        worker.start()
+        deadline = time.monotonic() + 15
+        while True:
+            waiting = "pid" in outcome and other.execute(ADVISORY, [outcome["pid"]]).fetchall()
+            if waiting and any(not granted for _, granted in waiting):
+                break
+            assert time.monotonic() < deadline, "the booking never waited for rep 9's lock"
+            time.sleep(0.02)
+        assert waiting == [(key[3], True), (key[5], True), (key[9], False)]
+        other.commit()  # frees rep 9
+        worker.join(15)
+    assert outcome["held"] == [(key[3], True), (key[5], True), (key[9], True)]
 
 
 @pytest.mark.django_db(transaction=True)
