@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 
 from booking.models import Booking, BookingHost
 from booking.services import booking_create, locking
-from routing import selectors
+from routing import selectors, sqlrows
 from tests.booking.booking_factories import make_meeting_type, make_pool, make_rep
 
 pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("clock")]
@@ -125,9 +125,10 @@ def test_the_lock_statement_takes_the_locks_in_ascending_order_and_holds_them(se
 
         try:
             with transaction.atomic():
-                outcome["pid"] = own.cursor().connection.info.backend_pid
+                own.ensure_connection()
+                outcome["pid"] = own.connection.info.backend_pid
                 locking.lock_reps([9, 3, 5])
-                outcome["held"] = locking.sqlrows.rows(ADVISORY, [outcome["pid"]])
+                outcome["held"] = sqlrows.rows(ADVISORY, [outcome["pid"]])
         finally:
             own.close()
 
