@@ -23,6 +23,11 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# Behind a reverse proxy that terminates TLS and sets X-Forwarded-Proto itself (replacing any the client
+# sent): what it forwards counts as HTTPS (CSRF's origin check on the admin's forms, absolute URLs). Leave it
+# off where clients can reach the app directly, or they could claim HTTPS.
+if env_bool("TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # Public base URL used in emails and manage links, e.g. https://book.example.com
 BASE_URL = (env_str("BASE_URL", "http://127.0.0.1:8000") or "").rstrip("/")
 if not BASE_URL.startswith(("http://", "https://")):

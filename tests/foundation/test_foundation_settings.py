@@ -94,14 +94,12 @@ def test_parse_database_url_rejects(url, message, tmp_path):
     assert message in str(info.value)
 
 
-def load_settings(**env: str) -> subprocess.CompletedProcess:
-    """Import the settings in a fresh interpreter with exactly these Baton variables set."""
-    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "DATABASE_URL"}}
+def load_settings(show: str = "DATABASES['default']['ENGINE']", **env: str) -> subprocess.CompletedProcess:
+    """Import the settings in a fresh interpreter with exactly these Baton variables set; prints ``show``."""
+    unset = {"DEBUG", "SECRET_KEY", "DATABASE_URL", "TRUST_X_FORWARDED_PROTO"}
+    clean = {k: v for k, v in os.environ.items() if k not in unset}
     clean.update(env, DJANGO_SETTINGS_MODULE="config.settings")
-    code = (
-        "import django; django.setup(); from django.conf import settings; "
-        "print(settings.DATABASES['default']['ENGINE'])"
-    )
+    code = f"import django; django.setup(); from django.conf import settings; print(settings.{show})"
     return subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
     )
@@ -170,3 +168,15 @@ def test_gunicorn_config_picks_workers_and_reads_the_environment(monkeypatch):
         with pytest.raises(ImproperlyConfigured, match=f"{name}: .*{message}"):
             runpy.run_path(path)
         monkeypatch.delenv(name)
+
+
+def test_forwarded_proto_is_trusted_only_when_asked():
+    show = "SECURE_PROXY_SSL_HEADER"
+    off = load_settings(show, DEBUG="1")
+    assert off.returncode == 0, off.stderr
+    assert off.stdout.strip() == "None"  # Django's default: a client's header means nothing
+    on = load_settings(show, DEBUG="1", TRUST_X_FORWARDED_PROTO="1")
+    assert on.returncode == 0, on.stderr
+    assert on.stdout.strip() == "('HTTP_X_FORWARDED_PROTO', 'https')"
+    bad = load_settings(show, DEBUG="1", TRUST_X_FORWARDED_PROTO="maybe")
+    assert bad.returncode != 0 and "TRUST_X_FORWARDED_PROTO" in bad.stderr
