@@ -93,13 +93,16 @@ def booking_create(
         stored = idempotency.replay(key, request_hash, now=now)
         if stored:
             return CreateResult(stored[0], stored[1], replayed=True)
-    stage = "key"
+    stage = "plan"
     try:
+        plan = _plan(meeting_type, start=start, now=now, route=route)
+        stage = "key"
         with transaction.atomic(durable=True):
             key_row = idempotency.begin(key, request_hash, now=now) if key else None
             stage = "book"
             body = _book(
                 meeting_type,
+                plan,
                 start=start,
                 name=name,
                 email=email,
@@ -136,8 +139,53 @@ def booking_create(
     return CreateResult(201, body)
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What a booking reads before its transaction: the pool's members and phase one of their time (which
+    the rep locks do not guard), and the live calendar check of the host the pool would choose now."""
+
+    pool: Any
+    calendars: Any  # routing.selectors.PoolCalendars
+    probe: tuple[datetime, datetime]  # the booking's buffered range
+    live_free: frozenset[int] = frozenset()  # asked live just now: free
+    live_busy: tuple[int, ...] = ()  # asked live just now: busy
+
+
+def _plan(meeting_type: MeetingType, *, start: datetime, now: datetime, route=None) -> _Plan:
+    """Read, outside the booking transaction, what needs no lock. When a member has a Google/Microsoft
+    calendar to ask, the pool is assigned once here and the chosen host(s) asked live: a provider's answer
+    takes up to ``BOOKING_LIVE_CHECK_TIMEOUT_MS``, and under the locks it would hold every booking of the
+    pool (on SQLite, every write) that long. Inside the transaction the same host is not asked again; a
+    host chosen there that was not asked here (the state changed meanwhile) is asked under the locks."""
+    pool = route.pool if route else meeting_type.pool
+    members = pool_members(pool)
+    rep_ids = [m.rep_id for m in members]
+    end = start + timedelta(minutes=meeting_type.duration_minutes)
+    probe = blocked_range(meeting_type, start)
+    calendars = load_pool_calendars(
+        pool, meeting_type, now=now, window=Interval(start, end), members=members, probe=probe
+    )
+    if rep_ids and calendars.booked >= set(rep_ids):  # taken already: no need to queue for the locks
+        raise SlotUnavailable()
+    plan = _Plan(pool, calendars, probe)
+    if not calendars.live:
+        return plan
+    state = load_pool_bookings(calendars, now=now, taken=probe)
+    if state is None:
+        raise SlotUnavailable()
+    if route:
+        state = replace(state, spec=route.restrict(state.spec))
+    try:
+        tentative = choose_hosts(state, meeting_type, start=start, now=now)
+    except NoHostAvailable as exc:  # the transaction decides again, and says why
+        return replace(plan, live_busy=tuple(exc.record.get("live_busy", ())))
+    hosts = frozenset(h.rep_id for h in tentative.hosts)
+    return replace(plan, live_free=hosts, live_busy=tuple(tentative.record["live_busy"]))
+
+
 def _book(
     meeting_type: MeetingType,
+    plan: _Plan,
     *,
     start: datetime,
     name: str,
@@ -151,26 +199,18 @@ def _book(
     route=None,
     visitor: str = "",
 ) -> dict:
-    pool = route.pool if route else meeting_type.pool
-    members = pool_members(pool)
-    rep_ids = [m.rep_id for m in members]
+    pool, calendars = plan.pool, plan.calendars
     end = start + timedelta(minutes=meeting_type.duration_minutes)
-    # What the locks do not guard is read before taking them, so they are held as briefly as possible; the
-    # same statements tell which reps already host a booking that overlaps this one.
-    probe = blocked_range(meeting_type, start)
-    calendars = load_pool_calendars(
-        pool, meeting_type, now=now, window=Interval(start, end), members=members, probe=probe
-    )
-    if rep_ids and calendars.booked >= set(rep_ids):  # taken already: no need to queue for the locks
-        raise SlotUnavailable()
-    locking.lock_reps(rep_ids)
-    state = load_pool_bookings(calendars, now=now, taken=probe)
+    locking.lock_reps(calendars.rep_ids)
+    state = load_pool_bookings(calendars, now=now, taken=plan.probe)
     if state is None:  # taken while we waited for the locks: fail before the ledger is read
         raise SlotUnavailable()
     if route:  # leads.tokens.Route: the routed pool, restricted to its candidates
         state = replace(state, spec=route.restrict(state.spec))
     try:
-        assignment = choose_hosts(state, meeting_type, start=start, now=now)
+        assignment = choose_hosts(
+            state, meeting_type, start=start, now=now, live_free=plan.live_free, live_busy=plan.live_busy
+        )
     except NoHostAvailable as exc:
         message = invalid_start(exc.record)
         raise (InvalidInput({"start": [message]}) if message else SlotUnavailable()) from None

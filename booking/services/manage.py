@@ -7,6 +7,7 @@ transaction that secures the new one.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,6 +18,7 @@ from django.utils import timezone as dj_timezone
 from booking import outbox
 from booking.errors import (
     BookingAlreadyCancelled,
+    BookingError,
     BookingInPast,
     BookingNotActive,
     InvalidInput,
@@ -182,6 +184,70 @@ def _move_hosts(booking: Booking, rows: list[BookingHost], new_hosts: dict[int, 
     return active, released
 
 
+@dataclass
+class _Asked:
+    """Live free/busy answers gathered for a reschedule before its transaction (as ``booking_create``
+    does): a provider may take ``BOOKING_LIVE_CHECK_TIMEOUT_MS`` to answer, and under the rep locks it
+    would hold every booking of the pool that long. Under the locks, only hosts not asked here are asked."""
+
+    kept: dict = field(default_factory=dict)  # (current hosts, their old range) → busy outside it
+    free: frozenset[int] = frozenset()  # chosen by routing again, free
+    busy: tuple[int, ...] = ()  # chosen by routing again, busy
+
+
+def _new_hosts(booking: Booking, current: list[BookingHost], state, *, start: datetime, now: datetime, asked):
+    """(keep, busy, assignment): keep the current hosts when all are free at ``start`` (``busy``: those of
+    them busy live in the new range outside their old one), otherwise route again (``assignment``). Raises
+    ``NoHostAvailable``."""
+    meeting_type = booking.meeting_type
+    spec = meeting_spec(meeting_type)
+    members = {m.rep_id: m for m in state.spec.members}
+    keep = bool(current) and all(
+        r.rep_id in members and why_not_free(members[r.rep_id], spec, now=now, start=start) is None
+        for r in current
+    )
+    busy: set[int] = set()
+    if keep:
+        key = (tuple(r.rep_id for r in current), (current[0].blocked_start, current[0].blocked_end))
+        if key not in asked.kept:
+            asked.kept[key] = _live_busy_outside(list(key[0]), blocked_range(meeting_type, start), key[1])
+        busy = set(asked.kept[key])
+        keep = not busy
+    if keep:
+        return True, busy, None
+    assignment = choose_hosts(
+        state, meeting_type, start=start, now=now, exclude=busy, live_free=asked.free, live_busy=asked.busy
+    )
+    return False, busy, assignment
+
+
+def _ask_before(token: str, *, start: datetime, now: datetime) -> _Asked:
+    """The reschedule's decision taken once before its transaction, for its live answers only (none when
+    no member of the pool has a calendar to ask). Anything wrong here is left to the transaction to say."""
+    asked = _Asked()
+    try:
+        booking = booking_by_token(token)
+        _changeable(booking, now)
+    except BookingError:
+        return asked
+    end = start + timedelta(minutes=booking.meeting_type.duration_minutes)
+    window = Interval(start, end)
+    state = load_pool_state(
+        booking.pool, booking.meeting_type, now=now, window=window, exclude_booking_id=booking.pk
+    )
+    if not state.live:
+        return asked
+    current = list(booking.hosts.filter(active=True).order_by("pk"))
+    try:
+        keep, _busy, assignment = _new_hosts(booking, current, state, start=start, now=now, asked=asked)
+    except NoHostAvailable:
+        return asked
+    if not keep:
+        asked.free = frozenset(h.rep_id for h in assignment.hosts)
+        asked.busy = tuple(assignment.record["live_busy"])
+    return asked
+
+
 def booking_reschedule(
     *, token: str, start: datetime, zone: str | None = None, now: datetime | None = None
 ) -> dict:
@@ -194,6 +260,7 @@ def booking_reschedule(
     if start.second or start.microsecond:
         raise InvalidInput({"start": ["This start is not on the booking grid."]})
     holder: dict[str, Any] = {}
+    asked = _ask_before(token, start=start, now=now)
 
     def run():
         with transaction.atomic(durable=True):
@@ -209,28 +276,16 @@ def booking_reschedule(
             state = load_pool_state(
                 pool, meeting_type, now=now, window=Interval(start, end), exclude_booking_id=booking.pk
             )
-            spec = meeting_spec(meeting_type)
-            members = {m.rep_id: m for m in state.spec.members}
-            keep = bool(current) and all(
-                r.rep_id in members and why_not_free(members[r.rep_id], spec, now=now, start=start) is None
-                for r in current
-            )
-            busy: set[int] = set()
-            if keep:
-                old = (current[0].blocked_start, current[0].blocked_end)
-                busy = _live_busy_outside(
-                    [r.rep_id for r in current], blocked_range(meeting_type, start), old
-                )
-                keep = not busy
             previous = {"start": _iso(booking.start), "hosts": [r.rep_id for r in current]}
+            try:
+                decided = _new_hosts(booking, current, state, start=start, now=now, asked=asked)
+            except NoHostAvailable as exc:
+                message = invalid_start(exc.record)
+                raise (InvalidInput({"start": [message]}) if message else SlotUnavailable()) from None
+            keep, busy, assignment = decided
             if keep:
                 new_hosts = {r.rep_id: r.role for r in current}
             else:
-                try:
-                    assignment = choose_hosts(state, meeting_type, start=start, now=now, exclude=busy)
-                except NoHostAvailable as exc:
-                    message = invalid_start(exc.record)
-                    raise (InvalidInput({"start": [message]}) if message else SlotUnavailable()) from None
                 new_hosts = {h.rep_id: h.role for h in assignment.hosts}
                 booking.decision = {
                     **assignment.record,

@@ -64,27 +64,30 @@ def choose_hosts(
     start: datetime,
     now: datetime,
     exclude: set[int] | None = None,
+    live_free: frozenset[int] = frozenset(),
+    live_busy: tuple[int, ...] = (),
 ) -> Assignment:
     """Assign with the routing core, then ask the providers live about the chosen hosts only; a host busy
     live is excluded and the pool re-assigned. Raises ``NoHostAvailable`` (record attached) when nobody is
-    left. The record lists ``withheld`` reps and reps found ``live_busy``."""
+    left. The record lists ``withheld`` reps and reps found ``live_busy``. ``live_free``/``live_busy``: reps
+    already asked for this booking (just before its transaction); they are not asked again."""
     spec = meeting_spec(meeting_type)
     blocked = blocked_range(meeting_type, start)
-    excluded = set(exclude or ())
-    live_busy: list[int] = []
+    excluded = set(exclude or ()) | set(live_busy)
+    found_busy: list[int] = list(live_busy)
     timeout = settings.BOOKING_LIVE_CHECK_TIMEOUT_MS / 1000
     while True:
         try:
             assignment = assign(without(state.spec, excluded), spec, now=now, start=start)
         except NoHostAvailable as exc:
-            exc.record.update(withheld=sorted(state.withheld), live_busy=live_busy)
+            exc.record.update(withheld=sorted(state.withheld), live_busy=found_busy)
             raise
-        chosen = [h.rep_id for h in assignment.hosts]
-        busy = hosts_busy_live(chosen, *blocked, timeout_seconds=timeout, live=state.live)
+        ask = [h.rep_id for h in assignment.hosts if h.rep_id not in live_free]
+        busy = hosts_busy_live(ask, *blocked, timeout_seconds=timeout, live=state.live) if ask else set()
         if not busy:
-            assignment.record.update(withheld=sorted(state.withheld), live_busy=live_busy)
+            assignment.record.update(withheld=sorted(state.withheld), live_busy=found_busy)
             return assignment
-        live_busy.extend(sorted(busy))
+        found_busy.extend(sorted(busy))
         excluded |= busy
 
 

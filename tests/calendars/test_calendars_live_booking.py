@@ -1,0 +1,180 @@
+"""The live free/busy check of a booking's host runs before the booking transaction, not under its locks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import threading
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db import connection, connections
+
+from booking.models import Booking, BookingHost
+from booking.services import booking_create, booking_reschedule
+from booking.services import manage as booking_manage
+from booking.services import routing as booking_routing
+from calendars.models import Calendar
+from calendars.services.sync import calendar_sync
+from tests.booking.booking_factories import make_meeting_type, make_pool
+from tests.booking.booking_factories import make_rep as make_working_rep
+
+pytestmark = pytest.mark.django_db
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def next_weekday_at_ten(days: int = 3) -> dt.datetime:
+    day = dt.datetime.now(BERLIN).date() + dt.timedelta(days=days)
+    while day.weekday() >= 5:
+        day += dt.timedelta(days=1)
+    return dt.datetime.combine(day, dt.time(10), tzinfo=BERLIN)
+
+
+@pytest.fixture
+def ranked_pair(google_connection):
+    """Two reps with Google calendars (synced just now, so neither is withheld) in a ``ranked`` pool: the
+    first is the pool's first choice."""
+    reps = [make_working_rep("First"), make_working_rep("Second")]
+    for rep in reps:
+        conn = google_connection(rep)
+        calendar_sync(calendar_id=Calendar.objects.get(connection=conn, is_primary=True).pk)
+    return reps, make_meeting_type(make_pool("ranked", reps))
+
+
+class LiveCalls(list):
+    """(reps asked, inside a transaction?) per call; ``hooks`` run at each call, before the provider."""
+
+    def __init__(self):
+        super().__init__()
+        self.hooks: list = []
+
+
+@pytest.fixture
+def live_calls(monkeypatch):
+    """Every live check of a booking: the reps asked and whether a transaction was open."""
+    real = booking_routing.hosts_busy_live
+    calls = LiveCalls()
+    outside = len(connection.atomic_blocks)  # the test's own transaction
+
+    def spy(rep_ids, start, end, **kwargs):
+        calls.append((tuple(rep_ids), len(connection.atomic_blocks) > outside))
+        for hook in calls.hooks:
+            hook(rep_ids)
+        return real(rep_ids, start, end, **kwargs)
+
+    monkeypatch.setattr(booking_routing, "hosts_busy_live", spy)
+    monkeypatch.setattr(booking_manage, "hosts_busy_live", spy)  # a reschedule keeping its hosts
+    return calls
+
+
+def book(meeting_type, start):
+    return booking_create(
+        meeting_type=meeting_type, start=start, name="Pat", email="pat@example.org", timezone="Europe/Berlin"
+    ).body
+
+
+def test_a_host_busy_live_is_skipped_before_the_transaction(ranked_pair, live_calls, fake_google):
+    (first, second), meeting_type = ranked_pair
+    start = next_weekday_at_ten()
+    calendar = Calendar.objects.get(connection__rep=first, is_primary=True)
+    # an event the last sync did not see: only the live check knows
+    fake_google.put_event(calendar.external_id, start=start, end=start + dt.timedelta(minutes=30))
+
+    body = book(meeting_type, start)
+
+    assert [h["email"] for h in body["hosts"]] == [second.email]
+    assert live_calls == [((first.pk,), False), ((second.pk,), False)]  # neither under the rep locks
+    assert Booking.objects.get(pk=body["id"]).decision["live_busy"] == [first.pk]
+
+
+def test_a_host_asked_before_is_not_asked_again(ranked_pair, live_calls):
+    (first, _second), meeting_type = ranked_pair
+    body = book(meeting_type, next_weekday_at_ten())
+    assert [h["email"] for h in body["hosts"]] == [first.email]
+    assert live_calls == [((first.pk,), False)]
+
+
+def test_a_host_chosen_under_the_locks_but_not_asked_before_is_asked_there(ranked_pair, live_calls):
+    """Between the check and the locks another booking takes the first choice: the second one, chosen under
+    the locks, was not asked before, so it is asked there."""
+    (first, second), meeting_type = ranked_pair
+    start = next_weekday_at_ten().astimezone(dt.UTC)
+    end = start + dt.timedelta(minutes=30)
+
+    def take_first(rep_ids):
+        if list(rep_ids) == [first.pk] and not Booking.objects.exists():
+            taken = Booking.objects.create(
+                meeting_type=meeting_type,
+                pool=meeting_type.pool,
+                start=start,
+                end=end,
+                prospect_name="Other",
+                prospect_email="other@example.org",
+                prospect_timezone="Europe/Berlin",
+                manage_token_hash=secrets.token_hex(32),
+            )
+            BookingHost.objects.create(booking=taken, rep=first, blocked_start=start, blocked_end=end)
+
+    live_calls.hooks.append(take_first)
+    body = book(meeting_type, start)
+
+    assert [h["email"] for h in body["hosts"]] == [second.email]
+    assert live_calls == [((first.pk,), False), ((second.pk,), True)]
+
+
+def test_a_reschedule_asks_before_its_transaction_too(ranked_pair, live_calls, fake_google):
+    """Keeping the host: asked once, before the transaction. The host busy at the new time: the pool routes
+    again, and the new host is asked before the transaction as well."""
+    (first, second), meeting_type = ranked_pair
+    start = next_weekday_at_ten()
+    token = book(meeting_type, start)["manage_token"]
+    live_calls.clear()
+
+    later = start + dt.timedelta(hours=2)
+    assert [h["email"] for h in booking_reschedule(token=token, start=later)["hosts"]] == [first.email]
+    assert live_calls == [((first.pk,), False)]
+
+    live_calls.clear()
+    latest = start + dt.timedelta(hours=4)
+    calendar = Calendar.objects.get(connection__rep=first, is_primary=True)
+    fake_google.put_event(calendar.external_id, start=latest, end=latest + dt.timedelta(minutes=30))
+    assert [h["email"] for h in booking_reschedule(token=token, start=latest)["hosts"]] == [second.email]
+    assert live_calls == [((first.pk,), False), ((second.pk,), False)]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_slow_provider_does_not_hold_the_pools_other_bookings(ranked_pair, monkeypatch):
+    """Two bookings of one pool at different times, each live check waiting (up to 5 s) for the other's to
+    begin: both meet. Were the checks under the rep locks, the second booking would queue behind the first
+    one's check, the barrier would break and it would time out on the locks."""
+    (first, _second), meeting_type = ranked_pair
+    barrier = threading.Barrier(2, timeout=5)
+    met, outcomes = [], []
+
+    def meet(rep_ids, start, end, **kwargs):
+        try:
+            barrier.wait()
+            met.append(tuple(rep_ids))
+        except threading.BrokenBarrierError:
+            pass
+        return set()
+
+    monkeypatch.setattr(booking_routing, "hosts_busy_live", meet)
+    start = next_weekday_at_ten()
+
+    def run(hours: int) -> None:
+        try:
+            outcomes.append(book(meeting_type, start + dt.timedelta(hours=hours))["hosts"][0]["email"])
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            outcomes.append(type(exc).__name__)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(hours,)) for hours in (0, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert met == [(first.pk,), (first.pk,)]
+    assert outcomes == [first.email, first.email]
