@@ -278,7 +278,7 @@ def load_pool_bookings(
         ):
             booked[rep_id].append(Interval(sqlrows.aware(start), sqlrows.aware(end)))
         if taken is not None and all(
-            any(i.start < taken[1] and taken[0] < i.end for i in booked[rid]) for rid in rep_ids
+            any(i.start < taken[1] and taken[0] < i.end for i in booked.get(rid, ())) for rid in rep_ids
         ):
             return None
         counted = rep_ids if calendars.counted is None else sorted(calendars.counted)
@@ -294,10 +294,13 @@ def load_pool_bookings(
     states, by_rep = [], {}
     for member in members:
         rid = member.rep_id
-        synced = calendars.schedules[rid]
-        schedule = replace(
-            synced, busy=synced.busy + tuple(booked[rid]), meetings_per_local_date=dict(per_date[rid])
-        )
+        schedule = calendars.schedules[rid]
+        if rid in booked or rid in per_date:  # else phase one's schedule as it is (most reps, 50-rep pools)
+            schedule = replace(
+                schedule,
+                busy=schedule.busy + tuple(booked.get(rid, ())),
+                meetings_per_local_date=dict(per_date.get(rid, {})),
+            )
         states.append(
             MemberState(
                 rep=schedule,
