@@ -71,38 +71,51 @@ class OverrideHost:
     counts: bool
 
 
+# The host rows of bookings moved by a non-counting override, in one statement: such bookings are found
+# among the pool's few reassignment entries (index ``ledger_pool_kind``), never per host row, and the latest
+# "reassigned_to"/"reassigned_from" entry of each host row's rep on its booking says how it counts.
+OVERRIDE_HOSTS_SQL = """
+SELECT h.booking_id, h.rep_id, h.released, h.assigned_at, b.status, ({latest}) AS got, ({latest}) AS kept
+FROM booking_bookinghost h INNER JOIN booking_booking b ON b.id = h.booking_id
+WHERE h.rep_id {reps} AND h.booking_id IN (
+  SELECT z.booking_id FROM routing_ledgerentry z
+  WHERE z.pool_id = %s AND z.kind IN ('reassigned_from', 'reassigned_to') AND z.delta = 0.0
+  AND z.rep_id {reps} AND z.booking_id IS NOT NULL
+)
+ORDER BY h.booking_id, h.role, h.id
+"""
+LATEST_MOVE = (
+    "SELECT e.delta FROM routing_ledgerentry e WHERE e.pool_id = %s AND e.booking_id = h.booking_id "
+    "AND e.rep_id = h.rep_id AND e.kind = %s ORDER BY e.id DESC LIMIT 1"
+)
+
+
 def override_hosts(pool: Pool, rep_ids: list[int]) -> list[OverrideHost]:
     """Host rows of bookings moved by a non-counting override (``routing.overrides``: ledger entries with
-    delta 0): the host row the booking left keeps counting, the one it went to does not. Read from the few
-    reassignment entries of the pool (index ``ledger_pool_kind``), never per host row. Shared by
-    ``pool_ledger`` and the simulator's ledger history."""
+    delta 0): the host row the booking left keeps counting, the one it went to does not. One query
+    (``OVERRIDE_HOSTS_SQL``; it runs under the booking locks whenever a member has had such an override).
+    Shared by ``pool_ledger`` and the simulator's ledger history."""
     from booking.models import BookingHost
 
-    moves = (LedgerEntry.Kind.REASSIGNED_FROM, LedgerEntry.Kind.REASSIGNED_TO)
-    zero = set(
-        LedgerEntry.objects.filter(
-            pool_id=pool.pk, rep_id__in=rep_ids, kind__in=moves, delta=0.0
-        ).values_list("booking_id", flat=True)
-    )
-    zero.discard(None)
-    if not zero:
+    if not rep_ids:
         return []
-    latest: dict[tuple, float] = {}  # (booking, rep, kind) → delta of the latest such entry
-    for booking_id, rep_id, kind, delta in (
-        LedgerEntry.objects.filter(pool_id=pool.pk, booking_id__in=zero, kind__in=moves)
-        .order_by("pk")
-        .values_list("booking_id", "rep_id", "kind", "delta")
-    ):
-        latest[(booking_id, rep_id, kind)] = delta
+    reps, listed = sqlrows.among(rep_ids)
+    sql = OVERRIDE_HOSTS_SQL.format(latest=LATEST_MOVE, reps=reps)
+    params = [
+        pool.pk,
+        LedgerEntry.Kind.REASSIGNED_TO,
+        pool.pk,
+        LedgerEntry.Kind.REASSIGNED_FROM,
+        *listed,
+        pool.pk,
+        *listed,
+    ]
     rows = []
-    for booking_id, rep_id, released, assigned_at, status in BookingHost.objects.filter(
-        booking_id__in=zero, rep_id__in=rep_ids
-    ).values_list("booking_id", "rep_id", "released", "assigned_at", "booking__status"):
+    for booking_id, rep_id, released, assigned_at, status, got, kept in sqlrows.rows(sql, params):
         moved = released == BookingHost.Released.REASSIGNED
-        got = latest.get((booking_id, rep_id, LedgerEntry.Kind.REASSIGNED_TO)) == 0.0
-        kept = latest.get((booking_id, rep_id, LedgerEntry.Kind.REASSIGNED_FROM)) == 0.0
+        got, kept = got == 0.0, kept == 0.0  # no such entry (NULL): False
         counts = (not moved and not (got and not kept)) or (moved and kept and not got)
-        rows.append(OverrideHost(booking_id, rep_id, assigned_at, status, moved, counts))
+        rows.append(OverrideHost(booking_id, rep_id, sqlrows.aware(assigned_at), status, moved, counts))
     return rows
 
 

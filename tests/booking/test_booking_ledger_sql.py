@@ -11,7 +11,14 @@ import pytest
 from django.db.models import Count, Max, Q, Sum
 
 from booking.models import Booking, BookingHost
-from routing.ledger import _override_corrections, counted_statuses, fairness_period_start, pool_ledger
+from routing.ledger import (
+    OverrideHost,
+    _override_corrections,
+    counted_statuses,
+    fairness_period_start,
+    override_hosts,
+    pool_ledger,
+)
 from routing.models import LedgerEntry, Pool
 from tests.booking.booking_factories import NOW, make_meeting_type, make_pool, make_rep
 
@@ -140,3 +147,57 @@ def test_no_members_no_queries(django_assert_num_queries):
     pool = make_pool("first_available", [])
     with django_assert_num_queries(0):
         assert pool_ledger(pool, [], now=NOW).raw == {}
+
+
+def override_hosts_oracle(pool: Pool, rep_ids: list[int]) -> list[OverrideHost]:
+    """``override_hosts`` with the ORM: the bookings with a zero-delta move among ``rep_ids``, the latest
+    move entry per (booking, rep, kind), and those bookings' host rows of ``rep_ids``."""
+    moves = (Kind.REASSIGNED_FROM, Kind.REASSIGNED_TO)
+    zero = set(
+        LedgerEntry.objects.filter(pool=pool, rep_id__in=rep_ids, kind__in=moves, delta=0.0)
+        .exclude(booking=None)
+        .values_list("booking_id", flat=True)
+    )
+    latest = {}
+    for entry in LedgerEntry.objects.filter(pool=pool, booking_id__in=zero, kind__in=moves).order_by("pk"):
+        latest[(entry.booking_id, entry.rep_id, entry.kind)] = entry.delta
+    rows = []
+    for host in BookingHost.objects.filter(booking_id__in=zero, rep_id__in=rep_ids).select_related("booking"):
+        moved = host.released == BookingHost.Released.REASSIGNED
+        got = latest.get((host.booking_id, host.rep_id, Kind.REASSIGNED_TO)) == 0.0
+        kept = latest.get((host.booking_id, host.rep_id, Kind.REASSIGNED_FROM)) == 0.0
+        counts = (not moved and not (got and not kept)) or (moved and kept and not got)
+        rows.append(
+            OverrideHost(host.booking_id, host.rep_id, host.assigned_at, host.booking.status, moved, counts)
+        )
+    return rows
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_override_hosts_matches_the_orm_oracle(seed):
+    """Over the varied history plus bookings moved a second time (the latest entry of a kind decides), for
+    all the members and for some of them."""
+    pool, rep_ids = history(seed)
+    rng = random.Random(seed)
+    moves = list(LedgerEntry.objects.filter(pool=pool, kind=Kind.REASSIGNED_TO).order_by("pk"))
+    for entry in rng.sample(moves, min(8, len(moves))):  # the same rep gets it again, the other way
+        delta = 1.0 if entry.delta == 0.0 else 0.0
+        LedgerEntry.objects.create(
+            pool=pool, rep_id=entry.rep_id, booking_id=entry.booking_id, kind=Kind.REASSIGNED_TO, delta=delta
+        )
+        LedgerEntry.objects.create(
+            pool=pool,
+            rep_id=rng.choice(rep_ids),
+            booking_id=entry.booking_id,
+            kind=Kind.REASSIGNED_FROM,
+            delta=-delta,
+        )
+    for reps in (rep_ids, rep_ids[:2], rep_ids[3:]):
+        got = sorted(override_hosts(pool, reps), key=lambda r: (r.booking_id, r.rep_id, r.assigned_at))
+        want = sorted(
+            override_hosts_oracle(pool, reps), key=lambda r: (r.booking_id, r.rep_id, r.assigned_at)
+        )
+        assert got == want, reps
+    assert override_hosts_oracle(pool, rep_ids)  # the history has non-counting overrides
+    assert {r.counts for r in override_hosts_oracle(pool, rep_ids)} == {True, False}
+    assert override_hosts(pool, []) == []
