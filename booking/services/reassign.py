@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone as dj_timezone
 
 from booking import outbox
-from booking.errors import BookingNotActive, InvalidInput, ReassignNotPossible
+from booking.errors import BookingError, BookingNotActive, InvalidInput, ReassignNotPossible
 from booking.models import Booking
 from booking.services import locking
 from booking.services.manage import _changeable, _conflicts, _credit_holder, _history, _iso, _move_hosts
@@ -18,6 +19,30 @@ from routing.models import PoolMember
 from routing.overrides import OverrideCode, override_counts, override_problems, override_reason
 from routing.selectors import load_pool_state, meeting_spec
 from routing.services import ledger_reassigned
+
+
+def _busy_live(rep_id: int, booking: Booking) -> bool:
+    timeout = settings.BOOKING_LIVE_CHECK_TIMEOUT_MS / 1000
+    return bool(
+        hosts_busy_live(
+            [rep_id], *blocked_range(booking.meeting_type, booking.start), timeout_seconds=timeout
+        )
+    )
+
+
+def _ask_before(booking_id: int, to_member_id: int, *, now: datetime) -> dict:
+    """The target's live free/busy at the booking's time, asked before the transaction so that a slow
+    provider holds no rep locks (as ``booking_create`` does): {(rep, start, end): busy}. Empty when the
+    booking or member is not found; the transaction then says why, and asks itself if the time moved."""
+    booking = Booking.objects.select_related("meeting_type").filter(pk=booking_id).first()
+    member = PoolMember.objects.filter(pk=to_member_id).first()
+    if booking is None or member is None or member.pool_id != booking.pool_id:
+        return {}
+    try:
+        _changeable(booking, now)
+    except BookingError:
+        return {}
+    return {(member.rep_id, booking.start, booking.end): _busy_live(member.rep_id, booking)}
 
 
 def booking_reassign(
@@ -43,6 +68,7 @@ def booking_reassign(
     counts = override_counts(code)
     ledger_text = override_reason(code, reason)
     now = now or dj_timezone.now()
+    asked = _ask_before(booking_id, to_member_id, now=now)
 
     def run():
         with transaction.atomic(durable=True):
@@ -80,13 +106,8 @@ def booking_reassign(
             target = next(m for m in state.spec.members if m.rep_id == member.rep_id)
             why = why_not_free(target, meeting_spec(meeting_type), now=now, start=booking.start)
             if why is None:
-                from django.conf import settings
-
-                busy = hosts_busy_live(
-                    [member.rep_id],
-                    *blocked_range(meeting_type, booking.start),
-                    timeout_seconds=settings.BOOKING_LIVE_CHECK_TIMEOUT_MS / 1000,
-                )
+                key = (member.rep_id, booking.start, booking.end)
+                busy = asked[key] if key in asked else _busy_live(member.rep_id, booking)
                 why = "busy (live calendar)" if busy else None
             if why is not None:
                 raise ReassignNotPossible(f"{member.rep.name} is not free then: {why}.")

@@ -10,12 +10,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.db import connection, connections
 
+from booking.errors import ReassignNotPossible
 from booking.models import Booking, BookingHost
 from booking.services import booking_create, booking_reschedule
 from booking.services import manage as booking_manage
+from booking.services import reassign as booking_reassign
 from booking.services import routing as booking_routing
 from calendars.models import Calendar
 from calendars.services.sync import calendar_sync
+from routing.models import PoolMember
 from tests.booking.booking_factories import make_meeting_type, make_pool
 from tests.booking.booking_factories import make_rep as make_working_rep
 
@@ -64,6 +67,7 @@ def live_calls(monkeypatch):
 
     monkeypatch.setattr(booking_routing, "hosts_busy_live", spy)
     monkeypatch.setattr(booking_manage, "hosts_busy_live", spy)  # a reschedule keeping its hosts
+    monkeypatch.setattr(booking_reassign, "hosts_busy_live", spy)  # an admin's reassignment
     return calls
 
 
@@ -140,6 +144,25 @@ def test_a_reschedule_asks_before_its_transaction_too(ranked_pair, live_calls, f
     fake_google.put_event(calendar.external_id, start=latest, end=latest + dt.timedelta(minutes=30))
     assert [h["email"] for h in booking_reschedule(token=token, start=latest)["hosts"]] == [second.email]
     assert live_calls == [((first.pk,), False), ((second.pk,), False)]
+
+
+def test_a_reassignment_asks_before_its_transaction(ranked_pair, live_calls, fake_google):
+    (first, second), meeting_type = ranked_pair
+    start = next_weekday_at_ten()
+    booking_id = book(meeting_type, start)["id"]
+    to_second = PoolMember.objects.get(pool=meeting_type.pool, rep=second).pk
+    live_calls.clear()
+    calendar = Calendar.objects.get(connection__rep=second, is_primary=True)
+    fake_google.put_event(calendar.external_id, start=start, end=start + dt.timedelta(minutes=30))
+    with pytest.raises(ReassignNotPossible, match="busy"):
+        booking_reassign.booking_reassign(booking_id=booking_id, to_member_id=to_second, reason="cover")
+    assert live_calls == [((second.pk,), False)]
+
+    fake_google.calendar(calendar.external_id).events.clear()
+    live_calls.clear()
+    booking_reassign.booking_reassign(booking_id=booking_id, to_member_id=to_second, reason="cover")
+    assert live_calls == [((second.pk,), False)]
+    assert Booking.objects.get(pk=booking_id).hosts.get(active=True).rep_id == second.pk
 
 
 @pytest.mark.postgres
