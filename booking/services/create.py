@@ -26,7 +26,8 @@ from booking.services.routing import (
 )
 from routing import sqlrows
 from routing.core import Interval, NoHostAvailable
-from routing.selectors import load_pool_bookings, load_pool_calendars, pool_members
+from routing.models import Pool
+from routing.selectors import PoolCalendars, load_pool_bookings, load_pool_calendars, pool_members
 from routing.services import assigned_entries
 
 
@@ -118,6 +119,10 @@ def booking_create(
             if key_row is not None:
                 idempotency.finish(key_row, key, booking_id=body["id"], status_code=201, body=body)
     except SlotUnavailable:
+        if key and stage == "plan":  # the slot may be taken by a request with this key, committed meanwhile
+            stored = idempotency.replay(key, request_hash, now=now)
+            if stored:
+                return CreateResult(stored[0], stored[1], replayed=True)
         raise SlotUnavailable(
             alternatives=alternatives(meeting_type, after=start, zone=zone, now=now, route=route)
         ) from None
@@ -144,8 +149,8 @@ class _Plan:
     """What a booking reads before its transaction: the pool's members and phase one of their time (which
     the rep locks do not guard), and the live calendar check of the host the pool would choose now."""
 
-    pool: Any
-    calendars: Any  # routing.selectors.PoolCalendars
+    pool: Pool
+    calendars: PoolCalendars
     probe: tuple[datetime, datetime]  # the booking's buffered range
     live_free: frozenset[int] = frozenset()  # asked live just now: free
     live_busy: tuple[int, ...] = ()  # asked live just now: busy

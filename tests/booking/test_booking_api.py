@@ -228,6 +228,26 @@ def test_idempotency_replays_first_response(api, meeting_type):
     assert "abc-123" not in str(row.__dict__) and first.json()["manage_token"] not in row.sealed_response
 
 
+def test_idempotency_replays_when_the_first_request_committed_after_the_replay_check(
+    api, meeting_type, monkeypatch
+):
+    """The second request's early replay check runs before the first one commits; by the time it reads the
+    pool the slot is taken. It still replays the first response (the key was committed with the slot)."""
+    from booking.services import idempotency
+
+    first = post(api, URL, body(), **{"Idempotency-Key": "late-1"})
+    real, calls = idempotency.replay, []
+
+    def replay(*args, **kwargs):
+        calls.append(1)
+        return None if len(calls) == 1 else real(*args, **kwargs)  # the early check: not committed yet
+
+    monkeypatch.setattr(idempotency, "replay", replay)
+    again = post(api, URL, body(), **{"Idempotency-Key": "late-1"})
+    assert (again.status_code, again.json()) == (201, first.json())
+    assert len(calls) == 2 and Booking.objects.count() == 1
+
+
 def test_idempotency_key_with_other_body_is_422(api, meeting_type):
     post(api, URL, body(), **{"Idempotency-Key": "k1"})
     response = post(api, URL, body(name="Someone Else"), **{"Idempotency-Key": "k1"})
