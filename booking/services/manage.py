@@ -30,9 +30,10 @@ from booking.presenters import booking_body, manage_url
 from booking.selectors import alternatives, booking_by_token
 from booking.services import locking
 from booking.services.routing import blocked_range, choose_hosts, host_dicts, hosts_busy_live, invalid_start
-from routing.core import Interval, NoHostAvailable, why_not_free
+from calendars.selectors import calendar_health
+from routing.core import Assignment, Interval, NoHostAvailable, why_not_free
 from routing.models import PoolMember
-from routing.selectors import load_pool_state, meeting_spec
+from routing.selectors import PoolState, load_pool_state, meeting_spec
 from routing.services import ledger_reassigned, ledger_released
 
 Released = BookingHost.Released
@@ -195,7 +196,15 @@ class _Asked:
     busy: tuple[int, ...] = ()  # chosen by routing again, busy
 
 
-def _new_hosts(booking: Booking, current: list[BookingHost], state, *, start: datetime, now: datetime, asked):
+def _new_hosts(
+    booking: Booking,
+    current: list[BookingHost],
+    state: PoolState,
+    *,
+    start: datetime,
+    now: datetime,
+    asked: _Asked,
+) -> tuple[bool, set[int], Assignment | None]:
     """(keep, busy, assignment): keep the current hosts when all are free at ``start`` (``busy``: those of
     them busy live in the new range outside their old one), otherwise route again (``assignment``). Raises
     ``NoHostAvailable``."""
@@ -230,14 +239,15 @@ def _ask_before(token: str, *, start: datetime, now: datetime) -> _Asked:
         _changeable(booking, now)
     except BookingError:
         return asked
+    current = list(booking.hosts.filter(active=True).order_by("pk"))
+    reps = set(PoolMember.objects.filter(pool_id=booking.pool_id).values_list("rep_id", flat=True))
+    if not calendar_health(reps | {r.rep_id for r in current}, now=now).live:  # nobody to ask: one query
+        return asked
     end = start + timedelta(minutes=booking.meeting_type.duration_minutes)
     window = Interval(start, end)
     state = load_pool_state(
         booking.pool, booking.meeting_type, now=now, window=window, exclude_booking_id=booking.pk
     )
-    if not state.live:
-        return asked
-    current = list(booking.hosts.filter(active=True).order_by("pk"))
     try:
         keep, _busy, assignment = _new_hosts(booking, current, state, start=start, now=now, asked=asked)
     except NoHostAvailable:

@@ -1,4 +1,5 @@
-"""The live free/busy check of a booking's host runs before the booking transaction, not under its locks."""
+"""The live free/busy check of a booking's host (and of a reschedule's, and of a reassignment's target) runs
+before the transaction, not under the rep locks."""
 
 from __future__ import annotations
 
