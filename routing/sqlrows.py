@@ -217,9 +217,11 @@ def _values(objs: list[Model], db, refs: dict[int, str] | None = None) -> tuple[
         if type(obj) is not model or obj.pk is not None:
             raise ValueError(f"insert takes new {model.__name__} instances only")
         marks = []
-        _take_saved_keys(obj)
         for field in fields:
             related = _unsaved_related(obj, field)
+            if related is not None and related.pk is not None:  # saved since: its key (as bulk_create)
+                setattr(obj, field.name, related)
+                related = None
             if related is not None:
                 if refs is None or id(related) not in refs:
                     raise ValueError(f"{model.__name__}.{field.name}: the related object is not saved")

@@ -64,11 +64,13 @@ def booking_create(
 ) -> CreateResult:
     """Book ``meeting_type`` at ``start`` for a prospect; returns the 201 response body.
 
-    Inside ONE durable transaction: claim the idempotency key (if any), lock every candidate rep (late,
-    sorted), load the pool state, assign (routing core + live check of the chosen hosts), insert Booking and
-    BookingHost rows, the decision record, ledger entries and outbox rows. Raises ``InvalidInput`` (start
-    not bookable), ``SlotUnavailable`` (taken; with alternatives), ``TryAgain`` (lock timeout) or
-    ``IdempotencyConflict``; a same-key same-body request replays the first response.
+    Before the transaction (``_plan``): the pool's members and what the locks do not guard (hours, synced
+    busy time, calendar health), and the live check of the host the pool would choose now. Inside ONE
+    durable transaction: claim the idempotency key (if any), lock every candidate rep (late, sorted), load
+    the host rows and the ledger, assign (routing core; a host not asked before is asked live here), insert
+    Booking and BookingHost rows, the decision record, ledger entries and outbox rows. Raises
+    ``InvalidInput`` (start not bookable), ``SlotUnavailable`` (taken; with alternatives), ``TryAgain`` (lock
+    timeout) or ``IdempotencyConflict``; a same-key same-body request replays the first response.
     """
     now = now or dj_timezone.now()
     zone = _check(start, timezone)
@@ -112,7 +114,6 @@ def booking_create(
                 note=note,
                 utm=utm,
                 now=now,
-                zone=zone,
                 route=route,
                 visitor=visitor,
             )
@@ -200,7 +201,6 @@ def _book(
     note: str,
     utm: dict,
     now: datetime,
-    zone: ZoneInfo,
     route=None,
     visitor: str = "",
 ) -> dict:
