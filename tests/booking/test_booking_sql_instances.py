@@ -14,7 +14,7 @@ from booking.errors import MeetingTypeNotFound
 from booking.models import Booking, BookingHost, MeetingType, OutboxMessage
 from booking.selectors import meeting_type_get
 from routing import sqlrows
-from routing.models import LedgerEntry, PoolMember
+from routing.models import LedgerEntry, PoolMember, Rep
 from routing.selectors import pool_members
 from tests.booking.booking_factories import make_meeting_type, make_pool, make_rep
 
@@ -38,6 +38,7 @@ def same(loaded, orm) -> None:
     assert fields(loaded) == fields(orm)
     state = (loaded._state.adding, loaded._state.db)
     assert state == (orm._state.adding, orm._state.db) == (False, "default")
+    assert list(loaded.__dict__) == list(orm.__dict__)  # nothing more, nothing less, in the same order
     for attname, value, _ in fields(loaded):
         if isinstance(value, dt.datetime):
             assert value.utcoffset() == dt.timedelta(0), attname  # aware, in UTC
@@ -79,7 +80,38 @@ def test_pool_members_equal_the_orm_ones_in_pk_order_with_their_reps():
     assert pool_members(make_pool("ranked", [])) == []
 
 
-def test_only_a_non_null_foreign_key_can_be_joined():
+def test_a_model_with_init_receivers_is_built_by_from_db_so_they_run():
+    """Instances are put together directly only where ``Model.__init__`` would just store the values: a
+    ``pre_init``/``post_init`` receiver (connected at any time) still sees every instance."""
+    from django.db.models.signals import post_init, pre_init
+
+    pool = make_pool("first_available", [make_rep("Ana"), make_rep("Ben")])
+    seen: list = []
+
+    def receiver(sender, **kwargs):
+        seen.append((sender.__name__, kwargs.get("instance")))
+
+    for signal, model in ((post_init, PoolMember), (pre_init, Rep)):
+        signal.connect(receiver, sender=model)
+        try:
+            loaded = pool_members(pool)
+        finally:
+            signal.disconnect(receiver, sender=model)
+        assert [name for name, _ in seen] == [model.__name__] * 2
+        if signal is post_init:
+            assert [instance for _, instance in seen] == loaded
+        seen.clear()
+    assert sqlrows._plain(PoolMember) and sqlrows._plain(Rep)
+
+
+def test_a_model_whose_field_has_its_own_descriptor_is_built_by_from_db():
+    from django_celery_beat.models import CrontabSchedule  # its time zone field has a descriptor of its own
+
+    assert not sqlrows._plain(CrontabSchedule)
+    made = CrontabSchedule.objects.create(minute="5", hour="*/2")
+    (loaded,) = sqlrows.instances(CrontabSchedule, "t.id = %s", [made.pk])
+    same(loaded, CrontabSchedule.objects.get(pk=made.pk))
+
     from routing.models import Rep
 
     with pytest.raises(ValueError, match="not a non-null foreign key"):

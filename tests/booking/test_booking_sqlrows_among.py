@@ -29,7 +29,7 @@ def test_among_selects_the_listed_rows_on_either_backend():
 def test_among_is_one_array_on_postgresql_and_an_in_list_elsewhere():
     test, params = sqlrows.among((3, 1, 2))
     if connection.vendor == "postgresql":
-        assert (test, params) == ("= ANY(%s)", [[3, 1, 2]])
+        assert (test, params) == ("= ANY(%s::bigint[])", ["{3,1,2}"])
     else:
         assert (test, params) == ("IN (%s, %s, %s)", [3, 1, 2])
 
