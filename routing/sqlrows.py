@@ -7,9 +7,10 @@ go through the backend's own adapters, and values come back as the ORM would ret
 as Python objects (SQLite's declared-type converters, which Django registers, or psycopg), timestamps made
 aware (SQLite stores naive UTC), and aggregates of timestamps, which SQLite returns as text, parsed.
 ``instances`` reads whole model instances the same way (the meeting type of every request, a pool's members):
-the column list and the backend's converters are worked out once per model, and the instances are built with
-``Model.from_db`` like a queryset builds them. ``insert`` writes new instances as ``bulk_create`` does (each
-field's ``pre_save`` and ``get_db_prep_save``, primary keys read back with ``RETURNING``).
+the column list and the backend's converters are worked out once per model, and the instances equal what
+``Model.from_db`` builds for a queryset (for a plain model they are put together directly). ``insert``
+writes new instances as ``bulk_create`` does (each field's ``pre_save`` and ``get_db_prep_save``, primary
+keys read back with ``RETURNING``).
 Tests hold them to the ORM: tests/booking/test_booking_ledger_sql.py, tests/booking/test_booking_pool_rows.py,
 tests/booking/test_booking_sql_instances.py.
 """
@@ -232,8 +233,9 @@ def instances(
     plain = own.plain and not own.receivers()
     plain_other = fk is not None and other.plain and not other.receivers()
     found = []
-    # The ORM's converters (a JSON field's) expect Django's text loaders' values; without any, binary results
-    # (psycopg's C loaders: Django's text loader for timestamps is pure Python, 40 % of a 50-rep pool's read)
+    # The ORM's converters (a JSON field's) expect Django's text loaders' values; without any, binary results:
+    # psycopg's C loaders instead of Django's pure-Python text loader for timestamps (with the direct build,
+    # a 50-rep pool's members 0.59 -> 0.31 ms of CPU)
     text = bool(own.converters) or (fk is not None and bool(other.converters))
     for row in rows(sql, params, text=text):
         instance = own.build(row[:width], db, plain=plain)
