@@ -4,7 +4,8 @@ Every slot page and every booking reads the pool's ledger. This builds a 50-rep 
 bookings (``BENCH_LEDGER_HISTORY``; one an hour up to an hour ago: host rows and ``assigned`` ledger
 entries) plus a few non-counting overrides, refreshes PostgreSQL's statistics (as autovacuum keeps them),
 then times ``pool_ledger`` for the fairness periods ``never`` (counts the whole history, so it grows with
-it) and ``week`` (reads only the week's host rows and each rep's newest one: flat in the history's length).
+it), ``rolling_30d`` (the last 720 bookings) and ``week`` (168): these read only the period's host rows and
+each rep's newest one, flat in the history's length, growing with the period's bookings.
 Uses the booking benchmark's throwaway database (PostgreSQL next to ``DATABASE_URL=postgres://…``, else
 SQLite).
 
@@ -95,7 +96,7 @@ def main() -> int:
 
         now = dt.datetime.now(dt.UTC)
         print(f"database: {connection.vendor}; pool of {len(reps)} reps with {HISTORY} past bookings")
-        for period in ("never", "week"):
+        for period in ("never", "rolling_30d", "week"):
             pool.fairness_period = period
             pool.save(update_fields=["fairness_period"])
             pool_ledger(pool, reps, now=now)
@@ -104,7 +105,7 @@ def main() -> int:
                 t0 = time.perf_counter()
                 pool_ledger(pool, reps, now=now)
                 times.append((time.perf_counter() - t0) * 1000)
-            print(f"pool_ledger, fairness period {period:<5}  median {statistics.median(times):7.1f} ms")
+            print(f"pool_ledger, fairness period {period:<11}  median {statistics.median(times):7.1f} ms")
     finally:
         connections.close_all()
         cleanup()

@@ -2,6 +2,7 @@ from importlib import import_module
 from importlib.util import find_spec
 
 from django.apps import AppConfig, apps
+from django.db.models.signals import post_migrate
 
 
 class BookingConfig(AppConfig):
@@ -9,10 +10,11 @@ class BookingConfig(AppConfig):
     verbose_name = "Booking"
 
     def ready(self) -> None:
-        from booking import emails
+        from booking import emails, triggers
         from booking.outbox import register_handler
 
         emails.register()
+        post_migrate.connect(triggers.on_post_migrate, sender=self, dispatch_uid="booking.triggers")
         # Other apps add outbox handlers via a module-level ``register(register_handler)`` in <app>/outbox.py
         for config in apps.get_app_configs():
             if config.name == self.name or find_spec(f"{config.name}.outbox") is None:

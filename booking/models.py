@@ -113,7 +113,9 @@ class Booking(models.Model):
 
 class BookingHost(models.Model):
     """A rep hosting a booking. ``blocked_*`` is the booking widened by its buffers; on PostgreSQL an
-    exclusion constraint keeps the blocked ranges of one rep's active bookings from overlapping."""
+    exclusion constraint keeps the blocked ranges of one rep's active bookings from overlapping.
+    ``booking_pool_id`` and ``booking_status`` are copies of the booking's, kept by database triggers
+    (``booking.triggers``) for the fairness ledger's count; the application never writes them."""
 
     class Released(models.TextChoices):
         NO = "", "Not released"
@@ -136,13 +138,27 @@ class BookingHost(models.Model):
         blank=True,
         help_text="Why an inactive host stopped hosting: a reassigned host no longer counts for fairness",
     )
+    DATABASE_FILLED = ("booking_pool_id", "booking_status")  # routing.sqlrows leaves them out of INSERTs
+    booking_pool_id = models.BigIntegerField(
+        null=True, editable=False, help_text="The booking's pool (copied by a database trigger)"
+    )
+    booking_status = models.CharField(
+        max_length=16,
+        null=True,
+        editable=False,
+        help_text="The booking's status (copied by a database trigger)",
+    )
 
     class Meta:
         ordering = ["booking", "role"]
         indexes = [
             models.Index(fields=["rep", "blocked_end", "blocked_start"], name="host_rep_blocked"),
-            # the fairness ledger: a rep's host rows of the current period, and the rep's newest one
-            models.Index(fields=["rep", "assigned_at"], name="host_rep_assigned"),
+            # the fairness ledger: per rep, the pool's host rows of the current period (counted from the
+            # index alone) and the newest one (a backward step)
+            models.Index(
+                fields=["booking_pool_id", "rep", "assigned_at", "released", "booking_status"],
+                name="host_ledger",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["booking", "rep"], name="bookinghost_unique"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import Q
 
 from routing.validators import validate_timezone
 
@@ -141,8 +142,17 @@ class LedgerEntry(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "ledger entries"
-        # pool_ledger's lookups by kind (joined deltas, reassignments, assignments without a booking)
-        indexes = [models.Index(fields=["pool", "kind", "created_at"], name="ledger_pool_kind")]
+        indexes = [
+            models.Index(fields=["pool", "kind", "created_at"], name="ledger_pool_kind"),
+            # pool_ledger reads only these few rows (assignments without a booking, reassignments, joined
+            # deltas), never the one "assigned" entry every booking adds
+            models.Index(
+                fields=["pool", "rep"],
+                condition=Q(kind="assigned", booking__isnull=True)
+                | Q(kind__in=["reassigned_from", "reassigned_to", "joined"]),
+                name="ledger_pool_special",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.delta:+g} {self.rep.name} in {self.pool.name}"

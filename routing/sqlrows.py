@@ -247,12 +247,14 @@ def instances(
 
 def _values(objs: list[Model], db, refs: dict[int, str] | None = None) -> tuple[str, list]:
     """``INSERT INTO table (…) VALUES (…), … RETURNING pk`` for new instances of one model, and its
-    parameters (each field's ``pre_save`` and ``get_db_prep_save``, as ``bulk_create``). A foreign key to an
+    parameters (each field's ``pre_save`` and ``get_db_prep_save``, as ``bulk_create``; not the columns a
+    model lists in ``DATABASE_FILLED``, which database triggers write). A foreign key to an
     instance saved since it was assigned takes its key, as ``bulk_create`` does; one to an unsaved instance
     takes the SQL expression ``refs`` gives for it (keyed by ``id(instance)``), or is refused."""
     model = type(objs[0])
     opts = model._meta
-    fields = [f for f in opts.concrete_fields if f is not opts.pk]
+    filled = getattr(model, "DATABASE_FILLED", ())  # columns the database's triggers write
+    fields = [f for f in opts.concrete_fields if f is not opts.pk and f.attname not in filled]
     quote = db.ops.quote_name
     params, tuples = [], []
     for obj in objs:

@@ -75,7 +75,7 @@ def oracle(pool: Pool, rep_ids: list[int], *, now: dt.datetime):
 def history(seed: int):
     """A pool of four reps with 60 bookings over ~90 days (every status, reassigned hosts, non-counting
     overrides), instant assignments and "joined" deltas before and after period starts, and a rep of
-    another pool whose rows must not count."""
+    another pool whose rows must not count; some statuses and a pool changed after the host rows exist."""
     rng = random.Random(seed)
     reps = [make_rep() for _ in range(4)]
     pool = make_pool("first_available", reps)
@@ -113,6 +113,19 @@ def history(seed: int):
             LedgerEntry.objects.create(
                 pool=pool, rep=second, booking=booking, kind=Kind.REASSIGNED_TO, delta=delta
             )
+    # Statuses changed after the host rows exist, by each kind of write, and a booking moved to the other
+    # pool: the host rows' copies (``booking.triggers``) must follow.
+    made = list(Booking.objects.filter(meeting_type=meeting_type).order_by("pk"))
+    for j, booking in enumerate(rng.sample(made, 20)):
+        booking.status = rng.choice(statuses)
+        if j % 3 == 0:
+            booking.save()
+        elif j % 3 == 1:
+            Booking.objects.filter(pk=booking.pk).update(status=booking.status)
+        else:
+            Booking.objects.bulk_update([booking], ["status"])
+    moved_away = rng.choice([b for b in made if b.pool_id == pool.pk])
+    Booking.objects.filter(pk=moved_away.pk).update(pool=other)
     for _ in range(25):
         kind = rng.choice([Kind.ASSIGNED, Kind.JOINED, Kind.ADJUSTED, Kind.CREDITED])
         entry = LedgerEntry.objects.create(
