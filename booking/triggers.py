@@ -129,9 +129,16 @@ def installed(connection) -> set[str]:
 
 
 def on_post_migrate(sender, using: str = "default", **kwargs) -> None:
-    """``post_migrate`` receiver: (re)create the triggers once the booking tables exist."""
+    """``post_migrate`` receiver: (re)create the triggers when the host rows have the copy columns (not
+    before migration 0009, nor after it is unapplied)."""
     from django.db import connections
 
     connection = connections[using]
-    if "booking_bookinghost" in connection.introspection.table_names():
+    if "booking_bookinghost" not in connection.introspection.table_names():
+        return
+    with connection.cursor() as cursor:
+        columns = {
+            c.name for c in connection.introspection.get_table_description(cursor, "booking_bookinghost")
+        }
+    if {"booking_pool_id", "booking_status"} <= columns:
         install(connection)

@@ -133,3 +133,22 @@ def test_the_backfill_and_migrate_put_back_what_is_missing(setup):
     assert triggers.installed(connection) == triggers.NAMES[connection.vendor]
     Booking.objects.filter(pk=booking.pk).update(status="cancelled")
     assert copies(booking) == {(pool.pk, "cancelled")}
+
+
+def test_post_migrate_leaves_a_database_before_migration_0009_alone(monkeypatch):
+    """Unapplying 0009 drops the columns and the triggers; the ``post_migrate`` that follows must not put
+    back triggers that would name missing columns (every host row insert would then fail)."""
+    describe = connection.introspection.get_table_description
+
+    def without_copies(cursor, table):
+        return [c for c in describe(cursor, table) if c.name not in ("booking_pool_id", "booking_status")]
+
+    triggers.uninstall(connection)
+    try:
+        monkeypatch.setattr(connection.introspection, "get_table_description", without_copies)
+        triggers.on_post_migrate(sender=None, using="default")
+        assert triggers.installed(connection) == set()
+    finally:
+        monkeypatch.undo()
+        triggers.on_post_migrate(sender=None, using="default")
+    assert triggers.installed(connection) == triggers.NAMES[connection.vendor]
