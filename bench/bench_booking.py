@@ -7,9 +7,8 @@
   production settings (``DEBUG=0``, persistent database connections: ``BENCH_DB_OPTIONS``), as README
   "Production";
 * create: ``POST …/bookings`` latency (median, p95) and bookings per second for 1 client and for 16
-  concurrent clients, (a) all on that 50-rep pool (every booking locks every rep free at its start, and the
-  clients aim at the same starts: the worst case) and (b) on 16 separate 5-rep pools (one per client: what
-  independent teams see);
+  concurrent clients, (a) all on that 50-rep pool (every booking locks all 50 reps: the worst case) and
+  (b) on 16 separate 5-rep pools (one per client: what independent teams see);
 * afterwards a SQL self-join counts overlapping active bookings of one rep (must be 0).
 
 The database is a throwaway one: a temporary SQLite file by default, or a new PostgreSQL database next to

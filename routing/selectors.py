@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from calendars.selectors import calendar_health
 from routing import sqlrows
-from routing.core import Interval, MeetingSpec, MemberState, PoolSpec, RepSchedule, why_not_free
+from routing.core import Interval, MeetingSpec, MemberState, PoolSpec, RepSchedule
 from routing.ledger import member_count, pool_ledger
 from routing.models import Pool, PoolMember
 
@@ -224,21 +224,6 @@ def load_pool_calendars(
         schedules,
         frozenset(booked),
     )
-
-
-def free_members(calendars: PoolCalendars, meeting_type, *, now: datetime, start: datetime) -> list[int]:
-    """The members a booking at ``start`` can get, by phase one alone (active, working hours and overrides,
-    time off, synced busy time, calendar health), sorted: the reps a booking locks. The engine under the
-    locks sees the same schedules plus the host rows and the caps, which only rule members out, so it never
-    picks a rep outside this list. Next-up, rank and group orders compare each member's own figures, so two
-    bookings whose lists share no rep decide independently and need not wait for each other."""
-    meeting = meeting_spec(meeting_type)
-    free = []
-    for member in calendars.members:
-        state = MemberState(rep=calendars.schedules[member.rep_id], role=member.role, active=member.active)
-        if why_not_free(state, meeting, now=now, start=start) is None:
-            free.append(member.rep_id)
-    return sorted(set(free))
 
 
 def load_pool_bookings(

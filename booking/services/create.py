@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import secrets
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -28,16 +27,8 @@ from booking.services.routing import (
 from routing import sqlrows
 from routing.core import Interval, NoHostAvailable
 from routing.models import Pool
-from routing.selectors import (
-    PoolCalendars,
-    free_members,
-    load_pool_bookings,
-    load_pool_calendars,
-    pool_members,
-)
+from routing.selectors import PoolCalendars, load_pool_bookings, load_pool_calendars, pool_members
 from routing.services import assigned_entries
-
-logger = logging.getLogger("booking.create")
 
 
 @dataclass(frozen=True)
@@ -74,9 +65,8 @@ def booking_create(
     """Book ``meeting_type`` at ``start`` for a prospect; returns the 201 response body.
 
     Before the transaction (``_plan``): the pool's members and what the locks do not guard (hours, synced
-    busy time, calendar health), the candidate reps (the members free at the start by those alone,
-    ``free_members``), and the live check of the host the pool would choose now. Inside ONE durable
-    transaction: claim the idempotency key (if any), lock every candidate rep (late, sorted), load
+    busy time, calendar health), and the live check of the host the pool would choose now. Inside ONE
+    durable transaction: claim the idempotency key (if any), lock every candidate rep (late, sorted), load
     the host rows and the ledger, assign (routing core; a host not asked before is asked live here), insert
     Booking and BookingHost rows, the decision record, ledger entries and outbox rows. Raises
     ``InvalidInput`` (start not bookable), ``SlotUnavailable`` (taken; with alternatives), ``TryAgain`` (lock
@@ -163,7 +153,6 @@ class _Plan:
     pool: Pool
     calendars: PoolCalendars
     probe: tuple[datetime, datetime]  # the booking's buffered range
-    candidates: tuple[int, ...]  # the members free at the start by phase one: the reps to lock
     live_free: frozenset[int] = frozenset()  # asked live just now: free
     live_busy: tuple[int, ...] = ()  # asked live just now: busy
 
@@ -184,10 +173,7 @@ def _plan(meeting_type: MeetingType, *, start: datetime, now: datetime, route=No
     )
     if rep_ids and calendars.booked >= set(rep_ids):  # taken already: no need to queue for the locks
         raise SlotUnavailable()
-    candidates = tuple(free_members(calendars, meeting_type, now=now, start=start))
-    if candidates and calendars.booked >= set(candidates):  # every rep who could host is booked then
-        raise SlotUnavailable()
-    plan = _Plan(pool, calendars, probe, candidates)
+    plan = _Plan(pool, calendars, probe)
     if not calendars.live:
         return plan
     state = load_pool_bookings(calendars, now=now, taken=probe)
@@ -220,7 +206,7 @@ def _book(
 ) -> dict:
     pool, calendars = plan.pool, plan.calendars
     end = start + timedelta(minutes=meeting_type.duration_minutes)
-    locking.lock_reps(plan.candidates)
+    locking.lock_reps(calendars.rep_ids)
     state = load_pool_bookings(calendars, now=now, taken=plan.probe)
     if state is None:  # taken while we waited for the locks: fail before the ledger is read
         raise SlotUnavailable()
@@ -233,10 +219,6 @@ def _book(
     except NoHostAvailable as exc:
         message = invalid_start(exc.record)
         raise (InvalidInput({"start": [message]}) if message else SlotUnavailable()) from None
-    unlocked = {h.rep_id for h in assignment.hosts} - set(plan.candidates)
-    if unlocked:  # cannot happen (see ``free_members``); were it to, no booking without its host's lock
-        logger.error("booking at %s: host(s) %s chosen outside the locked reps", start, sorted(unlocked))
-        raise TryAgain()
     token = secrets.token_urlsafe(32)
     booking = Booking(
         meeting_type=meeting_type,

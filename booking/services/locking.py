@@ -3,11 +3,6 @@
 On PostgreSQL every write that gives a rep a booking first takes a transaction-scoped advisory lock per
 candidate rep (``pg_advisory_xact_lock``), late (just before the availability re-check), once, in ascending
 rep-id order (no deadlocks between bookings), with ``SET LOCAL lock_timeout = BOOKING_LOCK_TIMEOUT_MS``.
-A new booking's candidates are the pool members free at its start by their hours, time off, synced busy
-time and calendar health (``routing.selectors.free_members``): the only reps the routing core can give it,
-and the only ones whose standing decides which of them gets it, so bookings with no candidate in common
-(different shifts, time zones) do not wait for each other. A reschedule locks the pool's members and the
-current hosts; an admin's reassignment the two reps it moves the booking between.
 The exclusion constraint ``bookinghost_no_overlap`` (migration 0004) is the backstop.
 
 On SQLite the transaction itself is the lock: settings open every transaction with ``BEGIN IMMEDIATE``, so

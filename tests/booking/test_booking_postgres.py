@@ -14,7 +14,6 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from booking.errors import TryAgain
 from booking.models import Booking, BookingHost
 from booking.services import booking_create, locking
 from routing import selectors, sqlrows
@@ -148,26 +147,6 @@ def test_the_lock_statement_takes_the_locks_in_ascending_order_and_holds_them(se
         other.commit()  # frees rep 9
         worker.join(15)
     assert outcome["held"] == [(key[3], True), (key[5], True), (key[9], True)]
-
-
-@pytest.mark.django_db(transaction=True)
-def test_bookings_with_no_candidate_in_common_do_not_wait_for_each_other(settings):
-    """A booking locks the members free at its start (``free_members``): with the morning rep's lock held
-    elsewhere (a booking of theirs in progress), an afternoon booking goes through at once, and a morning
-    one waits for that lock until its timeout."""
-    settings.BOOKING_LOCK_TIMEOUT_MS = 300
-    morning, afternoon = make_rep("AM", hours=(9, 12)), make_rep("PM", hours=(13, 17))
-    meeting_type = make_meeting_type(make_pool("first_available", [morning, afternoon]))
-    params = connection.get_connection_params()
-    dsn = {k: params[k] for k in ("host", "port", "user", "dbname") if params.get(k)}
-    with psycopg.connect(**dsn) as other:
-        other.execute("SELECT pg_advisory_xact_lock(%s)", [locking.NAMESPACE | morning.pk])
-        body = _create(meeting_type, start=START + dt.timedelta(hours=4)).body  # 14:00 in Berlin
-        assert [h["name"] for h in body["hosts"]] == ["PM"]
-        with pytest.raises(TryAgain):
-            _create(meeting_type, email="am@example.org")  # 10:00 in Berlin: the morning rep's lock
-        other.rollback()
-    assert [h["name"] for h in _create(meeting_type, email="am@example.org").body["hosts"]] == ["AM"]
 
 
 @pytest.mark.django_db(transaction=True)
