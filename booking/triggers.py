@@ -8,7 +8,8 @@ rep (index ``host_ledger``).
 
 The copies are the database's: whatever writes (the ORM, ``routing.sqlrows``' bulk statements, raw SQL, a
 ``save()`` that sends back a stale copy), a trigger sets them from the booking when a host row is inserted
-or updated, and a booking whose status or pool changes passes them on to its host rows.
+or an update sets its booking or the copies (an update of other columns, e.g. ``active``, leaves them as
+they are), and a booking whose status or pool changes passes them on to its host rows.
 
 ``install`` creates the triggers (idempotent). It runs in migration 0009 and after every ``migrate``
 (``BookingConfig.ready`` connects it to ``post_migrate``): SQLite drops a table's triggers when Django
@@ -28,7 +29,8 @@ END
 $$
 """,
     """
-CREATE OR REPLACE TRIGGER baton_host_copy BEFORE INSERT OR UPDATE ON booking_bookinghost
+CREATE OR REPLACE TRIGGER baton_host_copy
+BEFORE INSERT OR UPDATE OF booking_id, booking_pool_id, booking_status ON booking_bookinghost
 FOR EACH ROW EXECUTE FUNCTION baton_host_copy()
 """,
     """
@@ -67,7 +69,8 @@ CREATE TRIGGER IF NOT EXISTS baton_host_copy_insert AFTER INSERT ON booking_book
 FOR EACH ROW WHEN {_STALE} BEGIN {_SET}; END
 """,
     f"""
-CREATE TRIGGER IF NOT EXISTS baton_host_copy_update AFTER UPDATE ON booking_bookinghost
+CREATE TRIGGER IF NOT EXISTS baton_host_copy_update
+AFTER UPDATE OF booking_id, booking_pool_id, booking_status ON booking_bookinghost
 FOR EACH ROW WHEN {_STALE} BEGIN {_SET}; END
 """,
     """
@@ -100,8 +103,12 @@ def _statements(vendor: str, *, drop: bool = False) -> list[str]:
 
 
 def install(connection) -> None:
-    """Create (or replace) the triggers on ``connection``'s database."""
+    """Create (or replace) the triggers on ``connection``'s database (SQLite has no CREATE OR REPLACE
+    TRIGGER: they are dropped first, so a changed definition takes effect)."""
     with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            for sql in SQLITE_DROP:
+                cursor.execute(sql)
         for sql in _statements(connection.vendor):
             cursor.execute(sql)
 

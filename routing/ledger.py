@@ -138,7 +138,7 @@ def _override_corrections(pool: Pool, rep_ids: list[int], *, start: datetime | N
 # any period) is each rep's newest host row in the pool, both from index ``host_ledger`` (booking pool, rep,
 # assigned_at, released, booking status): host rows carry copies of their booking's pool and status, kept by
 # database triggers (``booking.triggers``), so no booking is looked up. Looking each row's booking up cost
-# 5.2 ms at 1,600 bookings of a 50-rep pool in a month (1.3 ms from the index; 3.4 µs against 0.8 µs a row).
+# 5.2 ms at 1,600 bookings of a 50-rep pool in a month (1.3 ms from the index: 3.3 against 0.8 µs a row).
 # tests/booking/test_booking_ledger_plan.py reads the plans.
 # One statement: per rep, the host-row figures (``c``: count, and the newest assignment) and the ledger-only
 # entries (``e``: expired "joined" deltas, assignments without a booking, non-counting overrides).
