@@ -42,23 +42,36 @@ INTERVALS_SQL = (  # time off (0) and busy time (1) in one statement, each order
 # With a probe range (a booking's buffered range): also the reps' active host rows overlapping it (2), the
 # booking's fast-fail test before the locks (``load_pool_bookings``'s ``taken`` is the one under them).
 PROBE_SQL = (
-    " UNION ALL SELECT 2, rep_id, blocked_start, blocked_end FROM booking_bookinghost WHERE rep_id {reps} "
-    "AND active AND blocked_start < %s AND blocked_end > %s"
+    " UNION ALL SELECT 2, p.rep_id, p.blocked_start, p.blocked_end FROM booking_bookinghost p "
+    "WHERE p.rep_id {reps} AND p.active AND {overlap}"
 )
 HOSTS_SQL = (  # busy and counted at once (no meeting type: every row of the window matters)
     "SELECT h.rep_id, h.blocked_start, h.blocked_end, b.start, b.pool_id FROM booking_bookinghost h "
     "INNER JOIN booking_booking b ON b.id = h.booking_id WHERE h.rep_id {reps} AND h.active "
-    "AND h.blocked_end > %s AND h.blocked_start < %s{exclude} ORDER BY h.rep_id, h.blocked_start"
+    "AND {overlap}{exclude} ORDER BY h.rep_id, h.blocked_start"
 )
 HOSTS_BUSY_SQL = (  # what can overlap a start in the window
     "SELECT h.rep_id, h.blocked_start, h.blocked_end FROM booking_bookinghost h WHERE h.rep_id {reps} "
-    "AND h.active AND h.blocked_end > %s AND h.blocked_start < %s{exclude} ORDER BY h.rep_id, h.blocked_start"
+    "AND h.active AND {overlap}{exclude} ORDER BY h.rep_id, h.blocked_start"
 )
 HOSTS_COUNTED_SQL = (  # meetings per local date, for the reps with a daily cap
     "SELECT h.rep_id, b.start, b.pool_id FROM booking_bookinghost h "
     "INNER JOIN booking_booking b ON b.id = h.booking_id WHERE h.rep_id {reps} AND h.active "
-    "AND h.blocked_end > %s AND h.blocked_start < %s{exclude}"
+    "AND {overlap}{exclude}"
 )
+# Active host rows overlapping [%s, %s). On PostgreSQL as a range overlap, which the exclusion constraint's
+# GiST index (rep, blocked range, active rows) answers from the rows near the window; the plain comparisons
+# can only use a b-tree on one bound, so PostgreSQL read every later host row of the reps, or the table (50
+# reps with 60,000 future host rows, the statement under the booking locks: 4.1 against 0.9 ms planned per
+# execution, 1.38 against 0.83 ms as a prepared statement).
+OVERLAP = {"postgresql": "tstzrange({t}.blocked_start, {t}.blocked_end, '[)') && tstzrange(%s, %s, '[)')"}
+OVERLAP_PLAIN = "{t}.blocked_end > %s AND {t}.blocked_start < %s"
+
+
+def host_overlap(alias: str = "h") -> str:
+    """The overlap test of host rows ``alias`` for the current database (parameters: window start, end)."""
+    return OVERLAP.get(sqlrows.vendor(), OVERLAP_PLAIN).format(t=alias)
+
 
 # The schedule is loaded this much wider than the asked window on each side: local dates (caps, overrides)
 # reach up to 14 hours from UTC, and buffers up to 4 hours.
@@ -195,8 +208,9 @@ def load_pool_calendars(
                 overrides[rep_id][day].append((start, end))
         params = [*listed, sqlrows.at(lo), sqlrows.at(hi), *listed, sqlrows.at(busy_lo), sqlrows.at(busy_hi)]
         if probe is not None:
-            params += [*listed, sqlrows.at(probe[1]), sqlrows.at(probe[0])]
-        sql = INTERVALS_SQL.format(reps=reps, probe=PROBE_SQL.format(reps=reps) if probe else "")
+            params += [*listed, sqlrows.at(probe[0]), sqlrows.at(probe[1])]
+        probe_sql = PROBE_SQL.format(reps=reps, overlap=host_overlap("p")) if probe else ""
+        sql = INTERVALS_SQL.format(reps=reps, probe=probe_sql)
         for kind, rep_id, start, end in sqlrows.rows(sql, params):
             if kind == 2:
                 booked.add(rep_id)
@@ -265,16 +279,17 @@ def load_pool_bookings(
 
     reps, listed = sqlrows.among(rep_ids)
     wide = [sqlrows.at(calendars.lo), sqlrows.at(calendars.hi)]
+    overlap = host_overlap()
     if calendars.counted is None and (calendars.busy_lo, calendars.busy_hi) == (calendars.lo, calendars.hi):
         for rep_id, start, end, booking_start, booking_pool in sqlrows.rows(
-            HOSTS_SQL.format(reps=reps, exclude=exclude), [*listed, *wide, *excluded]
+            HOSTS_SQL.format(reps=reps, overlap=overlap, exclude=exclude), [*listed, *wide, *excluded]
         ):
             booked[rep_id].append(Interval(sqlrows.aware(start), sqlrows.aware(end)))
             count(rep_id, booking_start, booking_pool)
     else:  # a booking or a slot page: the busy rows near its starts, counts only where a cap reads them
         narrow = [sqlrows.at(calendars.busy_lo), sqlrows.at(calendars.busy_hi)]
         for rep_id, start, end in sqlrows.rows(
-            HOSTS_BUSY_SQL.format(reps=reps, exclude=exclude), [*listed, *narrow, *excluded]
+            HOSTS_BUSY_SQL.format(reps=reps, overlap=overlap, exclude=exclude), [*listed, *narrow, *excluded]
         ):
             booked[rep_id].append(Interval(sqlrows.aware(start), sqlrows.aware(end)))
         if taken is not None and all(
@@ -284,9 +299,8 @@ def load_pool_bookings(
         counted = rep_ids if calendars.counted is None else sorted(calendars.counted)
         if counted:
             capped, capped_listed = sqlrows.among(counted)
-            for rep_id, booking_start, booking_pool in sqlrows.rows(
-                HOSTS_COUNTED_SQL.format(reps=capped, exclude=exclude), [*capped_listed, *wide, *excluded]
-            ):
+            sql = HOSTS_COUNTED_SQL.format(reps=capped, overlap=overlap, exclude=exclude)
+            for rep_id, booking_start, booking_pool in sqlrows.rows(sql, [*capped_listed, *wide, *excluded]):
                 count(rep_id, booking_start, booking_pool)
     ledger = pool_ledger(pool, rep_ids, now=now)
     withheld = calendars.withheld

@@ -44,6 +44,11 @@ def _db():
     return connections[DEFAULT_DB_ALIAS]
 
 
+def vendor() -> str:
+    """The default database's vendor ("postgresql", "sqlite")."""
+    return _db().vendor
+
+
 def placeholders(values: Sequence) -> str:
     """``%s, %s, …`` for an ``IN (…)`` list (callers never pass an empty one)."""
     return ", ".join(["%s"] * len(values))

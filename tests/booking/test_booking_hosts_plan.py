@@ -1,0 +1,139 @@
+"""The host rows a booking reads (under its locks) and a slot page reads are those overlapping a window. As
+two comparisons (``blocked_end > lo AND blocked_start < hi``) a b-tree can bound only one side, and
+PostgreSQL read every later host row of the reps, or the whole table. As a range overlap, the exclusion
+constraint's GiST index (``bookinghost_no_overlap``) finds the rows near the window. This reads the plans
+PostgreSQL makes, with and without statistics, over a pool with many future bookings."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from django.db import connection
+
+from booking.models import Booking, BookingHost
+from routing import selectors, sqlrows
+from routing.core import Interval
+from tests.booking.booking_factories import NOW, make_meeting_type, make_pool, make_rep
+
+pytestmark = pytest.mark.django_db
+
+
+def build(reps: int = 5, bookings: int = 3000):
+    members = [make_rep() for _ in range(reps)]
+    pool = make_pool("first_available", members)
+    meeting_type = make_meeting_type(pool)
+    base = NOW + dt.timedelta(hours=2)
+    rows = Booking.objects.bulk_create(
+        Booking(
+            meeting_type=meeting_type,
+            pool=pool,
+            start=base + dt.timedelta(hours=i // reps),
+            end=base + dt.timedelta(hours=i // reps, minutes=30),
+            status="confirmed",
+            prospect_name="Future",
+            prospect_email=f"f{i}@example.com",
+            prospect_timezone="UTC",
+            manage_token_hash=f"hosts-plan-{i}",
+            decision={},
+        )
+        for i in range(bookings)
+    )
+    BookingHost.objects.bulk_create(
+        BookingHost(booking=b, rep=members[i % reps], blocked_start=b.start, blocked_end=b.end, active=True)
+        for i, b in enumerate(rows)
+    )
+    return pool, meeting_type
+
+
+def host_statements(monkeypatch, pool, meeting_type, start) -> list[tuple[str, list]]:
+    """The statements that read host rows for a booking at ``start``: phase one (with its probe of the
+    booking's range) and phase two (under the locks)."""
+    seen = []
+    original = sqlrows.rows
+
+    def spy(sql, params, **kw):
+        if "FROM booking_bookinghost" in sql and "blocked_start" in sql:
+            seen.append((sql, params))
+        return original(sql, params, **kw)
+
+    monkeypatch.setattr(sqlrows, "rows", spy)
+    window = Interval(start, start + dt.timedelta(minutes=30))
+    calendars = selectors.load_pool_calendars(
+        pool, meeting_type, now=NOW, window=window, probe=(start, window.end)
+    )
+    selectors.load_pool_bookings(calendars, now=NOW)
+    monkeypatch.undo()
+    return seen
+
+
+def host_access(sql: str, params: list) -> list[str]:
+    """How the plan reaches booking_bookinghost: an index name per scan (a bitmap scan: its index scans'),
+    or the node type ("Seq Scan") where no index is used."""
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+        plan = cursor.fetchone()[0]
+    plan = (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]
+    found, todo = [], [plan]
+    while todo:
+        node = todo.pop()
+        todo.extend(node.get("Plans", []))
+        if node.get("Relation Name") != "booking_bookinghost":
+            continue
+        if node["Node Type"] == "Bitmap Heap Scan":
+            found.extend(child.get("Index Name", child["Node Type"]) for child in node.get("Plans", []))
+        else:
+            found.append(node.get("Index Name", node["Node Type"]))
+    return found
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("analysed", [False, True], ids=["no-statistics", "analysed"])
+def test_host_rows_near_the_window_come_from_the_gist_index(monkeypatch, analysed):
+    pool, meeting_type = build()
+    if analysed:
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE booking_booking; ANALYZE booking_bookinghost")
+    start = NOW + dt.timedelta(days=3, hours=1)
+    statements = host_statements(monkeypatch, pool, meeting_type, start)
+    assert len(statements) == 2, statements  # phase one's probe, phase two's rows
+    for sql, params in statements:
+        found = host_access(sql, params)
+        assert found and set(found) == {"bookinghost_no_overlap"}, (sql, found)
+
+
+def test_the_overlap_test_keeps_its_bounds():
+    """``[start, end)`` ranges, on both databases: a host row ending at the window's start or starting at its
+    end is not in it; an inactive one never is."""
+    spans = [(-60, 0), (0, 30), (30, 60), (-30, 90), (10, 20), (60, 90), (-10, 70)]
+    reps = [make_rep() for _ in spans]
+    pool = make_pool("first_available", reps)
+    meeting_type = make_meeting_type(pool)
+    start = NOW + dt.timedelta(days=1)
+    for k, ((a, b), rep) in enumerate(zip(spans, reps, strict=True)):
+        booking = Booking.objects.create(
+            meeting_type=meeting_type,
+            pool=pool,
+            start=start + dt.timedelta(minutes=a),
+            end=start + dt.timedelta(minutes=b),
+            prospect_name="B",
+            prospect_email="b@example.com",
+            prospect_timezone="UTC",
+            manage_token_hash=f"bounds-{k}",
+            decision={},
+        )
+        BookingHost.objects.create(
+            booking=booking, rep=rep, blocked_start=booking.start, blocked_end=booking.end, active=k != 3
+        )
+    ids, listed = sqlrows.among([r.pk for r in reps])
+    sql = selectors.HOSTS_BUSY_SQL.format(reps=ids, overlap=selectors.host_overlap(), exclude="")
+    lo, hi = sqlrows.at(start), sqlrows.at(start + dt.timedelta(minutes=60))
+    minutes = sorted(
+        (
+            int((sqlrows.aware(s) - start).total_seconds() // 60),
+            int((sqlrows.aware(e) - start).total_seconds() // 60),
+        )
+        for _, s, e in sqlrows.rows(sql, [*listed, lo, hi])
+    )
+    assert minutes == [(-10, 70), (0, 30), (10, 20), (30, 60)]
