@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 
-from booking.models import MeetingType
+from booking.models import Booking, BookingHost, MeetingType
 from calendars.models import WorkingHours
 from routing.models import Pool, PoolMember, Rep
 
@@ -58,3 +58,37 @@ def body(start: str = "2026-03-03T10:00:00+01:00", **kw) -> dict:
     }
     data.update(kw)
     return data
+
+
+def bulk_bookings(meeting_type: MeetingType, reps: list, starts: list, *, assigned_at=None) -> list:
+    """Confirmed 30-minute bookings of ``meeting_type`` at ``starts``, hosted by ``reps`` in turn (one
+    statement each for bookings and host rows): a long history or a full calendar for plan tests. Host rows
+    are assigned at ``assigned_at``, or at their booking's start."""
+    n = next(_seq)
+    rows = Booking.objects.bulk_create(
+        Booking(
+            meeting_type=meeting_type,
+            pool=meeting_type.pool,
+            start=start,
+            end=start + dt.timedelta(minutes=30),
+            status="confirmed",
+            prospect_name="Bulk",
+            prospect_email=f"b{i}@example.com",
+            prospect_timezone="UTC",
+            manage_token_hash=f"bulk-{n}-{i}",
+            decision={},
+        )
+        for i, start in enumerate(starts)
+    )
+    BookingHost.objects.bulk_create(
+        BookingHost(
+            booking=b,
+            rep=reps[i % len(reps)],
+            blocked_start=b.start,
+            blocked_end=b.end,
+            active=True,
+            assigned_at=assigned_at or b.start,
+        )
+        for i, b in enumerate(rows)
+    )
+    return rows

@@ -15,7 +15,7 @@ from django.db import connection
 from booking.models import Booking, BookingHost
 from routing import selectors, sqlrows
 from routing.core import Interval
-from tests.booking.booking_factories import NOW, make_meeting_type, make_pool, make_rep
+from tests.booking.booking_factories import NOW, bulk_bookings, make_meeting_type, make_pool, make_rep
 
 pytestmark = pytest.mark.django_db
 
@@ -25,25 +25,7 @@ def build(reps: int = 5, bookings: int = 3000):
     pool = make_pool("first_available", members)
     meeting_type = make_meeting_type(pool)
     base = NOW + dt.timedelta(hours=2)
-    rows = Booking.objects.bulk_create(
-        Booking(
-            meeting_type=meeting_type,
-            pool=pool,
-            start=base + dt.timedelta(hours=i // reps),
-            end=base + dt.timedelta(hours=i // reps, minutes=30),
-            status="confirmed",
-            prospect_name="Future",
-            prospect_email=f"f{i}@example.com",
-            prospect_timezone="UTC",
-            manage_token_hash=f"hosts-plan-{i}",
-            decision={},
-        )
-        for i in range(bookings)
-    )
-    BookingHost.objects.bulk_create(
-        BookingHost(booking=b, rep=members[i % reps], blocked_start=b.start, blocked_end=b.end, active=True)
-        for i, b in enumerate(rows)
-    )
+    bulk_bookings(meeting_type, members, [base + dt.timedelta(hours=i // reps) for i in range(bookings)])
     return pool, meeting_type
 
 

@@ -14,10 +14,9 @@ import json
 import pytest
 from django.db import connection
 
-from booking.models import Booking, BookingHost
 from routing import ledger, sqlrows
 from routing.models import LedgerEntry
-from tests.booking.booking_factories import NOW, make_meeting_type, make_pool, make_rep
+from tests.booking.booking_factories import NOW, bulk_bookings, make_meeting_type, make_pool, make_rep
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -29,32 +28,7 @@ def build(reps: int = 5, bookings: int = 600):
     pool.save(update_fields=["fairness_period"])
     meeting_type = make_meeting_type(pool)
     base = NOW - dt.timedelta(hours=bookings)
-    rows = Booking.objects.bulk_create(
-        Booking(
-            meeting_type=meeting_type,
-            pool=pool,
-            start=base + dt.timedelta(hours=i),
-            end=base + dt.timedelta(hours=i, minutes=30),
-            status="confirmed",
-            prospect_name="Past",
-            prospect_email=f"p{i}@example.com",
-            prospect_timezone="UTC",
-            manage_token_hash=f"plan-{i}",
-            decision={},
-        )
-        for i in range(bookings)
-    )
-    BookingHost.objects.bulk_create(
-        BookingHost(
-            booking=b,
-            rep=members[i % reps],
-            blocked_start=b.start,
-            blocked_end=b.end,
-            active=True,
-            assigned_at=b.start,
-        )
-        for i, b in enumerate(rows)
-    )
+    rows = bulk_bookings(meeting_type, members, [base + dt.timedelta(hours=i) for i in range(bookings)])
     LedgerEntry.objects.bulk_create(  # as every booking writes one
         LedgerEntry(pool=pool, rep=members[i % reps], booking=b, kind="assigned", delta=1.0)
         for i, b in enumerate(rows)
