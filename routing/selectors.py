@@ -69,7 +69,8 @@ OVERLAP_PLAIN = "{t}.blocked_end > %s AND {t}.blocked_start < %s"
 
 
 def host_overlap(alias: str = "h") -> str:
-    """The overlap test of host rows ``alias`` for the current database (parameters: window start, end)."""
+    """The overlap test of host rows ``alias`` for the current database (parameters: window start, end; the
+    windows passed are never empty nor reversed: margins, buffers and the meeting's length widen them)."""
     return OVERLAP.get(sqlrows.vendor(), OVERLAP_PLAIN).format(t=alias)
 
 
