@@ -1,0 +1,92 @@
+"""Phase one reads the synced busy rows overlapping a window (``routing.selectors.INTERVALS_SQL``). On
+PostgreSQL as a range overlap answered by the GiST index ``busy_rep_range`` (calendars migration 0006), not by
+reading every later busy row of the reps; the bounds are ``[start, end)`` on both databases."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from django.db import connection
+
+from calendars.models import BusyInterval
+from routing import selectors, sqlrows
+from routing.core import Interval
+from tests.booking.booking_factories import NOW, make_meeting_type, make_pool, make_rep
+
+pytestmark = pytest.mark.django_db
+
+
+def intervals_statement(monkeypatch, pool, meeting_type, start) -> tuple[str, list]:
+    seen = []
+    original = sqlrows.rows
+
+    def spy(sql, params, **kw):
+        if "calendars_busyinterval" in sql:
+            seen.append((sql, params))
+        return original(sql, params, **kw)
+
+    monkeypatch.setattr(sqlrows, "rows", spy)
+    window = Interval(start, start + dt.timedelta(minutes=30))
+    selectors.load_pool_calendars(pool, meeting_type, now=NOW, window=window)
+    monkeypatch.undo()
+    (statement,) = seen
+    return statement
+
+
+def busy_access(sql: str, params: list) -> list[str]:
+    """How the plan reaches calendars_busyinterval: index names (a bitmap scan: its index scans') or the
+    node type where no index is used."""
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+        plan = cursor.fetchone()[0]
+    plan = (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]
+    found, todo = [], [plan]
+    while todo:
+        node = todo.pop()
+        todo.extend(node.get("Plans", []))
+        if node.get("Relation Name") != "calendars_busyinterval":
+            continue
+        if node["Node Type"] == "Bitmap Heap Scan":
+            found.extend(child.get("Index Name", child["Node Type"]) for child in node.get("Plans", []))
+        else:
+            found.append(node.get("Index Name", node["Node Type"]))
+    return found
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("analysed", [False, True], ids=["no-statistics", "analysed"])
+def test_busy_rows_near_the_window_come_from_the_gist_index(monkeypatch, analysed):
+    reps = [make_rep() for _ in range(5)]
+    pool = make_pool("first_available", reps)
+    meeting_type = make_meeting_type(pool)
+    BusyInterval.objects.bulk_create(
+        BusyInterval(rep=rep, start=NOW + dt.timedelta(hours=3 * k), end=NOW + dt.timedelta(hours=3 * k + 1))
+        for rep in reps
+        for k in range(600)
+    )
+    if analysed:
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE calendars_busyinterval")
+    sql, params = intervals_statement(monkeypatch, pool, meeting_type, NOW + dt.timedelta(days=3, hours=1))
+    assert busy_access(sql, params) == ["busy_rep_range"]
+
+
+def test_busy_rows_keep_their_bounds():
+    """A busy row ending where the window's busy range starts, or starting where it ends, is not in it."""
+    rep = make_rep()
+    pool = make_pool("first_available", [rep])
+    meeting_type = make_meeting_type(pool)  # 30 minutes, no buffers: busy range = the window + 30 minutes
+    start = NOW + dt.timedelta(days=1)
+    for a, b in [(-60, 0), (-10, 5), (20, 40), (55, 70), (60, 90), (-30, 120)]:
+        BusyInterval.objects.create(
+            rep=rep, start=start + dt.timedelta(minutes=a), end=start + dt.timedelta(minutes=b)
+        )
+    window = Interval(start, start + dt.timedelta(minutes=30))
+    calendars = selectors.load_pool_calendars(pool, meeting_type, now=NOW, window=window)
+    got = sorted(
+        (int((i.start - start).total_seconds() // 60), int((i.end - start).total_seconds() // 60))
+        for i in calendars.busy[rep.pk]
+    )
+    assert got == [(-30, 120), (-10, 5), (20, 40), (55, 70)]
