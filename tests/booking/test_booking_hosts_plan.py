@@ -7,7 +7,6 @@ PostgreSQL makes, with and without statistics, over a pool with many future book
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import pytest
 from django.db import connection
@@ -16,6 +15,7 @@ from booking.models import Booking, BookingHost
 from routing import selectors, sqlrows
 from routing.core import Interval
 from tests.booking.booking_factories import NOW, bulk_bookings, make_meeting_type, make_pool, make_rep
+from tests.booking.plans import table_access
 
 pytestmark = pytest.mark.django_db
 
@@ -50,26 +50,6 @@ def host_statements(monkeypatch, pool, meeting_type, start) -> list[tuple[str, l
     return seen
 
 
-def host_access(sql: str, params: list) -> list[str]:
-    """How the plan reaches booking_bookinghost: an index name per scan (a bitmap scan: its index scans'),
-    or the node type ("Seq Scan") where no index is used."""
-    with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
-        plan = cursor.fetchone()[0]
-    plan = (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]
-    found, todo = [], [plan]
-    while todo:
-        node = todo.pop()
-        todo.extend(node.get("Plans", []))
-        if node.get("Relation Name") != "booking_bookinghost":
-            continue
-        if node["Node Type"] == "Bitmap Heap Scan":
-            found.extend(child.get("Index Name", child["Node Type"]) for child in node.get("Plans", []))
-        else:
-            found.append(node.get("Index Name", node["Node Type"]))
-    return found
-
-
 @pytest.mark.postgres
 @pytest.mark.parametrize("analysed", [False, True], ids=["no-statistics", "analysed"])
 def test_host_rows_near_the_window_come_from_the_gist_index(monkeypatch, analysed):
@@ -81,7 +61,7 @@ def test_host_rows_near_the_window_come_from_the_gist_index(monkeypatch, analyse
     statements = host_statements(monkeypatch, pool, meeting_type, start)
     assert len(statements) == 2, statements  # phase one's probe, phase two's rows
     for sql, params in statements:
-        found = host_access(sql, params)
+        found = table_access(sql, params, "booking_bookinghost")
         assert found and set(found) == {"bookinghost_no_overlap"}, (sql, found)
 
 

@@ -5,7 +5,6 @@ reading every later busy row of the reps; the bounds are ``[start, end)`` on bot
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import pytest
 from django.db import connection
@@ -14,6 +13,7 @@ from calendars.models import BusyInterval
 from routing import selectors, sqlrows
 from routing.core import Interval
 from tests.booking.booking_factories import NOW, make_meeting_type, make_pool, make_rep
+from tests.booking.plans import table_access
 
 pytestmark = pytest.mark.django_db
 
@@ -35,26 +35,6 @@ def intervals_statement(monkeypatch, pool, meeting_type, start) -> tuple[str, li
     return statement
 
 
-def busy_access(sql: str, params: list) -> list[str]:
-    """How the plan reaches calendars_busyinterval: index names (a bitmap scan: its index scans') or the
-    node type where no index is used."""
-    with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
-        plan = cursor.fetchone()[0]
-    plan = (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]
-    found, todo = [], [plan]
-    while todo:
-        node = todo.pop()
-        todo.extend(node.get("Plans", []))
-        if node.get("Relation Name") != "calendars_busyinterval":
-            continue
-        if node["Node Type"] == "Bitmap Heap Scan":
-            found.extend(child.get("Index Name", child["Node Type"]) for child in node.get("Plans", []))
-        else:
-            found.append(node.get("Index Name", node["Node Type"]))
-    return found
-
-
 @pytest.mark.postgres
 @pytest.mark.parametrize("analysed", [False, True], ids=["no-statistics", "analysed"])
 def test_busy_rows_near_the_window_come_from_the_gist_index(monkeypatch, analysed):
@@ -70,7 +50,7 @@ def test_busy_rows_near_the_window_come_from_the_gist_index(monkeypatch, analyse
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE calendars_busyinterval")
     sql, params = intervals_statement(monkeypatch, pool, meeting_type, NOW + dt.timedelta(days=3, hours=1))
-    assert busy_access(sql, params) == ["busy_rep_range"]
+    assert table_access(sql, params, "calendars_busyinterval") == ["busy_rep_range"]
 
 
 def test_busy_rows_keep_their_bounds():

@@ -1,0 +1,27 @@
+"""Reading PostgreSQL's plans in tests: how a statement reaches a table."""
+
+from __future__ import annotations
+
+import json
+
+from django.db import connection
+
+
+def table_access(sql: str, params: list, table: str) -> list[str]:
+    """How the plan of ``sql`` reaches ``table``: an index name per scan (a bitmap scan: its index scans'),
+    or the node type ("Seq Scan") where no index is used."""
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+        plan = cursor.fetchone()[0]
+    plan = (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]
+    found, todo = [], [plan]
+    while todo:
+        node = todo.pop()
+        todo.extend(node.get("Plans", []))
+        if node.get("Relation Name") != table:
+            continue
+        if node["Node Type"] == "Bitmap Heap Scan":
+            found.extend(child.get("Index Name", child["Node Type"]) for child in node.get("Plans", []))
+        else:
+            found.append(node.get("Index Name", node["Node Type"]))
+    return found
