@@ -39,11 +39,6 @@ INTERVALS_SQL = (  # time off (0) and busy time (1) in one statement, each order
     'SELECT 1, rep_id, start, "end" FROM calendars_busyinterval WHERE rep_id {reps} '
     "AND {busy_overlap}{probe} ORDER BY 1, 2, 3"
 )
-# Busy rows overlapping [%s, %s): on PostgreSQL as a range overlap, answered by the GiST index
-# ``busy_rep_range`` (calendars migration 0006) from the rows near the window; the comparisons read every
-# later busy row of the reps (50 reps with 500 future events each: a sequential scan, 1.4 ms).
-BUSY_OVERLAP = {"postgresql": "tstzrange(start, \"end\", '[)') && tstzrange(%s, %s, '[)')"}
-BUSY_OVERLAP_PLAIN = '"end" > %s AND start < %s'
 # With a probe range (a booking's buffered range): also the reps' active host rows overlapping it (2), the
 # booking's fast-fail test before the locks (``load_pool_bookings``'s ``taken`` is the one under them).
 PROBE_SQL = (
@@ -64,19 +59,28 @@ HOSTS_COUNTED_SQL = (  # meetings per local date, for the reps with a daily cap
     "INNER JOIN booking_booking b ON b.id = h.booking_id WHERE h.rep_id {reps} AND h.active "
     "AND {overlap}{exclude}"
 )
-# Active host rows overlapping [%s, %s). On PostgreSQL as a range overlap, which the exclusion constraint's
-# GiST index (rep, blocked range, active rows) answers from the rows near the window; the plain comparisons
-# can only use a b-tree on one bound, so PostgreSQL read every later host row of the reps, or the table (50
-# reps with 60,000 future host rows, the statement under the booking locks: 4.1 against 0.9 ms planned per
-# execution, 1.38 against 0.83 ms as a prepared statement).
-OVERLAP = {"postgresql": "tstzrange({t}.blocked_start, {t}.blocked_end, '[)') && tstzrange(%s, %s, '[)')"}
-OVERLAP_PLAIN = "{t}.blocked_end > %s AND {t}.blocked_start < %s"
+# Rows overlapping the window [%s, %s). On PostgreSQL as a range overlap, which a GiST index on (rep, range)
+# answers from the rows near the window: for host rows the exclusion constraint's, for busy rows
+# ``busy_rep_range`` (calendars migration 0006). The plain comparisons can use a b-tree on one bound only, so
+# PostgreSQL read every later row of the reps, or the table: 50 reps with 60,000 future host rows, the
+# statement under the booking locks, 4.1 against 0.9 ms planned per execution and 1.38 against 0.83 ms as a
+# prepared statement; 50 reps with ~580 future busy rows each, phase one's statement 1.73 against 0.78 ms.
+# Elsewhere (SQLite) the comparisons. The windows passed are never empty nor reversed: margins, buffers and
+# the meeting's length widen them, and check constraints keep every stored range valid.
+RANGE_OVERLAP = "tstzrange({start}, {end}, '[)') && tstzrange(%s, %s, '[)')"
+PLAIN_OVERLAP = "{end} > %s AND {start} < %s"
+
+
+def overlap(start: str, end: str) -> str:
+    """The test "columns ``start``–``end`` overlap the window" for the current database (parameters: the
+    window's start, then its end)."""
+    template = RANGE_OVERLAP if sqlrows.vendor() == "postgresql" else PLAIN_OVERLAP
+    return template.format(start=start, end=end)
 
 
 def host_overlap(alias: str = "h") -> str:
-    """The overlap test of host rows ``alias`` for the current database (parameters: window start, end; the
-    windows passed are never empty nor reversed: margins, buffers and the meeting's length widen them)."""
-    return OVERLAP.get(sqlrows.vendor(), OVERLAP_PLAIN).format(t=alias)
+    """``overlap`` for the host rows ``alias``."""
+    return overlap(f"{alias}.blocked_start", f"{alias}.blocked_end")
 
 
 # The schedule is loaded this much wider than the asked window on each side: local dates (caps, overrides)
@@ -216,8 +220,7 @@ def load_pool_calendars(
         if probe is not None:
             params += [*listed, sqlrows.at(probe[0]), sqlrows.at(probe[1])]
         probe_sql = PROBE_SQL.format(reps=reps, overlap=host_overlap("p")) if probe else ""
-        busy_overlap = BUSY_OVERLAP.get(sqlrows.vendor(), BUSY_OVERLAP_PLAIN)
-        sql = INTERVALS_SQL.format(reps=reps, busy_overlap=busy_overlap, probe=probe_sql)
+        sql = INTERVALS_SQL.format(reps=reps, busy_overlap=overlap("start", '"end"'), probe=probe_sql)
         for kind, rep_id, start, end in sqlrows.rows(sql, params):
             if kind == 2:
                 booked.add(rep_id)
@@ -286,17 +289,17 @@ def load_pool_bookings(
 
     reps, listed = sqlrows.among(rep_ids)
     wide = [sqlrows.at(calendars.lo), sqlrows.at(calendars.hi)]
-    overlap = host_overlap()
+    near = host_overlap()
     if calendars.counted is None and (calendars.busy_lo, calendars.busy_hi) == (calendars.lo, calendars.hi):
         for rep_id, start, end, booking_start, booking_pool in sqlrows.rows(
-            HOSTS_SQL.format(reps=reps, overlap=overlap, exclude=exclude), [*listed, *wide, *excluded]
+            HOSTS_SQL.format(reps=reps, overlap=near, exclude=exclude), [*listed, *wide, *excluded]
         ):
             booked[rep_id].append(Interval(sqlrows.aware(start), sqlrows.aware(end)))
             count(rep_id, booking_start, booking_pool)
     else:  # a booking or a slot page: the busy rows near its starts, counts only where a cap reads them
         narrow = [sqlrows.at(calendars.busy_lo), sqlrows.at(calendars.busy_hi)]
         for rep_id, start, end in sqlrows.rows(
-            HOSTS_BUSY_SQL.format(reps=reps, overlap=overlap, exclude=exclude), [*listed, *narrow, *excluded]
+            HOSTS_BUSY_SQL.format(reps=reps, overlap=near, exclude=exclude), [*listed, *narrow, *excluded]
         ):
             booked[rep_id].append(Interval(sqlrows.aware(start), sqlrows.aware(end)))
         if taken is not None and all(
@@ -306,7 +309,7 @@ def load_pool_bookings(
         counted = rep_ids if calendars.counted is None else sorted(calendars.counted)
         if counted:
             capped, capped_listed = sqlrows.among(counted)
-            sql = HOSTS_COUNTED_SQL.format(reps=capped, overlap=overlap, exclude=exclude)
+            sql = HOSTS_COUNTED_SQL.format(reps=capped, overlap=near, exclude=exclude)
             for rep_id, booking_start, booking_pool in sqlrows.rows(sql, [*capped_listed, *wide, *excluded]):
                 count(rep_id, booking_start, booking_pool)
     ledger = pool_ledger(pool, rep_ids, now=now)

@@ -7,14 +7,18 @@ import json
 from django.db import connection
 
 
-def table_access(sql: str, params: list, table: str) -> list[str]:
-    """How the plan of ``sql`` reaches ``table``: an index name per scan (a bitmap scan: its index scans'),
-    or the node type ("Seq Scan") where no index is used."""
+def explain(sql: str, params: list) -> dict:
+    """The root node of ``EXPLAIN (FORMAT JSON)`` for ``sql`` with ``params``."""
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
         plan = cursor.fetchone()[0]
-    plan = (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]
-    found, todo = [], [plan]
+    return (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]
+
+
+def table_access(sql: str, params: list, table: str) -> list[str]:
+    """How the plan of ``sql`` reaches ``table``: an index name per scan (a bitmap scan: its index scans'),
+    or the node type ("Seq Scan") where no index is used."""
+    found, todo = [], [explain(sql, params)]
     while todo:
         node = todo.pop()
         todo.extend(node.get("Plans", []))

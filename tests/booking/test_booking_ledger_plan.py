@@ -17,6 +17,7 @@ from django.db import connection
 from routing import ledger, sqlrows
 from routing.models import LedgerEntry
 from tests.booking.booking_factories import NOW, bulk_bookings, make_meeting_type, make_pool, make_rep
+from tests.booking.plans import explain
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -50,10 +51,7 @@ def hosts_plan(monkeypatch, pool, rep_ids) -> dict:
     ledger.pool_ledger(pool, rep_ids, now=NOW)
     monkeypatch.undo()
     assert len(seen) == 1
-    with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN (FORMAT JSON) " + seen[0][0], seen[0][1])
-        plan = cursor.fetchone()[0]
-    return (json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]
+    return explain(*seen[0])
 
 
 def nodes(plan: dict):
