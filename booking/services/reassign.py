@@ -30,17 +30,39 @@ def _busy_live(rep_id: int, booking: Booking) -> bool:
     )
 
 
+def _refused(booking: Booking, rep_id: int, *, now: datetime) -> bool:
+    """What the transaction would refuse without asking the provider, read now: the rep already hosts the
+    booking, or the routing rules say the rep is not free then (hours, time off, synced busy time, another
+    booking)."""
+    if booking.hosts.filter(active=True, rep_id=rep_id).exists():
+        return True
+    state = load_pool_state(
+        booking.pool,
+        booking.meeting_type,
+        now=now,
+        window=Interval(booking.start, booking.end),
+        exclude_booking_id=booking.pk,
+    )
+    target = next((m for m in state.spec.members if m.rep_id == rep_id), None)
+    spec = meeting_spec(booking.meeting_type)
+    return target is None or why_not_free(target, spec, now=now, start=booking.start) is not None
+
+
 def _ask_before(booking_id: int, to_member_id: int, *, now: datetime) -> dict:
     """The target's live free/busy at the booking's time, asked before the transaction so that a slow
     provider holds no rep locks (as ``booking_create`` does): {(rep, start, end): busy}. Empty when the
-    booking or member is not found; the transaction then says why, and asks itself if the time moved."""
-    booking = Booking.objects.select_related("meeting_type").filter(pk=booking_id).first()
+    booking or member is not found, or when the transaction would refuse the target anyway (``_refused``):
+    the provider is not asked then; the transaction says why, and asks itself only if the state changed
+    meanwhile and the target is free by the rules after all."""
+    booking = Booking.objects.select_related("meeting_type", "pool").filter(pk=booking_id).first()
     member = PoolMember.objects.filter(pk=to_member_id).first()
     if booking is None or member is None or member.pool_id != booking.pool_id:
         return {}
     try:
         _changeable(booking, now)
     except BookingError:
+        return {}
+    if _refused(booking, member.rep_id, now=now):
         return {}
     return {(member.rep_id, booking.start, booking.end): _busy_live(member.rep_id, booking)}
 

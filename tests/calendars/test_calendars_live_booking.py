@@ -17,7 +17,7 @@ from booking.services import booking_create, booking_reschedule
 from booking.services import manage as booking_manage
 from booking.services import reassign as booking_reassign
 from booking.services import routing as booking_routing
-from calendars.models import Calendar
+from calendars.models import Calendar, TimeOff
 from calendars.services.sync import calendar_sync
 from routing.models import PoolMember
 from tests.booking.booking_factories import make_meeting_type, make_pool
@@ -163,6 +163,52 @@ def test_a_reassignment_asks_before_its_transaction(ranked_pair, live_calls, fak
     live_calls.clear()
     booking_reassign.booking_reassign(booking_id=booking_id, to_member_id=to_second, reason="cover")
     assert live_calls == [((second.pk,), False)]
+    assert Booking.objects.get(pk=booking_id).hosts.get(active=True).rep_id == second.pk
+
+
+def test_a_reassignment_the_rules_refuse_asks_no_provider(ranked_pair, live_calls):
+    """The target is off then, or hosts the booking already: refused without a live check."""
+    (first, second), meeting_type = ranked_pair
+    start = next_weekday_at_ten()
+    booking_id = book(meeting_type, start)["id"]
+    pool = meeting_type.pool
+    to_first = PoolMember.objects.get(pool=pool, rep=first).pk
+    to_second = PoolMember.objects.get(pool=pool, rep=second).pk
+    TimeOff.objects.create(rep=second, start=start - dt.timedelta(hours=1), end=start + dt.timedelta(hours=2))
+    live_calls.clear()
+
+    with pytest.raises(ReassignNotPossible, match="not free"):
+        booking_reassign.booking_reassign(booking_id=booking_id, to_member_id=to_second, reason="cover")
+    with pytest.raises(ReassignNotPossible, match="already hosts"):
+        booking_reassign.booking_reassign(booking_id=booking_id, to_member_id=to_first, reason="cover")
+
+    assert live_calls == []
+    assert Booking.objects.get(pk=booking_id).hosts.get(active=True).rep_id == first.pk
+
+
+def test_a_reassignment_refused_before_but_free_in_its_transaction_asks_there(
+    ranked_pair, live_calls, monkeypatch
+):
+    """The target's time off is withdrawn between the check before the transaction and the transaction: the
+    rules let the target through there, so the provider is asked there (it was not asked before)."""
+    (first, second), meeting_type = ranked_pair
+    start = next_weekday_at_ten()
+    booking_id = book(meeting_type, start)["id"]
+    to_second = PoolMember.objects.get(pool=meeting_type.pool, rep=second).pk
+    off = TimeOff.objects.create(rep=second, start=start, end=start + dt.timedelta(hours=1))
+    real = booking_reassign._refused
+
+    def refused_then_withdrawn(*args, **kwargs):
+        answer = real(*args, **kwargs)
+        off.delete()
+        return answer
+
+    monkeypatch.setattr(booking_reassign, "_refused", refused_then_withdrawn)
+    live_calls.clear()
+
+    booking_reassign.booking_reassign(booking_id=booking_id, to_member_id=to_second, reason="cover")
+
+    assert live_calls == [((second.pk,), True)]
     assert Booking.objects.get(pk=booking_id).hosts.get(active=True).rep_id == second.pk
 
 
