@@ -9,7 +9,10 @@
 * create: ``POST …/bookings`` latency (median, p95) and bookings per second for 1 client and for 16
   concurrent clients, (a) all on that 50-rep pool (every booking locks all 50 reps: the worst case) and
   (b) on 16 separate 5-rep pools (one per client: what independent teams see);
-* afterwards a SQL self-join counts overlapping active bookings of one rep (must be 0).
+* afterwards a SQL self-join counts overlapping active bookings of one rep (must be 0);
+* the time the 16 clients' bookings on the 50-rep pool spent under their rep locks (``bench/locktrace.py``:
+  the server's config file is ``config/gunicorn.conf.py`` plus that trace): those bookings hold the same
+  locks one after the other, so it bounds their rate.
 
 The database is a throwaway one: a temporary SQLite file by default, or a new PostgreSQL database next to
 the one named by ``DATABASE_URL=postgres://…`` (created and dropped here). The server enqueues outbox
@@ -310,7 +313,8 @@ def warm_up(client: Client, slug: str, workers: int, first: int) -> None:
         assert status == 201, body
 
 
-def bench(port: int, data: dict, workers: int) -> None:
+def bench(port: int, data: dict, workers: int) -> list[float]:
+    """The cases above; returns the time window of the 16 clients on the 50-rep pool."""
     from django.db import connection
 
     client = Client(port)
@@ -332,7 +336,9 @@ def bench(port: int, data: dict, workers: int) -> None:
     # 16 clients on the 50-rep pool: all hit the same few starts together (contention on all 50 locks)
     later = starts[len(starts) // 2 :]
     jobs = [[(big, later[j % len(later)]) for j in range(PER_CLIENT)] for _ in range(CLIENTS)]
+    window = [time.time()]
     report(f"create, 50-rep pool, {CLIENTS} clients", *run_clients(client, jobs))
+    window.append(time.time())
     # 16 clients, each on its own 5-rep pool
     small_starts = slot_starts(client, small[0])
     report("create, 5-rep pool, 1 client", *run_clients(client, [[(small[0], s) for s in small_starts[:30]]]))
@@ -349,6 +355,7 @@ def bench(port: int, data: dict, workers: int) -> None:
     print(f"bookings: {Booking.objects.count()}, overlapping active host rows: {overlaps}")
     if overlaps:
         raise SystemExit("DOUBLE BOOKING")
+    return window
 
 
 def free_port() -> int:
@@ -358,8 +365,9 @@ def free_port() -> int:
 
 
 def start_server(env: dict) -> tuple[subprocess.Popen, int]:
-    """gunicorn (the production server, see README) with config/gunicorn.conf.py and the bench's
-    overrides; ``BENCH_SERVER=threaded`` uses Django's single-process threaded WSGI server instead."""
+    """gunicorn (the production server, see README) with config/gunicorn.conf.py (by way of
+    bench/locktrace.py, which adds the lock trace) and the bench's overrides; ``BENCH_SERVER=threaded``
+    uses Django's single-process threaded WSGI server instead."""
     if SERVER == "threaded":
         server = subprocess.Popen(
             [sys.executable, __file__, "--serve", "0"], env=env, stdout=subprocess.PIPE, text=True, cwd=ROOT
@@ -372,7 +380,7 @@ def start_server(env: dict) -> tuple[subprocess.Popen, int]:
     port = free_port()
     gunicorn = Path(sys.executable).with_name("gunicorn")
     server = subprocess.Popen(
-        [str(gunicorn), "-c", "config/gunicorn.conf.py", "config.wsgi", "--bind", f"127.0.0.1:{port}"]
+        [str(gunicorn), "-c", "bench/locktrace.py", "config.wsgi", "--bind", f"127.0.0.1:{port}"]
         + ["--log-level", "warning"]
         + os.environ.get("BENCH_GUNICORN_ARGS", "").split(),
         env={**env, **server_overrides()},
@@ -458,6 +466,8 @@ def main() -> None:
     if database_url.startswith("postgres") and DB_OPTIONS:  # the server's connections, as in production
         env["DATABASE_URL"] = f"{database_url}?{DB_OPTIONS}"
     server = None
+    traces = tempfile.TemporaryDirectory(prefix="baton-bench-locks-")
+    env["BENCH_LOCK_TRACE"] = traces.name
     try:
         import django
 
@@ -480,9 +490,13 @@ def main() -> None:
             f"database: {connection.vendor} ({options}); server: {label} "
             f"on 127.0.0.1:{port}, DEBUG={env['DEBUG']}"
         )
-        bench(port, data, workers)
+        window = bench(port, data, workers)
         stop_server(server)
         server = None
+        if SERVER != "threaded":
+            from bench.locktrace import summary
+
+            print(f"{'create, 50-rep pool, 16 clients: locks':<44} {summary(traces.name, *window)}")
         deliver_outbox()
         eager_single(env, data, workers)
     finally:
@@ -491,6 +505,7 @@ def main() -> None:
 
         connections.close_all()
         cleanup()
+        traces.cleanup()
 
 
 if __name__ == "__main__":
