@@ -493,7 +493,7 @@ def main() -> None:
         window = bench(port, data, workers)
         stop_server(server)
         server = None
-        if SERVER != "threaded":
+        if SERVER != "threaded" and connection.vendor == "postgresql":  # SQLite: no rep locks to trace
             from bench.locktrace import summary
 
             print(f"{'create, 50-rep pool, 16 clients: locks':<44} {summary(traces.name, *window)}")

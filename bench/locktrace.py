@@ -2,9 +2,12 @@
 
 As a gunicorn config file (``gunicorn -c bench/locktrace.py``) it is ``config/gunicorn.conf.py`` (every
 setting taken from it, the production ``post_worker_init`` included) plus a trace: each worker records, for
-every booking, when its rep locks were granted (``booking.services.locking.lock_reps`` returned) and when its
-commit had returned (``transaction.on_commit``, so a little after PostgreSQL released the locks), and writes
-them to ``$BENCH_LOCK_TRACE/<pid>.json`` when it exits. ``summary`` reads them back for a time window.
+every booking that commits, when its rep locks were granted (``booking.services.locking.lock_reps``
+returned) and when its commit had returned (``transaction.on_commit``, so a little after PostgreSQL released
+the locks), and writes them to ``$BENCH_LOCK_TRACE/<pid>.json`` when it exits. ``summary`` reads them
+back for a time window.
+
+PostgreSQL only: on SQLite ``lock_reps`` takes no lock (the transaction itself is the lock).
 
 Where every booking locks the same reps (one pool, all clients on the same starts) the bookings hold the
 locks one after the other, so the mean time under the locks bounds the booking rate: about
