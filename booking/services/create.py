@@ -70,7 +70,9 @@ def booking_create(
     the host rows and the ledger, assign (routing core; a host not asked before is asked live here), insert
     Booking and BookingHost rows, the decision record, ledger entries and outbox rows. Raises
     ``InvalidInput`` (start not bookable), ``SlotUnavailable`` (taken; with alternatives), ``TryAgain`` (lock
-    timeout) or ``IdempotencyConflict``; a same-key same-body request replays the first response.
+    timeout) or ``IdempotencyConflict``; a same-key same-body request replays the first response. On
+    PostgreSQL requests with one key take turns from before the planning (``idempotency.one_at_a_time``),
+    so a duplicate that waited replays without reading the pool or asking a calendar provider.
     """
     now = now or dj_timezone.now()
     zone = _check(start, timezone)
@@ -96,6 +98,39 @@ def booking_create(
         stored = idempotency.replay(key, request_hash, now=now)
         if stored:
             return CreateResult(stored[0], stored[1], replayed=True)
+    try:
+        with idempotency.one_at_a_time(key):
+            return _create(
+                meeting_type,
+                start=start,
+                zone=zone,
+                fields=fields,
+                key=key,
+                request_hash=request_hash,
+                now=now,
+                route=route,
+            )
+    except DatabaseError as exc:  # waited for the key's turn longer than the lock timeout
+        if locking.is_contention(exc):
+            raise TryAgain() from None
+        raise
+
+
+def _create(
+    meeting_type: MeetingType,
+    *,
+    start: datetime,
+    zone: ZoneInfo,
+    fields: dict,
+    key: str | None,
+    request_hash: str,
+    now: datetime,
+    route=None,
+) -> CreateResult:
+    if key:  # a duplicate that waited for the key's turn: the response of the request it waited for
+        stored = idempotency.replay(key, request_hash, now=now)
+        if stored:
+            return CreateResult(stored[0], stored[1], replayed=True)
     stage = "plan"
     try:
         plan = _plan(meeting_type, start=start, now=now, route=route)
@@ -107,15 +142,15 @@ def booking_create(
                 meeting_type,
                 plan,
                 start=start,
-                name=name,
-                email=email,
-                timezone=timezone,
-                answers=answers,
-                note=note,
-                utm=utm,
+                name=fields["name"],
+                email=fields["email"],
+                timezone=fields["timezone"],
+                answers=fields["answers"],
+                note=fields["note"],
+                utm=fields["utm"],
                 now=now,
                 route=route,
-                visitor=visitor,
+                visitor=fields.get("visitor", ""),
             )
             if key_row is not None:
                 idempotency.finish(key_row, key, booking_id=body["id"], status_code=201, body=body)

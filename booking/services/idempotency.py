@@ -4,6 +4,10 @@ The first request with a key inserts an ``IdempotencyKey`` row inside the bookin
 ``key_hash``), so concurrent duplicates block on the insert until the first commits, then fail and replay
 its stored response. Only successful responses (201) are stored: a failed request leaves no row and may be
 retried with the same key. Keys expire ``BOOKING_IDEMPOTENCY_TTL_HOURS`` after first use.
+
+On PostgreSQL, requests with one key also take turns from before their planning (``one_at_a_time``): a
+duplicate that arrives while the first is under way waits for it and replays its response, instead of
+reading the pool and asking calendar providers for a booking it will not make.
 """
 
 from __future__ import annotations
@@ -11,17 +15,25 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import DatabaseError, transaction
 
 from booking.errors import IdempotencyConflict, InvalidInput
 from booking.models import IdempotencyKey
+from booking.services import locking
+from routing import sqlrows
 
 MAX_KEY_LENGTH = 255
+# Advisory-lock key space of idempotency keys: the two-int form (PostgreSQL keeps it apart from the
+# one-bigint form of the rep locks), "KEYS" and 32 bits of the key's hash.
+KEY_LOCK_CLASS = 0x4B455953
 
 
 def check_key(key: str | None) -> str | None:
@@ -40,6 +52,33 @@ def fingerprint(data: Any) -> str:
     """SHA-256 of the canonical JSON of a request (what must match for a replay)."""
     blob = json.dumps(data, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def key_lock(key: str) -> tuple[int, int]:
+    """The two 32-bit halves of the key's advisory lock (two keys sharing a hash half only wait for each
+    other, nothing else)."""
+    half = int.from_bytes(hashlib.sha256(b"lock:" + key.encode()).digest()[:4], "big", signed=True)
+    return KEY_LOCK_CLASS, half
+
+
+@contextmanager
+def one_at_a_time(key: str | None) -> Iterator[None]:
+    """Hold the key's session-level advisory lock (PostgreSQL) while the block runs: requests with the same
+    key run one after the other, from before the pool is read to after the booking commits. The wait is
+    bounded by ``BOOKING_LOCK_TIMEOUT_MS`` (then the lock-timeout error, i.e. ``TryAgain``). Elsewhere, or
+    without a key, nothing is locked: the key row's unique insert still lets one request through."""
+    if not key or sqlrows.vendor() != "postgresql" or not locking.LOCKS_ENABLED:
+        yield
+        return
+    classid, objid = key_lock(key)
+    timeout = int(settings.BOOKING_LOCK_TIMEOUT_MS)
+    with transaction.atomic():  # for SET LOCAL; a session-level lock outlives the transaction
+        sqlrows.run(f"SET LOCAL lock_timeout = '{timeout}ms'; SELECT pg_advisory_lock({classid}, {objid})")
+    try:
+        yield
+    finally:
+        with suppress(DatabaseError):  # failing only if the connection is gone, and the lock with its session
+            sqlrows.run(f"SELECT pg_advisory_unlock({classid}, {objid})")
 
 
 def _fernet(key: str) -> Fernet:

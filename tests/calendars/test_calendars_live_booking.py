@@ -4,8 +4,10 @@ before the transaction, not under the rep locks."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import secrets
 import threading
+import time
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -248,3 +250,47 @@ def test_a_slow_provider_does_not_hold_the_pools_other_bookings(ranked_pair, mon
         thread.join()
     assert met == [(first.pk,), (first.pk,)]
     assert outcomes == [first.email, first.email]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_duplicates_with_one_key_ask_the_provider_once(ranked_pair, monkeypatch):
+    """Five requests with one Idempotency-Key at once: the one that gets the key's turn first asks the
+    provider (slowly) and books; the others wait for their turn and replay its response unasked."""
+    (first, _second), meeting_type = ranked_pair
+    asked = []
+
+    def slow_provider(rep_ids, start, end, **kwargs):
+        asked.append(tuple(rep_ids))
+        time.sleep(0.2)
+        return set()
+
+    monkeypatch.setattr(booking_routing, "hosts_busy_live", slow_provider)
+    start, barrier, outcomes = next_weekday_at_ten(), threading.Barrier(5), []
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            result = booking_create(
+                meeting_type=meeting_type,
+                start=start,
+                name="Pat",
+                email="pat@example.org",
+                timezone="Europe/Berlin",
+                idempotency_key="one-key",
+            )
+            outcomes.append((result.replayed, result.body))
+        except Exception as exc:  # noqa: BLE001 - reported by the assertions below
+            outcomes.append((None, type(exc).__name__))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert asked == [(first.pk,)]
+    assert sorted(replayed for replayed, _ in outcomes) == [False, True, True, True, True]
+    assert len({json.dumps(body, sort_keys=True) for _, body in outcomes}) == 1
+    assert Booking.objects.count() == 1
