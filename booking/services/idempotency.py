@@ -23,7 +23,7 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import DatabaseError, transaction
+from django.db import Error, transaction
 
 from booking.errors import IdempotencyConflict, InvalidInput
 from booking.models import IdempotencyKey
@@ -77,7 +77,7 @@ def one_at_a_time(key: str | None) -> Iterator[None]:
     try:
         yield
     finally:
-        with suppress(DatabaseError):  # failing only if the connection is gone, and the lock with its session
+        with suppress(Error):  # fails only if the connection is gone, and the lock went with its session
             sqlrows.run(f"SELECT pg_advisory_unlock({classid}, {objid})")
 
 
