@@ -98,62 +98,35 @@ def booking_create(
         stored = idempotency.replay(key, request_hash, now=now)
         if stored:
             return CreateResult(stored[0], stored[1], replayed=True)
+    stage = "turn"
     try:
-        with idempotency.one_at_a_time(key):
-            return _create(
-                meeting_type,
-                start=start,
-                zone=zone,
-                fields=fields,
-                key=key,
-                request_hash=request_hash,
-                now=now,
-                route=route,
-            )
-    except DatabaseError as exc:  # waited for the key's turn longer than the lock timeout
-        if locking.is_contention(exc):
-            raise TryAgain() from None
-        raise
-
-
-def _create(
-    meeting_type: MeetingType,
-    *,
-    start: datetime,
-    zone: ZoneInfo,
-    fields: dict,
-    key: str | None,
-    request_hash: str,
-    now: datetime,
-    route=None,
-) -> CreateResult:
-    if key:  # a duplicate that waited for the key's turn: the response of the request it waited for
-        stored = idempotency.replay(key, request_hash, now=now)
-        if stored:
-            return CreateResult(stored[0], stored[1], replayed=True)
-    stage = "plan"
-    try:
-        plan = _plan(meeting_type, start=start, now=now, route=route)
-        stage = "key"
-        with transaction.atomic(durable=True):
-            key_row = idempotency.begin(key, request_hash, now=now) if key else None
-            stage = "book"
-            body = _book(
-                meeting_type,
-                plan,
-                start=start,
-                name=fields["name"],
-                email=fields["email"],
-                timezone=fields["timezone"],
-                answers=fields["answers"],
-                note=fields["note"],
-                utm=fields["utm"],
-                now=now,
-                route=route,
-                visitor=fields.get("visitor", ""),
-            )
-            if key_row is not None:
-                idempotency.finish(key_row, key, booking_id=body["id"], status_code=201, body=body)
+        with idempotency.one_at_a_time(key) as waited:
+            if waited:  # for another request with the key: the response it stored, if it booked
+                stored = idempotency.replay(key, request_hash, now=now)
+                if stored:
+                    return CreateResult(stored[0], stored[1], replayed=True)
+            stage = "plan"
+            plan = _plan(meeting_type, start=start, now=now, route=route)
+            stage = "key"
+            with transaction.atomic(durable=True):
+                key_row = idempotency.begin(key, request_hash, now=now) if key else None
+                stage = "book"
+                body = _book(
+                    meeting_type,
+                    plan,
+                    start=start,
+                    name=name,
+                    email=email,
+                    timezone=timezone,
+                    answers=answers,
+                    note=note,
+                    utm=utm,
+                    now=now,
+                    route=route,
+                    visitor=visitor,
+                )
+                if key_row is not None:
+                    idempotency.finish(key_row, key, booking_id=body["id"], status_code=201, body=body)
     except SlotUnavailable:
         if key and stage == "plan":  # the slot may be taken by a request with this key, committed meanwhile
             stored = idempotency.replay(key, request_hash, now=now)
@@ -173,7 +146,7 @@ def _create(
                 alternatives=alternatives(meeting_type, after=start, zone=zone, now=now)
             ) from None
         raise
-    except DatabaseError as exc:
+    except DatabaseError as exc:  # a lock timeout (the reps', or the key's turn), a deadlock, …
         if locking.is_contention(exc):
             raise TryAgain() from None
         raise

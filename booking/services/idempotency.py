@@ -62,20 +62,24 @@ def key_lock(key: str) -> tuple[int, int]:
 
 
 @contextmanager
-def one_at_a_time(key: str | None) -> Iterator[None]:
-    """Hold the key's session-level advisory lock (PostgreSQL) while the block runs: requests with the same
-    key run one after the other, from before the pool is read to after the booking commits. The wait is
-    bounded by ``BOOKING_LOCK_TIMEOUT_MS`` (then the lock-timeout error, i.e. ``TryAgain``). Elsewhere, or
-    without a key, nothing is locked: the key row's unique insert still lets one request through."""
+def one_at_a_time(key: str | None) -> Iterator[bool]:
+    """Hold the key's session-level advisory lock (PostgreSQL) while the block runs, so that requests with
+    the same key run one after the other, from before the pool is read to after the booking commits; yields
+    whether it had to wait for another one (which may have stored the response meanwhile). Taken at once when
+    free (one statement); otherwise waited for, at most ``BOOKING_LOCK_TIMEOUT_MS`` (then the lock-timeout
+    error, i.e. ``TryAgain``). Elsewhere, or without a key, nothing is locked: the key row's unique insert
+    in the booking transaction still lets one request through."""
     if not key or sqlrows.vendor() != "postgresql" or not locking.LOCKS_ENABLED:
-        yield
+        yield False
         return
     classid, objid = key_lock(key)
-    timeout = int(settings.BOOKING_LOCK_TIMEOUT_MS)
-    with transaction.atomic():  # for SET LOCAL; a session-level lock outlives the transaction
-        sqlrows.run(f"SET LOCAL lock_timeout = '{timeout}ms'; SELECT pg_advisory_lock({classid}, {objid})")
+    [(free,)] = sqlrows.rows("SELECT pg_try_advisory_lock(%s, %s)", [classid, objid])
+    if not free:
+        wait = f"SET LOCAL lock_timeout = '{int(settings.BOOKING_LOCK_TIMEOUT_MS)}ms'; "
+        with transaction.atomic():  # for SET LOCAL; a session-level lock outlives the transaction
+            sqlrows.run(f"{wait}SELECT pg_advisory_lock({classid}, {objid})")
     try:
-        yield
+        yield not free
     finally:
         with suppress(Error):  # fails only if the connection is gone, and the lock went with its session
             sqlrows.run(f"SELECT pg_advisory_unlock({classid}, {objid})")

@@ -4,10 +4,12 @@ advisory lock on the key), waiting at most the lock timeout, and leave no lock b
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 
 import psycopg
 import pytest
-from django.db import connection
+from django.db import connection, connections
 
 from booking.errors import IdempotencyConflict, SlotUnavailable, TryAgain
 from booking.models import Booking
@@ -73,25 +75,37 @@ def test_no_key_lock_outlives_the_request_whatever_its_outcome():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_duplicate_replays_on_its_turn_without_planning(monkeypatch):
-    """The first request with the key books between the duplicate's check before its turn and its turn: the
-    duplicate replays the stored response then, and never reads the pool."""
+def test_a_duplicate_that_waited_replays_without_planning(monkeypatch):
+    """The duplicate arrives while the first request with the key is planning (slowly): it waits for the
+    key's turn, then replays the first one's response and never reads the pool."""
     from booking.services import create
 
     meeting_type = make_meeting_type(make_pool("round_robin", [make_rep("W")]))
-    planned, first = [], []
-    real_plan, real_replay = create._plan, idempotency.replay
-    monkeypatch.setattr(create, "_plan", lambda *a, **k: planned.append(1) or real_plan(*a, **k))
+    planning, planned, outcomes = threading.Event(), [], []
+    real_plan = create._plan
 
-    def first_books_meanwhile(key, request_hash, *, now):
-        if not first:  # the duplicate's check before its turn
-            first.append(None)
-            first[0] = _create(meeting_type, key)
-            return None
-        return real_replay(key, request_hash, now=now)
+    def slow_plan(*args, **kwargs):
+        planned.append(threading.get_ident())
+        planning.set()
+        time.sleep(0.3)
+        return real_plan(*args, **kwargs)
 
-    monkeypatch.setattr(idempotency, "replay", first_books_meanwhile)
-    duplicate = _create(meeting_type, "dup")
-    assert duplicate.replayed and duplicate.body == first[0].body
+    monkeypatch.setattr(create, "_plan", slow_plan)
+
+    def run() -> None:
+        try:
+            outcomes.append(_create(meeting_type, "dup"))
+        finally:
+            connections.close_all()
+
+    first = threading.Thread(target=run)
+    first.start()
+    assert planning.wait(5)
+    duplicate = threading.Thread(target=run)
+    duplicate.start()
+    first.join(10)
+    duplicate.join(10)
     assert len(planned) == 1  # the first request's only
+    assert [result.replayed for result in outcomes] == [False, True]
+    assert outcomes[0].body == outcomes[1].body
     assert Booking.objects.count() == 1

@@ -74,10 +74,19 @@ def live_calls(monkeypatch):
     return calls
 
 
-def book(meeting_type, start):
+def create(meeting_type, start, **extra):
     return booking_create(
-        meeting_type=meeting_type, start=start, name="Pat", email="pat@example.org", timezone="Europe/Berlin"
-    ).body
+        meeting_type=meeting_type,
+        start=start,
+        name="Pat",
+        email="pat@example.org",
+        timezone="Europe/Berlin",
+        **extra,
+    )
+
+
+def book(meeting_type, start):
+    return create(meeting_type, start).body
 
 
 def test_a_host_busy_live_is_skipped_before_the_transaction(ranked_pair, live_calls, fake_google):
@@ -271,14 +280,7 @@ def test_concurrent_duplicates_with_one_key_ask_the_provider_once(ranked_pair, m
     def run() -> None:
         try:
             barrier.wait()
-            result = booking_create(
-                meeting_type=meeting_type,
-                start=start,
-                name="Pat",
-                email="pat@example.org",
-                timezone="Europe/Berlin",
-                idempotency_key="one-key",
-            )
+            result = create(meeting_type, start, idempotency_key="one-key")
             outcomes.append((result.replayed, result.body))
         except Exception as exc:  # noqa: BLE001 - reported by the assertions below
             outcomes.append((None, type(exc).__name__))
