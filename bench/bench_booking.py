@@ -19,7 +19,8 @@ the one named by ``DATABASE_URL=postgres://…`` (created and dropped here). The
 messages to an in-memory Celery broker (as with a real broker, delivery happens outside the request); the
 bench then delivers them with the sweep and times it. A last run repeats the one-client case without a
 broker, where the outbox (emails with iCalendar invitations, locmem backend) runs in-process after each
-commit inside the measured request, as in a default install without Redis.
+commit inside the measured request, as in a default install without Redis. The server and the timing
+client are in ``bench/harness.py``.
 
     .venv/bin/python bench/bench_booking.py
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/baton_book .venv/bin/python bench/bench_booking.py
@@ -28,13 +29,7 @@ commit inside the measured request, as in a default install without Redis.
 from __future__ import annotations
 
 import datetime as dt
-import http.client
-import json
 import os
-import runpy
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -45,15 +40,14 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.harness import SERVER, Client, fmt, gunicorn_conf, start_server, stop_server  # noqa: E402
+
 REPS = 50
 DAYS = 14
 SLOT_REQUESTS = 30
 CLIENTS = 16
 PER_CLIENT = 25  # bookings per client in the 16-client runs (400 in all: a steady state, not just the ramp)
 SINGLE_REQUESTS = 60
-SERVER = os.environ.get("BENCH_SERVER", "gunicorn")
-WORKERS = os.environ.get("BENCH_WORKERS", "")  # empty: as config/gunicorn.conf.py says
-THREADS = os.environ.get("BENCH_THREADS", "")
 # The server's DATABASE_URL options README "Production" recommends (persistent connections, server-side
 # binding, prepared statements); BENCH_DB_OPTIONS= (empty) gives Django's defaults (a connection per request).
 DB_OPTIONS = os.environ.get(
@@ -117,26 +111,6 @@ def make_database() -> tuple[str, callable]:
     return f"sqlite:///{path}", remove
 
 
-# --- server (child process)
-
-
-def serve(port: int) -> None:
-    import django
-
-    django.setup()
-    from django.core.handlers.wsgi import WSGIHandler
-    from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
-
-    class QuietHandler(WSGIRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    server = ThreadedWSGIServer(("127.0.0.1", port), QuietHandler)
-    server.set_app(WSGIHandler())
-    print("ready", server.server_address[1], flush=True)
-    server.serve_forever()
-
-
 # --- data
 
 
@@ -192,57 +166,6 @@ def seed() -> dict:
 
 
 # --- client
-
-
-class Client:
-    """HTTP/1.1 client with one connection per thread, kept alive as long as the server keeps it (gthread
-    workers do, as for a browser; sync workers close it after each response, as behind a proxy that opens a
-    connection per request upstream, and the next request's connect is inside its measured time). A GET on
-    a connection the server closed meanwhile is sent again once; a POST is never re-sent (the server may
-    have booked it): POSTs run in fresh client threads with no idle gaps."""
-
-    def __init__(self, port: int):
-        self.port = port
-        self.local = threading.local()
-
-    def _connection(self) -> http.client.HTTPConnection:
-        conn = getattr(self.local, "conn", None)
-        if conn is None:
-            conn = self.local.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        return conn
-
-    def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict, float]:
-        data = json.dumps(body).encode() if body is not None else None
-        headers = {"Content-Type": "application/json"} if data else {}
-        started = time.perf_counter()
-        for attempt in (1, 2):
-            conn = self._connection()
-            try:
-                conn.request(method, path, body=data, headers=headers)
-                response = conn.getresponse()
-                payload = response.read()
-                break
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                conn.close()
-                self.local.conn = None
-                if attempt == 2 or method != "GET":
-                    raise
-                started = time.perf_counter()
-        elapsed = time.perf_counter() - started
-        if response.will_close:
-            conn.close()
-            self.local.conn = None
-        return response.status, json.loads(payload or b"{}"), elapsed
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def fmt(latencies: list[float]) -> str:
-    ms = [v * 1000 for v in latencies]
-    return f"median {statistics.median(ms):6.1f} ms, p95 {pct(ms, 0.95):6.1f} ms"
 
 
 def slot_starts(client: Client, slug: str) -> list[str]:
@@ -358,68 +281,6 @@ def bench(port: int, data: dict, workers: int) -> list[float]:
     return window
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(env: dict) -> tuple[subprocess.Popen, int]:
-    """gunicorn (the production server, see README) with config/gunicorn.conf.py (by way of
-    bench/locktrace.py, which adds the lock trace) and the bench's overrides; ``BENCH_SERVER=threaded``
-    uses Django's single-process threaded WSGI server instead."""
-    if SERVER == "threaded":
-        server = subprocess.Popen(
-            [sys.executable, __file__, "--serve", "0"], env=env, stdout=subprocess.PIPE, text=True, cwd=ROOT
-        )
-        line = server.stdout.readline().split()
-        if not line or line[0] != "ready":
-            server.kill()
-            raise SystemExit("the benchmark server did not start")
-        return server, int(line[1])
-    port = free_port()
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    server = subprocess.Popen(
-        [str(gunicorn), "-c", "bench/locktrace.py", "config.wsgi", "--bind", f"127.0.0.1:{port}"]
-        + ["--log-level", "warning"]
-        + os.environ.get("BENCH_GUNICORN_ARGS", "").split(),
-        env={**env, **server_overrides()},
-        cwd=ROOT,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            Client(port).request("GET", "/api/v1/meeting-types")
-            return server, port
-        except OSError:
-            time.sleep(0.2)
-    server.kill()
-    raise SystemExit("the benchmark server did not start")
-
-
-def server_overrides() -> dict:
-    """``BENCH_WORKERS``/``BENCH_THREADS`` as the environment variables config/gunicorn.conf.py reads."""
-    return {k: v for k, v in (("WEB_CONCURRENCY", WORKERS), ("GUNICORN_THREADS", THREADS)) if v}
-
-
-def gunicorn_conf() -> dict:
-    """What config/gunicorn.conf.py gives the bench's server."""
-    saved = dict(os.environ)
-    os.environ.update(server_overrides())
-    try:
-        conf = runpy.run_path(str(ROOT / "config" / "gunicorn.conf.py"))
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    return conf
-
-
-def stop_server(server: subprocess.Popen | None) -> None:
-    if server is not None:
-        server.terminate()
-        server.wait(10)
-
-
 def deliver_outbox() -> None:
     from django.core import mail
 
@@ -457,9 +318,6 @@ def eager_single(env: dict, data: dict, workers: int) -> None:
 
 
 def main() -> None:
-    if len(sys.argv) == 3 and sys.argv[1] == "--serve":
-        serve(int(sys.argv[2]))
-        return
     database_url, cleanup = make_database()
     env = _env(database_url)
     os.environ.update(env)
