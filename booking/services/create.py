@@ -71,8 +71,9 @@ def booking_create(
     Booking and BookingHost rows, the decision record, ledger entries and outbox rows. Raises
     ``InvalidInput`` (start not bookable), ``SlotUnavailable`` (taken; with alternatives), ``TryAgain`` (lock
     timeout) or ``IdempotencyConflict``; a same-key same-body request replays the first response. On
-    PostgreSQL requests with one key take turns from before the planning (``idempotency.one_at_a_time``),
-    so a duplicate that waited replays without reading the pool or asking a calendar provider.
+    PostgreSQL requests with one key take turns from before the planning (``idempotency.turn``: then the
+    durable transaction opens first, and the planning runs inside it, still before the rep locks), so a
+    duplicate that waited replays without reading the pool or asking a calendar provider.
     """
     now = now or dj_timezone.now()
     zone = _check(start, timezone)
@@ -100,7 +101,7 @@ def booking_create(
             return CreateResult(stored[0], stored[1], replayed=True)
     stage = "turn"
     try:
-        with idempotency.one_at_a_time(key) as waited:
+        with idempotency.turn(key) as waited:
             if waited:  # for another request with the key: the response it stored, if it booked
                 stored = idempotency.replay(key, request_hash, now=now)
                 if stored:
@@ -108,7 +109,8 @@ def booking_create(
             stage = "plan"
             plan = _plan(meeting_type, start=start, now=now, route=route)
             stage = "key"
-            with transaction.atomic(durable=True):
+            in_turn = waited is not None  # the key's turn opened the durable transaction: book inside it
+            with transaction.atomic(savepoint=False) if in_turn else transaction.atomic(durable=True):
                 key_row = idempotency.begin(key, request_hash, now=now) if key else None
                 stage = "book"
                 body = _book(
@@ -166,11 +168,13 @@ class _Plan:
 
 
 def _plan(meeting_type: MeetingType, *, start: datetime, now: datetime, route=None) -> _Plan:
-    """Read, outside the booking transaction, what needs no lock. When a member has a Google/Microsoft
-    calendar to ask, the pool is assigned once here and the chosen host(s) asked live: a provider's answer
-    takes up to ``BOOKING_LIVE_CHECK_TIMEOUT_MS``, and under the locks it would hold every booking of the
-    pool (on SQLite, every write) that long. Inside the transaction the same host is not asked again; a
-    host chosen there that was not asked here (the state changed meanwhile) is asked under the locks."""
+    """Read, before the rep locks, what needs no lock (outside the booking transaction, except in an
+    Idempotency-Key's turn on PostgreSQL, whose transaction holds only the key's lock meanwhile). When a
+    member has a Google/Microsoft calendar to ask, the pool is assigned once here and the chosen host(s)
+    asked live: a provider's answer takes up to ``BOOKING_LIVE_CHECK_TIMEOUT_MS``, and under the locks it
+    would hold every booking of the pool (on SQLite, every write) that long. Inside the transaction the
+    same host is not asked again; a host chosen there that was not asked here (the state changed meanwhile)
+    is asked under the locks."""
     pool = route.pool if route else meeting_type.pool
     members = pool_members(pool)
     rep_ids = [m.rep_id for m in members]

@@ -5,9 +5,9 @@ The first request with a key inserts an ``IdempotencyKey`` row inside the bookin
 its stored response. Only successful responses (201) are stored: a failed request leaves no row and may be
 retried with the same key. Keys expire ``BOOKING_IDEMPOTENCY_TTL_HOURS`` after first use.
 
-On PostgreSQL, requests with one key also take turns from before their planning (``one_at_a_time``): a
-duplicate that arrives while the first is under way waits for it and replays its response, instead of
-reading the pool and asking calendar providers for a booking it will not make.
+On PostgreSQL, requests with one key also take turns from before their planning (``turn``): a duplicate
+that arrives while the first is under way waits for it and replays its response, instead of reading the
+pool and asking calendar providers for a booking it will not make.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ import base64
 import hashlib
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import Error, transaction
+from django.db import transaction
 
 from booking.errors import IdempotencyConflict, InvalidInput
 from booking.models import IdempotencyKey
@@ -62,27 +62,25 @@ def key_lock(key: str) -> tuple[int, int]:
 
 
 @contextmanager
-def one_at_a_time(key: str | None) -> Iterator[bool]:
-    """Hold the key's session-level advisory lock (PostgreSQL) while the block runs, so that requests with
-    the same key run one after the other, from before the pool is read to after the booking commits; yields
-    whether it had to wait for another one (which may have stored the response meanwhile). Taken at once when
-    free (one statement); otherwise waited for, at most ``BOOKING_LOCK_TIMEOUT_MS`` (then the lock-timeout
-    error, i.e. ``TryAgain``). Elsewhere, or without a key, nothing is locked: the key row's unique insert
-    in the booking transaction still lets one request through."""
+def turn(key: str | None) -> Iterator[bool | None]:
+    """On PostgreSQL with a key: open the booking's durable transaction and take the key's transaction-scoped
+    advisory lock first, so that requests with the same key run one after the other from before the pool is
+    read until the booking commits (transaction-scoped, so it holds behind PgBouncer's transaction pooling
+    too, and ends with the transaction whatever happens). Taken at once when free (one statement), otherwise
+    waited for at most ``BOOKING_LOCK_TIMEOUT_MS`` (then the lock-timeout error, i.e. ``TryAgain``). Yields
+    whether it waited (the other request may have stored its response meanwhile); the caller books inside
+    this transaction. Elsewhere, or without a key, yields ``None`` and opens nothing: the caller opens its
+    own transaction, and the key row's unique insert there lets one request through."""
     if not key or sqlrows.vendor() != "postgresql" or not locking.LOCKS_ENABLED:
-        yield False
+        yield None
         return
     classid, objid = key_lock(key)
-    [(free,)] = sqlrows.rows("SELECT pg_try_advisory_lock(%s, %s)", [classid, objid])
-    if not free:
-        wait = f"SET LOCAL lock_timeout = '{int(settings.BOOKING_LOCK_TIMEOUT_MS)}ms'; "
-        with transaction.atomic():  # for SET LOCAL; a session-level lock outlives the transaction
-            sqlrows.run(f"{wait}SELECT pg_advisory_lock({classid}, {objid})")
-    try:
+    with transaction.atomic(durable=True):
+        [(free,)] = sqlrows.rows("SELECT pg_try_advisory_xact_lock(%s, %s)", [classid, objid])
+        if not free:
+            wait = f"SET LOCAL lock_timeout = '{int(settings.BOOKING_LOCK_TIMEOUT_MS)}ms'; "
+            sqlrows.run(f"{wait}SELECT pg_advisory_xact_lock({classid}, {objid})")
         yield not free
-    finally:
-        with suppress(Error):  # fails only if the connection is gone, and the lock went with its session
-            sqlrows.run(f"SELECT pg_advisory_unlock({classid}, {objid})")
 
 
 def _fernet(key: str) -> Fernet:
