@@ -99,14 +99,13 @@ def booking_create(
         stored = idempotency.replay(key, request_hash, now=now)
         if stored:
             return CreateResult(stored[0], stored[1], replayed=True)
-    stage = "turn"
+    stage = "plan"
     try:
         with idempotency.turn(key) as waited:
             if waited:  # for another request with the key: the response it stored, if it booked
                 stored = idempotency.replay(key, request_hash, now=now)
                 if stored:
                     return CreateResult(stored[0], stored[1], replayed=True)
-            stage = "plan"
             plan = _plan(meeting_type, start=start, now=now, route=route)
             stage = "key"
             in_turn = waited is not None  # the key's turn opened the durable transaction: book inside it

@@ -17,7 +17,7 @@ from booking.services.routing import blocked_range, host_dicts, hosts_busy_live
 from routing.core import Interval, why_not_free
 from routing.models import PoolMember
 from routing.overrides import OverrideCode, override_counts, override_problems, override_reason
-from routing.selectors import load_pool_state, meeting_spec
+from routing.selectors import PoolState, load_pool_state, meeting_spec
 from routing.services import ledger_reassigned
 
 
@@ -30,22 +30,32 @@ def _busy_live(rep_id: int, booking: Booking) -> bool:
     )
 
 
-def _refused(booking: Booking, rep_id: int, *, now: datetime) -> bool:
-    """What the transaction would refuse without asking the provider, read now: the rep already hosts the
-    booking, or the routing rules say the rep is not free then (hours, time off, synced busy time, another
-    booking)."""
-    if booking.hosts.filter(active=True, rep_id=rep_id).exists():
-        return True
-    state = load_pool_state(
+def _pool_state(booking: Booking, *, now: datetime) -> PoolState:
+    """The booking's pool around its time, the booking itself left out (its hosts are free then)."""
+    return load_pool_state(
         booking.pool,
         booking.meeting_type,
         now=now,
         window=Interval(booking.start, booking.end),
         exclude_booking_id=booking.pk,
     )
+
+
+def _why_not_free(state: PoolState, booking: Booking, rep_id: int, *, now: datetime) -> str | None:
+    """The routing rules' reason the rep cannot host the booking at its time (hours, time off, synced busy
+    time, another booking), or None."""
     target = next((m for m in state.spec.members if m.rep_id == rep_id), None)
-    spec = meeting_spec(booking.meeting_type)
-    return target is None or why_not_free(target, spec, now=now, start=booking.start) is not None
+    if target is None:
+        return "not a member of the pool"
+    return why_not_free(target, meeting_spec(booking.meeting_type), now=now, start=booking.start)
+
+
+def _refused(booking: Booking, rep_id: int, *, now: datetime) -> bool:
+    """What the transaction would refuse without asking the provider, read now: the rep already hosts the
+    booking, or the routing rules say the rep is not free then."""
+    if booking.hosts.filter(active=True, rep_id=rep_id).exists():
+        return True
+    return _why_not_free(_pool_state(booking, now=now), booking, rep_id, now=now) is not None
 
 
 def _ask_before(booking_id: int, to_member_id: int, *, now: datetime) -> dict:
@@ -117,16 +127,8 @@ def booking_reassign(
             if member.rep_id in {r.rep_id for r in current}:
                 raise ReassignNotPossible("That rep already hosts this booking.")
             locking.lock_reps([source.rep_id, member.rep_id])
-            meeting_type = booking.meeting_type
-            state = load_pool_state(
-                booking.pool,
-                meeting_type,
-                now=now,
-                window=Interval(booking.start, booking.end),
-                exclude_booking_id=booking.pk,
-            )
-            target = next(m for m in state.spec.members if m.rep_id == member.rep_id)
-            why = why_not_free(target, meeting_spec(meeting_type), now=now, start=booking.start)
+            state = _pool_state(booking, now=now)
+            why = _why_not_free(state, booking, member.rep_id, now=now)
             if why is None:
                 key = (member.rep_id, booking.start, booking.end)
                 busy = asked[key] if key in asked else _busy_live(member.rep_id, booking)
