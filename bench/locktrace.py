@@ -2,12 +2,13 @@
 
 As a gunicorn config file (``gunicorn -c bench/locktrace.py``) it is ``config/gunicorn.conf.py`` (every
 setting taken from it, the production ``post_worker_init`` included) plus a trace: each worker records, for
-every booking that commits, when its rep locks were granted (``booking.services.locking.lock_reps``
-returned) and when its commit had returned (``transaction.on_commit``, so a little after PostgreSQL released
-the locks), and writes them to ``$BENCH_LOCK_TRACE/<pid>.json`` when it exits. ``summary`` reads them
+every booking that commits, when its rep locks were granted (``booking.services.locking.load_locked``
+returned, so after the round trip that takes them and reads the pool's bookings under them) and when its
+commit had returned (``transaction.on_commit``, so a little after PostgreSQL released the locks), and
+writes them to ``$BENCH_LOCK_TRACE/<pid>.json`` when it exits. ``summary`` reads them
 back for a time window.
 
-PostgreSQL only: on SQLite ``lock_reps`` takes no lock (the transaction itself is the lock).
+PostgreSQL only: on SQLite ``load_locked`` takes no lock (the transaction itself is the lock).
 
 Where every booking locks the same reps (one pool, all clients on the same starts) the bookings hold the
 locks one after the other, so the mean time under the locks bounds the booking rate: about
@@ -36,14 +37,15 @@ def post_worker_init(worker) -> None:
 
     from booking.services import locking
 
-    lock = locking.lock_reps
+    load = locking.load_locked
 
-    def traced(rep_ids) -> None:
-        lock(rep_ids)
+    def traced(calendars, **options):
+        state = load(calendars, **options)
         granted = time.time()
         transaction.on_commit(lambda: EVENTS.append((granted, time.time())))
+        return state
 
-    locking.lock_reps = traced
+    locking.load_locked = traced
 
 
 def worker_exit(server, worker) -> None:

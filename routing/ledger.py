@@ -187,11 +187,52 @@ def pool_ledger(pool: Pool, rep_ids: list[int], *, now: datetime) -> Ledger:
     """One query (``LEDGER_SQL``): host-row aggregates and ledger-only entries (expired "joined" deltas,
     instant assignments without a booking, non-counting overrides); three more only if a member has such
     overrides."""
+    query = ledger_query(pool, rep_ids, now=now)
+    if query is None:
+        return Ledger(raw={}, expired_joined={}, last_assigned={})
+    return query.read(sqlrows.rows(query.sql, query.params))
+
+
+@dataclass(frozen=True)
+class LedgerQuery:
+    """``pool_ledger``'s statement, for a caller that sends it with others (``sqlrows.batch``), and how to
+    read its rows."""
+
+    pool: Pool
+    rep_ids: list[int]
+    start: datetime | None
+    sql: str
+    params: list
+
+    def read(self, found) -> Ledger:
+        raw, last = {}, {}
+        expired: dict[int, float] = {}
+        with_overrides = False
+        for rep_id, n, hosted, instant, latest, overrides, expired_sum in found:
+            if hosted is not None:  # the rep has hosted in this pool (a rep without host rows has no figures)
+                raw[rep_id] = n or 0
+                last[rep_id] = sqlrows.aware(hosted)
+            with_overrides = with_overrides or bool(overrides)
+            if expired_sum:
+                expired[rep_id] = expired_sum
+            if instant:
+                raw[rep_id] = raw.get(rep_id, 0) + instant
+            latest = sqlrows.aware(latest)
+            if latest is not None and (rep_id not in last or latest > last[rep_id]):
+                last[rep_id] = latest
+        if with_overrides:
+            for rep_id, change in _override_corrections(self.pool, self.rep_ids, start=self.start).items():
+                raw[rep_id] = raw.get(rep_id, 0) + change
+        return Ledger(raw=raw, expired_joined=expired, last_assigned=last)
+
+
+def ledger_query(pool: Pool, rep_ids: list[int], *, now: datetime) -> LedgerQuery | None:
+    """``pool_ledger``'s statement and parameters (None without reps: nothing to read)."""
     from booking.models import BookingHost
 
     rep_ids = list(rep_ids)
     if not rep_ids:
-        return Ledger(raw={}, expired_joined={}, last_assigned={})
+        return None
     start = fairness_period_start(pool, now=now)
     since = sqlrows.at(start) if start is not None else None
     statuses = counted_statuses(pool)
@@ -219,25 +260,7 @@ def pool_ledger(pool: Pool, rep_ids: list[int], *, now: datetime) -> Ledger:
     params += [since, since] if start else []
     params += [pool.pk, *listed, *([since] if start else []), *listed]
     sql = LEDGER_SQL.format(hosts_columns=columns, hosts=hosts, entries=entries, reps=reps)
-    raw, last = {}, {}
-    expired: dict[int, float] = {}
-    with_overrides = False
-    for rep_id, n, hosted, instant, latest, overrides, expired_sum in sqlrows.rows(sql, params):
-        if hosted is not None:  # the rep has hosted in this pool (a rep without host rows has no figures)
-            raw[rep_id] = n or 0
-            last[rep_id] = sqlrows.aware(hosted)
-        with_overrides = with_overrides or bool(overrides)
-        if expired_sum:
-            expired[rep_id] = expired_sum
-        if instant:
-            raw[rep_id] = raw.get(rep_id, 0) + instant
-        latest = sqlrows.aware(latest)
-        if latest is not None and (rep_id not in last or latest > last[rep_id]):
-            last[rep_id] = latest
-    if with_overrides:
-        for rep_id, change in _override_corrections(pool, rep_ids, start=start).items():
-            raw[rep_id] = raw.get(rep_id, 0) + change
-    return Ledger(raw=raw, expired_joined=expired, last_assigned=last)
+    return LedgerQuery(pool, rep_ids, start, sql, params)
 
 
 def member_count(member: PoolMember, ledger: Ledger) -> float:

@@ -16,6 +16,7 @@ A pool is loaded in two phases, so that booking paths hold the reps' booking loc
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -23,7 +24,7 @@ from zoneinfo import ZoneInfo
 from calendars.selectors import calendar_health
 from routing import sqlrows
 from routing.core import Interval, MeetingSpec, MemberState, PoolSpec, RepSchedule
-from routing.ledger import member_count, pool_ledger
+from routing.ledger import ledger_query, member_count
 from routing.models import Pool, PoolMember
 
 # Phase one's and two's row loads in plain SQL (``routing.sqlrows``), the same filters and orders as the ORM
@@ -256,13 +257,17 @@ def load_pool_bookings(
     now: datetime,
     exclude_booking_id: int | None = None,
     taken: tuple[datetime, datetime] | None = None,
+    first: Sequence[tuple[str, Sequence]] = (),
 ) -> PoolState | None:
     """Phase two: two or three queries (host rows, those of capped reps for their meetings per local date
-    when there are any, then the ledger's one), none if the pool has no members.
+    when there are any, then the ledger's one), none if the pool has no members, sent together in one round
+    trip on PostgreSQL (``sqlrows.batch``) after the statements ``first`` (a booking's rep locks:
+    ``booking.services.locking.lock_statements``; the reads queued behind them see what committed while
+    they waited).
 
-    ``taken`` (a booking's buffered range, inside the window): None as soon as the host rows show every
-    member hosting an active booking that overlaps it, before the rest is read. A booking that waited for
-    its locks while another took the slot fails fast this way, at no cost to the others.
+    ``taken`` (a booking's buffered range, inside the window): None when the host rows show every member
+    hosting an active booking that overlaps it, before any of the rest is looked at. A booking that waited
+    for its locks while another took the slot fails this way, before the routing core.
 
     Busy = the synced/manual rows of phase one ∪ blocked ranges of active booking hosts of ANY meeting type
     (excluding ``exclude_booking_id``, the booking being rescheduled). Withheld members
@@ -272,6 +277,7 @@ def load_pool_bookings(
     pool, members = calendars.pool, calendars.members
     rep_ids = calendars.rep_ids
     if not rep_ids:
+        sqlrows.batch(first)
         spec = PoolSpec(strategy=pool.strategy, members=(), group_order=pool.group_order)
         return PoolState(spec=spec, withheld=frozenset(), members={})
     exclude = " AND h.booking_id <> %s" if exclude_booking_id is not None else ""
@@ -290,29 +296,38 @@ def load_pool_bookings(
     reps, listed = sqlrows.among(rep_ids)
     wide = [sqlrows.at(calendars.lo), sqlrows.at(calendars.hi)]
     near = host_overlap()
-    if calendars.counted is None and (calendars.busy_lo, calendars.busy_hi) == (calendars.lo, calendars.hi):
-        for rep_id, start, end, booking_start, booking_pool in sqlrows.rows(
-            HOSTS_SQL.format(reps=reps, overlap=near, exclude=exclude), [*listed, *wide, *excluded]
-        ):
-            booked[rep_id].append(Interval(sqlrows.aware(start), sqlrows.aware(end)))
-            count(rep_id, booking_start, booking_pool)
+    statements = list(first)
+    window = (calendars.lo, calendars.hi)
+    whole = calendars.counted is None and (calendars.busy_lo, calendars.busy_hi) == window
+    if whole:  # busy and counted at once (every host row of the window matters)
+        sql = HOSTS_SQL.format(reps=reps, overlap=near, exclude=exclude)
+        statements.append((sql, [*listed, *wide, *excluded]))
     else:  # a booking or a slot page: the busy rows near its starts, counts only where a cap reads them
         narrow = [sqlrows.at(calendars.busy_lo), sqlrows.at(calendars.busy_hi)]
-        for rep_id, start, end in sqlrows.rows(
-            HOSTS_BUSY_SQL.format(reps=reps, overlap=near, exclude=exclude), [*listed, *narrow, *excluded]
-        ):
+        sql = HOSTS_BUSY_SQL.format(reps=reps, overlap=near, exclude=exclude)
+        statements.append((sql, [*listed, *narrow, *excluded]))
+        counted = rep_ids if calendars.counted is None else sorted(calendars.counted)
+        if counted:
+            capped, capped_listed = sqlrows.among(counted)
+            sql = HOSTS_COUNTED_SQL.format(reps=capped, overlap=near, exclude=exclude)
+            statements.append((sql, [*capped_listed, *wide, *excluded]))
+    ledger = ledger_query(pool, rep_ids, now=now)
+    statements.append((ledger.sql, ledger.params))
+    hosts, *counts, ledger_rows = sqlrows.batch(statements)[len(first) :]
+    if whole:
+        for rep_id, start, end, booking_start, booking_pool in hosts:
+            booked[rep_id].append(Interval(sqlrows.aware(start), sqlrows.aware(end)))
+            count(rep_id, booking_start, booking_pool)
+    else:
+        for rep_id, start, end in hosts:
             booked[rep_id].append(Interval(sqlrows.aware(start), sqlrows.aware(end)))
         if taken is not None and all(
             any(i.start < taken[1] and taken[0] < i.end for i in booked.get(rid, ())) for rid in rep_ids
         ):
             return None
-        counted = rep_ids if calendars.counted is None else sorted(calendars.counted)
-        if counted:
-            capped, capped_listed = sqlrows.among(counted)
-            sql = HOSTS_COUNTED_SQL.format(reps=capped, overlap=near, exclude=exclude)
-            for rep_id, booking_start, booking_pool in sqlrows.rows(sql, [*capped_listed, *wide, *excluded]):
-                count(rep_id, booking_start, booking_pool)
-    ledger = pool_ledger(pool, rep_ids, now=now)
+        for rep_id, booking_start, booking_pool in counts[0] if counts else ():
+            count(rep_id, booking_start, booking_pool)
+    ledger = ledger.read(ledger_rows)
     withheld = calendars.withheld
 
     states, by_rep = [], {}

@@ -146,6 +146,35 @@ def rows(sql: str, params: Sequence, *, text: bool = False) -> list[tuple]:
     return cursor.fetchall()
 
 
+def batch(statements: Sequence[tuple[str, Sequence]]) -> list[list[tuple]]:
+    """The rows of several statements (each one that returns rows), in order (as ``rows``). On PostgreSQL
+    (psycopg) they go in ONE round trip, in pipeline mode, yet each is a statement of its own: in READ
+    COMMITTED each reads a snapshot taken when it starts, so statements queued behind one that waits for a
+    lock see what committed while it waited. The first statement that fails fails the batch: PostgreSQL
+    skips the rest, and its error is raised as ``rows`` would raise it (Django's exception classes).
+    Elsewhere (SQLite) ``rows`` one statement after the other."""
+    db = _db()
+    _cursor(db)  # connects (health check included) and learns whether results can come in binary
+    if len(statements) < 2 or psycopg is None or not isinstance(db.connection, psycopg.Connection):
+        return [rows(sql, params) for sql, params in statements]
+    cursors = db.__dict__.get("_sqlrows_batch") or None
+    if (
+        cursors is None
+        or cursors[0].cursor.connection is not db.connection
+        or isinstance(cursors[0], CursorDebugWrapper) != db.queries_logged
+    ):
+        cursors = db._sqlrows_batch = []
+    while len(cursors) < len(statements):
+        cursors.append(db.cursor())
+        if db._sqlrows_binary:
+            cursors[-1].cursor.format = Format.BINARY
+    used = cursors[: len(statements)]
+    with db.wrap_database_errors, db.connection.pipeline():
+        for cursor, (sql, params) in zip(used, statements, strict=True):
+            cursor.execute(sql, params)
+        return [cursor.fetchall() for cursor in used]
+
+
 @dataclass(frozen=True)
 class _Columns:
     """How to read one model's concrete fields: ``{alias}.col, …`` and, per column, the converters the ORM's

@@ -217,9 +217,8 @@ def _book(
 ) -> dict:
     pool, calendars = plan.pool, plan.calendars
     end = start + timedelta(minutes=meeting_type.duration_minutes)
-    locking.lock_reps(calendars.rep_ids)
-    state = load_pool_bookings(calendars, now=now, taken=plan.probe)
-    if state is None:  # taken while we waited for the locks: fail before the ledger is read
+    state = locking.load_locked(calendars, now=now, taken=plan.probe)
+    if state is None:  # taken while we waited for the locks
         raise SlotUnavailable()
     if route:  # leads.tokens.Route: the routed pool, restricted to its candidates
         state = replace(state, spec=route.restrict(state.spec))

@@ -33,14 +33,23 @@ def host_statements(monkeypatch, pool, meeting_type, start) -> list[tuple[str, l
     """The statements that read host rows for a booking at ``start``: phase one (with its probe of the
     booking's range) and phase two (under the locks)."""
     seen = []
-    original = sqlrows.rows
+    original, original_batch = sqlrows.rows, sqlrows.batch
 
-    def spy(sql, params, **kw):
+    def note(sql, params):
         if "FROM booking_bookinghost" in sql and "blocked_start" in sql:
             seen.append((sql, params))
+
+    def spy(sql, params, **kw):
+        note(sql, params)
         return original(sql, params, **kw)
 
+    def spy_batch(statements):
+        for sql, params in statements:
+            note(sql, params)
+        return original_batch(statements)
+
     monkeypatch.setattr(sqlrows, "rows", spy)
+    monkeypatch.setattr(sqlrows, "batch", spy_batch)
     window = Interval(start, start + dt.timedelta(minutes=30))
     calendars = selectors.load_pool_calendars(
         pool, meeting_type, now=NOW, window=window, probe=(start, window.end)

@@ -17,7 +17,8 @@ from django.test.utils import CaptureQueriesContext
 from booking.models import Booking, BookingHost
 from booking.services import booking_create, locking
 from routing import selectors, sqlrows
-from tests.booking.booking_factories import make_meeting_type, make_pool, make_rep
+from routing.core import Interval
+from tests.booking.booking_factories import NOW, make_meeting_type, make_pool, make_rep
 
 pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("clock")]
 START = dt.datetime(2026, 3, 3, 9, 0, tzinfo=dt.UTC)
@@ -90,8 +91,8 @@ def test_locks_are_taken_late_once_sorted_with_a_timeout(settings):
     lock_statements = [i for i, s in enumerate(sql) if "pg_advisory_xact_lock" in s]
     assert len(lock_statements) == 1, "all rep locks are taken in one statement, once"
     statement = sql[lock_statements[0]]
-    assert statement.startswith("SET LOCAL lock_timeout = '1234ms'; ")
-    (keys,) = re.findall(r"pg_advisory_xact_lock\(k\) FROM unnest\('\{([\d,]+)\}'::bigint\[\]\)", statement)
+    assert sql[lock_statements[0] - 1] == "SELECT set_config('lock_timeout', '1234ms', true)"
+    (keys,) = re.findall(r"pg_advisory_xact_lock\(k\)\) FROM unnest\('\{([\d,]+)\}'::bigint\[\]\)", statement)
     locked = [int(n) - locking.NAMESPACE for n in keys.split(",")]
     assert locked == sorted(r.pk for r in reps)
     # late: after what the lock does not guard (members, working hours, synced busy rows) is read, before
@@ -147,6 +148,60 @@ def test_the_lock_statement_takes_the_locks_in_ascending_order_and_holds_them(se
         other.commit()  # frees rep 9
         worker.join(15)
     assert outcome["held"] == [(key[3], True), (key[5], True), (key[9], True)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reads_sent_with_the_locks_see_what_committed_while_the_locks_waited(settings):
+    """A booking's rep locks and its reads of the pool's bookings go in one round trip (``load_locked``):
+    the reads must see a booking committed while the locks waited (each statement reads its own snapshot),
+    or the booking would give a rep a slot just taken. Rep A's lock is held elsewhere; meanwhile A gets a
+    booking at the slot, committed; then A's lock is freed."""
+    settings.BOOKING_LOCK_TIMEOUT_MS = 20_000
+    params = connection.get_connection_params()
+    dsn = {k: params[k] for k in ("host", "port", "user", "dbname") if params.get(k)}
+    ana, ben = make_rep("A"), make_rep("B")
+    meeting_type = make_meeting_type(make_pool("first_available", [ana, ben]))
+    end = START + dt.timedelta(minutes=30)
+    calendars = selectors.load_pool_calendars(
+        meeting_type.pool, meeting_type, now=NOW, window=Interval(START, end), probe=(START, end)
+    )
+    outcome = {}
+
+    def book_locks():
+        from django.db import connection as own
+
+        try:
+            with transaction.atomic():
+                own.ensure_connection()
+                outcome["pid"] = own.connection.info.backend_pid
+                state = locking.load_locked(calendars, now=NOW, taken=(START, end))
+                outcome["busy"] = {m.rep.rep_id: m.rep.busy for m in state.spec.members}
+        finally:
+            own.close()
+
+    with psycopg.connect(**dsn) as other:
+        other.execute("SELECT pg_advisory_xact_lock(%s)", [locking.NAMESPACE | ana.pk])
+        worker = threading.Thread(target=book_locks)
+        worker.start()
+        deadline = time.monotonic() + 15
+        while not ("pid" in outcome and not all(g for _, g in other.execute(ADVISORY, [outcome["pid"]]))):
+            assert time.monotonic() < deadline, "the booking never waited for A's lock"
+            time.sleep(0.02)
+        taken = Booking.objects.create(
+            meeting_type=meeting_type,
+            pool=meeting_type.pool,
+            start=START,
+            end=end,
+            prospect_name="X",
+            prospect_email="x@example.org",
+            prospect_timezone="UTC",
+            manage_token_hash="2" * 64,
+        )
+        BookingHost.objects.create(booking=taken, rep=ana, blocked_start=START, blocked_end=end)
+        other.commit()  # frees A
+        worker.join(15)
+    assert Interval(START, end) in outcome["busy"][ana.pk]
+    assert outcome["busy"][ben.pk] == ()
 
 
 @pytest.mark.django_db(transaction=True)
