@@ -25,7 +25,7 @@ from leads.services import lead_route
 
 class RouteRequestSerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
-    name = serializers.CharField(max_length=200)
+    name = serializers.CharField(max_length=200, min_length=1)
     timezone = s.TimezoneField(help_text="The prospect's IANA zone")
     country = serializers.RegexField(
         r"^[A-Za-z]{2}$", required=False, default="", help_text="ISO 3166 alpha-2 (default: from timezone)"

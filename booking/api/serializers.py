@@ -48,6 +48,7 @@ class AwareDateTimeField(serializers.Field):
 class TimezoneField(serializers.CharField):
     def __init__(self, **kwargs):
         kwargs.setdefault("max_length", 64)
+        kwargs.setdefault("min_length", 1)  # blank is refused anyway; this says so in the schema
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
@@ -173,8 +174,10 @@ class ThreadFieldsSerializer(serializers.Serializer):
 
 
 class BookingCreateSerializer(ThreadFieldsSerializer):
+    """A booking: one of the offered starts, the prospect, and the answers to the meeting type's questions."""
+
     start = AwareDateTimeField(help_text="Start with offset, e.g. 2026-03-10T09:00:00+01:00")
-    name = serializers.CharField(max_length=200)
+    name = serializers.CharField(max_length=200, min_length=1)
     email = serializers.EmailField(max_length=254)
     timezone = TimezoneField(help_text="The prospect's IANA zone; times in the response are given in it")
     answers = serializers.DictField(required=False, default=dict, help_text="Question key → answer")

@@ -116,7 +116,7 @@ class BookingDetail(PublicAPIView):
     @extend_schema(
         operation_id="bookings_retrieve",
         parameters=[TOKEN, s.BookingTimezoneQuerySerializer],
-        responses={200: s.BookingResponseSerializer, 404: E},
+        responses={200: s.BookingResponseSerializer, 400: E, 404: E},
     )
     def get(self, request, token):
         booking = selectors.booking_by_token(token)

@@ -431,5 +431,16 @@ def test_schema_documents_the_endpoints(api):
         assert "201" in schema["paths"]["/api/v1/meeting-types/{slug}/bookings"]["post"]["responses"]
 
 
+def test_schema_says_what_the_api_refuses(api):
+    """What the API answers 400 for is in the schema (a client generated from it knows), and no
+    implementation note of the serializers leaks into the public description."""
+    schema = api.get("/api/schema/?format=json").json()
+    body = schema["components"]["schemas"]["BookingCreate"]
+    assert body["description"].startswith("A booking: one of the offered starts")
+    assert body["properties"]["name"]["minLength"] == 1
+    assert body["properties"]["timezone"]["minLength"] == 1
+    assert "400" in schema["paths"]["/api/v1/bookings/{token}"]["get"]["responses"]  # a bad ?timezone=
+
+
 def test_host_rows_survive(meeting_type):
     assert BookingHost.objects.count() == 0
