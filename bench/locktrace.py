@@ -2,17 +2,21 @@
 
 As a gunicorn config file (``gunicorn -c bench/locktrace.py``) it is ``config/gunicorn.conf.py`` (every
 setting taken from it, the production ``post_worker_init`` included) plus a trace: each worker records, for
-every booking that commits, when its rep locks were granted (``booking.services.locking.load_locked``
-returned, so after the round trip that takes them and reads the pool's bookings under them) and when its
+every booking that commits, when it sent the round trip that takes its rep locks and reads the pool's
+bookings under them (``booking.services.locking.load_locked``), when that round trip returned, and when its
 commit had returned (``transaction.on_commit``, so a little after PostgreSQL released the locks), and
-writes them to ``$BENCH_LOCK_TRACE/<pid>.json`` when it exits. ``summary`` reads them
-back for a time window.
+writes them to ``$BENCH_LOCK_TRACE/<pid>.json`` when it exits. ``summary`` reads them back for a time
+window. The grant itself happens inside the round trip, out of the client's sight: where bookings queue
+for the same locks, a booking got them at the later of sending its round trip and the previous booking's
+commit (a little earlier, in fact: the commit returns after the release).
 
 PostgreSQL only: on SQLite ``load_locked`` takes no lock (the transaction itself is the lock).
 
 Where every booking locks the same reps (one pool, all clients on the same starts) the bookings hold the
 locks one after the other, so the mean time under the locks bounds the booking rate: about
-1 / (that time) per second, whatever the number of workers.
+1 / (that time) per second, whatever the number of workers. (Until 2026-12-06 the trace took the grant
+as the moment the lock statement returned, before the reads under the locks, which then had round trips
+of their own.)
 """
 
 from __future__ import annotations
@@ -40,9 +44,10 @@ def post_worker_init(worker) -> None:
     load = locking.load_locked
 
     def traced(calendars, **options):
+        sent = time.time()
         state = load(calendars, **options)
-        granted = time.time()
-        transaction.on_commit(lambda: EVENTS.append((granted, time.time())))
+        returned = time.time()
+        transaction.on_commit(lambda: EVENTS.append((sent, returned, time.time())))
         return state
 
     locking.load_locked = traced
@@ -55,23 +60,25 @@ def worker_exit(server, worker) -> None:
 
 
 def summary(folder: str, start: float, end: float) -> str:
-    """The bookings whose locks were granted in [start, end]: mean and median time under the locks, and the
-    share of the window during which some booking held them."""
+    """The bookings whose locking round trip returned in [start, end], all locking the same reps: mean and
+    median time under the locks (from the grant as the module docstring says to the commit), the part of it
+    after the locking round trip, and how many waited for the booking before them."""
+    found = [json.loads(path.read_text()) for path in Path(folder).glob("*.json")]
     events = sorted(
-        (granted, done)
-        for path in Path(folder).glob("*.json")
-        for granted, done in json.loads(path.read_text())
-        if start <= granted <= end
+        (event for events in found for event in events if start <= event[1] <= end),
+        key=lambda event: event[2],
     )
     if not events:
         return "no bookings traced"
-    held, covered, reach = [done - granted for granted, done in events], 0.0, start
-    for granted, done in events:  # the union of the intervals
-        covered += max(0.0, done - max(granted, reach))
-        reach = max(reach, done)
-    mean, share = statistics.mean(held), covered / (end - start) * 100
+    held, after, waited, previous = [], [], 0, start
+    for sent, returned, done in events:  # in commit order: the order in which they held the locks
+        waited += sent < previous
+        held.append(done - max(sent, previous))
+        after.append(done - returned)
+        previous = done
+    mean, median, tail = (statistics.mean(held), statistics.median(held), statistics.mean(after))
     return (
         f"{len(events)} bookings under the rep locks for {mean * 1000:.2f} ms on average (median "
-        f"{statistics.median(held) * 1000:.2f} ms), locks held {share:.0f} % of the run: one at a time, "
-        f"~{1 / mean:.0f} bookings/s"
+        f"{median * 1000:.2f} ms; {tail * 1000:.2f} ms after the round trip that takes them), {waited} "
+        f"waited for the one before: one at a time, ~{1 / mean:.0f} bookings/s"
     )
