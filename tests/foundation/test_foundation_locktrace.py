@@ -1,5 +1,5 @@
 """bench/locktrace.py: the bench's gunicorn config is the production one, and its summary of the lock trace
-(time under the rep locks per booking, share of the run during which some booking held them)."""
+(time under the rep locks per booking, and how many bookings waited for the one before)."""
 
 from __future__ import annotations
 
@@ -21,15 +21,22 @@ def test_every_production_setting_is_kept():
     assert locktrace.post_worker_init.__code__.co_filename.endswith("bench/locktrace.py")  # wraps it
 
 
-def test_summary_counts_the_window_and_the_union_of_the_holds(tmp_path):
-    (tmp_path / "1.json").write_text(json.dumps([[10.000, 10.004], [10.006, 10.010], [9.0, 9.5]]))
-    (tmp_path / "2.json").write_text(json.dumps([[10.003, 10.005], [12.0, 12.1]]))
+def test_summary_takes_the_grant_from_the_previous_commit_where_a_booking_queued(tmp_path):
+    # (sent, returned, done) of the round trip that takes the locks and of the commit, per booking
+    (tmp_path / "1.json").write_text(
+        json.dumps([[10.000, 10.001, 10.004], [10.009, 10.010, 10.011], [9.0, 9.1, 9.5]])
+    )
+    (tmp_path / "2.json").write_text(json.dumps([[10.001, 10.005, 10.008], [12.0, 12.05, 12.1]]))
 
     line = locktrace.summary(str(tmp_path), 10.0, 10.020)
 
-    # three bookings granted in the window: 4, 4 and 2 ms; held over [10.000, 10.005] and [10.006, 10.010]
-    assert line.startswith("3 bookings under the rep locks for 3.33 ms on average (median 4.00 ms)")
-    assert "locks held 45 % of the run" in line
+    # three bookings in the window, in commit order: the first holds from 10.000 (4 ms); the second was sent
+    # at 10.001 while the first held the locks, so it got them at the first's commit, 10.004 (4 ms); the
+    # third was sent after the second's commit (2 ms). After their round trips: 3, 3 and 1 ms.
+    assert line.startswith(
+        "3 bookings under the rep locks for 3.33 ms on average (median 4.00 ms; 2.33 ms after"
+    )
+    assert "1 waited for the one before" in line
     assert line.endswith("~300 bookings/s")
 
 
