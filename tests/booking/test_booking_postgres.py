@@ -8,6 +8,7 @@ import datetime as dt
 import re
 import threading
 import time
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -18,7 +19,7 @@ from booking.models import Booking, BookingHost
 from booking.services import booking_create, locking
 from routing import selectors, sqlrows
 from routing.core import Interval
-from tests.booking.booking_factories import NOW, make_meeting_type, make_pool, make_rep
+from tests.booking.booking_factories import NOW, bulk_bookings, make_meeting_type, make_pool, make_rep
 
 pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("clock")]
 START = dt.datetime(2026, 3, 3, 9, 0, tzinfo=dt.UTC)
@@ -111,43 +112,60 @@ ADVISORY = (
 )
 
 
-@pytest.mark.django_db(transaction=True)
-def test_the_lock_statement_takes_the_locks_in_ascending_order_and_holds_them(settings):
-    """Rep 9's lock is held elsewhere: a booking's locks on 9, 3 and 5 hold 3 and 5 while it waits for 9
-    (ascending order), and all three once 9 is free, until the transaction ends."""
-    settings.BOOKING_LOCK_TIMEOUT_MS = 20_000
+@contextmanager
+def _lock_held_elsewhere(rep_id: int):
+    """A connection of its own holding rep ``rep_id``'s booking lock until it commits (or the block ends)."""
     params = connection.get_connection_params()
     dsn = {k: params[k] for k in ("host", "port", "user", "dbname") if params.get(k)}
-    key = {rid: locking.NAMESPACE | rid for rid in (3, 5, 9)}
+    with psycopg.connect(**dsn) as other:
+        other.execute("SELECT pg_advisory_xact_lock(%s)", [locking.NAMESPACE | rep_id])
+        yield other
+
+
+def _waiting(other, work) -> tuple[threading.Thread, dict, list]:
+    """Start ``work()`` in a transaction of a thread with its own connection, and return once that thread
+    waits for a lock (``other`` looks): the thread, its outcome (``result``) and its advisory locks then."""
     outcome = {}
 
-    def book_locks():
+    def run():
         from django.db import connection as own
 
         try:
             with transaction.atomic():
                 own.ensure_connection()
                 outcome["pid"] = own.connection.info.backend_pid
-                locking.lock_reps([9, 3, 5])
-                outcome["held"] = sqlrows.rows(ADVISORY, [outcome["pid"]])
+                outcome["result"] = work()
         finally:
             own.close()
 
-    with psycopg.connect(**dsn) as other:
-        other.execute("SELECT pg_advisory_xact_lock(%s)", [key[9]])
-        worker = threading.Thread(target=book_locks)
-        worker.start()
-        deadline = time.monotonic() + 15
-        while True:
-            waiting = "pid" in outcome and other.execute(ADVISORY, [outcome["pid"]]).fetchall()
-            if waiting and any(not granted for _, granted in waiting):
-                break
-            assert time.monotonic() < deadline, "the booking never waited for rep 9's lock"
-            time.sleep(0.02)
+    worker = threading.Thread(target=run)
+    worker.start()
+    deadline = time.monotonic() + 15
+    while True:
+        waiting = "pid" in outcome and other.execute(ADVISORY, [outcome["pid"]]).fetchall()
+        if waiting and any(not granted for _, granted in waiting):
+            return worker, outcome, waiting
+        assert time.monotonic() < deadline, "the booking never waited for the lock held elsewhere"
+        time.sleep(0.02)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_lock_statement_takes_the_locks_in_ascending_order_and_holds_them(settings):
+    """Rep 9's lock is held elsewhere: a booking's locks on 9, 3 and 5 hold 3 and 5 while it waits for 9
+    (ascending order), and all three once 9 is free, until the transaction ends."""
+    settings.BOOKING_LOCK_TIMEOUT_MS = 20_000
+    key = {rid: locking.NAMESPACE | rid for rid in (3, 5, 9)}
+
+    def book_locks():
+        locking.lock_reps([9, 3, 5])
+        return sqlrows.rows(ADVISORY, [connection.connection.info.backend_pid])
+
+    with _lock_held_elsewhere(9) as other:
+        worker, outcome, waiting = _waiting(other, book_locks)
         assert waiting == [(key[3], True), (key[5], True), (key[9], False)]
         other.commit()  # frees rep 9
         worker.join(15)
-    assert outcome["held"] == [(key[3], True), (key[5], True), (key[9], True)]
+    assert outcome["result"] == [(key[3], True), (key[5], True), (key[9], True)]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -157,51 +175,24 @@ def test_reads_sent_with_the_locks_see_what_committed_while_the_locks_waited(set
     or the booking would give a rep a slot just taken. Rep A's lock is held elsewhere; meanwhile A gets a
     booking at the slot, committed; then A's lock is freed."""
     settings.BOOKING_LOCK_TIMEOUT_MS = 20_000
-    params = connection.get_connection_params()
-    dsn = {k: params[k] for k in ("host", "port", "user", "dbname") if params.get(k)}
     ana, ben = make_rep("A"), make_rep("B")
     meeting_type = make_meeting_type(make_pool("first_available", [ana, ben]))
     end = START + dt.timedelta(minutes=30)
     calendars = selectors.load_pool_calendars(
         meeting_type.pool, meeting_type, now=NOW, window=Interval(START, end), probe=(START, end)
     )
-    outcome = {}
 
-    def book_locks():
-        from django.db import connection as own
+    def load():
+        state = locking.load_locked(calendars, now=NOW, taken=(START, end))
+        return {m.rep.rep_id: m.rep.busy for m in state.spec.members}
 
-        try:
-            with transaction.atomic():
-                own.ensure_connection()
-                outcome["pid"] = own.connection.info.backend_pid
-                state = locking.load_locked(calendars, now=NOW, taken=(START, end))
-                outcome["busy"] = {m.rep.rep_id: m.rep.busy for m in state.spec.members}
-        finally:
-            own.close()
-
-    with psycopg.connect(**dsn) as other:
-        other.execute("SELECT pg_advisory_xact_lock(%s)", [locking.NAMESPACE | ana.pk])
-        worker = threading.Thread(target=book_locks)
-        worker.start()
-        deadline = time.monotonic() + 15
-        while not ("pid" in outcome and not all(g for _, g in other.execute(ADVISORY, [outcome["pid"]]))):
-            assert time.monotonic() < deadline, "the booking never waited for A's lock"
-            time.sleep(0.02)
-        taken = Booking.objects.create(
-            meeting_type=meeting_type,
-            pool=meeting_type.pool,
-            start=START,
-            end=end,
-            prospect_name="X",
-            prospect_email="x@example.org",
-            prospect_timezone="UTC",
-            manage_token_hash="2" * 64,
-        )
-        BookingHost.objects.create(booking=taken, rep=ana, blocked_start=START, blocked_end=end)
+    with _lock_held_elsewhere(ana.pk) as other:
+        worker, outcome, _ = _waiting(other, load)
+        bulk_bookings(meeting_type, [ana], [START])  # committed (autocommit) while the locks wait
         other.commit()  # frees A
         worker.join(15)
-    assert Interval(START, end) in outcome["busy"][ana.pk]
-    assert outcome["busy"][ben.pk] == ()
+    assert Interval(START, end) in outcome["result"][ana.pk]
+    assert outcome["result"][ben.pk] == ()
 
 
 @pytest.mark.django_db(transaction=True)
