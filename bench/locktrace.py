@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PRODUCTION = runpy.run_path(str(ROOT / "config" / "gunicorn.conf.py"))
 globals().update({k: v for k, v in PRODUCTION.items() if not k.startswith("__")})
 _production_post_worker_init = PRODUCTION["post_worker_init"]
-EVENTS: list[tuple[float, float]] = []
+EVENTS: list[tuple[float, float, float]] = []  # (sent, returned, committed) per booking
 
 
 def post_worker_init(worker) -> None:
@@ -76,7 +76,7 @@ def summary(folder: str, start: float, end: float) -> str:
         held.append(done - max(sent, previous))
         after.append(done - returned)
         previous = done
-    mean, median, tail = (statistics.mean(held), statistics.median(held), statistics.mean(after))
+    mean, median, tail = statistics.mean(held), statistics.median(held), statistics.mean(after)
     return (
         f"{len(events)} bookings under the rep locks for {mean * 1000:.2f} ms on average (median "
         f"{median * 1000:.2f} ms; {tail * 1000:.2f} ms after the round trip that takes them), {waited} "

@@ -5,7 +5,7 @@ meeting type and a real booking, so that requests get past the 404 into validati
 
 Derandomized, so every run sends the same requests; the suite runs it on SQLite and, in CI, on PostgreSQL
 (whose text and jsonb types refuse what SQLite stores). A manual run of the schemathesis CLI against a
-server found no server error in 2,527 generated requests on each database (2026-12-06)."""
+server found no server error in 2,527 generated requests on SQLite and 2,514 on PostgreSQL (2026-12-06)."""
 
 from __future__ import annotations
 
