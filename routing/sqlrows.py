@@ -102,14 +102,20 @@ def _cursor(db):
     db.close_if_health_check_failed()
     db.ensure_connection()
     cursor = db.__dict__.get("_sqlrows_cursor")
-    if (
-        cursor is None
-        or cursor.cursor.connection is not db.connection
-        or isinstance(cursor, CursorDebugWrapper) != db.queries_logged
-    ):
+    if _stale(cursor, db):
         cursor = db._sqlrows_cursor = db.cursor()
         db._sqlrows_binary = _binary_capable(cursor.cursor)
     return cursor
+
+
+def _stale(cursor, db) -> bool:
+    """A kept cursor that must be made again: none yet, one of an earlier connection, or one with or without
+    the debug wrapper while queries are (not) logged."""
+    return (
+        cursor is None
+        or cursor.cursor.connection is not db.connection
+        or isinstance(cursor, CursorDebugWrapper) != db.queries_logged
+    )
 
 
 def _binary_capable(raw) -> bool:
@@ -118,12 +124,6 @@ def _binary_capable(raw) -> bool:
     if psycopg is None:
         return False
     return isinstance(raw, psycopg.Cursor) and not isinstance(raw, psycopg.ClientCursor)
-
-
-def run(sql: str) -> None:
-    """Run ``sql`` (no parameters; several statements allowed: they go as one simple query) on the kept
-    cursor, its results unread."""
-    _cursor(_db()).execute(sql)
 
 
 def rows(sql: str, params: Sequence, *, text: bool = False) -> list[tuple]:
@@ -157,12 +157,8 @@ def batch(statements: Sequence[tuple[str, Sequence]]) -> list[list[tuple]]:
     _cursor(db)  # connects (health check included) and learns whether results can come in binary
     if len(statements) < 2 or psycopg is None or not isinstance(db.connection, psycopg.Connection):
         return [rows(sql, params) for sql, params in statements]
-    cursors = db.__dict__.get("_sqlrows_batch") or None
-    if (
-        cursors is None
-        or cursors[0].cursor.connection is not db.connection
-        or isinstance(cursors[0], CursorDebugWrapper) != db.queries_logged
-    ):
+    cursors = db.__dict__.get("_sqlrows_batch") or [None]
+    if _stale(cursors[0], db):
         cursors = db._sqlrows_batch = []
     while len(cursors) < len(statements):
         cursors.append(db.cursor())

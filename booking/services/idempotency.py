@@ -78,8 +78,8 @@ def turn(key: str | None) -> Iterator[bool | None]:
     with transaction.atomic(durable=True):
         [(free,)] = sqlrows.rows("SELECT pg_try_advisory_xact_lock(%s, %s)", [classid, objid])
         if not free:
-            wait = f"SET LOCAL lock_timeout = '{int(settings.BOOKING_LOCK_TIMEOUT_MS)}ms'; "
-            sqlrows.run(f"{wait}SELECT pg_advisory_xact_lock({classid}, {objid})")
+            wait = ("SELECT count(pg_advisory_xact_lock(%s, %s))", [classid, objid])
+            sqlrows.batch([locking.timeout_statement(), wait])
         yield not free
 
 

@@ -42,11 +42,16 @@ def lock_statements(rep_ids: Iterable[int]) -> list[tuple[str, list]]:
     if connection.vendor != "postgresql" or not LOCKS_ENABLED:
         return []
     keys = "{" + ",".join(str(NAMESPACE | rid) for rid in sorted({int(rid) for rid in rep_ids})) + "}"
-    timeout = int(settings.BOOKING_LOCK_TIMEOUT_MS)
     return [
-        ("SELECT set_config('lock_timeout', %s, true)", [f"{timeout}ms"]),
+        timeout_statement(),
         ("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(%s::bigint[]) AS k", [keys]),
     ]
+
+
+def timeout_statement() -> tuple[str, list]:
+    """``BOOKING_LOCK_TIMEOUT_MS`` as this transaction's ``lock_timeout``, for the lock statements after it
+    (the reps', an Idempotency-Key's turn)."""
+    return "SELECT set_config('lock_timeout', %s, true)", [f"{int(settings.BOOKING_LOCK_TIMEOUT_MS)}ms"]
 
 
 def lock_reps(rep_ids: Iterable[int]) -> None:
