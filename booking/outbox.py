@@ -48,7 +48,7 @@ from django.utils import timezone
 
 from booking.models import Booking, OutboxMessage
 from booking.publisher import publisher
-from routing import sqlrows
+from routing import sqlwrites
 
 logger = logging.getLogger("booking.outbox")
 
@@ -101,9 +101,30 @@ def emit(
     """Write the outbox rows of ``event`` for ``booking`` (call inside the booking's transaction) and
     arrange for their delivery after commit. ``secrets`` (e.g. the manage URL) are stored encrypted and
     wiped once the row is delivered."""
+    rows = messages(event, booking, context=context, sealed=seal(secrets), now=now)
+    sqlwrites.insert(rows)
+    deliver_after_commit(rows)
+    return rows
+
+
+def seal(secrets: dict | None) -> str:
+    """``secrets`` encrypted for ``messages`` (empty without any)."""
+    return _fernet().encrypt(json.dumps(secrets).encode()).decode() if secrets else ""
+
+
+def messages(
+    event: str,
+    booking: Booking,
+    *,
+    context: dict | None = None,
+    sealed: str = "",
+    now: datetime | None = None,
+) -> list[OutboxMessage]:
+    """``emit``'s rows, not saved, for a caller that inserts them with rows of its own (the booking's, in
+    one round trip: ``routing.sqlwrites.insert_many``) and then calls ``deliver_after_commit``. ``booking``
+    has its key (payloads carry it); ``sealed``: ``seal``'s result."""
     now = now or timezone.now()
     context = dict(context or {})
-    sealed = _fernet().encrypt(json.dumps(secrets).encode()).decode() if secrets else ""
     base = {"booking_id": booking.pk, "event": event, "sequence": booking.sequence}
     rows = []
     for reg in REGISTRY[event].values():
@@ -120,11 +141,14 @@ def emit(
                     next_attempt_at=now + timedelta(seconds=settings.BOOKING_OUTBOX_GRACE_SECONDS),
                 )
             )
-    created = sqlrows.insert(rows)
-    ids = [row.pk for row in created]
+    return rows
+
+
+def deliver_after_commit(rows: list[OutboxMessage]) -> None:
+    """Hand ``rows`` (saved) to ``enqueue`` once the transaction commits."""
+    ids = [row.pk for row in rows]
     if ids:
         transaction.on_commit(lambda: enqueue(ids))
-    return created
 
 
 def enqueue(ids: list[int]) -> None:

@@ -16,7 +16,7 @@ A pool is loaded in two phases, so that booking paths hold the reps' booking loc
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -257,13 +257,11 @@ def load_pool_bookings(
     now: datetime,
     exclude_booking_id: int | None = None,
     taken: tuple[datetime, datetime] | None = None,
-    first: Sequence[tuple[str, Sequence]] = (),
 ) -> PoolState | None:
     """Phase two: two or three queries (host rows, those of capped reps for their meetings per local date
     when there are any, then the ledger's one), none if the pool has no members, sent together in one round
-    trip on PostgreSQL (``sqlrows.batch``) after the statements ``first`` (a booking's rep locks:
-    ``booking.services.locking.lock_statements``; the reads queued behind them see what committed while
-    they waited).
+    trip on PostgreSQL (``sqlrows.batch``). ``pool_bookings_query`` gives them to a caller that sends them
+    with statements of its own (a booking's rep locks: ``booking.services.locking.load_locked``).
 
     ``taken`` (a booking's buffered range, inside the window): None when the host rows show every member
     hosting an active booking that overlaps it, before any of the rest is looked at. A booking that waited
@@ -274,29 +272,39 @@ def load_pool_bookings(
     (``calendars.selectors.calendar_health``) are given as inactive (the core then never offers or assigns
     them; decision records list them under ``withheld``).
     """
-    pool, members = calendars.pool, calendars.members
-    rep_ids = calendars.rep_ids
+    query = pool_bookings_query(calendars, now=now, exclude_booking_id=exclude_booking_id, taken=taken)
+    return query.read(sqlrows.batch(query.statements))
+
+
+@dataclass(frozen=True)
+class PoolBookingsQuery:
+    """``load_pool_bookings``' statements, for a caller that sends them with others (``sqlrows.batch``,
+    queued behind a booking's rep locks: they then see what committed while the locks waited), and how to
+    read their rows (``read`` takes the results of exactly these statements)."""
+
+    statements: list[tuple[str, list]]
+    read: Callable[[Sequence[list[tuple]]], PoolState | None]
+
+
+def pool_bookings_query(
+    calendars: PoolCalendars,
+    *,
+    now: datetime,
+    exclude_booking_id: int | None = None,
+    taken: tuple[datetime, datetime] | None = None,
+) -> PoolBookingsQuery:
+    """``load_pool_bookings`` in two steps: the statements, then ``read`` of their rows."""
+    pool, rep_ids = calendars.pool, calendars.rep_ids
     if not rep_ids:
-        sqlrows.batch(first)
         spec = PoolSpec(strategy=pool.strategy, members=(), group_order=pool.group_order)
-        return PoolState(spec=spec, withheld=frozenset(), members={})
+        empty = PoolState(spec=spec, withheld=frozenset(), members={})
+        return PoolBookingsQuery([], lambda results: empty)
     exclude = " AND h.booking_id <> %s" if exclude_booking_id is not None else ""
     excluded = [exclude_booking_id] if exclude_booking_id is not None else []
-    zones = {m.rep_id: ZoneInfo(m.rep.timezone) for m in members}
-    booked: dict[int, list[Interval]] = defaultdict(list)
-    per_date: dict[int, dict] = defaultdict(lambda: defaultdict(int))
-    pool_per_date: dict[int, dict] = defaultdict(lambda: defaultdict(int))
-
-    def count(rep_id: int, booking_start, booking_pool: int) -> None:
-        local_date = sqlrows.aware(booking_start).astimezone(zones[rep_id]).date()
-        per_date[rep_id][local_date] += 1
-        if booking_pool == pool.pk:
-            pool_per_date[rep_id][local_date] += 1
-
     reps, listed = sqlrows.among(rep_ids)
     wide = [sqlrows.at(calendars.lo), sqlrows.at(calendars.hi)]
     near = host_overlap()
-    statements = list(first)
+    statements = []
     window = (calendars.lo, calendars.hi)
     whole = calendars.counted is None and (calendars.busy_lo, calendars.busy_hi) == window
     if whole:  # busy and counted at once (every host row of the window matters)
@@ -313,7 +321,28 @@ def load_pool_bookings(
             statements.append((sql, [*capped_listed, *wide, *excluded]))
     ledger = ledger_query(pool, rep_ids, now=now)
     statements.append((ledger.sql, ledger.params))
-    hosts, *counts, ledger_rows = sqlrows.batch(statements)[len(first) :]
+
+    def read(results: Sequence[list[tuple]]) -> PoolState | None:
+        hosts, *counts, ledger_rows = results
+        counted = counts[0] if counts else ()
+        return _pool_state(calendars, hosts, counted, ledger.read(ledger_rows), whole, taken)
+
+    return PoolBookingsQuery(statements, read)
+
+
+def _pool_state(calendars: PoolCalendars, hosts, counts, ledger, whole: bool, taken) -> PoolState | None:
+    pool, members, rep_ids = calendars.pool, calendars.members, calendars.rep_ids
+    zones = {m.rep_id: ZoneInfo(m.rep.timezone) for m in members}
+    booked: dict[int, list[Interval]] = defaultdict(list)
+    per_date: dict[int, dict] = defaultdict(lambda: defaultdict(int))
+    pool_per_date: dict[int, dict] = defaultdict(lambda: defaultdict(int))
+
+    def count(rep_id: int, booking_start, booking_pool: int) -> None:
+        local_date = sqlrows.aware(booking_start).astimezone(zones[rep_id]).date()
+        per_date[rep_id][local_date] += 1
+        if booking_pool == pool.pk:
+            pool_per_date[rep_id][local_date] += 1
+
     if whole:
         for rep_id, start, end, booking_start, booking_pool in hosts:
             booked[rep_id].append(Interval(sqlrows.aware(start), sqlrows.aware(end)))
@@ -325,9 +354,8 @@ def load_pool_bookings(
             any(i.start < taken[1] and taken[0] < i.end for i in booked.get(rid, ())) for rid in rep_ids
         ):
             return None
-        for rep_id, booking_start, booking_pool in counts[0] if counts else ():
+        for rep_id, booking_start, booking_pool in counts:
             count(rep_id, booking_start, booking_pool)
-    ledger = ledger.read(ledger_rows)
     withheld = calendars.withheld
 
     states, by_rep = [], {}

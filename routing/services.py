@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from routing import sqlrows
+from routing import sqlwrites
 from routing.models import LedgerEntry, Pool, PoolMember
 
 Kind = LedgerEntry.Kind
@@ -66,7 +66,7 @@ def ledger_assigned(
 ) -> None:
     """One ``assigned`` (+1) entry per host of a new booking; without a booking (a lead handed to a rep now,
     or routed by hand) the entry itself is what ``routing.ledger.pool_ledger`` counts."""
-    sqlrows.insert(assigned_entries(pool_id=pool_id, booking_id=booking_id, rep_ids=rep_ids, reason=reason))
+    sqlwrites.insert(assigned_entries(pool_id=pool_id, booking_id=booking_id, rep_ids=rep_ids, reason=reason))
 
 
 def assigned_entries(
@@ -77,7 +77,7 @@ def assigned_entries(
     rep_ids: Iterable[int],
     reason: str = "",
 ) -> list[LedgerEntry]:
-    """``ledger_assigned``'s entries, not saved (for ``routing.sqlrows.insert_many``); ``booking``: the
+    """``ledger_assigned``'s entries, not saved (for ``routing.sqlwrites.insert_many``); ``booking``: the
     booking instance itself, which may be saved in the same ``insert_many``."""
     link = {"booking": booking} if booking is not None else {"booking_id": booking_id}
     return [

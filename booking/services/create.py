@@ -14,7 +14,7 @@ from django.utils import timezone as dj_timezone
 from booking import outbox
 from booking.errors import InvalidInput, SlotUnavailable, TryAgain
 from booking.models import Booking, MeetingType
-from booking.presenters import booking_body
+from booking.presenters import booking_body, manage_url
 from booking.selectors import alternatives, token_hash
 from booking.services import idempotency, locking
 from booking.services.routing import (
@@ -24,7 +24,7 @@ from booking.services.routing import (
     host_rows,
     invalid_start,
 )
-from routing import sqlrows
+from routing import sqlwrites
 from routing.core import Interval, NoHostAvailable
 from routing.models import Pool
 from routing.selectors import PoolCalendars, load_pool_bookings, load_pool_calendars, pool_members
@@ -217,7 +217,9 @@ def _book(
 ) -> dict:
     pool, calendars = plan.pool, plan.calendars
     end = start + timedelta(minutes=meeting_type.duration_minutes)
-    state = locking.load_locked(calendars, now=now, taken=plan.probe)
+    token = secrets.token_urlsafe(32)  # what needs no lock is done before the locks
+    sealed = outbox.seal({"manage_url": manage_url(token)})
+    state, key = locking.load_locked(calendars, reserve=Booking, now=now, taken=plan.probe)
     if state is None:  # taken while we waited for the locks
         raise SlotUnavailable()
     if route:  # leads.tokens.Route: the routed pool, restricted to its candidates
@@ -229,8 +231,8 @@ def _book(
     except NoHostAvailable as exc:
         message = invalid_start(exc.record)
         raise (InvalidInput({"start": [message]}) if message else SlotUnavailable()) from None
-    token = secrets.token_urlsafe(32)
     booking = Booking(
+        id=key,  # reserved with the locks on PostgreSQL; None: the insert gives it (SQLite)
         meeting_type=meeting_type,
         pool=pool,
         start=start,
@@ -254,19 +256,22 @@ def _book(
         rep_ids=[h.rep_id for h in hosts],
         reason=f"{pool.strategy} assignment",
     )
-    # the booking, its host rows (the exclusion constraint's table) and ledger entries in one statement on
-    # PostgreSQL (bulk_create's INSERTs without the ORM's compiler: the hot path)
-    sqlrows.insert_many([[booking], hosts, entries])
+    described = host_dicts(hosts, state.members)
+
+    def confirmation() -> list:
+        context = {"hosts": described}
+        return outbox.messages("booking.confirmed", booking, context=context, sealed=sealed, now=now)
+
+    # the booking, its host rows (the exclusion constraint's table), ledger entries and outbox rows in one
+    # round trip on PostgreSQL, where the booking's key came with the locks (``sqlwrites.insert_many``: the
+    # hot path, without the ORM's compiler); on SQLite the outbox rows need the key the insert gives
+    messages = confirmation() if key is not None else []
+    sqlwrites.insert_many([[booking], hosts, entries, messages])
+    if key is None:
+        messages = confirmation()
+        sqlwrites.insert(messages)
+    outbox.deliver_after_commit(messages)
     if route:
         route.attach(booking)
-    described = host_dicts(hosts, state.members)
     booking.meeting_type = meeting_type
-    body = booking_body(booking, described, token=token)
-    outbox.emit(
-        "booking.confirmed",
-        booking,
-        context={"hosts": described},
-        secrets={"manage_url": body["manage_url"]},
-        now=now,
-    )
-    return body
+    return booking_body(booking, described, token=token)

@@ -4,7 +4,8 @@ On PostgreSQL every write that gives a rep a booking first takes a transaction-s
 candidate rep (``pg_advisory_xact_lock``), late (just before the availability re-check), once, in ascending
 rep-id order (no deadlocks between bookings), with a transaction-local ``lock_timeout`` of
 ``BOOKING_LOCK_TIMEOUT_MS``. A new booking sends its locks and its reads under them in one round trip
-(``load_locked``). The exclusion constraint ``bookinghost_no_overlap`` (migration 0004) is the backstop.
+(``load_locked``), and all its rows in one more. The exclusion constraint ``bookinghost_no_overlap``
+(migration 0004) is the backstop.
 
 On SQLite the transaction itself is the lock: settings open every transaction with ``BEGIN IMMEDIATE``, so
 writers are serialised from their first statement.
@@ -18,9 +19,10 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection
+from django.db.models import Model
 
-from routing import sqlrows
-from routing.selectors import PoolCalendars, PoolState, load_pool_bookings
+from routing import sqlrows, sqlwrites
+from routing.selectors import PoolCalendars, PoolState, pool_bookings_query
 
 LOCKS_ENABLED = True
 # Advisory-lock key space: "BATO" in the high 32 bits, the rep id in the low 32 bits.
@@ -59,14 +61,25 @@ def lock_reps(rep_ids: Iterable[int]) -> None:
     sqlrows.batch(lock_statements(rep_ids))
 
 
-def load_locked(calendars: PoolCalendars, **options) -> PoolState | None:
+def load_locked(
+    calendars: PoolCalendars, *, reserve: type[Model] | None = None, **options
+) -> tuple[PoolState | None, int | None]:
     """Lock every rep of ``calendars`` (``lock_statements``) and load the pool's bookings under the locks
-    (``load_pool_bookings`` with ``options``), in one round trip on PostgreSQL: where every booking of a
+    (``pool_bookings_query`` with ``options``), in one round trip on PostgreSQL: where every booking of a
     pool queues for the same locks, what a booking does while it holds them bounds the pool's booking rate,
     and on a busy machine a round trip there waits for its turn on the CPUs twice, the server's and the
     client's (two extra ``SELECT 1`` round trips under the locks cost 0.35–0.45 ms each with 16 clients
-    on one 50-rep pool, 2026-12-06)."""
-    return load_pool_bookings(calendars, first=lock_statements(calendars.rep_ids), **options)
+    on one 50-rep pool, 2026-12-06). With ``reserve`` (a model) the same round trip takes a new key for it
+    (``sqlwrites.key_statement``; None on SQLite), so that the booking's rows can go in one more.
+    Returns the pool's state (None: the slot was taken, see ``load_pool_bookings``) and the key."""
+    query = pool_bookings_query(calendars, **options)
+    first = lock_statements(calendars.rep_ids)
+    key = sqlwrites.key_statement(reserve) if reserve is not None else None
+    if key is not None:
+        first.append(key)
+    found = sqlrows.batch([*first, *query.statements])
+    reserved = found[len(first) - 1][0][0] if key is not None else None
+    return query.read(found[len(first) :]), reserved
 
 
 def sqlstate(exc: BaseException) -> str | None:

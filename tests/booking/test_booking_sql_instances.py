@@ -1,6 +1,6 @@
 """``routing.sqlrows.instances`` builds the hot path's model instances (the meeting type of every request, a
 pool's members) from plain SQL: they must equal what the ORM builds — every field, its Python type, the
-related instance, the instance state — on SQLite and PostgreSQL. ``routing.sqlrows.insert`` writes a new
+related instance, the instance state — on SQLite and PostgreSQL. ``routing.sqlwrites.insert`` writes a new
 booking's rows: what it stores must equal what ``bulk_create`` stores."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 from booking.errors import MeetingTypeNotFound
 from booking.models import Booking, BookingHost, MeetingType, OutboxMessage
 from booking.selectors import meeting_type_get
-from routing import sqlrows
+from routing import sqlrows, sqlwrites
 from routing.models import LedgerEntry, PoolMember, Rep
 from routing.selectors import pool_members
 from tests.booking.booking_factories import make_meeting_type, make_pool, make_rep
@@ -119,7 +119,7 @@ def test_a_model_whose_field_has_its_own_descriptor_is_built_by_from_db():
 
 
 def twins(meeting_type, reps) -> list[tuple[list, list]]:
-    """Pairs of equal new objects per model: one for ``bulk_create``, one for ``sqlrows.insert``."""
+    """Pairs of equal new objects per model: one for ``bulk_create``, one for ``sqlwrites.insert``."""
     pool = meeting_type.pool
     start = dt.datetime(2026, 3, 3, 9, tzinfo=dt.UTC)
 
@@ -139,7 +139,7 @@ def twins(meeting_type, reps) -> list[tuple[list, list]]:
             manage_token_hash=token * 64,
         )
 
-    first, second = Booking.objects.bulk_create([booking("a")])[0], sqlrows.insert([booking("b")])[0]
+    first, second = Booking.objects.bulk_create([booking("a")])[0], sqlwrites.insert([booking("b")])[0]
 
     def host(made, rep):
         end = start + dt.timedelta(hours=1)
@@ -165,7 +165,7 @@ def test_inserted_rows_equal_the_bulk_created_ones(clock):
         model = type(orm_objs[0])
         if model is not Booking:  # the booking pair was written by twins()
             model.objects.bulk_create(orm_objs)
-            assert sqlrows.insert(sql_objs) is sql_objs
+            assert sqlwrites.insert(sql_objs) is sql_objs
         for orm_obj, sql_obj in zip(orm_objs, sql_objs, strict=True):
             assert (
                 sql_obj.pk is not None and sql_obj._state.adding is False and sql_obj._state.db == "default"
@@ -198,7 +198,7 @@ def test_insert_many_stores_each_list_as_insert_does_packed_in_few_statements_on
         return execute(sql, params, many, context)
 
     with connection.execute_wrapper(record):
-        sqlrows.insert_many([groups[0], [], groups[1], groups[2]])  # an empty list is skipped
+        sqlwrites.insert_many([groups[0], [], groups[1], groups[2]])  # an empty list is skipped
     if connection.vendor == "postgresql":
         # 2 host rows x 8 columns and 2 entries x 7 share a statement; the outbox rows would take it past
         # psycopg's cache limit of 50 parameters, so they have their own
@@ -248,7 +248,7 @@ def test_insert_many_saves_a_booking_with_rows_pointing_at_it_in_one_statement_o
         LedgerEntry(pool=meeting_type.pool, rep=r, booking=booking, kind="assigned", delta=1) for r in reps
     ]
     with pytest.raises(ValueError, match="related object is not saved"):
-        sqlrows.insert(hosts)  # alone, nothing says which booking
+        sqlwrites.insert(hosts)  # alone, nothing says which booking
     seen: list[int] = []
 
     def record(execute, sql, params, many, context):
@@ -256,7 +256,7 @@ def test_insert_many_saves_a_booking_with_rows_pointing_at_it_in_one_statement_o
         return execute(sql, params, many, context)
 
     with connection.execute_wrapper(record):
-        sqlrows.insert_many([[booking], hosts, entries])
+        sqlwrites.insert_many([[booking], hosts, entries])
     assert len(seen) == (1 if connection.vendor == "postgresql" else 3) and max(seen) <= 50
     assert booking.pk is not None
     for row in [*hosts, *entries]:
@@ -269,9 +269,61 @@ def test_insert_many_saves_a_booking_with_rows_pointing_at_it_in_one_statement_o
     messages = [OutboxMessage(event="booking.confirmed", handler=f"h{i}", booking=later) for i in range(6)]
     seen.clear()
     with connection.execute_wrapper(record):
-        sqlrows.insert_many([[later], messages])
+        sqlwrites.insert_many([[later], messages])
     assert len(seen) == 2 and all(m.booking_id == later.pk for m in messages)
     assert OutboxMessage.objects.filter(booking_id=later.pk).count() == 6
+
+
+def test_a_booking_whose_key_was_reserved_goes_with_all_its_rows_in_one_round_trip(clock, monkeypatch):
+    """``key_statement`` reserves the booking's key (the booking service sends it with the rep locks): then
+    nothing waits for a ``RETURNING``, and the booking, its host rows, ledger entries and outbox rows, two
+    statements under psycopg's 50-parameter cache limit, go in ONE round trip (``sqlrows.batch``). Without
+    a reserved key the outbox rows wait for the booking's: two round trips. SQLite reserves no key."""
+    reps = [make_rep(), make_rep()]
+    meeting_type = make_meeting_type(make_pool("ranked", reps))
+    start = dt.datetime(2026, 3, 6, 9, tzinfo=dt.UTC)
+    trips: list[int] = []
+    batch = sqlrows.batch
+
+    def counted(statements):
+        trips.append(len(statements))
+        return batch(statements)
+
+    monkeypatch.setattr(sqlrows, "batch", counted)
+
+    def rows_of(booking):
+        host = BookingHost(booking=booking, rep=reps[0], blocked_start=booking.start, blocked_end=booking.end)
+        entry = LedgerEntry(pool=meeting_type.pool, rep=reps[0], booking=booking, kind="assigned", delta=1)
+        messages = [
+            OutboxMessage(event="booking.confirmed", handler=f"h{i}", booking=booking, payload={"n": i})
+            for i in range(3)
+        ]
+        return [[booking], [host], [entry], messages]
+
+    statement = sqlwrites.key_statement(Booking, 2)
+    if sqlrows.vendor() != "postgresql":
+        assert statement is None
+        return
+    keys = [key for (key,) in sqlrows.rows(*statement)]
+    assert len(set(keys)) == 2
+    reserved = new_booking(meeting_type, start, "f")
+    reserved.pk = keys[0]
+    groups = rows_of(reserved)
+    trips.clear()
+    sqlwrites.insert_many(groups)
+    assert trips == [2]  # one round trip, two statements
+    assert Booking.objects.get(pk=keys[0]).manage_token_hash == "f" * 64
+    for row in [obj for objs in groups[1:] for obj in objs]:
+        assert row.pk is not None and row.booking_id == keys[0]
+        assert type(row).objects.filter(pk=row.pk, booking_id=keys[0]).exists()
+    assert reserved._state.adding is False
+    trips.clear()
+    sqlwrites.insert_many(rows_of(new_booking(meeting_type, start + dt.timedelta(hours=1), "g")))
+    assert trips == [1, 1]  # the outbox rows waited for the booking's key
+    with pytest.raises(ValueError, match="all with keys or none"):
+        mixed = new_booking(meeting_type, start, "h"), new_booking(meeting_type, start, "i")
+        mixed[0].pk = keys[1]
+        sqlwrites.insert(list(mixed))
 
 
 def test_an_insert_many_that_fails_leaves_none_of_its_rows():
@@ -279,14 +331,14 @@ def test_an_insert_many_that_fails_leaves_none_of_its_rows():
 
     reps = [make_rep(), make_rep()]
     meeting_type = make_meeting_type(make_pool("ranked", reps))
-    (booking,) = sqlrows.insert([new_booking(meeting_type, dt.datetime(2026, 3, 4, 9, tzinfo=dt.UTC), "c")])
+    (booking,) = sqlwrites.insert([new_booking(meeting_type, dt.datetime(2026, 3, 4, 9, tzinfo=dt.UTC), "c")])
     entry = LedgerEntry(pool=meeting_type.pool, rep=reps[0], booking=booking, kind="assigned", delta=1.0)
     twice = [
         BookingHost(booking=booking, rep=reps[0], blocked_start=booking.start, blocked_end=booking.end)
         for _ in range(2)
     ]  # the same rep twice on one booking, over the same hour
     with pytest.raises(IntegrityError), transaction.atomic():
-        sqlrows.insert_many([[entry], twice])
+        sqlwrites.insert_many([[entry], twice])
     assert not LedgerEntry.objects.filter(booking=booking).exists()
     assert not BookingHost.objects.filter(booking=booking).exists()
 
@@ -296,10 +348,10 @@ def test_insert_refuses_what_it_cannot_write_like_bulk_create():
 
     rep = make_rep()
     with pytest.raises(ValueError, match="new LedgerEntry instances only"):
-        sqlrows.insert(
+        sqlwrites.insert(
             [LedgerEntry.objects.create(pool=make_pool("ranked", [rep]), rep=rep, kind="assigned", delta=1)]
         )
     pool = make_pool("ranked", [rep])
     with pytest.raises(ValueError, match="expressions are not supported"):
-        sqlrows.insert([LedgerEntry(pool=pool, rep=rep, kind="assigned", delta=F("delta") + 1)])
-    assert sqlrows.insert([]) == []
+        sqlwrites.insert([LedgerEntry(pool=pool, rep=rep, kind="assigned", delta=F("delta") + 1)])
+    assert sqlwrites.insert([]) == []

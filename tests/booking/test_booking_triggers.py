@@ -11,7 +11,7 @@ from django.db import connection
 from booking import triggers
 from booking.models import Booking, BookingHost
 from booking.services import booking_cancel, booking_create
-from routing import sqlrows
+from routing import sqlwrites
 from tests.booking.booking_factories import NOW, make_meeting_type, make_pool, make_rep
 
 pytestmark = pytest.mark.django_db
@@ -61,14 +61,14 @@ def test_every_insert_path_copies_pool_and_status(setup):
     host(a, reps[0]).save()  # the ORM, one row
     wrong = host(b, reps[0], booking_pool_id=-1, booking_status="wrong")  # a wrong copy is put right
     BookingHost.objects.bulk_create([wrong, host(b, reps[1])])  # the ORM, several rows
-    sqlrows.insert([host(c, reps[1])])  # the booking service's insert leaves the columns out
+    sqlwrites.insert([host(c, reps[1])])  # the booking service's insert leaves the columns out
     assert copies(a) == {(pool.pk, "confirmed")}
     assert copies(b) == {(pool.pk, "no_show")}
     assert copies(c) == {(pool.pk, "cancelled")}
 
 
 def test_a_booking_and_its_hosts_in_one_statement(setup):
-    """The booking service's insert (``sqlrows.insert_many``: booking, host rows and ledger entries in one
+    """The booking service's insert (``sqlwrites.insert_many``: booking, host rows and ledger entries in one
     statement on PostgreSQL) and its cancellation."""
     _, pool, meeting_type = setup
     start = dt.datetime(2026, 3, 3, 9, 0, tzinfo=dt.UTC)
