@@ -45,26 +45,44 @@ def calendar_health(rep_ids: Iterable[int], *, now: datetime) -> CalendarHealth:
     (a blocking calendar of a Google/Microsoft connection that is not disconnected); for the others it
     has nothing to ask, so booking skips it.
     """
-    ids = set(rep_ids)
-    if not ids:
+    query = health_query(rep_ids, now=now)
+    if query is None:
         return CalendarHealth(frozenset(), frozenset())
-    cutoff = now - timedelta(minutes=settings.CALENDAR_STALENESS_MINUTES)
-    withheld: set[int] = set()
-    live: set[int] = set()
-    reps = sorted(ids)
+    return query.read(sqlrows.rows(query.sql, query.params))
+
+
+@dataclass(frozen=True)
+class HealthQuery:
+    """``calendar_health``'s statement, for a caller that sends it with others (``sqlrows.batch``), and
+    how to read its rows."""
+
+    sql: str
+    params: list
+    cutoff: datetime  # a blocking calendar last synced before it is stale
+
+    def read(self, found) -> CalendarHealth:
+        withheld: set[int] = set()
+        live: set[int] = set()
+        for rep_id, status, last_success, provider, calendar, blocks, synced in found:
+            if status == Status.DISCONNECTED or last_success is None:
+                withheld.add(rep_id)
+            if calendar is None or not blocks:
+                continue
+            if synced is None or sqlrows.aware(synced) < self.cutoff:
+                withheld.add(rep_id)
+            if provider in WRITABLE and status != Status.DISCONNECTED:
+                live.add(rep_id)
+        return CalendarHealth(frozenset(withheld), frozenset(live))
+
+
+def health_query(rep_ids: Iterable[int], *, now: datetime) -> HealthQuery | None:
+    """``calendar_health`` in two steps (None: no reps, nothing to ask)."""
+    reps = sorted(set(rep_ids))
+    if not reps:
+        return None
     among, params = sqlrows.among(reps)
-    for rep_id, status, last_success, provider, calendar, blocks, synced in sqlrows.rows(
-        HEALTH_SQL.format(reps=among), params
-    ):
-        if status == Status.DISCONNECTED or last_success is None:
-            withheld.add(rep_id)
-        if calendar is None or not blocks:
-            continue
-        if synced is None or sqlrows.aware(synced) < cutoff:
-            withheld.add(rep_id)
-        if provider in WRITABLE and status != Status.DISCONNECTED:
-            live.add(rep_id)
-    return CalendarHealth(frozenset(withheld), frozenset(live))
+    cutoff = now - timedelta(minutes=settings.CALENDAR_STALENESS_MINUTES)
+    return HealthQuery(HEALTH_SQL.format(reps=among), params, cutoff)
 
 
 def withheld_rep_ids(rep_ids: Iterable[int], *, now: datetime) -> set[int]:

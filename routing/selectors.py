@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from calendars.selectors import calendar_health
+from calendars.selectors import CalendarHealth, health_query
 from routing import sqlrows
 from routing.core import Interval, MeetingSpec, MemberState, PoolSpec, RepSchedule
 from routing.ledger import ledger_query, member_count
@@ -174,9 +174,10 @@ def load_pool_calendars(
     members: list[PoolMember] | None = None,
     probe: tuple[datetime, datetime] | None = None,
 ) -> PoolCalendars:
-    """Phase one for starts in ``window``: three queries (two with ``members`` given, as from
-    ``pool_members``), none if the pool has no members. With ``probe`` (a booking's buffered range),
-    ``booked`` holds the members with an active booking overlapping it, read in the same statements."""
+    """Phase one for starts in ``window``: four queries (three with ``members`` given, as from
+    ``pool_members``), the last three sent together in one round trip on PostgreSQL; none if the pool has
+    no members. With ``probe`` (a booking's buffered range), ``booked`` holds the members with an active
+    booking overlapping it, read in the same statements."""
     members = pool_members(pool) if members is None else members
     rep_ids = sorted({m.rep_id for m in members})
     lo, hi = window.start - MARGIN, window.end + MARGIN
@@ -195,7 +196,7 @@ def load_pool_calendars(
     time_off: dict[int, list[Interval]] = defaultdict(list)
     busy: dict[int, list[Interval]] = defaultdict(list)
     booked: set[int] = set()
-    health = calendar_health(rep_ids, now=now)
+    health = CalendarHealth(frozenset(), frozenset())
     # Only daily caps read meetings per local date; without a meeting type (the simulator, which may try
     # caps that are not configured) every rep is counted.
     counted = None
@@ -205,9 +206,22 @@ def load_pool_calendars(
         )
     if rep_ids:  # no members: no queries
         reps, listed = sqlrows.among(rep_ids)
-        for rep_id, weekday, day, start, end in sqlrows.rows(
-            HOURS_SQL.format(reps=reps), [*listed, *listed, sqlrows.on(lo.date()), sqlrows.on(hi.date())]
-        ):
+        check = health_query(rep_ids, now=now)
+        hours = (
+            HOURS_SQL.format(reps=reps),
+            [*listed, *listed, sqlrows.on(lo.date()), sqlrows.on(hi.date())],
+        )
+        params = [*listed, sqlrows.at(lo), sqlrows.at(hi), *listed, sqlrows.at(busy_lo), sqlrows.at(busy_hi)]
+        if probe is not None:
+            params += [*listed, sqlrows.at(probe[0]), sqlrows.at(probe[1])]
+        probe_sql = PROBE_SQL.format(reps=reps, overlap=host_overlap("p")) if probe else ""
+        sql = INTERVALS_SQL.format(reps=reps, busy_overlap=overlap("start", '"end"'), probe=probe_sql)
+        # one round trip on PostgreSQL (``sqlrows.batch``): every slot page and booking reads them
+        found_health, found_hours, found_intervals = sqlrows.batch(
+            [(check.sql, check.params), hours, (sql, params)]
+        )
+        health = check.read(found_health)
+        for rep_id, weekday, day, start, end in found_hours:
             if weekday is not None:
                 weekly[rep_id][weekday].append((start, end))
                 continue
@@ -217,12 +231,7 @@ def load_pool_calendars(
                 days_off.add((rep_id, day))
             else:
                 overrides[rep_id][day].append((start, end))
-        params = [*listed, sqlrows.at(lo), sqlrows.at(hi), *listed, sqlrows.at(busy_lo), sqlrows.at(busy_hi)]
-        if probe is not None:
-            params += [*listed, sqlrows.at(probe[0]), sqlrows.at(probe[1])]
-        probe_sql = PROBE_SQL.format(reps=reps, overlap=host_overlap("p")) if probe else ""
-        sql = INTERVALS_SQL.format(reps=reps, busy_overlap=overlap("start", '"end"'), probe=probe_sql)
-        for kind, rep_id, start, end in sqlrows.rows(sql, params):
+        for kind, rep_id, start, end in found_intervals:
             if kind == 2:
                 booked.add(rep_id)
                 continue

@@ -20,14 +20,13 @@ pytestmark = pytest.mark.django_db
 
 def intervals_statement(monkeypatch, pool, meeting_type, start) -> tuple[str, list]:
     seen = []
-    original = sqlrows.rows
+    original = sqlrows.batch
 
-    def spy(sql, params, **kw):
-        if "calendars_busyinterval" in sql:
-            seen.append((sql, params))
-        return original(sql, params, **kw)
+    def spy(statements):  # phase one sends it with other statements
+        seen.extend((sql, params) for sql, params in statements if "calendars_busyinterval" in sql)
+        return original(statements)
 
-    monkeypatch.setattr(sqlrows, "rows", spy)
+    monkeypatch.setattr(sqlrows, "batch", spy)
     window = Interval(start, start + dt.timedelta(minutes=30))
     selectors.load_pool_calendars(pool, meeting_type, now=NOW, window=window)
     monkeypatch.undo()
