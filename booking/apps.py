@@ -10,7 +10,7 @@ class BookingConfig(AppConfig):
     verbose_name = "Booking"
 
     def ready(self) -> None:
-        from booking import emails, triggers
+        from booking import checks, emails, triggers  # noqa: F401 (checks registers itself)
         from booking.outbox import register_handler
 
         emails.register()
