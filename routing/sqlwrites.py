@@ -56,19 +56,22 @@ def insert(objs: list[Model]) -> list[Model]:
     return objs
 
 
-def insert_many(groups: list[list[Model]]) -> None:
+def insert_many(groups: list[list[Model]], *, then: Sequence[tuple[str, list]] = ()) -> None:
     """``insert`` for several lists of new instances, in order: a later list may point at an instance of
     an earlier one by a foreign key (a booking's host rows at the booking). On PostgreSQL consecutive lists
     share a statement, each an ``INSERT … RETURNING`` in a ``WITH`` clause (a key to a one-row list of the
     same statement is read from its ``RETURNING``), as long as the statement stays within ``CACHED_PARAMS``
     parameters; the statements go together in one round trip (``sqlrows.batch``) unless one needs a key
     that only an earlier one's ``RETURNING`` gives. Elsewhere one statement per list. A statement's
-    constraints (e.g. the exclusion constraint on host rows) fail it as a whole, and its round trip."""
+    constraints (e.g. the exclusion constraint on host rows) fail it as a whole, and its round trip.
+    ``then``: statements of the caller's (each returning rows, ``sqlrows.batch``) sent after the inserts,
+    in their last round trip."""
     groups = [objs for objs in groups if objs]
     db = sqlrows._db()
     if db.vendor != "postgresql":
         for objs in groups:
             insert(objs)
+        sqlrows.batch(then)
         return
     ready: list[list[tuple[list[Model], str, list]]] = []  # statements built, not sent yet
     batch: list[tuple[list[Model], str, list]] = []
@@ -91,7 +94,7 @@ def insert_many(groups: list[list[Model]]) -> None:
         batch.append((objs, sql, params))
     if batch:
         ready.append(batch)
-    _send(ready, db)
+    _send(ready, db, then)
 
 
 def _refs(batch: list[tuple[list[Model], str, list]], db) -> dict[int, str]:
@@ -117,9 +120,9 @@ def _statement(batch: list[tuple[list[Model], str, list]], db) -> tuple[str, lis
     return f"WITH {ctes} {picks}", [p for _, _, params in batch for p in params]
 
 
-def _send(statements: list[list[tuple[list[Model], str, list]]], db) -> None:
-    found = sqlrows.batch([_statement(batch, db) for batch in statements])
-    for batch, returned in zip(statements, found, strict=True):
+def _send(statements: list[list[tuple[list[Model], str, list]]], db, then=()) -> None:
+    found = sqlrows.batch([*(_statement(batch, db) for batch in statements), *then])
+    for batch, returned in zip(statements, found[: len(statements)], strict=True):
         if len(batch) == 1:
             _saved(batch[0][0], [pk for (pk,) in returned], db)
             continue

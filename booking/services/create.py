@@ -125,9 +125,8 @@ def booking_create(
                     now=now,
                     route=route,
                     visitor=visitor,
+                    stored=(key_row, key) if key_row is not None else None,
                 )
-                if key_row is not None:
-                    idempotency.finish(key_row, key, booking_id=body["id"], status_code=201, body=body)
     except SlotUnavailable:
         if key and stage == "plan":  # the slot may be taken by a request with this key, committed meanwhile
             stored = idempotency.replay(key, request_hash, now=now)
@@ -214,7 +213,10 @@ def _book(
     now: datetime,
     route=None,
     visitor: str = "",
+    stored: tuple | None = None,
 ) -> dict:
+    """Lock, re-check, assign and write the booking (inside the transaction). ``stored``: the request's
+    ``IdempotencyKey`` row and key, which store the response."""
     pool, calendars = plan.pool, plan.calendars
     end = start + timedelta(minutes=meeting_type.duration_minutes)
     token = secrets.token_urlsafe(32)  # what needs no lock is done before the locks
@@ -257,21 +259,29 @@ def _book(
         reason=f"{pool.strategy} assignment",
     )
     described = host_dicts(hosts, state.members)
-
-    def confirmation() -> list:
-        context = {"hosts": described}
-        return outbox.messages("booking.confirmed", booking, context=context, sealed=sealed, now=now)
-
-    # the booking, its host rows (the exclusion constraint's table), ledger entries and outbox rows in one
-    # round trip on PostgreSQL, where the booking's key came with the locks (``sqlwrites.insert_many``: the
-    # hot path, without the ORM's compiler); on SQLite the outbox rows need the key the insert gives
-    messages = confirmation() if key is not None else []
-    sqlwrites.insert_many([[booking], hosts, entries, messages])
+    booking.meeting_type = meeting_type
+    # the booking, its host rows (the exclusion constraint's table), ledger entries, outbox rows and the
+    # Idempotency-Key's stored response in one round trip on PostgreSQL, where the booking's key came with
+    # the locks (``sqlwrites.insert_many``: the hot path, without the ORM's compiler); on SQLite the rest
+    # waits for the key the booking's insert gives
     if key is None:
-        messages = confirmation()
+        sqlwrites.insert_many([[booking], hosts, entries])
+    messages = outbox.messages(
+        "booking.confirmed", booking, context={"hosts": described}, sealed=sealed, now=now
+    )
+    body = booking_body(booking, described, token=token)
+    if key is None:
         sqlwrites.insert(messages)
+        if stored:
+            idempotency.finish(*stored, booking_id=booking.pk, status_code=201, body=body)
+    else:
+        then = (
+            [idempotency.finish_statement(*stored, booking_id=key, status_code=201, body=body)]
+            if stored
+            else []
+        )
+        sqlwrites.insert_many([[booking], hosts, entries, messages], then=then)
     outbox.deliver_after_commit(messages)
     if route:
         route.attach(booking)
-    booking.meeting_type = meeting_type
-    return booking_body(booking, described, token=token)
+    return body

@@ -232,3 +232,47 @@ def test_exclusion_violation_in_the_service_is_a_409_not_a_500(monkeypatch):
     monkeypatch.undo()
     assert len(seen) == 1 and "bookinghost_no_overlap" in str(seen[0])  # the database refused it
     assert BookingHost.objects.filter(active=True).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_keyed_booking_writes_everything_in_one_round_trip_after_its_locks(monkeypatch):
+    """Under the rep locks a booking makes two round trips before its commit: the locks with the reads
+    under them and its key (``load_locked``), then every row it writes, the Idempotency-Key's stored
+    response included (``sqlwrites.insert_many`` with ``then``). The response replays."""
+    meeting_type = make_meeting_type(make_pool("first_available", [make_rep("K"), make_rep("L")]))
+    trips: list[list[str]] = []
+    batch = sqlrows.batch
+
+    def counted(statements):
+        trips.append([sql for sql, _ in statements])
+        return batch(statements)
+
+    monkeypatch.setattr(sqlrows, "batch", counted)
+    made = booking_create(
+        meeting_type=meeting_type,
+        start=START,
+        name="Pat",
+        email="pat@example.org",
+        timezone="Europe/Berlin",
+        idempotency_key="one-trip",
+    )
+    monkeypatch.undo()
+    locked = next(i for i, sqls in enumerate(trips) if any("pg_advisory_xact_lock(k)" in sql for sql in sqls))
+    assert any(sql.startswith("SELECT nextval") for sql in trips[locked])
+    written = trips[locked + 1 :]
+    assert len(written) == 1  # nothing else before the commit
+    assert [sql.split(" (")[0] for sql in written[0]] == [
+        "WITH i0 AS",
+        'INSERT INTO "booking_outboxmessage"',
+        'UPDATE "booking_idempotencykey" SET "booking_id" = %s, "status_code" = %s, "sealed_response" = %s '
+        'WHERE "id" = %s RETURNING "id"',
+    ]
+    replayed = booking_create(
+        meeting_type=meeting_type,
+        start=START,
+        name="Pat",
+        email="pat@example.org",
+        timezone="Europe/Berlin",
+        idempotency_key="one-trip",
+    )
+    assert replayed.replayed and replayed.body == made.body and Booking.objects.count() == 1

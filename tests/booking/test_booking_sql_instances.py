@@ -277,7 +277,8 @@ def test_insert_many_saves_a_booking_with_rows_pointing_at_it_in_one_statement_o
 def test_a_booking_whose_key_was_reserved_goes_with_all_its_rows_in_one_round_trip(clock, monkeypatch):
     """``key_statement`` reserves the booking's key (the booking service sends it with the rep locks): then
     nothing waits for a ``RETURNING``, and the booking, its host rows, ledger entries and outbox rows, two
-    statements under psycopg's 50-parameter cache limit, go in ONE round trip (``sqlrows.batch``). Without
+    statements under psycopg's 50-parameter cache limit, go in ONE round trip (``sqlrows.batch``), with a
+    statement of the caller's (``then``: an Idempotency-Key's stored response). Without
     a reserved key the outbox rows wait for the booking's: two round trips. SQLite reserves no key."""
     reps = [make_rep(), make_rep()]
     meeting_type = make_meeting_type(make_pool("ranked", reps))
@@ -310,8 +311,8 @@ def test_a_booking_whose_key_was_reserved_goes_with_all_its_rows_in_one_round_tr
     reserved.pk = keys[0]
     groups = rows_of(reserved)
     trips.clear()
-    sqlwrites.insert_many(groups)
-    assert trips == [2]  # one round trip, two statements
+    sqlwrites.insert_many(groups, then=[("SELECT %s", [7])])
+    assert trips == [3]  # one round trip: two statements, then the caller's
     assert Booking.objects.get(pk=keys[0]).manage_token_hash == "f" * 64
     for row in [obj for objs in groups[1:] for obj in objs]:
         assert row.pk is not None and row.booking_id == keys[0]
