@@ -56,7 +56,12 @@ def insert(objs: list[Model]) -> list[Model]:
     return objs
 
 
-def insert_many(groups: list[list[Model]], *, then: Sequence[tuple[str, list]] = ()) -> None:
+def insert_many(
+    groups: list[list[Model]],
+    *,
+    first: Sequence[tuple[str, list]] = (),
+    then: Sequence[tuple[str, list]] = (),
+) -> None:
     """``insert`` for several lists of new instances, in order: a later list may point at an instance of
     an earlier one by a foreign key (a booking's host rows at the booking). On PostgreSQL consecutive lists
     share a statement, each an ``INSERT … RETURNING`` in a ``WITH`` clause (a key to a one-row list of the
@@ -64,25 +69,27 @@ def insert_many(groups: list[list[Model]], *, then: Sequence[tuple[str, list]] =
     parameters; the statements go together in one round trip (``sqlrows.batch``) unless one needs a key
     that only an earlier one's ``RETURNING`` gives. Elsewhere one statement per list. A statement's
     constraints (e.g. the exclusion constraint on host rows) fail it as a whole, and its round trip.
-    ``then``: statements of the caller's (each returning rows, ``sqlrows.batch``) sent after the inserts,
-    in their last round trip."""
+    ``first`` and ``then``: statements of the caller's (each returning rows, ``sqlrows.batch``) sent before
+    the inserts, in their first round trip, and after them, in their last."""
     groups = [objs for objs in groups if objs]
     db = sqlrows._db()
     if db.vendor != "postgresql":
+        sqlrows.batch(first)
         for objs in groups:
             insert(objs)
         sqlrows.batch(then)
         return
     ready: list[list[tuple[list[Model], str, list]]] = []  # statements built, not sent yet
     batch: list[tuple[list[Model], str, list]] = []
+    lead = list(first)  # goes with the first round trip
 
     def values(objs: list[Model], refs: dict[int, str]) -> tuple[str, list]:
-        nonlocal ready
+        nonlocal ready, lead
         try:
             return _values(objs, db, refs)
         except _NotSaved:  # it needs a key that a statement built so far returns: send those first
-            _send(ready, db)
-            ready = []
+            _send(ready, db, lead)
+            ready, lead = [], []
             return _values(objs, db, refs)
 
     for objs in groups:
@@ -94,7 +101,7 @@ def insert_many(groups: list[list[Model]], *, then: Sequence[tuple[str, list]] =
         batch.append((objs, sql, params))
     if batch:
         ready.append(batch)
-    _send(ready, db, then)
+    _send(ready, db, lead, then)
 
 
 def _refs(batch: list[tuple[list[Model], str, list]], db) -> dict[int, str]:
@@ -120,9 +127,10 @@ def _statement(batch: list[tuple[list[Model], str, list]], db) -> tuple[str, lis
     return f"WITH {ctes} {picks}", [p for _, _, params in batch for p in params]
 
 
-def _send(statements: list[list[tuple[list[Model], str, list]]], db, then=()) -> None:
-    found = sqlrows.batch([*(_statement(batch, db) for batch in statements), *then])
-    for batch, returned in zip(statements, found[: len(statements)], strict=True):
+def _send(statements: list[list[tuple[list[Model], str, list]]], db, first=(), then=()) -> None:
+    found = sqlrows.batch([*first, *(_statement(batch, db) for batch in statements), *then])
+    found = found[len(first) : len(first) + len(statements)]
+    for batch, returned in zip(statements, found, strict=True):
         if len(batch) == 1:
             _saved(batch[0][0], [pk for (pk,) in returned], db)
             continue

@@ -95,21 +95,15 @@ def booking_create(
     if visitor:
         fields["visitor"] = visitor
     request_hash = idempotency.fingerprint({**fields, "route": route.record()} if route else fields)
-    if key:
-        stored = idempotency.replay(key, request_hash, now=now)
-        if stored:
-            return CreateResult(stored[0], stored[1], replayed=True)
     stage = "plan"
     try:
-        with idempotency.turn(key) as waited:
-            if waited:  # for another request with the key: the response it stored, if it booked
-                stored = idempotency.replay(key, request_hash, now=now)
-                if stored:
-                    return CreateResult(stored[0], stored[1], replayed=True)
+        with idempotency.turn(key, request_hash, now=now) as turn:
+            if turn.stored:  # the response of an earlier request with the key (or of one we waited for)
+                return CreateResult(turn.stored[0], turn.stored[1], replayed=True)
             plan = _plan(meeting_type, start=start, now=now, route=route)
             stage = "key"
-            in_turn = waited is not None  # the key's turn opened the durable transaction: book inside it
-            with transaction.atomic(savepoint=False) if in_turn else transaction.atomic(durable=True):
+            # the key's turn opened the durable transaction: book inside it
+            with transaction.atomic(savepoint=False) if turn.opened else transaction.atomic(durable=True):
                 key_row = idempotency.begin(key, request_hash, now=now) if key else None
                 stage = "book"
                 body = _book(

@@ -17,6 +17,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,7 +29,7 @@ from django.db import connection, transaction
 from booking.errors import IdempotencyConflict, InvalidInput
 from booking.models import IdempotencyKey
 from booking.services import locking
-from routing import sqlrows
+from routing import sqlrows, sqlwrites
 
 MAX_KEY_LENGTH = 255
 # Advisory-lock key space of idempotency keys: the two-int form (PostgreSQL keeps it apart from the
@@ -61,26 +62,42 @@ def key_lock(key: str) -> tuple[int, int]:
     return KEY_LOCK_CLASS, half
 
 
+@dataclass(frozen=True)
+class Turn:
+    """What ``turn`` found: whether it opened the booking's durable transaction (book inside it), and the
+    response stored for the key (replay it)."""
+
+    opened: bool
+    stored: tuple[int, dict] | None
+
+
 @contextmanager
-def turn(key: str | None) -> Iterator[bool | None]:
+def turn(key: str | None, request_hash: str, *, now: datetime) -> Iterator[Turn]:
     """On PostgreSQL with a key: open the booking's durable transaction and take the key's transaction-scoped
     advisory lock first, so that requests with the same key run one after the other from before the pool is
     read until the booking commits (transaction-scoped, so it holds behind PgBouncer's transaction pooling
-    too, and ends with the transaction whatever happens). Taken at once when free (one statement), otherwise
-    waited for at most ``BOOKING_LOCK_TIMEOUT_MS`` (then the lock-timeout error, i.e. ``TryAgain``). Yields
-    whether it waited (the other request may have stored its response meanwhile); the caller books inside
-    this transaction. Elsewhere, or without a key, yields ``None`` and opens nothing: the caller opens its
-    own transaction, and the key row's unique insert there lets one request through."""
-    if not key or sqlrows.vendor() != "postgresql" or not locking.LOCKS_ENABLED:
-        yield None
+    too, and ends with the transaction whatever happens). Taken at once when free, otherwise waited for at
+    most ``BOOKING_LOCK_TIMEOUT_MS`` (then the lock-timeout error, i.e. ``TryAgain``); the response stored
+    for the key is read in the same round trip, after the lock (``replay``: a duplicate of a request that
+    finished, or that finished while this one waited). Elsewhere, or without a key, it opens nothing (the
+    caller opens its own transaction, and the key row's unique insert there lets one request through) and
+    looks the stored response up on its own. Raises ``IdempotencyConflict`` as ``replay`` does."""
+    if not key:
+        yield Turn(False, None)
+        return
+    if sqlrows.vendor() != "postgresql" or not locking.LOCKS_ENABLED:
+        yield Turn(False, replay(key, request_hash, now=now))
         return
     classid, objid = key_lock(key)
+    stored = stored_statement(key, now=now)
     with transaction.atomic(durable=True):
-        [(free,)] = sqlrows.rows("SELECT pg_try_advisory_xact_lock(%s, %s)", [classid, objid])
+        [(free,)], found = sqlrows.batch(
+            [("SELECT pg_try_advisory_xact_lock(%s, %s)", [classid, objid]), stored]
+        )
         if not free:
             wait = ("SELECT count(pg_advisory_xact_lock(%s, %s))", [classid, objid])
-            sqlrows.batch([locking.timeout_statement(), wait])
-        yield not free
+            *_, found = sqlrows.batch([locking.timeout_statement(), wait, stored])
+        yield Turn(True, replay(key, request_hash, now=now, found=found))
 
 
 def _fernet(key: str) -> Fernet:
@@ -89,12 +106,18 @@ def _fernet(key: str) -> Fernet:
 
 
 def begin(key: str, request_hash: str, *, now: datetime) -> IdempotencyKey:
-    """Claim ``key`` for this request (inside the booking transaction). Raises IntegrityError if taken."""
-    IdempotencyKey.objects.filter(key_hash=key_hash(key), expires_at__lte=now).delete()
+    """Claim ``key`` for this request (inside the booking transaction): an expired row of the key is deleted
+    and the new one inserted in one round trip on PostgreSQL. Raises IntegrityError if the key is taken."""
     ttl = timedelta(hours=settings.BOOKING_IDEMPOTENCY_TTL_HOURS)
-    return IdempotencyKey.objects.create(
+    row = IdempotencyKey(
         key_hash=key_hash(key), request_hash=request_hash, created_at=now, expires_at=now + ttl
     )
+    expired = (
+        "DELETE FROM booking_idempotencykey WHERE key_hash = %s AND expires_at <= %s RETURNING id",
+        [row.key_hash, sqlrows.at(now)],
+    )
+    sqlwrites.insert_many([[row]], first=[expired])
+    return row
 
 
 def finish(row: IdempotencyKey, key: str, *, booking_id: int, status_code: int, body: dict) -> None:
@@ -128,19 +151,34 @@ def _seal(key: str, body: dict) -> str:
     return _fernet(key).encrypt(json.dumps(body, cls=DjangoJSONEncoder).encode()).decode()
 
 
-def replay(key: str, request_hash: str, *, now: datetime) -> tuple[int, dict] | None:
+# The response stored for a key (one row at most: ``key_hash`` is unique).
+STORED_SQL = (
+    "SELECT request_hash, status_code, sealed_response FROM booking_idempotencykey "
+    "WHERE key_hash = %s AND expires_at > %s"
+)
+
+
+def stored_statement(key: str, *, now: datetime) -> tuple[str, list]:
+    """``replay``'s read as a statement, for a caller that sends it with others (``turn``)."""
+    return STORED_SQL, [key_hash(key), sqlrows.at(now)]
+
+
+def replay(key: str, request_hash: str, *, now: datetime, found=None) -> tuple[int, dict] | None:
     """The stored ``(status, body)`` for ``key``, ``None`` if there is none (or it expired); raises
-    ``IdempotencyConflict`` when the key was used with a different request."""
-    row = IdempotencyKey.objects.filter(key_hash=key_hash(key), expires_at__gt=now).first()
-    if row is None or not row.sealed_response:
+    ``IdempotencyConflict`` when the key was used with a different request. ``found``: the rows of
+    ``stored_statement``, when the caller has read them already."""
+    if found is None:
+        found = sqlrows.rows(*stored_statement(key, now=now))
+    if not found or not found[0][2]:
         return None
-    if row.request_hash != request_hash:
+    stored_hash, status_code, sealed = found[0]
+    if stored_hash != request_hash:
         raise IdempotencyConflict()
     try:
-        body = json.loads(_fernet(key).decrypt(row.sealed_response.encode()))
+        body = json.loads(_fernet(key).decrypt(sealed.encode()))
     except InvalidToken:  # SECRET_KEY rotated: the stored response cannot be read any more
         return None
-    return row.status_code, body
+    return status_code, body
 
 
 def purge_expired(*, now: datetime) -> int:

@@ -238,7 +238,9 @@ def test_exclusion_violation_in_the_service_is_a_409_not_a_500(monkeypatch):
 def test_a_keyed_booking_writes_everything_in_one_round_trip_after_its_locks(monkeypatch):
     """Under the rep locks a booking makes two round trips before its commit: the locks with the reads
     under them and its key (``load_locked``), then every row it writes, the Idempotency-Key's stored
-    response included (``sqlwrites.insert_many`` with ``then``). The response replays."""
+    response included (``sqlwrites.insert_many`` with ``then``). Before them, the key's turn reads the
+    stored response with its lock, and the key's row replaces an expired one in one round trip. The
+    response replays."""
     meeting_type = make_meeting_type(make_pool("first_available", [make_rep("K"), make_rep("L")]))
     trips: list[list[str]] = []
     batch = sqlrows.batch
@@ -257,6 +259,12 @@ def test_a_keyed_booking_writes_everything_in_one_round_trip_after_its_locks(mon
         idempotency_key="one-trip",
     )
     monkeypatch.undo()
+    # before the locks: the key's lock with its stored response, phase one, the key's row (expired one out)
+    heads = ["SELECT pg_try_advisory_xact_lock", "SELECT c.rep_id", "DELETE FROM booking_idempotencykey"]
+    assert [sqls[0].strip().startswith(head) for sqls, head in zip(trips, heads, strict=False)] == [True] * 3
+    assert trips[0][1].startswith("SELECT request_hash") and trips[2][1].startswith(
+        'INSERT INTO "booking_idem'
+    )
     locked = next(i for i, sqls in enumerate(trips) if any("pg_advisory_xact_lock(k)" in sql for sql in sqls))
     assert any(sql.startswith("SELECT nextval") for sql in trips[locked])
     written = trips[locked + 1 :]
