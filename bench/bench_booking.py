@@ -8,7 +8,8 @@
   "Production";
 * create: ``POST …/bookings`` latency (median, p95) and bookings per second for 1 client and for 16
   concurrent clients, (a) all on that 50-rep pool (every booking locks all 50 reps: the worst case) and
-  (b) on 16 separate 5-rep pools (one per client: what independent teams see);
+  (b) on 16 separate 5-rep pools (one per client: what independent teams see), and (b) again with an
+  ``Idempotency-Key`` on every request, as the booking page sends;
 * afterwards a SQL self-join counts overlapping active bookings of one rep (must be 0);
 * the time the 16 clients' bookings on the 50-rep pool spent under their rep locks (``bench/locktrace.py``:
   the server's config file is ``config/gunicorn.conf.py`` plus that trace): those bookings hold the same
@@ -34,6 +35,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -178,15 +180,19 @@ def slot_starts(client: Client, slug: str) -> list[str]:
     return [s["start"] for s in body["slots"]]
 
 
-def book(client: Client, slug: str, start: str, n: int):
+def book(client: Client, slug: str, start: str, n: int, *, keyed: bool = False):
+    """One booking; ``keyed``: with an ``Idempotency-Key`` of its own, as the booking page sends."""
     return client.request(
         "POST",
         f"/api/v1/meeting-types/{slug}/bookings",
         {"start": start, "name": f"Bench {n}", "email": f"p{n}@bench.example", "timezone": "Europe/Berlin"},
+        {"Idempotency-Key": uuid.uuid4().hex} if keyed else None,
     )
 
 
-def run_clients(client: Client, jobs: list[list[tuple[str, str]]]) -> tuple[list, float]:
+def run_clients(
+    client: Client, jobs: list[list[tuple[str, str]]], *, keyed: bool = False
+) -> tuple[list, float]:
     """Each inner list is one client's sequence of (slug, start); all clients start together."""
     barrier = threading.Barrier(len(jobs))
     results: list = []
@@ -195,7 +201,7 @@ def run_clients(client: Client, jobs: list[list[tuple[str, str]]]) -> tuple[list
     def worker(c: int) -> None:
         barrier.wait()
         for j, (slug, start) in enumerate(jobs[c]):
-            status, body, elapsed = book(client, slug, start, c * 1000 + j)
+            status, body, elapsed = book(client, slug, start, c * 1000 + j, keyed=keyed)
             with lock:
                 results.append((status, body.get("code"), elapsed))
 
@@ -269,6 +275,10 @@ def bench(port: int, data: dict, workers: int) -> list[float]:
         [(small[0], small_starts[40 + j]) for j in range(PER_CLIENT)]
     ]
     report(f"create, 16 pools of 5 reps, {CLIENTS} clients", *run_clients(client, jobs))
+    # the same with an Idempotency-Key on every request, as the booking page sends (other starts)
+    later = 40 + PER_CLIENT
+    jobs = [[(slug, small_starts[later + j]) for j in range(PER_CLIENT)] for slug in small]
+    report(f"create, 16 pools of 5 reps, {CLIENTS} clients, key", *run_clients(client, jobs, keyed=True))
 
     with connection.cursor() as cursor:
         cursor.execute(OVERLAP_SQL)

@@ -44,9 +44,11 @@ class Client:
             conn = self.local.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         return conn
 
-    def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict, float]:
+    def request(
+        self, method: str, path: str, body: dict | None = None, headers: dict | None = None
+    ) -> tuple[int, dict, float]:
         data = json.dumps(body).encode() if body is not None else None
-        headers = {"Content-Type": "application/json"} if data else {}
+        headers = {**({"Content-Type": "application/json"} if data else {}), **(headers or {})}
         started = time.perf_counter()
         for attempt in (1, 2):
             conn = self._connection()
