@@ -276,8 +276,8 @@ def bench(port: int, data: dict, workers: int) -> list[float]:
     ]
     report(f"create, 16 pools of 5 reps, {CLIENTS} clients", *run_clients(client, jobs))
     # the same with an Idempotency-Key on every request, as the booking page sends (other starts)
-    later = 40 + PER_CLIENT
-    jobs = [[(slug, small_starts[later + j]) for j in range(PER_CLIENT)] for slug in small]
+    offset = 40 + PER_CLIENT
+    jobs = [[(slug, small_starts[offset + j]) for j in range(PER_CLIENT)] for slug in small]
     report(f"create, 16 pools of 5 reps, {CLIENTS} clients, key", *run_clients(client, jobs, keyed=True))
 
     with connection.cursor() as cursor:

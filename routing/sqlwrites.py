@@ -69,8 +69,8 @@ def insert_many(
     parameters; the statements go together in one round trip (``sqlrows.batch``) unless one needs a key
     that only an earlier one's ``RETURNING`` gives. Elsewhere one statement per list. A statement's
     constraints (e.g. the exclusion constraint on host rows) fail it as a whole, and its round trip.
-    ``first`` and ``then``: statements of the caller's (each returning rows, ``sqlrows.batch``) sent before
-    the inserts, in their first round trip, and after them, in their last."""
+    ``first`` and ``then``: statements of the caller's (``sqlrows.batch``: on PostgreSQL each returns rows)
+    sent before the inserts, in their first round trip, and after them, in their last."""
     groups = [objs for objs in groups if objs]
     db = sqlrows._db()
     if db.vendor != "postgresql":

@@ -264,17 +264,10 @@ def _book(
         "booking.confirmed", booking, context={"hosts": described}, sealed=sealed, now=now
     )
     body = booking_body(booking, described, token=token)
-    if key is None:
-        sqlwrites.insert(messages)
-        if stored:
-            idempotency.finish(*stored, booking_id=booking.pk, status_code=201, body=body)
-    else:
-        then = (
-            [idempotency.finish_statement(*stored, booking_id=key, status_code=201, body=body)]
-            if stored
-            else []
-        )
-        sqlwrites.insert_many([[booking], hosts, entries, messages], then=then)
+    then = []
+    if stored:  # the Idempotency-Key's row stores the response
+        then.append(idempotency.finish_statement(*stored, booking_id=booking.pk, status_code=201, body=body))
+    sqlwrites.insert_many([messages] if key is None else [[booking], hosts, entries, messages], then=then)
     outbox.deliver_after_commit(messages)
     if route:
         route.attach(booking)

@@ -112,28 +112,17 @@ def begin(key: str, request_hash: str, *, now: datetime) -> IdempotencyKey:
     row = IdempotencyKey(
         key_hash=key_hash(key), request_hash=request_hash, created_at=now, expires_at=now + ttl
     )
-    expired = (
-        "DELETE FROM booking_idempotencykey WHERE key_hash = %s AND expires_at <= %s RETURNING id",
-        [row.key_hash, sqlrows.at(now)],
-    )
-    sqlwrites.insert_many([[row]], first=[expired])
+    expired = _returning("DELETE FROM booking_idempotencykey WHERE key_hash = %s AND expires_at <= %s", "id")
+    sqlwrites.insert_many([[row]], first=[(expired, [row.key_hash, sqlrows.at(now)])])
     return row
-
-
-def finish(row: IdempotencyKey, key: str, *, booking_id: int, status_code: int, body: dict) -> None:
-    """Store the response for ``key`` (inside the booking transaction)."""
-    row.booking_id = booking_id
-    row.status_code = status_code
-    row.sealed_response = _seal(key, body)
-    row.save(update_fields=["booking", "status_code", "sealed_response"])
 
 
 def finish_statement(
     row: IdempotencyKey, key: str, *, booking_id: int, status_code: int, body: dict
 ) -> tuple[str, list]:
-    """``finish`` as a statement, for a caller that sends it with the booking's rows (one round trip under
-    the rep locks: ``routing.sqlwrites.insert_many``'s ``then``; PostgreSQL, or SQLite ≥ 3.35 for its
-    ``RETURNING``). Updates ``row`` as it will be stored."""
+    """The statement that stores the response for ``key`` (inside the booking transaction), for a caller
+    that sends it with the booking's rows (one round trip under the rep locks on PostgreSQL:
+    ``routing.sqlwrites.insert_many``'s ``then``). Updates ``row`` as it will be stored."""
     row.booking_id = booking_id
     row.status_code = status_code
     row.sealed_response = _seal(key, body)
@@ -142,9 +131,16 @@ def finish_statement(
     sets = ", ".join(f"{quote(column)} = %s" for column in columns)
     pk = quote(opts.pk.column)
     return (
-        f"UPDATE {quote(opts.db_table)} SET {sets} WHERE {pk} = %s RETURNING {pk}",
+        _returning(f"UPDATE {quote(opts.db_table)} SET {sets} WHERE {pk} = %s", pk),
         [row.booking_id, row.status_code, row.sealed_response, row.pk],
     )
+
+
+def _returning(sql: str, column: str) -> str:
+    """A write as ``sqlrows.batch`` runs it: on PostgreSQL psycopg reads rows from every statement of a
+    pipeline, so the write returns ``column``; SQLite reads none from a write (and has ``RETURNING`` only
+    since 3.35)."""
+    return f"{sql} RETURNING {column}" if sqlrows.vendor() == "postgresql" else sql
 
 
 def _seal(key: str, body: dict) -> str:

@@ -249,15 +249,18 @@ def test_a_keyed_booking_writes_everything_in_one_round_trip_after_its_locks(mon
         trips.append([sql for sql, _ in statements])
         return batch(statements)
 
+    def keyed():
+        return booking_create(
+            meeting_type=meeting_type,
+            start=START,
+            name="Pat",
+            email="pat@example.org",
+            timezone="Europe/Berlin",
+            idempotency_key="one-trip",
+        )
+
     monkeypatch.setattr(sqlrows, "batch", counted)
-    made = booking_create(
-        meeting_type=meeting_type,
-        start=START,
-        name="Pat",
-        email="pat@example.org",
-        timezone="Europe/Berlin",
-        idempotency_key="one-trip",
-    )
+    made = keyed()
     monkeypatch.undo()
     # before the locks: the key's lock with its stored response, phase one, the key's row (expired one out)
     heads = ["SELECT pg_try_advisory_xact_lock", "SELECT c.rep_id", "DELETE FROM booking_idempotencykey"]
@@ -275,12 +278,5 @@ def test_a_keyed_booking_writes_everything_in_one_round_trip_after_its_locks(mon
         'UPDATE "booking_idempotencykey" SET "booking_id" = %s, "status_code" = %s, "sealed_response" = %s '
         'WHERE "id" = %s RETURNING "id"',
     ]
-    replayed = booking_create(
-        meeting_type=meeting_type,
-        start=START,
-        name="Pat",
-        email="pat@example.org",
-        timezone="Europe/Berlin",
-        idempotency_key="one-trip",
-    )
+    replayed = keyed()
     assert replayed.replayed and replayed.body == made.body and Booking.objects.count() == 1
