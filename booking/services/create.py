@@ -253,7 +253,6 @@ def _book(
         reason=f"{pool.strategy} assignment",
     )
     described = host_dicts(hosts, state.members)
-    booking.meeting_type = meeting_type
     # the booking, its host rows (the exclusion constraint's table), ledger entries, outbox rows and the
     # Idempotency-Key's stored response in one round trip on PostgreSQL, where the booking's key came with
     # the locks (``sqlwrites.insert_many``: the hot path, without the ORM's compiler); on SQLite the rest
