@@ -69,16 +69,17 @@ def load_locked(
     pool queues for the same locks, what a booking does while it holds them bounds the pool's booking rate,
     and on a busy machine a round trip there waits for its turn on the CPUs twice, the server's and the
     client's (two extra ``SELECT 1`` round trips under the locks cost 0.35–0.45 ms each with 16 clients
-    on one 50-rep pool, 2026-12-06). With ``reserve`` (a model) the same round trip takes a new key for it
-    (``sqlwrites.key_statement``; None on SQLite), so that the booking's rows can go in one more.
+    on one 50-rep pool, 2026-12-06). With ``reserve`` (a model) the same round trip takes a new key for it,
+    before the locks (``sqlwrites.key_statement``; None on SQLite), so that the booking's rows can go in
+    one more; a key not used (the slot was taken, the locks timed out) leaves a gap in the keys.
     Returns the pool's state (None: the slot was taken, see ``load_pool_bookings``) and the key."""
     query = pool_bookings_query(calendars, **options)
-    first = lock_statements(calendars.rep_ids)
+    # the key first: a sequence is not transactional, so it need not wait for the locks nor hold them
     key = sqlwrites.key_statement(reserve) if reserve is not None else None
-    if key is not None:
-        first.append(key)
+    first = [key] if key is not None else []
+    first += lock_statements(calendars.rep_ids)
     found = sqlrows.batch([*first, *query.statements])
-    reserved = found[len(first) - 1][0][0] if key is not None else None
+    reserved = found[0][0][0] if key is not None else None
     return query.read(found[len(first) :]), reserved
 
 
