@@ -145,10 +145,10 @@ def messages(
 
 
 def deliver_after_commit(rows: list[OutboxMessage]) -> None:
-    """Hand ``rows`` (saved) to ``enqueue`` once the transaction commits."""
-    ids = [row.pk for row in rows]
-    if ids:
-        transaction.on_commit(lambda: enqueue(ids))
+    """Hand ``rows`` to ``enqueue`` once the transaction commits. Their keys are read then: a caller may
+    register them before it inserts them (in the same transaction), so that a failed insert discards this."""
+    if rows:
+        transaction.on_commit(lambda: enqueue([row.pk for row in rows]))
 
 
 def enqueue(ids: list[int]) -> None:

@@ -47,13 +47,19 @@ class Route:
 
         return without(spec, {m.rep_id for m in spec.members} - self.rep_ids)
 
-    def attach(self, booking) -> None:
-        """Link the route's lead to ``booking`` (the first booking made with the token keeps the link)."""
-        if self.lead_id is None:
-            return
-        from leads.models import Lead
+    def attach_statement(self, booking) -> tuple[str, list]:
+        """The statement that links the route's lead to ``booking`` (saved, or given its key), for the
+        booking's last round trip (``booking.services.create``); the first booking made with the token keeps
+        the link. Only for a route with a lead."""
+        from django.db import connection
 
-        Lead.objects.filter(pk=self.lead_id, booking__isnull=True).update(booking=booking)
+        from leads.models import Lead
+        from routing import sqlwrites
+
+        opts, quote = Lead._meta, connection.ops.quote_name
+        column, pk = quote(opts.get_field("booking").column), quote(opts.pk.column)
+        sql = f"UPDATE {quote(opts.db_table)} SET {column} = %s WHERE {pk} = %s AND {column} IS NULL"
+        return sqlwrites.returning(sql, pk), [booking.pk, self.lead_id]
 
     def record(self) -> dict:
         return {

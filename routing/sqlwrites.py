@@ -42,6 +42,13 @@ def key_statement(model: type[Model], n: int = 1) -> tuple[str, list] | None:
     )
 
 
+def returning(sql: str, column: str) -> str:
+    """A write (``UPDATE``, ``DELETE``) as ``sqlrows.batch`` runs it: on PostgreSQL psycopg reads rows from
+    every statement of a pipeline, so the write returns ``column``; SQLite reads none from a write (and has
+    ``RETURNING`` only since 3.35)."""
+    return f"{sql} RETURNING {column}" if sqlrows.vendor() == "postgresql" else sql
+
+
 def insert(objs: list[Model]) -> list[Model]:
     """INSERT new instances of one model in one statement, as ``Model.objects.bulk_create(objs)`` would
     (no signals; ``auto_now``/``auto_now_add`` filled in; primary keys set on the objects, or written as
@@ -61,6 +68,7 @@ def insert_many(
     *,
     first: Sequence[tuple[str, list]] = (),
     then: Sequence[tuple[str, list]] = (),
+    commit: bool = False,
 ) -> None:
     """``insert`` for several lists of new instances, in order: a later list may point at an instance of
     an earlier one by a foreign key (a booking's host rows at the booking). On PostgreSQL consecutive lists
@@ -70,7 +78,9 @@ def insert_many(
     that only an earlier one's ``RETURNING`` gives. Elsewhere one statement per list. A statement's
     constraints (e.g. the exclusion constraint on host rows) fail it as a whole, and its round trip.
     ``first`` and ``then``: statements of the caller's (``sqlrows.batch``: on PostgreSQL each returns rows)
-    sent before the inserts, in their first round trip, and after them, in their last."""
+    sent before the inserts, in their first round trip, and after them, in their last. ``commit``: the
+    caller's last writes in its transaction, whose COMMIT may go with the last round trip
+    (``sqlrows.batch``)."""
     groups = [objs for objs in groups if objs]
     db = sqlrows._db()
     if db.vendor != "postgresql":
@@ -101,7 +111,7 @@ def insert_many(
         batch.append((objs, sql, params))
     if batch:
         ready.append(batch)
-    _send(ready, db, lead, then)
+    _send(ready, db, lead, then, commit=commit)
 
 
 def _refs(batch: list[tuple[list[Model], str, list]], db) -> dict[int, str]:
@@ -127,8 +137,8 @@ def _statement(batch: list[tuple[list[Model], str, list]], db) -> tuple[str, lis
     return f"WITH {ctes} {picks}", [p for _, _, params in batch for p in params]
 
 
-def _send(statements: list[list[tuple[list[Model], str, list]]], db, first=(), then=()) -> None:
-    found = sqlrows.batch([*first, *(_statement(batch, db) for batch in statements), *then])
+def _send(statements: list[list[tuple[list[Model], str, list]]], db, first=(), then=(), commit=False) -> None:
+    found = sqlrows.batch([*first, *(_statement(batch, db) for batch in statements), *then], commit=commit)
     found = found[len(first) : len(first) + len(statements)]
     for batch, returned in zip(statements, found, strict=True):
         if len(batch) == 1:

@@ -68,7 +68,8 @@ def booking_create(
     busy time, calendar health), and the live check of the host the pool would choose now. Inside ONE
     durable transaction: claim the idempotency key (if any), lock every candidate rep (late, sorted), load
     the host rows and the ledger, assign (routing core; a host not asked before is asked live here), insert
-    Booking and BookingHost rows, the decision record, ledger entries and outbox rows. Raises
+    Booking and BookingHost rows, the decision record, ledger entries and outbox rows (on PostgreSQL in one
+    round trip with the COMMIT, which releases the locks: ``sqlrows.batch``). Raises
     ``InvalidInput`` (start not bookable), ``SlotUnavailable`` (taken; with alternatives), ``TryAgain`` (lock
     timeout) or ``IdempotencyConflict``; a same-key same-body request replays the first response. On
     PostgreSQL requests with one key take turns from before the planning (``idempotency.turn``: then the
@@ -266,8 +267,11 @@ def _book(
     then = []
     if stored:  # the Idempotency-Key's row stores the response
         then.append(idempotency.finish_statement(*stored, booking_id=booking.pk, status_code=201, body=body))
-    sqlwrites.insert_many([messages] if key is None else [[booking], hosts, entries, messages], then=then)
-    outbox.deliver_after_commit(messages)
-    if route:
-        route.attach(booking)
+    if route and route.lead_id is not None:  # the lead's link to its booking
+        then.append(route.attach_statement(booking))
+    outbox.deliver_after_commit(messages)  # before the writes: a failed round trip discards it
+    # the last statements of the booking's transaction: its COMMIT may go with them (``sqlrows.batch``)
+    sqlwrites.insert_many(
+        [messages] if key is None else [[booking], hosts, entries, messages], then=then, commit=True
+    )
     return body

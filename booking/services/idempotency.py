@@ -112,7 +112,9 @@ def begin(key: str, request_hash: str, *, now: datetime) -> IdempotencyKey:
     row = IdempotencyKey(
         key_hash=key_hash(key), request_hash=request_hash, created_at=now, expires_at=now + ttl
     )
-    expired = _returning("DELETE FROM booking_idempotencykey WHERE key_hash = %s AND expires_at <= %s", "id")
+    expired = sqlwrites.returning(
+        "DELETE FROM booking_idempotencykey WHERE key_hash = %s AND expires_at <= %s", "id"
+    )
     sqlwrites.insert_many([[row]], first=[(expired, [row.key_hash, sqlrows.at(now)])])
     return row
 
@@ -131,16 +133,9 @@ def finish_statement(
     sets = ", ".join(f"{quote(column)} = %s" for column in columns)
     pk = quote(opts.pk.column)
     return (
-        _returning(f"UPDATE {quote(opts.db_table)} SET {sets} WHERE {pk} = %s", pk),
+        sqlwrites.returning(f"UPDATE {quote(opts.db_table)} SET {sets} WHERE {pk} = %s", pk),
         [row.booking_id, row.status_code, row.sealed_response, row.pk],
     )
-
-
-def _returning(sql: str, column: str) -> str:
-    """A write as ``sqlrows.batch`` runs it: on PostgreSQL psycopg reads rows from every statement of a
-    pipeline, so the write returns ``column``; SQLite reads none from a write (and has ``RETURNING`` only
-    since 3.35)."""
-    return f"{sql} RETURNING {column}" if sqlrows.vendor() == "postgresql" else sql
 
 
 def _seal(key: str, body: dict) -> str:

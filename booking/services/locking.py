@@ -4,7 +4,8 @@ On PostgreSQL every write that gives a rep a booking first takes a transaction-s
 candidate rep (``pg_advisory_xact_lock``), late (just before the availability re-check), once, in ascending
 rep-id order (no deadlocks between bookings), with a transaction-local ``lock_timeout`` of
 ``BOOKING_LOCK_TIMEOUT_MS``. A new booking sends its locks and its reads under them in one round trip
-(``load_locked``), and all its rows in one more. The exclusion constraint ``bookinghost_no_overlap``
+(``load_locked``), and all its rows with its COMMIT, which releases the locks, in one more
+(``sqlrows.batch(…, commit=True)``). The exclusion constraint ``bookinghost_no_overlap``
 (migration 0004) is the backstop.
 
 On SQLite the transaction itself is the lock: settings open every transaction with ``BEGIN IMMEDIATE``, so

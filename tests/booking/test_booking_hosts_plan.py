@@ -43,10 +43,10 @@ def host_statements(monkeypatch, pool, meeting_type, start) -> list[tuple[str, l
         note(sql, params)
         return original(sql, params, **kw)
 
-    def spy_batch(statements):
+    def spy_batch(statements, **options):
         for sql, params in statements:
             note(sql, params)
-        return original_batch(statements)
+        return original_batch(statements, **options)
 
     monkeypatch.setattr(sqlrows, "rows", spy)
     monkeypatch.setattr(sqlrows, "batch", spy_batch)

@@ -236,18 +236,19 @@ def test_exclusion_violation_in_the_service_is_a_409_not_a_500(monkeypatch):
 
 @pytest.mark.django_db
 def test_a_keyed_booking_writes_everything_in_one_round_trip_after_its_locks(monkeypatch):
-    """Under the rep locks a booking makes two round trips before its commit: the locks with the reads
-    under them and its key (``load_locked``), then every row it writes, the Idempotency-Key's stored
-    response included (``sqlwrites.insert_many`` with ``then``). Before them, the key's turn reads the
+    """Under the rep locks a booking makes two round trips: the locks with the reads under them and its key
+    (``load_locked``), then every row it writes, the Idempotency-Key's stored response included
+    (``sqlwrites.insert_many`` with ``then``), and its COMMIT where the transaction is the booking's own
+    (not in this test case's: test_booking_round_trips.py). Before them, the key's turn reads the
     stored response with its lock, and the key's row replaces an expired one in one round trip. The
     response replays."""
     meeting_type = make_meeting_type(make_pool("first_available", [make_rep("K"), make_rep("L")]))
     trips: list[list[str]] = []
     batch = sqlrows.batch
 
-    def counted(statements):
+    def counted(statements, **options):
         trips.append([sql for sql, _ in statements])
-        return batch(statements)
+        return batch(statements, **options)
 
     def keyed():
         return booking_create(

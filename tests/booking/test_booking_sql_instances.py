@@ -286,9 +286,9 @@ def test_a_booking_whose_key_was_reserved_goes_with_all_its_rows_in_one_round_tr
     trips: list[int] = []
     batch = sqlrows.batch
 
-    def counted(statements):
+    def counted(statements, **options):
         trips.append(len(statements))
-        return batch(statements)
+        return batch(statements, **options)
 
     monkeypatch.setattr(sqlrows, "batch", counted)
 

@@ -22,9 +22,9 @@ def intervals_statement(monkeypatch, pool, meeting_type, start) -> tuple[str, li
     seen = []
     original = sqlrows.batch
 
-    def spy(statements):  # phase one sends it with other statements
+    def spy(statements, **options):  # phase one sends it with other statements
         seen.extend((sql, params) for sql, params in statements if "calendars_busyinterval" in sql)
-        return original(statements)
+        return original(statements, **options)
 
     monkeypatch.setattr(sqlrows, "batch", spy)
     window = Interval(start, start + dt.timedelta(minutes=30))
