@@ -125,6 +125,21 @@ def test_commit_goes_with_the_last_batch_of_a_durable_block():
     assert rep.name == "After"
 
 
+@pytest.mark.django_db(transaction=True)
+def test_no_commit_under_a_savepoint():
+    """An inner block's savepoint would be released after the COMMIT, in no transaction: ``commit`` waits
+    for the durable block's end there (a block without a savepoint does not stop it)."""
+    rep = make_rep("Before")
+    with transaction.atomic(durable=True):
+        with transaction.atomic(savepoint=False):
+            assert sqlrows.may_commit()
+        with transaction.atomic():
+            assert not sqlrows.may_commit()
+            sqlrows.batch([_rename(rep, "After")], commit=True)
+            assert _name_seen_elsewhere(rep) == "Before"
+    assert _name_seen_elsewhere(rep) == "After"
+
+
 @pytest.mark.django_db
 def test_no_commit_inside_a_callers_transaction():
     """The test case's transaction is around this one: ``commit`` does nothing (nothing of the test is
