@@ -186,8 +186,9 @@ def batch(statements: Sequence[tuple[str, Sequence]], *, commit: bool = False) -
 def may_commit(db=None) -> bool:
     """Whether ``batch(…, commit=True)`` may end the transaction itself: inside an atomic block whose
     outermost block is durable (``transaction.atomic(durable=True)``: no caller's transaction around it, a
-    test case's included), with no savepoint open (an inner block's release would follow the COMMIT), not
-    marked for rollback. Where rows are written under locks that other
+    test case's included) and opened the transaction (not one a caller began by turning autocommit off),
+    with no savepoint open (an inner block's release would follow the COMMIT), not marked for rollback.
+    Where rows are written under locks that other
     transactions queue for (a booking's rep locks), the COMMIT's own round trip is time under the locks: on
     a busy machine each round trip waits for a core twice, the server's and the client's. When the atomic
     block ends, Django's commit finds no transaction open (psycopg sends no COMMIT then) and runs the
@@ -200,6 +201,7 @@ def may_commit(db=None) -> bool:
         db.in_atomic_block
         and blocks
         and blocks[0].durable
+        and db.commit_on_exit
         and not any(db.savepoint_ids)
         and not db.needs_rollback
     )

@@ -140,6 +140,22 @@ def test_no_commit_under_a_savepoint():
     assert _name_seen_elsewhere(rep) == "After"
 
 
+@pytest.mark.django_db(transaction=True)
+def test_no_commit_in_a_transaction_begun_by_turning_autocommit_off():
+    rep = make_rep("Before")
+    transaction.set_autocommit(False)
+    try:  # (without a savepoint of its own, which would stop it anyway)
+        with transaction.atomic(durable=True, savepoint=False):
+            assert not sqlrows.may_commit()
+            sqlrows.batch([_rename(rep, "After")], commit=True)
+        assert _name_seen_elsewhere(rep) == "Before"  # the caller's transaction is still open
+        transaction.rollback()
+    finally:
+        transaction.set_autocommit(True)
+    rep.refresh_from_db()
+    assert rep.name == "Before"
+
+
 @pytest.mark.django_db
 def test_no_commit_inside_a_callers_transaction():
     """The test case's transaction is around this one: ``commit`` does nothing (nothing of the test is
