@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from django.core import signing
+from django.db import connection
 
 from leads import conf
+from routing import sqlwrites
 from routing.models import Pool
 
 SALT = "baton.route"
@@ -51,10 +53,7 @@ class Route:
         """The statement that links the route's lead to ``booking`` (saved, or given its key), for the
         booking's last round trip (``booking.services.create``); the first booking made with the token keeps
         the link. Only for a route with a lead."""
-        from django.db import connection
-
         from leads.models import Lead
-        from routing import sqlwrites
 
         opts, quote = Lead._meta, connection.ops.quote_name
         column, pk = quote(opts.get_field("booking").column), quote(opts.pk.column)

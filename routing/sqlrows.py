@@ -188,13 +188,12 @@ def may_commit(db=None) -> bool:
     outermost block is durable (``transaction.atomic(durable=True)``: no caller's transaction around it, a
     test case's included) and opened the transaction (not one a caller began by turning autocommit off),
     with no savepoint open (an inner block's release would follow the COMMIT), not marked for rollback.
-    Where rows are written under locks that other
-    transactions queue for (a booking's rep locks), the COMMIT's own round trip is time under the locks: on
-    a busy machine each round trip waits for a core twice, the server's and the client's. When the atomic
-    block ends, Django's commit finds no transaction open (psycopg sends no COMMIT then) and runs the
-    ``on_commit`` callbacks as usual; a statement run in between would start a transaction of its own, so
-    the caller sends nothing more before its block ends (and registers its callbacks before, so that a
-    failed batch discards them)."""
+    Where rows are written under locks that other transactions queue for (a booking's rep locks), the
+    COMMIT's own round trip is time under the locks: on a busy machine each round trip waits for a core
+    twice, the server's and the client's. When the atomic block ends, Django's commit finds no transaction
+    open (psycopg sends no COMMIT then) and runs the ``on_commit`` callbacks as usual; a statement run in
+    between would start a transaction of its own, so the caller sends nothing more before its block ends
+    (and registers its callbacks before, so that a failed batch discards them)."""
     db = db or _db()
     blocks = db.atomic_blocks
     return bool(

@@ -28,8 +28,11 @@ START = dt.datetime(2026, 3, 3, 9, 0, tzinfo=dt.UTC)
 
 @contextmanager
 def traced():
-    """The protocol messages of the default connection meanwhile, as (``F`` or ``B``, type, the rest)."""
+    """The protocol messages of the default connection meanwhile, as (``F`` or ``B``, type, the rest).
+    Prepared statements are dropped first (psycopg forgets its own on ``DEALLOCATE ALL``), so that every
+    statement's text shows in a Parse, whatever ran on the connection before."""
     sqlrows.rows("SELECT 1", [])  # connected
+    connection.connection.execute("DEALLOCATE ALL")
     messages: list[tuple[str, str, str]] = []
     pgconn = connection.connection.pgconn
     with tempfile.TemporaryFile() as trace:
