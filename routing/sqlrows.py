@@ -212,14 +212,23 @@ if psycopg is not None:
         """psycopg's pipeline ends with a Sync of its own, and waits for its answer, even when the caller's
         ``sync()`` (or ``commit()``) has read every result already: one more round trip per batch, 0.09 ms
         on an idle machine (a batch of two ``SELECT 1`` took 0.19 ms, one ``SELECT 1`` 0.09 ms) and a wait
-        for a core on each side on a busy one, under the rep locks too (16 clients on one 50-rep pool: 179
-        and 184 against 203 and 197 bookings/s with this and the COMMIT in the writes' round trip,
-        alternating runs, 2026-12-06). This one sends it only when something is still pending (a statement
-        queued after the last sync, an error that left results unread)."""
+        for a core on each side on a busy one, under the rep locks too. This one leaves it out when the
+        block ends without an error and nothing is pending. After an error it ends as psycopg's does: a
+        statement that failed while others waited (a booking's insert queued behind a conflicting one, then
+        refused by the exclusion constraint) can leave answers unread that psycopg's own ending collects;
+        skipping it there left the connection waiting forever on its rollback (a concurrency test hung in
+        about one run in three)."""
+
+        _clean = False
+
+        def __exit__(self, exc_type, exc_val, exc_tb):
+            self._clean = exc_type is None
+            return super().__exit__(exc_type, exc_val, exc_tb)
 
         def _exit_gen(self):
-            if self.command_queue or self.result_queue:
-                yield from super()._exit_gen()
+            if self._clean and not (self.command_queue or self.result_queue):
+                return
+            yield from super()._exit_gen()
 
 
 @contextmanager
