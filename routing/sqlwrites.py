@@ -10,8 +10,10 @@ tests/booking/test_booking_sql_instances.py.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
+import orjson
 from django.db.models import Model
 
 from routing import sqlrows
@@ -20,6 +22,32 @@ from routing import sqlrows
 # the statement's text again, in Python (about 0.2 ms for a booking's 70-odd: more than a statement costs),
 # so ``insert_many`` packs its lists into statements under it, sent together.
 CACHED_PARAMS = 50
+
+
+# orjson writes dates, times and dataclasses, which ``json.dumps`` refuses: these go to ``json.dumps``.
+_ORJSON = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def json_dumps(obj) -> bytes:
+    """A JSON column's value as ``json.dumps`` gives it to PostgreSQL (non-string keys as strings), made by
+    orjson: a booking's decision record (9.3 KB for 50 candidates) and outbox payloads took 145 µs with
+    ``json.dumps`` and 17 µs with orjson, under the booking locks (2026-12-06). What orjson refuses (an
+    integer past 64 bits, a date) goes to ``json.dumps``, which gives the same answer or error as before
+    (orjson would still write a UUID, an Enum or a date as a key, which ``json.dumps`` refuses; nothing here
+    stores one)."""
+    try:
+        return orjson.dumps(obj, option=_ORJSON)
+    except orjson.JSONEncodeError:
+        return json.dumps(obj).encode()
+
+
+def _prepared(field, value, db):
+    """``field.get_db_prep_save(value, db)``; a JSON field's value with the standard encoder is dumped by
+    ``json_dumps`` (psycopg's ``Jsonb`` takes the function; Django's passes ``json.dumps``)."""
+    prepared = field.get_db_prep_save(value, db)
+    if getattr(prepared, "dumps", None) is json.dumps:  # psycopg's Jsonb wrapper from a plain JSONField
+        prepared.dumps = json_dumps
+    return prepared
 
 
 class _NotSaved(ValueError):
@@ -185,7 +213,7 @@ def _values(objs: list[Model], db, refs: dict[int, str] | None = None) -> tuple[
             value = field.pre_save(obj, add=True)
             if hasattr(value, "resolve_expression"):
                 raise ValueError(f"{model.__name__}.{field.name}: expressions are not supported here")
-            params.append(field.get_db_prep_save(value, db))
+            params.append(_prepared(field, value, db))
             marks.append("%s")
         tuples.append("(" + ", ".join(marks) + ")")
     sql = (
