@@ -3,9 +3,11 @@
 Every slot page and every booking reads the pool's ledger. This builds a 50-rep pool with 20,000 past
 bookings (``BENCH_LEDGER_HISTORY``; one an hour up to an hour ago: host rows and ``assigned`` ledger
 entries) plus a few non-counting overrides, refreshes PostgreSQL's statistics (as autovacuum keeps them),
-then times ``pool_ledger`` for the fairness periods ``never`` (counts the whole history, so it grows with
-it), ``rolling_30d`` (the last 720 bookings) and ``week`` (168): these read only the period's host rows and
-each rep's newest one, flat in the history's length, growing with the period's bookings.
+then times ``pool_ledger`` for the fairness periods ``never`` (the whole history), ``rolling_30d`` (the
+last 720 bookings) and ``week`` (168). Each reads the period's count from the host rows' fairness tallies
+(``booking.HostTally``: the all-time bucket, the week's, or a first day's host rows and a few day and week
+buckets), a few rows per rep, and each rep's newest host row: flat in the history's length and in the
+period's bookings (until 2026-12-06 ``never`` counted the whole history and the others the period's rows).
 Uses the booking benchmark's throwaway database (PostgreSQL next to ``DATABASE_URL=postgres://…``, else
 SQLite).
 

@@ -274,3 +274,36 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} → {self.handler} ({self.status})"
+
+
+class HostTally(models.Model):
+    """How many of a pool's host rows count for fairness, per rep and booking status, in each bucket of their
+    ``assigned_at`` (UTC): its day, its week (from Monday), its month, and all time. Written only by database
+    triggers (``booking.triggers``) as host rows come, change and go, so that the fairness ledger
+    (``routing.ledger``) reads one row per rep and status for a period where it counted the period's host
+    rows under the booking locks (growing with the pool's bookings). A host row counts when it has a pool
+    and was not reassigned away. Plain ids, no foreign keys: a pool's deletion leaves its tallies behind."""
+
+    class Kind(models.TextChoices):
+        DAY = "day", "Day"
+        WEEK = "week", "Week (from Monday)"
+        MONTH = "month", "Month"
+        ALL = "all", "All time"
+
+    pool_id = models.BigIntegerField()
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    start = models.DateField(help_text="The bucket's first day (UTC); all time: 1970-01-01")
+    rep_id = models.BigIntegerField()
+    status = models.CharField(max_length=16)
+    n = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # the triggers' upsert target, and the ledger's index: a pool's buckets of one kind from a start
+            models.UniqueConstraint(
+                fields=["pool_id", "kind", "start", "rep_id", "status"], name="hosttally_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"pool {self.pool_id} rep {self.rep_id} {self.status} {self.kind} {self.start}: {self.n}"

@@ -42,7 +42,8 @@ LIMIT 5
 
 @pytest.fixture(autouse=True)
 def no_double_booked_rep(request):
-    """After every test that used the database: no two active BookingHost rows of one rep overlap.
+    """After every test that used the database: no two active BookingHost rows of one rep overlap, and the
+    fairness tallies are what the host rows count.
 
     Tests that do not use the database are left alone (no DB is forced on them)."""
     marker = request.node.get_closest_marker("django_db")
@@ -61,3 +62,9 @@ def no_double_booked_rep(request):
         cursor.execute(OVERLAP_SQL)
         overlaps = cursor.fetchall()
     assert not overlaps, f"double-booked rep: overlapping active BookingHost rows (a, b, rep) {overlaps}"
+    from booking.triggers import tallies_kept_and_counted
+
+    kept, counted = tallies_kept_and_counted(connection)
+    assert kept == counted, (
+        f"tallies not as the host rows count: kept only {kept - counted}, counted only {counted - kept}"
+    )

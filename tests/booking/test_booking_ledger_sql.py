@@ -20,7 +20,7 @@ from routing.ledger import (
     pool_ledger,
 )
 from routing.models import LedgerEntry, Pool
-from tests.booking.booking_factories import NOW, make_meeting_type, make_pool, make_rep
+from tests.booking.booking_factories import NOW, bulk_bookings, make_meeting_type, make_pool, make_rep
 
 pytestmark = pytest.mark.django_db
 Kind = LedgerEntry.Kind
@@ -214,3 +214,38 @@ def test_override_hosts_matches_the_orm_oracle(seed):
     assert override_hosts_oracle(pool, rep_ids)  # the history has non-counting overrides
     assert {r.counts for r in override_hosts_oracle(pool, rep_ids)} == {True, False}
     assert override_hosts(pool, []) == []
+
+
+@pytest.mark.parametrize("at_midnight", [False, True], ids=["now", "just-after-midnight"])
+def test_host_rows_at_every_period_edge_count_as_the_oracle_says(at_midnight):
+    """Host rows assigned a microsecond before, at and after each period's start, the midnight after it and
+    the Monday after it (``rolling_30d`` reads its first day's host rows from its start, day buckets up to
+    the next Monday and week buckets from it), and in the future: the tallies and the host rows give the
+    oracle's counts for every period and rule."""
+    reps = [make_rep() for _ in range(3)]
+    pool = make_pool("first_available", reps)
+    meeting_type = make_meeting_type(pool)
+    now = NOW.replace(hour=0, minute=0, second=0, microsecond=1) if at_midnight else NOW
+    tick = dt.timedelta(microseconds=1)
+    edges = {now + dt.timedelta(days=40)}
+    for period in Pool.FairnessPeriod.values:
+        pool.fairness_period = period
+        start = fairness_period_start(pool, now=now)
+        if start is not None:
+            midnight = start.replace(hour=0, minute=0, second=0, microsecond=0) + dt.timedelta(days=1)
+            monday = midnight + dt.timedelta(days=6 - start.weekday())  # the Monday after its first day
+            edges |= {start - tick, start, start + tick, midnight - tick, midnight, monday - tick, monday}
+    statuses = ["confirmed", "cancelled", "no_show", "completed"]
+    starts = [NOW + dt.timedelta(days=1, hours=i) for i in range(len(edges))]
+    made = bulk_bookings(meeting_type, reps, starts)
+    for i, (booking, at) in enumerate(zip(made, sorted(edges), strict=True)):
+        Booking.objects.filter(pk=booking.pk).update(status=statuses[i % len(statuses)])
+        BookingHost.objects.filter(booking=booking).update(assigned_at=at)
+    rep_ids = [r.pk for r in reps]
+    for period in Pool.FairnessPeriod.values:
+        for cancellations, no_shows in ((False, False), (True, True)):
+            pool.fairness_period = period
+            pool.count_cancellations, pool.count_no_shows = cancellations, no_shows
+            raw, _, last = oracle(pool, rep_ids, now=now)
+            ledger = pool_ledger(pool, rep_ids, now=now)
+            assert (ledger.raw, ledger.last_assigned) == (raw, last), (period, cancellations, no_shows)

@@ -4,17 +4,19 @@ PostgreSQL), and ``migrate`` leaves the triggers in place."""
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
 
 from booking import triggers
-from booking.models import Booking, BookingHost
+from booking.models import Booking, BookingHost, HostTally
 from booking.services import booking_cancel, booking_create
 from routing import sqlwrites
 from tests.booking.booking_factories import NOW, make_meeting_type, make_pool, make_rep
 
 pytestmark = pytest.mark.django_db
+TALLY_NAMES = {name for name in triggers.NAMES["postgresql"] | triggers.NAMES["sqlite"] if "tally" in name}
 
 
 def copies(booking: Booking) -> set[tuple]:
@@ -152,3 +154,101 @@ def test_post_migrate_leaves_a_database_before_migration_0009_alone(monkeypatch)
         monkeypatch.undo()
         triggers.on_post_migrate(sender=None, using="default")
     assert triggers.installed(connection) == triggers.NAMES[connection.vendor]
+
+
+def tallies(pool) -> dict:
+    """``pool``'s fairness tallies (``booking.triggers``): (kind, first day, rep, status) → n, non-zero."""
+    rows = HostTally.objects.filter(pool_id=pool.pk).exclude(n=0)
+    return {(t.kind, str(t.start), t.rep_id, t.status): t.n for t in rows}
+
+
+def buckets(rep, status: str, day: str, week: str, month: str, n: int = 1) -> dict:
+    keys = [("day", day), ("week", week), ("month", month), ("all", "1970-01-01")]
+    return {(kind, first, rep.pk, status): n for kind, first in keys}
+
+
+def test_a_host_row_counts_in_the_utc_buckets_of_its_assignment_and_follows_every_change(setup):
+    reps, pool, meeting_type = setup
+    other = make_pool("first_available", reps)
+    booking = new_booking(meeting_type, pool)
+    # 00:30 in Berlin on Monday 2 March is 23:30 UTC on Sunday 1 March: that day, the week from Monday 23
+    # February, March
+    at = dt.datetime(2026, 3, 2, 0, 30, tzinfo=ZoneInfo("Europe/Berlin"))
+    row = host(booking, reps[0], assigned_at=at)
+    row.save()
+    sunday = buckets(reps[0], "confirmed", "2026-03-01", "2026-02-23", "2026-03-01")
+    assert tallies(pool) == sunday
+    row.save()  # an update that changes nothing counts nothing
+    assert tallies(pool) == sunday
+    Booking.objects.filter(pk=booking.pk).update(status="cancelled")  # the status, by the copy trigger
+    assert tallies(pool) == buckets(reps[0], "cancelled", "2026-03-01", "2026-02-23", "2026-03-01")
+    BookingHost.objects.filter(pk=row.pk).update(assigned_at=at + dt.timedelta(hours=1))  # Monday, in UTC
+    monday = buckets(reps[0], "cancelled", "2026-03-02", "2026-03-02", "2026-03-01")
+    assert tallies(pool) == monday
+    BookingHost.objects.filter(pk=row.pk).update(rep=reps[1])
+    assert tallies(pool) == buckets(reps[1], "cancelled", "2026-03-02", "2026-03-02", "2026-03-01")
+    BookingHost.objects.filter(pk=row.pk).update(rep=reps[0])
+    second = host(booking, reps[1], assigned_at=at + dt.timedelta(hours=1))
+    sqlwrites.insert([second])  # the booking service's insert
+    assert tallies(pool) == {
+        **monday,
+        **buckets(reps[1], "cancelled", "2026-03-02", "2026-03-02", "2026-03-01"),
+    }
+    BookingHost.objects.filter(pk=row.pk).update(released=BookingHost.Released.REASSIGNED)  # moved away
+    assert tallies(pool) == buckets(reps[1], "cancelled", "2026-03-02", "2026-03-02", "2026-03-01")
+    Booking.objects.filter(pk=booking.pk).update(pool=other)
+    assert tallies(pool) == {}
+    assert tallies(other) == buckets(reps[1], "cancelled", "2026-03-02", "2026-03-02", "2026-03-01")
+    booking.delete()
+    assert tallies(other) == {}
+
+
+def test_tallies_count_many_rows_and_the_check_after_every_test_sees_a_missed_write(setup):
+    """Host rows by every insert path add up; with the tally triggers off a write goes uncounted, which the
+    check after every test (``tests/conftest.py``: ``triggers.tallies_kept_and_counted``) reports;
+    ``recount`` puts it right."""
+    reps, pool, meeting_type = setup
+    at = dt.datetime(2026, 3, 3, 9, tzinfo=dt.UTC)
+    made = [new_booking(meeting_type, pool, i) for i in range(3)]
+    host(made[0], reps[0], assigned_at=at).save()
+    BookingHost.objects.bulk_create([host(made[1], reps[0], assigned_at=at)])
+    sqlwrites.insert([host(made[2], reps[0], assigned_at=at)])
+    assert tallies(pool) == buckets(reps[0], "confirmed", "2026-03-03", "2026-03-02", "2026-03-01", n=3)
+    kept, counted = triggers.tallies_kept_and_counted(connection)
+    assert kept == counted
+    triggers.uninstall(connection, tally_only=True)
+    try:
+        assert triggers.installed(connection) == triggers.NAMES[connection.vendor] - TALLY_NAMES
+        host(made[0], reps[1], assigned_at=at).save()
+        kept, counted = triggers.tallies_kept_and_counted(connection)
+        assert counted - kept and not kept - counted
+    finally:
+        triggers.install(connection)
+        triggers.recount(connection)
+    assert (
+        triggers.tallies_kept_and_counted(connection)[0] == triggers.tallies_kept_and_counted(connection)[1]
+    )
+    assert tallies(pool)[("all", "1970-01-01", reps[1].pk, "confirmed")] == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migration_0010_counts_the_host_rows_written_before_it(setup):
+    """Unapplied, the tallies' table and triggers go (the copy triggers stay); applied again, it counts the
+    host rows written meanwhile."""
+    from django.core.management import call_command
+
+    reps, pool, meeting_type = setup
+    at = dt.datetime(2026, 3, 3, 9, tzinfo=dt.UTC)
+    host(new_booking(meeting_type, pool, 0, "completed"), reps[0], assigned_at=at).save()
+    call_command("migrate", "booking", "0009", verbosity=0)
+    try:
+        assert "booking_hosttally" not in connection.introspection.table_names()
+        assert triggers.installed(connection) == triggers.NAMES[connection.vendor] - TALLY_NAMES
+        host(new_booking(meeting_type, pool, 1), reps[1], assigned_at=at).save()
+    finally:
+        call_command("migrate", verbosity=0)
+    assert triggers.installed(connection) == triggers.NAMES[connection.vendor]
+    assert tallies(pool) == {
+        **buckets(reps[0], "completed", "2026-03-03", "2026-03-02", "2026-03-01"),
+        **buckets(reps[1], "confirmed", "2026-03-03", "2026-03-02", "2026-03-01"),
+    }
