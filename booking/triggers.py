@@ -124,45 +124,39 @@ BUCKETS = {
 TALLY_KEY = "pool_id, kind, start, rep_id, status"  # HostTally's unique constraint
 
 
-def _add(vendor: str, row: str) -> str:
-    """The statement that adds ``row``'s (``NEW``) one to each of its buckets."""
+def _move(vendor: str, row: str, n: int) -> str:
+    """The statement that adds ``n`` (1: ``NEW`` comes, -1: ``OLD`` goes) to each of ``row``'s buckets. One
+    upsert either way, its rows in one order (day, week, month, all time), so that two transactions that
+    change tallies of one rep take the rows' locks in the same order (an ``UPDATE`` took them in index
+    order, which could deadlock a cancellation against a new booking of the same rep)."""
     values = ", ".join(
         f"({row}.booking_pool_id, '{kind}', {start.format(at=row + '.assigned_at')}, {row}.rep_id, "
-        f"{row}.booking_status, 1)"
+        f"{row}.booking_status, {n})"
         for kind, start in BUCKETS[vendor]
     )
     return (
         f"INSERT INTO booking_hosttally ({TALLY_KEY}, n) VALUES {values} "
-        f"ON CONFLICT ({TALLY_KEY}) DO UPDATE SET n = booking_hosttally.n + 1"
+        f"ON CONFLICT ({TALLY_KEY}) DO UPDATE SET n = booking_hosttally.n + excluded.n"
     )
 
 
-def _take(vendor: str, row: str) -> str:
-    """The statement that takes ``row``'s (``OLD``) one off each of its buckets."""
-    buckets = " OR ".join(
-        f"(kind = '{kind}' AND start = {start.format(at=row + '.assigned_at')})"
-        for kind, start in BUCKETS[vendor]
-    )
-    return (
-        f"UPDATE booking_hosttally SET n = n - 1 WHERE pool_id = {row}.booking_pool_id "
-        f"AND rep_id = {row}.rep_id AND status = {row}.booking_status AND ({buckets})"
-    )
-
-
-_KEYS = ("booking_pool_id", "rep_id", "booking_status", "released", "assigned_at")
+# An update moves the row's counts when its buckets' key changes or it starts or stops counting (a release
+# from a booking's cancellation keeps counting: nothing moves).
+_KEYS = ("booking_pool_id", "rep_id", "booking_status", "assigned_at")
 POSTGRESQL_TALLY = [
     f"""
 CREATE OR REPLACE FUNCTION baton_host_tally() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'UPDATE' AND ({", ".join("OLD." + k for k in _KEYS)})
-     IS NOT DISTINCT FROM ({", ".join("NEW." + k for k in _KEYS)}) THEN
+     IS NOT DISTINCT FROM ({", ".join("NEW." + k for k in _KEYS)})
+     AND ({COUNTS.format(row="OLD")}) = ({COUNTS.format(row="NEW")}) THEN
     RETURN NULL;
   END IF;
   IF TG_OP <> 'INSERT' AND {COUNTS.format(row="OLD")} THEN
-    {_take("postgresql", "OLD")};
+    {_move("postgresql", "OLD", -1)};
   END IF;
   IF TG_OP <> 'DELETE' AND {COUNTS.format(row="NEW")} THEN
-    {_add("postgresql", "NEW")};
+    {_move("postgresql", "NEW", 1)};
   END IF;
   RETURN NULL;
 END
@@ -177,23 +171,26 @@ POSTGRESQL_TALLY_DROP = [
     "DROP TRIGGER IF EXISTS baton_host_tally ON booking_bookinghost",
     "DROP FUNCTION IF EXISTS baton_host_tally()",
 ]
-_CHANGED = " OR ".join(f"OLD.{k} IS NOT NEW.{k}" for k in _KEYS)
+_CHANGED = " OR ".join(
+    [f"OLD.{k} IS NOT NEW.{k}" for k in _KEYS]
+    + [f"({COUNTS.format(row='OLD')}) IS NOT ({COUNTS.format(row='NEW')})"]
+)
 SQLITE_TALLY = [
     f"""
 CREATE TRIGGER IF NOT EXISTS baton_host_tally_insert AFTER INSERT ON booking_bookinghost
-FOR EACH ROW WHEN {COUNTS.format(row="NEW")} BEGIN {_add("sqlite", "NEW")}; END
+FOR EACH ROW WHEN {COUNTS.format(row="NEW")} BEGIN {_move("sqlite", "NEW", 1)}; END
 """,
     f"""
 CREATE TRIGGER IF NOT EXISTS baton_host_tally_delete AFTER DELETE ON booking_bookinghost
-FOR EACH ROW WHEN {COUNTS.format(row="OLD")} BEGIN {_take("sqlite", "OLD")}; END
+FOR EACH ROW WHEN {COUNTS.format(row="OLD")} BEGIN {_move("sqlite", "OLD", -1)}; END
 """,
     f"""
 CREATE TRIGGER IF NOT EXISTS baton_host_tally_update_old AFTER UPDATE ON booking_bookinghost
-FOR EACH ROW WHEN ({_CHANGED}) AND {COUNTS.format(row="OLD")} BEGIN {_take("sqlite", "OLD")}; END
+FOR EACH ROW WHEN ({_CHANGED}) AND {COUNTS.format(row="OLD")} BEGIN {_move("sqlite", "OLD", -1)}; END
 """,
     f"""
 CREATE TRIGGER IF NOT EXISTS baton_host_tally_update_new AFTER UPDATE ON booking_bookinghost
-FOR EACH ROW WHEN ({_CHANGED}) AND {COUNTS.format(row="NEW")} BEGIN {_add("sqlite", "NEW")}; END
+FOR EACH ROW WHEN ({_CHANGED}) AND {COUNTS.format(row="NEW")} BEGIN {_move("sqlite", "NEW", 1)}; END
 """,
 ]
 SQLITE_TALLY_DROP = [

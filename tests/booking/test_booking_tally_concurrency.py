@@ -1,0 +1,114 @@
+"""Fairness tallies under concurrent writes (PostgreSQL). A cancellation moves its host rows' tallies from
+``confirmed`` to ``cancelled`` without the rep locks, while a new booking of the same rep adds to that
+rep's tallies of the same day under them: both must take the tally rows' locks in one order
+(``booking.triggers._move``: one upsert, its rows in bucket order). Written first with an ``UPDATE`` for
+the decrement, which locks in index order, the two deadlocked: the negative control puts that form back
+and sees it happen."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.db import connection, transaction
+from django.utils import timezone
+
+from booking import triggers
+from booking.models import Booking, BookingHost
+from booking.services import locking
+from tests.booking.booking_factories import make_meeting_type, make_pool, make_rep
+from tests.booking.booking_race import run_together
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+ROUNDS = 60
+
+
+def bookings(meeting_type, n: int, tag: str, *, days: int) -> list[Booking]:
+    start = timezone.now() + dt.timedelta(days=days)
+    return Booking.objects.bulk_create(
+        Booking(
+            meeting_type=meeting_type,
+            pool=meeting_type.pool,
+            start=start + dt.timedelta(hours=i),
+            end=start + dt.timedelta(hours=i, minutes=30),
+            status="confirmed",
+            prospect_name="P",
+            prospect_email="p@example.org",
+            prospect_timezone="UTC",
+            manage_token_hash=f"tally-{tag}-{i:050d}",
+        )
+        for i in range(n)
+    )
+
+
+def race(rounds: int, *, stop_at_first: bool = False) -> dict:
+    """Rounds of two cancellations and two new host rows of one rep, today, four threads released together;
+    counts of what each write did (``ok`` or ``deadlock``)."""
+    rep = make_rep()
+    meeting_type = make_meeting_type(make_pool("first_available", [rep]))
+    hosted = bookings(meeting_type, 2 * rounds, "hosted", days=1)
+    now = timezone.now()
+    BookingHost.objects.bulk_create(
+        BookingHost(booking=b, rep=rep, blocked_start=b.start, blocked_end=b.end, assigned_at=now)
+        for b in hosted
+    )
+    fresh = bookings(meeting_type, 2 * rounds, "fresh", days=60)  # after every hosted one
+    seen = {"ok": 0, "deadlock": 0}
+
+    def write(i: int, r: int) -> str:
+        k = 2 * r + i // 2
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SET LOCAL deadlock_timeout = '20ms'")  # found in 20 ms, not PostgreSQL's 1 s
+                if i % 2 == 0:
+                    cursor.execute(
+                        "UPDATE booking_booking SET status = 'cancelled' WHERE id = %s", [hosted[k].pk]
+                    )
+                else:
+                    b = fresh[k]
+                    cursor.execute(
+                        "INSERT INTO booking_bookinghost (booking_id, rep_id, role, blocked_start, "
+                        "blocked_end, active, assigned_at, released) "
+                        "VALUES (%s, %s, '', %s, %s, true, now(), '')",
+                        [b.pk, rep.pk, b.start, b.end],
+                    )
+            return "ok"
+        except Exception as exc:  # noqa: BLE001 - a deadlock is what this counts; anything else fails
+            if locking.sqlstate(exc) == locking.DEADLOCK:
+                return "deadlock"
+            raise
+
+    for r in range(rounds):
+        for result in run_together(4, lambda i, r=r: write(i, r)):
+            if isinstance(result, BaseException):
+                raise result
+            seen[result] += 1
+        if stop_at_first and seen["deadlock"]:
+            break
+    return seen
+
+
+def test_cancellations_and_new_bookings_of_one_rep_do_not_deadlock_on_the_tallies():
+    assert race(ROUNDS) == {"ok": 4 * ROUNDS, "deadlock": 0}
+
+
+def test_negative_control_the_decrement_as_an_update_deadlocks():
+    """The same race with the decrement as an ``UPDATE`` of the old row's buckets, as first written."""
+    take = triggers._move("postgresql", "OLD", -1)
+    buckets = " OR ".join(
+        f"(kind = '{kind}' AND start = {start.format(at='OLD.assigned_at')})"
+        for kind, start in triggers.BUCKETS["postgresql"]
+    )
+    update = (
+        "UPDATE booking_hosttally SET n = n - 1 WHERE pool_id = OLD.booking_pool_id AND rep_id = OLD.rep_id "
+        f"AND status = OLD.booking_status AND ({buckets})"
+    )
+    function = triggers.POSTGRESQL_TALLY[0]
+    assert take in function
+    with connection.cursor() as cursor:
+        cursor.execute(function.replace(take, update))
+    try:
+        seen = race(5 * ROUNDS, stop_at_first=True)
+    finally:
+        triggers.install(connection)
+    assert seen["deadlock"] >= 1, seen
