@@ -1,4 +1,4 @@
-"""Phase one reads the synced busy rows overlapping a window (``routing.selectors.INTERVALS_SQL``). On
+"""Phase one reads the synced busy rows overlapping a window (``routing.poolrows.INTERVALS_SQL``). On
 PostgreSQL as a range overlap answered by the GiST index ``busy_rep_range`` (calendars migration 0006), not by
 reading every later busy row of the reps; the bounds are ``[start, end)`` on both databases."""
 
