@@ -6,7 +6,6 @@ booking's rows: what it stores must equal what ``bulk_create`` stores."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -18,7 +17,7 @@ from booking.selectors import meeting_type_get
 from routing import sqlrows, sqlwrites
 from routing.models import LedgerEntry, PoolMember, Rep
 from routing.selectors import pool_members
-from tests.booking.booking_factories import bulk_bookings, make_meeting_type, make_pool, make_rep
+from tests.booking.booking_factories import make_meeting_type, make_pool, make_rep
 
 pytestmark = pytest.mark.django_db
 
@@ -185,7 +184,6 @@ def test_inserted_rows_equal_the_bulk_created_ones(clock):
 
 
 def test_insert_many_stores_each_list_as_insert_does_packed_in_few_statements_on_postgresql(clock):
-    from django.db import connection
 
     reps = [make_rep(), make_rep()]
     meeting_type = make_meeting_type(make_pool("ranked", reps))
@@ -239,7 +237,6 @@ def new_booking(meeting_type, start: dt.datetime, token: str, *, minutes: int = 
 
 
 def test_insert_many_saves_a_booking_with_rows_pointing_at_it_in_one_statement_on_postgresql(clock):
-    from django.db import connection
 
     reps = [make_rep(), make_rep()]
     meeting_type = make_meeting_type(make_pool("ranked", reps))
@@ -358,48 +355,3 @@ def test_insert_refuses_what_it_cannot_write_like_bulk_create():
     with pytest.raises(ValueError, match="expressions are not supported"):
         sqlwrites.insert([LedgerEntry(pool=pool, rep=rep, kind="assigned", delta=F("delta") + 1)])
     assert sqlwrites.insert([]) == []
-
-
-ODD_JSON = [
-    {"ünï": "cödé — ✓", "n": 1.5, "big": 2**70, "none": None, "t": True, "nested": [1, [2, {"3": 4}]]},
-    {7: "int key", 2.5: "float key", True: "bool key", None: "null key"},
-    [(1, 2), ("a", "b")],
-    "plain",
-    -(2**63),
-    0.1 + 0.2,
-]
-
-
-@pytest.mark.parametrize("value", ODD_JSON)
-def test_json_dumps_means_what_json_dumps_means(value):
-    assert json.loads(sqlwrites.json_dumps(value)) == json.loads(json.dumps(value))
-
-
-def test_json_dumps_refuses_what_json_dumps_refuses():
-    when = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    for value in ({"when": when.date()}, [when], {"at": when.time()}, {1.0j: 1}, object()):
-        with pytest.raises(TypeError):
-            json.dumps(value)
-        try:
-            sqlwrites.json_dumps(value)
-        except TypeError:
-            continue
-        raise AssertionError(f"{value!r}: json.dumps refuses it, json_dumps did not")
-
-
-@pytest.mark.parametrize("payload", ODD_JSON)
-def test_a_json_column_stores_what_the_orm_stores(payload, monkeypatch):
-    """Stored by ``insert`` (``json_dumps`` on PostgreSQL) and by ``bulk_create`` (``json.dumps``): equal
-    rows."""
-    dumped = []
-    real = sqlwrites.json_dumps
-    monkeypatch.setattr(sqlwrites, "json_dumps", lambda obj: dumped.append(obj) or real(obj))
-    rep = make_rep()
-    start = dt.datetime(2026, 3, 3, 9, tzinfo=dt.UTC)
-    booking = bulk_bookings(make_meeting_type(make_pool("ranked", [rep])), [rep], [start])[0]
-    orm, sql = (OutboxMessage(event="e", handler="h", booking=booking, payload=payload) for _ in "ab")
-    OutboxMessage.objects.bulk_create([orm])
-    sqlwrites.insert([sql])
-    stored = OutboxMessage.objects.filter(pk__in=[orm.pk, sql.pk]).order_by("pk")
-    assert stored[0].payload == stored[1].payload
-    assert dumped == ([payload] if connection.vendor == "postgresql" else [])  # SQLite: Django's own text
