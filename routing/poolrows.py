@@ -38,12 +38,15 @@ HOSTS_COUNTED_SQL = (  # meetings per local date, for the reps with a daily cap
     "INNER JOIN booking_booking b ON b.id = h.booking_id WHERE h.rep_id {reps} AND h.active "
     "AND {overlap}{exclude}"
 )
-# Rows overlapping the window [%s, %s). On PostgreSQL as a range overlap, which a GiST index on (rep, range)
-# answers from the rows near the window: for host rows the exclusion constraint's, for busy rows
-# ``busy_rep_range`` (calendars migration 0006). The plain comparisons can use a b-tree on one bound only, so
-# PostgreSQL read every later row of the reps, or the table: 50 reps with 60,000 future host rows, the
-# statement under the booking locks, 4.1 against 0.9 ms planned per execution and 1.38 against 0.83 ms as a
-# prepared statement; 50 reps with ~580 future busy rows each, phase one's statement 1.73 against 0.78 ms.
+# Rows overlapping the window [%s, %s). On PostgreSQL as a range overlap, which a GiST index led by the range
+# answers from the rows near the window: for host rows the exclusion constraint's (booking migration 0011),
+# for busy rows ``busy_range_rep`` (calendars migration 0007). The plain comparisons can use a b-tree on one
+# bound only, so PostgreSQL read every later row of the reps, or the table: 50 reps with 60,000 future host
+# rows, the statement under the booking locks, 4.1 against 0.9 ms planned per execution and 1.38 against
+# 0.83 ms as a prepared statement; 50 reps with ~580 future busy rows each, phase one's statement 1.73 against
+# 0.78 ms. GiST indexes led by the rep then read most of their pages for all a pool's reps (``rep_id =
+# ANY(…)`` is no GiST condition): led by the range, host rows near a booking 0.24–0.38 → 0.06–0.09 ms (60,000
+# future rows), phase one's statement 0.38 → 0.09 ms (2026-12-06).
 # Elsewhere (SQLite) the comparisons. The windows passed are never empty nor reversed: margins, buffers and
 # the meeting's length widen them, and check constraints keep every stored range valid.
 RANGE_OVERLAP = "tstzrange({start}, {end}, '[)') && tstzrange(%s, %s, '[)')"

@@ -29,3 +29,22 @@ def table_access(sql: str, params: list, table: str) -> list[str]:
         else:
             found.append(node.get("Index Name", node["Node Type"]))
     return found
+
+
+def index_pages(sql: str, params: list, table: str) -> int:
+    """Index pages the executed plan of ``sql`` read (buffers hit or read) in its index scans of ``table``
+    (a bitmap scan: its index scans')."""
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, params)
+        plan = cursor.fetchone()[0]
+    todo, pages = [(json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]], 0
+    while todo:
+        node = todo.pop()
+        todo.extend(node.get("Plans", []))
+        if node.get("Relation Name") != table:
+            continue
+        scans = node.get("Plans", []) if node["Node Type"] == "Bitmap Heap Scan" else [node]
+        for scan in scans:
+            if "Index Name" in scan:
+                pages += scan.get("Shared Hit Blocks", 0) + scan.get("Shared Read Blocks", 0)
+    return pages

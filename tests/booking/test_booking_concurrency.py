@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 ADD_CONSTRAINT = (
     "ALTER TABLE booking_bookinghost ADD CONSTRAINT bookinghost_no_overlap EXCLUDE USING gist "
-    "(rep_id WITH =, tstzrange(blocked_start, blocked_end, '[)') WITH &&) WHERE (active)"
+    "(tstzrange(blocked_start, blocked_end, '[)') WITH &&, rep_id WITH =) WHERE (active)"
 )
 
 

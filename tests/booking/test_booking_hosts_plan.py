@@ -1,8 +1,10 @@
 """The host rows a booking reads (under its locks) and a slot page reads are those overlapping a window. As
 two comparisons (``blocked_end > lo AND blocked_start < hi``) a b-tree can bound only one side, and
 PostgreSQL read every later host row of the reps, or the whole table. As a range overlap, the exclusion
-constraint's GiST index (``bookinghost_no_overlap``) finds the rows near the window. This reads the plans
-PostgreSQL makes, with and without statistics, over a pool with many future bookings."""
+constraint's GiST index (``bookinghost_no_overlap``) finds the rows near the window, from a few pages since
+it leads with the range (booking migration 0011; led by the rep it read most of its pages for all a pool's
+reps). This reads the plans PostgreSQL makes, with and without statistics, over a pool with many future
+bookings."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from booking.models import Booking, BookingHost
 from routing import selectors, sqlrows
 from routing.core import Interval
 from tests.booking.booking_factories import NOW, bulk_bookings, make_meeting_type, make_pool, make_rep
-from tests.booking.plans import table_access
+from tests.booking.plans import index_pages, table_access
 
 pytestmark = pytest.mark.django_db
 
@@ -72,6 +74,18 @@ def test_host_rows_near_the_window_come_from_the_gist_index(monkeypatch, analyse
     for sql, params in statements:
         found = table_access(sql, params, "booking_bookinghost")
         assert found and set(found) == {"bookinghost_no_overlap"}, (sql, found)
+
+
+@pytest.mark.postgres
+def test_a_50_rep_pools_host_rows_near_a_booking_come_from_a_few_index_pages(monkeypatch):
+    """50 reps, 5,000 future host rows: both statements read a few pages of the index (2 each here; led by
+    the rep, 54 each)."""
+    pool, meeting_type = build(reps=50, bookings=5000)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE booking_booking; ANALYZE booking_bookinghost")
+    statements = host_statements(monkeypatch, pool, meeting_type, NOW + dt.timedelta(days=2, hours=1))
+    pages = [index_pages(sql, params, "booking_bookinghost") for sql, params in statements]
+    assert len(pages) == 2 and all(0 < n <= 10 for n in pages), pages
 
 
 def test_the_overlap_test_keeps_its_bounds():

@@ -1,6 +1,8 @@
 """Phase one reads the synced busy rows overlapping a window (``routing.poolrows.INTERVALS_SQL``). On
-PostgreSQL as a range overlap answered by the GiST index ``busy_rep_range`` (calendars migration 0006), not by
-reading every later busy row of the reps; the bounds are ``[start, end)`` on both databases."""
+PostgreSQL as a range overlap answered by the GiST index ``busy_range_rep`` (range first, then rep: calendars
+migration 0007), which reads the index pages near the window, not every later busy row of the reps (a
+b-tree) nor most of the index (a GiST led by the rep, migration 0006); the bounds are ``[start, end)`` on
+both databases."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from calendars.models import BusyInterval
 from routing import selectors, sqlrows
 from routing.core import Interval
 from tests.booking.booking_factories import NOW, make_meeting_type, make_pool, make_rep
-from tests.booking.plans import table_access
+from tests.booking.plans import index_pages, table_access
 
 pytestmark = pytest.mark.django_db
 
@@ -49,7 +51,28 @@ def test_busy_rows_near_the_window_come_from_the_gist_index(monkeypatch, analyse
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE calendars_busyinterval")
     sql, params = intervals_statement(monkeypatch, pool, meeting_type, NOW + dt.timedelta(days=3, hours=1))
-    assert table_access(sql, params, "calendars_busyinterval") == ["busy_rep_range"]
+    assert table_access(sql, params, "calendars_busyinterval") == ["busy_range_rep"]
+
+
+@pytest.mark.postgres
+def test_the_busy_rows_of_a_50_rep_pool_near_a_booking_read_few_index_pages(monkeypatch):
+    """50 reps with 60 busy hours each over 60 days: the rows near one booking come from a few index pages
+    (2 here; ``busy_rep_range``, led by the rep, read 24 for them)."""
+    reps = [make_rep() for _ in range(50)]
+    pool = make_pool("first_available", reps)
+    meeting_type = make_meeting_type(pool)
+    BusyInterval.objects.bulk_create(
+        BusyInterval(
+            rep=rep, start=NOW + dt.timedelta(hours=24 * k + i), end=NOW + dt.timedelta(hours=24 * k + i + 1)
+        )
+        for i, rep in enumerate(reps)
+        for k in range(60)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE calendars_busyinterval")
+    sql, params = intervals_statement(monkeypatch, pool, meeting_type, NOW + dt.timedelta(days=30, hours=5))
+    pages = index_pages(sql, params, "calendars_busyinterval")
+    assert 0 < pages <= 8, pages
 
 
 def test_busy_rows_keep_their_bounds():
