@@ -10,24 +10,22 @@ from django.db import migrations
 
 OLD, NEW = "busy_rep_range", "busy_range_rep"
 TABLE = "calendars_busyinterval"
+RANGE = """tstzrange(start, "end", '[)')"""
+
+
+def _swap(schema_editor, make: str, columns: str, drop: str) -> None:
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {make} ON {TABLE} USING gist ({columns})")
+    schema_editor.execute(f"DROP INDEX IF EXISTS {drop}")
 
 
 def forward(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    schema_editor.execute(
-        f"""CREATE INDEX IF NOT EXISTS {NEW} ON {TABLE} USING gist (tstzrange(start, "end", '[)'), rep_id)"""
-    )
-    schema_editor.execute(f"DROP INDEX IF EXISTS {OLD}")
+    _swap(schema_editor, NEW, f"{RANGE}, rep_id", OLD)
 
 
 def backward(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    schema_editor.execute(
-        f"""CREATE INDEX IF NOT EXISTS {OLD} ON {TABLE} USING gist (rep_id, tstzrange(start, "end", '[)'))"""
-    )
-    schema_editor.execute(f"DROP INDEX IF EXISTS {NEW}")
+    _swap(schema_editor, OLD, f"rep_id, {RANGE}", NEW)
 
 
 class Migration(migrations.Migration):
