@@ -255,10 +255,11 @@ def ledger_query(pool: Pool, rep_ids: list[int], *, now: datetime) -> LedgerQuer
     reps, listed = sqlrows.among(rep_ids)
     lists = {"statuses": sqlrows.placeholders(statuses), "reps": reps}
     columns, params = f"c.n, {LAST_ASSIGNED}", [pool.pk, reassigned]
-    if pool.fairness_period in TALLY_KIND:  # the period's buckets: from its start, or the all-time one
+    if pool.fairness_period != Pool.FairnessPeriod.ROLLING_30D:  # the period's buckets from its start
         hosts = TALLY_SQL.format(**lists)
         first = start.date() if start is not None else EPOCH
-        params += [pool.pk, TALLY_KIND[pool.fairness_period], sqlrows.on(first), *listed, *statuses]
+        kind = TALLY_KIND.get(pool.fairness_period, "all")  # no start: everything counts, as for ``never``
+        params += [pool.pk, kind, sqlrows.on(first), *listed, *statuses]
     else:  # rolling: its first day's host rows from its start, the day buckets up to the next Monday, weeks
         hosts = ROLLING_SQL.format(**lists)
         first = start.date()

@@ -5,7 +5,7 @@
 booking with its host rows, ledger entries and outbox messages, in as few round trips as PostgreSQL
 allows (one when the booking's key was reserved first: ``key_statement``). Building an INSERT with the ORM's
 compiler costs more CPU than the statement takes to run. Tests hold them to the ORM:
-tests/booking/test_booking_sql_instances.py.
+tests/booking/test_booking_sql_instances.py (JSON columns: tests/booking/test_booking_sqlwrites_json.py).
 """
 
 from __future__ import annotations

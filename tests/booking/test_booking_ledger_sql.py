@@ -249,3 +249,13 @@ def test_host_rows_at_every_period_edge_count_as_the_oracle_says(at_midnight):
             raw, _, last = oracle(pool, rep_ids, now=now)
             ledger = pool_ledger(pool, rep_ids, now=now)
             assert (ledger.raw, ledger.last_assigned) == (raw, last), (period, cancellations, no_shows)
+
+
+def test_a_period_the_ledger_does_not_know_counts_everything_as_never_does():
+    """``fairness_period_start`` gives no start for a value outside the choices (the column does not refuse
+    one): the ledger then counts the whole history, as for ``never``."""
+    pool, rep_ids = history(4)
+    pool.fairness_period = "never"
+    never = pool_ledger(pool, rep_ids, now=NOW)
+    pool.fairness_period = "fortnight"
+    assert pool_ledger(pool, rep_ids, now=NOW) == never
