@@ -267,3 +267,22 @@ def test_on_sqlite_host_rows_deleted_after_their_tallies_leave_no_negative_tally
     HostTally.objects.all().delete()
     BookingHost.objects.all().delete()
     assert not HostTally.objects.exists()
+
+
+def test_recount_tallies_checks_and_rebuilds(setup, capsys):
+    """``manage.py recount_tallies``: ``--check`` passes on kept tallies and fails on wrong ones; the
+    command then rebuilds them."""
+    from django.core.management import CommandError, call_command
+
+    reps, pool, meeting_type = setup
+    host(
+        new_booking(meeting_type, pool), reps[0], assigned_at=dt.datetime(2026, 3, 3, 9, tzinfo=dt.UTC)
+    ).save()
+    call_command("recount_tallies", "--check")
+    assert "match the host rows (4 tally rows)" in capsys.readouterr().out
+    HostTally.objects.filter(pool_id=pool.pk, kind="all").update(n=5)  # as a restore without triggers leaves
+    with pytest.raises(CommandError, match="differ from the host rows"):
+        call_command("recount_tallies", "--check")
+    call_command("recount_tallies")
+    assert "rebuilt from the host rows (2 rows differed)" in capsys.readouterr().out
+    assert tallies(pool) == buckets(reps[0], "confirmed", "2026-03-03", "2026-03-02", "2026-03-01")
