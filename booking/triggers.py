@@ -254,15 +254,15 @@ BACKFILL = (
 )
 
 
-def _statements(vendor: str, *, drop: bool = False, tally: bool = True) -> list[str]:
-    """The copy triggers' statements, and the tallies' (``tally``: their table exists)."""
+def _statements(vendor: str, *, drop: bool = False, copy: bool = True, tally: bool = True) -> list[str]:
+    """The statements that create (or ``drop``) the copy triggers (``copy``) and the tallies' (``tally``)."""
     if vendor == "postgresql":
-        copy, tallies = (POSTGRESQL_DROP, POSTGRESQL_TALLY_DROP) if drop else (POSTGRESQL, POSTGRESQL_TALLY)
+        copies, tallies = (POSTGRESQL_DROP, POSTGRESQL_TALLY_DROP) if drop else (POSTGRESQL, POSTGRESQL_TALLY)
     elif vendor == "sqlite":
-        copy, tallies = (SQLITE_DROP, SQLITE_TALLY_DROP) if drop else (SQLITE, SQLITE_TALLY)
+        copies, tallies = (SQLITE_DROP, SQLITE_TALLY_DROP) if drop else (SQLITE, SQLITE_TALLY)
     else:
         raise NotImplementedError(f"booking.triggers: no triggers written for {vendor!r}")
-    return copy + tallies if tally else copy
+    return (copies if copy else []) + (tallies if tally else [])
 
 
 def _has_tallies(connection) -> bool:
@@ -276,7 +276,7 @@ def install(connection) -> None:
     tally = _has_tallies(connection)
     with connection.cursor() as cursor:
         if connection.vendor == "sqlite":
-            for sql in SQLITE_DROP + SQLITE_TALLY_DROP:
+            for sql in _statements("sqlite", drop=True):
                 cursor.execute(sql)
         for sql in _statements(connection.vendor, tally=tally):
             cursor.execute(sql)
@@ -284,12 +284,8 @@ def install(connection) -> None:
 
 def uninstall(connection, *, tally_only: bool = False) -> None:
     """Drop the triggers (``tally_only``: the tallies' only)."""
-    vendor = connection.vendor
-    statements = _statements(vendor, drop=True)
-    if tally_only:
-        statements = POSTGRESQL_TALLY_DROP if vendor == "postgresql" else SQLITE_TALLY_DROP
     with connection.cursor() as cursor:
-        for sql in statements:
+        for sql in _statements(connection.vendor, drop=True, copy=not tally_only):
             cursor.execute(sql)
 
 
