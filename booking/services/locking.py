@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection
 from django.db.models import Model
 
+from booking.errors import SlotUnavailable, TryAgain
 from routing import sqlrows, sqlwrites
 from routing.selectors import PoolCalendars, PoolState, pool_bookings_query
 
@@ -58,7 +59,16 @@ def timeout_statement() -> tuple[str, list]:
 
 
 def lock_reps(rep_ids: Iterable[int]) -> None:
-    """Take the booking lock of every rep in ``rep_ids`` (inside the current transaction), sorted."""
+    """Take the booking lock of every rep in ``rep_ids`` (inside the current transaction), sorted.
+
+    Every write that changes a rep's active host rows or their fairness tallies takes them, not only a new
+    booking: a cancellation, a completed/no-show status, a reschedule, a reassignment. The tally trigger
+    (``booking.triggers``) locks a booking's tally rows host row by host row, and a group booking's hosts
+    come in the order of their roles, a cancellation's in the order of the rows' keys (a reassigned host's
+    row is newer): two such writes of the same two reps could take each other's rows in opposite orders
+    and deadlock. Holding the reps' locks (taken in one order) first, they take turns instead
+    (tests/booking/test_booking_tally_concurrency.py). The caller locks the booking's row before, as every
+    change of a booking does; a new booking locks no existing booking row."""
     sqlrows.batch(lock_statements(rep_ids))
 
 
@@ -82,6 +92,21 @@ def load_locked(
     found = sqlrows.batch([*first, *query.statements])
     reserved = found[0][0][0] if key is not None else None
     return query.read(found[len(first) :]), reserved
+
+
+def conflicts(fn):
+    """Run ``fn`` (a change of a booking, in its transaction); a lock timeout or deadlock becomes
+    ``TryAgain``, an overlapping host row ``SlotUnavailable`` (409s, not 500s)."""
+    try:
+        return fn()
+    except IntegrityError as exc:
+        if is_overlap(exc):
+            raise SlotUnavailable() from None
+        raise
+    except DatabaseError as exc:
+        if is_contention(exc):
+            raise TryAgain() from None
+        raise
 
 
 def sqlstate(exc: BaseException) -> str | None:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone as dj_timezone
 
 from booking import outbox
@@ -23,7 +23,6 @@ from booking.errors import (
     BookingNotActive,
     InvalidInput,
     SlotUnavailable,
-    TryAgain,
 )
 from booking.models import Booking, BookingHost
 from booking.presenters import booking_body, manage_url
@@ -76,20 +75,6 @@ def _iso(dt: datetime) -> str:
     return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _conflicts(fn):
-    """Run ``fn``; a lock timeout / deadlock becomes ``TryAgain``, an overlap ``SlotUnavailable``."""
-    try:
-        return fn()
-    except IntegrityError as exc:
-        if locking.is_overlap(exc):
-            raise SlotUnavailable() from None
-        raise
-    except DatabaseError as exc:
-        if locking.is_contention(exc):
-            raise TryAgain() from None
-        raise
-
-
 def booking_cancel(*, token: str, reason: str = "", now: datetime | None = None) -> dict:
     """Cancel the booking: free its hosts' time, credit fairness back per the pool, send CANCEL."""
     now = now or dj_timezone.now()
@@ -99,6 +84,7 @@ def booking_cancel(*, token: str, reason: str = "", now: datetime | None = None)
             booking = booking_by_token(token, for_update=True)
             _changeable(booking, now)
             hosts = list(booking.hosts.filter(active=True).select_related("rep").order_by("pk"))
+            locking.lock_reps(h.rep_id for h in hosts)  # see ``locking.lock_reps``: the tallies move
             BookingHost.objects.filter(pk__in=[h.pk for h in hosts]).update(
                 active=False, released=Released.CANCELLED
             )
@@ -125,7 +111,7 @@ def booking_cancel(*, token: str, reason: str = "", now: datetime | None = None)
             )
             return booking_body(booking, described, now=now)
 
-    return _conflicts(run)
+    return locking.conflicts(run)
 
 
 def _live_busy_outside(rep_ids: list[int], new: tuple[datetime, datetime], old: tuple[datetime, datetime]):
@@ -349,7 +335,7 @@ def booking_reschedule(
             return booking_body(booking, described, zone=zone, now=now)
 
     try:
-        return _conflicts(run)
+        return locking.conflicts(run)
     except SlotUnavailable:
         booking = holder["booking"]
         tz = ZoneInfo(zone or booking.prospect_timezone)

@@ -20,6 +20,7 @@ from django.utils import timezone as dj_timezone
 from booking import outbox
 from booking.errors import BookingNotActive, BookingNotFound, BookingNotStarted, InvalidInput
 from booking.models import Booking, BookingHost, BookingOutcome
+from booking.services import locking
 from routing.services import ledger_assigned, ledger_released
 
 Kind = BookingOutcome.Kind
@@ -49,6 +50,7 @@ def booking_status_apply(booking: Booking, status: str, *, now: datetime, reason
     previous = booking.status
     booking.status = status
     hosts = list(BookingHost.objects.filter(booking=booking, active=True).values_list("rep_id", flat=True))
+    locking.lock_reps(hosts)  # the status moves the hosts' fairness tallies (see ``locking.lock_reps``)
     if status == Booking.Status.NO_SHOW:
         ledger_released(
             pool=booking.pool, booking_id=booking.pk, rep_ids=hosts, status="no_show", reason=reason
@@ -121,47 +123,52 @@ def booking_outcome_record(
     ``replaced`` (the previous kind or ``None``)."""
     now = now or dj_timezone.now()
     kind, value, note = _clean(kind, amount, note)
-    with transaction.atomic(durable=True):
-        locked = (
-            Booking.objects.select_for_update(of=("self",))
-            .select_related("pool")
-            .filter(pk=booking.pk)
-            .first()
-        )
-        if locked is None:
-            raise BookingNotFound()
-        if locked.status == Booking.Status.CANCELLED:
-            raise BookingNotActive("A cancelled booking has no outcome.")
-        if locked.start > now:
-            raise BookingNotStarted()
-        status = Booking.Status.NO_SHOW if kind == Kind.NO_SHOW else Booking.Status.COMPLETED
-        booking_status_apply(locked, status, now=now, reason=f"outcome: {kind}")
-        outcome = BookingOutcome.objects.filter(booking=locked).first()
-        previous = _describe(outcome) if outcome is not None else None
-        if outcome is None:
-            outcome = BookingOutcome(booking=locked)
-        outcome.kind, outcome.amount, outcome.note = kind, value, note
-        outcome.recorded_by = user if user is not None and getattr(user, "pk", None) else None
-        outcome.recorded_at = now
-        outcome.save()
-        decision = dict(locked.decision or {})
-        entry = {"at": _iso(now), "action": "outcome", **_describe(outcome), "status": locked.status}
-        if previous is not None:
-            entry["replaced"] = previous
-        decision["history"] = [*decision.get("history", []), entry]
-        locked.decision = decision
-        locked.save(update_fields=["status", "decision", "updated_at"])
-        outbox.emit(
-            "booking.outcome_recorded",
-            locked,
-            context={
-                "kind": kind,
-                "amount": entry["amount"],
-                "status": locked.status,
-                "previous": previous["kind"] if previous else None,
-            },
-            now=now,
-        )
+
+    def run():
+        with transaction.atomic(durable=True):
+            locked = (
+                Booking.objects.select_for_update(of=("self",))
+                .select_related("pool")
+                .filter(pk=booking.pk)
+                .first()
+            )
+            if locked is None:
+                raise BookingNotFound()
+            if locked.status == Booking.Status.CANCELLED:
+                raise BookingNotActive("A cancelled booking has no outcome.")
+            if locked.start > now:
+                raise BookingNotStarted()
+            status = Booking.Status.NO_SHOW if kind == Kind.NO_SHOW else Booking.Status.COMPLETED
+            booking_status_apply(locked, status, now=now, reason=f"outcome: {kind}")
+            outcome = BookingOutcome.objects.filter(booking=locked).first()
+            previous = _describe(outcome) if outcome is not None else None
+            if outcome is None:
+                outcome = BookingOutcome(booking=locked)
+            outcome.kind, outcome.amount, outcome.note = kind, value, note
+            outcome.recorded_by = user if user is not None and getattr(user, "pk", None) else None
+            outcome.recorded_at = now
+            outcome.save()
+            decision = dict(locked.decision or {})
+            entry = {"at": _iso(now), "action": "outcome", **_describe(outcome), "status": locked.status}
+            if previous is not None:
+                entry["replaced"] = previous
+            decision["history"] = [*decision.get("history", []), entry]
+            locked.decision = decision
+            locked.save(update_fields=["status", "decision", "updated_at"])
+            outbox.emit(
+                "booking.outcome_recorded",
+                locked,
+                context={
+                    "kind": kind,
+                    "amount": entry["amount"],
+                    "status": locked.status,
+                    "previous": previous["kind"] if previous else None,
+                },
+                now=now,
+            )
+            return locked, outcome, previous
+
+    locked, outcome, previous = locking.conflicts(run)
     outcome.replaced = previous["kind"] if previous else None
     booking.status = locked.status
     return outcome

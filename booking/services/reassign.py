@@ -12,7 +12,7 @@ from booking import outbox
 from booking.errors import BookingError, BookingNotActive, InvalidInput, ReassignNotPossible
 from booking.models import Booking
 from booking.services import locking
-from booking.services.manage import _changeable, _conflicts, _credit_holder, _history, _iso, _move_hosts
+from booking.services.manage import _changeable, _credit_holder, _history, _iso, _move_hosts
 from booking.services.routing import blocked_range, host_dicts, hosts_busy_live
 from routing.core import Interval, why_not_free
 from routing.models import PoolMember
@@ -184,7 +184,7 @@ def booking_reassign(
             )
             return booking
 
-    return _conflicts(run)
+    return locking.conflicts(run)
 
 
 def booking_set_outcome(*, booking_id: int, status: str, now: datetime | None = None) -> Booking:
@@ -196,9 +196,14 @@ def booking_set_outcome(*, booking_id: int, status: str, now: datetime | None = 
     if status not in (Booking.Status.COMPLETED, Booking.Status.NO_SHOW):
         raise ValueError(f"unsupported outcome {status!r}")
     now = now or dj_timezone.now()
-    with transaction.atomic(durable=True):
-        booking = Booking.objects.select_for_update(of=("self",)).select_related("pool").get(pk=booking_id)
-        if booking_status_apply(booking, status, now=now):
-            _history(booking, {"at": _iso(now), "action": status})
-            booking.save()
-        return booking
+
+    def run():
+        with transaction.atomic(durable=True):
+            rows = Booking.objects.select_for_update(of=("self",)).select_related("pool")
+            booking = rows.get(pk=booking_id)
+            if booking_status_apply(booking, status, now=now):
+                _history(booking, {"at": _iso(now), "action": status})
+                booking.save()
+            return booking
+
+    return locking.conflicts(run)

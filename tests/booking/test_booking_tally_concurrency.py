@@ -1,9 +1,17 @@
 """Fairness tallies under concurrent writes (PostgreSQL). A cancellation moves its host rows' tallies from
-``confirmed`` to ``cancelled`` without the rep locks, while a new booking of the same rep adds to that
-rep's tallies of the same day under them: both must take the tally rows' locks in one order
+``confirmed`` to ``cancelled`` while a new booking of the same rep adds to that rep's tallies of the same
+day (the first race writes both without the rep locks, which the trigger must survive on its own; a write
+that bypasses the services takes none): both must take the tally rows' locks in one order
 (``booking.triggers._move``: one upsert, its rows in bucket order). Written first with an ``UPDATE`` for
 the decrement, which locks in index order, the two deadlocked: the negative control puts that form back
-and sees it happen."""
+and sees it happen.
+
+A group booking's host rows come in the order of their roles, a cancellation's (its booking's status copied
+to them by a trigger) in the order they lie in the table, which a reassignment can reverse: between two
+reps, too, two writes could take each other's tally rows in opposite orders. Every write that moves a rep's
+tallies therefore holds the reps' locks first (``locking.lock_reps``, in one order): the race of a group
+booking's insert and another one's cancellation deadlocks without them (the second negative control) and
+not with them; tests/booking/test_booking_change_locks.py shows the services taking them."""
 
 from __future__ import annotations
 
@@ -111,4 +119,66 @@ def test_negative_control_the_decrement_as_an_update_deadlocks():
         seen = race(5 * ROUNDS, stop_at_first=True)
     finally:
         triggers.install(connection)
+    assert seen["deadlock"] >= 1, seen
+
+
+def two_rep_race(rounds: int, *, locked: bool, stop_at_first: bool = False) -> dict:
+    """Rounds of a new group booking's host rows for reps (a, b), in that order, in one insert, and the
+    cancellation of another booking of theirs whose host rows lie in the table as (b, a), two threads
+    released together; with ``locked`` each write takes both reps' locks first, as the services do."""
+    a, b = make_rep(), make_rep()
+    meeting_type = make_meeting_type(make_pool("group", [a, b], roles=["ae", "se"]))
+    hosted = bookings(meeting_type, rounds, "ph", days=1)
+    now = timezone.now()
+    BookingHost.objects.bulk_create(
+        BookingHost(
+            booking=booking, rep=rep, blocked_start=booking.start, blocked_end=booking.end, assigned_at=now
+        )
+        for booking in hosted
+        for rep in (b, a)
+    )
+    fresh = bookings(meeting_type, rounds, "pf", days=60)
+    seen = {"ok": 0, "deadlock": 0}
+
+    def write(i: int, r: int) -> str:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SET LOCAL deadlock_timeout = '20ms'")
+                if locked:
+                    locking.lock_reps([a.pk, b.pk])
+                if i == 0:
+                    cursor.execute(
+                        "UPDATE booking_booking SET status = 'cancelled' WHERE id = %s", [hosted[r].pk]
+                    )
+                else:
+                    new = fresh[r]
+                    cursor.execute(
+                        "INSERT INTO booking_bookinghost (booking_id, rep_id, role, blocked_start, "
+                        "blocked_end, active, assigned_at, released) "
+                        "VALUES (%s, %s, 'ae', %s, %s, true, now(), ''), "
+                        "(%s, %s, 'se', %s, %s, true, now(), '')",
+                        [new.pk, a.pk, new.start, new.end, new.pk, b.pk, new.start, new.end],
+                    )
+            return "ok"
+        except Exception as exc:  # noqa: BLE001 - a deadlock is what this counts; anything else fails
+            if locking.sqlstate(exc) == locking.DEADLOCK:
+                return "deadlock"
+            raise
+
+    for r in range(rounds):
+        for result in run_together(2, lambda i, r=r: write(i, r)):
+            if isinstance(result, BaseException):
+                raise result
+            seen[result] += 1
+        if stop_at_first and seen["deadlock"]:
+            break
+    return seen
+
+
+def test_a_group_booking_and_a_cancellation_of_the_same_reps_take_turns():
+    assert two_rep_race(ROUNDS, locked=True) == {"ok": 2 * ROUNDS, "deadlock": 0}
+
+
+def test_negative_control_without_the_rep_locks_they_deadlock():
+    seen = two_rep_race(10 * ROUNDS, locked=False, stop_at_first=True)
     assert seen["deadlock"] >= 1, seen
