@@ -4,19 +4,16 @@ idempotency rows (read-only). Bookings change only through the services: the rea
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
-
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from booking.admin_decision import render_decision
 from booking.embed import admin_embed_box
 from booking.errors import BookingError
 from booking.models import Booking, BookingHost, BookingOutcome, IdempotencyKey, MeetingType, OutboxMessage
@@ -24,85 +21,8 @@ from booking.services.outcomes import booking_outcome_record
 from booking.services.reassign import booking_reassign
 from leads.admin import RoutingRuleInline
 from routing.configfile import validate_questions
-from routing.models import PoolMember, Rep
+from routing.models import PoolMember
 from routing.overrides import OverrideCode, override_problems
-
-REASONS = {
-    "inactive": "inactive (member or rep)",
-    "no_working_hours": "has no working hours",
-    "notice": "too soon (minimum notice)",
-    "horizon": "too far ahead (horizon)",
-    "off_grid": "not on the slot grid",
-    "outside_working_hours": "outside working hours",
-    "time_off": "time off",
-    "cap": "daily cap reached",
-    "busy": "busy",
-    "role_filled": "role already filled",
-}
-KNOWN_KEYS = {"strategy", "start", "candidates", "hosts", "withheld", "live_busy", "history"}
-
-
-def _when(value) -> str:
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).strftime("%Y-%m-%d %H:%M UTC")
-    except ValueError:
-        return str(value or "—")
-
-
-def _text(value) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-
-
-def render_decision(decision: dict) -> str:
-    """The routing decision record as HTML tables (``templates/admin/booking/booking/decision.html``)."""
-    if not isinstance(decision, dict) or not decision:
-        return "—"
-    candidates = [c for c in decision.get("candidates") or [] if isinstance(c, dict)]
-    names = {c.get("rep_id"): c.get("name") for c in candidates}
-    wanted = {i for key in ("withheld", "live_busy") for i in decision.get(key) or []}
-    wanted |= {h.get("rep_id") for h in decision.get("hosts") or [] if isinstance(h, dict)}
-    wanted |= {e.get(k) for e in decision.get("history") or [] if isinstance(e, dict) for k in ("from", "to")}
-    missing = {i for i in wanted if isinstance(i, int) and i not in names}
-    names.update(dict(Rep.objects.filter(pk__in=missing).values_list("pk", "name")))
-
-    def name(rep_id) -> str:
-        return f"{names.get(rep_id) or 'rep'} (#{rep_id})"
-
-    context = {
-        "strategy": decision.get("strategy"),
-        "start": _when(decision.get("start")) if decision.get("start") else None,
-        "hosts": [
-            name(h.get("rep_id")) + (f" as {h['role']}" if h.get("role") else "")
-            for h in decision.get("hosts") or []
-            if isinstance(h, dict)
-        ],
-        "withheld": [name(i) for i in decision.get("withheld") or []],
-        "live_busy": [name(i) for i in decision.get("live_busy") or []],
-        "candidates": [
-            {
-                **c,
-                "label": name(c.get("rep_id")),
-                "last": _when(c["last_assigned"]) if c.get("last_assigned") else "never",
-                "why": REASONS.get(c.get("reason"), c.get("reason") or ""),
-            }
-            for c in candidates
-        ],
-        "history": [
-            {
-                "at": _when(e.get("at")),
-                "action": e.get("action", ""),
-                "details": [
-                    (k, name(v) if k in ("from", "to") and isinstance(v, int) else _text(v))
-                    for k, v in e.items()
-                    if k not in ("at", "action")
-                ],
-            }
-            for e in decision.get("history") or []
-            if isinstance(e, dict)
-        ],
-        "extra": [(k, _text(v)) for k, v in decision.items() if k not in KNOWN_KEYS],
-    }
-    return render_to_string("admin/booking/booking/decision.html", context)
 
 
 class MeetingTypeForm(forms.ModelForm):

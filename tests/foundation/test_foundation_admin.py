@@ -11,7 +11,7 @@ from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
-from booking.admin import render_decision
+from booking.admin_decision import render_decision
 from booking.errors import BookingNotStarted
 from booking.models import BookingOutcome, IdempotencyKey
 from calendars.models import BookingEvent, Calendar, CalendarConnection
