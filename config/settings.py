@@ -1,4 +1,4 @@
-"""Baton settings, read from the environment (see README "Configuration").
+"""Baton settings, read from the environment (README "Production" lists them).
 
 Bad values fail at start-up with ImproperlyConfigured naming the variable.
 """
