@@ -40,7 +40,7 @@ run: demo
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check . || true
+	$(VENV)/bin/ruff format --check .
 
 # Browser tests need Debian's chromium; tests/e2e skips itself when /usr/bin/chromium is missing
 # unless REQUIRE_BROWSER=1 (set by .ci/run).
