@@ -49,51 +49,74 @@ def bookings(meeting_type, n: int, tag: str, *, days: int) -> list[Booking]:
     )
 
 
-def race(rounds: int, *, stop_at_first: bool = False) -> dict:
-    """Rounds of two cancellations and two new host rows of one rep, today, four threads released together;
-    counts of what each write did (``ok`` or ``deadlock``)."""
-    rep = make_rep()
-    meeting_type = make_meeting_type(make_pool("first_available", [rep]))
-    hosted = bookings(meeting_type, 2 * rounds, "hosted", days=1)
+def hosted_by(meeting_type, n: int, tag: str, reps: list) -> list[Booking]:
+    """``n`` bookings tomorrow, each with host rows for ``reps`` assigned now, inserted in that order."""
+    hosted = bookings(meeting_type, n, tag, days=1)
     now = timezone.now()
     BookingHost.objects.bulk_create(
         BookingHost(booking=b, rep=rep, blocked_start=b.start, blocked_end=b.end, assigned_at=now)
         for b in hosted
+        for rep in reps
     )
-    fresh = bookings(meeting_type, 2 * rounds, "fresh", days=60)  # after every hosted one
+    return hosted
+
+
+def attempt(write) -> str:
+    """``write(cursor)`` in a transaction of its own: ``ok``, or ``deadlock`` when PostgreSQL broke one
+    (found in 20 ms, not PostgreSQL's 1 s); anything else fails the test."""
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL deadlock_timeout = '20ms'")
+            write(cursor)
+        return "ok"
+    except Exception as exc:  # noqa: BLE001 - a deadlock is what this counts; anything else fails
+        if locking.sqlstate(exc) == locking.DEADLOCK:
+            return "deadlock"
+        raise
+
+
+def cancel(cursor, booking: Booking) -> None:
+    cursor.execute("UPDATE booking_booking SET status = 'cancelled' WHERE id = %s", [booking.pk])
+
+
+def add_hosts(cursor, booking: Booking, hosts: list[tuple]) -> None:
+    """Host rows of ``booking`` for ``hosts`` ((rep, role), …) in one insert, in that order."""
+    cursor.execute(
+        "INSERT INTO booking_bookinghost (booking_id, rep_id, role, blocked_start, blocked_end, active, "
+        "assigned_at, released) VALUES " + ", ".join("(%s, %s, %s, %s, %s, true, now(), '')" for _ in hosts),
+        [v for rep, role in hosts for v in (booking.pk, rep.pk, role, booking.start, booking.end)],
+    )
+
+
+def count(rounds: int, threads: int, write, *, stop_at_first: bool) -> dict:
+    """``rounds`` rounds of ``write(i, r)`` (``attempt``'s answer) in ``threads`` threads released together;
+    how many writes ended each way."""
     seen = {"ok": 0, "deadlock": 0}
-
-    def write(i: int, r: int) -> str:
-        k = 2 * r + i // 2
-        try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute("SET LOCAL deadlock_timeout = '20ms'")  # found in 20 ms, not PostgreSQL's 1 s
-                if i % 2 == 0:
-                    cursor.execute(
-                        "UPDATE booking_booking SET status = 'cancelled' WHERE id = %s", [hosted[k].pk]
-                    )
-                else:
-                    b = fresh[k]
-                    cursor.execute(
-                        "INSERT INTO booking_bookinghost (booking_id, rep_id, role, blocked_start, "
-                        "blocked_end, active, assigned_at, released) "
-                        "VALUES (%s, %s, '', %s, %s, true, now(), '')",
-                        [b.pk, rep.pk, b.start, b.end],
-                    )
-            return "ok"
-        except Exception as exc:  # noqa: BLE001 - a deadlock is what this counts; anything else fails
-            if locking.sqlstate(exc) == locking.DEADLOCK:
-                return "deadlock"
-            raise
-
     for r in range(rounds):
-        for result in run_together(4, lambda i, r=r: write(i, r)):
+        for result in run_together(threads, lambda i, r=r: write(i, r)):
             if isinstance(result, BaseException):
                 raise result
             seen[result] += 1
         if stop_at_first and seen["deadlock"]:
             break
     return seen
+
+
+def race(rounds: int, *, stop_at_first: bool = False) -> dict:
+    """Rounds of two cancellations and two new host rows of one rep, today, four threads released together;
+    counts of what each write did (``ok`` or ``deadlock``)."""
+    rep = make_rep()
+    meeting_type = make_meeting_type(make_pool("first_available", [rep]))
+    hosted = hosted_by(meeting_type, 2 * rounds, "hosted", [rep])
+    fresh = bookings(meeting_type, 2 * rounds, "fresh", days=60)  # after every hosted one
+
+    def write(i: int, r: int) -> str:
+        k = 2 * r + i // 2
+        if i % 2 == 0:
+            return attempt(lambda cursor: cancel(cursor, hosted[k]))
+        return attempt(lambda cursor: add_hosts(cursor, fresh[k], [(rep, "")]))
+
+    return count(rounds, 4, write, stop_at_first=stop_at_first)
 
 
 def test_cancellations_and_new_bookings_of_one_rep_do_not_deadlock_on_the_tallies():
@@ -128,51 +151,21 @@ def two_rep_race(rounds: int, *, locked: bool, stop_at_first: bool = False) -> d
     released together; with ``locked`` each write takes both reps' locks first, as the services do."""
     a, b = make_rep(), make_rep()
     meeting_type = make_meeting_type(make_pool("group", [a, b], roles=["ae", "se"]))
-    hosted = bookings(meeting_type, rounds, "ph", days=1)
-    now = timezone.now()
-    BookingHost.objects.bulk_create(
-        BookingHost(
-            booking=booking, rep=rep, blocked_start=booking.start, blocked_end=booking.end, assigned_at=now
-        )
-        for booking in hosted
-        for rep in (b, a)
-    )
+    hosted = hosted_by(meeting_type, rounds, "ph", [b, a])
     fresh = bookings(meeting_type, rounds, "pf", days=60)
-    seen = {"ok": 0, "deadlock": 0}
 
     def write(i: int, r: int) -> str:
-        try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute("SET LOCAL deadlock_timeout = '20ms'")
-                if locked:
-                    locking.lock_reps([a.pk, b.pk])
-                if i == 0:
-                    cursor.execute(
-                        "UPDATE booking_booking SET status = 'cancelled' WHERE id = %s", [hosted[r].pk]
-                    )
-                else:
-                    new = fresh[r]
-                    cursor.execute(
-                        "INSERT INTO booking_bookinghost (booking_id, rep_id, role, blocked_start, "
-                        "blocked_end, active, assigned_at, released) "
-                        "VALUES (%s, %s, 'ae', %s, %s, true, now(), ''), "
-                        "(%s, %s, 'se', %s, %s, true, now(), '')",
-                        [new.pk, a.pk, new.start, new.end, new.pk, b.pk, new.start, new.end],
-                    )
-            return "ok"
-        except Exception as exc:  # noqa: BLE001 - a deadlock is what this counts; anything else fails
-            if locking.sqlstate(exc) == locking.DEADLOCK:
-                return "deadlock"
-            raise
+        def change(cursor) -> None:
+            if locked:
+                locking.lock_reps([a.pk, b.pk])
+            if i == 0:
+                cancel(cursor, hosted[r])
+            else:
+                add_hosts(cursor, fresh[r], [(a, "ae"), (b, "se")])
 
-    for r in range(rounds):
-        for result in run_together(2, lambda i, r=r: write(i, r)):
-            if isinstance(result, BaseException):
-                raise result
-            seen[result] += 1
-        if stop_at_first and seen["deadlock"]:
-            break
-    return seen
+        return attempt(change)
+
+    return count(rounds, 2, write, stop_at_first=stop_at_first)
 
 
 def test_a_group_booking_and_a_cancellation_of_the_same_reps_take_turns():
