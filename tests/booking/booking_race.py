@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from contextlib import contextmanager
 
-from django.db import connections
+import psycopg
+from django.db import connection, connections
 from django.test import Client
+
+from booking.services import locking
 
 
 def run_together(n: int, fn, *, timeout: float = 60.0) -> list:
@@ -39,3 +43,13 @@ def post_json(url: str, data: dict, headers: dict | None = None):
 
 def status_counts(results) -> Counter:
     return Counter(r[0] if isinstance(r, tuple) else type(r).__name__ for r in results)
+
+
+@contextmanager
+def lock_held_elsewhere(rep_id: int):
+    """A connection of its own holding rep ``rep_id``'s booking lock until it commits (or the block ends)."""
+    params = connection.get_connection_params()
+    dsn = {k: params[k] for k in ("host", "port", "user", "dbname") if params.get(k)}
+    with psycopg.connect(**dsn) as other:
+        other.execute("SELECT pg_advisory_xact_lock(%s)", [locking.NAMESPACE | rep_id])
+        yield other

@@ -7,11 +7,8 @@ through. Each test fails if its service leaves the lock out (it would go through
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from contextlib import contextmanager
 
 import pytest
-from django.db import connections, transaction
 
 from booking.errors import TryAgain
 from booking.models import Booking, BookingHost
@@ -20,37 +17,13 @@ from booking.services import (
     booking_create,
     booking_outcome_record,
     booking_set_outcome,
-    locking,
 )
 from tests.booking.booking_factories import NOW, make_meeting_type, make_pool, make_rep
+from tests.booking.booking_race import lock_held_elsewhere
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 START = dt.datetime(2026, 3, 3, 9, 0, tzinfo=dt.UTC)
 LATER = START + dt.timedelta(hours=2)  # after the meeting: outcomes may be recorded
-
-
-@contextmanager
-def rep_locked(rep_id: int):
-    """Hold ``rep_id``'s booking lock in another transaction (a thread of its own) until the block ends."""
-    taken, done = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        try:
-            with transaction.atomic():
-                locking.lock_reps([rep_id])
-                taken.set()
-                done.wait(30)
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    try:
-        assert taken.wait(10), "the lock was not taken"
-        yield
-    finally:
-        done.set()
-        thread.join(30)
 
 
 @pytest.fixture
@@ -72,7 +45,7 @@ def status(booking: Booking) -> tuple[str, set]:
 
 def test_a_cancellation_waits_for_its_hosts_locks(booked):
     rep, booking, token = booked
-    with rep_locked(rep.pk), pytest.raises(TryAgain):
+    with lock_held_elsewhere(rep.pk), pytest.raises(TryAgain):
         booking_cancel(token=token, now=NOW)
     assert status(booking) == ("confirmed", {(True, "confirmed")})
     booking_cancel(token=token, now=NOW)
@@ -81,7 +54,7 @@ def test_a_cancellation_waits_for_its_hosts_locks(booked):
 
 def test_an_outcome_waits_for_the_hosts_locks(booked):
     rep, booking, _ = booked
-    with rep_locked(rep.pk), pytest.raises(TryAgain):
+    with lock_held_elsewhere(rep.pk), pytest.raises(TryAgain):
         booking_outcome_record(booking=booking, kind="no_show", now=LATER)
     assert status(booking) == ("confirmed", {(True, "confirmed")})
     booking_outcome_record(booking=booking, kind="no_show", now=LATER)
@@ -90,7 +63,7 @@ def test_an_outcome_waits_for_the_hosts_locks(booked):
 
 def test_the_status_shortcut_waits_for_the_hosts_locks(booked):
     rep, booking, _ = booked
-    with rep_locked(rep.pk), pytest.raises(TryAgain):
+    with lock_held_elsewhere(rep.pk), pytest.raises(TryAgain):
         booking_set_outcome(booking_id=booking.pk, status="completed", now=LATER)
     assert status(booking) == ("confirmed", {(True, "confirmed")})
     booking_set_outcome(booking_id=booking.pk, status="completed", now=LATER)
@@ -99,6 +72,6 @@ def test_the_status_shortcut_waits_for_the_hosts_locks(booked):
 
 def test_a_lock_held_on_another_rep_does_not_hold_them_up(booked):
     rep, booking, token = booked
-    with rep_locked(make_rep().pk):
+    with lock_held_elsewhere(make_rep().pk):
         booking_cancel(token=token, now=NOW)
     assert status(booking) == ("cancelled", {(False, "cancelled")})

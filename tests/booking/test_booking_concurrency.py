@@ -15,7 +15,7 @@ from booking.models import Booking, BookingHost
 from booking.services import locking
 from tests.booking.booking_factories import NOW, make_meeting_type, make_pool, make_rep
 from tests.booking.booking_factories import body as full_body
-from tests.booking.booking_race import post_json, run_together, status_counts
+from tests.booking.booking_race import lock_held_elsewhere, post_json, run_together, status_counts
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -82,23 +82,8 @@ def test_20_concurrent_requests_with_one_idempotency_key(single):
 def test_lock_timeout_is_409_try_again(single, settings):
     settings.BOOKING_LOCK_TIMEOUT_MS = 200
     rep_id = single.pool.members.get().rep_id
-    held, release = threading.Event(), threading.Event()
-
-    def holder():
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [locking.NAMESPACE | rep_id])
-            held.set()
-            release.wait(10)
-        connection.close()
-
-    thread = threading.Thread(target=holder)
-    thread.start()
-    held.wait(10)
-    try:
+    with lock_held_elsewhere(rep_id):
         status, data = post_json(url(single), body())
-    finally:
-        release.set()
-        thread.join()
     assert (status, data["code"]) == (409, "try_again")
     assert post_json(url(single), body())[0] == 201
 

@@ -8,9 +8,7 @@ import datetime as dt
 import re
 import threading
 import time
-from contextlib import contextmanager
 
-import psycopg
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
@@ -20,6 +18,7 @@ from booking.services import booking_create, locking
 from routing import selectors, sqlrows
 from routing.core import Interval
 from tests.booking.booking_factories import NOW, bulk_bookings, make_meeting_type, make_pool, make_rep
+from tests.booking.booking_race import lock_held_elsewhere
 
 pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("clock")]
 START = dt.datetime(2026, 3, 3, 9, 0, tzinfo=dt.UTC)
@@ -114,16 +113,6 @@ ADVISORY = (
 )
 
 
-@contextmanager
-def _lock_held_elsewhere(rep_id: int):
-    """A connection of its own holding rep ``rep_id``'s booking lock until it commits (or the block ends)."""
-    params = connection.get_connection_params()
-    dsn = {k: params[k] for k in ("host", "port", "user", "dbname") if params.get(k)}
-    with psycopg.connect(**dsn) as other:
-        other.execute("SELECT pg_advisory_xact_lock(%s)", [locking.NAMESPACE | rep_id])
-        yield other
-
-
 def _waiting(other, work) -> tuple[threading.Thread, dict, list]:
     """Start ``work()`` in a transaction of a thread with its own connection, and return once that thread
     waits for a lock (``other`` looks): the thread, its outcome (``result``) and its advisory locks then."""
@@ -162,7 +151,7 @@ def test_the_lock_statement_takes_the_locks_in_ascending_order_and_holds_them(se
         locking.lock_reps([9, 3, 5])
         return sqlrows.rows(ADVISORY, [connection.connection.info.backend_pid])
 
-    with _lock_held_elsewhere(9) as other:
+    with lock_held_elsewhere(9) as other:
         worker, outcome, waiting = _waiting(other, book_locks)
         assert waiting == [(key[3], True), (key[5], True), (key[9], False)]
         other.commit()  # frees rep 9
@@ -188,7 +177,7 @@ def test_reads_sent_with_the_locks_see_what_committed_while_the_locks_waited(set
         state, _ = locking.load_locked(calendars, now=NOW, taken=(START, end))
         return {m.rep.rep_id: m.rep.busy for m in state.spec.members}
 
-    with _lock_held_elsewhere(ana.pk) as other:
+    with lock_held_elsewhere(ana.pk) as other:
         worker, outcome, _ = _waiting(other, load)
         bulk_bookings(meeting_type, [ana], [START])  # committed (autocommit) while the locks wait
         other.commit()  # frees A
