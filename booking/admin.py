@@ -1,22 +1,26 @@
 """Admin for meeting types, bookings (hosts, outcome and the routing decision, read-only), and the outbox and
 idempotency rows (read-only). Bookings change only through the services: the reassign page calls
-``booking.services.reassign.booking_reassign`` and the outcome actions ``booking_outcome_record``."""
+``booking.services.reassign.booking_reassign``, the outcome actions ``booking_outcome_record`` and the
+deletions ``booking.services.delete.bookings_delete`` (which refuses a booking to be cancelled instead)."""
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from booking.admin_decision import render_decision
 from booking.embed import admin_embed_box
 from booking.errors import BookingError
 from booking.models import Booking, BookingHost, BookingOutcome, IdempotencyKey, MeetingType, OutboxMessage
+from booking.services.delete import bookings_delete, still_active
 from booking.services.outcomes import booking_outcome_record
 from booking.services.reassign import booking_reassign
 from leads.admin import RoutingRuleInline
@@ -177,6 +181,47 @@ class BookingAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # bookings are made through the booking API / pages
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if obj is not None and still_active(obj, now=timezone.now()):
+            return False  # cancel it: that tells the prospect and the hosts
+        return super().has_delete_permission(request, obj)
+
+    def get_deleted_objects(self, objs, request):
+        """A booking's host rows, outcome, ledger entries and calendar-event records are parts of it, deleted
+        with it (``bookings_delete``) though none of them may be deleted on its own: they need no delete
+        permission of their own (the caller checked the bookings'). A booking to be cancelled instead is
+        listed as what stops the deletion."""
+        deleted, counts, _, protected = super().get_deleted_objects(objs, request)
+        now = timezone.now()
+        protected = [
+            *protected,
+            *(f"{b} (confirmed, not over yet: cancel it)" for b in objs if still_active(b, now=now)),
+        ]
+        return deleted, counts, set(), protected
+
+    def delete_model(self, request, obj):
+        bookings_delete(booking_ids=[obj.pk])
+
+    def delete_queryset(self, request, queryset):
+        bookings_delete(booking_ids=queryset.values_list("pk", flat=True))
+
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except BookingError as exc:  # nothing was deleted (the admin's transaction rolled back)
+            self.message_user(request, exc.detail, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def response_action(self, request, queryset):
+        if request.POST.get("action") != "delete_selected":
+            return super().response_action(request, queryset)
+        try:  # Django logs the deletions before it deletes: in one transaction, both or neither
+            with transaction.atomic():
+                return super().response_action(request, queryset)
+        except BookingError as exc:  # nothing was deleted
+            self.message_user(request, exc.detail, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
     @admin.display(description="hosts")
     def host_names(self, obj: Booking) -> str:

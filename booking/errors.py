@@ -76,6 +76,14 @@ class BookingAlreadyCancelled(BookingNotActive):
     default_detail = "This booking is already cancelled."
 
 
+class BookingStillActive(BookingError):
+    """A confirmed booking that has not ended cannot be deleted; it is cancelled instead."""
+
+    code = "booking_still_active"
+    status = 409
+    default_detail = "This booking is confirmed and has not ended yet: cancel it instead."
+
+
 class BookingInPast(BookingError):
     code = "booking_in_past"
     status = 409

@@ -131,8 +131,10 @@ class LedgerEntry(models.Model):
 
     pool = models.ForeignKey(Pool, on_delete=models.CASCADE, related_name="ledger")
     rep = models.ForeignKey(Rep, on_delete=models.CASCADE, related_name="ledger")
+    # A deleted booking takes its entries with it: with the key set to NULL an "assigned" entry would read
+    # as an assignment without a booking (``routing.ledger``: an instant route) and charge its host again.
     booking = models.ForeignKey(
-        "booking.Booking", null=True, blank=True, on_delete=models.SET_NULL, related_name="ledger"
+        "booking.Booking", null=True, blank=True, on_delete=models.CASCADE, related_name="ledger"
     )
     kind = models.CharField(max_length=20, choices=Kind.choices)
     delta = models.FloatField()

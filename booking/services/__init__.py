@@ -1,6 +1,7 @@
 """Write paths of the booking app (keyword-only services; see each module)."""
 
 from booking.services.create import CreateResult, booking_create
+from booking.services.delete import bookings_delete
 from booking.services.manage import booking_cancel, booking_reschedule
 from booking.services.outcomes import booking_outcome_record
 from booking.services.reassign import booking_reassign, booking_set_outcome
@@ -13,4 +14,5 @@ __all__ = [
     "booking_reassign",
     "booking_reschedule",
     "booking_set_outcome",
+    "bookings_delete",
 ]

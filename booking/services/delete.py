@@ -1,0 +1,55 @@
+"""Deleting bookings (the admin's delete button and its "delete selected" action).
+
+A deletion erases a booking as if it had never been made: its host rows (so the hosts' fairness tallies
+drop), its outcome, its calendar-event records and its ledger entries go with it; the admin's log keeps who
+deleted what. It is for bookings that are over (held, no-show, cancelled) or should never have been made
+(spam, tests). A confirmed booking that has not ended yet is refused: cancelling it is what tells the
+prospect and the hosts and removes the events from their calendars.
+
+Like every other change of a booking it locks the booking rows, then their hosts' reps (sorted: see
+``locking.lock_reps``), since the tally trigger moves their tallies row by row; a lock held past
+``BOOKING_LOCK_TIMEOUT_MS`` answers ``TryAgain`` with nothing deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone as dj_timezone
+
+from booking.errors import BookingStillActive
+from booking.models import Booking, BookingHost
+from booking.services import locking
+
+
+def still_active(booking: Booking, *, now: datetime) -> bool:
+    """Confirmed and not ended yet: to be cancelled, not deleted."""
+    return booking.status == Booking.Status.CONFIRMED and booking.end > now
+
+
+def bookings_delete(*, booking_ids: Iterable[int], now: datetime | None = None) -> int:
+    """Delete the bookings ``booking_ids`` (those that still exist) and what belongs to them, in one
+    transaction (a savepoint inside the admin's own). Returns how many were deleted. Raises
+    ``BookingStillActive`` (nothing deleted) if one of them is confirmed and not over yet, ``TryAgain`` if
+    their hosts stay locked by other bookings."""
+    now = now or dj_timezone.now()
+    ids = sorted(set(booking_ids))
+
+    def run() -> int:
+        with transaction.atomic():
+            bookings = list(Booking.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
+            active = [b for b in bookings if still_active(b, now=now)]
+            if active:
+                raise BookingStillActive(
+                    f"{active[0]} is confirmed and has not ended yet: cancel it instead, so that the "
+                    "prospect and the hosts are told and the calendar events are removed."
+                )
+            found = [b.pk for b in bookings]
+            reps = BookingHost.objects.filter(booking_id__in=found).values_list("rep_id", flat=True)
+            locking.lock_reps(sorted(set(reps)))
+            Booking.objects.filter(pk__in=found).delete()
+            return len(found)
+
+    return locking.conflicts(run)
