@@ -84,6 +84,17 @@ class BookingStillActive(BookingError):
     default_detail = "This booking is confirmed and has not ended yet: cancel it instead."
 
 
+class BookingChangesPending(BookingError):
+    """A booking whose emails or calendar updates are not delivered yet cannot be deleted: the calendar
+    writes need it (and its event records) to find what to change."""
+
+    code = "booking_changes_pending"
+    status = 409
+    default_detail = (
+        "This booking's emails or calendar updates are still being delivered: delete it once they are."
+    )
+
+
 class BookingInPast(BookingError):
     code = "booking_in_past"
     status = 409

@@ -4,7 +4,9 @@ A deletion erases a booking as if it had never been made: its host rows (so the 
 drop), its outcome, its calendar-event records and its ledger entries go with it; the admin's log keeps who
 deleted what. It is for bookings that are over (held, no-show, cancelled) or should never have been made
 (spam, tests). A confirmed booking that has not ended yet is refused: cancelling it is what tells the
-prospect and the hosts and removes the events from their calendars.
+prospect and the hosts and removes the events from their calendars. So is one whose outbox messages are not
+delivered yet (after a cancellation, say): the calendar writes read the booking and its event records to
+find the events to remove, and would fail for good without them.
 
 Like every other change of a booking it locks the booking rows, then their hosts' reps (sorted: see
 ``locking.lock_reps``), since the tally trigger moves their tallies row by row; a lock held past
@@ -19,8 +21,8 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone as dj_timezone
 
-from booking.errors import BookingStillActive
-from booking.models import Booking, BookingHost
+from booking.errors import BookingChangesPending, BookingStillActive
+from booking.models import Booking, BookingHost, OutboxMessage
 from booking.services import locking
 
 
@@ -32,8 +34,9 @@ def still_active(booking: Booking, *, now: datetime) -> bool:
 def bookings_delete(*, booking_ids: Iterable[int], now: datetime | None = None) -> int:
     """Delete the bookings ``booking_ids`` (those that still exist) and what belongs to them, in one
     transaction (a savepoint inside the admin's own). Returns how many were deleted. Raises
-    ``BookingStillActive`` (nothing deleted) if one of them is confirmed and not over yet, ``TryAgain`` if
-    their hosts stay locked by other bookings."""
+    ``BookingStillActive`` (nothing deleted) if one of them is confirmed and not over yet,
+    ``BookingChangesPending`` if one has outbox messages not delivered yet, ``TryAgain`` if their hosts stay
+    locked by other bookings."""
     now = now or dj_timezone.now()
     ids = sorted(set(booking_ids))
 
@@ -47,6 +50,13 @@ def bookings_delete(*, booking_ids: Iterable[int], now: datetime | None = None) 
                     "prospect and the hosts are told and the calendar events are removed."
                 )
             found = [b.pk for b in bookings]
+            pending = OutboxMessage.objects.filter(booking_id__in=found, status=OutboxMessage.Status.PENDING)
+            first = pending.order_by("booking_id").values_list("booking_id", flat=True).first()
+            if first is not None:
+                raise BookingChangesPending(
+                    f"{next(b for b in bookings if b.pk == first)}: its emails or calendar updates are still "
+                    "being delivered (see the outbox); delete it once they are."
+                )
             reps = BookingHost.objects.filter(booking_id__in=found).values_list("rep_id", flat=True)
             locking.lock_reps(sorted(set(reps)))
             Booking.objects.filter(pk__in=found).delete()

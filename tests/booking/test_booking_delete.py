@@ -12,8 +12,9 @@ import pytest
 from django.contrib.admin.models import DELETION, LogEntry
 from django.urls import reverse
 
-from booking.errors import BookingStillActive
-from booking.models import Booking, BookingHost, BookingOutcome
+from booking import outbox
+from booking.errors import BookingChangesPending, BookingStillActive
+from booking.models import Booking, BookingHost, BookingOutcome, OutboxMessage
 from booking.services import booking_cancel, booking_create, booking_outcome_record, bookings_delete
 from routing.ledger import pool_ledger
 from routing.models import LedgerEntry
@@ -31,11 +32,22 @@ def team():
     return pool, make_meeting_type(pool), [ana.pk, ben.pk]
 
 
+def delivered() -> None:
+    """The outbox delivered (these tests' transactions never commit, so no delivery follows them)."""
+    assert "retry" not in outbox.sweep(now=NOW + dt.timedelta(days=3650))
+
+
 def book(meeting_type, start=START) -> tuple[Booking, str]:
     result = booking_create(
         meeting_type=meeting_type, start=start, name="Ada", email="ada@example.org", timezone="UTC", now=NOW
     )
+    delivered()
     return Booking.objects.get(pk=result.body["id"]), result.body["manage_token"]
+
+
+def cancel(token: str) -> None:
+    booking_cancel(token=token, now=NOW)
+    delivered()
 
 
 def load(pool, reps) -> dict:
@@ -45,7 +57,7 @@ def load(pool, reps) -> dict:
 def test_a_deleted_cancelled_booking_charges_nobody(team):
     pool, meeting_type, reps = team
     booking, token = book(meeting_type)
-    booking_cancel(token=token, now=NOW)
+    cancel(token)
     assert load(pool, reps) == {}
     assert bookings_delete(booking_ids=[booking.pk], now=NOW) == 1
     # its "assigned" entry once stayed behind without its booking and counted as an assignment again
@@ -70,13 +82,27 @@ def test_a_deleted_booking_that_was_held_counts_no_more(team):
 def test_a_confirmed_booking_not_over_yet_is_refused_with_the_rest(team):
     _, meeting_type, _ = team
     done, token = book(meeting_type)
-    booking_cancel(token=token, now=NOW)
+    cancel(token)
     upcoming, _ = book(meeting_type)
     with pytest.raises(BookingStillActive):
         bookings_delete(booking_ids=[done.pk, upcoming.pk], now=NOW)
     assert Booking.objects.count() == 2
     assert bookings_delete(booking_ids=[done.pk, upcoming.pk, 10**9], now=upcoming.end) == 2
     assert bookings_delete(booking_ids=[], now=NOW) == 0
+
+
+def test_a_booking_whose_changes_are_not_delivered_yet_waits_for_them(team):
+    _, meeting_type, _ = team
+    booking, token = book(meeting_type)
+    cancel(token)
+    cancellation = OutboxMessage.objects.filter(booking=booking, event="booking.cancelled")
+    assert cancellation.exists() and not cancellation.exclude(status="delivered").exists()
+    cancellation.update(status=OutboxMessage.Status.PENDING)  # as with a broker and no worker yet
+    with pytest.raises(BookingChangesPending):
+        bookings_delete(booking_ids=[booking.pk], now=NOW)
+    assert Booking.objects.filter(pk=booking.pk).exists()
+    cancellation.update(status=OutboxMessage.Status.DEAD)  # given up: nothing left to deliver
+    assert bookings_delete(booking_ids=[booking.pk], now=NOW) == 1
 
 
 def test_the_admin_offers_no_delete_for_a_booking_not_over(team, admin_client, clock):
@@ -92,7 +118,7 @@ def test_the_admin_offers_no_delete_for_a_booking_not_over(team, admin_client, c
 def test_the_admin_deletes_a_cancelled_booking_and_logs_it(team, admin_client, clock):
     pool, meeting_type, reps = team
     booking, token = book(meeting_type)
-    booking_cancel(token=token, now=NOW)
+    cancel(token)
     url = reverse("admin:booking_booking_delete", args=[booking.pk])
     assert admin_client.get(url).status_code == 200
     assert admin_client.post(url, {"post": "yes"}).status_code == 302
@@ -104,7 +130,7 @@ def test_the_admin_deletes_a_cancelled_booking_and_logs_it(team, admin_client, c
 def test_delete_selected_names_a_booking_not_over_and_deletes_nothing(team, admin_client, clock):
     _, meeting_type, _ = team
     done, token = book(meeting_type)
-    booking_cancel(token=token, now=NOW)
+    cancel(token)
     upcoming, _ = book(meeting_type)
     url = reverse("admin:booking_booking_changelist")
     form = {"action": "delete_selected", "_selected_action": [done.pk, upcoming.pk]}
