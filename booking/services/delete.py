@@ -43,22 +43,23 @@ def bookings_delete(*, booking_ids: Iterable[int], now: datetime | None = None) 
     def run() -> int:
         with transaction.atomic():
             bookings = list(Booking.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
-            active = [b for b in bookings if still_active(b, now=now)]
-            if active:
-                raise BookingStillActive(
-                    f"{active[0]} is confirmed and has not ended yet: cancel it instead, so that the "
-                    "prospect and the hosts are told and the calendar events are removed."
-                )
             found = [b.pk for b in bookings]
             pending = OutboxMessage.objects.filter(booking_id__in=found, status=OutboxMessage.Status.PENDING)
-            first = pending.order_by("booking_id").values_list("booking_id", flat=True).first()
-            if first is not None:
-                raise BookingChangesPending(
-                    f"{next(b for b in bookings if b.pk == first)}: its emails or calendar updates are still "
-                    "being delivered (see the outbox); delete it once they are."
-                )
-            reps = BookingHost.objects.filter(booking_id__in=found).values_list("rep_id", flat=True)
-            locking.lock_reps(sorted(set(reps)))
+            waiting = set(pending.values_list("booking_id", flat=True))
+            for booking in bookings:
+                if still_active(booking, now=now):
+                    raise BookingStillActive(
+                        f"{booking} is confirmed and has not ended yet: cancel it instead, so that the "
+                        "prospect and the hosts are told and the calendar events are removed."
+                    )
+                if booking.pk in waiting:
+                    raise BookingChangesPending(
+                        f"{booking}: its emails or calendar updates are still being delivered (see the "
+                        "outbox); delete it once they are."
+                    )
+            locking.lock_reps(
+                BookingHost.objects.filter(booking_id__in=found).values_list("rep_id", flat=True)
+            )
             Booking.objects.filter(pk__in=found).delete()
             return len(found)
 
