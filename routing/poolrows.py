@@ -7,9 +7,8 @@ from routing import sqlrows
 
 # Phase one's and two's row loads in plain SQL (``routing.sqlrows``), the same filters and orders as the ORM
 # queries they replace; keywords used as column names are quoted. ``{reps}`` is ``sqlrows.among``'s test.
-HOURS_SQL = (  # working hours (weekday set) and date overrides (date set) in one statement
-    'SELECT rep_id, weekday, NULL, start, "end" FROM calendars_workinghours WHERE rep_id {reps} UNION ALL '
-    'SELECT rep_id, NULL, date, start, "end" FROM calendars_dateoverride WHERE rep_id {reps} '
+OVERRIDES_SQL = (  # date overrides (the weekly hours are the roster's: ``routing.rosters``)
+    'SELECT rep_id, date, start, "end" FROM calendars_dateoverride WHERE rep_id {reps} '
     "AND date >= %s AND date <= %s"
 )
 INTERVALS_SQL = (  # time off (0) and busy time (1) in one statement, each ordered by rep and start

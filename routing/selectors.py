@@ -10,7 +10,8 @@ A pool is loaded in two phases, so that booking paths hold the reps' booking loc
    host rows around the window and the pool's fairness ledger (``routing.ledger``).
 
 ``load_pool_state`` runs both; each phase is a constant number of queries whatever the number of members
-(4 + 2 or 3 today).
+(on PostgreSQL phase one is one round trip when the pool's roster, its members and weekly hours, is kept
+and current: ``routing.rosters``; phase two one or two statements and the ledger's).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from calendars.selectors import CalendarHealth, health_query
-from routing import sqlrows
+from routing import rosters, sqlrows
 from routing.core import Interval, MeetingSpec, MemberState, PoolSpec, RepSchedule
 from routing.ledger import ledger_query, member_count
 from routing.models import Pool, PoolMember
@@ -30,8 +31,8 @@ from routing.poolrows import (  # the statements (tests read them from here too)
     HOSTS_BUSY_SQL,
     HOSTS_COUNTED_SQL,
     HOSTS_SQL,
-    HOURS_SQL,
     INTERVALS_SQL,
+    OVERRIDES_SQL,
     PROBE_SQL,
     host_overlap,
     overlap,
@@ -74,9 +75,6 @@ class PoolCalendars:
     busy_lo: datetime  # and are busy time over [busy_lo, busy_hi) (what a start in the window can overlap)
     busy_hi: datetime
     counted: frozenset[int] | None  # the reps whose meetings per local date are counted; None: all
-    weekly: dict[int, dict[int, list]]
-    overrides: dict[int, dict]
-    days_off: set[tuple[int, object]]
     time_off: dict[int, list[Interval]]
     busy: dict[int, list[Interval]]
     withheld: frozenset[int]
@@ -94,7 +92,7 @@ def _schedule(rep, rid: int, weekly, overrides, days_off, time_off, busy, withhe
     return RepSchedule(
         rep_id=rid,
         timezone=rep.timezone,
-        weekly_hours={day: _local_ranges(ranges) for day, ranges in weekly[rid].items()},
+        weekly_hours=weekly.get(rid, {}),  # the roster's (shared, read-only)
         date_overrides={
             day: () if (rid, day) in days_off else _local_ranges(ranges)
             for day, ranges in overrides[rid].items()
@@ -108,9 +106,9 @@ def _schedule(rep, rid: int, weekly, overrides, days_off, time_off, busy, withhe
 
 
 def pool_members(pool: Pool) -> list[PoolMember]:
-    """The pool's member rows, rep selected, by pk. Explicit orderings throughout this module: the models'
-    default ordering ("rep" → the rep's name) would join and sort by routing_rep on every query of this hot
-    path (slot pages, every booking)."""
+    """The pool's member rows, rep selected, by pk (read now, not the kept roster's). Explicit orderings
+    throughout this module: the models' default ordering ("rep" → the rep's name) would join and sort by
+    routing_rep on every query of this hot path (slot pages, every booking)."""
     return sqlrows.instances(PoolMember, "t.pool_id = %s", [pool.pk], related="rep", order_by="t.id")
 
 
@@ -124,15 +122,15 @@ def load_pool_calendars(
     *,
     now: datetime,
     window: Interval,
-    members: list[PoolMember] | None = None,
     probe: tuple[datetime, datetime] | None = None,
 ) -> PoolCalendars:
-    """Phase one for starts in ``window``: four queries (three with ``members`` given, as from
-    ``pool_members``), the last three sent together in one round trip on PostgreSQL; none if the pool has
-    no members. With ``probe`` (a booking's buffered range), ``booked`` holds the members with an active
-    booking overlapping it, read in the same statements."""
-    members = pool_members(pool) if members is None else members
-    rep_ids = sorted({m.rep_id for m in members})
+    """Phase one for starts in ``window``. The members and their weekly hours are the pool's roster
+    (``routing.rosters``): on PostgreSQL the one kept from an earlier request when its version, read in this
+    round trip, is still current; else read and built first. Then one round trip on PostgreSQL: calendar
+    health, date overrides, time off and busy rows (none without members). With ``probe`` (a booking's
+    buffered range), ``booked`` holds the members with an active booking overlapping it, read in the same
+    statements."""
+    roster = rosters.kept(pool)
     lo, hi = window.start - MARGIN, window.end + MARGIN
     # Busy rows matter only where a start in ``window`` can overlap them: [s − before, s + d + after).
     # They are the bulk of the rows, so with a meeting type they are loaded for exactly that range.
@@ -143,7 +141,15 @@ def load_pool_calendars(
         busy_hi = window.end + timedelta(
             minutes=meeting_type.duration_minutes + meeting_type.buffer_after_minutes
         )
-    weekly: dict[int, dict[int, list]] = defaultdict(lambda: defaultdict(list))
+    found = None
+    if roster is not None:  # kept: its version goes with the reads, which use it if it is current
+        found = _phase_one(roster, now, lo, hi, busy_lo, busy_hi, probe, version=pool)
+        if not rosters.current(roster, found.pop(0)):
+            roster = found = None
+    if roster is None:
+        roster = rosters.build(pool)
+        found = _phase_one(roster, now, lo, hi, busy_lo, busy_hi, probe)
+    members, rep_ids = roster.members, roster.rep_ids
     overrides: dict[int, dict] = defaultdict(lambda: defaultdict(list))
     days_off: set[tuple[int, object]] = set()
     time_off: dict[int, list[Interval]] = defaultdict(list)
@@ -157,28 +163,10 @@ def load_pool_calendars(
         counted = frozenset(
             m.rep_id for m in members if m.daily_cap is not None or m.rep.daily_cap is not None
         )
-    if rep_ids:  # no members: no queries
-        reps, listed = sqlrows.among(rep_ids)
-        check = health_query(rep_ids, now=now)
-        hours = (
-            HOURS_SQL.format(reps=reps),
-            [*listed, *listed, sqlrows.on(lo.date()), sqlrows.on(hi.date())],
-        )
-        params = [*listed, sqlrows.at(lo), sqlrows.at(hi), *listed, sqlrows.at(busy_lo), sqlrows.at(busy_hi)]
-        if probe is not None:
-            params += [*listed, sqlrows.at(probe[0]), sqlrows.at(probe[1])]
-        probe_sql = PROBE_SQL.format(reps=reps, overlap=host_overlap("p")) if probe else ""
-        sql = INTERVALS_SQL.format(reps=reps, busy_overlap=overlap("start", '"end"'), probe=probe_sql)
-        # one round trip on PostgreSQL (``sqlrows.batch``): every slot page and booking reads them
-        found_health, found_hours, found_intervals = sqlrows.batch(
-            [(check.sql, check.params), hours, (sql, params)]
-        )
-        health = check.read(found_health)
-        for rep_id, weekday, day, start, end in found_hours:
-            if weekday is not None:
-                weekly[rep_id][weekday].append((start, end))
-                continue
-            day = sqlrows.day(day)
+    if rep_ids:
+        read_health, found_overrides, found_intervals = found
+        health = read_health()
+        for rep_id, day, start, end in found_overrides:
             overrides[rep_id][day]  # a day off leaves an empty list
             if start is None:
                 days_off.add((rep_id, day))
@@ -189,21 +177,19 @@ def load_pool_calendars(
                 booked.add(rep_id)
                 continue
             (busy if kind else time_off)[rep_id].append(Interval(sqlrows.aware(start), sqlrows.aware(end)))
+    withheld, weekly = health.withheld, roster.weekly
     schedules = {
-        m.rep_id: _schedule(m.rep, m.rep_id, weekly, overrides, days_off, time_off, busy, health.withheld)
+        m.rep_id: _schedule(m.rep, m.rep_id, weekly, overrides, days_off, time_off, busy, withheld)
         for m in members
     }
     return PoolCalendars(
         pool,
-        tuple(members),
+        members,
         lo,
         hi,
         busy_lo,
         busy_hi,
         counted,
-        weekly,
-        overrides,
-        days_off,
         time_off,
         busy,
         health.withheld,
@@ -211,6 +197,30 @@ def load_pool_calendars(
         schedules,
         frozenset(booked),
     )
+
+
+def _phase_one(roster, now, lo, hi, busy_lo, busy_hi, probe, *, version: Pool | None = None) -> list:
+    """Phase one's reads for ``roster``'s reps in one round trip (``sqlrows.batch``), led by the roster's
+    version statement when ``version`` (the pool) is given: [version rows,] then a callable giving the
+    calendar health, the override rows and the interval rows (nothing else without reps)."""
+    statements = [rosters.version_statement(version)] if version is not None else []
+    if not roster.rep_ids:
+        return sqlrows.batch(statements) if statements else []
+    reps, listed = sqlrows.among(roster.rep_ids)
+    check = health_query(list(roster.rep_ids), now=now)
+    overrides = (OVERRIDES_SQL.format(reps=reps), [*listed, sqlrows.on(lo.date()), sqlrows.on(hi.date())])
+    params = [*listed, sqlrows.at(lo), sqlrows.at(hi), *listed, sqlrows.at(busy_lo), sqlrows.at(busy_hi)]
+    if probe is not None:
+        params += [*listed, sqlrows.at(probe[0]), sqlrows.at(probe[1])]
+    probe_sql = PROBE_SQL.format(reps=reps, overlap=host_overlap("p")) if probe else ""
+    sql = INTERVALS_SQL.format(reps=reps, busy_overlap=overlap("start", '"end"'), probe=probe_sql)
+    intervals = (sql, params)
+    *found_version, found_health, found_overrides, found_intervals = sqlrows.batch(
+        [*statements, (check.sql, check.params), overrides, intervals]
+    )
+    day = sqlrows.day
+    dated = [(rep_id, day(d), start, end) for rep_id, d, start, end in found_overrides]
+    return [*found_version, lambda: check.read(found_health), dated, found_intervals]
 
 
 def load_pool_bookings(

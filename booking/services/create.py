@@ -27,7 +27,7 @@ from booking.services.routing import (
 from routing import sqlwrites
 from routing.core import Interval, NoHostAvailable
 from routing.models import Pool
-from routing.selectors import PoolCalendars, load_pool_bookings, load_pool_calendars, pool_members
+from routing.selectors import PoolCalendars, load_pool_bookings, load_pool_calendars
 from routing.services import assigned_entries
 
 
@@ -169,13 +169,10 @@ def _plan(meeting_type: MeetingType, *, start: datetime, now: datetime, route=No
     same host is not asked again; a host chosen there that was not asked here (the state changed meanwhile)
     is asked under the locks."""
     pool = route.pool if route else meeting_type.pool
-    members = pool_members(pool)
-    rep_ids = [m.rep_id for m in members]
     end = start + timedelta(minutes=meeting_type.duration_minutes)
     probe = blocked_range(meeting_type, start)
-    calendars = load_pool_calendars(
-        pool, meeting_type, now=now, window=Interval(start, end), members=members, probe=probe
-    )
+    calendars = load_pool_calendars(pool, meeting_type, now=now, window=Interval(start, end), probe=probe)
+    rep_ids = calendars.rep_ids
     if rep_ids and calendars.booked >= set(rep_ids):  # taken already: no need to queue for the locks
         raise SlotUnavailable()
     plan = _Plan(pool, calendars, probe)

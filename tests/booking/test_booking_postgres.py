@@ -254,10 +254,16 @@ def test_a_keyed_booking_writes_everything_in_one_round_trip_after_its_locks(mon
     monkeypatch.setattr(sqlrows, "batch", counted)
     made = keyed()
     monkeypatch.undo()
-    # before the locks: the key's lock with its stored response, phase one, the key's row (expired one out)
-    heads = ["SELECT pg_try_advisory_xact_lock", "SELECT c.rep_id", "DELETE FROM booking_idempotencykey"]
-    assert [sqls[0].strip().startswith(head) for sqls, head in zip(trips, heads, strict=False)] == [True] * 3
-    assert trips[0][1].startswith("SELECT request_hash") and trips[2][1].startswith(
+    # before the locks: the key's lock with its stored response, the pool's roster (built: a new pool),
+    # phase one, the key's row (expired one out)
+    heads = [
+        "SELECT pg_try_advisory_xact_lock",
+        "SELECT count(*)",
+        "SELECT c.rep_id",
+        "DELETE FROM booking_idempotencykey",
+    ]
+    assert [sqls[0].strip().startswith(head) for sqls, head in zip(trips, heads, strict=False)] == [True] * 4
+    assert trips[0][1].startswith("SELECT request_hash") and trips[3][1].startswith(
         'INSERT INTO "booking_idem'
     )
     locked = next(i for i, sqls in enumerate(trips) if any("pg_advisory_xact_lock(k)" in sql for sql in sqls))
