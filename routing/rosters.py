@@ -28,6 +28,7 @@ from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
 
 from routing import sqlrows
+from routing.core import RepSchedule
 from routing.models import Pool, PoolMember
 
 # (ctid, xmin) of the pool's member rows with their reps, and of those reps' working hours
@@ -53,6 +54,10 @@ class Roster:
     rep_ids: tuple[int, ...]  # sorted, distinct
     weekly: dict[int, dict[int, tuple]]  # rep id → weekday → sorted (start, end) local times
     version: tuple | None  # None: not to be kept (SQLite)
+    # rep id → its schedule from the rows above alone (no overrides, time off or busy time; active as the
+    # rep row says), which a load uses as it is for the members with nothing more that day
+    schedules: dict[int, RepSchedule]
+    capped: frozenset[int]  # the reps with a daily cap (their member row's or their own)
 
 
 _kept: OrderedDict[tuple, Roster] = OrderedDict()
@@ -100,7 +105,19 @@ def build(pool: Pool) -> Roster:
         ranges[rep_id][weekday].append((start, end))
     weekly = {rid: {day: tuple(sorted(r)) for day, r in ranges[rid].items()} for rid in rep_ids}
     version = tuple(found_version[0][0]) if postgres else None
-    roster = Roster(members, rep_ids, weekly, version)
+    schedules = {
+        m.rep_id: RepSchedule(
+            rep_id=m.rep_id,
+            timezone=m.rep.timezone,
+            weekly_hours=weekly[m.rep_id],
+            active=m.rep.active,
+            daily_cap=m.rep.daily_cap,
+            name=m.rep.name,
+        )
+        for m in members
+    }
+    capped = frozenset(m.rep_id for m in members if m.daily_cap is not None or m.rep.daily_cap is not None)
+    roster = Roster(members, rep_ids, weekly, version, schedules, capped)
     if postgres:
         key = _key(pool)
         with _lock:

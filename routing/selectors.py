@@ -82,27 +82,11 @@ class PoolCalendars:
     # per rep: the schedule from the rows above, built before the booking lock; phase two adds the host rows
     schedules: dict[int, RepSchedule]
     booked: frozenset[int] = frozenset()  # with a probe range: members with an active booking overlapping it
+    ids: tuple[int, ...] = ()  # the members' rep ids, sorted
 
     @property
     def rep_ids(self) -> list[int]:
-        return sorted({m.rep_id for m in self.members})
-
-
-def _schedule(rep, rid: int, weekly, overrides, days_off, time_off, busy, withheld) -> RepSchedule:
-    return RepSchedule(
-        rep_id=rid,
-        timezone=rep.timezone,
-        weekly_hours=weekly.get(rid, {}),  # the roster's (shared, read-only)
-        date_overrides={
-            day: () if (rid, day) in days_off else _local_ranges(ranges)
-            for day, ranges in overrides[rid].items()
-        },
-        time_off=tuple(time_off[rid]),
-        busy=tuple(busy[rid]),
-        active=rep.active and rid not in withheld,
-        daily_cap=rep.daily_cap,
-        name=rep.name,
-    )
+        return list(self.ids)
 
 
 def pool_members(pool: Pool) -> list[PoolMember]:
@@ -158,11 +142,7 @@ def load_pool_calendars(
     health = CalendarHealth(frozenset(), frozenset())
     # Only daily caps read meetings per local date; without a meeting type (the simulator, which may try
     # caps that are not configured) every rep is counted.
-    counted = None
-    if meeting_type is not None:
-        counted = frozenset(
-            m.rep_id for m in members if m.daily_cap is not None or m.rep.daily_cap is not None
-        )
+    counted = roster.capped if meeting_type is not None else None
     if rep_ids:
         read_health, found_overrides, found_intervals = found
         health = read_health()
@@ -177,11 +157,20 @@ def load_pool_calendars(
                 booked.add(rep_id)
                 continue
             (busy if kind else time_off)[rep_id].append(Interval(sqlrows.aware(start), sqlrows.aware(end)))
-    withheld, weekly = health.withheld, roster.weekly
-    schedules = {
-        m.rep_id: _schedule(m.rep, m.rep_id, weekly, overrides, days_off, time_off, busy, withheld)
-        for m in members
-    }
+    withheld, schedules = health.withheld, {}
+    for rid, schedule in roster.schedules.items():  # the roster's, where nothing is added to it that day
+        if rid in overrides or rid in time_off or rid in busy or rid in withheld:
+            schedule = replace(
+                schedule,
+                date_overrides={
+                    day: () if (rid, day) in days_off else _local_ranges(ranges)
+                    for day, ranges in overrides.get(rid, {}).items()
+                },
+                time_off=tuple(time_off.get(rid, ())),
+                busy=tuple(busy.get(rid, ())),
+                active=schedule.active and rid not in withheld,
+            )
+        schedules[rid] = schedule
     return PoolCalendars(
         pool,
         members,
@@ -196,6 +185,7 @@ def load_pool_calendars(
         health.live,
         schedules,
         frozenset(booked),
+        rep_ids,
     )
 
 
@@ -303,14 +293,15 @@ def pool_bookings_query(
 
 
 def _pool_state(calendars: PoolCalendars, hosts, counts, ledger, whole: bool, taken) -> PoolState | None:
-    pool, members, rep_ids = calendars.pool, calendars.members, calendars.rep_ids
-    zones = {m.rep_id: ZoneInfo(m.rep.timezone) for m in members}
+    pool, members, rep_ids, schedules = calendars.pool, calendars.members, calendars.ids, calendars.schedules
+    zones: dict[int, ZoneInfo] = {}  # of the reps with host rows to count (this runs under the rep locks)
     booked: dict[int, list[Interval]] = defaultdict(list)
     per_date: dict[int, dict] = defaultdict(lambda: defaultdict(int))
     pool_per_date: dict[int, dict] = defaultdict(lambda: defaultdict(int))
 
     def count(rep_id: int, booking_start, booking_pool: int) -> None:
-        local_date = sqlrows.aware(booking_start).astimezone(zones[rep_id]).date()
+        zone = zones.get(rep_id) or zones.setdefault(rep_id, ZoneInfo(schedules[rep_id].timezone))
+        local_date = sqlrows.aware(booking_start).astimezone(zone).date()
         per_date[rep_id][local_date] += 1
         if booking_pool == pool.pk:
             pool_per_date[rep_id][local_date] += 1
@@ -333,7 +324,7 @@ def _pool_state(calendars: PoolCalendars, hosts, counts, ledger, whole: bool, ta
     states, by_rep = [], {}
     for member in members:
         rid = member.rep_id
-        schedule = calendars.schedules[rid]
+        schedule = schedules[rid]
         if rid in booked or rid in per_date:  # else phase one's schedule as it is (most reps, 50-rep pools)
             schedule = replace(
                 schedule,
@@ -348,7 +339,7 @@ def _pool_state(calendars: PoolCalendars, hosts, counts, ledger, whole: bool, ta
                 role=member.role,
                 active=member.active,
                 daily_cap=member.daily_cap,
-                pool_meetings_per_local_date=dict(pool_per_date[rid]),
+                pool_meetings_per_local_date=dict(pool_per_date[rid]) if rid in pool_per_date else {},
                 count=member_count(member, ledger),
                 last_assigned=ledger.last_assigned.get(rid),
             )
