@@ -152,11 +152,12 @@ def load_pool_calendars(
                 days_off.add((rep_id, day))
             else:
                 overrides[rep_id][day].append((start, end))
+        read_ts = sqlrows.timestamps()
         for kind, rep_id, start, end in found_intervals:
             if kind == 2:
                 booked.add(rep_id)
                 continue
-            (busy if kind else time_off)[rep_id].append(Interval(sqlrows.aware(start), sqlrows.aware(end)))
+            (busy if kind else time_off)[rep_id].append(Interval(read_ts(start), read_ts(end)))
     withheld, schedules = health.withheld, {}
     for rid, schedule in roster.schedules.items():  # the roster's, where nothing is added to it that day
         if rid in overrides or rid in time_off or rid in busy or rid in withheld:
@@ -295,24 +296,25 @@ def pool_bookings_query(
 def _pool_state(calendars: PoolCalendars, hosts, counts, ledger, whole: bool, taken) -> PoolState | None:
     pool, members, rep_ids, schedules = calendars.pool, calendars.members, calendars.ids, calendars.schedules
     zones: dict[int, ZoneInfo] = {}  # of the reps with host rows to count (this runs under the rep locks)
+    read_ts = sqlrows.timestamps()
     booked: dict[int, list[Interval]] = defaultdict(list)
     per_date: dict[int, dict] = defaultdict(lambda: defaultdict(int))
     pool_per_date: dict[int, dict] = defaultdict(lambda: defaultdict(int))
 
     def count(rep_id: int, booking_start, booking_pool: int) -> None:
         zone = zones.get(rep_id) or zones.setdefault(rep_id, ZoneInfo(schedules[rep_id].timezone))
-        local_date = sqlrows.aware(booking_start).astimezone(zone).date()
+        local_date = read_ts(booking_start).astimezone(zone).date()
         per_date[rep_id][local_date] += 1
         if booking_pool == pool.pk:
             pool_per_date[rep_id][local_date] += 1
 
     if whole:
         for rep_id, start, end, booking_start, booking_pool in hosts:
-            booked[rep_id].append(Interval(sqlrows.aware(start), sqlrows.aware(end)))
+            booked[rep_id].append(Interval(read_ts(start), read_ts(end)))
             count(rep_id, booking_start, booking_pool)
     else:
         for rep_id, start, end in hosts:
-            booked[rep_id].append(Interval(sqlrows.aware(start), sqlrows.aware(end)))
+            booked[rep_id].append(Interval(read_ts(start), read_ts(end)))
         if taken is not None and all(
             any(i.start < taken[1] and taken[0] < i.end for i in booked.get(rid, ())) for rid in rep_ids
         ):

@@ -83,6 +83,20 @@ def day(value) -> date:
     return date.fromisoformat(value) if isinstance(value, str) else value
 
 
+def timestamps():
+    """The converter for many timestamps read back (a loop over rows): ``aware`` where the backend may hand
+    over text or naive values (SQLite), and nothing at all on PostgreSQL, where psycopg hands over every
+    ``timestamptz`` as an aware datetime in the connection's zone, which Django keeps at UTC (it refuses a
+    ``TIME_ZONE`` for a PostgreSQL database), so ``aware`` would return each one as it is: 0.45 µs a call, a
+    third of the Python time a slot page of 50 reps × 14 days spent on its ~2,900 busy rows
+    (2026-12-06)."""
+    return _same if vendor() == "postgresql" else aware
+
+
+def _same(value):
+    return value
+
+
 def aware(value):
     """A timestamp read back: aware, in UTC, whatever the backend handed over (``None`` stays ``None``)."""
     if value is None:
