@@ -3,8 +3,8 @@ kept per process between requests on PostgreSQL, where every use checks it again
 
 Every slot page and every booking reads a pool's members and their weekly hours, which change only when
 someone edits them, and builds them into Python objects: for a 50-rep pool 50 member rows with their reps and
-250 hours rows, a sixth of a booking's Python instructions (2026-12-06, callgrind). The roster keeps what
-they are built into; a use sends ``version_statement`` with the statements it sends anyway (phase one's
+250 hours rows, with the schedules built from them a fifth of a booking's Python instructions (2026-12-06,
+callgrind: docs/performance.md). The roster keeps what they are built into; a use sends ``version_statement`` with the statements it sends anyway (phase one's
 round trip, ``routing.selectors.load_pool_calendars``) and uses the roster only if the version is the one it
 was built at, else builds it again.
 
@@ -15,8 +15,9 @@ raw SQL), makes a new row version with a new ``(ctid, xmin)`` pair or removes on
 makes two versions at one place, and a place reused later holds a version of another transaction. A
 roster built inside a transaction that rolls back carries a version no committed state ever has. The
 version is read before the rows it vouches for (a change in between makes the next use build again), and a
-use compares it in the same round trip as the rest of its reads. A false match needs two 64-bit hash sums
-to coincide. Rewriting a table (``VACUUM FULL``, ``CLUSTER``) only makes rosters build again.
+use compares it in the same round trip as the rest of its reads. A false match needs a changed set of row
+versions with the same count and the same sum of their 64-bit hashes. Rewriting a table (``VACUUM FULL``,
+``CLUSTER``) only makes rosters build again.
 
 SQLite has no row versions to read: there the roster is built for each use, as before.
 """
