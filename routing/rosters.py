@@ -4,9 +4,10 @@ kept per process between requests on PostgreSQL, where every use checks it again
 Every slot page and every booking reads a pool's members and their weekly hours, which change only when
 someone edits them, and builds them into Python objects: for a 50-rep pool 50 member rows with their reps and
 250 hours rows, with the schedules built from them a fifth of a booking's Python instructions (2026-12-06,
-callgrind: docs/performance.md). The roster keeps what they are built into; a use sends ``version_statement`` with the statements it sends anyway (phase one's
-round trip, ``routing.selectors.load_pool_calendars``) and uses the roster only if the version is the one it
-was built at, else builds it again.
+callgrind: docs/performance.md). The roster keeps what they are built into; a use sends
+``version_statement`` with the statements it sends anyway (phase one's round trip,
+``routing.selectors.load_pool_calendars``) and uses the roster only if the version is the one it was built
+at, else builds it again.
 
 The version is PostgreSQL's own: each row version's physical place and inserting transaction (``ctid``,
 ``xmin``), hashed and summed, with the count, over the pool's member rows, their reps and those reps'

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from calendars.selectors import CalendarHealth, health_query
 from routing import rosters, sqlrows
-from routing.core import Interval, MeetingSpec, MemberState, PoolSpec, RepSchedule
+from routing.core import Interval, MeetingSpec, MemberState, PoolSpec, RepSchedule, interval
 from routing.ledger import ledger_query, member_count
 from routing.models import Pool, PoolMember
 from routing.poolrows import (  # the statements (tests read them from here too)
@@ -157,7 +157,7 @@ def load_pool_calendars(
             if kind == 2:
                 booked.add(rep_id)
                 continue
-            (busy if kind else time_off)[rep_id].append(Interval(read_ts(start), read_ts(end)))
+            (busy if kind else time_off)[rep_id].append(interval(read_ts(start), read_ts(end)))
     withheld, schedules = health.withheld, {}
     for rid, schedule in roster.schedules.items():  # the roster's, where nothing is added to it that day
         if rid in overrides or rid in time_off or rid in busy or rid in withheld:
@@ -310,11 +310,11 @@ def _pool_state(calendars: PoolCalendars, hosts, counts, ledger, whole: bool, ta
 
     if whole:
         for rep_id, start, end, booking_start, booking_pool in hosts:
-            booked[rep_id].append(Interval(read_ts(start), read_ts(end)))
+            booked[rep_id].append(interval(read_ts(start), read_ts(end)))
             count(rep_id, booking_start, booking_pool)
     else:
         for rep_id, start, end in hosts:
-            booked[rep_id].append(Interval(read_ts(start), read_ts(end)))
+            booked[rep_id].append(interval(read_ts(start), read_ts(end)))
         if taken is not None and all(
             any(i.start < taken[1] and taken[0] < i.end for i in booked.get(rid, ())) for rid in rep_ids
         ):

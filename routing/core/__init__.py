@@ -25,7 +25,7 @@ from routing.core.reasons import (
 )
 from routing.core.results import Assignment, Host, NoHostAvailable
 from routing.core.strategies import REGISTRY, STRATEGY_CHOICES, Strategy, register
-from routing.core.types import Interval, MeetingSpec, MemberState, PoolSpec, RepSchedule
+from routing.core.types import Interval, MeetingSpec, MemberState, PoolSpec, RepSchedule, interval
 
 __all__ = [
     "BUSY",
@@ -52,6 +52,7 @@ __all__ = [
     "Strategy",
     "assign",
     "free_starts",
+    "interval",
     "mean_load",
     "next_up_order",
     "offered_slots",

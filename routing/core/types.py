@@ -26,6 +26,23 @@ class Interval:
     end: datetime
 
 
+def interval(
+    start: datetime,
+    end: datetime,
+    *,
+    _new=object.__new__,
+    _start=Interval.start.__set__,
+    _end=Interval.end.__set__,
+) -> Interval:
+    """``Interval(start, end)`` for loaders that make thousands (a slot page's busy rows): the same object
+    (``Interval`` has no checks of its own), its two slots set directly; the frozen dataclass's ``__init__``
+    sets each through ``object.__setattr__``: 0.53–0.92 against 0.28–0.31 µs (2026-12-06)."""
+    made = _new(Interval)
+    _start(made, start)
+    _end(made, end)
+    return made
+
+
 @dataclass(frozen=True, slots=True)
 class RepSchedule:
     """One rep's calendar facts, as the core needs them."""
