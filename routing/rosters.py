@@ -56,10 +56,10 @@ class Roster:
 
     members: tuple[PoolMember, ...]  # ordered by pk, rep selected
     rep_ids: tuple[int, ...]  # sorted, distinct
-    weekly: dict[int, dict[int, tuple]]  # rep id → weekday → sorted (start, end) local times
     version: tuple | None  # None: not to be kept (SQLite)
-    # rep id → its schedule from the rows above alone (no overrides, time off or busy time; active as the
-    # rep row says), which a load uses as it is for the members with nothing more that day
+    # rep id → its schedule from the member and hours rows alone (weekly hours as sorted local ranges; no
+    # overrides, time off or busy time; active as the rep row says), which a load uses as it is for the
+    # members with nothing more that day
     schedules: dict[int, RepSchedule]
     capped: frozenset[int]  # the reps with a daily cap (their member row's or their own)
 
@@ -121,7 +121,7 @@ def build(pool: Pool) -> Roster:
         for m in members
     }
     capped = frozenset(m.rep_id for m in members if m.daily_cap is not None or m.rep.daily_cap is not None)
-    roster = Roster(members, rep_ids, weekly, version, schedules, capped)
+    roster = Roster(members, rep_ids, version, schedules, capped)
     if postgres:
         key = _key(pool)
         with _lock:

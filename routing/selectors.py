@@ -144,8 +144,7 @@ def load_pool_calendars(
     # caps that are not configured) every rep is counted.
     counted = roster.capped if meeting_type is not None else None
     if rep_ids:
-        read_health, found_overrides, found_intervals = found
-        health = read_health()
+        health, found_overrides, found_intervals = found
         for rep_id, day, start, end in found_overrides:
             overrides[rep_id][day]  # a day off leaves an empty list
             if start is None:
@@ -192,8 +191,8 @@ def load_pool_calendars(
 
 def _phase_one(roster, now, lo, hi, busy_lo, busy_hi, probe, *, version: Pool | None = None) -> list:
     """Phase one's reads for ``roster``'s reps in one round trip (``sqlrows.batch``), led by the roster's
-    version statement when ``version`` (the pool) is given: [version rows,] then a callable giving the
-    calendar health, the override rows and the interval rows (nothing else without reps)."""
+    version statement when ``version`` (the pool) is given: [version rows,] then the calendar health, the
+    override rows and the interval rows (nothing else without reps)."""
     statements = [rosters.version_statement(version)] if version is not None else []
     if not roster.rep_ids:
         return sqlrows.batch(statements) if statements else []
@@ -211,7 +210,7 @@ def _phase_one(roster, now, lo, hi, busy_lo, busy_hi, probe, *, version: Pool | 
     )
     day = sqlrows.day
     dated = [(rep_id, day(d), start, end) for rep_id, d, start, end in found_overrides]
-    return [*found_version, lambda: check.read(found_health), dated, found_intervals]
+    return [*found_version, check.read(found_health), dated, found_intervals]
 
 
 def load_pool_bookings(
@@ -295,14 +294,13 @@ def pool_bookings_query(
 
 def _pool_state(calendars: PoolCalendars, hosts, counts, ledger, whole: bool, taken) -> PoolState | None:
     pool, members, rep_ids, schedules = calendars.pool, calendars.members, calendars.ids, calendars.schedules
-    zones: dict[int, ZoneInfo] = {}  # of the reps with host rows to count (this runs under the rep locks)
     read_ts = sqlrows.timestamps()
     booked: dict[int, list[Interval]] = defaultdict(list)
     per_date: dict[int, dict] = defaultdict(lambda: defaultdict(int))
     pool_per_date: dict[int, dict] = defaultdict(lambda: defaultdict(int))
 
     def count(rep_id: int, booking_start, booking_pool: int) -> None:
-        zone = zones.get(rep_id) or zones.setdefault(rep_id, ZoneInfo(schedules[rep_id].timezone))
+        zone = ZoneInfo(schedules[rep_id].timezone)  # zoneinfo keeps each zone: a lookup
         local_date = read_ts(booking_start).astimezone(zone).date()
         per_date[rep_id][local_date] += 1
         if booking_pool == pool.pk:
