@@ -95,25 +95,28 @@ def current(roster: Roster, found: list[tuple]) -> bool:
     return roster.version is not None and tuple(found[0]) == roster.version
 
 
+def pool_members(pool: Pool) -> list[PoolMember]:
+    """The pool's member rows, rep selected, by pk. The explicit ordering matters: the models' default
+    ("rep" → the rep's name) would join and sort by routing_rep on this hot path (slot pages, bookings)."""
+    return sqlrows.instances(PoolMember, "t.pool_id = %s", [pool.pk], related="rep", order_by="t.id")
+
+
 def build(pool: Pool) -> Roster:
     """Read and build ``pool``'s roster, and keep it (PostgreSQL): the version first, then the rows."""
     postgres = sqlrows.vendor() == "postgresql"
     statements = [version_statement(pool)] if postgres else []
     *found_version, found_weekly = sqlrows.batch([*statements, (WEEKLY_SQL, [pool.pk])])
-    members = tuple(
-        sqlrows.instances(PoolMember, "t.pool_id = %s", [pool.pk], related="rep", order_by="t.id")
-    )
+    members = tuple(pool_members(pool))
     rep_ids = tuple(sorted({m.rep_id for m in members}))
-    ranges: dict[int, dict[int, list]] = defaultdict(lambda: defaultdict(list))
+    weekly: dict[int, dict[int, list]] = defaultdict(lambda: defaultdict(list))
     for rep_id, weekday, start, end in found_weekly:
-        ranges[rep_id][weekday].append((start, end))
-    weekly = {rid: {day: tuple(sorted(r)) for day, r in ranges[rid].items()} for rid in rep_ids}
+        weekly[rep_id][weekday].append((start, end))
     version = tuple(found_version[0][0]) if postgres else None
     schedules = {
         m.rep_id: RepSchedule(
             rep_id=m.rep_id,
             timezone=m.rep.timezone,
-            weekly_hours=weekly[m.rep_id],
+            weekly_hours={day: tuple(sorted(ranges)) for day, ranges in weekly[m.rep_id].items()},
             active=m.rep.active,
             daily_cap=m.rep.daily_cap,
             name=m.rep.name,

@@ -89,13 +89,6 @@ class PoolCalendars:
         return list(self.ids)
 
 
-def pool_members(pool: Pool) -> list[PoolMember]:
-    """The pool's member rows, rep selected, by pk (read now, not the kept roster's). Explicit orderings
-    throughout this module: the models' default ordering ("rep" → the rep's name) would join and sort by
-    routing_rep on every query of this hot path (slot pages, every booking)."""
-    return sqlrows.instances(PoolMember, "t.pool_id = %s", [pool.pk], related="rep", order_by="t.id")
-
-
 def _local_ranges(rows) -> tuple:
     return tuple(sorted((start, end) for start, end in rows))
 
@@ -125,7 +118,6 @@ def load_pool_calendars(
         busy_hi = window.end + timedelta(
             minutes=meeting_type.duration_minutes + meeting_type.buffer_after_minutes
         )
-    found = None
     if roster is not None:  # kept: its version goes with the reads, which use it if it is current
         found = _phase_one(roster, now, lo, hi, busy_lo, busy_hi, probe, version=pool)
         if not rosters.current(roster, found.pop(0)):
@@ -181,7 +173,7 @@ def load_pool_calendars(
         counted,
         time_off,
         busy,
-        health.withheld,
+        withheld,
         health.live,
         schedules,
         frozenset(booked),

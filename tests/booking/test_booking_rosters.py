@@ -39,7 +39,7 @@ def builds(monkeypatch):
 
 def load(pool, meeting_type):
     calendars = load_pool_calendars(pool, meeting_type, now=NOW, window=WINDOW)
-    return {rid: s for rid, s in calendars.schedules.items()}, calendars
+    return dict(calendars.schedules), calendars
 
 
 def seen(pool, meeting_type) -> dict:

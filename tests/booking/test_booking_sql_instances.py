@@ -16,7 +16,7 @@ from booking.models import Booking, BookingHost, MeetingType, OutboxMessage
 from booking.selectors import meeting_type_get
 from routing import sqlrows, sqlwrites
 from routing.models import LedgerEntry, PoolMember, Rep
-from routing.selectors import pool_members
+from routing.rosters import pool_members
 from tests.booking.booking_factories import make_meeting_type, make_pool, make_rep
 
 pytestmark = pytest.mark.django_db
