@@ -102,6 +102,12 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # --- Celery: without a broker, tasks run in-process (eagerly); with one, a worker and beat run them.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "") or None
 CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
+if CELERY_TASK_ALWAYS_EAGER:
+    # An eager task never reaches a broker, but Celery still takes a producer from its pool for it (to read
+    # the serializer), and with no URL kombu warns "No hostname was supplied" once per process, as if
+    # something were misconfigured. kombu's in-memory transport, named with a host, keeps that producer quiet
+    # and off the network; a worker or beat refuses to start without a real broker (config/celery.py).
+    CELERY_BROKER_URL = "memory://localhost/"
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
@@ -118,7 +124,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
-if CELERY_BROKER_URL and not CELERY_BROKER_URL.startswith(("redis://", "rediss://", "amqp://", "memory://")):
+if not CELERY_TASK_ALWAYS_EAGER and not CELERY_BROKER_URL.startswith(
+    ("redis://", "rediss://", "amqp://", "memory://")
+):
     raise ImproperlyConfigured(f"CELERY_BROKER_URL: unsupported scheme in {CELERY_BROKER_URL!r}")
 
 # --- Token encryption (MultiFernet): comma-separated Fernet keys, the first encrypts, all decrypt.
