@@ -1,11 +1,15 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from booking import pages
 
 urlpatterns = [
     path("", pages.landing, name="landing"),
+    # pages link the icon; browsers still ask for /favicon.ico on pages that do not (the admin, JSON)
+    path("favicon.ico", RedirectView.as_view(url=static("baton/favicon.svg"), permanent=True)),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

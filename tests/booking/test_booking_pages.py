@@ -169,3 +169,13 @@ def test_confirmation_fragment(client, booked):
 def test_landing_links_each_active_meeting_type(client, meeting_type):
     html = client.get("/").content.decode()
     assert 'href="/book/intro"' in html
+
+
+def test_pages_link_the_icon_and_favicon_ico_redirects_to_it(client, meeting_type):
+    from django.contrib.staticfiles import finders
+
+    html = client.get(f"/book/{meeting_type.slug}").content.decode()
+    assert '<link rel="icon" href="/static/baton/favicon.svg" type="image/svg+xml">' in html
+    assert finders.find("baton/favicon.svg")
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"] == "/static/baton/favicon.svg"

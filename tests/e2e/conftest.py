@@ -54,6 +54,12 @@ def new_page(browser):
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.js_errors = errors
+        refused: list[str] = []  # every 4xx/5xx the page's requests got (the icon's included)
+        page.on("response", lambda r: r.status >= 400 and refused.append(f"{r.status} {r.url}"))
+        # the browser's own requests (the icon) are not the page's: their failures show on the console
+        failed = "Failed to load"
+        page.on("console", lambda m: m.type == "error" and failed in m.text and refused.append(m.text))
+        page.bad_responses = refused
         return page
 
     yield make

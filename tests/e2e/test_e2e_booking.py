@@ -49,6 +49,7 @@ def test_book_a_slot_end_to_end(page, live_server, shot):
     ics = page.request.get(live_server.url + page.get_attribute("#ics-link", "href"))
     assert ics.ok and b"BEGIN:VEVENT" in ics.body()
     assert page.js_errors == []
+    assert page.bad_responses == []  # no 404 for an icon, a script or a style sheet
 
 
 def test_double_click_and_retry_book_once(page, live_server):
