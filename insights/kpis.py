@@ -4,7 +4,7 @@ Definitions (docs/insights.md has the full list):
 
 * bookings of a period: the pool's bookings created in the period, any status; a rep's bookings are those it
   hosts (not reassigned away). Share = rep bookings / all host assignments; target = weight / total weight
-  of the active members; gap = share − target.
+  of the active members; gap = share − target (share and gap: None when the period has no assignment).
 * no-show rate, conversion (won) and revenue per meeting are over the bookings with a recorded outcome.
 * lead time = booking start − booking creation, median in hours.
 * speed to lead = booking creation − the booking's visitor's first view of the booking page of the booking's
@@ -128,11 +128,11 @@ def rep_rows(pool: Pool, start: datetime, end: datetime) -> dict:
     for m in sorted(members, key=lambda m: (m.rep.name, m.rep_id)):
         items = per_rep.get(m.rep_id, [])
         n = len(items)
-        share = _ratio(n, assignments) or 0.0
+        share = _ratio(n, assignments)  # None: nothing assigned in the period, so no share to compare
         target = (weights.get(m.rep_id, 0.0) / total_weight) if total_weight else 0.0
         row = {"rep_id": m.rep_id, "name": m.rep.name, "bookings": n, "share": share, "target_share": target}
-        row["gap"] = share - target
-        row["highlight"] = abs(row["gap"]) > GAP_HIGHLIGHT
+        row["gap"] = None if share is None else share - target
+        row["highlight"] = row["gap"] is not None and abs(row["gap"]) > GAP_HIGHLIGHT
         row.update(outcome_figures(items, speeds))
         row["cap_hits"] = cap_hits.get(m.rep_id, 0)
         row["fallbacks"] = fallbacks_by_rep.get(m.rep_id, 0)

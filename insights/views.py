@@ -138,7 +138,7 @@ def dashboard(request):
         "pool": pool,
         "data": data,
         "share_chart": bars(
-            [(r["name"], [r["share"], r["target_share"]]) for r in rows], series=["share", "target"]
+            [(r["name"], [r["share"] or 0.0, r["target_share"]]) for r in rows], series=["share", "target"]
         ),
         "funnel_chart": funnel(
             [(k, data["funnel"][k] or 0) for k in ("visits", "visitors", "qualified", "booked")]

@@ -130,3 +130,21 @@ def test_qualified_step_from_lead_routed(meeting_type):
         lead_routed.send(sender=None, meeting_type=meeting_type, lead=None, disqualified=disqualified)
     RoutedLead.objects.update(at=at(2, 8))
     assert kpis.funnel(meeting_type.pool, at(1, 0), at(8, 0))["qualified"] == 2
+
+
+def test_a_period_without_bookings_has_no_share_and_no_gap(client, meeting_type, reps):
+    # nothing was assigned: 0 of 0 is no share at all, so no gap to flag (not 0.0 and a red −0.5)
+    table = kpis.rep_rows(meeting_type.pool, at(1, 0), at(8, 0))
+    assert [(r["bookings"], r["share"], r["gap"], r["highlight"]) for r in table["rows"]] == [
+        (0, None, None, False)
+    ] * len(reps)
+    user = get_user_model().objects.create_user("boss", password="pw", is_staff=True, is_superuser=True)
+    client.force_login(user)
+    query = {"pool": meeting_type.pool.slug, "start": "2026-03-01 00:00", "end": "2026-03-08 00:00"}
+    page = client.get("/insights/", query)
+    assert page.status_code == 200 and b"background:#f6d0c0" not in page.content
+    rows = list(
+        csv.reader(io.StringIO(client.get("/insights/", {**query, "table": "reps"}).content.decode()))
+    )
+    share, gap = rows[0].index("share"), rows[0].index("gap")
+    assert {(r[share], r[gap]) for r in rows[1:]} == {("", "")}
