@@ -68,13 +68,15 @@ def booking_create(
     busy time, calendar health), and the live check of the host the pool would choose now. Inside ONE
     durable transaction: claim the idempotency key (if any), lock every candidate rep (late, sorted), load
     the host rows and the ledger, assign (routing core; a host not asked before is asked live here), insert
-    Booking and BookingHost rows, the decision record, ledger entries and outbox rows (on PostgreSQL in one
-    round trip with the COMMIT, which releases the locks: ``sqlrows.batch``). Raises
+    Booking and BookingHost rows, the decision record, ledger entries, outbox rows and the key's stored
+    response (on PostgreSQL in one round trip with the COMMIT, which releases the locks: ``sqlrows.batch``).
+    Raises
     ``InvalidInput`` (start not bookable), ``SlotUnavailable`` (taken; with alternatives), ``TryAgain`` (lock
     timeout) or ``IdempotencyConflict``; a same-key same-body request replays the first response. On
     PostgreSQL requests with one key take turns from before the planning (``idempotency.turn``: then the
     durable transaction opens first, and the planning runs inside it, still before the rep locks), so a
-    duplicate that waited replays without reading the pool or asking a calendar provider.
+    duplicate that waited replays without reading the pool or asking a calendar provider; the key's row
+    then needs no claim of its own and goes in with the booking's rows (``idempotency.response_writes``).
     """
     now = now or dj_timezone.now()
     zone = _check(start, timezone)
@@ -105,7 +107,8 @@ def booking_create(
             stage = "key"
             # the key's turn opened the durable transaction: book inside it
             with transaction.atomic(savepoint=False) if turn.opened else transaction.atomic(durable=True):
-                key_row = idempotency.begin(key, request_hash, now=now) if key else None
+                # under the key's turn its row goes in with the booking's; elsewhere it is claimed first
+                key_row = idempotency.begin(key, request_hash, now=now) if key and not turn.opened else None
                 stage = "book"
                 body = _book(
                     meeting_type,
@@ -120,7 +123,7 @@ def booking_create(
                     now=now,
                     route=route,
                     visitor=visitor,
-                    stored=(key_row, key) if key_row is not None else None,
+                    claim=idempotency.Claim(key, request_hash, key_row) if key else None,
                 )
     except SlotUnavailable:
         if key and stage == "plan":  # the slot may be taken by a request with this key, committed meanwhile
@@ -131,7 +134,9 @@ def booking_create(
             alternatives=alternatives(meeting_type, after=start, zone=zone, now=now, route=route)
         ) from None
     except IntegrityError as exc:
-        if stage == "key":
+        # the key's row refused: claimed first (``begin``) or, under the key's turn, with the booking's rows
+        # (a live row whose response could not be read: sealed under another SECRET_KEY)
+        if stage == "key" or (key and stage == "book" and idempotency.is_taken(exc)):
             stored = idempotency.replay(key, request_hash, now=now)
             if stored:
                 return CreateResult(stored[0], stored[1], replayed=True)
@@ -205,10 +210,10 @@ def _book(
     now: datetime,
     route=None,
     visitor: str = "",
-    stored: tuple | None = None,
+    claim: idempotency.Claim | None = None,
 ) -> dict:
-    """Lock, re-check, assign and write the booking (inside the transaction). ``stored``: the request's
-    ``IdempotencyKey`` row and key, which store the response."""
+    """Lock, re-check, assign and write the booking (inside the transaction). ``claim``: the request's
+    Idempotency-Key, whose row stores the response."""
     pool, calendars = plan.pool, plan.calendars
     end = start + timedelta(minutes=meeting_type.duration_minutes)
     token = secrets.token_urlsafe(32)  # what needs no lock is done before the locks
@@ -261,14 +266,19 @@ def _book(
         "booking.confirmed", booking, context={"hosts": described}, sealed=sealed, now=now
     )
     body = booking_body(booking, described, token=token)
-    then = []
-    if stored:  # the Idempotency-Key's row stores the response
-        then.append(idempotency.finish_statement(*stored, booking_id=booking.pk, status_code=201, body=body))
+    first, stored, then = [], [], []
+    if claim:  # the Idempotency-Key's row stores the response
+        first, stored, then = idempotency.response_writes(
+            claim, booking_id=booking.pk, status_code=201, body=body, now=now
+        )
     if route and route.lead_id is not None:  # the lead's link to its booking
         then.append(route.attach_statement(booking))
     outbox.deliver_after_commit(messages)  # before the writes: a failed round trip discards it
     # the last statements of the booking's transaction: its COMMIT may go with them (``sqlrows.batch``)
     sqlwrites.insert_many(
-        [messages] if key is None else [[booking], hosts, entries, messages], then=then, commit=True
+        [messages, stored] if key is None else [[booking], hosts, entries, messages, stored],
+        first=first,
+        then=then,
+        commit=True,
     )
     return body

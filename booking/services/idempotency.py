@@ -7,7 +7,10 @@ retried with the same key. Keys expire ``BOOKING_IDEMPOTENCY_TTL_HOURS`` after f
 
 On PostgreSQL, requests with one key also take turns from before their planning (``turn``): a duplicate
 that arrives while the first is under way waits for it and replays its response, instead of reading the
-pool and asking calendar providers for a booking it will not make.
+pool and asking calendar providers for a booking it will not make. There the key's lock, not its row,
+keeps duplicates out, so the row goes in with the booking's own rows, its response in it, in the
+booking's last round trip (``response_writes``); elsewhere the row is claimed first (``begin``) and the
+response stored into it at the end.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 
 from booking.errors import IdempotencyConflict, InvalidInput
 from booking.models import IdempotencyKey
@@ -105,26 +108,67 @@ def _fernet(key: str) -> Fernet:
     return Fernet(base64.urlsafe_b64encode(digest))
 
 
-def begin(key: str, request_hash: str, *, now: datetime) -> IdempotencyKey:
-    """Claim ``key`` for this request (inside the booking transaction): an expired row of the key is deleted
-    and the new one inserted in one round trip on PostgreSQL. Raises IntegrityError if the key is taken."""
+@dataclass(frozen=True)
+class Claim:
+    """A booking request's key: ``row`` is its row when ``begin`` claimed it (the response then goes into
+    it), None when the key's ``turn`` holds the key's lock (the row goes in with the response)."""
+
+    key: str
+    request_hash: str
+    row: IdempotencyKey | None = None
+
+
+def _row(key: str, request_hash: str, *, now: datetime) -> IdempotencyKey:
     ttl = timedelta(hours=settings.BOOKING_IDEMPOTENCY_TTL_HOURS)
-    row = IdempotencyKey(
+    return IdempotencyKey(
         key_hash=key_hash(key), request_hash=request_hash, created_at=now, expires_at=now + ttl
     )
-    expired = sqlwrites.returning(
-        "DELETE FROM booking_idempotencykey WHERE key_hash = %s AND expires_at <= %s", "id"
-    )
-    sqlwrites.insert_many([[row]], first=[(expired, [row.key_hash, sqlrows.at(now)])])
+
+
+def _expired_statement(row: IdempotencyKey, *, now: datetime) -> tuple[str, list]:
+    """Deletes the key's expired row, which would refuse ``row`` (``key_hash`` is unique)."""
+    sql = "DELETE FROM booking_idempotencykey WHERE key_hash = %s AND expires_at <= %s"
+    return sqlwrites.returning(sql, "id"), [row.key_hash, sqlrows.at(now)]
+
+
+def begin(key: str, request_hash: str, *, now: datetime) -> IdempotencyKey:
+    """Claim ``key`` for this request (inside the booking transaction) where no ``turn`` holds its lock: an
+    expired row of the key is deleted and the new one inserted in one round trip on PostgreSQL. Raises
+    IntegrityError if the key is taken."""
+    row = _row(key, request_hash, now=now)
+    sqlwrites.insert_many([[row]], first=[_expired_statement(row, now=now)])
     return row
+
+
+def response_writes(
+    claim: Claim, *, booking_id: int, status_code: int, body: dict, now: datetime
+) -> tuple[list[tuple[str, list]], list[IdempotencyKey], list[tuple[str, list]]]:
+    """What stores the response for the claim's key, inside the booking transaction, for a caller that
+    sends it with the booking's rows (``routing.sqlwrites.insert_many``: one round trip under the rep locks
+    on PostgreSQL): statements before the rows, rows to insert with them, statements after. Under the
+    key's ``turn``: the expired row out, the key's row in, response and all; after ``begin``: the claimed
+    row updated (``finish_statement``)."""
+    if claim.row is not None:
+        stored = dict(booking_id=booking_id, status_code=status_code, body=body)
+        return [], [], [finish_statement(claim.row, claim.key, **stored)]
+    row = _row(claim.key, claim.request_hash, now=now)
+    row.booking_id, row.status_code, row.sealed_response = booking_id, status_code, _seal(claim.key, body)
+    return [_expired_statement(row, now=now)], [row], []
+
+
+UNIQUE_VIOLATION = "23505"
+
+
+def is_taken(exc: IntegrityError) -> bool:
+    """The key's row was refused: the key has a live row (``key_hash`` is unique)."""
+    return locking.sqlstate(exc) == UNIQUE_VIOLATION and "key_hash" in str(exc)
 
 
 def finish_statement(
     row: IdempotencyKey, key: str, *, booking_id: int, status_code: int, body: dict
 ) -> tuple[str, list]:
-    """The statement that stores the response for ``key`` (inside the booking transaction), for a caller
-    that sends it with the booking's rows (one round trip under the rep locks on PostgreSQL:
-    ``routing.sqlwrites.insert_many``'s ``then``). Updates ``row`` as it will be stored."""
+    """The statement that stores the response for ``key`` in ``row`` (claimed by ``begin``), inside the
+    booking transaction (``response_writes``). Updates ``row`` as it will be stored."""
     row.booking_id = booking_id
     row.status_code = status_code
     row.sealed_response = _seal(key, body)

@@ -13,7 +13,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from booking.models import Booking, BookingHost
+from booking.models import Booking, BookingHost, IdempotencyKey
 from booking.services import booking_create, locking
 from routing import selectors, sqlrows
 from routing.core import Interval
@@ -231,8 +231,8 @@ def test_a_keyed_booking_writes_everything_in_one_round_trip_after_its_locks(mon
     (``load_locked``), then every row it writes, the Idempotency-Key's stored response included
     (``sqlwrites.insert_many`` with ``then``), and its COMMIT where the transaction is the booking's own
     (not in this test case's: test_booking_round_trips.py). Before them, the key's turn reads the
-    stored response with its lock, and the key's row replaces an expired one in one round trip. The
-    response replays."""
+    stored response with its lock; the key's row, response and all, replaces an expired one in the last
+    round trip, with the booking's rows (no round trip of its own). The response replays."""
     meeting_type = make_meeting_type(make_pool("first_available", [make_rep("K"), make_rep("L")]))
     trips: list[list[str]] = []
     batch = sqlrows.batch
@@ -255,26 +255,23 @@ def test_a_keyed_booking_writes_everything_in_one_round_trip_after_its_locks(mon
     made = keyed()
     monkeypatch.undo()
     # before the locks: the key's lock with its stored response, the pool's roster (built: a new pool),
-    # phase one, the key's row (expired one out)
-    heads = [
-        "SELECT pg_try_advisory_xact_lock",
-        "SELECT count(*)",
-        "SELECT c.rep_id",
-        "DELETE FROM booking_idempotencykey",
-    ]
-    assert [sqls[0].strip().startswith(head) for sqls, head in zip(trips, heads, strict=False)] == [True] * 4
-    assert trips[0][1].startswith("SELECT request_hash") and trips[3][1].startswith(
-        'INSERT INTO "booking_idem'
-    )
+    # phase one; then the locks
+    heads = ["SELECT pg_try_advisory_xact_lock", "SELECT count(*)", "SELECT c.rep_id"]
+    assert [sqls[0].strip().startswith(head) for sqls, head in zip(trips, heads, strict=False)] == [True] * 3
+    assert trips[0][1].startswith("SELECT request_hash")
     locked = next(i for i, sqls in enumerate(trips) if any("pg_advisory_xact_lock(k)" in sql for sql in sqls))
-    assert any(sql.startswith("SELECT nextval") for sql in trips[locked])
+    assert locked == 3 and any(sql.startswith("SELECT nextval") for sql in trips[locked])
     written = trips[locked + 1 :]
     assert len(written) == 1  # nothing else before the commit
-    assert [sql.split(" (")[0] for sql in written[0]] == [
-        "WITH i0 AS",
-        'INSERT INTO "booking_outboxmessage"',
-        'UPDATE "booking_idempotencykey" SET "booking_id" = %s, "status_code" = %s, "sealed_response" = %s '
-        'WHERE "id" = %s RETURNING "id"',
-    ]
+    delete, *inserts = written[0]  # the expired row out, then the booking's rows with the key's
+    assert delete.startswith("DELETE FROM booking_idempotencykey")
+    assert [sql.split(" (")[0] for sql in inserts] == ["WITH i0 AS", "WITH i0 AS"]
+    assert 'INSERT INTO "booking_booking"' in inserts[0]
+    assert all(
+        f'INSERT INTO "{table}"' in inserts[1]
+        for table in ("booking_outboxmessage", "booking_idempotencykey")
+    )
     replayed = keyed()
     assert replayed.replayed and replayed.body == made.body and Booking.objects.count() == 1
+    row = IdempotencyKey.objects.get()
+    assert (row.booking_id, row.status_code) == (made.body["id"], 201) and row.sealed_response
