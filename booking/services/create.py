@@ -66,13 +66,13 @@ def booking_create(
 
     Before the transaction (``_plan``): the pool's members and what the locks do not guard (hours, synced
     busy time, calendar health), and the live check of the host the pool would choose now. Inside ONE
-    durable transaction: claim the idempotency key (if any), lock every candidate rep (late, sorted), load
-    the host rows and the ledger, assign (routing core; a host not asked before is asked live here), insert
-    Booking and BookingHost rows, the decision record, ledger entries, outbox rows and the key's stored
-    response (on PostgreSQL in one round trip with the COMMIT, which releases the locks: ``sqlrows.batch``).
-    Raises
-    ``InvalidInput`` (start not bookable), ``SlotUnavailable`` (taken; with alternatives), ``TryAgain`` (lock
-    timeout) or ``IdempotencyConflict``; a same-key same-body request replays the first response. On
+    durable transaction: claim the idempotency key (if any, where no key's turn holds it), lock every
+    candidate rep (late, sorted), load the host rows and the ledger, assign (routing core; a host not asked
+    before is asked live here), insert Booking and BookingHost rows, the decision record, ledger entries,
+    outbox rows and the key's stored response (on PostgreSQL in one round trip with the COMMIT, which
+    releases the locks: ``sqlrows.batch``). Raises ``InvalidInput`` (start not bookable),
+    ``SlotUnavailable`` (taken; with alternatives), ``TryAgain`` (lock timeout) or ``IdempotencyConflict``;
+    a same-key same-body request replays the first response. On
     PostgreSQL requests with one key take turns from before the planning (``idempotency.turn``: then the
     durable transaction opens first, and the planning runs inside it, still before the rep locks), so a
     duplicate that waited replays without reading the pool or asking a calendar provider; the key's row
