@@ -111,6 +111,8 @@ def test_dashboard_page_csv_and_admin_link(client, meeting_type, recorded):
     query = {"pool": meeting_type.pool.slug, "start": "2026-03-01 00:00", "end": "2026-03-08 00:00"}
     response = client.get("/insights/", query)
     assert response.status_code == 200 and b"<svg" in response.content
+    highlighted = sum(r["highlight"] for r in response.context["data"]["reps"]["rows"])
+    assert highlighted and response.content.count(b'class="off-target"') == highlighted
     for table in ("funnel", "reps", "daily", "meetings", "unavailable"):
         response = client.get("/insights/", {**query, "table": table})
         assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
@@ -142,7 +144,7 @@ def test_a_period_without_bookings_has_no_share_and_no_gap(client, meeting_type,
     client.force_login(user)
     query = {"pool": meeting_type.pool.slug, "start": "2026-03-01 00:00", "end": "2026-03-08 00:00"}
     page = client.get("/insights/", query)
-    assert page.status_code == 200 and b"background:#f6d0c0" not in page.content
+    assert page.status_code == 200 and b"off-target" not in page.content
     rows = list(
         csv.reader(io.StringIO(client.get("/insights/", {**query, "table": "reps"}).content.decode()))
     )
