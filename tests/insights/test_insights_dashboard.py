@@ -111,8 +111,13 @@ def test_dashboard_page_csv_and_admin_link(client, meeting_type, recorded):
     query = {"pool": meeting_type.pool.slug, "start": "2026-03-01 00:00", "end": "2026-03-08 00:00"}
     response = client.get("/insights/", query)
     assert response.status_code == 200 and b"<svg" in response.content
-    highlighted = sum(r["highlight"] for r in response.context["data"]["reps"]["rows"])
-    assert highlighted and response.content.count(b'class="off-target"') == highlighted
+    assert b'class="off-target"' not in response.content  # shares 2, 1, 1 of 4 meet targets 0.5, 0.25, 0.25
+    member = meeting_type.pool.members.get(weight=2)
+    member.weight = 6  # targets 0.75, 0.125, 0.125: every rep is off by more than 5 points
+    member.save()
+    rows = client.get("/insights/", query)
+    assert all(r["highlight"] for r in rows.context["data"]["reps"]["rows"])
+    assert rows.content.count(b'class="off-target"') == 3
     for table in ("funnel", "reps", "daily", "meetings", "unavailable"):
         response = client.get("/insights/", {**query, "table": table})
         assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
