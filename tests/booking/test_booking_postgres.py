@@ -228,8 +228,8 @@ def test_exclusion_violation_in_the_service_is_a_409_not_a_500(monkeypatch):
 @pytest.mark.django_db
 def test_a_keyed_booking_writes_everything_in_one_round_trip_after_its_locks(monkeypatch):
     """Under the rep locks a booking makes two round trips: the locks with the reads under them and its key
-    (``load_locked``), then every row it writes, the Idempotency-Key's stored response included
-    (``sqlwrites.insert_many`` with ``then``), and its COMMIT where the transaction is the booking's own
+    (``load_locked``), then every row it writes, the Idempotency-Key's row with its stored response
+    included (``sqlwrites.insert_many``), and its COMMIT where the transaction is the booking's own
     (not in this test case's: test_booking_round_trips.py). Before them, the key's turn reads the
     stored response with its lock; the key's row, response and all, replaces an expired one in the last
     round trip, with the booking's rows (no round trip of its own). The response replays."""
