@@ -266,9 +266,9 @@ def _book(
         "booking.confirmed", booking, context={"hosts": described}, sealed=sealed, now=now
     )
     body = booking_body(booking, described, token=token)
-    first, stored, then = [], [], []
+    first, key_rows, then = [], [], []
     if claim:  # the Idempotency-Key's row stores the response
-        first, stored, then = idempotency.response_writes(
+        first, key_rows, then = idempotency.response_writes(
             claim, booking_id=booking.pk, status_code=201, body=body, now=now
         )
     if route and route.lead_id is not None:  # the lead's link to its booking
@@ -276,7 +276,7 @@ def _book(
     outbox.deliver_after_commit(messages)  # before the writes: a failed round trip discards it
     # the last statements of the booking's transaction: its COMMIT may go with them (``sqlrows.batch``)
     sqlwrites.insert_many(
-        [messages, stored] if key is None else [[booking], hosts, entries, messages, stored],
+        [messages, key_rows] if key is None else [[booking], hosts, entries, messages, key_rows],
         first=first,
         then=then,
         commit=True,

@@ -38,6 +38,7 @@ MAX_KEY_LENGTH = 255
 # Advisory-lock key space of idempotency keys: the two-int form (PostgreSQL keeps it apart from the
 # one-bigint form of the rep locks), "KEYS" and 32 bits of the key's hash.
 KEY_LOCK_CLASS = 0x4B455953
+UNIQUE_VIOLATION = "23505"
 
 
 def check_key(key: str | None) -> str | None:
@@ -149,14 +150,13 @@ def response_writes(
     key's ``turn``: the expired row out, the key's row in, response and all; after ``begin``: the claimed
     row updated (``finish_statement``)."""
     if claim.row is not None:
-        stored = dict(booking_id=booking_id, status_code=status_code, body=body)
-        return [], [], [finish_statement(claim.row, claim.key, **stored)]
+        update = finish_statement(
+            claim.row, claim.key, booking_id=booking_id, status_code=status_code, body=body
+        )
+        return [], [], [update]
     row = _row(claim.key, claim.request_hash, now=now)
     row.booking_id, row.status_code, row.sealed_response = booking_id, status_code, _seal(claim.key, body)
     return [_expired_statement(row, now=now)], [row], []
-
-
-UNIQUE_VIOLATION = "23505"
 
 
 def is_taken(exc: IntegrityError) -> bool:

@@ -11,6 +11,8 @@ from routing.models import Pool, PoolMember, Rep
 
 # Monday 2 March 2026, 07:00 UTC (08:00 in Berlin).
 NOW = dt.datetime(2026, 3, 2, 7, 0, tzinfo=dt.UTC)
+# Tuesday 3 March 2026, 09:00 UTC: a start inside the working hours of ``make_rep``'s reps.
+START = dt.datetime(2026, 3, 3, 9, 0, tzinfo=dt.UTC)
 _seq = itertools.count(1)
 
 
@@ -92,3 +94,17 @@ def bulk_bookings(meeting_type: MeetingType, reps: list, starts: list, *, assign
         for i, b in enumerate(rows)
     )
     return rows
+
+
+def create_keyed(meeting_type: MeetingType, key: str, email: str = "pat@example.org", start=START):
+    """``booking_create`` for Pat in Berlin with an Idempotency-Key."""
+    from booking.services import booking_create
+
+    return booking_create(
+        meeting_type=meeting_type,
+        start=start,
+        name="Pat",
+        email=email,
+        timezone="Europe/Berlin",
+        idempotency_key=key,
+    )

@@ -11,22 +11,13 @@ from django.utils import timezone
 
 from booking.errors import TryAgain
 from booking.models import Booking, IdempotencyKey
-from booking.services import booking_create
-from tests.booking.booking_factories import make_meeting_type, make_pool, make_rep
+from tests.booking.booking_factories import create_keyed, make_meeting_type, make_pool, make_rep
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clock")]
-START = dt.datetime(2026, 3, 3, 9, 0, tzinfo=dt.UTC)
 
 
 def _create(meeting_type):
-    return booking_create(
-        meeting_type=meeting_type,
-        start=START,
-        name="Pat",
-        email="pat@example.org",
-        timezone="Europe/Berlin",
-        idempotency_key="sealed",
-    )
+    return create_keyed(meeting_type, "sealed")
 
 
 def test_an_unreadable_stored_response_is_try_again_until_the_key_expires(settings):

@@ -14,22 +14,10 @@ from django.db import connection, connections
 
 from booking.errors import IdempotencyConflict, SlotUnavailable, TryAgain
 from booking.models import Booking
-from booking.services import booking_create, idempotency
-from tests.booking.booking_factories import make_meeting_type, make_pool, make_rep
+from booking.services import idempotency
+from tests.booking.booking_factories import START, create_keyed, make_meeting_type, make_pool, make_rep
 
 pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("clock")]
-START = dt.datetime(2026, 3, 3, 9, 0, tzinfo=dt.UTC)
-
-
-def _create(meeting_type, key, email="pat@example.org", start=START):
-    return booking_create(
-        meeting_type=meeting_type,
-        start=start,
-        name="Pat",
-        email=email,
-        timezone="Europe/Berlin",
-        idempotency_key=key,
-    )
 
 
 def _key_locks() -> int:
@@ -53,24 +41,24 @@ def test_a_request_waits_for_the_keys_turn_at_most_the_lock_timeout(settings):
     with _other_connection() as other:
         other.execute("SELECT pg_advisory_lock(%s, %s)", idempotency.key_lock("held"))
         with pytest.raises(TryAgain):
-            _create(meeting_type, "held")
+            create_keyed(meeting_type, "held")
         assert not Booking.objects.exists()
-        _create(meeting_type, "another key")  # other keys do not wait
-    assert _create(meeting_type, "held", email="held@example.org", start=START + dt.timedelta(hours=1))
+        create_keyed(meeting_type, "another key")  # other keys do not wait
+    assert create_keyed(meeting_type, "held", email="held@example.org", start=START + dt.timedelta(hours=1))
 
 
 @pytest.mark.django_db(transaction=True)
 def test_no_key_lock_outlives_the_request_whatever_its_outcome():
     meeting_type = make_meeting_type(make_pool("round_robin", [make_rep("L")]))
-    first = _create(meeting_type, "one")
+    first = create_keyed(meeting_type, "one")
     assert _key_locks() == 0
-    assert _create(meeting_type, "one").replayed
+    assert create_keyed(meeting_type, "one").replayed
     assert _key_locks() == 0
     with pytest.raises(SlotUnavailable):
-        _create(meeting_type, "two", email="other@example.org")
+        create_keyed(meeting_type, "two", email="other@example.org")
     assert _key_locks() == 0
     with pytest.raises(IdempotencyConflict):
-        _create(meeting_type, "one", email="other@example.org")
+        create_keyed(meeting_type, "one", email="other@example.org")
     assert _key_locks() == 0
     assert Booking.objects.get().pk == first.body["id"]
 
@@ -95,7 +83,7 @@ def test_a_duplicate_that_waited_replays_without_planning(monkeypatch):
 
     def run() -> None:
         try:
-            outcomes.append(_create(meeting_type, "dup"))
+            outcomes.append(create_keyed(meeting_type, "dup"))
         finally:
             connections.close_all()
 

@@ -17,7 +17,14 @@ from booking.models import Booking, BookingHost, IdempotencyKey
 from booking.services import booking_create, locking
 from routing import selectors, sqlrows
 from routing.core import Interval
-from tests.booking.booking_factories import NOW, bulk_bookings, make_meeting_type, make_pool, make_rep
+from tests.booking.booking_factories import (
+    NOW,
+    bulk_bookings,
+    create_keyed,
+    make_meeting_type,
+    make_pool,
+    make_rep,
+)
 from tests.booking.booking_race import lock_held_elsewhere
 
 pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("clock")]
@@ -241,18 +248,8 @@ def test_a_keyed_booking_writes_everything_in_one_round_trip_after_its_locks(mon
         trips.append([sql for sql, _ in statements])
         return batch(statements, **options)
 
-    def keyed():
-        return booking_create(
-            meeting_type=meeting_type,
-            start=START,
-            name="Pat",
-            email="pat@example.org",
-            timezone="Europe/Berlin",
-            idempotency_key="one-trip",
-        )
-
     monkeypatch.setattr(sqlrows, "batch", counted)
-    made = keyed()
+    made = create_keyed(meeting_type, "one-trip")
     monkeypatch.undo()
     # before the locks: the key's lock with its stored response, the pool's roster (built: a new pool),
     # phase one; then the locks
@@ -271,7 +268,7 @@ def test_a_keyed_booking_writes_everything_in_one_round_trip_after_its_locks(mon
         f'INSERT INTO "{table}"' in inserts[1]
         for table in ("booking_outboxmessage", "booking_idempotencykey")
     )
-    replayed = keyed()
+    replayed = create_keyed(meeting_type, "one-trip")
     assert replayed.replayed and replayed.body == made.body and Booking.objects.count() == 1
     row = IdempotencyKey.objects.get()
     assert (row.booking_id, row.status_code) == (made.body["id"], 201) and row.sealed_response
