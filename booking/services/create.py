@@ -72,11 +72,11 @@ def booking_create(
     outbox rows and the key's stored response (on PostgreSQL in one round trip with the COMMIT, which
     releases the locks: ``sqlrows.batch``). Raises ``InvalidInput`` (start not bookable),
     ``SlotUnavailable`` (taken; with alternatives), ``TryAgain`` (lock timeout) or ``IdempotencyConflict``;
-    a same-key same-body request replays the first response. On
-    PostgreSQL requests with one key take turns from before the planning (``idempotency.turn``: then the
-    durable transaction opens first, and the planning runs inside it, still before the rep locks), so a
-    duplicate that waited replays without reading the pool or asking a calendar provider; the key's row
-    then needs no claim of its own and goes in with the booking's rows (``idempotency.response_writes``).
+    a same-key same-body request replays the first response. On PostgreSQL requests with one key take turns
+    from before the planning (``idempotency.turn``: then the durable transaction opens first, and the
+    planning runs inside it, still before the rep locks), so a duplicate that waited replays without reading
+    the pool or asking a calendar provider; the key's row then needs no claim of its own and goes in with
+    the booking's rows (``idempotency.response_writes``).
     """
     now = now or dj_timezone.now()
     zone = _check(start, timezone)
@@ -104,12 +104,11 @@ def booking_create(
             if turn.stored:  # the response of an earlier request with the key (or of one we waited for)
                 return CreateResult(turn.stored[0], turn.stored[1], replayed=True)
             plan = _plan(meeting_type, start=start, now=now, route=route)
-            stage = "key"
+            stage = "book"
             # the key's turn opened the durable transaction: book inside it
             with transaction.atomic(savepoint=False) if turn.opened else transaction.atomic(durable=True):
                 # under the key's turn its row goes in with the booking's; elsewhere it is claimed first
                 key_row = idempotency.begin(key, request_hash, now=now) if key and not turn.opened else None
-                stage = "book"
                 body = _book(
                     meeting_type,
                     plan,
@@ -136,7 +135,7 @@ def booking_create(
     except IntegrityError as exc:
         # the key's row refused: claimed first (``begin``) or, under the key's turn, with the booking's rows
         # (a live row whose response could not be read: sealed under another SECRET_KEY)
-        if stage == "key" or (key and stage == "book" and idempotency.is_taken(exc)):
+        if key and idempotency.is_taken(exc):
             stored = idempotency.replay(key, request_hash, now=now)
             if stored:
                 return CreateResult(stored[0], stored[1], replayed=True)

@@ -38,7 +38,6 @@ MAX_KEY_LENGTH = 255
 # Advisory-lock key space of idempotency keys: the two-int form (PostgreSQL keeps it apart from the
 # one-bigint form of the rep locks), "KEYS" and 32 bits of the key's hash.
 KEY_LOCK_CLASS = 0x4B455953
-UNIQUE_VIOLATION = "23505"
 
 
 def check_key(key: str | None) -> str | None:
@@ -160,8 +159,10 @@ def response_writes(
 
 
 def is_taken(exc: IntegrityError) -> bool:
-    """The key's row was refused: the key has a live row (``key_hash`` is unique)."""
-    return locking.sqlstate(exc) == UNIQUE_VIOLATION and "key_hash" in str(exc)
+    """The key's row was refused: the key has a live row (``key_hash`` is unique; PostgreSQL's message names
+    the constraint ``<table>_key_hash_key``, SQLite's the column ``<table>.key_hash``)."""
+    text = str(exc)
+    return IdempotencyKey._meta.db_table in text and "key_hash" in text
 
 
 def finish_statement(
