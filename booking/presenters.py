@@ -12,7 +12,7 @@ from django.conf import settings
 
 from booking import ics
 from booking.models import Booking, MeetingType
-from routing.validators import known_timezones
+from routing.validators import FIRST_YEAR, LAST_YEAR, known_timezones
 
 
 def manage_url(token: str) -> str:
@@ -103,10 +103,12 @@ def _clean_prefill(query) -> dict:
 
     prefill = {"name": text("name", 200), "email": text("email", 254), "date": "", "start": ""}
     with contextlib.suppress(ValueError):
-        prefill["date"] = date.fromisoformat(text("date", 10)).isoformat()
+        day = date.fromisoformat(text("date", 10))
+        if FIRST_YEAR <= day.year <= LAST_YEAR:  # what the slots API accepts
+            prefill["date"] = day.isoformat()
     try:
         start = datetime.fromisoformat(text("start", 40))
-        if start.utcoffset() is not None:
+        if start.utcoffset() is not None and FIRST_YEAR <= start.year <= LAST_YEAR:
             prefill["start"] = start.isoformat()
     except ValueError:
         pass

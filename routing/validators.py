@@ -4,6 +4,10 @@ from django.core.exceptions import ValidationError
 
 _ZONES: frozenset[str] | None = None
 
+# Dates and times a prospect may ask about: far beyond any bookable time on both sides, and a local date at
+# either end of Python's range would overflow once turned into its day's window in UTC.
+FIRST_YEAR, LAST_YEAR = 2000, 2999
+
 
 def known_timezones() -> frozenset[str]:
     global _ZONES

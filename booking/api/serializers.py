@@ -15,9 +15,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from booking.models import BookingOutcome, MeetingType
-from routing.validators import known_timezones
+from routing.validators import FIRST_YEAR, LAST_YEAR, known_timezones
 
 NAIVE = "Give the time zone offset, e.g. 2026-03-10T09:00:00+01:00."
+OUT_OF_RANGE = f"Out of range: years {FIRST_YEAR} to {LAST_YEAR} only."
 
 
 @extend_schema_field(OpenApiTypes.DATETIME)
@@ -37,12 +38,22 @@ class AwareDateTimeField(serializers.Field):
             self.fail("invalid")
         if value.tzinfo is None or value.utcoffset() is None:
             raise serializers.ValidationError(NAIVE)
-        if not 2000 <= value.year <= 2999:
-            raise serializers.ValidationError("Out of range.")
+        if not FIRST_YEAR <= value.year <= LAST_YEAR:
+            raise serializers.ValidationError(OUT_OF_RANGE)
         return value
 
     def to_representation(self, value):
         return value.isoformat()
+
+
+class LocalDateField(serializers.DateField):
+    """A local date (``YYYY-MM-DD``) within the years ``AwareDateTimeField`` accepts."""
+
+    def to_internal_value(self, value):
+        value = super().to_internal_value(value)
+        if not FIRST_YEAR <= value.year <= LAST_YEAR:
+            raise serializers.ValidationError(OUT_OF_RANGE)
+        return value
 
 
 class TimezoneField(serializers.CharField):
@@ -253,10 +264,8 @@ class OutcomeResponseSerializer(serializers.Serializer):
 
 
 class SlotsQuerySerializer(serializers.Serializer):
-    start = serializers.DateField(required=False, help_text="First local date (default: today in `timezone`)")
-    end = serializers.DateField(
-        required=False, help_text="Last local date, inclusive (default: start + 6 days)"
-    )
+    start = LocalDateField(required=False, help_text="First local date (default: today in `timezone`)")
+    end = LocalDateField(required=False, help_text="Last local date, inclusive (default: start + 6 days)")
     timezone = TimezoneField(required=False, default="UTC")
     route = RouteField(help_text="Token from POST …/route: slots of the routed pool and candidates only")
 

@@ -94,12 +94,23 @@ def test_slots_hide_busy_time_without_leaking_it(api, meeting_type, rep):
         ("start=2026-13-01", "start"),
         ("timezone=Mars/Olympus", "timezone"),
         ("end=yesterday", "end"),
+        # at either end of Python's dates the day's UTC window overflowed: a 500 before
+        ("start=9999-12-30&end=9999-12-31", "start"),
+        ("start=9999-12-31", "start"),
+        ("start=0001-01-01&end=0001-01-01&timezone=Pacific/Kiritimati", "start"),
+        ("start=2026-03-01&end=3000-01-01", "end"),
     ],
 )
 def test_slots_bad_query_is_400_with_field(api, meeting_type, query, field):
     response = api.get(f"/api/v1/meeting-types/intro/slots?{query}")
     assert response.status_code == 400
     assert response.json()["code"] == "invalid" and field in response.json()["errors"]
+
+
+def test_slots_at_the_edges_of_the_accepted_years_are_empty(api, meeting_type):
+    for query in ("start=2000-01-01&timezone=Etc/GMT%2B12", "start=2999-12-31&timezone=Pacific/Kiritimati"):
+        response = api.get(f"/api/v1/meeting-types/intro/slots?{query}")
+        assert response.status_code == 200 and response.json()["slots"] == []
 
 
 def test_slots_62_days_is_allowed(api, meeting_type):
@@ -168,6 +179,8 @@ def test_taken_slot_is_409_with_alternatives(api, meeting_type):
         ({"start": "2026-03-03T10:00:30+01:00"}, "start"),  # seconds
         ({"start": "2026-03-02T08:30:00+01:00"}, "start"),  # inside minimum notice
         ({"start": "2026-05-04T10:00:00+02:00"}, "start"),  # past the horizon
+        ({"start": "9999-12-31T23:40:00-14:00"}, "start"),  # out of the accepted years
+        ({"start": "0001-01-01T00:00:00+14:00"}, "start"),
         ({"timezone": "Europe/Atlantis"}, "timezone"),
         ({"email": "not-an-email"}, "email"),
         ({"name": ""}, "name"),

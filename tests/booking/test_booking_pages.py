@@ -58,6 +58,12 @@ def test_bad_prefill_values_are_dropped_not_fatal(client, meeting_type):
     assert config_of(response)["utm"] == {}
 
 
+def test_prefill_outside_the_years_the_api_accepts_is_dropped(client, meeting_type):
+    response = client.get("/book/intro", {"date": "9999-12-31", "start": "0001-01-01T00:00:00+14:00"})
+    prefill = config_of(response)["prefill"]
+    assert prefill["date"] == "" and prefill["start"] == ""
+
+
 def test_preselected_start_and_zone_are_passed_on(client, meeting_type):
     response = client.get("/book/intro", {"start": "2026-03-03T10:00:00+01:00", "timezone": "Europe/Berlin"})
     prefill = config_of(response)["prefill"]
