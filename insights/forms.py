@@ -1,8 +1,27 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django import forms
 
 from routing.models import Pool
+from routing.validators import FIRST_YEAR, LAST_YEAR, OUT_OF_RANGE
+
+# A request must finish well within the web server's timeout (gunicorn's 30 s): 10,000 leads take ~11 s on the
+# bench machine (README "Performance"); the dashboard's daily series grows with its period (10 years ~1 s).
+MAX_SYNTHETIC_LEADS = 10_000
+MAX_DASHBOARD_PERIOD = timedelta(days=3653)
+
+
+class InstantField(forms.DateTimeField):
+    """A UTC date and time within the years the booking API accepts (at either end of Python's range the
+    dashboard's and the simulator's day arithmetic overflowed)."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is not None and not FIRST_YEAR <= value.year <= LAST_YEAR:
+            raise forms.ValidationError(OUT_OF_RANGE, code="range")
+        return value
 
 
 class SimulatorForm(forms.Form):
@@ -10,8 +29,8 @@ class SimulatorForm(forms.Form):
     mode = forms.ChoiceField(
         choices=[("replay", "Replay recorded bookings"), ("synthetic", "Synthetic stream")]
     )
-    start = forms.DateTimeField(help_text="UTC, e.g. 2026-03-02 00:00")
-    end = forms.DateTimeField(required=False, help_text="Replay: end of the period (UTC)")
+    start = InstantField(help_text="UTC, e.g. 2026-03-02 00:00")
+    end = InstantField(required=False, help_text="Replay: end of the period (UTC)")
     rate = forms.FloatField(required=False, min_value=0.01, help_text="Synthetic: leads per hour")
     hours = forms.FloatField(required=False, min_value=1, max_value=24 * 92, help_text="Synthetic: hours")
     seed = forms.IntegerField(required=False, initial=1)
@@ -28,19 +47,28 @@ class SimulatorForm(forms.Form):
             for key in ("rate", "hours"):
                 if not data.get(key):
                     self.add_error(key, "Required for a synthetic stream.")
+            if data.get("rate") and data.get("hours") and data["rate"] * data["hours"] > MAX_SYNTHETIC_LEADS:
+                self.add_error(
+                    "rate",
+                    f"At most {MAX_SYNTHETIC_LEADS:,} leads (rate × hours) here; "
+                    "`manage.py simulate_routing` runs longer streams.",
+                )
         return data
 
 
 class DashboardForm(forms.Form):
     pool = forms.ModelChoiceField(queryset=Pool.objects.all(), to_field_name="slug")
-    start = forms.DateTimeField(help_text="UTC")
-    end = forms.DateTimeField(help_text="UTC, exclusive")
+    start = InstantField(help_text="UTC")
+    end = InstantField(help_text="UTC, exclusive")
     table = forms.ChoiceField(
         required=False, choices=[(t, t) for t in ("", "funnel", "reps", "daily", "meetings", "unavailable")]
     )
 
     def clean(self):
         data = super().clean()
-        if data.get("start") and data.get("end") and data["end"] <= data["start"]:
-            self.add_error("end", "Must be after start.")
+        if data.get("start") and data.get("end"):
+            if data["end"] <= data["start"]:
+                self.add_error("end", "Must be after start.")
+            elif data["end"] - data["start"] > MAX_DASHBOARD_PERIOD:
+                self.add_error("end", f"At most {MAX_DASHBOARD_PERIOD.days:,} days (ten years).")
         return data

@@ -7,6 +7,7 @@ _ZONES: frozenset[str] | None = None
 # Dates and times a prospect may ask about: far beyond any bookable time on both sides, and a local date at
 # either end of Python's range would overflow once turned into its day's window in UTC.
 FIRST_YEAR, LAST_YEAR = 2000, 2999
+OUT_OF_RANGE = f"Out of range: years {FIRST_YEAR} to {LAST_YEAR} only."
 
 
 def known_timezones() -> frozenset[str]:

@@ -15,10 +15,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from booking.models import BookingOutcome, MeetingType
-from routing.validators import FIRST_YEAR, LAST_YEAR, known_timezones
+from routing.validators import FIRST_YEAR, LAST_YEAR, OUT_OF_RANGE, known_timezones
 
 NAIVE = "Give the time zone offset, e.g. 2026-03-10T09:00:00+01:00."
-OUT_OF_RANGE = f"Out of range: years {FIRST_YEAR} to {LAST_YEAR} only."
 
 
 @extend_schema_field(OpenApiTypes.DATETIME)

@@ -127,6 +127,17 @@ def test_dashboard_page_csv_and_admin_link(client, meeting_type, recorded):
     assert rows[0][:3] == ["name", "bookings", "share"] and sum(int(r[1]) for r in rows[1:]) == 4
     bad = client.get("/insights/", {**query, "end": "2026-02-01 00:00"})
     assert bad.status_code == 400 and bad.context["form"].errors["end"] == ["Must be after start."]
+    # at either end of Python's dates the period's day arithmetic overflowed (a 500 before); a longer
+    # period than ten years is refused, not drawn day by day for minutes
+    for start, end, field in [
+        ("9999-12-31 00:00", "9999-12-31 23:59", "start"),
+        ("0001-01-01 00:00", "0001-01-02 00:00", "start"),
+        ("2026-03-01 00:00", "9999-12-31 23:59", "end"),
+        ("2016-02-29 00:00", "2026-03-01 00:01", "end"),
+    ]:
+        bad = client.get("/insights/", {**query, "start": start, "end": end})
+        assert bad.status_code == 400 and field in bad.context["form"].errors, (start, end)
+    assert client.get("/insights/", {**query, "start": "2016-03-09 00:00"}).status_code == 200
 
 
 def test_qualified_step_from_lead_routed(meeting_type):

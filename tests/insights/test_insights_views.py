@@ -31,6 +31,15 @@ def test_simulator_page_bad_input_is_400_with_field_messages(staff, pool):
     response = staff.post("/insights/simulator/", {"pool": "nope", "mode": "synthetic", "start": "x"})
     assert response.status_code == 400
     assert set(response.context["form"].errors) >= {"pool", "start"}
+    for data in [  # each was a 500 (the period's arithmetic overflowed) or minutes of work in one request
+        {"mode": "replay", "start": "9999-12-30 00:00", "end": "9999-12-31 23:59"},
+        {"mode": "replay", "start": "0001-01-01 00:00", "end": "0001-01-02 00:00"},
+        {"mode": "synthetic", "start": "9999-12-31 00:00", "rate": "1", "hours": "2"},
+        {"mode": "synthetic", "start": "2026-03-02 00:00", "rate": "1000", "hours": "2208"},
+    ]:
+        response = staff.post("/insights/simulator/", {"pool": pool.slug, **data})
+        assert response.status_code == 400, data
+        assert set(response.context["form"].errors) & {"start", "rate"}, data
 
 
 def test_simulator_page_replays_and_draws(staff, meeting_type, reps):
