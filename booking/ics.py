@@ -1,6 +1,7 @@
 """iCalendar (RFC 5545 / iTIP RFC 5546) invitations for booking emails, built with ``icalendar``.
 
-One VEVENT per booking with the stable UID ``booking-<pk>@baton``; every change raises SEQUENCE, so
+One VEVENT per booking with the stable UID ``booking-<pk>-<created>@<ICAL_UID_DOMAIN>`` (``ical_uid``); every
+change raises SEQUENCE, so
 calendar clients apply the latest: ``REQUEST`` for a new or moved booking, ``CANCEL`` when it is cancelled
 (or for a host who no longer hosts it).
 """
@@ -9,10 +10,22 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from django.conf import settings
 from icalendar import Calendar, Event, vCalAddress, vText
 
 REQUEST = "REQUEST"
 CANCEL = "CANCEL"
+UID_PREFIX = "booking-"
+
+
+def ical_uid(pk: int, created_at: datetime) -> str:
+    """A booking's UID: its key and creation instant (microseconds, UTC) at this installation's domain."""
+    return f"{UID_PREFIX}{pk}-{created_at.astimezone(UTC):%Y%m%dT%H%M%S%fZ}@{settings.ICAL_UID_DOMAIN}"
+
+
+def is_own_uid(uid: str) -> bool:
+    """Whether ``uid`` is one of this installation's booking UIDs (another Baton's invitation is not)."""
+    return uid.startswith(UID_PREFIX) and uid.endswith(f"@{settings.ICAL_UID_DOMAIN}")
 
 
 def _address(email: str, name: str, **params: str) -> vCalAddress:

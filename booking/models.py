@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from booking.ics import ical_uid
 from routing.models import Pool, Rep
 from routing.validators import validate_timezone
 
@@ -94,7 +95,9 @@ class Booking(models.Model):
     sequence = models.PositiveIntegerField(default=0, help_text="iCalendar SEQUENCE, raised on every change")
     cancel_reason = models.CharField(max_length=500, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # set when the instance is made, not at its insert: the booking path builds the invitations (whose UID
+    # names this instant, ``ical_uid``) before the booking's row goes in on PostgreSQL
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -108,7 +111,10 @@ class Booking(models.Model):
 
     @property
     def ical_uid(self) -> str:
-        return f"booking-{self.pk}@baton"
+        """Stable for the booking's life and unique beyond this installation: its key, its creation instant
+        (another database's booking of that key, after a reset or on another installation, has another one)
+        and ``ICAL_UID_DOMAIN``, as RFC 5545 advises."""
+        return ical_uid(self.pk, self.created_at)
 
 
 class BookingHost(models.Model):

@@ -5,7 +5,9 @@ Bad values fail at start-up with ImproperlyConfigured naming the variable.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
@@ -32,6 +34,13 @@ if env_bool("TRUST_X_FORWARDED_PROTO", False):
 BASE_URL = (env_str("BASE_URL", "http://127.0.0.1:8000") or "").rstrip("/")
 if not BASE_URL.startswith(("http://", "https://")):
     raise ImproperlyConfigured(f"BASE_URL: must start with http:// or https://, got {BASE_URL!r}")
+# The domain part of the iCalendar UIDs of Baton's invitations (booking-<pk>-<created>@<domain>), default
+# BASE_URL's host. It tells this installation's invitations from any other's in a rep's calendar feed, and a
+# calendar matches a booking's updates and cancellation to its invitation by the UID: keep it when BASE_URL
+# moves.
+ICAL_UID_DOMAIN = env_str("ICAL_UID_DOMAIN", urlsplit(BASE_URL).hostname) or ""
+if not re.fullmatch(r"[A-Za-z0-9.:-]+", ICAL_UID_DOMAIN):
+    raise ImproperlyConfigured(f"ICAL_UID_DOMAIN: expected a domain name, got {ICAL_UID_DOMAIN!r}")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -23,6 +23,7 @@ import requests
 from dateutil import tz as dateutil_tz
 from django.conf import settings
 
+from booking.ics import is_own_uid
 from calendars.errors import InvalidFeed, ProviderUnavailable
 from calendars.providers.base import (
     BusyEvent,
@@ -35,7 +36,6 @@ from calendars.providers.base import (
 
 FEED_ID = "feed"
 MAX_REDIRECTS = 3
-BATON_UID_SUFFIX = "@baton"  # Booking.ical_uid: our own invitations, already blocking as bookings
 
 
 def normalise_url(url: str) -> str:
@@ -151,7 +151,7 @@ def busy_events(
         if str(event.get("STATUS", "")).upper() == "CANCELLED":
             continue
         uid = str(event.get("UID", ""))
-        if uid.endswith(BATON_UID_SUFFIX):
+        if is_own_uid(uid):  # this installation's invitation: its booking blocks the host already
             continue
         dtstart = event.get("DTSTART")
         if dtstart is None:

@@ -72,7 +72,7 @@ def test_broker_down_booking_succeeds_and_sweep_delivers_once(
     cal = ics_of(prospect)
     event = cal.walk("VEVENT")[0]
     assert cal["METHOD"] == "REQUEST"
-    assert str(event["UID"]) == f"booking-{response.json()['id']}@baton"
+    assert str(event["UID"]) == Booking.objects.get(pk=response.json()["id"]).ical_uid
     assert int(event["SEQUENCE"]) == 0
     assert event["DTSTART"].dt == dt.datetime(2026, 3, 3, 9, tzinfo=dt.UTC)
     assert "DTSTAMP" in event and str(event["ORGANIZER"]) == f"mailto:{rep.email}"
@@ -99,6 +99,8 @@ def test_eager_delivery_after_commit_then_reschedule_and_cancel(
     for message in cancels:
         cal = ics_of(message)
         assert cal["METHOD"] == "CANCEL" and int(cal.walk("VEVENT")[0]["SEQUENCE"]) == 2
+    uids = {str(ics_of(m).walk("VEVENT")[0]["UID"]) for m in mail.outbox}  # one event, updated and cancelled
+    assert uids == {Booking.objects.get().ical_uid}
     assert OutboxMessage.objects.exclude(status="delivered").count() == 0
 
 

@@ -79,10 +79,17 @@ def test_all_day_and_floating_events_use_the_reps_zone():
     assert (z(2026, 3, 13, 14), z(2026, 3, 13, 15)) in berlin
 
 
-def test_cancelled_momentary_and_batons_own_events_are_skipped():
+def test_cancelled_momentary_and_batons_own_events_are_skipped(settings):
+    settings.ICAL_UID_DOMAIN = "book.example.com"
     spans = expand("allday_floating.ics", "America/Los_Angeles")
     assert not [s for s in spans if s[0] in (z(2026, 3, 12, 17), z(2026, 3, 12, 19), z(2026, 3, 12, 8))]
-    assert len(spans) == 7
+    # another installation's invitation (the rep booked a vendor's Baton) is a meeting like any other
+    assert (z(2026, 3, 12, 21), z(2026, 3, 12, 21, 30)) in spans
+    assert len(spans) == 8
+    settings.ICAL_UID_DOMAIN = "baton.elsewhere.example"  # then this installation's own UID is foreign
+    assert (z(2026, 3, 12, 19), z(2026, 3, 12, 19, 30)) in expand(
+        "allday_floating.ics", "America/Los_Angeles"
+    )
 
 
 def test_google_exports_with_x_wr_timezone_follow_local_time():

@@ -233,16 +233,17 @@ def test_microsoft_token_refresh_updates_each_connections_own_msal_cache(make_re
     assert any(token in dana_after["cache"] for token in fresh)
 
 
-def test_ics_feed_sync_replaces_the_set(make_rep, ics_connection, fake_ics):
+def test_ics_feed_sync_replaces_the_set(make_rep, ics_connection, fake_ics, settings):
     from calendars_harness import fixture_bytes
 
+    settings.ICAL_UID_DOMAIN = "book.example.com"  # the fixture's own invitation is skipped, not another's
     rep = make_rep(timezone="America/Los_Angeles")
     conn = ics_connection(rep, fixture_bytes("allday_floating.ics"))
     cal = primary(conn)
     assert cal.blocks_availability and not cal.receives_bookings and cal.name == "Personal"
     with time_machine.travel(dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)):
         assert calendar_sync(calendar_id=cal.pk) == "full"
-        assert BusyInterval.objects.filter(rep=rep, source=BusyInterval.Source.ICS).count() == 7
+        assert BusyInterval.objects.filter(rep=rep, source=BusyInterval.Source.ICS).count() == 8
         assert calendar_sync(calendar_id=cal.pk) == "unchanged"
         (secret,) = fake_ics.feeds  # the rep's calendar app republishes the feed with other events
         fake_ics.feeds[secret] = fixture_bytes("google_export_xwr.ics")
