@@ -18,9 +18,15 @@ CANCEL = "CANCEL"
 UID_PREFIX = "booking-"
 
 
+def booking_identity(pk: int, created_at: datetime) -> str:
+    """A booking's key and creation instant (microseconds, UTC): another database's booking of that key,
+    after a reset or on another installation, has another one."""
+    return f"{pk}-{created_at.astimezone(UTC):%Y%m%dT%H%M%S%fZ}"
+
+
 def ical_uid(pk: int, created_at: datetime) -> str:
-    """A booking's UID: its key and creation instant (microseconds, UTC) at this installation's domain."""
-    return f"{UID_PREFIX}{pk}-{created_at.astimezone(UTC):%Y%m%dT%H%M%S%fZ}@{settings.ICAL_UID_DOMAIN}"
+    """A booking's UID: its identity at this installation's domain."""
+    return f"{UID_PREFIX}{booking_identity(pk, created_at)}@{settings.ICAL_UID_DOMAIN}"
 
 
 def is_own_uid(uid: str) -> bool:

@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from booking.ics import ical_uid
+from booking.ics import booking_identity, ical_uid
 from routing.models import Pool, Rep
 from routing.validators import validate_timezone
 
@@ -110,10 +110,14 @@ class Booking(models.Model):
         return f"{self.meeting_type.title} with {self.prospect_name} at {self.start:%Y-%m-%d %H:%M} UTC"
 
     @property
+    def identity(self) -> str:
+        """Stable for the booking's life and unique beyond this database: its key and creation instant
+        (``booking.ics.booking_identity``); names it to the outside world (UIDs, providers' event keys)."""
+        return booking_identity(self.pk, self.created_at)
+
+    @property
     def ical_uid(self) -> str:
-        """Stable for the booking's life and unique beyond this installation: its key, its creation instant
-        (another database's booking of that key, after a reset or on another installation, has another one)
-        and ``ICAL_UID_DOMAIN``, as RFC 5545 advises."""
+        """The identity at ``ICAL_UID_DOMAIN``, unique beyond this installation as RFC 5545 advises."""
         return ical_uid(self.pk, self.created_at)
 
 

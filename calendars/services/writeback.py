@@ -150,7 +150,10 @@ def _draft(booking: Booking, host: BookingHost, event: BookingEvent, *, is_lead:
     if booking.note:
         lines += ["", booking.note]
     return EventDraft(
-        key=f"b{booking.pk}r{host.rep_id}g{event.generation}",
+        # the provider's idempotency key: unique beyond this database, so that a booking of the same key in
+        # another (a reset one, or another installation writing into the same calendar) never takes this
+        # booking's event for its own retry and rewrites it
+        key=f"b{booking.identity}r{host.rep_id}g{event.generation}",
         title=f"{meeting.title}: {booking.prospect_name}",
         description="\n".join(lines),
         start=booking.start,

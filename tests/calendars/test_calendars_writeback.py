@@ -107,6 +107,27 @@ def test_retries_are_no_ops_and_a_lost_write_is_not_duplicated(
     assert len(fake_google.invitations) == 1  # Google answered 409 and the existing event was taken as done
 
 
+def test_a_booking_of_a_reused_key_never_takes_over_another_bookings_event(
+    make_rep, google_connection, fake_google, make_booking
+):
+    """After a database reset (or with another installation writing into the same calendar) a booking may
+    have the key of one whose event is in the calendar: its write must make its own event, not take that
+    one for a retry of its own and move it."""
+    rep = make_rep()
+    conn = google_connection(rep)
+    first = make_booking(rep)
+    booking_events_sync(booking_id=first.pk)
+    (kept,) = google_events(fake_google, conn)
+    pk, created = first.pk, first.created_at
+    Booking.objects.filter(pk=pk).delete()  # the database is reset; the calendar keeps its event
+    later = make_booking(rep, id=pk, start=first.start + dt.timedelta(hours=2))
+    assert later.pk == pk and later.created_at != created
+    assert booking_events_sync(booking_id=later.pk) == {rep.pk: "created"}
+    events = {e["id"]: e for e in google_events(fake_google, conn)}
+    assert len(events) == 2 and events[kept["id"]]["start"] == kept["start"]
+    assert len(fake_google.invitations) == 2
+
+
 def test_reschedule_updates_and_cancel_removes(make_rep, google_connection, fake_google, make_booking):
     rep = make_rep()
     conn = google_connection(rep)
