@@ -1,9 +1,8 @@
 """iCalendar (RFC 5545 / iTIP RFC 5546) invitations for booking emails, built with ``icalendar``.
 
 One VEVENT per booking with the stable UID ``booking-<pk>-<created>@<ICAL_UID_DOMAIN>`` (``ical_uid``); every
-change raises SEQUENCE, so
-calendar clients apply the latest: ``REQUEST`` for a new or moved booking, ``CANCEL`` when it is cancelled
-(or for a host who no longer hosts it).
+change raises SEQUENCE, so calendar clients apply the latest: ``REQUEST`` for a new or moved booking,
+``CANCEL`` when it is cancelled (or for a host who no longer hosts it).
 """
 
 from __future__ import annotations

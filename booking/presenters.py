@@ -12,7 +12,7 @@ from django.conf import settings
 
 from booking import ics
 from booking.models import Booking, MeetingType
-from routing.validators import FIRST_YEAR, LAST_YEAR, known_timezones
+from routing.validators import known_timezones, within_years
 
 
 def manage_url(token: str) -> str:
@@ -104,11 +104,11 @@ def _clean_prefill(query) -> dict:
     prefill = {"name": text("name", 200), "email": text("email", 254), "date": "", "start": ""}
     with contextlib.suppress(ValueError):
         day = date.fromisoformat(text("date", 10))
-        if FIRST_YEAR <= day.year <= LAST_YEAR:  # what the slots API accepts
+        if within_years(day):  # what the slots API accepts
             prefill["date"] = day.isoformat()
     try:
         start = datetime.fromisoformat(text("start", 40))
-        if start.utcoffset() is not None and FIRST_YEAR <= start.year <= LAST_YEAR:
+        if start.utcoffset() is not None and within_years(start):
             prefill["start"] = start.isoformat()
     except ValueError:
         pass

@@ -5,7 +5,7 @@ from datetime import timedelta
 from django import forms
 
 from routing.models import Pool
-from routing.validators import FIRST_YEAR, LAST_YEAR, OUT_OF_RANGE
+from routing.validators import OUT_OF_RANGE, within_years
 
 # A request must finish well within the web server's timeout (gunicorn's 30 s): 10,000 leads take ~11 s on the
 # bench machine (README "Performance"); the dashboard's daily series grows with its period (10 years ~1 s).
@@ -19,7 +19,7 @@ class InstantField(forms.DateTimeField):
 
     def to_python(self, value):
         value = super().to_python(value)
-        if value is not None and not FIRST_YEAR <= value.year <= LAST_YEAR:
+        if value is not None and not within_years(value):
             raise forms.ValidationError(OUT_OF_RANGE, code="range")
         return value
 

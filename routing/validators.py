@@ -2,12 +2,18 @@ from zoneinfo import available_timezones
 
 from django.core.exceptions import ValidationError
 
-_ZONES: frozenset[str] | None = None
-
 # Dates and times a prospect may ask about: far beyond any bookable time on both sides, and a local date at
 # either end of Python's range would overflow once turned into its day's window in UTC.
 FIRST_YEAR, LAST_YEAR = 2000, 2999
 OUT_OF_RANGE = f"Out of range: years {FIRST_YEAR} to {LAST_YEAR} only."
+
+
+def within_years(value) -> bool:
+    """Whether a date or datetime falls in the years ``FIRST_YEAR`` … ``LAST_YEAR``."""
+    return FIRST_YEAR <= value.year <= LAST_YEAR
+
+
+_ZONES: frozenset[str] | None = None
 
 
 def known_timezones() -> frozenset[str]:

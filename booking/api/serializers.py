@@ -15,7 +15,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from booking.models import BookingOutcome, MeetingType
-from routing.validators import FIRST_YEAR, LAST_YEAR, OUT_OF_RANGE, known_timezones
+from routing.validators import OUT_OF_RANGE, known_timezones, within_years
 
 NAIVE = "Give the time zone offset, e.g. 2026-03-10T09:00:00+01:00."
 
@@ -37,7 +37,7 @@ class AwareDateTimeField(serializers.Field):
             self.fail("invalid")
         if value.tzinfo is None or value.utcoffset() is None:
             raise serializers.ValidationError(NAIVE)
-        if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        if not within_years(value):
             raise serializers.ValidationError(OUT_OF_RANGE)
         return value
 
@@ -50,7 +50,7 @@ class LocalDateField(serializers.DateField):
 
     def to_internal_value(self, value):
         value = super().to_internal_value(value)
-        if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        if not within_years(value):
             raise serializers.ValidationError(OUT_OF_RANGE)
         return value
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from icalendar import Calendar
 
 from booking.ics import ical_uid, is_own_uid
 from booking.models import Booking
-from tests.booking.booking_factories import body
+from tests.booking.booking_factories import NOW, body
 from tests.foundation.test_foundation_settings import load_settings
 
 AT = dt.datetime(2026, 3, 2, 8, 15, 30, 123456, tzinfo=dt.UTC)
@@ -38,16 +39,22 @@ def test_own_uids_are_told_from_other_installations(settings):
 
 
 @pytest.mark.django_db
-@pytest.mark.usefixtures("clock")
-def test_a_bookings_uid_is_the_same_whenever_it_is_read(api, meeting_type):
-    """The booking is written by the booking path's own SQL; its creation instant read back on either
-    database gives the UID its invitation was sent with (microseconds and all)."""
-    response = api.post("/api/v1/meeting-types/intro/bookings", body(), format="json")
+def test_the_invitation_names_the_uid_the_stored_booking_gives(
+    api, meeting_type, clock, mailoutbox, django_capture_on_commit_callbacks
+):
+    """On PostgreSQL the invitations are built before the booking's row goes in: the creation instant they
+    name is the one stored (microseconds and all), so later updates reach the same calendar event."""
+    clock.move_to(NOW + dt.timedelta(microseconds=123457))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post("/api/v1/meeting-types/intro/bookings", body(), format="json")
     assert response.status_code == 201, response.json()
-    booking = Booking.objects.get(pk=response.json()["id"])
-    assert booking.ical_uid == ical_uid(booking.pk, booking.created_at) and is_own_uid(booking.ical_uid)
-    assert booking.ical_uid.startswith(f"booking-{booking.pk}-2026")
-    assert Booking.objects.get(pk=booking.pk).ical_uid == booking.ical_uid
+    stored = Booking.objects.get(pk=response.json()["id"]).ical_uid
+    assert (
+        stored.startswith(f"booking-{response.json()['id']}-") and "123457Z@" in stored and is_own_uid(stored)
+    )
+    invitations = [c for m in mailoutbox for c, kind in m.alternatives if kind.startswith("text/calendar")]
+    assert len(invitations) == 2  # the prospect's and the host's
+    assert {str(Calendar.from_ical(c).walk("VEVENT")[0]["UID"]) for c in invitations} == {stored}
 
 
 def test_the_domain_defaults_to_base_urls_host_and_bad_values_fail_loudly():

@@ -12,7 +12,7 @@ from booking.models import MeetingType
 from insights.services import Synthetic, simulation_run
 from routing.configfile import ConfigInvalid
 from routing.models import Pool
-from routing.validators import FIRST_YEAR, LAST_YEAR, OUT_OF_RANGE
+from routing.validators import OUT_OF_RANGE, within_years
 
 
 def _instant(value: str) -> datetime:
@@ -20,8 +20,8 @@ def _instant(value: str) -> datetime:
         dt = datetime.fromisoformat(value)
     except ValueError:
         raise CommandError(f"not an ISO-8601 date/time: {value!r}") from None
-    if not FIRST_YEAR <= dt.year <= LAST_YEAR:
-        raise CommandError(f"{value!r}: {OUT_OF_RANGE[0].lower()}{OUT_OF_RANGE[1:]}")
+    if not within_years(dt):
+        raise CommandError(f"{value!r}: {OUT_OF_RANGE}")
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
