@@ -120,8 +120,9 @@ def test_a_booking_of_a_reused_key_never_takes_over_another_bookings_event(
     (kept,) = google_events(fake_google, conn)
     pk, created = first.pk, first.created_at
     Booking.objects.filter(pk=pk).delete()  # the database is reset; the calendar keeps its event
-    later = make_booking(rep, id=pk, start=first.start + dt.timedelta(hours=2))
-    assert later.pk == pk and later.created_at != created
+    later = make_booking(
+        rep, id=pk, start=first.start + dt.timedelta(hours=2), created_at=created + dt.timedelta(seconds=1)
+    )
     assert booking_events_sync(booking_id=later.pk) == {rep.pk: "created"}
     events = {e["id"]: e for e in google_events(fake_google, conn)}
     assert len(events) == 2 and events[kept["id"]]["start"] == kept["start"]
