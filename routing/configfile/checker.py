@@ -3,6 +3,7 @@ qualification questions. Every problem is collected as ``path.in.file: message``
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import math
@@ -11,6 +12,8 @@ from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
+
+from routing.validators import OUT_OF_RANGE, within_years
 
 RANGE_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 QUESTION_TYPES = ("text", "textarea", "email", "phone", "number", "select", "multiselect", "checkbox")
@@ -183,18 +186,24 @@ class Checker:
         if value.utcoffset() is None:
             self.err(path, "give the UTC offset (e.g. Z or +01:00)")
             return None
+        if not within_years(value):  # year 1 at +14:00 would not even turn into UTC
+            self.err(path, OUT_OF_RANGE)
+            return None
         return value.astimezone(dt.UTC)
 
     def date(self, value: Any, path: str) -> dt.date | None:
+        day = None
         if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-            return value
-        if isinstance(value, str):
-            try:
-                return dt.date.fromisoformat(value.strip())
-            except ValueError:
-                pass
-        self.err(path, f"expected a date like 2026-12-24, got {value!r}")
-        return None
+            day = value
+        elif isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                day = dt.date.fromisoformat(value.strip())
+        if day is None:
+            self.err(path, f"expected a date like 2026-12-24, got {value!r}")
+        elif not within_years(day):
+            self.err(path, OUT_OF_RANGE)
+            day = None
+        return day
 
 
 def _type_error(f: models.Field, value: Any) -> str | None:

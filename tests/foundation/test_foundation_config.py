@@ -239,6 +239,22 @@ CASES = [
         "2026-07-01T00:00:00Z",
         "reps[0].time_off[0].end: must be after start",
     ),
+    # year 1 at +14:00 has no UTC instant: an OverflowError (a traceback) before the year bound
+    (
+        ["reps", 0, "time_off", 0, "start"],
+        "0001-01-01T00:00:00+14:00",
+        "reps[0].time_off[0].start: Out of range: years 2000 to 2999 only.",
+    ),
+    (
+        ["reps", 0, "time_off", 0, "end"],
+        "9999-12-31T23:59:59Z",
+        "reps[0].time_off[0].end: Out of range: years 2000 to 2999 only.",
+    ),
+    (
+        ["reps", 0, "date_overrides", 0, "date"],
+        "0001-01-01",
+        "reps[0].date_overrides[0].date: Out of range: years 2000 to 2999 only.",
+    ),
     (["pools", 0, "strategy"], "magic", "pools[0].strategy: Value 'magic' is not a valid choice."),
     (
         ["pools", 0, "fairness_period"],
