@@ -252,6 +252,9 @@ CALENDAR_ICS_POLL_MINUTES = env_int("CALENDAR_ICS_POLL_MINUTES", 15, minimum=1)
 CALENDAR_WATCH_RENEW_HOURS = env_int("CALENDAR_WATCH_RENEW_HOURS", 24, minimum=1)
 CALENDAR_HTTP_TIMEOUT_SECONDS = env_int("CALENDAR_HTTP_TIMEOUT_SECONDS", 20, minimum=1)
 CALENDAR_ICS_MAX_BYTES = env_int("CALENDAR_ICS_MAX_BYTES", 10_000_000, minimum=10_000)
+# Recurring events expanded from one feed in the sync window (and 50 × as many rule steps): a feed whose
+# rules could make more (FREQ=SECONDLY, say) is refused before expansion (calendars.providers.ics_cost).
+CALENDAR_ICS_MAX_INSTANCES = env_int("CALENDAR_ICS_MAX_INSTANCES", 20_000, minimum=100)
 # ICS URLs resolving to loopback/private addresses are refused (SSRF) unless this is on.
 CALENDAR_ICS_ALLOW_PRIVATE_HOSTS = env_bool("CALENDAR_ICS_ALLOW_PRIVATE_HOSTS", False)
 # Who is emailed when a calendar grant is revoked (default: Django's ADMINS); a warning is always logged.

@@ -33,6 +33,7 @@ from calendars.providers.base import (
     local_date_start,
     to_utc,
 )
+from calendars.providers.ics_cost import STEPS_PER_INSTANCE, BadRule, expansion_cost
 
 FEED_ID = "feed"
 MAX_REDIRECTS = 3
@@ -140,38 +141,69 @@ def busy_events(
     # floating times and dates are compared in the rep's zone: query with local wall-clock bounds
     local_start = start.astimezone(zone).replace(tzinfo=None) - timedelta(days=1)
     local_end = end.astimezone(zone).replace(tzinfo=None) + timedelta(days=1)
+    _check_cost(calendar, (local_start, local_end), zone, days=(end - start).days)
     try:
         instances = recurring_ical_events.of(calendar, skip_bad_series=True).between(local_start, local_end)
     except Exception as exc:  # the library raises its own error types for malformed series
         raise InvalidFeed(f"The ICS feed cannot be expanded ({exc.__class__.__name__}).") from None
     found: dict[str, BusyEvent] = {}
     for event in instances:
-        if str(event.get("TRANSP", "OPAQUE")).upper() == "TRANSPARENT":
-            continue
-        if str(event.get("STATUS", "")).upper() == "CANCELLED":
-            continue
-        uid = str(event.get("UID", ""))
-        if is_own_uid(uid):  # this installation's invitation: its booking blocks the host already
-            continue
-        dtstart = event.get("DTSTART")
-        if dtstart is None:
-            continue
-        begin = _instant(dtstart.dt, zone)
-        if event.get("DTEND") is not None:
-            finish = _instant(event["DTEND"].dt, zone)
-        elif event.get("DURATION") is not None:
-            finish = begin + event["DURATION"].dt
-        elif isinstance(dtstart.dt, datetime):
-            continue  # a moment, not a stretch of time
-        else:
-            finish = _instant(dtstart.dt + timedelta(days=1), zone)
-        if finish <= begin or finish <= start or begin >= end:
-            continue
-        rid = event.get("RECURRENCE-ID")
-        anchor = _instant(rid.dt, zone) if rid is not None else begin
-        external_id = f"{uid}|{anchor.strftime('%Y%m%dT%H%M%SZ')}"[:900]
-        found[external_id] = BusyEvent(external_id=external_id, start=to_utc(begin), end=to_utc(finish))
+        try:
+            busy = _busy(event, window, zone)
+        except OverflowError:  # e.g. a floating RECURRENCE-ID at 9999-12-31T23:59 west of Greenwich
+            raise InvalidFeed("An event in the ICS feed has a date beyond the year 9999.") from None
+        if busy is not None:
+            found[busy.external_id] = busy
     return list(found.values())
+
+
+def _check_cost(calendar, local_window, zone: ZoneInfo, *, days: int) -> None:
+    limit = settings.CALENDAR_ICS_MAX_INSTANCES
+    try:
+        cost = expansion_cost(calendar, local_window, zone)
+    except BadRule as exc:
+        raise InvalidFeed(f"An event in the ICS feed repeats by an invalid rule ({exc}).") from None
+    if cost.instances > limit:
+        raise InvalidFeed(
+            f"The ICS feed repeats events too often: up to {cost.instances:,} instances in the next {days} "
+            f"days (CALENDAR_ICS_MAX_INSTANCES is {limit:,})."
+        )
+    if cost.steps > limit * STEPS_PER_INSTANCE:
+        raise InvalidFeed(
+            f"The ICS feed repeats events too often: up to {cost.steps:,} repetitions to step through from "
+            f"the series' starts (at most {limit * STEPS_PER_INSTANCE:,}, CALENDAR_ICS_MAX_INSTANCES × "
+            f"{STEPS_PER_INSTANCE})."
+        )
+
+
+def _busy(event, window: tuple[datetime, datetime], zone: ZoneInfo) -> BusyEvent | None:
+    """One expanded instance as busy time, or None (transparent, cancelled, ours, momentary, outside)."""
+    start, end = window
+    if str(event.get("TRANSP", "OPAQUE")).upper() == "TRANSPARENT":
+        return None
+    if str(event.get("STATUS", "")).upper() == "CANCELLED":
+        return None
+    uid = str(event.get("UID", ""))
+    if is_own_uid(uid):  # this installation's invitation: its booking blocks the host already
+        return None
+    dtstart = event.get("DTSTART")
+    if dtstart is None:
+        return None
+    begin = _instant(dtstart.dt, zone)
+    if event.get("DTEND") is not None:
+        finish = _instant(event["DTEND"].dt, zone)
+    elif event.get("DURATION") is not None:
+        finish = begin + event["DURATION"].dt
+    elif isinstance(dtstart.dt, datetime):
+        return None  # a moment, not a stretch of time
+    else:
+        finish = _instant(dtstart.dt + timedelta(days=1), zone)
+    if finish <= begin or finish <= start or begin >= end:
+        return None
+    rid = event.get("RECURRENCE-ID")
+    anchor = _instant(rid.dt, zone) if rid is not None else begin
+    external_id = f"{uid}|{anchor.strftime('%Y%m%dT%H%M%SZ')}"[:900]
+    return BusyEvent(external_id=external_id, start=to_utc(begin), end=to_utc(finish))
 
 
 class IcsProvider(CalendarProvider):
