@@ -35,6 +35,7 @@ PERIOD_SECONDS = {
 }
 ORDER = ("SECONDLY", "MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY")
 STEPS_PER_INSTANCE = 50  # the steps allowed per instance allowed in the window
+SLACK = timedelta(days=1)
 
 
 class BadRule(ValueError):
@@ -59,6 +60,20 @@ def _naive(value, zone: ZoneInfo) -> datetime | None:
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day)  # noqa: DTZ001 — a wall-clock time
     return None
+
+
+def _wall(value) -> datetime | None:
+    """An UNTIL as written (its own zone's wall clock; ``_shift`` by SLACK covers any other reading)."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None)
+    return _naive(value, ZoneInfo("UTC"))
+
+
+def _shift(value: datetime, delta: timedelta) -> datetime:
+    try:
+        return value + delta
+    except OverflowError:
+        return datetime.max if delta > timedelta(0) else datetime.min  # noqa: DTZ901 — wall-clock times
 
 
 def _duration(event: icalendar.Event) -> timedelta:
@@ -133,7 +148,7 @@ def _restricted(rule, freq: str) -> bool:
     return False
 
 
-def _rule_cost(rule, begin: datetime, length: timedelta, window: tuple[datetime, datetime], zone) -> Cost:
+def _rule_cost(rule, begin: datetime, length: timedelta, window: tuple[datetime, datetime]) -> Cost:
     if not isinstance(rule, dict):
         return Cost()  # not a parsed RRULE: the library skips the series
     freq = str((rule.get("FREQ") or [""])[0]).upper()
@@ -143,21 +158,20 @@ def _rule_cost(rule, begin: datetime, length: timedelta, window: tuple[datetime,
     if interval < 1:
         raise BadRule(f"INTERVAL={interval}")
     period = PERIOD_SECONDS[freq] * interval
-    start, end = window
-    until = [u for u in (_naive(v, zone) for v in rule.get("UNTIL", [])) if u is not None]
+    # Which zone the library reads a bound, an UNTIL or a DTSTART in depends on the event (floating, zoned,
+    # UTC); every comparison here is widened by a day, more than any offset, so the bounds stay above.
+    start, end = _shift(window[0], -length - SLACK), _shift(window[1], SLACK)
+    until = [_shift(u, SLACK) for u in (_wall(v) for v in rule.get("UNTIL", [])) if u is not None]
     last = min([end, *until])
+    begin = _shift(begin, -SLACK)
     per_step = _per_step(rule, freq)
     count = (_ints(rule, "COUNT") or [None])[0]
 
     def steps_between(a: datetime, b: datetime) -> int:
         return 0 if b < a else int((b - a).total_seconds() // period) + 1
 
-    try:
-        earliest = start - length  # an instance that began this long before the window still overlaps it
-    except OverflowError:
-        earliest = datetime.min  # noqa: DTZ901 — wall-clock times, as the expansion is asked
     steps = steps_between(begin, last)
-    in_window = steps_between(max(begin, earliest), last) * per_step
+    in_window = steps_between(max(begin, start), last) * per_step
     if count is not None:
         in_window = min(in_window, max(count, 0))
         if not _restricted(rule, freq):
@@ -182,11 +196,11 @@ def expansion_cost(calendar: icalendar.Calendar, window: tuple[datetime, datetim
             continue
         length = _duration(event)
         for rule in _listed(rules):
-            cost = _rule_cost(rule, begin, length, window, zone)
+            cost = _rule_cost(rule, begin, length, window)
             total.steps += cost.steps
             total.instances += cost.instances
         for rule in _listed(exrules):  # EXRULE removes instances, but its steps are taken all the same
-            total.steps += _rule_cost(rule, begin, length, window, zone).steps
+            total.steps += _rule_cost(rule, begin, length, window).steps
         for entry in _listed(dates):
             listed = len(getattr(entry, "dts", []))
             total.steps += listed
