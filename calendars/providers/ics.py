@@ -10,7 +10,6 @@ forgery) unless ``CALENDAR_ICS_ALLOW_PRIVATE_HOSTS`` is on.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import socket
 from datetime import UTC, date, datetime, timedelta
@@ -34,6 +33,7 @@ from calendars.providers.base import (
     to_utc,
 )
 from calendars.providers.ics_cost import STEPS_PER_INSTANCE, BadRule, expansion_cost
+from calendars.providers.safe_http import public_address, public_session
 
 FEED_ID = "feed"
 MAX_REDIRECTS = 3
@@ -55,27 +55,30 @@ def feed_label(url: str) -> str:
 
 
 def _check_host(url: str) -> None:
+    """Refuse a URL whose host resolves to a private address before any request (the connection checks
+    its own address again: ``safe_http``, against DNS rebinding)."""
     if settings.CALENDAR_ICS_ALLOW_PRIVATE_HOSTS:
         return
     parts = urlsplit(url)
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+        public_address(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
     except socket.gaierror:
         raise InvalidFeed("The calendar URL's host name does not resolve.") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise InvalidFeed("The calendar URL points to a private or local network address.")
 
 
 def fetch(url: str, *, headers: dict | None = None, timeout: float | None = None) -> requests.Response | None:
     """GET the feed; None means 304 Not Modified. Redirects are followed by hand so each hop is checked."""
     timeout = timeout or settings.CALENDAR_HTTP_TIMEOUT_SECONDS
+    with requests.Session() if settings.CALENDAR_ICS_ALLOW_PRIVATE_HOSTS else public_session() as session:
+        return _fetch(session, url, headers, timeout)
+
+
+def _fetch(session: requests.Session, url: str, headers: dict | None, timeout: float):
     for _ in range(MAX_REDIRECTS + 1):
         normalise_url(url)
         _check_host(url)
         try:
-            resp = requests.get(
+            resp = session.get(
                 url,
                 headers={"Accept": "text/calendar, */*;q=0.5", **(headers or {})},
                 timeout=timeout,

@@ -4,6 +4,7 @@ events, X-WR-TIMEZONE exports) and the fetching rules (conditional GET, redirect
 from __future__ import annotations
 
 import datetime as dt
+import socket
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -11,6 +12,8 @@ from calendars_harness import fixture_bytes
 
 from calendars.errors import InvalidFeed, ProviderUnavailable
 from calendars.providers.ics import IcsProvider, busy_events, feed_label, normalise_url, parse
+from tests.fakes.http import make_self_signed_cert
+from tests.fakes.ics import FakeIcsHost
 
 UTC = dt.UTC
 MARCH = (dt.datetime(2026, 3, 1, tzinfo=UTC), dt.datetime(2026, 4, 30, tzinfo=UTC))
@@ -159,3 +162,65 @@ def test_urls_are_normalised_and_only_the_host_is_shown():
     for bad in ("ftp://example.com/x.ics", "not a url", "file:///etc/passwd"):
         with pytest.raises(InvalidFeed):
             normalise_url(bad)
+
+
+def rebinding_resolver(monkeypatch, host: str, first: str) -> list[str]:
+    """``host`` answers ``first`` (a public address) to the first lookup and 127.0.0.1 to every later one,
+    as a rebinding DNS server with a zero TTL does; other names resolve as usual."""
+    real = socket.getaddrinfo
+    answers: list[str] = []
+
+    def resolve(name, port, *args, **kwargs):
+        if name != host:
+            return real(name, port, *args, **kwargs)
+        answers.append(first if not answers else "127.0.0.1")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (answers[-1], port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    return answers
+
+
+def test_a_host_that_rebinds_to_loopback_after_the_check_is_never_connected_to(
+    settings, fake_ics, monkeypatch
+):
+    settings.CALENDAR_ICS_ALLOW_PRIVATE_HOSTS = False
+    url = fake_ics.publish(fixture_bytes("google_export_xwr.ics"))
+    rebound = url.replace("127.0.0.1", "feeds.rebind.example")
+    answers = rebinding_resolver(monkeypatch, "feeds.rebind.example", "93.184.216.34")
+    with pytest.raises(InvalidFeed, match="private or local"):
+        IcsProvider({"url": rebound}).list_calendars()
+    assert answers == ["93.184.216.34", "127.0.0.1"]  # the check, then the connection's own lookup
+    assert fake_ics.requests == []  # before: the second lookup's 127.0.0.1 was connected to and read
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_public_host_is_connected_to_at_the_address_that_was_checked(
+    scheme, settings, fake_ics, monkeypatch, tmp_path
+):
+    settings.CALENDAR_ICS_ALLOW_PRIVATE_HOSTS = False
+    if scheme == "https":  # the certificate names the host only: TLS checks the name, not the address
+        cert, key = make_self_signed_cert(tmp_path, "feeds.public.example")
+        fake_ics = FakeIcsHost(tls=(cert, key)).start()
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", cert)
+    url = fake_ics.publish(fixture_bytes("google_export_xwr.ics"))
+    port = int(url.split("127.0.0.1:")[1].split("/")[0])
+    connected = []
+    real_connect = socket.socket.connect
+
+    def connect(sock, address):
+        connected.append(address)
+        if address == ("93.184.216.34", port):  # stand-in for the public host: the fake on loopback
+            return real_connect(sock, ("127.0.0.1", port))
+        return real_connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(
+        socket,
+        "getaddrinfo",
+        lambda name, p, *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", p))],
+    )
+    calendars = IcsProvider({"url": url.replace("127.0.0.1", "feeds.public.example")}).list_calendars()
+    assert len(calendars) == 1 and connected == [("93.184.216.34", port)]
+    assert fake_ics.requests[0].header("host") == f"feeds.public.example:{port}"
+    if scheme == "https":
+        fake_ics.stop()

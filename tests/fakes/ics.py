@@ -9,8 +9,8 @@ from tests.fakes.http import FakeServer, Request, Response
 
 
 class FakeIcsHost(FakeServer):
-    def __init__(self):
-        super().__init__()
+    def __init__(self, *, tls: tuple[str, str] | None = None):
+        super().__init__(tls=tls)
         self.feeds: dict[str, bytes] = {}
         self.route("GET", "/feeds/([A-Za-z0-9_-]+)/basic.ics", self._feed)
         self.route("GET", "/moved/([A-Za-z0-9_-]+)", self._moved)
