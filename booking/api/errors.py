@@ -6,7 +6,7 @@ Field validation errors are ``400 {"code": "invalid", "detail": "Invalid input."
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied, SuspiciousOperation
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -33,7 +33,9 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
-    elif isinstance(exc, SuspiciousOperation):  # e.g. a request body over DATA_UPLOAD_MAX_MEMORY_SIZE
+    elif isinstance(exc, RequestDataTooBig):  # a body over DATA_UPLOAD_MAX_MEMORY_SIZE
+        return Response({"code": "request_too_large", "detail": str(exc)}, status=413)
+    elif isinstance(exc, SuspiciousOperation):
         return Response({"code": "malformed_request", "detail": str(exc) or "Bad request."}, status=400)
     response = drf_exception_handler(exc, context)
     if response is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 import time_machine
@@ -211,6 +212,15 @@ def test_missing_fields_and_bad_json(api, meeting_type):
     assert listed.status_code == 400 and listed.json()["code"] == "invalid"
     form = api.post(URL, {"name": "x"})
     assert form.status_code == 415
+
+
+def test_a_body_over_the_upload_limit_is_413_and_books_nothing(api, meeting_type, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    big = json.dumps(body(answers={"note": "x" * 20_000}))
+    response = api.post(URL, big, content_type="application/json")
+    assert response.status_code == 413, response.content
+    assert response.json()["code"] == "request_too_large"
+    assert not Booking.objects.exists()
 
 
 def test_answer_types(api, meeting_type):
