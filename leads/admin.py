@@ -253,8 +253,20 @@ class AccountAdmin(admin.ModelAdmin):
     autocomplete_fields = ["owner"]
 
 
+class ScoreModelForm(forms.ModelForm):
+    """A cleared points box means no points (``[]``), not SQL NULL (an IntegrityError before)."""
+
+    class Meta:
+        model = ScoreModel
+        fields = ("meeting_type", "points")
+
+    def clean_points(self):
+        return self.cleaned_data.get("points") or []
+
+
 @admin.register(ScoreModel)
 class ScoreModelAdmin(admin.ModelAdmin):
+    form = ScoreModelForm
     list_display = ["meeting_type"]
 
 

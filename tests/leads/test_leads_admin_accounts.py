@@ -141,3 +141,15 @@ def test_admin_pages_render(staff, rules, api, model):
         lead = Lead.objects.get()
         page = staff.get(f"/admin/leads/lead/{lead.pk}/change/")
         assert page.status_code == 200 and "Too small" in page.content.decode()
+
+
+def test_a_score_model_saved_with_a_cleared_points_box_has_no_points(staff, demo):
+    from leads.models import ScoreModel
+
+    response = staff.post("/admin/leads/scoremodel/add/", {"meeting_type": demo.pk, "points": ""})
+    assert response.status_code == 302, response.content[:500]  # an IntegrityError (500) before
+    model = ScoreModel.objects.get(meeting_type=demo)
+    assert model.points == []
+    change = f"/admin/leads/scoremodel/{model.pk}/change/"
+    bad = staff.post(change, {"meeting_type": demo.pk, "points": '[{"points": "x"}]'})
+    assert bad.status_code == 200 and bad.context["adminform"].form.errors.keys() == {"points"}
