@@ -36,7 +36,7 @@ def microsoft(request: HttpRequest) -> HttpResponse:
         payload = json.loads(request.body or b"{}")
     except ValueError:
         return HttpResponse("invalid JSON", status=400, content_type="text/plain")
-    if not isinstance(payload, dict):
+    if not isinstance(payload, dict) or not isinstance(payload.get("value", []), list):
         return HttpResponse("invalid payload", status=400, content_type="text/plain")
     watches.microsoft_notifications(payload=payload)
     return HttpResponse(status=202)

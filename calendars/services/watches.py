@@ -29,6 +29,7 @@ from calendars.services.sync import request_sync
 logger = logging.getLogger("calendars")
 Provider = CalendarConnection.Provider
 Status = CalendarConnection.Status
+MAX_SUBSCRIPTIONS_PER_BATCH = 1000
 TTL = {Provider.GOOGLE: timedelta(days=7), Provider.MICROSOFT: timedelta(minutes=4200)}
 
 
@@ -133,7 +134,7 @@ def google_notification(*, channel_id: str, token: str, state: str, now: datetim
         return 200  # the handshake message sent when a channel opens
     cal = (
         Calendar.objects.filter(watch_channel_id=channel_id, connection__provider=Provider.GOOGLE).first()
-        if channel_id
+        if _plain(channel_id)
         else None
     )
     if cal is None:
@@ -147,18 +148,25 @@ def google_notification(*, channel_id: str, token: str, state: str, now: datetim
 
 def microsoft_notifications(*, payload: dict, now: datetime | None = None) -> int:
     """Handle a batch of Graph change / lifecycle notifications; returns how many were accepted.
-    Notifications with an unknown subscription or a wrong clientState are dropped."""
+    Notifications with an unknown subscription or a wrong clientState are dropped. The batch's
+    subscriptions are looked up in one query (at most ``MAX_SUBSCRIPTIONS_PER_BATCH`` of them: the
+    endpoint is public, and a poll catches up on anything dropped)."""
     from calendars.tasks import watch_ensure_task
 
+    items = [
+        item
+        for item in payload.get("value") or []
+        if isinstance(item, dict) and _plain(item.get("subscriptionId")) and _plain(item.get("clientState"))
+    ]
+    ids = list(dict.fromkeys(item["subscriptionId"] for item in items))[:MAX_SUBSCRIPTIONS_PER_BATCH]
+    calendars = {
+        cal.watch_channel_id: cal
+        for cal in Calendar.objects.filter(watch_channel_id__in=ids, connection__provider=Provider.MICROSOFT)
+    }
     accepted = 0
-    for item in payload.get("value") or []:
-        if not isinstance(item, dict):
-            continue
-        cal = Calendar.objects.filter(
-            watch_channel_id=str(item.get("subscriptionId", "")), connection__provider=Provider.MICROSOFT
-        ).first()
-        if cal is None or not secret_matches(str(item.get("clientState") or ""), cal.watch_secret_hash):
-            logger.warning("dropped a Graph notification with an unknown subscription or wrong clientState")
+    for item in items:
+        cal = calendars.get(item["subscriptionId"])
+        if cal is None or not secret_matches(item["clientState"], cal.watch_secret_hash):
             continue
         accepted += 1
         lifecycle = item.get("lifecycleEvent")
@@ -166,6 +174,7 @@ def microsoft_notifications(*, payload: dict, now: datetime | None = None) -> in
             Calendar.objects.filter(pk=cal.pk).update(
                 watch_channel_id="", watch_resource_id="", watch_secret_hash="", watch_expiration=None
             )
+            calendars.pop(item["subscriptionId"])  # the batch's later items name a subscription now gone
             watch_ensure_task.delay(cal.pk)
             request_sync(calendar_id=cal.pk, now=now)
         elif lifecycle == "reauthorizationRequired":
@@ -173,4 +182,12 @@ def microsoft_notifications(*, payload: dict, now: datetime | None = None) -> in
             watch_ensure_task.delay(cal.pk)
         else:  # a change, or "missed": sync
             request_sync(calendar_id=cal.pk, now=now)
+    dropped = len(payload.get("value") or []) - accepted
+    if dropped:
+        logger.warning("dropped %d Graph notification(s): unknown subscription or wrong clientState", dropped)
     return accepted
+
+
+def _plain(value) -> bool:
+    """A non-empty string a text column can hold (PostgreSQL refuses NUL)."""
+    return isinstance(value, str) and 0 < len(value) <= 1024 and "\x00" not in value

@@ -158,6 +158,42 @@ def test_microsoft_notifications_check_client_state(
     )
 
 
+@pytest.mark.parametrize(
+    "payload",
+    ['{"value": 5}', '{"value": true}', '{"value": 1.5}', '{"value": "abc"}', '{"value": {"a": 1}}']
+    + ["[]", '"x"', "null"],
+)
+def test_a_graph_notification_body_of_the_wrong_shape_is_400(client, payload):
+    answer = client.post("/calendars/webhooks/microsoft", data=payload, content_type="application/json")
+    assert answer.status_code == 400  # {"value": 5}, true and 1.5 were 500 (iterating a number)
+
+
+def test_a_graph_batch_is_looked_up_in_one_query_and_odd_items_are_dropped(
+    client, make_rep, ms_connection, queued, django_capture_on_commit_callbacks, django_assert_max_num_queries
+):
+    from calendars.services.watches import _digest
+
+    cal = primary(ms_connection(make_rep()))
+    Calendar.objects.filter(pk=cal.pk).update(watch_channel_id="sub-1", watch_secret_hash=_digest("state-1"))
+    odd = [5, None, {"subscriptionId": "a\x00b", "clientState": "s"}, {"subscriptionId": {"x": 1}}]
+    forged = [{"subscriptionId": f"sub-{i}", "clientState": "forged"} for i in range(500)]
+    real = {"subscriptionId": "sub-1", "clientState": "state-1", "changeType": "updated"}
+    with django_capture_on_commit_callbacks(execute=True), django_assert_max_num_queries(4):
+        answer = client.post(
+            "/calendars/webhooks/microsoft",
+            data={"value": [*odd, *forged, real]},
+            content_type="application/json",
+        )
+    assert answer.status_code == 202 and queued == [cal.pk]  # 502 queries before
+
+
+def test_a_google_push_naming_a_channel_with_nul_is_unknown(client):
+    answer = client.post(
+        "/calendars/webhooks/google", HTTP_X_GOOG_CHANNEL_ID="a\x00b", HTTP_X_GOOG_RESOURCE_STATE="exists"
+    )
+    assert answer.status_code == 404  # PostgreSQL refuses NUL in text: a 500 there before
+
+
 def test_end_to_end_google_push_reaches_the_app_and_the_sync_picks_up_the_change(
     make_rep, google_connection, fake_google, push, queued, transactional_db
 ):
