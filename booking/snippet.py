@@ -48,6 +48,8 @@ def utm_params(query) -> tuple[dict[str, str], dict[str, list[str]]]:
             errors[key[:64]] = ["Expected utm_ followed by lower-case letters, digits or _."]
         elif len(value) > 200:
             errors[key] = ["At most 200 characters."]
+        elif "\x00" in value:  # PostgreSQL's jsonb refuses \u0000: a 500 on the booking page before
+            errors[key] = ["Null characters are not allowed."]
         else:
             utm[key] = value
     if len(utm) > MAX_UTM:

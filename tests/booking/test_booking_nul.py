@@ -40,3 +40,13 @@ def test_the_route_api_shares_the_answer_and_utm_checks(api, meeting_type):
     assert response.status_code == 400 and response.json()["errors"] == {"answers": {"goal": [NUL]}}
     response = api.post(url, {**data, "answers": {"size": "1-10"}, "utm": {"\x00": "x"}}, format="json")
     assert response.status_code == 400 and response.json()["errors"] == {"utm": [NUL]}
+
+
+def test_a_booking_page_link_with_nul_in_a_utm_value_drops_that_parameter(client, meeting_type):
+    from insights.models import PageVisit
+
+    page = client.get(f"/book/{meeting_type.slug}?utm_source=a%00b&utm_campaign=winter")
+    assert page.status_code == 200  # PostgreSQL: a 500 recording the visit before (jsonb refuses \u0000)
+    assert PageVisit.objects.get().utm == {"utm_campaign": "winter"}
+    snippet = client.get(f"/book/{meeting_type.slug}/email-snippet?utm_source=a%00b")
+    assert snippet.status_code == 400 and "Null characters" in snippet.content.decode()
