@@ -46,6 +46,14 @@ def normalise_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidFeed("Enter an http(s):// or webcal:// calendar URL.")
+    try:
+        parts.port  # noqa: B018 — urllib checks the port when it is read
+    except ValueError:
+        raise InvalidFeed("The calendar URL's port is not a number from 1 to 65535.") from None
+    try:
+        parts.hostname.encode("idna")
+    except UnicodeError:  # a label over 63 characters, an empty one …
+        raise InvalidFeed("The calendar URL's host name is not a valid domain name.") from None
     return url
 
 

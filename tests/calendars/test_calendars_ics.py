@@ -162,6 +162,15 @@ def test_urls_are_normalised_and_only_the_host_is_shown():
     for bad in ("ftp://example.com/x.ics", "not a url", "file:///etc/passwd"):
         with pytest.raises(InvalidFeed):
             normalise_url(bad)
+    # each was a 500 on the connect page (ValueError from the port, UnicodeError from the lookup)
+    for bad, says in [
+        ("https://example.com:99999/x.ics", "port"),
+        ("https://example.com:abc/x.ics", "port"),
+        ("https://" + "a" * 64 + ".example.com/x.ics", "host name"),
+        ("https://a..example.com/x.ics", "host name"),
+    ]:
+        with pytest.raises(InvalidFeed, match=says):
+            normalise_url(bad)
 
 
 def rebinding_resolver(monkeypatch, host: str, first: str) -> list[str]:
