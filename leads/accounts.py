@@ -36,7 +36,10 @@ def _rows(handle) -> list[dict]:
     unknown = sorted(set(reader.fieldnames or []) - set(COLUMNS))
     if unknown:
         raise AccountImportError([f"header: unknown column {', '.join(unknown)}"])
-    return list(reader)
+    try:
+        return list(reader)
+    except csv.Error as exc:  # e.g. a field over csv's 128 KiB limit
+        raise AccountImportError([f"the CSV cannot be read: {exc}"]) from None
 
 
 def accounts_import(handle) -> dict[str, int]:
@@ -63,6 +66,9 @@ def accounts_import(handle) -> dict[str, int]:
             errors.append(f"{where}.name: at most 200 characters")
         if len(crm_id) > 100:
             errors.append(f"{where}.crm_id: at most 100 characters")
+        for column in ("name", "crm_id", "owner_email", "domain"):
+            if "\x00" in (row.get(column) or ""):  # PostgreSQL stores no NUL in text
+                errors.append(f"{where}.{column}: contains a NUL character")
         parsed.append((domain, {"name": name, "crm_id": crm_id, "owner_id": reps.get(owner_email)}))
     if errors:
         raise AccountImportError(errors)

@@ -98,6 +98,22 @@ def test_import_accounts_reports_every_row_error_and_writes_nothing(tmp_path, re
     assert not Account.objects.exists()
     with pytest.raises(CommandError, match="unknown column"):
         call_command("import_accounts", write(tmp_path, "domain,colour\nx.com,red\n"))
+
+
+@pytest.mark.parametrize(
+    "content,says",
+    [  # each was a traceback: a PostgreSQL DataError, a UnicodeDecodeError, a csv.Error
+        (b"domain,name\nacme.io,Ac\x00me\n", "row 2.name: contains a NUL character"),
+        (b"domain,name\nacme.io,\xff\xfe\n", "not UTF-8 text"),
+        (("domain,name\nacme.io," + "x" * 200_000 + "\n").encode(), "the CSV cannot be read: field larger"),
+    ],
+)
+def test_import_accounts_refuses_unreadable_files_with_a_message(tmp_path, reps, content, says):
+    path = tmp_path / "accounts.csv"
+    path.write_bytes(content)
+    with pytest.raises(CommandError, match=says):
+        call_command("import_accounts", str(path))
+    assert not Account.objects.exists()
     with pytest.raises(CommandError, match="No such file"):
         call_command("import_accounts", str(tmp_path / "missing.csv"))
 

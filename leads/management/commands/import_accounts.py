@@ -19,6 +19,8 @@ class Command(BaseCommand):
                 summary = accounts_import(handle)
         except OSError as exc:
             raise CommandError(f"{options['file']}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise CommandError(f"{options['file']}: not UTF-8 text (save the CSV as UTF-8)") from None
         except AccountImportError as exc:
             raise CommandError("\n".join(exc.errors)) from None
         self.stdout.write("{created} created, {updated} updated, {unchanged} unchanged".format(**summary))
