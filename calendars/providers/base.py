@@ -136,14 +136,19 @@ class CalendarProvider(abc.ABC):
 
 
 def to_utc(value: datetime) -> datetime:
+    """``value`` in UTC. Within hours of the years 1 and 9999 it has no UTC instant (an event "until
+    9999-12-31T23:00-08:00"): it becomes the first or last representable one, so busy time stays busy."""
     if value.tzinfo is None:
         raise ValueError("naive datetime")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        return (datetime.max if value.year > 1 else datetime.min).replace(tzinfo=UTC)
 
 
 def local_date_start(day: date, zone: ZoneInfo) -> datetime:
     """Midnight starting ``day`` in ``zone``, as UTC (all-day events cover whole local days)."""
-    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
+    return to_utc(datetime.combine(day, time(0), tzinfo=zone))
 
 
 def parse_rfc3339(value: str) -> datetime:

@@ -13,7 +13,9 @@ import pytest
 from calendars_harness import ZONE, GoogleHarness, IcsHarness, MicrosoftHarness
 
 from calendars.errors import GrantRevoked, ProviderUnavailable, ReadOnlyCalendar
+from calendars.models import BusyInterval
 from calendars.providers.base import EventDraft
+from calendars.services.sync import calendar_sync
 
 pytestmark = pytest.mark.django_db
 
@@ -323,3 +325,16 @@ def test_google_client_uses_the_bundled_discovery_document(make_rep, google_conn
     conn = google_connection(make_rep())
     assert [c.is_primary for c in provider_for(conn).list_calendars()] == [True]
     assert fetched == []
+
+
+def test_an_event_ending_past_the_last_utc_instant_stays_busy(make_rep, google_connection, fake_google):
+    # 23:00 on 9999-12-31 at UTC-08:00 is in the year 10000 in UTC: an OverflowError out of the sync
+    # before (the calendar went stale with no error shown); now busy up to the last instant
+    harness = GoogleHarness(fake_google, google_connection(make_rep(timezone="America/New_York")))
+    far = dt.datetime(9999, 12, 31, 23, tzinfo=dt.timezone(dt.timedelta(hours=-8)))
+    harness.add_busy(at(1, 9), far)
+    result = harness.provider().sync(harness.calendar_id, "", window=WINDOW, zone=ZONE)
+    last = dt.datetime.max.replace(tzinfo=dt.UTC)
+    assert spans(result) == {(utc(at(1, 9)), last)}
+    assert calendar_sync(calendar_id=harness.calendar.pk) == "full"  # stored, on both databases
+    assert list(BusyInterval.objects.values_list("start", "end")) == [(utc(at(1, 9)), last)]

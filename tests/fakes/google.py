@@ -30,7 +30,10 @@ BASE32HEX = re.compile(r"^[a-v0-9]{5,1024}$")
 
 
 def _iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    try:
+        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    except OverflowError:  # no UTC instant (9999-12-31T23:00-08:00): Google sends the event's own offset
+        return value.isoformat()
 
 
 def _parse(value: str) -> dt.datetime:
