@@ -143,7 +143,8 @@ def to_utc(value: datetime) -> datetime:
     try:
         return value.astimezone(UTC)
     except OverflowError:
-        return (datetime.max if value.year > 1 else datetime.min).replace(tzinfo=UTC)
+        last = value.year > 1
+        return (datetime.max if last else datetime.min).replace(tzinfo=UTC)  # noqa: DTZ901 — made aware
 
 
 def local_date_start(day: date, zone: ZoneInfo) -> datetime:
