@@ -99,6 +99,11 @@ def _sync_leased(calendar_id: int, now: datetime, force_full: bool, held: dict) 
         logger.warning("sync of calendar %s (%s) failed: %s", cal.pk, connection.provider, exc.message)
         sync_failure_record(calendar_id=cal.pk, message=exc.message)
         return "failed"
+    except (ValueError, TypeError, KeyError, OverflowError) as exc:  # data the provider code cannot read
+        logger.exception("sync of calendar %s (%s): unreadable answer", cal.pk, connection.provider)
+        message = f"The calendar's data could not be read ({exc.__class__.__name__}); the error is logged."
+        sync_failure_record(calendar_id=cal.pk, message=message)
+        return "failed"
     busy_apply(calendar=cal, result=result, window=window)
     updates = {
         "sync_state": result.next_state,

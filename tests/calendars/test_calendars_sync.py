@@ -173,6 +173,26 @@ def test_a_timing_out_provider_fails_fast_and_keeps_data(make_rep, google_connec
     assert len(busy_of(rep)) == 1
 
 
+def test_an_unreadable_provider_answer_fails_the_sync_with_a_message_and_keeps_data(
+    make_rep, google_connection, fake_google, monkeypatch, caplog
+):
+    from calendars.providers import google
+
+    rep = make_rep()
+    cal = primary(google_connection(rep))
+    fake_google.put_event(cal.external_id, start=soon(1), end=soon(1, 16))
+    calendar_sync(calendar_id=cal.pk)
+
+    def unreadable(item, zone):
+        raise KeyError("dateTime")  # e.g. an event shape the code does not know
+
+    monkeypatch.setattr(google, "busy_from_event", unreadable)
+    assert calendar_sync(calendar_id=cal.pk, force_full=True) == "failed"  # a KeyError out of the task before
+    assert "could not be read (KeyError)" in Calendar.objects.get(pk=cal.pk).last_error
+    assert CalendarConnection.objects.get(pk=cal.connection_id).status == Status.ERROR
+    assert len(busy_of(rep)) == 1 and "unreadable answer" in caplog.text
+
+
 def test_a_revoked_grant_disconnects_withholds_and_tells_people(
     make_rep, google_connection, fake_google, caplog
 ):
