@@ -32,11 +32,13 @@ def simulation_run(
     candidate_filename: str = "candidate.yaml",
     synthetic: Synthetic | None = None,
     progress: Callable[[int, int], None] | None = None,
+    max_leads: int | None = None,
 ) -> dict[str, Any]:
     """Replay ``pool``'s bookings decided in ``[start, end)`` — or a synthetic stream from ``start`` — under
     the current policy and, if ``candidate_text`` is given, a candidate; returns both summaries.
 
-    Raises ``ConfigInvalid`` for a bad candidate file, ``ValueError`` for bad stream parameters."""
+    Raises ``ConfigInvalid`` for a bad candidate file, ``ValueError`` for bad stream parameters or a stream
+    of more than ``max_leads`` leads."""
     if start.tzinfo is None or (end is not None and end.tzinfo is None):
         raise ValueError("start and end must be timezone-aware")
     if synthetic is not None:
@@ -59,6 +61,11 @@ def simulation_run(
             raise ValueError("end must be after start")
         replayed = replay_bookings(pool, start=start, end=end)
         leads = replay_leads(replayed, end=end)
+    if max_leads is not None and len(leads) > max_leads:
+        raise ValueError(
+            f"{len(leads):,} leads in this stream; at most {max_leads:,} here "
+            "(`manage.py simulate_routing` runs longer ones)."
+        )
     policies = [current_policy(pool, start=start, end=end, replayed=replayed, as_synced=synthetic is None)]
     if candidate_text is not None:
         policies.append(candidate_policy(policies[0], pool, text=candidate_text, filename=candidate_filename))

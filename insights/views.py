@@ -10,6 +10,7 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from insights import forms as insights_forms
 from insights import kpis
 from insights.charts import bars, funnel, line
 from insights.forms import DashboardForm, SimulatorForm
@@ -54,6 +55,7 @@ def simulator(request):
                     candidate_text=text,
                     candidate_filename=upload.name if upload else "candidate.yaml",
                     synthetic=synthetic,
+                    max_leads=insights_forms.MAX_SYNTHETIC_LEADS,  # replays too: the page answers in time
                 )
             except ConfigInvalid as exc:
                 for problem in exc.errors:

@@ -57,3 +57,17 @@ def test_simulator_page_replays_and_draws(staff, meeting_type, reps):
     result = response.context["result"]
     assert result["leads"] == 12 and result["results"][0]["reproduced"] == 12
     assert b"<svg" in response.content and b"same hosts as live" in response.content
+
+
+def test_a_replay_longer_than_the_page_allows_is_400(staff, meeting_type, reps, monkeypatch):
+    from insights import forms
+
+    record_period(meeting_type, reps)
+    monkeypatch.setattr(forms, "MAX_SYNTHETIC_LEADS", 10)  # the period holds 12 (the limit is 10,000)
+    data = {"pool": meeting_type.pool.slug, "mode": "replay", "start": "2026-03-02 00:00"}
+    data["end"] = "2026-03-20 00:00"
+    response = staff.post("/insights/simulator/", data)
+    assert response.status_code == 400  # a replay had no bound: a long history passed gunicorn's timeout
+    assert response.context["form"].non_field_errors() == [
+        "12 leads in this stream; at most 10 here (`manage.py simulate_routing` runs longer ones)."
+    ]
