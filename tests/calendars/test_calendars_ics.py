@@ -204,12 +204,13 @@ def test_a_host_that_rebinds_to_loopback_after_the_check_is_never_connected_to(
 
 @pytest.mark.parametrize("scheme", ["http", "https"])
 def test_a_public_host_is_connected_to_at_the_address_that_was_checked(
-    scheme, settings, fake_ics, monkeypatch, tmp_path
+    scheme, settings, fake_ics, monkeypatch, tmp_path, request
 ):
     settings.CALENDAR_ICS_ALLOW_PRIVATE_HOSTS = False
     if scheme == "https":  # the certificate names the host only: TLS checks the name, not the address
         cert, key = make_self_signed_cert(tmp_path, "feeds.public.example")
         fake_ics = FakeIcsHost(tls=(cert, key)).start()
+        request.addfinalizer(fake_ics.stop)
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", cert)
     url = fake_ics.publish(fixture_bytes("google_export_xwr.ics"))
     port = int(url.split("127.0.0.1:")[1].split("/")[0])
@@ -231,5 +232,3 @@ def test_a_public_host_is_connected_to_at_the_address_that_was_checked(
     calendars = IcsProvider({"url": url.replace("127.0.0.1", "feeds.public.example")}).list_calendars()
     assert len(calendars) == 1 and connected == [("93.184.216.34", port)]
     assert fake_ics.requests[0].header("host") == f"feeds.public.example:{port}"
-    if scheme == "https":
-        fake_ics.stop()

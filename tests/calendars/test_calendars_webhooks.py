@@ -184,7 +184,7 @@ def test_a_graph_batch_is_looked_up_in_one_query_and_odd_items_are_dropped(
             data={"value": [*odd, *forged, real]},
             content_type="application/json",
         )
-    assert answer.status_code == 202 and queued == [cal.pk]  # 502 queries before
+    assert answer.status_code == 202 and queued == [cal.pk]  # one query per item before (over 500)
 
 
 def test_a_google_push_naming_a_channel_with_nul_is_unknown(client):
