@@ -24,11 +24,28 @@ from calendars.errors import InvalidFeed
 PRIVATE = "The calendar URL points to a private or local network address."
 
 
+NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: the last 32 bits are an IPv4 address
+
+
+def is_public(text: str) -> bool:
+    """Whether an address is global, and so is any IPv4 address it carries (IPv4-mapped, 6to4, Teredo,
+    NAT64: ``64:ff9b::7f00:1`` is 127.0.0.1 once translated, yet ``is_global`` says True)."""
+    address = ipaddress.ip_address(text.split("%")[0])
+    if not address.is_global:
+        return False
+    if address.version == 6:
+        carried = [address.ipv4_mapped, address.sixtofour, *(address.teredo or ())]
+        if address in NAT64:
+            carried.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+        return all(v4.is_global for v4 in carried if v4 is not None)
+    return True
+
+
 def public_address(host: str, port: int) -> str:
-    """One address of ``host``, all of whose addresses are global; else ``InvalidFeed``."""
+    """One address of ``host``, all of whose addresses are public (``is_public``); else ``InvalidFeed``."""
     infos = socket.getaddrinfo(host.strip("[]"), port, allowed_gai_family(), socket.SOCK_STREAM)
     addresses = [info[4][0] for info in infos]
-    if not addresses or not all(ipaddress.ip_address(a.split("%")[0]).is_global for a in addresses):
+    if not addresses or not all(is_public(a) for a in addresses):
         raise InvalidFeed(PRIVATE)
     return addresses[0]
 

@@ -12,6 +12,7 @@ from calendars_harness import fixture_bytes
 
 from calendars.errors import InvalidFeed, ProviderUnavailable
 from calendars.providers.ics import IcsProvider, busy_events, feed_label, normalise_url, parse
+from calendars.providers.safe_http import is_public
 from tests.fakes.http import make_self_signed_cert
 from tests.fakes.ics import FakeIcsHost
 
@@ -232,3 +233,23 @@ def test_a_public_host_is_connected_to_at_the_address_that_was_checked(
     calendars = IcsProvider({"url": url.replace("127.0.0.1", "feeds.public.example")}).list_calendars()
     assert len(calendars) == 1 and connected == [("93.184.216.34", port)]
     assert fake_ics.requests[0].header("host") == f"feeds.public.example:{port}"
+
+
+@pytest.mark.parametrize(
+    "address,public",
+    [
+        ("8.8.8.8", True),
+        ("2606:4700::1111", True),
+        ("64:ff9b::808:808", True),  # NAT64 of 8.8.8.8
+        ("127.0.0.1", False),
+        ("169.254.169.254", False),  # the cloud's metadata service
+        ("100.64.0.1", False),  # shared address space (carrier NAT, Kubernetes)
+        ("fe80::1%eth0", False),
+        ("::ffff:127.0.0.1", False),  # IPv4-mapped
+        ("64:ff9b::7f00:1", False),  # NAT64 of 127.0.0.1: is_global said True
+        ("64:ff9b::a9fe:a9fe", False),  # NAT64 of 169.254.169.254: is_global said True
+        ("2002:7f00:1::", False),  # 6to4 of 127.0.0.1: is_global said True
+    ],
+)
+def test_addresses_that_carry_a_private_ipv4_address_are_not_public(address, public):
+    assert is_public(address) is public
