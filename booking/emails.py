@@ -91,6 +91,9 @@ def _ics(payload: dict, method: str) -> bytes:
 
 
 def _send(*, to: str, subject: str, body: str, invite: bytes | None, method: str) -> None:
+    # one line: a line break in a name or title (a config file's, a booking's from before names were
+    # checked) made Django refuse the header, and the message was retried until it died
+    subject = " ".join(subject.split())
     message = EmailMultiAlternatives(subject=subject, body=body, to=[to])
     if invite is not None:
         message.attach_alternative(invite.decode(), f"text/calendar; method={method}")

@@ -25,7 +25,7 @@ from leads.services import lead_route
 
 class RouteRequestSerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
-    name = serializers.CharField(max_length=200, min_length=1)
+    name = serializers.CharField(max_length=200, min_length=1, validators=[s.one_line])
     timezone = s.TimezoneField(help_text="The prospect's IANA zone")
     country = serializers.RegexField(
         r"^[A-Za-z]{2}$", required=False, default="", help_text="ISO 3166 alpha-2 (default: from timezone)"
@@ -76,7 +76,9 @@ class LeadRoute(PublicAPIView):
 
 class InstantRouteRequestSerializer(RouteRequestSerializer):
     meeting_type = serializers.SlugField(max_length=100, help_text="The meeting type whose rules apply")
-    name = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+    name = serializers.CharField(
+        max_length=200, required=False, default="", allow_blank=True, validators=[s.one_line]
+    )
     dry_run = serializers.BooleanField(required=False, default=False, help_text="Decide only; write nothing")
 
     def validate_meeting_type(self, value):

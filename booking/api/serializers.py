@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+import unicodedata
 from datetime import datetime
 from decimal import Decimal
 from functools import cached_property
@@ -87,6 +88,15 @@ class RouteField(serializers.Field):
 
 
 NUL_MESSAGE = "Null characters are not allowed."  # DRF's own wording for its CharFields
+CONTROL_MESSAGE = "Line breaks and other control characters are not allowed."
+
+
+def one_line(value: str) -> str:
+    """A name is one line: it goes into e-mail subjects and invitations (``\n`` made the host's
+    confirmation fail with BadHeaderError on every retry)."""
+    if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in value):
+        raise serializers.ValidationError(CONTROL_MESSAGE)
+    return value
 
 
 def _has_nul(value) -> bool:
@@ -187,7 +197,7 @@ class BookingCreateSerializer(ThreadFieldsSerializer):
     """A booking: one of the offered starts, the prospect, and the answers to the meeting type's questions."""
 
     start = AwareDateTimeField(help_text="Start with offset, e.g. 2026-03-10T09:00:00+01:00")
-    name = serializers.CharField(max_length=200, min_length=1)
+    name = serializers.CharField(max_length=200, min_length=1, validators=[one_line])
     email = serializers.EmailField(max_length=254)
     timezone = TimezoneField(help_text="The prospect's IANA zone; times in the response are given in it")
     answers = serializers.DictField(required=False, default=dict, help_text="Question key → answer")
