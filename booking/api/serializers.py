@@ -94,7 +94,8 @@ CONTROL_MESSAGE = "Line breaks and other control characters are not allowed."
 def one_line(value: str) -> str:
     """A name is one line: it goes into e-mail subjects and invitations (``\n`` made the host's
     confirmation fail with BadHeaderError on every retry)."""
-    if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") and ch != "\x00" for ch in value):  # NUL: DRF's
+    # a NUL is left to DRF's own check, so it keeps the one message every other field gives it
+    if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") and ch != "\x00" for ch in value):
         raise serializers.ValidationError(CONTROL_MESSAGE)
     return value
 

@@ -28,8 +28,9 @@ NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: the last 32 bits are a
 
 
 def is_public(text: str) -> bool:
-    """Whether an address is global, and so is any IPv4 address it carries (IPv4-mapped, 6to4, Teredo,
-    NAT64: ``64:ff9b::7f00:1`` is 127.0.0.1 once translated, yet ``is_global`` says True)."""
+    """Whether an address is global, and so is any IPv4 address it carries (IPv4-mapped, 6to4, NAT64:
+    ``64:ff9b::7f00:1`` is 127.0.0.1 once translated, yet ``is_global`` says True; Teredo's prefix is not
+    global to begin with)."""
     address = ipaddress.ip_address(text.split("%")[0])
     if not address.is_global:
         return False
