@@ -5,9 +5,13 @@ Found by booking as "Pat\\nX": the host's e-mail failed with BadHeaderError on e
 
 from __future__ import annotations
 
+import sys
+import unicodedata
+
 import pytest
 from django.core import mail
 
+from booking.api.serializers import CONTROL as CONTROL_CHARACTERS
 from booking.models import Booking, MeetingType, OutboxMessage
 from tests.booking.booking_factories import body
 
@@ -46,3 +50,10 @@ def test_a_title_with_a_line_break_still_sends_both_confirmations_on_one_line(
     assert not OutboxMessage.objects.filter(handler__startswith="email.").exclude(status="delivered").exists()
     subjects = sorted(m.subject for m in mail.outbox)
     assert subjects == ["Confirmed: Intro call", "Confirmed: Intro call with Pat Prospect"], subjects
+
+
+def test_the_character_class_is_exactly_unicodes_control_and_separator_characters_but_nul():
+    everything = range(1, sys.maxunicode + 1)
+    wanted = {chr(i) for i in everything if unicodedata.category(chr(i)) in ("Cc", "Zl", "Zp")}
+    matched = {chr(i) for i in range(sys.maxunicode + 1) if CONTROL_CHARACTERS.search(chr(i))}
+    assert matched == wanted and len(wanted) == 66
