@@ -35,7 +35,7 @@ PERIOD_SECONDS = {
 }
 ORDER = ("SECONDLY", "MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY")
 STEPS_PER_INSTANCE = 50  # the steps allowed per instance allowed in the window
-SLACK = timedelta(days=1)
+SLACK = timedelta(days=2)  # more than the widest gap between two UTC offsets (+14:00 to -12:00: 26 h)
 
 
 class BadRule(ValueError):
@@ -159,7 +159,8 @@ def _rule_cost(rule, begin: datetime, length: timedelta, window: tuple[datetime,
         raise BadRule(f"INTERVAL={interval}")
     period = PERIOD_SECONDS[freq] * interval
     # Which zone the library reads a bound, an UNTIL or a DTSTART in depends on the event (floating, zoned,
-    # UTC); every comparison here is widened by a day, more than any offset, so the bounds stay above.
+    # UTC); every comparison here is widened by SLACK, more than any two offsets differ, so the bounds
+    # stay above whichever reading it takes.
     start, end = _shift(window[0], -length - SLACK), _shift(window[1], SLACK)
     until = [_shift(u, SLACK) for u in (_wall(v) for v in rule.get("UNTIL", [])) if u is not None]
     last = min([end, *until])
@@ -188,7 +189,7 @@ def expansion_cost(calendar: icalendar.Calendar, window: tuple[datetime, datetim
         rules = event.get("RRULE")
         dates = event.get("RDATE")
         exrules = event.get("EXRULE")
-        if rules is None and dates is None:
+        if rules is None and dates is None and exrules is None:
             continue  # a single event: one instance, bounded by the feed's size
         dtstart = event.get("DTSTART")
         begin = _naive(getattr(dtstart, "dt", None), zone)
