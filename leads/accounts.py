@@ -66,8 +66,8 @@ def accounts_import(handle) -> dict[str, int]:
             errors.append(f"{where}.name: at most 200 characters")
         if len(crm_id) > 100:
             errors.append(f"{where}.crm_id: at most 100 characters")
-        for column in ("name", "crm_id", "owner_email", "domain"):
-            if "\x00" in (row.get(column) or ""):  # PostgreSQL stores no NUL in text
+        for column, value in (("name", name), ("crm_id", crm_id)):  # domain and owner_email are matched
+            if "\x00" in value:  # PostgreSQL stores no NUL in text
                 errors.append(f"{where}.{column}: contains a NUL character")
         parsed.append((domain, {"name": name, "crm_id": crm_id, "owner_id": reps.get(owner_email)}))
     if errors:
