@@ -88,7 +88,8 @@ def booking_reassign(
     now: datetime | None = None,
 ) -> Booking:
     """Give the future booking's host seat held by ``from_rep_id`` (default: the only/lead host) to pool
-    member ``to_member_id``. The target must be a member of the booking's pool, not already a host, and free
+    member ``to_member_id``. The target must be a member of the booking's pool (of the seat's role in a
+    ``group`` pool), not already a host, and free
     at the booking's time (routing rules, live check). ``code`` (``routing.overrides.OverrideCode``) says why
     and decides whether the override counts for fairness; ``reason`` is the free-text note (required for
     ``other``). Recorded in the decision history (``code``, ``reason``, ``counts``) and the ledger
@@ -126,6 +127,12 @@ def booking_reassign(
                 raise ReassignNotPossible("That rep does not host this booking.")
             if member.rep_id in {r.rep_id for r in current}:
                 raise ReassignNotPossible("That rep already hosts this booking.")
+            if booking.pool.strategy == "group" and member.role != source.role:
+                # the meeting keeps one host of every role (elsewhere a member's role means nothing)
+                raise ReassignNotPossible(
+                    f"The {source.role!r} seat goes only to a member in that role; "
+                    f"{member.rep.name} is {member.role!r}."
+                )
             locking.lock_reps([source.rep_id, member.rep_id])
             state = _pool_state(booking, now=now)
             why = _why_not_free(state, booking, member.rep_id, now=now)
