@@ -25,14 +25,18 @@ PRIVATE = "The calendar URL points to a private or local network address."
 
 
 NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: the last 32 bits are an IPv4 address
+# Not globally reachable by IANA's registry, yet ``is_global`` says True on the Python this runs on (3.11):
+# the local-use NAT64 prefix (RFC 8215: translated by the site's own NAT64, to any IPv4 address, private
+# ones included) and SRv6 segment identifiers (RFC 9602).
+NOT_GLOBAL = (ipaddress.ip_network("64:ff9b:1::/48"), ipaddress.ip_network("5f00::/16"))
 
 
 def is_public(text: str) -> bool:
     """Whether an address is global, and so is any IPv4 address it carries (IPv4-mapped, 6to4, NAT64:
     ``64:ff9b::7f00:1`` is 127.0.0.1 once translated, yet ``is_global`` says True; Teredo's prefix is not
-    global to begin with)."""
+    global to begin with; nor is anything in ``NOT_GLOBAL``)."""
     address = ipaddress.ip_address(text.split("%")[0])
-    if not address.is_global:
+    if not address.is_global or any(address in network for network in NOT_GLOBAL):
         return False
     if address.version == 6:
         carried = [address.ipv4_mapped, address.sixtofour, *(address.teredo or ())]

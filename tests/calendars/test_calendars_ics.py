@@ -249,6 +249,9 @@ def test_a_public_host_is_connected_to_at_the_address_that_was_checked(
         ("64:ff9b::7f00:1", False),  # NAT64 of 127.0.0.1: is_global said True
         ("64:ff9b::a9fe:a9fe", False),  # NAT64 of 169.254.169.254: is_global said True
         ("2002:7f00:1::", False),  # 6to4 of 127.0.0.1: is_global said True
+        ("64:ff9b:1::7f00:1", False),  # local-use NAT64 (RFC 8215): is_global said True
+        ("64:ff9b:1::808:808", False),  # translated by the site's own NAT64, whatever address it carries
+        ("5f00::1", False),  # SRv6 segment identifiers (RFC 9602), not globally reachable
     ],
 )
 def test_addresses_that_carry_a_private_ipv4_address_are_not_public(address, public):
