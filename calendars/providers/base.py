@@ -46,6 +46,8 @@ class SyncResult:
     had); otherwise ``upserts`` replace events with the same id and ``deletions`` remove ids (including
     events that stopped being busy, e.g. turned transparent or declined). ``next_state`` is the cursor for
     the next call. ``unchanged`` is a full result the provider knows to be identical to the last one.
+    ``warning``: the sync succeeded, but something in the calendar was left out (shown where a sync error
+    would be).
     """
 
     upserts: list[BusyEvent] = field(default_factory=list)
@@ -53,6 +55,7 @@ class SyncResult:
     next_state: str = ""
     full: bool = False
     unchanged: bool = False
+    warning: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ from calendars.providers.ics_cost import STEPS_PER_INSTANCE, BadRule, expansion_
 from calendars.providers.safe_http import public_address, public_session
 
 FEED_ID = "feed"
+SKIPPED = "Synced, but repeating events in this feed that cannot be read do not count as busy. The first:"
 MAX_REDIRECTS = 3
 
 
@@ -144,17 +145,34 @@ def _instant(value, zone: ZoneInfo) -> datetime:
     raise InvalidFeed("An event has an unreadable start or end.")
 
 
+# What recurring-ical-events leaves out with ``skip_bad_series`` (a malformed RRULE, an end before the start)
+UNREADABLE_SERIES = tuple(recurring_ical_events.CalendarQuery.suppressed_errors)
+
+
 def busy_events(
-    calendar: icalendar.Calendar, window: tuple[datetime, datetime], zone: ZoneInfo
+    calendar: icalendar.Calendar,
+    window: tuple[datetime, datetime],
+    zone: ZoneInfo,
+    *,
+    skipped: list[str] | None = None,
 ) -> list[BusyEvent]:
-    """Every opaque, non-cancelled event instance overlapping ``window``, expanded and in UTC."""
+    """Every opaque, non-cancelled event instance overlapping ``window``, expanded and in UTC. A series the
+    library cannot read is left out rather than failing the feed, and the first such problem is appended to
+    ``skipped``, so that the rep can be told that some of their busy time is not counted."""
     start, end = window
     # floating times and dates are compared in the rep's zone: query with local wall-clock bounds
     local_start = start.astimezone(zone).replace(tzinfo=None) - timedelta(days=1)
     local_end = end.astimezone(zone).replace(tzinfo=None) + timedelta(days=1)
     _check_cost(calendar, (local_start, local_end), zone, days=(end - start).days)
     try:
-        instances = recurring_ical_events.of(calendar, skip_bad_series=True).between(local_start, local_end)
+        try:
+            instances = recurring_ical_events.of(calendar).between(local_start, local_end)
+        except UNREADABLE_SERIES as exc:  # again, without the series that cannot be read
+            if skipped is not None:
+                skipped.append(str(exc)[:300])
+            instances = recurring_ical_events.of(calendar, skip_bad_series=True).between(
+                local_start, local_end
+            )
     except Exception as exc:  # the library raises its own error types for malformed series
         raise InvalidFeed(f"The ICS feed cannot be expanded ({exc.__class__.__name__}).") from None
     found: dict[str, BusyEvent] = {}
@@ -258,17 +276,22 @@ class IcsProvider(CalendarProvider):
             if previous.get("last_modified"):
                 headers["If-Modified-Since"] = previous["last_modified"]
         resp = fetch(self._url, headers=headers, timeout=self._timeout)
-        if resp is None:
-            return SyncResult(full=True, unchanged=True, next_state=state)
-        events = busy_events(parse(resp.content), window, zone)
+        if resp is None:  # the same feed: the same warning
+            return SyncResult(
+                full=True, unchanged=True, next_state=state, warning=previous.get("warning", "")
+            )
+        skipped: list[str] = []
+        events = busy_events(parse(resp.content), window, zone, skipped=skipped)
+        warning = f"{SKIPPED} {skipped[0]}" if skipped else ""
         next_state = json.dumps(
             {
                 "etag": resp.headers.get("ETag", ""),
                 "last_modified": resp.headers.get("Last-Modified", ""),
                 "window_end": window[1].isoformat(),
+                "warning": warning,
             }
         )
-        return SyncResult(upserts=events, full=True, next_state=next_state)
+        return SyncResult(upserts=events, full=True, next_state=next_state, warning=warning)
 
     def busy_in(
         self, calendar_ids: list[str], start: datetime, end: datetime

@@ -109,7 +109,7 @@ def _sync_leased(calendar_id: int, now: datetime, force_full: bool, held: dict) 
         "sync_state": result.next_state,
         "last_synced_at": now,
         "last_attempt_at": now,
-        "last_error": "",
+        "last_error": result.warning[:500],
         "sync_lease_until": None,  # released with the same UPDATE
     }
     if result.full:
@@ -117,7 +117,7 @@ def _sync_leased(calendar_id: int, now: datetime, force_full: bool, held: dict) 
     Calendar.objects.filter(pk=cal.pk).update(**updates)
     held["lease"] = False
     CalendarConnection.objects.filter(pk=connection.pk).exclude(status=Status.DISCONNECTED).update(
-        status=Status.CONNECTED, last_sync_at=now, last_success_at=now, last_error=""
+        status=Status.CONNECTED, last_sync_at=now, last_success_at=now, last_error=result.warning[:500]
     )
     if result.unchanged:
         return "unchanged"

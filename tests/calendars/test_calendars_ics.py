@@ -8,6 +8,7 @@ import socket
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from calendars_harness import fixture_bytes
 
 from calendars.errors import InvalidFeed, ProviderUnavailable
@@ -256,3 +257,54 @@ def test_a_public_host_is_connected_to_at_the_address_that_was_checked(
 )
 def test_addresses_that_carry_a_private_ipv4_address_are_not_public(address, public):
     assert is_public(address) is public
+
+
+FEED = (
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n"
+    "BEGIN:VEVENT\r\nUID:one-off\r\nDTSTART:20260310T100000Z\r\nDTEND:20260310T110000Z\r\nEND:VEVENT\r\n"
+    "{series}END:VCALENDAR\r\n"
+)
+# a weekly 1:1 whose rule has a typo (UNTL): recurring-ical-events cannot read the series
+TYPO = (
+    "BEGIN:VEVENT\r\nUID:weekly\r\nDTSTART:20260305T140000Z\r\nDTEND:20260305T150000Z\r\n"
+    "RRULE:FREQ=WEEKLY;UNTL=20261023;BYDAY=TH\r\nEND:VEVENT\r\n"
+)
+WEEKLY = TYPO.replace("UNTL", "UNTIL")
+
+
+def test_a_series_that_cannot_be_read_is_left_out_and_reported():
+    skipped: list[str] = []
+    events = busy_events(parse(FEED.format(series=TYPO).encode()), MARCH, ZoneInfo("UTC"), skipped=skipped)
+    assert [(e.start, e.end) for e in events] == [(z(2026, 3, 10, 10), z(2026, 3, 10, 11))]
+    assert len(skipped) == 1 and "UNTL=20261023" in skipped[0]
+    skipped.clear()
+    assert len(busy_events(parse(FEED.format(series=WEEKLY).encode()), MARCH, ZoneInfo("UTC"))) == 9
+    busy_events(parse(FEED.format(series=WEEKLY).encode()), MARCH, ZoneInfo("UTC"), skipped=skipped)
+    assert skipped == []
+
+
+def test_the_sync_says_when_a_series_is_not_counted(make_rep, ics_connection, fake_ics):
+    from calendars.models import Calendar
+    from calendars.services.sync import calendar_sync
+
+    connection = ics_connection(make_rep(timezone="UTC"), FEED.format(series=TYPO).encode())
+    calendar = Calendar.objects.get(connection=connection)
+    with time_machine.travel(dt.datetime(2026, 3, 1, 12, tzinfo=UTC)):
+        assert calendar_sync(calendar_id=calendar.pk) == "full"
+        assert connection.rep.busy_intervals.count() == 1  # the one-off event still counts
+        calendar.refresh_from_db()
+        connection.refresh_from_db()
+        assert connection.status == "connected" and calendar.last_synced_at is not None
+        for row in (calendar, connection):
+            assert row.last_error.startswith("Synced, but repeating events in this feed that cannot be read")
+            assert "UNTL=20261023" in row.last_error
+        assert calendar_sync(calendar_id=calendar.pk) == "unchanged"  # 304: the same feed, the same warning
+        calendar.refresh_from_db()
+        assert "UNTL=20261023" in calendar.last_error
+        (secret,) = fake_ics.feeds  # the rep fixes the rule
+        fake_ics.feeds[secret] = FEED.format(series=WEEKLY).encode()
+        assert calendar_sync(calendar_id=calendar.pk) == "full"
+        calendar.refresh_from_db()
+        connection.refresh_from_db()
+        assert calendar.last_error == connection.last_error == ""
+        assert connection.rep.busy_intervals.count() > 1  # the one-off, and the weekly series
