@@ -25,6 +25,7 @@ from google_auth_httplib2 import AuthorizedHttp
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
+from booking.ics import is_own_uid
 from calendars.errors import (
     GrantRevoked,
     ProviderUnavailable,
@@ -47,7 +48,7 @@ from calendars.providers.google_auth import SCOPES, secrets_from_credentials
 
 MARKER = "batonBooking"
 LIST_FIELDS = (
-    "nextPageToken,nextSyncToken,items(id,status,start,end,transparency,"
+    "nextPageToken,nextSyncToken,items(id,iCalUID,status,start,end,transparency,"
     "attendees(self,responseStatus),extendedProperties/private)"
 )
 FREEBUSY_CHUNK = timedelta(days=90)
@@ -314,6 +315,8 @@ def busy_from_event(item: dict, zone: ZoneInfo) -> BusyEvent | None:
     if item.get("status") == "cancelled" or item.get("transparency") == "transparent":
         return None
     if MARKER in ((item.get("extendedProperties") or {}).get("private") or {}):
+        return None
+    if is_own_uid(str(item.get("iCalUID") or "")):  # Gmail's copy of Baton's emailed invitation
         return None
     if any(a.get("self") and a.get("responseStatus") == "declined" for a in item.get("attendees") or []):
         return None

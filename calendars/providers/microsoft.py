@@ -22,6 +22,7 @@ import msal
 import requests
 from django.conf import settings
 
+from booking.ics import is_own_uid
 from calendars.errors import (
     GrantRevoked,
     ProviderUnavailable,
@@ -244,7 +245,7 @@ class MicrosoftProvider(CalendarProvider):
         params = {
             "startDateTime": _graph_time(start) + "Z",
             "endDateTime": _graph_time(end) + "Z",
-            "$select": "id,showAs,isCancelled,isAllDay,start,end,responseStatus,transactionId,type",
+            "$select": "id,iCalUId,showAs,isCancelled,isAllDay,start,end,responseStatus,transactionId,type",
         }
         for calendar_id in calendar_ids:
             for page in self._pages(f"me/calendars/{calendar_id}/calendarView", params):
@@ -362,6 +363,27 @@ def _parse(value: dict) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=_zone(value.get("timeZone")))
 
 
+# [MS-OXOCAL] 2.2.1.27: a Global Object ID starts with this class id; one made from another system's
+# iCalendar UID carries it as data: "vCal-Uid", 1 (little-endian), the UID and a NUL.
+GLOBAL_OBJECT_ID = bytes.fromhex("040000008200E00074C5B7101A82E008")
+VCAL_UID = b"vCal-Uid\x01\x00\x00\x00"
+
+
+def invitation_uid(value: str) -> str:
+    """The iCalendar UID behind a Graph ``iCalUId``: Exchange reports an invitation's UID as the hex of
+    the Global Object ID it made from it; anything else is taken as it is."""
+    try:
+        blob = bytes.fromhex(value)
+    except ValueError:
+        return value
+    if not blob.startswith(GLOBAL_OBJECT_ID) or len(blob) < 40:
+        return value
+    data = blob[40 : 40 + int.from_bytes(blob[36:40], "little")]
+    if not data.startswith(VCAL_UID):
+        return value
+    return data[len(VCAL_UID) :].rstrip(b"\x00").decode("utf-8", "replace")
+
+
 def busy_from_event(item: dict, zone: ZoneInfo) -> BusyEvent | None:
     """The busy stretch of one Graph event, or None when it does not block time (removed, cancelled,
     free / working elsewhere, declined, or written by Baton)."""
@@ -372,6 +394,10 @@ def busy_from_event(item: dict, zone: ZoneInfo) -> BusyEvent | None:
     if (item.get("responseStatus") or {}).get("response") == "declined":
         return None
     if (item.get("transactionId") or "").startswith(TRANSACTION_PREFIX):
+        return None
+    if is_own_uid(
+        invitation_uid(str(item.get("iCalUId") or ""))
+    ):  # Outlook's copy of Baton's emailed invitation
         return None
     if not item.get("start") or not item.get("end"):
         return None

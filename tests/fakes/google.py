@@ -358,7 +358,7 @@ class FakeGoogle(FakeServer):
             "kind": "calendar#events",
             "summary": cal.summary,
             "timeZone": cal.time_zone,
-            "items": [self._public(e) for e in chunk],
+            "items": [_selected(self._public(e), q.get("fields")) for e in chunk],
         }
         if state["offset"] + size < len(items):
             state["offset"] += size
@@ -589,3 +589,23 @@ class FakeGoogle(FakeServer):
 
 def parse_redirect(location: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+def _selected(item: dict, fields: str | None) -> dict:
+    """A partial response, as Google gives for ``fields=…,items(a,b(c),d/e)``: only the item's named
+    top-level fields (their own sub-selections are not applied)."""
+    if not fields or "items(" not in fields:
+        return item
+    inner, depth = fields[fields.index("items(") + len("items(") :], 0
+    names, current = set(), ""
+    for char in inner:
+        if char == ")" and depth == 0:
+            break
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            names.add(current.split("/")[0].split("(")[0].strip())
+            current = ""
+        elif depth == 0 and char != ")":
+            current += char
+    names.add(current.split("/")[0].split("(")[0].strip())
+    return {k: v for k, v in item.items() if k in names}

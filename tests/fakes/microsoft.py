@@ -367,9 +367,11 @@ class FakeMicrosoft(FakeServer):
         if error:
             return error
         lo, hi = _parse_param(req.query["startDateTime"]), _parse_param(req.query["endDateTime"])
+        # $select: only the named properties (and the id), as Graph answers
+        named = set(req.query["$select"].split(",")) | {"id"} if req.query.get("$select") else None
         with self.lock:
             items = [
-                self._public(e)
+                {k: v for k, v in self._public(e).items() if named is None or k in named}
                 for e in cal.events.values()
                 if not e.get("_deleted") and not e.get("isCancelled") and self._overlaps(e, lo, hi)
             ]
