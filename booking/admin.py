@@ -16,6 +16,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from booking.admin_attention import NeedsAttentionFilter
 from booking.admin_decision import render_decision
 from booking.embed import admin_embed_box
 from booking.errors import BookingError
@@ -142,7 +143,7 @@ class ReassignForm(forms.Form):
 @admin.register(Booking)
 class BookingAdmin(admin.ModelAdmin):
     list_display = ("start", "meeting_type", "prospect_name", "prospect_email", "status", "host_names")
-    list_filter = ("status", "pool", "meeting_type", "start")
+    list_filter = (NeedsAttentionFilter, "status", "pool", "meeting_type", "start")
     search_fields = ("prospect_name", "prospect_email", "hosts__rep__name", "hosts__rep__email")
     list_select_related = ("meeting_type", "pool")
     date_hierarchy = "start"

@@ -105,3 +105,39 @@ def booking_for_outcome(booking_id: int, user) -> Booking:
     if booking is None:
         raise BookingNotFound()
     return booking
+
+
+# Why an upcoming booking may need an admin (a reassignment, or a word with its host): the host changed
+# after the booking was made. Checked against the meeting's own time, not its buffers.
+ATTENTION = {
+    "inactive": "Host deactivated",
+    "time_off": "Host on time off",
+    "busy": "Host busy in their calendar",
+}
+
+
+def bookings_needing_attention(bookings, reason: str = "", *, now: datetime, rep_id: int | None = None):
+    """The confirmed, not yet ended ``bookings`` with an active host who is deactivated, has time off during
+    the meeting, or has other busy time then (a synced calendar event, or busy time entered in Baton);
+    ``reason`` (a key of ``ATTENTION``) narrows it to one of these, empty means any; ``rep_id`` to that
+    host."""
+    from django.db.models import Exists, OuterRef, Q
+
+    from booking.models import BookingHost
+    from calendars.models import BusyInterval, TimeOff
+
+    during = {"rep_id": OuterRef("rep_id"), "start__lt": OuterRef("booking__end")}
+    during["end__gt"] = OuterRef("booking__start")
+    checks = {
+        "inactive": Q(rep__active=False),
+        "time_off": Exists(TimeOff.objects.filter(**during)),
+        "busy": Exists(BusyInterval.objects.filter(**during)),
+    }
+    wanted = [checks[reason]] if reason else list(checks.values())
+    condition = wanted[0]
+    for more in wanted[1:]:
+        condition |= more
+    hosts = BookingHost.objects.filter(condition, booking=OuterRef("pk"), active=True)
+    if rep_id is not None:
+        hosts = hosts.filter(rep_id=rep_id)
+    return bookings.filter(Exists(hosts), status=Booking.Status.CONFIRMED, end__gt=now)

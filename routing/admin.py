@@ -8,8 +8,13 @@ the services do it.
 
 from __future__ import annotations
 
-from django.contrib import admin
+from urllib.parse import urlencode
+
+from django.contrib import admin, messages
 from django.db.models import Count
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
 
 from calendars.admin import DateOverrideInline, TimeOffInline, WorkingHoursInline
 from routing.models import LedgerEntry, Pool, PoolMember, Rep, RepSkill
@@ -79,6 +84,38 @@ class RepAdmin(admin.ModelAdmin):
     @admin.display(description="pools", ordering="_pools")
     def pool_count(self, rep: Rep) -> int:
         return rep._pools
+
+    def save_related(self, request, form, formsets, change):
+        """After the rep and their time off are saved: say which upcoming bookings of theirs now clash
+        (deactivated, time off, busy), with a link to them in the booking list."""
+        super().save_related(request, form, formsets, change)
+        rep = form.instance
+        found = attention_link(rep)
+        if found:
+            count, url = found
+            message = format_html(
+                "{} upcoming {} of {} {} attention: the rep is deactivated, on time off or busy then. "
+                '<a href="{}">See and reassign</a>.',
+                count,
+                "booking" if count == 1 else "bookings",
+                rep.name,
+                "needs" if count == 1 else "need",
+                url,
+            )
+            self.message_user(request, message, messages.WARNING)
+
+
+def attention_link(rep: Rep) -> tuple[int, str] | None:
+    """(how many, booking list URL) for the rep's upcoming bookings that need attention, or None."""
+    from booking.admin_attention import PARAMETER
+    from booking.models import Booking
+    from booking.selectors import bookings_needing_attention
+
+    count = bookings_needing_attention(Booking.objects.all(), now=timezone.now(), rep_id=rep.pk).count()
+    if not count:
+        return None
+    query = urlencode({PARAMETER: "any", "q": rep.email})
+    return count, f"{reverse('admin:booking_booking_changelist')}?{query}"
 
 
 @admin.register(RepSkill)
