@@ -225,6 +225,8 @@ def _ask_before(token: str, *, start: datetime, now: datetime) -> _Asked:
         _changeable(booking, now)
     except BookingError:
         return asked
+    if start == booking.start:  # nothing to ask: the transaction changes nothing
+        return asked
     current = list(booking.hosts.filter(active=True).order_by("pk"))
     reps = set(PoolMember.objects.filter(pool_id=booking.pool_id).values_list("rep_id", flat=True))
     if not calendar_health(reps | {r.rep_id for r in current}, now=now).live:  # nobody to ask: one query
@@ -248,7 +250,8 @@ def booking_reschedule(
     *, token: str, start: datetime, zone: str | None = None, now: datetime | None = None
 ) -> dict:
     """Move the booking to ``start``. The same host(s) keep it when all are free then (their own current
-    booking not counting as busy); otherwise the pool routes it again. Raises like ``booking_create``."""
+    booking not counting as busy); otherwise the pool routes it again. Raises like ``booking_create``.
+    ``start`` equal to the booking's own start changes nothing (no new sequence, no e-mails)."""
     now = now or dj_timezone.now()
     if start.tzinfo is None or start.utcoffset() is None:
         raise InvalidInput({"start": ["Give the time zone offset, e.g. 2026-03-10T09:00:00+01:00."]})
@@ -266,6 +269,8 @@ def booking_reschedule(
             meeting_type, pool = booking.meeting_type, booking.pool
             rows = list(booking.hosts.select_related("rep").order_by("pk"))
             current = [r for r in rows if r.active]
+            if start == booking.start:  # nothing moves: a retried request changes and sends nothing
+                return booking_body(booking, host_dicts(current, {}), zone=zone, now=now)
             member_reps = set(PoolMember.objects.filter(pool_id=pool.pk).values_list("rep_id", flat=True))
             locking.lock_reps(member_reps | {r.rep_id for r in current})
             end = start + timedelta(minutes=meeting_type.duration_minutes)
