@@ -12,6 +12,7 @@ urlpatterns = [
     path("bookings/<str:token>", views.BookingDetail.as_view(), name="api-booking"),
     path("bookings/<str:token>/cancel", views.BookingCancel.as_view(), name="api-booking-cancel"),
     path("bookings/<str:token>/reschedule", views.BookingReschedule.as_view(), name="api-booking-reschedule"),
+    path("bookings/<str:token>/slots", views.BookingSlotList.as_view(), name="api-booking-slots"),
     path(
         "bookings/id/<int:booking_id>/outcome",
         views.BookingOutcomeRecord.as_view(),

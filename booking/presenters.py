@@ -161,7 +161,7 @@ def manage_page_context(booking: Booking, *, token: str, now: datetime) -> dict:
         "prefill": {"timezone": zone.key, "date": booking.start.astimezone(zone).date().isoformat()},
         "utm": {},
         "api": {
-            "slots": f"/api/v1/meeting-types/{meeting.slug}/slots",
+            "slots": f"/api/v1/bookings/{token}/slots",  # where this booking can move to
             "cancel": f"/api/v1/bookings/{token}/cancel",
             "reschedule": f"/api/v1/bookings/{token}/reschedule",
         },

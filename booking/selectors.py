@@ -7,10 +7,16 @@ import re
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from booking.errors import BookingNotFound, MeetingTypeNotFound
+from booking.errors import (
+    BookingAlreadyCancelled,
+    BookingInPast,
+    BookingNotActive,
+    BookingNotFound,
+    MeetingTypeNotFound,
+)
 from booking.models import Booking, MeetingType
 from routing import sqlrows
-from routing.core import Interval, offered_slots
+from routing.core import Interval, free_starts, offered_slots
 from routing.selectors import load_pool_state, meeting_spec
 
 MAX_SLOT_DAYS = 62
@@ -33,6 +39,17 @@ def meeting_type_get(slug: str) -> MeetingType:
     if not found:  # slugs are unique
         raise MeetingTypeNotFound()
     return found[0]
+
+
+def booking_changeable(booking: Booking, *, now: datetime) -> None:
+    """Raise what refuses a change (cancel, reschedule, reassignment) of ``booking``: cancelled, no longer
+    confirmed, or started."""
+    if booking.status == Booking.Status.CANCELLED:
+        raise BookingAlreadyCancelled()
+    if booking.status != Booking.Status.CONFIRMED:
+        raise BookingNotActive()
+    if booking.start <= now:
+        raise BookingInPast()
 
 
 def booking_by_token(token: str, *, for_update: bool = False) -> Booking:
@@ -65,14 +82,34 @@ def slots_in_window(
     A ``route`` (``leads.tokens.Route``) replaces the meeting type's pool and restricts its candidates.
     """
     pool = route.pool if route else meeting_type.pool
-    load_window = window
-    if pool.strategy == "round_robin":
-        load_window = Interval(
-            min(window.start, now), max(window.end, now + timedelta(days=meeting_type.horizon_days))
-        )
+    load_window = _load_window(pool, meeting_type, window, now=now)
     spec = load_pool_state(pool, meeting_type, now=now, window=load_window).spec
     spec = route.restrict(spec) if route else spec
     return offered_slots(spec, meeting_spec(meeting_type), now=now, window=window)
+
+
+def _load_window(pool, meeting_type: MeetingType, window: Interval, *, now: datetime) -> Interval:
+    if pool.strategy != "round_robin":
+        return window
+    return Interval(min(window.start, now), max(window.end, now + timedelta(days=meeting_type.horizon_days)))
+
+
+def reschedule_slots(booking: Booking, window: Interval, *, now: datetime) -> list[datetime]:
+    """The starts (UTC, sorted) in ``window`` that ``booking`` can move to, with the booking's own time not
+    counting as busy: where all its current hosts are free (a reschedule keeps them), and where its pool
+    offers a time (a reschedule routes it again). Its own start is not a move."""
+    meeting_type, pool = booking.meeting_type, booking.pool
+    load_window = _load_window(pool, meeting_type, window, now=now)
+    state = load_pool_state(pool, meeting_type, now=now, window=load_window, exclude_booking_id=booking.pk)
+    spec = meeting_spec(meeting_type)
+    starts = set(offered_slots(state.spec, spec, now=now, window=window))
+    members = {m.rep_id: m for m in state.spec.members}
+    hosts = [h.rep_id for h in booking.hosts.all() if h.active]
+    if hosts and all(rep_id in members for rep_id in hosts):
+        free = [set(free_starts(members[rep_id], spec, now=now, window=window)) for rep_id in hosts]
+        starts |= set.intersection(*free)
+    starts.discard(booking.start)
+    return sorted(starts)
 
 
 def slots_for_days(

@@ -285,6 +285,12 @@ class SlotsQuerySerializer(serializers.Serializer):
     route = RouteField(help_text="Token from POST …/route: slots of the routed pool and candidates only")
 
 
+class RescheduleSlotsQuerySerializer(serializers.Serializer):
+    start = LocalDateField(required=False, help_text="First local date (default: today in `timezone`)")
+    end = LocalDateField(required=False, help_text="Last local date, inclusive (default: start + 6 days)")
+    timezone = TimezoneField(required=False, help_text="Default: the prospect's time zone of the booking")
+
+
 class BookingTimezoneQuerySerializer(serializers.Serializer):
     timezone = TimezoneField(required=False)
 

@@ -64,19 +64,53 @@ class SlotList(PublicAPIView):
         query = _validated(s.SlotsQuerySerializer, request.query_params, meeting_type=meeting_type)
         zone = ZoneInfo(query["timezone"])
         now = timezone.now()
-        first = query.get("start") or now.astimezone(zone).date()
-        last = query.get("end") or first + timedelta(days=selectors.DEFAULT_SLOT_DAYS - 1)
-        if last < first:
-            raise InvalidInput({"end": ["The end date is before the start date."]})
-        if (last - first).days + 1 > selectors.MAX_SLOT_DAYS:
-            raise InvalidInput({"end": [f"At most {selectors.MAX_SLOT_DAYS} days per request."]})
+        first, last = _days(query, zone, now)
         starts = selectors.slots_for_days(
             meeting_type, start=first, end=last, zone=zone, now=now, route=query.get("route")
         )
-        length = timedelta(minutes=meeting_type.duration_minutes)
-        slots = [{"start": t.isoformat(), "end": (t + length).astimezone(zone).isoformat()} for t in starts]
-        body = {"timezone": zone.key, "start": first.isoformat(), "end": last.isoformat(), "slots": slots}
-        return Response(body, headers={"Cache-Control": "no-store"})
+        return _slots(starts, meeting_type, zone, first, last)
+
+
+def _days(query: dict, zone: ZoneInfo, now) -> tuple:
+    """The local dates asked for: ``start`` (default today) to ``end`` (default a week), within bounds."""
+    first = query.get("start") or now.astimezone(zone).date()
+    last = query.get("end") or first + timedelta(days=selectors.DEFAULT_SLOT_DAYS - 1)
+    if last < first:
+        raise InvalidInput({"end": ["The end date is before the start date."]})
+    if (last - first).days + 1 > selectors.MAX_SLOT_DAYS:
+        raise InvalidInput({"end": [f"At most {selectors.MAX_SLOT_DAYS} days per request."]})
+    return first, last
+
+
+def _slots(starts, meeting_type, zone: ZoneInfo, first, last) -> Response:
+    length = timedelta(minutes=meeting_type.duration_minutes)
+    slots = [
+        {"start": t.astimezone(zone).isoformat(), "end": (t + length).astimezone(zone).isoformat()}
+        for t in starts
+    ]
+    body = {"timezone": zone.key, "start": first.isoformat(), "end": last.isoformat(), "slots": slots}
+    return Response(body, headers={"Cache-Control": "no-store"})
+
+
+class BookingSlotList(PublicAPIView):
+    @extend_schema(
+        operation_id="bookings_slots",
+        parameters=[TOKEN, s.RescheduleSlotsQuerySerializer],
+        responses={200: s.SlotsResponseSerializer, 400: E, 404: E, 409: E},
+        description="The start times this booking can be rescheduled to, on the local dates `start` … `end` "
+        f"(inclusive, at most {selectors.MAX_SLOT_DAYS} days) in `timezone`: where its host(s) are free "
+        "(its own time not counting; the reschedule keeps them) and where its pool offers a time (the "
+        "reschedule routes it again). 409 for a cancelled or started booking.",
+    )
+    def get(self, request, token):
+        booking = selectors.booking_by_token(token)
+        query = _validated(s.RescheduleSlotsQuerySerializer, request.query_params)
+        zone = ZoneInfo(query.get("timezone") or booking.prospect_timezone)
+        now = timezone.now()
+        selectors.booking_changeable(booking, now=now)
+        first, last = _days(query, zone, now)
+        starts = selectors.reschedule_slots(booking, selectors.local_day_window(first, last, zone), now=now)
+        return _slots(starts, booking.meeting_type, zone, first, last)
 
 
 class BookingCreate(PublicAPIView):

@@ -17,16 +17,13 @@ from django.utils import timezone as dj_timezone
 
 from booking import outbox
 from booking.errors import (
-    BookingAlreadyCancelled,
     BookingError,
-    BookingInPast,
-    BookingNotActive,
     InvalidInput,
     SlotUnavailable,
 )
 from booking.models import Booking, BookingHost
 from booking.presenters import booking_body, manage_url
-from booking.selectors import alternatives, booking_by_token
+from booking.selectors import alternatives, booking_by_token, booking_changeable
 from booking.services import locking
 from booking.services.routing import blocked_range, choose_hosts, host_dicts, hosts_busy_live, invalid_start
 from calendars.selectors import calendar_health
@@ -39,12 +36,7 @@ Released = BookingHost.Released
 
 
 def _changeable(booking: Booking, now: datetime) -> None:
-    if booking.status == Booking.Status.CANCELLED:
-        raise BookingAlreadyCancelled()
-    if booking.status != Booking.Status.CONFIRMED:
-        raise BookingNotActive()
-    if booking.start <= now:
-        raise BookingInPast()
+    booking_changeable(booking, now=now)
 
 
 def _history(booking: Booking, entry: dict[str, Any]) -> None:
