@@ -21,6 +21,7 @@ from booking.admin_decision import render_decision
 from booking.embed import admin_embed_box
 from booking.errors import BookingError
 from booking.models import Booking, BookingHost, BookingOutcome, IdempotencyKey, MeetingType, OutboxMessage
+from booking.presenters import answer_rows
 from booking.services.delete import bookings_delete, still_active
 from booking.services.outcomes import booking_outcome_record
 from booking.services.reassign import booking_reassign
@@ -232,7 +233,9 @@ class BookingAdmin(admin.ModelAdmin):
     def answers_display(self, obj: Booking) -> str:
         if not obj.answers:
             return "—"
-        rows = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", sorted(obj.answers.items()))
+        rows = format_html_join(
+            "", "<tr><th>{}</th><td>{}</td></tr>", answer_rows(obj.meeting_type.questions, obj.answers)
+        )
         return format_html("<table>{}</table>", rows)
 
     @admin.display(description="lead score")

@@ -22,6 +22,7 @@ from django.core.mail import EmailMultiAlternatives
 from booking import ics
 from booking.models import Booking
 from booking.outbox import register_handler
+from booking.presenters import answer_rows
 
 VERB = {"booking.confirmed": "Confirmed", "booking.rescheduled": "Updated", "booking.cancelled": "Cancelled"}
 
@@ -41,7 +42,7 @@ def snapshot(booking: Booking, context: dict) -> dict:
         },
         "hosts": context.get("hosts", []),
         "location": {"kind": meeting.get_location_kind_display(), "detail": meeting.location_detail},
-        "answers": booking.answers,
+        "answers": answer_rows(meeting.questions, booking.answers),  # [label, answer] pairs
         "note": booking.note,
         "reason": context.get("reason", ""),
     }
@@ -136,8 +137,9 @@ def send_host_email(payload: dict) -> str:
     lines = [f"{verb}: {snap['title']} with {prospect['name']} <{prospect['email']}>", _when(snap, rep_zone)]
     if method == ics.CANCEL and snap.get("status") != Booking.Status.CANCELLED:
         lines.append("You no longer host this meeting.")
-    for key, value in (snap["answers"] or {}).items():
-        lines.append(f"{key}: {value}")
+    answers = snap["answers"] or []  # a dict in messages queued before the labels (key: raw value)
+    for label, value in answers.items() if isinstance(answers, dict) else answers:
+        lines.append(f"{label}: {value}")
     if snap["note"]:
         lines += ["", snap["note"]]
     invite = None if invitation_sent_by_provider(host["rep_id"]) else _ics(payload, method)

@@ -15,6 +15,31 @@ from booking.models import Booking, MeetingType
 from routing.validators import known_timezones, within_years
 
 
+def answer_text(value) -> str:
+    """An answer as people read it: ``["sso", "scim"]`` → ``sso, scim``, ``True`` → ``yes``, ``120.0`` →
+    ``120``."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    if isinstance(value, list):
+        return ", ".join(answer_text(v) for v in value)
+    return str(value)
+
+
+def answer_rows(questions: list, answers: dict) -> list[tuple[str, str]]:
+    """(label, answer) pairs for a booking's answers, in the order of the meeting type's questions (their
+    labels; a key for an answer whose question is gone, after the others)."""
+    labels = {
+        q["key"]: str(q.get("label") or q["key"])
+        for q in questions or []
+        if isinstance(q, dict) and "key" in q
+    }
+    order = {key: i for i, key in enumerate(labels)}
+    keys = sorted(answers or {}, key=lambda k: (order.get(k, len(order)), str(k)))
+    return [(labels.get(k, str(k)), answer_text(answers[k])) for k in keys]
+
+
 def manage_url(token: str) -> str:
     return f"{settings.BASE_URL}/manage/{token}"
 

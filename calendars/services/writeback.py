@@ -19,6 +19,7 @@ import logging
 from contextlib import contextmanager
 
 from booking.models import Booking, BookingHost
+from booking.presenters import answer_rows
 from calendars.errors import CalendarError, CalendarWriteFailed, GrantRevoked
 from calendars.models import BookingEvent, Calendar, CalendarConnection
 from calendars.providers.base import EventDraft
@@ -145,8 +146,8 @@ def _draft(booking: Booking, host: BookingHost, event: BookingEvent, *, is_lead:
         "",
         f"With: {booking.prospect_name} <{booking.prospect_email}> (time zone {booking.prospect_timezone})",
     ]
-    for key, value in (booking.answers or {}).items():
-        lines.append(f"{key}: {value}")
+    for label, value in answer_rows(meeting.questions, booking.answers):
+        lines.append(f"{label}: {value}")
     if booking.note:
         lines += ["", booking.note]
     return EventDraft(
