@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from calendars_harness import fixture_bytes
 
 from booking.ics import ical_uid
 from booking.models import Booking
@@ -96,3 +97,23 @@ def test_a_reschedule_over_the_old_time_keeps_a_host_whose_calendar_holds_the_in
     token = body["manage_url"].rstrip("/").rsplit("/", 1)[-1]
     moved = booking_reschedule(token=token, start=start + dt.timedelta(minutes=30))
     assert [h["name"] for h in moved["hosts"]] == ["First"]
+
+
+def test_the_upgrade_makes_the_next_google_and_microsoft_syncs_full(
+    make_rep, google_connection, ics_connection
+):
+    """Migration 0008: rows synced from invitation copies before this version go at the next (full) sync."""
+    import importlib
+
+    from django.apps import apps
+
+    google = Calendar.objects.get(connection=google_connection(make_rep()), is_primary=True)
+    feed = Calendar.objects.get(connection=ics_connection(make_rep(), fixture_bytes("google_export_xwr.ics")))
+    for cal in (google, feed):
+        calendar_sync(calendar_id=cal.pk)
+    assert Calendar.objects.filter(window_end__isnull=True).count() == 0
+    migration = importlib.import_module("calendars.migrations.0008_full_sync_for_invitation_copies")
+    migration.full_sync_next(apps, None)
+    google.refresh_from_db()
+    feed.refresh_from_db()
+    assert google.window_end is None and feed.window_end is not None
