@@ -1,6 +1,7 @@
-"""The booking list's "needs attention" filter: upcoming bookings whose host was deactivated, took time off
-or got other busy time after the booking was made (``booking.selectors.bookings_needing_attention``), so
-that an admin can reassign them before the prospect finds nobody there."""
+"""The booking list's "needs attention" filter: upcoming bookings whose host was deactivated, took time off,
+got other busy time or deleted the meeting from their calendar after the booking was made
+(``booking.selectors.bookings_needing_attention``), so that an admin can reassign them before the prospect
+finds nobody there."""
 
 from __future__ import annotations
 

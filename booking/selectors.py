@@ -150,18 +150,20 @@ ATTENTION = {
     "inactive": "Host deactivated",
     "time_off": "Host on time off",
     "busy": "Host busy in their calendar",
+    "removed": "Host removed it from their calendar",
 }
 
 
 def bookings_needing_attention(bookings, reason: str = "", *, now: datetime, rep_id: int | None = None):
     """The confirmed, not yet ended ``bookings`` with an active host who is deactivated, has time off during
-    the meeting, or has other busy time then (a synced calendar event, or busy time entered in Baton);
+    the meeting, has other busy time then (a synced calendar event, or busy time entered in Baton), or
+    deleted the event Baton wrote into their calendar (found by an incremental sync);
     ``reason`` (a key of ``ATTENTION``) narrows it to one of these, empty means any; ``rep_id`` to that
     host."""
     from django.db.models import Exists, OuterRef, Q
 
     from booking.models import BookingHost
-    from calendars.models import BusyInterval, TimeOff
+    from calendars.models import BookingEvent, BusyInterval, TimeOff
 
     during = {"rep_id": OuterRef("rep_id"), "start__lt": OuterRef("booking__end")}
     during["end__gt"] = OuterRef("booking__start")
@@ -169,6 +171,14 @@ def bookings_needing_attention(bookings, reason: str = "", *, now: datetime, rep
         "inactive": Q(rep__active=False),
         "time_off": Exists(TimeOff.objects.filter(**during)),
         "busy": Exists(BusyInterval.objects.filter(**during)),
+        "removed": Exists(
+            BookingEvent.objects.filter(
+                booking_id=OuterRef("booking_id"),
+                rep_id=OuterRef("rep_id"),
+                state=BookingEvent.State.ACTIVE,
+                host_removed_at__isnull=False,
+            )
+        ),
     }
     wanted = [checks[reason]] if reason else list(checks.values())
     condition = wanted[0]

@@ -246,6 +246,9 @@ class BookingEvent(models.Model):
     state = models.CharField(max_length=16, choices=State.choices, default=State.ACTIVE)
     generation = models.PositiveIntegerField(default=0)
     written_sequence = models.IntegerField(default=-1)
+    host_removed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a sync found that the host deleted or cancelled this event"
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

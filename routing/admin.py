@@ -86,15 +86,17 @@ class RepAdmin(admin.ModelAdmin):
         return rep._pools
 
     def save_related(self, request, form, formsets, change):
-        """After the rep and their time off are saved: say which upcoming bookings of theirs now clash
-        (deactivated, time off, busy), with a link to them in the booking list."""
+        """After the rep and their time off are saved: say how many upcoming bookings of theirs need
+        attention (``booking.selectors.bookings_needing_attention``), with a link to them in the booking
+        list."""
         super().save_related(request, form, formsets, change)
         rep = form.instance
         found = attention_link(rep)
         if found:
             count, url = found
             message = format_html(
-                "{} upcoming {} of {} {} attention: the rep is deactivated, on time off or busy then. "
+                "{} upcoming {} of {} {} attention: the rep is deactivated, on time off or busy then, or "
+                "removed it from their calendar. "
                 '<a href="{}">See and reassign</a>.',
                 count,
                 "booking" if count == 1 else "bookings",

@@ -56,6 +56,7 @@ class SyncResult:
     full: bool = False
     unchanged: bool = False
     warning: str = ""
+    removed: list[str] = field(default_factory=list)  # of ``deletions``: events deleted or cancelled
 
 
 @dataclass(frozen=True, slots=True)

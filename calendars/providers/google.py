@@ -191,6 +191,8 @@ class GoogleProvider(CalendarProvider):
                 busy = busy_from_event(item, zone)
                 if busy is None:
                     result.deletions.append(item["id"])
+                    if item.get("status") == "cancelled":  # deleted (a sync token lists deletions)
+                        result.removed.append(item["id"])
                 else:
                     result.upserts.append(busy)
             page = resp.get("nextPageToken")

@@ -228,6 +228,8 @@ class MicrosoftProvider(CalendarProvider):
                 busy = busy_from_event(item, zone)
                 if busy is None:
                     result.deletions.append(item["id"])
+                    if "@removed" in item or item.get("isCancelled"):
+                        result.removed.append(item["id"])
                 else:
                     result.upserts.append(busy)
             if page.get("@odata.nextLink"):

@@ -101,6 +101,7 @@ def _host_sync(booking: Booking, host: BookingHost, *, is_lead: bool, lead: Book
     event.external_event_id = written.external_id
     event.join_url = written.join_url or event.join_url
     event.written_sequence = booking.sequence
+    event.host_removed_at = None  # written again: in the host's calendar once more
     event.save()
     return action
 

@@ -1,0 +1,82 @@
+"""A host who deletes the meeting Baton wrote into their calendar: the next incremental sync marks the
+event (``BookingEvent.host_removed_at``), and the booking shows in the booking list's "needs attention"
+(reason ``removed``), so an admin can reassign it before the prospect finds nobody there. Baton's own
+cancellation of its event is not the host's, and writing the event again clears the mark."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from booking.models import Booking
+from booking.selectors import bookings_needing_attention
+from booking.services import booking_create
+from calendars.models import BookingEvent, Calendar
+from calendars.services.sync import calendar_sync
+from calendars.services.writeback import booking_events_sync
+from tests.booking.booking_factories import make_meeting_type, make_pool
+from tests.booking.booking_factories import make_rep as make_working_rep
+from tests.calendars.test_calendars_live_booking import next_weekday_at_ten
+
+pytestmark = pytest.mark.django_db
+
+
+def booked(connect) -> tuple[Booking, Calendar]:
+    rep = make_working_rep("Ana")
+    cal = Calendar.objects.get(connection=connect(rep), is_primary=True)
+    assert cal.receives_bookings and cal.blocks_availability
+    calendar_sync(calendar_id=cal.pk)  # a sync state, so that the next sync is incremental
+    meeting_type = make_meeting_type(make_pool("round_robin", [rep]))
+    body = booking_create(
+        meeting_type=meeting_type,
+        start=next_weekday_at_ten(),
+        name="Pat",
+        email="p@example.org",
+        timezone="UTC",
+    ).body
+    booking = Booking.objects.get(pk=body["id"])
+    assert booking_events_sync(booking_id=booking.pk) == {rep.pk: "created"}
+    assert calendar_sync(calendar_id=cal.pk) == "incremental"  # Baton's own new event: nothing to mark
+    return booking, cal
+
+
+def attention(reason: str = "removed") -> list[int]:
+    now = dt.datetime.now(dt.UTC)
+    return list(
+        bookings_needing_attention(Booking.objects.all(), reason, now=now).values_list("pk", flat=True)
+    )
+
+
+def test_a_google_host_deleting_the_event_puts_the_booking_on_the_list(google_connection, fake_google):
+    booking, cal = booked(google_connection)
+    event = BookingEvent.objects.get(booking=booking)
+    assert event.host_removed_at is None and attention() == []
+    fake_google.cancel_event(cal.external_id, event.external_event_id)  # the host deletes it
+    assert calendar_sync(calendar_id=cal.pk) == "incremental"
+    event.refresh_from_db()
+    assert event.host_removed_at is not None
+    assert attention() == attention("") == [booking.pk]
+    booking.sequence += 1  # Baton writes the event again (a reschedule, say): back in the calendar
+    booking.save()
+    assert booking_events_sync(booking_id=booking.pk)[booking.hosts.get().rep_id] in {"updated", "created"}
+    event.refresh_from_db()
+    assert event.host_removed_at is None and attention() == []
+
+
+def test_a_microsoft_host_deleting_the_event_puts_the_booking_on_the_list(ms_connection, fake_ms):
+    booking, cal = booked(ms_connection)
+    event = BookingEvent.objects.get(booking=booking)
+    fake_ms.delete_event(cal.external_id, event.external_event_id)
+    assert calendar_sync(calendar_id=cal.pk) == "incremental"
+    assert attention() == [booking.pk]
+
+
+def test_batons_own_cancellation_is_not_the_hosts(google_connection, fake_google):
+    booking, cal = booked(google_connection)
+    host = booking.hosts.get()
+    host.active = False  # reassigned away: Baton cancels its event
+    host.save()
+    assert booking_events_sync(booking_id=booking.pk) == {host.rep_id: "cancelled"}
+    calendar_sync(calendar_id=cal.pk)
+    assert BookingEvent.objects.get(booking=booking).host_removed_at is None
