@@ -165,8 +165,12 @@ def bookings_needing_attention(bookings, reason: str = "", *, now: datetime, rep
     from booking.models import BookingHost
     from calendars.models import BookingEvent, BusyInterval, TimeOff
 
-    during = {"rep_id": OuterRef("rep_id"), "start__lt": OuterRef("booking__end")}
-    during["end__gt"] = OuterRef("booking__start")
+    # the host row's rep, overlapping the host row's booking
+    during = {
+        "rep_id": OuterRef("rep_id"),
+        "start__lt": OuterRef("booking__end"),
+        "end__gt": OuterRef("booking__start"),
+    }
     checks = {
         "inactive": Q(rep__active=False),
         "time_off": Exists(TimeOff.objects.filter(**during)),

@@ -397,9 +397,8 @@ def busy_from_event(item: dict, zone: ZoneInfo) -> BusyEvent | None:
         return None
     if (item.get("transactionId") or "").startswith(TRANSACTION_PREFIX):
         return None
-    if is_own_uid(
-        invitation_uid(str(item.get("iCalUId") or ""))
-    ):  # Outlook's copy of Baton's emailed invitation
+    # Outlook's copy of Baton's e-mailed invitation (the host's calendar does not receive bookings)
+    if is_own_uid(invitation_uid(str(item.get("iCalUId") or ""))):
         return None
     if not item.get("start") or not item.get("end"):
         return None
