@@ -257,7 +257,8 @@ CALENDAR_ICS_MAX_BYTES = env_int("CALENDAR_ICS_MAX_BYTES", 10_000_000, minimum=1
 CALENDAR_ICS_MAX_INSTANCES = env_int("CALENDAR_ICS_MAX_INSTANCES", 20_000, minimum=100)
 # ICS URLs resolving to loopback/private addresses are refused (SSRF) unless this is on.
 CALENDAR_ICS_ALLOW_PRIVATE_HOSTS = env_bool("CALENDAR_ICS_ALLOW_PRIVATE_HOSTS", False)
-# Who is emailed when a calendar grant is revoked (default: Django's ADMINS); a warning is always logged.
+# Who is emailed when a calendar grant is revoked, and when a host deletes an upcoming meeting Baton wrote
+# into their calendar (default: Django's ADMINS); a warning is always logged.
 CALENDAR_ALERT_EMAILS = env_list("CALENDAR_ALERT_EMAILS", [])
 if max(CALENDAR_POLL_MINUTES, CALENDAR_ICS_POLL_MINUTES) >= CALENDAR_STALENESS_MINUTES:
     raise ImproperlyConfigured(

@@ -19,10 +19,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from calendars.errors import CalendarError, GrantRevoked
-from calendars.models import BookingEvent, BusyInterval, Calendar, CalendarConnection
+from calendars.models import BusyInterval, Calendar, CalendarConnection
 from calendars.providers.base import SyncResult
 from calendars.services.connections import connection_mark_disconnected, provider_for, sync_failure_record
 from calendars.services.history import busy_archive
+from calendars.services.removed import events_removed_by_host
 
 logger = logging.getLogger("calendars")
 Provider = CalendarConnection.Provider
@@ -124,20 +125,6 @@ def _sync_leased(calendar_id: int, now: datetime, force_full: bool, held: dict) 
     if result.unchanged:
         return "unchanged"
     return "full" if result.full else "incremental"
-
-
-def events_removed_by_host(*, calendar: Calendar, event_ids: list[str], now: datetime) -> int:
-    """Mark the events Baton wrote into ``calendar`` that the host deleted or cancelled there (the booking
-    list's "needs attention" shows their bookings). Returns how many were marked."""
-    marked = 0
-    for i in range(0, len(event_ids), CHUNK):
-        marked += BookingEvent.objects.filter(
-            calendar=calendar,
-            state=BookingEvent.State.ACTIVE,
-            external_event_id__in=event_ids[i : i + CHUNK],
-            host_removed_at__isnull=True,
-        ).update(host_removed_at=now)
-    return marked
 
 
 def busy_apply(

@@ -48,7 +48,10 @@ def attention(reason: str = "removed") -> list[int]:
     )
 
 
-def test_a_google_host_deleting_the_event_puts_the_booking_on_the_list(google_connection, fake_google):
+def test_a_google_host_deleting_the_event_puts_the_booking_on_the_list(
+    google_connection, fake_google, mailoutbox, settings
+):
+    settings.CALENDAR_ALERT_EMAILS = ["ops@example.com"]
     booking, cal = booked(google_connection)
     event = BookingEvent.objects.get(booking=booking)
     assert event.host_removed_at is None and attention() == []
@@ -57,6 +60,10 @@ def test_a_google_host_deleting_the_event_puts_the_booking_on_the_list(google_co
     event.refresh_from_db()
     assert event.host_removed_at is not None
     assert attention() == attention("") == [booking.pk]
+    (alert,) = mailoutbox  # once, to the calendar alert list (or ADMINS), with a link to the booking
+    assert alert.to == ["ops@example.com"] and "Ana removed 1 upcoming meeting(s)" in alert.subject
+    assert f"/admin/booking/booking/{booking.pk}/change/" in alert.body and "still stand" in alert.body
+    assert calendar_sync(calendar_id=cal.pk) == "incremental" and len(mailoutbox) == 1  # told once
     booking.sequence += 1  # Baton writes the event again (a reschedule, say): back in the calendar
     booking.save()
     assert booking_events_sync(booking_id=booking.pk)[booking.hosts.get().rep_id] in {"updated", "created"}
@@ -72,7 +79,7 @@ def test_a_microsoft_host_deleting_the_event_puts_the_booking_on_the_list(ms_con
     assert attention() == [booking.pk]
 
 
-def test_batons_own_cancellation_is_not_the_hosts(google_connection, fake_google):
+def test_batons_own_cancellation_is_not_the_hosts(google_connection, fake_google, mailoutbox):
     booking, cal = booked(google_connection)
     host = booking.hosts.get()
     host.active = False  # reassigned away: Baton cancels its event
@@ -80,3 +87,4 @@ def test_batons_own_cancellation_is_not_the_hosts(google_connection, fake_google
     assert booking_events_sync(booking_id=booking.pk) == {host.rep_id: "cancelled"}
     calendar_sync(calendar_id=cal.pk)
     assert BookingEvent.objects.get(booking=booking).host_removed_at is None
+    assert mailoutbox == []
