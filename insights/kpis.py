@@ -28,6 +28,7 @@ from decimal import Decimal
 from django.db.models import Count, Q
 
 from booking.models import Booking, BookingHost, BookingOutcome, MeetingType
+from booking.selectors import bookings_needing_attention
 from calendars.models import CalendarConnection, TimeOff
 from calendars.selectors import withheld_rep_ids
 from insights.metrics import percentile
@@ -196,7 +197,8 @@ def daily_bookings(pool: Pool, start: datetime, end: datetime) -> list[tuple[str
 
 
 def today_board(*, now: datetime) -> dict:
-    """Upcoming confirmed meetings per rep until the end of today (UTC) and reps unavailable right now."""
+    """Upcoming confirmed meetings per rep until the end of today (UTC), reps unavailable right now, and how
+    many upcoming bookings need attention (``booking.selectors.bookings_needing_attention``)."""
     day_end = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
     upcoming = (
         BookingHost.objects.filter(
@@ -226,7 +228,12 @@ def today_board(*, now: datetime) -> dict:
     for rep_id in withheld_rep_ids(active_ids, now=now) - set(unavailable):
         rep = PoolMember.objects.filter(rep_id=rep_id).select_related("rep").first().rep
         unavailable[rep_id] = {"rep": rep.name, "reasons": ["withheld: calendar not synced recently"]}
-    return {"meetings": meetings, "unavailable": sorted(unavailable.values(), key=lambda r: r["rep"])}
+    attention = bookings_needing_attention(Booking.objects.all(), now=now).count()  # any day, not just today
+    return {
+        "meetings": meetings,
+        "unavailable": sorted(unavailable.values(), key=lambda r: r["rep"]),
+        "attention": attention,
+    }
 
 
 def pools_with_counts():

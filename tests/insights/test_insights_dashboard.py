@@ -7,6 +7,7 @@ import io
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.contrib.auth import get_user_model
 
 from booking.models import Booking, BookingOutcome
@@ -102,6 +103,17 @@ def test_today_board(meeting_type, reps, recorded):
     reasons = {u["rep"]: u["reasons"] for u in board["unavailable"]}
     assert reasons["Ben"][0].startswith("time off")
     assert reasons["Cy"] == ["calendar sync failing"]
+    ben_today = [m for m in board["meetings"] if m["rep"] == "Ben"]
+    assert board["attention"] == len(ben_today) > 0  # Ben's meetings fall in his time off
+
+
+def test_the_dashboard_links_to_the_bookings_that_need_attention(admin_client, meeting_type, reps, recorded):
+    TimeOff.objects.create(rep=reps[1], start=at(3, 0), end=at(4, 0))
+    query = {"pool": meeting_type.pool.slug, "start": "2026-03-01 00:00", "end": "2026-03-08 00:00"}
+    with time_machine.travel(at(3, 8, 30), tick=False):
+        page = admin_client.get("/insights/", query).content.decode()
+    assert "need attention</strong>" in page or "needs attention</strong>" in page
+    assert "/admin/booking/booking/?attention=any" in page
 
 
 def test_dashboard_page_csv_and_admin_link(client, meeting_type, recorded):
