@@ -94,16 +94,28 @@ def _load_window(pool, meeting_type: MeetingType, window: Interval, *, now: date
     return Interval(min(window.start, now), max(window.end, now + timedelta(days=meeting_type.horizon_days)))
 
 
+def as_routed(spec, booking: Booking):
+    """``spec`` (a core PoolSpec of the booking's pool) restricted as the booking's route was (its decision's
+    ``route``: the candidates, factors and ranks of ``leads.tokens.Route``), for routing the booking again;
+    ``spec`` itself for a booking made without a route."""
+    record = (booking.decision or {}).get("route")
+    if not record:
+        return spec
+    from leads.tokens import Route
+
+    return Route.from_record(booking.pool, record).restrict(spec)
+
+
 def reschedule_slots(booking: Booking, window: Interval, *, now: datetime) -> list[datetime]:
     """The starts (UTC, sorted) in ``window`` that ``booking`` can move to, with the booking's own time not
     counting as busy: where all its current hosts are free (a reschedule keeps them), and where its pool
-    offers a time (a reschedule routes it again). Its own start is not a move."""
+    offers a time, as its route restricts it (a reschedule routes it again). Its own start is not a move."""
     meeting_type, pool = booking.meeting_type, booking.pool
     load_window = _load_window(pool, meeting_type, window, now=now)
     state = load_pool_state(pool, meeting_type, now=now, window=load_window, exclude_booking_id=booking.pk)
     spec = meeting_spec(meeting_type)
-    starts = set(offered_slots(state.spec, spec, now=now, window=window))
-    members = {m.rep_id: m for m in state.spec.members}
+    starts = set(offered_slots(as_routed(state.spec, booking), spec, now=now, window=window))
+    members = {m.rep_id: m for m in state.spec.members}  # a host kept need not be a candidate of the route
     hosts = [h.rep_id for h in booking.hosts.all() if h.active]
     if hosts and all(rep_id in members for rep_id in hosts):
         free = [set(free_starts(members[rep_id], spec, now=now, window=window)) for rep_id in hosts]
@@ -127,6 +139,18 @@ def alternatives(
     lo = max(after, now)
     window = Interval(lo, lo + timedelta(days=14))
     starts = [s for s in slots_in_window(meeting_type, window, now=now, route=route) if s != after]
+    return [s.astimezone(zone).isoformat() for s in starts[:limit]]
+
+
+def reschedule_alternatives(
+    booking: Booking, *, after: datetime, zone: ZoneInfo, now: datetime, limit: int = 5
+) -> list[str]:
+    """The next ``limit`` starts after ``after`` (within 14 days) the booking can move to
+    (``reschedule_slots``), ISO 8601 in ``zone``: what a reschedule's 409 offers instead."""
+    lo = max(after, now)
+    starts = [
+        s for s in reschedule_slots(booking, Interval(lo, lo + timedelta(days=14)), now=now) if s != after
+    ]
     return [s.astimezone(zone).isoformat() for s in starts[:limit]]
 
 

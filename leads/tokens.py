@@ -60,6 +60,20 @@ class Route:
         sql = f"UPDATE {quote(opts.db_table)} SET {column} = %s WHERE {pk} = %s AND {column} IS NULL"
         return sqlwrites.returning(sql, pk), [booking.pk, self.lead_id]
 
+    @classmethod
+    def from_record(cls, pool: Pool, record: dict) -> Route:
+        """The route a booking was made under, from its decision's ``record()``: so that a reschedule that
+        routes the booking again routes it the same way (the same candidates, factors and ranks)."""
+        candidates = record.get("candidates")
+        return cls(
+            pool=pool,
+            rep_ids=None if candidates is None else frozenset(int(r) for r in candidates),
+            lead_id=record.get("lead_id"),
+            skills=dict(record.get("skills") or {}),
+            factors={int(k): float(v) for k, v in (record.get("factors") or {}).items()},
+            ranks={int(k): int(v) for k, v in (record.get("ranks") or {}).items()},
+        )
+
     def record(self) -> dict:
         return {
             "lead_id": self.lead_id,

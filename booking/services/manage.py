@@ -7,7 +7,7 @@ transaction that secures the new one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,7 +23,7 @@ from booking.errors import (
 )
 from booking.models import Booking, BookingHost
 from booking.presenters import booking_body, manage_url
-from booking.selectors import alternatives, booking_by_token, booking_changeable
+from booking.selectors import as_routed, booking_by_token, booking_changeable, reschedule_alternatives
 from booking.services import locking
 from booking.services.routing import blocked_range, choose_hosts, host_dicts, hosts_busy_live, invalid_start
 from calendars.selectors import calendar_health
@@ -202,8 +202,9 @@ def _new_hosts(
         keep = not busy
     if keep:
         return True, busy, None
+    routed = replace(state, spec=as_routed(state.spec, booking))  # a routed booking: its candidates only
     assignment = choose_hosts(
-        state, meeting_type, start=start, now=now, exclude=busy, live_free=asked.free, live_busy=asked.busy
+        routed, meeting_type, start=start, now=now, exclude=busy, live_free=asked.free, live_busy=asked.busy
     )
     return False, busy, assignment
 
@@ -280,10 +281,8 @@ def booking_reschedule(
                 new_hosts = {r.rep_id: r.role for r in current}
             else:
                 new_hosts = {h.rep_id: h.role for h in assignment.hosts}
-                booking.decision = {
-                    **assignment.record,
-                    "history": (booking.decision or {}).get("history", []),
-                }
+                kept = {k: v for k, v in (booking.decision or {}).items() if k in ("route", "history")}
+                booking.decision = {**assignment.record, "history": [], **kept}
             booking.start, booking.end = start, end
             booking.sequence += 1
             _history(
@@ -337,5 +336,5 @@ def booking_reschedule(
         booking = holder["booking"]
         tz = ZoneInfo(zone or booking.prospect_timezone)
         raise SlotUnavailable(
-            alternatives=alternatives(booking.meeting_type, after=start, zone=tz, now=now)
+            alternatives=reschedule_alternatives(booking, after=start, zone=tz, now=now)
         ) from None
