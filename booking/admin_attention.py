@@ -1,5 +1,6 @@
 """The booking list's "needs attention" filter: upcoming bookings whose host was deactivated, took time off,
-got other busy time or deleted the meeting from their calendar after the booking was made
+got other busy time, changed their hours or took the day off, or deleted the meeting from their calendar
+after the booking was made
 (``booking.selectors.bookings_needing_attention``), so that an admin can reassign them before the prospect
 finds nobody there."""
 

@@ -175,13 +175,15 @@ ATTENTION = {
     "time_off": "Host on time off",
     "busy": "Host busy in their calendar",
     "removed": "Host removed it from their calendar",
+    "off_hours": "Host off work then (hours or a day off)",
 }
 
 
 def bookings_needing_attention(bookings, reason: str = "", *, now: datetime, rep_id: int | None = None):
     """The confirmed, not yet ended ``bookings`` with an active host who is deactivated, has time off during
-    the meeting, has other busy time then (a synced calendar event, or busy time entered in Baton), or
-    deleted the event Baton wrote into their calendar (found by an incremental sync);
+    the meeting, has other busy time then (a synced calendar event, or busy time entered in Baton), deleted
+    the event Baton wrote into their calendar (found by an incremental sync), or is off work then (their
+    weekly hours or that date's override no longer cover the meeting);
     ``reason`` (a key of ``ATTENTION``) narrows it to one of these, empty means any; ``rep_id`` to that
     host."""
     from django.db.models import Exists, OuterRef, Q
@@ -208,6 +210,8 @@ def bookings_needing_attention(bookings, reason: str = "", *, now: datetime, rep
             )
         ),
     }
+    if reason in ("", "off_hours"):  # the working-hours rules are the routing core's, not one query
+        checks["off_hours"] = Q(booking_id__in=off_hours_booking_ids(now=now))
     wanted = [checks[reason]] if reason else list(checks.values())
     condition = wanted[0]
     for more in wanted[1:]:
@@ -216,3 +220,44 @@ def bookings_needing_attention(bookings, reason: str = "", *, now: datetime, rep
     if rep_id is not None:
         hosts = hosts.filter(rep_id=rep_id)
     return bookings.filter(Exists(hosts), status=Booking.Status.CONFIRMED, end__gt=now)
+
+
+def off_hours_booking_ids(*, now: datetime) -> set[int]:
+    """Confirmed, not yet ended bookings with an active host whose working hours (weekly, or that local
+    date's override: a day off, other hours) no longer cover the meeting, by the routing core's rules."""
+    from collections import defaultdict
+
+    from booking.models import BookingHost
+    from calendars.models import DateOverride, WorkingHours
+    from routing.core import RepSchedule
+    from routing.core.availability import within_working_hours
+
+    rows = list(
+        BookingHost.objects.filter(
+            active=True, booking__status=Booking.Status.CONFIRMED, booking__end__gt=now
+        ).values_list("booking_id", "rep_id", "rep__timezone", "booking__start", "booking__end")
+    )
+    reps = {row[1] for row in rows}
+    weekly: dict = defaultdict(lambda: defaultdict(list))
+    for rep_id, weekday, start, end in WorkingHours.objects.filter(rep_id__in=reps).values_list(
+        "rep_id", "weekday", "start", "end"
+    ):
+        weekly[rep_id][weekday].append((start, end))
+    dated: dict = defaultdict(lambda: defaultdict(list))
+    since = (now - timedelta(days=2)).date()  # a local date can be a day behind UTC
+    for rep_id, day, start, end in DateOverride.objects.filter(rep_id__in=reps, date__gte=since).values_list(
+        "rep_id", "date", "start", "end"
+    ):
+        ranges = dated[rep_id][day]  # a day off stays an empty list
+        if start is not None:
+            ranges.append((start, end))
+    schedules = {
+        rep_id: RepSchedule(
+            rep_id=rep_id,
+            timezone=zone,
+            weekly_hours={d: tuple(sorted(r)) for d, r in weekly[rep_id].items()},
+            date_overrides={d: tuple(sorted(r)) for d, r in dated[rep_id].items()},
+        )
+        for _, rep_id, zone, _, _ in rows
+    }
+    return {b for b, rep_id, _, start, end in rows if not within_working_hours(schedules[rep_id], start, end)}

@@ -95,8 +95,8 @@ class RepAdmin(admin.ModelAdmin):
         if found:
             count, url = found
             message = format_html(
-                "{} upcoming {} of {} {} attention: the rep is deactivated, on time off or busy then, or "
-                "removed it from their calendar. "
+                "{} upcoming {} of {} {} attention: the rep is deactivated, off work, on time off or busy "
+                "then, or removed it from their calendar. "
                 '<a href="{}">See and reassign</a>.',
                 count,
                 "booking" if count == 1 else "bookings",

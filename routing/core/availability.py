@@ -95,6 +95,13 @@ def working_windows(rep: RepSchedule, lo: int, hi: int) -> list[Span]:
     return merge(spans)
 
 
+def within_working_hours(rep: RepSchedule, start: datetime, end: datetime) -> bool:
+    """Whether ``[start, end)`` lies inside one of the rep's working windows (their weekly hours, or that
+    local date's override; time off and busy time not considered)."""
+    lo, hi = to_epoch_floor(start), to_epoch_ceil(end)
+    return covers(working_windows(rep, lo, hi), lo, hi)
+
+
 # ``epoch_spans`` results by the identity of the (immutable) interval tuple: a rep's busy tuple is asked for
 # many times while it does not change (every candidate start of a slot page, every lead of a simulation).
 # Each entry holds its tuple, so an id is never reused while cached. The cache is bounded by the number of

@@ -13,7 +13,7 @@ from django.urls import reverse
 from booking.models import Booking
 from booking.selectors import bookings_needing_attention
 from booking.services import booking_cancel, booking_create
-from calendars.models import BusyInterval, TimeOff, WorkingHours
+from calendars.models import BusyInterval, DateOverride, TimeOff, WorkingHours
 from tests.booking.booking_factories import NOW, START, make_meeting_type, make_pool, make_rep
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clock")]
@@ -63,7 +63,7 @@ def test_each_reason_finds_the_hosts_booking(hosted, reason):
         ana.save()
     assert needing(reason) == needing() == {ids["Ana"][0]}
     assert needing(reason, rep_id=bo.pk) == set()
-    others = {"time_off", "busy", "inactive"} - {reason}
+    others = {"time_off", "busy", "inactive", "removed", "off_hours"} - {reason}
     assert all(needing(other) == set() for other in others)
 
 
@@ -105,3 +105,29 @@ def test_deactivating_a_rep_in_the_admin_says_which_bookings_to_reassign(hosted,
     assert "1 upcoming booking of Ana needs attention" in text, text
     link = re.search(r'href="([^"]+)"', text).group(1).replace("&amp;", "&")
     assert {b.pk for b in admin_client.get(link).context["cl"].result_list} == {ids["Ana"][0]}
+
+
+@pytest.mark.parametrize(
+    ("change", "off"),
+    [
+        ("day_off", True),  # a date override with no hours
+        ("afternoon_only", True),  # an override 12:00–17:00 on that date
+        ("morning_only", False),  # an override 09:00–12:00 still covers 10:00–10:30
+        ("weekly_later", True),  # Tuesday's weekly hours now 13:00–17:00
+        ("none", False),
+    ],
+)
+def test_a_host_off_work_at_the_meeting_needs_attention(hosted, change, off):
+    ana, bo, ids = hosted  # the bookings are at 10:00–10:30 Berlin on Tuesday 3 March
+    day = START.date()
+    if change == "day_off":
+        DateOverride.objects.create(rep=ana, date=day)
+    elif change == "afternoon_only":
+        DateOverride.objects.create(rep=ana, date=day, start=dt.time(12), end=dt.time(17))
+    elif change == "morning_only":
+        DateOverride.objects.create(rep=ana, date=day, start=dt.time(9), end=dt.time(12))
+    elif change == "weekly_later":
+        WorkingHours.objects.filter(rep=ana, weekday=1).update(start=dt.time(13))
+    expected = {ids["Ana"][0]} if off else set()
+    assert needing("off_hours") == needing() == expected
+    assert needing("off_hours", rep_id=bo.pk) == set()

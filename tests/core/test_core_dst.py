@@ -112,3 +112,16 @@ def test_local_to_epoch_and_offset_segments():
     segs = offset_segments(ny, day, day)
     assert [(s[2]) for s in segs] == [-5 * 3600, -4 * 3600]
     assert segs[0][1] == int(utc("2026-03-08T07:00").timestamp())
+
+
+def test_within_working_hours_reads_local_hours_across_the_change():
+    from routing.core.availability import within_working_hours
+
+    berlin = rep(zone="Europe/Berlin", hours={6: ((time(9), time(17)),)})  # Sundays 09:00–17:00
+    # 29 March 2026, the spring change: 09:00 CEST is 07:00 UTC (08:00 UTC a week before)
+    assert within_working_hours(berlin, utc("2026-03-29T07:00"), utc("2026-03-29T07:30"))
+    assert not within_working_hours(berlin, utc("2026-03-29T06:30"), utc("2026-03-29T07:30"))
+    assert within_working_hours(berlin, utc("2026-03-22T08:00"), utc("2026-03-22T16:00"))
+    assert not within_working_hours(berlin, utc("2026-03-22T07:00"), utc("2026-03-22T07:30"))
+    off = rep(zone="Europe/Berlin", hours={6: ((time(9), time(17)),)}, date_overrides={date(2026, 3, 29): ()})
+    assert not within_working_hours(off, utc("2026-03-29T07:00"), utc("2026-03-29T07:30"))
