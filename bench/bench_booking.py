@@ -72,6 +72,7 @@ def _env(database_url: str) -> dict:
         ALLOWED_HOSTS="127.0.0.1,localhost",
         DATABASE_URL=database_url,
         BOOKING_RATE_LIMIT="",
+        API_READ_RATE_LIMIT="",
         EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
         LOG_LEVEL="WARNING",
         BOOKING_OUTBOX_GRACE_SECONDS="0",

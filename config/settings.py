@@ -163,6 +163,9 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Baton <baton@localhost>")
 # Origins allowed to frame the booking page (CSP frame-ancestors), e.g. https://www.example.com
 EMBED_ALLOWED_ORIGINS = env_origins("EMBED_ALLOWED_ORIGINS", [])
 BOOKING_RATE_LIMIT = env_str("BOOKING_RATE_LIMIT", "30/min")
+# The public GETs (slots, meeting types, a booking) per client address: a slots request for a large pool over
+# 62 days is the API's most expensive answer. Generous: a booking page asks a few per month shown.
+API_READ_RATE_LIMIT = env_str("API_READ_RATE_LIMIT", "300/min")
 # Secrets for POST /api/v1/route (instant routing, server to server); empty: that endpoint is off.
 INSTANT_ROUTE_API_KEYS = env_list("INSTANT_ROUTE_API_KEYS", [])
 BOOKING_LOCK_TIMEOUT_MS = env_int("BOOKING_LOCK_TIMEOUT_MS", 3000, minimum=1)
@@ -174,7 +177,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_THROTTLE_RATES": {"booking": BOOKING_RATE_LIMIT},
+    "DEFAULT_THROTTLE_RATES": {"booking": BOOKING_RATE_LIMIT, "read": API_READ_RATE_LIMIT},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Baton API",
@@ -293,7 +296,9 @@ BOOKING_OUTBOX_LEASE_SECONDS = env_int("BOOKING_OUTBOX_LEASE_SECONDS", 300, mini
 BOOKING_OUTBOX_GRACE_SECONDS = env_int("BOOKING_OUTBOX_GRACE_SECONDS", 60, minimum=0)
 if any(len(key) < 24 for key in INSTANT_ROUTE_API_KEYS):
     raise ImproperlyConfigured("INSTANT_ROUTE_API_KEYS: every key needs at least 24 characters")
-if BOOKING_RATE_LIMIT and not __import__("re").fullmatch(
-    r"\d+/(s|sec|m|min|h|hour|d|day)", BOOKING_RATE_LIMIT
+for _name, _rate in (
+    ("BOOKING_RATE_LIMIT", BOOKING_RATE_LIMIT),
+    ("API_READ_RATE_LIMIT", API_READ_RATE_LIMIT),
 ):
-    raise ImproperlyConfigured(f"BOOKING_RATE_LIMIT: expected e.g. 30/min, got {BOOKING_RATE_LIMIT!r}")
+    if _rate and not __import__("re").fullmatch(r"\d+/(s|sec|m|min|h|hour|d|day)", _rate):
+        raise ImproperlyConfigured(f"{_name}: expected e.g. 30/min, got {_rate!r}")

@@ -1,4 +1,5 @@
-"""Rate limit for the public POST endpoints: ``BOOKING_RATE_LIMIT`` per client address (default cache).
+"""Rate limits of the public endpoints per client address (default cache): ``BOOKING_RATE_LIMIT`` for the
+POSTs, ``API_READ_RATE_LIMIT`` for the GETs.
 
 The rate is read from settings on every request (so tests and operators can change it); an empty value
 turns the limit off. The client address is the socket address, or the X-Forwarded-For entry added by the
@@ -24,3 +25,15 @@ class BookingRateThrottle(SimpleRateThrottle):
 
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class ReadRateThrottle(BookingRateThrottle):
+    scope = "read"
+
+    def get_rate(self):
+        return settings.API_READ_RATE_LIMIT or None
+
+    def allow_request(self, request, view):
+        if request.method not in ("GET", "HEAD"):
+            return True
+        return SimpleRateThrottle.allow_request(self, request, view)

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from booking import selectors
 from booking.api import serializers as s
-from booking.api.throttles import BookingRateThrottle
+from booking.api.throttles import BookingRateThrottle, ReadRateThrottle
 from booking.errors import InvalidInput
 from booking.models import BookingHost
 from booking.presenters import booking_body
@@ -30,7 +30,7 @@ TOKEN = OpenApiParameter(
 
 class PublicAPIView(APIView):
     parser_classes = [JSONParser]
-    throttle_classes = [BookingRateThrottle]
+    throttle_classes = [BookingRateThrottle, ReadRateThrottle]
 
 
 def _validated(serializer_class, data, **context):

@@ -438,9 +438,21 @@ def test_post_rate_limit(api, meeting_type, settings):
     settings.BOOKING_RATE_LIMIT = "2/min"
     codes = [post(api, URL, body(start=f"2026-03-03T1{i}:00:00+01:00")).status_code for i in range(3)]
     assert codes == [201, 201, 429]
-    assert api.get("/api/v1/meeting-types/intro/slots").status_code == 200  # GETs are not limited
+    assert api.get("/api/v1/meeting-types/intro/slots").status_code == 200  # GETs count apart
     with time_machine.travel(NOW + dt.timedelta(minutes=2), tick=False):
         assert post(api, URL, body(start="2026-03-03T14:00:00+01:00")).status_code == 201
+
+
+def test_get_rate_limit(api, meeting_type, settings):
+    settings.API_READ_RATE_LIMIT = "2/min"
+    slots = "/api/v1/meeting-types/intro/slots"
+    codes = [api.get(slots).status_code for _ in range(2)] + [api.get("/api/v1/meeting-types").status_code]
+    assert codes == [200, 200, 429]
+    limited = api.get(slots)
+    assert limited.json()["code"] == "rate_limited" and int(limited.headers["Retry-After"]) > 0
+    assert post(api, URL, body()).status_code == 201  # POSTs count apart
+    with time_machine.travel(NOW + dt.timedelta(minutes=2), tick=False):
+        assert api.get(slots).status_code == 200
 
 
 def test_schema_documents_the_endpoints(api):

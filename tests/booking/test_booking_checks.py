@@ -19,7 +19,8 @@ SHARED = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", 
     ids=["process-local", "shared", "no-limit"],
 )
 def test_the_rate_limit_must_be_counted_in_a_shared_cache(caches, limit, warned):
-    with override_settings(CACHES=caches, BOOKING_RATE_LIMIT=limit):  # restored before the cache is cleared
+    # restored before the cache is cleared
+    with override_settings(CACHES=caches, BOOKING_RATE_LIMIT=limit, API_READ_RATE_LIMIT=limit):
         found = rate_limit_is_shared()
     assert [w.id for w in found] == (["baton.W001"] if warned else [])
     if warned:

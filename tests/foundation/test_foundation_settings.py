@@ -116,6 +116,11 @@ def load_settings(show: str = "DATABASES['default']['ENGINE']", **env: str) -> s
         ({"DEBUG": "1", "EMAIL_USE_TLS": "sure"}, "EMAIL_USE_TLS: expected one of"),
         ({"DEBUG": "1", "TOKEN_ENCRYPTION_KEYS": "not-a-key"}, "TOKEN_ENCRYPTION_KEYS: key #1"),
         ({"DEBUG": "1", "INSTANT_ROUTE_API_KEYS": "short"}, "INSTANT_ROUTE_API_KEYS: every key needs"),
+        (
+            {"DEBUG": "1", "BOOKING_RATE_LIMIT": "lots"},
+            "BOOKING_RATE_LIMIT: expected e.g. 30/min, got 'lots'",
+        ),
+        ({"DEBUG": "1", "API_READ_RATE_LIMIT": "9/fortnight"}, "API_READ_RATE_LIMIT: expected e.g. 30/min"),
     ],
 )
 def test_settings_fail_loudly_naming_the_variable(env, message):
