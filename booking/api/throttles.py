@@ -13,13 +13,17 @@ from rest_framework.throttling import SimpleRateThrottle
 
 
 class BookingRateThrottle(SimpleRateThrottle):
+    """The public POSTs' limit."""
+
     scope = "booking"
+    setting = "BOOKING_RATE_LIMIT"
+    methods = ("POST",)
 
     def get_rate(self):
-        return settings.BOOKING_RATE_LIMIT or None
+        return getattr(settings, self.setting) or None
 
     def allow_request(self, request, view):
-        if request.method != "POST":
+        if request.method not in self.methods:
             return True
         return super().allow_request(request, view)
 
@@ -28,12 +32,8 @@ class BookingRateThrottle(SimpleRateThrottle):
 
 
 class ReadRateThrottle(BookingRateThrottle):
+    """The public GETs' limit, counted apart."""
+
     scope = "read"
-
-    def get_rate(self):
-        return settings.API_READ_RATE_LIMIT or None
-
-    def allow_request(self, request, view):
-        if request.method not in ("GET", "HEAD"):
-            return True
-        return SimpleRateThrottle.allow_request(self, request, view)
+    setting = "API_READ_RATE_LIMIT"
+    methods = ("GET", "HEAD")

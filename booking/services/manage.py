@@ -35,10 +35,6 @@ from routing.services import ledger_reassigned, ledger_released
 Released = BookingHost.Released
 
 
-def _changeable(booking: Booking, now: datetime) -> None:
-    booking_changeable(booking, now=now)
-
-
 def _history(booking: Booking, entry: dict[str, Any]) -> None:
     decision = dict(booking.decision or {})
     decision["history"] = [*decision.get("history", []), entry]
@@ -74,7 +70,7 @@ def booking_cancel(*, token: str, reason: str = "", now: datetime | None = None)
     def run():
         with transaction.atomic(durable=True):
             booking = booking_by_token(token, for_update=True)
-            _changeable(booking, now)
+            booking_changeable(booking, now=now)
             hosts = list(booking.hosts.filter(active=True).select_related("rep").order_by("pk"))
             locking.lock_reps(h.rep_id for h in hosts)  # see ``locking.lock_reps``: the tallies move
             BookingHost.objects.filter(pk__in=[h.pk for h in hosts]).update(
@@ -215,7 +211,7 @@ def _ask_before(token: str, *, start: datetime, now: datetime) -> _Asked:
     asked = _Asked()
     try:
         booking = booking_by_token(token)
-        _changeable(booking, now)
+        booking_changeable(booking, now=now)
     except BookingError:
         return asked
     if start == booking.start:  # nothing to ask: the transaction changes nothing
@@ -258,7 +254,7 @@ def booking_reschedule(
         with transaction.atomic(durable=True):
             booking = booking_by_token(token, for_update=True)
             holder["booking"] = booking
-            _changeable(booking, now)
+            booking_changeable(booking, now=now)
             meeting_type, pool = booking.meeting_type, booking.pool
             rows = list(booking.hosts.select_related("rep").order_by("pk"))
             current = [r for r in rows if r.active]

@@ -11,8 +11,9 @@ from django.utils import timezone as dj_timezone
 from booking import outbox
 from booking.errors import BookingError, BookingNotActive, InvalidInput, ReassignNotPossible
 from booking.models import Booking
+from booking.selectors import booking_changeable
 from booking.services import locking
-from booking.services.manage import _changeable, _credit_holder, _history, _iso, _move_hosts
+from booking.services.manage import _credit_holder, _history, _iso, _move_hosts
 from booking.services.routing import blocked_range, host_dicts, hosts_busy_live
 from routing.core import Interval, why_not_free
 from routing.models import PoolMember
@@ -69,7 +70,7 @@ def _ask_before(booking_id: int, to_member_id: int, *, now: datetime) -> dict:
     if booking is None or member is None or member.pool_id != booking.pool_id:
         return {}
     try:
-        _changeable(booking, now)
+        booking_changeable(booking, now=now)
     except BookingError:
         return {}
     if _refused(booking, member.rep_id, now=now):
@@ -89,12 +90,12 @@ def booking_reassign(
 ) -> Booking:
     """Give the future booking's host seat held by ``from_rep_id`` (default: the only/lead host) to pool
     member ``to_member_id``. The target must be a member of the booking's pool (of the seat's role in a
-    ``group`` pool), not already a host, and free
-    at the booking's time (routing rules, live check). ``code`` (``routing.overrides.OverrideCode``) says why
-    and decides whether the override counts for fairness; ``reason`` is the free-text note (required for
-    ``other``). Recorded in the decision history (``code``, ``reason``, ``counts``) and the ledger
-    (``reassigned_from`` / ``reassigned_to``, reason ``"<code>: <note>"``, delta 0 when it does not count);
-    hosts and prospect are notified (``booking.rescheduled``). A past booking raises ``BookingInPast``."""
+    ``group`` pool), not already a host, and free at the booking's time (routing rules, live check).
+    ``code`` (``routing.overrides.OverrideCode``) says why and decides whether the override counts for
+    fairness; ``reason`` is the free-text note (required for ``other``). Recorded in the decision history
+    (``code``, ``reason``, ``counts``) and the ledger (``reassigned_from`` / ``reassigned_to``, reason
+    ``"<code>: <note>"``, delta 0 when it does not count); hosts and prospect are notified
+    (``booking.rescheduled``). A past booking raises ``BookingInPast``."""
     problems = override_problems(code, reason)
     if problems:
         raise InvalidInput(problems)
@@ -110,7 +111,7 @@ def booking_reassign(
                 .select_related("meeting_type", "pool")
                 .get(pk=booking_id)
             )
-            _changeable(booking, now)
+            booking_changeable(booking, now=now)
             member = (
                 PoolMember.objects.select_related("rep")
                 .filter(pk=to_member_id, pool_id=booking.pool_id)
