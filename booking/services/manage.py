@@ -25,7 +25,14 @@ from booking.models import Booking, BookingHost
 from booking.presenters import booking_body, manage_url
 from booking.selectors import as_routed, booking_by_token, booking_changeable, reschedule_alternatives
 from booking.services import locking
-from booking.services.routing import blocked_range, choose_hosts, host_dicts, hosts_busy_live, invalid_start
+from booking.services.routing import (
+    blocked_range,
+    choose_hosts,
+    host_dicts,
+    hosts_busy_live,
+    invalid_start,
+    without,
+)
 from calendars.selectors import calendar_health
 from routing.core import Assignment, Interval, NoHostAvailable, why_not_free
 from routing.models import PoolMember
@@ -180,15 +187,18 @@ def _new_hosts(
     asked: _Asked,
 ) -> tuple[bool, set[int], Assignment | None]:
     """(keep, busy, assignment): keep the current hosts when all are free at ``start`` (``busy``: those of
-    them busy live in the new range outside their old one), otherwise route again (``assignment``). Raises
-    ``NoHostAvailable``."""
+    them busy live in the new range outside their old one), otherwise route again (``assignment``): in a
+    ``group`` pool the hosts free then keep their seats and only the other roles are routed, when that can
+    be done. Raises ``NoHostAvailable``."""
     meeting_type = booking.meeting_type
     spec = meeting_spec(meeting_type)
     members = {m.rep_id: m for m in state.spec.members}
-    keep = bool(current) and all(
-        r.rep_id in members and why_not_free(members[r.rep_id], spec, now=now, start=start) is None
+    free = [
+        r
         for r in current
-    )
+        if r.rep_id in members and why_not_free(members[r.rep_id], spec, now=now, start=start) is None
+    ]
+    keep = bool(current) and len(free) == len(current)
     busy: set[int] = set()
     if keep:
         key = (tuple(r.rep_id for r in current), (current[0].blocked_start, current[0].blocked_end))
@@ -199,10 +209,17 @@ def _new_hosts(
     if keep:
         return True, busy, None
     routed = replace(state, spec=as_routed(state.spec, booking))  # a routed booking: its candidates only
-    assignment = choose_hosts(
-        routed, meeting_type, start=start, now=now, exclude=busy, live_free=asked.free, live_busy=asked.busy
-    )
-    return False, busy, assignment
+    choose = dict(meeting_type=meeting_type, start=start, now=now, live_free=asked.free, live_busy=asked.busy)
+    seated = {r.role: r.rep_id for r in free if r.rep_id not in busy}
+    if state.spec.strategy == "group" and seated:
+        # the hosts still free keep their seats (the prospect keeps their AE); only the other roles are routed
+        others = {m.rep_id for m in routed.spec.members if seated.get(m.role, m.rep_id) != m.rep_id}
+        try:
+            kept_seats = replace(routed, spec=without(routed.spec, others))
+            return False, busy, choose_hosts(kept_seats, exclude=busy, **choose)
+        except NoHostAvailable:
+            pass  # a kept host busy live after all, or the rest cannot be routed with them: route them all
+    return False, busy, choose_hosts(routed, exclude=busy, **choose)
 
 
 def _ask_before(token: str, *, start: datetime, now: datetime) -> _Asked:

@@ -4,6 +4,8 @@ have no roles to keep."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from booking.errors import ReassignNotPossible
@@ -79,3 +81,33 @@ def test_roles_mean_nothing_outside_group_pools():
     assert seats(booking) == {"ae": "Ana"}
     booking_reassign(booking_id=booking.pk, to_member_id=PoolMember.objects.get(rep=bo).pk, reason="x")
     assert [h.rep.name for h in booking.hosts.filter(active=True)] == ["Bo"]
+
+
+def test_a_group_reschedule_keeps_the_hosts_who_are_free_and_routes_only_the_others(api):
+    from calendars.models import BusyInterval
+
+    ann, abe, sol, sue = make_rep("Ann AE"), make_rep("Abe AE"), make_rep("Sol SE"), make_rep("Sue SE")
+    pool = make_pool("group", [ann, abe, sol, sue], roles=["ae", "ae", "se", "se"])
+    make_meeting_type(pool, slug="group-move")
+    data = {
+        "start": "2026-03-03T10:00:00+01:00",
+        "name": "Pat",
+        "email": "pat@example.org",
+        "timezone": "UTC",
+    }
+    created = api.post("/api/v1/meeting-types/group-move/bookings", data, format="json").json()
+    first = {h["role"]: h["name"] for h in created["hosts"]}
+    # the SE is busy at the new time; the AE is free, though the other AE is next up now
+    se = sol if first["se"] == "Sol SE" else sue
+    new_start = START + dt.timedelta(hours=2)
+    BusyInterval.objects.create(rep=se, start=new_start, end=new_start + dt.timedelta(minutes=30))
+    moved = api.post(
+        f"/api/v1/bookings/{created['manage_token']}/reschedule",
+        {"start": new_start.isoformat()},
+        format="json",
+    )
+    assert moved.status_code == 200, moved.json()
+    now = {h["role"]: h["name"] for h in moved.json()["hosts"]}
+    assert now["ae"] == first["ae"] and now["se"] != first["se"]
+    ledger = {(e.rep.name, e.kind) for e in LedgerEntry.objects.filter(kind__startswith="reassigned")}
+    assert ledger == {(first["se"], "reassigned_from"), (now["se"], "reassigned_to")}
