@@ -212,13 +212,20 @@ def _new_hosts(
     choose = dict(meeting_type=meeting_type, start=start, now=now, live_free=asked.free, live_busy=asked.busy)
     seated = {r.role: r.rep_id for r in free if r.rep_id not in busy}
     if state.spec.strategy == "group" and seated:
-        # the hosts still free keep their seats (the prospect keeps their AE); only the other roles are routed
+        # the hosts still free keep their seats (the prospect keeps their AE); only the other roles are
+        # routed. Their live calendars are asked outside the old time, which their own event fills.
+        old = (current[0].blocked_start, current[0].blocked_end)
+        key = (tuple(sorted(seated.values())), old)
+        if key not in asked.kept:
+            asked.kept[key] = _live_busy_outside(list(key[0]), blocked_range(meeting_type, start), old)
+        seated = {role: rep_id for role, rep_id in seated.items() if rep_id not in asked.kept[key]}
         others = {m.rep_id for m in routed.spec.members if seated.get(m.role, m.rep_id) != m.rep_id}
         try:
             kept_seats = replace(routed, spec=without(routed.spec, others))
-            return False, busy, choose_hosts(kept_seats, exclude=busy, **choose)
+            live_free = choose["live_free"] | frozenset(seated.values())
+            return False, busy, choose_hosts(kept_seats, exclude=busy, **{**choose, "live_free": live_free})
         except NoHostAvailable:
-            pass  # a kept host busy live after all, or the rest cannot be routed with them: route them all
+            pass  # the rest cannot be routed with them: route them all
     return False, busy, choose_hosts(routed, exclude=busy, **choose)
 
 

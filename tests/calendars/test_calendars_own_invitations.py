@@ -1,7 +1,8 @@
 """A host whose calendar Baton does not write into gets Baton's invitation by e-mail, and Gmail or Outlook
 copies it into that calendar (same UID). That copy is the booking itself, not other busy time: the Google
 and Microsoft syncs leave it out, as the ICS feed does, so a reschedule that overlaps the old time keeps its
-host."""
+host. The live check cannot tell the booking's own event from others: a host kept is asked only outside the
+old time."""
 
 from __future__ import annotations
 
@@ -117,3 +118,32 @@ def test_the_upgrade_makes_the_next_google_and_microsoft_syncs_full(
     google.refresh_from_db()
     feed.refresh_from_db()
     assert google.window_end is None and feed.window_end is not None
+
+
+def test_a_group_reschedule_over_the_old_time_keeps_the_free_host_despite_their_own_event(
+    google_connection, fake_google
+):
+    """The AE's calendar holds the booking's own event at the old time, and the new time overlaps it: the
+    AE is asked live only outside the old time, so they keep their seat while the busy SE's is routed."""
+    from calendars.models import BusyInterval
+
+    ann, abe = make_working_rep("Ann AE"), make_working_rep("Abe AE")
+    sol, sue = make_working_rep("Sol SE"), make_working_rep("Sue SE")
+    for rep in (ann, abe):
+        calendar_sync(calendar_id=Calendar.objects.get(connection=google_connection(rep), is_primary=True).pk)
+    pool = make_pool("group", [ann, abe, sol, sue], roles=["ae", "ae", "se", "se"])
+    meeting_type = make_meeting_type(pool, duration_minutes=60)
+    start = next_weekday_at_ten()
+    body = booking_create(
+        meeting_type=meeting_type, start=start, name="Pat", email="pat@example.org", timezone="Europe/Berlin"
+    ).body
+    first = {h["role"]: h["name"] for h in body["hosts"]}
+    ae = ann if first["ae"] == "Ann AE" else abe
+    cal = Calendar.objects.get(connection__rep=ae, is_primary=True)
+    fake_google.put_event(cal.external_id, start=start, end=start + dt.timedelta(hours=1))  # its own event
+    se = sol if first["se"] == "Sol SE" else sue
+    later = start + dt.timedelta(minutes=30)
+    BusyInterval.objects.create(rep=se, start=later, end=later + dt.timedelta(hours=1))
+    token = body["manage_url"].rstrip("/").rsplit("/", 1)[-1]
+    moved = {h["role"]: h["name"] for h in booking_reschedule(token=token, start=later)["hosts"]}
+    assert moved["ae"] == first["ae"] and moved["se"] != first["se"]
