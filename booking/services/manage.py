@@ -198,35 +198,46 @@ def _new_hosts(
         for r in current
         if r.rep_id in members and why_not_free(members[r.rep_id], spec, now=now, start=start) is None
     ]
-    keep = bool(current) and len(free) == len(current)
+    old = (current[0].blocked_start, current[0].blocked_end) if current else None
+    new = blocked_range(meeting_type, start)
     busy: set[int] = set()
-    if keep:
-        key = (tuple(r.rep_id for r in current), (current[0].blocked_start, current[0].blocked_end))
-        if key not in asked.kept:
-            asked.kept[key] = _live_busy_outside(list(key[0]), blocked_range(meeting_type, start), key[1])
-        busy = set(asked.kept[key])
-        keep = not busy
-    if keep:
-        return True, busy, None
+    if current and len(free) == len(current):
+        busy = _kept_busy(asked, [r.rep_id for r in current], new=new, old=old)
+        if not busy:
+            return True, busy, None
     routed = replace(state, spec=as_routed(state.spec, booking))  # a routed booking: its candidates only
-    choose = dict(meeting_type=meeting_type, start=start, now=now, live_free=asked.free, live_busy=asked.busy)
     seated = {r.role: r.rep_id for r in free if r.rep_id not in busy}
     if state.spec.strategy == "group" and seated:
-        # the hosts still free keep their seats (the prospect keeps their AE); only the other roles are
-        # routed. Their live calendars are asked outside the old time, which their own event fills.
-        old = (current[0].blocked_start, current[0].blocked_end)
-        key = (tuple(sorted(seated.values())), old)
-        if key not in asked.kept:
-            asked.kept[key] = _live_busy_outside(list(key[0]), blocked_range(meeting_type, start), old)
-        seated = {role: rep_id for role, rep_id in seated.items() if rep_id not in asked.kept[key]}
+        # the hosts still free keep their seats (the prospect keeps their AE); only the other roles are routed
+        late = _kept_busy(asked, list(seated.values()), new=new, old=old)
+        seated = {role: rep_id for role, rep_id in seated.items() if rep_id not in late}
         others = {m.rep_id for m in routed.spec.members if seated.get(m.role, m.rep_id) != m.rep_id}
         try:
-            kept_seats = replace(routed, spec=without(routed.spec, others))
-            live_free = choose["live_free"] | frozenset(seated.values())
-            return False, busy, choose_hosts(kept_seats, exclude=busy, **{**choose, "live_free": live_free})
+            assignment = choose_hosts(
+                replace(routed, spec=without(routed.spec, others)),
+                meeting_type,
+                start=start,
+                now=now,
+                exclude=busy,
+                live_free=asked.free | frozenset(seated.values()),  # asked just now, outside the old time
+                live_busy=asked.busy,
+            )
+            return False, busy, assignment
         except NoHostAvailable:
             pass  # the rest cannot be routed with them: route them all
-    return False, busy, choose_hosts(routed, exclude=busy, **choose)
+    assignment = choose_hosts(
+        routed, meeting_type, start=start, now=now, exclude=busy, live_free=asked.free, live_busy=asked.busy
+    )
+    return False, busy, assignment
+
+
+def _kept_busy(asked: _Asked, rep_ids: list[int], *, new, old) -> set[int]:
+    """Of hosts who keep the booking, those busy live in its ``new`` range outside its ``old`` one (their
+    own event fills that), asked once per reschedule: before its transaction, and remembered there."""
+    key = (tuple(sorted(rep_ids)), old)
+    if key not in asked.kept:
+        asked.kept[key] = _live_busy_outside(list(key[0]), new, old)
+    return set(asked.kept[key])
 
 
 def _ask_before(token: str, *, start: datetime, now: datetime) -> _Asked:
