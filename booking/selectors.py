@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import defaultdict
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
+
+from django.db.models import Exists, OuterRef, Q
 
 from booking.errors import (
     BookingAlreadyCancelled,
@@ -14,9 +17,10 @@ from booking.errors import (
     BookingNotFound,
     MeetingTypeNotFound,
 )
-from booking.models import Booking, MeetingType
+from booking.models import Booking, BookingHost, MeetingType
 from routing import sqlrows
-from routing.core import Interval, free_starts, offered_slots
+from routing.core import Interval, RepSchedule, free_starts, offered_slots
+from routing.core.availability import within_working_hours
 from routing.selectors import load_pool_state, meeting_spec
 
 MAX_SLOT_DAYS = 62
@@ -136,10 +140,13 @@ def alternatives(
     meeting_type: MeetingType, *, after: datetime, zone: ZoneInfo, now: datetime, limit: int = 5, route=None
 ) -> list[str]:
     """The next ``limit`` offered starts after ``after`` (within 14 days), ISO 8601 in ``zone``."""
-    lo = max(after, now)
-    window = Interval(lo, lo + timedelta(days=14))
-    starts = [s for s in slots_in_window(meeting_type, window, now=now, route=route) if s != after]
-    return [s.astimezone(zone).isoformat() for s in starts[:limit]]
+    return _next_starts(
+        lambda window: slots_in_window(meeting_type, window, now=now, route=route),
+        after=after,
+        zone=zone,
+        now=now,
+        limit=limit,
+    )
 
 
 def reschedule_alternatives(
@@ -147,10 +154,18 @@ def reschedule_alternatives(
 ) -> list[str]:
     """The next ``limit`` starts after ``after`` (within 14 days) the booking can move to
     (``reschedule_slots``), ISO 8601 in ``zone``: what a reschedule's 409 offers instead."""
+    return _next_starts(
+        lambda window: reschedule_slots(booking, window, now=now),
+        after=after,
+        zone=zone,
+        now=now,
+        limit=limit,
+    )
+
+
+def _next_starts(starts_in, *, after: datetime, zone: ZoneInfo, now: datetime, limit: int) -> list[str]:
     lo = max(after, now)
-    starts = [
-        s for s in reschedule_slots(booking, Interval(lo, lo + timedelta(days=14)), now=now) if s != after
-    ]
+    starts = [s for s in starts_in(Interval(lo, lo + timedelta(days=14))) if s != after]
     return [s.astimezone(zone).isoformat() for s in starts[:limit]]
 
 
@@ -186,10 +201,7 @@ def bookings_needing_attention(bookings, reason: str = "", *, now: datetime, rep
     weekly hours or that date's override no longer cover the meeting);
     ``reason`` (a key of ``ATTENTION``) narrows it to one of these, empty means any; ``rep_id`` to that
     host."""
-    from django.db.models import Exists, OuterRef, Q
-
-    from booking.models import BookingHost
-    from calendars.models import BookingEvent, BusyInterval, TimeOff
+    from calendars.models import BookingEvent, BusyInterval, TimeOff  # calendars imports booking
 
     # the host row's rep, overlapping the host row's booking
     during = {
@@ -211,7 +223,7 @@ def bookings_needing_attention(bookings, reason: str = "", *, now: datetime, rep
         ),
     }
     if reason in ("", "off_hours"):  # the working-hours rules are the routing core's, not one query
-        checks["off_hours"] = Q(booking_id__in=off_hours_booking_ids(now=now))
+        checks["off_hours"] = Q(booking_id__in=off_hours_booking_ids(now=now, rep_id=rep_id))
     wanted = [checks[reason]] if reason else list(checks.values())
     condition = wanted[0]
     for more in wanted[1:]:
@@ -222,42 +234,40 @@ def bookings_needing_attention(bookings, reason: str = "", *, now: datetime, rep
     return bookings.filter(Exists(hosts), status=Booking.Status.CONFIRMED, end__gt=now)
 
 
-def off_hours_booking_ids(*, now: datetime) -> set[int]:
-    """Confirmed, not yet ended bookings with an active host whose working hours (weekly, or that local
-    date's override: a day off, other hours) no longer cover the meeting, by the routing core's rules."""
-    from collections import defaultdict
-
-    from booking.models import BookingHost
+def off_hours_booking_ids(*, now: datetime, rep_id: int | None = None) -> set[int]:
+    """Confirmed, not yet ended bookings with an active host (``rep_id``, or any) whose working hours
+    (weekly, or that local date's override: a day off, other hours) no longer cover the meeting, by the
+    routing core's rules."""
     from calendars.models import DateOverride, WorkingHours
-    from routing.core import RepSchedule
-    from routing.core.availability import within_working_hours
 
-    rows = list(
-        BookingHost.objects.filter(
-            active=True, booking__status=Booking.Status.CONFIRMED, booking__end__gt=now
-        ).values_list("booking_id", "rep_id", "rep__timezone", "booking__start", "booking__end")
+    hosts = BookingHost.objects.filter(
+        active=True, booking__status=Booking.Status.CONFIRMED, booking__end__gt=now
     )
-    reps = {row[1] for row in rows}
+    if rep_id is not None:
+        hosts = hosts.filter(rep_id=rep_id)
+    rows = list(hosts.values_list("booking_id", "rep_id", "rep__timezone", "booking__start", "booking__end"))
+    zones = {row[1]: row[2] for row in rows}
+    reps = set(zones)
     weekly: dict = defaultdict(lambda: defaultdict(list))
-    for rep_id, weekday, start, end in WorkingHours.objects.filter(rep_id__in=reps).values_list(
+    for rep, weekday, start, end in WorkingHours.objects.filter(rep_id__in=reps).values_list(
         "rep_id", "weekday", "start", "end"
     ):
-        weekly[rep_id][weekday].append((start, end))
+        weekly[rep][weekday].append((start, end))
     dated: dict = defaultdict(lambda: defaultdict(list))
     since = (now - timedelta(days=2)).date()  # a local date can be a day behind UTC
-    for rep_id, day, start, end in DateOverride.objects.filter(rep_id__in=reps, date__gte=since).values_list(
+    for rep, day, start, end in DateOverride.objects.filter(rep_id__in=reps, date__gte=since).values_list(
         "rep_id", "date", "start", "end"
     ):
-        ranges = dated[rep_id][day]  # a day off stays an empty list
+        ranges = dated[rep][day]  # a day off stays an empty list
         if start is not None:
             ranges.append((start, end))
     schedules = {
-        rep_id: RepSchedule(
-            rep_id=rep_id,
+        rep: RepSchedule(
+            rep_id=rep,
             timezone=zone,
-            weekly_hours={d: tuple(sorted(r)) for d, r in weekly[rep_id].items()},
-            date_overrides={d: tuple(sorted(r)) for d, r in dated[rep_id].items()},
+            weekly_hours={d: tuple(sorted(r)) for d, r in weekly[rep].items()},
+            date_overrides={d: tuple(sorted(r)) for d, r in dated[rep].items()},
         )
-        for _, rep_id, zone, _, _ in rows
+        for rep, zone in zones.items()
     }
-    return {b for b, rep_id, _, start, end in rows if not within_working_hours(schedules[rep_id], start, end)}
+    return {b for b, rep, _, start, end in rows if not within_working_hours(schedules[rep], start, end)}

@@ -83,11 +83,9 @@ def _days(query: dict, zone: ZoneInfo, now) -> tuple:
 
 
 def _slots(starts, meeting_type, zone: ZoneInfo, first, last) -> Response:
+    """The slots answer; ``starts`` are already in ``zone``."""
     length = timedelta(minutes=meeting_type.duration_minutes)
-    slots = [
-        {"start": t.astimezone(zone).isoformat(), "end": (t + length).astimezone(zone).isoformat()}
-        for t in starts
-    ]
+    slots = [{"start": t.isoformat(), "end": (t + length).astimezone(zone).isoformat()} for t in starts]
     body = {"timezone": zone.key, "start": first.isoformat(), "end": last.isoformat(), "slots": slots}
     return Response(body, headers={"Cache-Control": "no-store"})
 
@@ -109,7 +107,8 @@ class BookingSlotList(PublicAPIView):
         now = timezone.now()
         selectors.booking_changeable(booking, now=now)
         first, last = _days(query, zone, now)
-        starts = selectors.reschedule_slots(booking, selectors.local_day_window(first, last, zone), now=now)
+        window = selectors.local_day_window(first, last, zone)
+        starts = [t.astimezone(zone) for t in selectors.reschedule_slots(booking, window, now=now)]
         return _slots(starts, booking.meeting_type, zone, first, last)
 
 
