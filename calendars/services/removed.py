@@ -1,5 +1,8 @@
 """Hosts who delete the meeting Baton wrote into their calendar. An incremental sync passes the ids of
-deleted or cancelled events here: the ones Baton wrote (and has not cancelled itself) are marked
+deleted or cancelled events here; a full sync (the first after a lost sync token, a window rolled forward,
+a forced one) lists only the events that are there, so Baton's events of upcoming bookings in its window
+that it does not list are passed as well (``events_missing_from_full_sync``). The ones Baton wrote (and
+has not cancelled itself) are marked
 (``BookingEvent.host_removed_at``, shown by the booking list's "needs attention" filter), and the people
 who get calendar alerts are told once, with a link to each booking, since the booking still stands and the
 prospect will come."""
@@ -39,6 +42,35 @@ def events_removed_by_host(*, calendar: Calendar, event_ids: list[str], now: dat
     if marked:
         _alert(marked, now=now)
     return len(marked)
+
+
+def events_missing_from_full_sync(
+    *,
+    calendar: Calendar,
+    listed: set[str],
+    window: tuple[datetime, datetime],
+    listed_at: datetime,
+    now: datetime,
+) -> int:
+    """Mark Baton's events of upcoming confirmed bookings inside the full sync's ``window`` whose ids the
+    sync did not list (busy or not: ``listed`` is every id it saw). Events written or rewritten since the
+    listing began (``listed_at``) are left for the next sync: the listing may have been made before them."""
+    ids = (
+        BookingEvent.objects.filter(
+            calendar=calendar,
+            state=BookingEvent.State.ACTIVE,
+            host_removed_at__isnull=True,
+            updated_at__lt=listed_at,
+            booking__status=Booking.Status.CONFIRMED,
+            booking__end__gt=now,
+            booking__start__gte=window[0],
+            booking__end__lte=window[1],
+        )
+        .exclude(external_event_id="")
+        .values_list("external_event_id", flat=True)
+    )
+    missing = [event_id for event_id in ids if event_id not in listed]
+    return events_removed_by_host(calendar=calendar, event_ids=missing, now=now) if missing else 0
 
 
 def _alert(event_ids: list[int], *, now: datetime) -> None:

@@ -23,7 +23,7 @@ from calendars.models import BusyInterval, Calendar, CalendarConnection
 from calendars.providers.base import SyncResult
 from calendars.services.connections import connection_mark_disconnected, provider_for, sync_failure_record
 from calendars.services.history import busy_archive
-from calendars.services.removed import events_removed_by_host
+from calendars.services.removed import events_missing_from_full_sync, events_removed_by_host
 
 logger = logging.getLogger("calendars")
 Provider = CalendarConnection.Provider
@@ -88,6 +88,7 @@ def _sync_leased(calendar_id: int, now: datetime, force_full: bool, held: dict) 
     state = cal.sync_state
     if force_full or cal.window_end is None or cal.window_end < window[1] - ROLL_EVERY:
         state = ""  # first sync, or the window needs rolling forward
+    listed_at = timezone.now()
     try:
         result = provider_for(connection).sync(
             cal.external_id, state, window=window, zone=ZoneInfo(connection.rep.timezone)
@@ -108,6 +109,11 @@ def _sync_leased(calendar_id: int, now: datetime, force_full: bool, held: dict) 
     busy_apply(calendar=cal, result=result, window=window)
     if result.removed:
         events_removed_by_host(calendar=cal, event_ids=result.removed, now=now)
+    if result.full and not result.unchanged:  # deleted events are not listed: Baton's that are missing
+        listed = {e.external_id for e in result.upserts} | set(result.deletions)
+        events_missing_from_full_sync(
+            calendar=cal, listed=listed, window=window, listed_at=listed_at, now=now
+        )
     updates = {
         "sync_state": result.next_state,
         "last_synced_at": now,

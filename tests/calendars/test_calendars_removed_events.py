@@ -13,6 +13,7 @@ from booking.models import Booking
 from booking.selectors import bookings_needing_attention
 from booking.services import booking_create
 from calendars.models import BookingEvent, Calendar
+from calendars.services.removed import events_missing_from_full_sync
 from calendars.services.sync import calendar_sync
 from calendars.services.writeback import booking_events_sync
 from tests.booking.booking_factories import make_meeting_type, make_pool
@@ -88,3 +89,36 @@ def test_batons_own_cancellation_is_not_the_hosts(google_connection, fake_google
     calendar_sync(calendar_id=cal.pk)
     assert BookingEvent.objects.get(booking=booking).host_removed_at is None
     assert mailoutbox == []
+
+
+@pytest.mark.parametrize("provider", ["google", "microsoft"])
+def test_a_full_sync_marks_batons_event_it_no_longer_lists(provider, request, mailoutbox):
+    """A full sync (a lost sync token, the window rolled forward, a forced one) lists only the events that
+    are there, never a deletion: Baton's event missing from it was deleted by the host. Before, only an
+    incremental sync's deletions marked it, so a deletion followed by an expired token was never seen."""
+    connect = request.getfixturevalue(f"{'google' if provider == 'google' else 'ms'}_connection")
+    fake = request.getfixturevalue(f"fake_{'google' if provider == 'google' else 'ms'}")
+    booking, cal = booked(connect)
+    assert calendar_sync(calendar_id=cal.pk, force_full=True) == "full"  # the event is there: no mark
+    assert attention() == [] and mailoutbox == []
+    event = BookingEvent.objects.get(booking=booking)
+    if provider == "google":
+        fake.cancel_event(cal.external_id, event.external_event_id)
+    else:
+        fake.delete_event(cal.external_id, event.external_event_id)
+    assert calendar_sync(calendar_id=cal.pk, force_full=True) == "full"
+    assert attention() == [booking.pk]
+    assert len(mailoutbox) == 1 and "Ana removed 1 upcoming meeting(s)" in mailoutbox[0].subject
+    assert calendar_sync(calendar_id=cal.pk, force_full=True) == "full" and len(mailoutbox) == 1  # once
+
+
+def test_a_full_sync_leaves_events_written_after_it_listed(google_connection, fake_google):
+    """The write-back may put the event in the calendar after the sync's listing and record it before the
+    sync compares: such an event is left for the next sync, not taken for deleted."""
+    booking, cal = booked(google_connection)
+    event = BookingEvent.objects.get(booking=booking)
+    listed_at = event.updated_at - dt.timedelta(seconds=1)  # the listing began before the event was recorded
+    window = (booking.start - dt.timedelta(days=1), booking.end + dt.timedelta(days=1))
+    kwargs = {"calendar": cal, "listed": set(), "window": window, "now": listed_at}
+    assert events_missing_from_full_sync(**kwargs, listed_at=listed_at) == 0
+    assert events_missing_from_full_sync(**kwargs, listed_at=event.updated_at + dt.timedelta(seconds=1)) == 1
