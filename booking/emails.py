@@ -3,9 +3,13 @@
 * ``email.prospect`` — one email to the prospect per booking event, with an iCalendar invitation
   (REQUEST; CANCEL when cancelled) unless the lead host's calendar provider sends the invitation itself
   (``calendars.selectors.invitation_sent_by_provider``).
-* ``email.host`` — one email per affected host (fan-out): REQUEST to current hosts, CANCEL to hosts who
-  stopped hosting in this change (reassigned away or cancelled). Hosts whose calendar Baton writes into get
-  the email without the .ics part (the event is already in their calendar).
+* ``email.host`` — one email per affected host (fan-out): REQUEST to current hosts ("Confirmed" to a host
+  new in this change, "Updated" to the others), CANCEL to hosts who stopped hosting in this change
+  (reassigned away or cancelled). A host released by a reschedule or a reassignment is told of the meeting
+  as they held it (``previous``: its time and the invitation's organizer then), with themselves among the
+  CANCEL's attendees (RFC 5546 §3.2.5: a CANCEL names the attendees it removes). A cancellation's reason
+  goes to the hosts. Hosts whose calendar Baton writes into get the email without the .ics part (the event
+  is already in their calendar).
 
 Payloads are snapshots taken in the booking's transaction: a late delivery sends what was true then, with
 its SEQUENCE, so calendar clients never go back to an older state.
@@ -20,7 +24,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 
 from booking import ics
-from booking.models import Booking
+from booking.models import Booking, BookingHost
 from booking.outbox import register_handler
 from booking.presenters import answer_rows
 
@@ -53,14 +57,37 @@ def prospect_fanout(booking: Booking, context: dict) -> list[dict]:
     return [{"method": method, "booking": snapshot(booking, context)}]
 
 
+def previous(booking: Booking, hosts: list[BookingHost]) -> dict:
+    """The meeting as the hosts held it before a change: its time and the lead host (the invitation's
+    ORGANIZER then), for the CANCEL a released host gets (``host_fanout``)."""
+    lead = hosts[0] if hosts else None
+    return {
+        "start": booking.start.isoformat(),
+        "end": booking.end.isoformat(),
+        "lead": None if lead is None else {"name": lead.rep.name, "email": lead.rep.email},
+    }
+
+
 def host_fanout(booking: Booking, context: dict) -> list[dict]:
     snap = snapshot(booking, context)
     cancelled = booking.status == Booking.Status.CANCELLED
+    added = set(context.get("added", ()))
     out = [
         {"method": ics.CANCEL if cancelled else ics.REQUEST, "host": h, "booking": snap}
+        | ({"new": True} if h["rep_id"] in added else {})
         for h in context.get("hosts", [])
     ]
-    out += [{"method": ics.CANCEL, "host": h, "booking": snap} for h in context.get("released", [])]
+    before = context.get("previous") or {}
+    for h in context.get("released", []):
+        lead = before.get("lead") or h
+        held = {
+            **snap,
+            "start": before.get("start", snap["start"]),
+            "end": before.get("end", snap["end"]),
+            # the organizer of the copy they held, and themselves among the attendees removed
+            "hosts": [lead] + ([h] if h["email"] != lead["email"] else []),
+        }
+        out.append({"method": ics.CANCEL, "host": h, "booking": held})
     return out
 
 
@@ -133,10 +160,14 @@ def send_host_email(payload: dict) -> str:
     snap, method, host = payload["booking"], payload["method"], payload["host"]
     prospect = snap["prospect"]
     verb = "Cancelled" if method == ics.CANCEL else VERB[payload["event"]]
+    if payload.get("new"):  # the meeting is new to this host (reassigned or routed to them)
+        verb = VERB["booking.confirmed"]
     rep_zone = host.get("timezone") or "UTC"
     lines = [f"{verb}: {snap['title']} with {prospect['name']} <{prospect['email']}>", _when(snap, rep_zone)]
     if method == ics.CANCEL and snap.get("status") != Booking.Status.CANCELLED:
         lines.append("You no longer host this meeting.")
+    elif method == ics.CANCEL and snap.get("reason"):
+        lines.append(f"Reason: {snap['reason']}")
     answers = snap["answers"] or []  # a dict in messages queued before the labels (key: raw value)
     for label, value in answers.items() if isinstance(answers, dict) else answers:
         lines.append(f"{label}: {value}")

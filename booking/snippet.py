@@ -93,9 +93,13 @@ def snippet_context(
     last = first + timedelta(days=days - 1)
     starts = selectors.slots_for_days(meeting_type, start=first, end=last, zone=zone, now=now)[:count]
     carried = {"email": email, "name": name, "timezone": zone.key, **(utm or {})}
+    # one abbreviation in the heading; where the starts cross a change of clocks (EST, then EDT) each day
+    # says its own, or a reader converting "10:00 EST" after the change would be an hour off
+    names = {s.tzname() for s in starts}
+    per_day = len(names) > 1
     grouped = [
         SnippetDay(
-            label=day_label(day_starts[0]),
+            label=day_label(day_starts[0]) + (f" ({day_starts[0].tzname()})" if per_day else ""),
             starts=[
                 (time_label(s), booking_page_url(meeting_type.slug, start=s.isoformat(), **carried))
                 for s in day_starts
@@ -103,7 +107,7 @@ def snippet_context(
         )
         for day_starts in (list(g) for _, g in groupby(starts, key=lambda s: s.date()))
     ]
-    zone_abbr = starts[0].tzname() if starts else now.astimezone(zone).tzname()
+    zone_abbr = "" if per_day else starts[0].tzname() if starts else now.astimezone(zone).tzname()
     return {
         "meeting_type": meeting_type,
         "days": grouped,

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from django.db import transaction
 from django.utils import timezone as dj_timezone
 
-from booking import outbox
+from booking import emails, outbox
 from booking.errors import (
     BookingError,
     InvalidInput,
@@ -302,6 +302,7 @@ def booking_reschedule(
                 pool, meeting_type, now=now, window=Interval(start, end), exclude_booking_id=booking.pk
             )
             previous = {"start": _iso(booking.start), "hosts": [r.rep_id for r in current]}
+            held = emails.previous(booking, current)  # for the CANCEL of a host it releases
             try:
                 decided = _new_hosts(booking, current, state, start=start, now=now, asked=asked)
             except NoHostAvailable as exc:
@@ -355,7 +356,12 @@ def booking_reschedule(
             outbox.emit(
                 "booking.rescheduled",
                 booking,
-                context={"hosts": described, "released": host_dicts(released, {})},
+                context={
+                    "hosts": described,
+                    "released": host_dicts(released, {}),
+                    "previous": held,
+                    "added": moved_to,
+                },
                 secrets={"manage_url": manage_url(token)},
                 now=now,
             )

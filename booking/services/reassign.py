@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone as dj_timezone
 
-from booking import outbox
+from booking import emails, outbox
 from booking.errors import BookingError, BookingNotActive, InvalidInput, ReassignNotPossible
 from booking.models import Booking
 from booking.selectors import booking_changeable
@@ -145,6 +145,7 @@ def booking_reassign(
                 raise ReassignNotPossible(f"{member.rep.name} is not free then: {why}.")
             new_hosts = {(member.rep_id if r is source else r.rep_id): r.role for r in current}
             history = list((booking.decision or {}).get("history") or [])
+            held = emails.previous(booking, current)  # for the CANCEL of the host it releases
             booking.sequence += 1
             _history(
                 booking,
@@ -185,6 +186,8 @@ def booking_reassign(
                 context={
                     "hosts": host_dicts(active, state.members),
                     "released": host_dicts(released, {}),
+                    "previous": held,
+                    "added": [member.rep_id],
                     "reason": reason,
                     "code": code,
                 },

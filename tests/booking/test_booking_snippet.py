@@ -211,3 +211,19 @@ def test_unknown_or_inactive_meeting_type_is_404(client, meeting_type, clock):
 
 def test_only_get(client, meeting_type, clock):
     assert client.post("/book/intro/email-snippet").status_code == 405
+
+
+def test_starts_across_a_change_of_clocks_say_their_own_abbreviation(client, clock):
+    """New York moves to summer time on Sunday 8 March 2026: starts before it are EST (UTC-5), after it EDT
+    (UTC-4). One "(EST)" heading for both put a reader converting "10:00 EST" an hour off; each day says its
+    own abbreviation then (the heading keeps one only when every start shares it)."""
+    from tests.booking.booking_factories import make_meeting_type, make_pool, make_rep
+
+    ny = make_rep("Nia", tz="America/New_York", hours=(10, 11))
+    make_meeting_type(make_pool("round_robin", [ny]), slug="ny-intro")
+    params = {"days": 14, "count": 20, "timezone": "America/New_York", "format": "text"}
+    text = client.get("/book/ny-intro/email-snippet", params).content.decode()
+    assert "(EST)" not in text.splitlines()[0], text
+    assert "Fri 6 Mar (EST)" in text and "Mon 9 Mar (EDT)" in text, text
+    one_side = client.get("/book/ny-intro/email-snippet", {**params, "days": 4}).content.decode()
+    assert "America/New_York (EST)" in one_side.splitlines()[0] and "(EDT)" not in one_side
