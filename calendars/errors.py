@@ -50,6 +50,12 @@ class ProviderUnavailable(CalendarError):
         self.status = status
 
 
+class EventGone(CalendarError):
+    """The event to update is no longer in the calendar (its owner deleted it): write it anew."""
+
+    code = "event_gone"
+
+
 class SyncStateExpired(CalendarError):
     """The provider no longer accepts the stored sync cursor (Google 410, Graph syncStateNotFound)."""
 

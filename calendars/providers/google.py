@@ -27,6 +27,7 @@ from googleapiclient.errors import HttpError
 
 from booking.ics import is_own_uid
 from calendars.errors import (
+    EventGone,
     GrantRevoked,
     ProviderUnavailable,
     SyncStateExpired,
@@ -261,7 +262,7 @@ class GoogleProvider(CalendarProvider):
             created = existing if same else self._patch(calendar_id, event_id, draft)
         return WrittenEvent(external_id=created["id"], join_url=join_url(created))
 
-    def _patch(self, calendar_id: str, event_id: str, draft: EventDraft) -> dict:
+    def _patch(self, calendar_id: str, event_id: str, draft: EventDraft, allow: tuple[int, ...] = ()) -> dict:
         send = "all" if draft.notify else "none"
         return self._execute(
             self._api()
@@ -272,11 +273,16 @@ class GoogleProvider(CalendarProvider):
                 body=self._body(draft),
                 conferenceDataVersion=1,
                 sendUpdates=send,
-            )
+            ),
+            allow=allow,
         )
 
     def update_event(self, calendar_id: str, external_id: str, draft: EventDraft) -> WrittenEvent:
-        updated = self._patch(calendar_id, external_id, draft)
+        # an event its owner deleted is kept as cancelled for a while, and the patch (status confirmed)
+        # restores it with its id and conference; once purged, the patch answers 404 or 410
+        updated = self._patch(calendar_id, external_id, draft, allow=(404, 410))
+        if updated.get("_status") in (404, 410):
+            raise EventGone()
         return WrittenEvent(external_id=updated["id"], join_url=join_url(updated))
 
     def cancel_event(self, calendar_id: str, external_id: str, *, notify: bool = True) -> None:

@@ -24,6 +24,7 @@ from django.conf import settings
 
 from booking.ics import is_own_uid
 from calendars.errors import (
+    EventGone,
     GrantRevoked,
     ProviderUnavailable,
     SyncStateExpired,
@@ -45,6 +46,7 @@ from calendars.providers.microsoft_auth import SCOPES, msal_app
 
 MAX_SUBSCRIPTION = timedelta(minutes=4230)
 MAX_RETRY_WAIT_SECONDS = 30.0
+ALL_DAY_SLACK = timedelta(days=1)  # see busy_in
 TRANSACTION_PREFIX = "baton-"
 PREFER = 'outlook.timezone="UTC", odata.maxpagesize=200'
 GRANT_ERRORS = {
@@ -77,8 +79,12 @@ class MicrosoftProvider(CalendarProvider):
         timeout: float | None = None,
         retries: int = 3,
         max_retry_wait: float = MAX_RETRY_WAIT_SECONDS,
+        zone: ZoneInfo | None = None,
     ):
         self._secrets = dict(secrets)
+        # the rep's zone, for all-day events in the live check: Graph gives them as midnight to midnight
+        # of their dates whatever the Prefer header asks (the sync is handed the zone for the same reason)
+        self._zone = zone or ZoneInfo("UTC")
         self._on_change = on_secrets_changed
         self._timeout = timeout or settings.CALENDAR_HTTP_TIMEOUT_SECONDS
         self._retries = retries
@@ -244,16 +250,18 @@ class MicrosoftProvider(CalendarProvider):
         """calendarView per blocking calendar: getSchedule covers only the default calendar and no personal
         accounts, so it cannot honour the rep's choice of blocking calendars."""
         busy = []
+        # a day wider each way: which all-day events Graph counts in a window depends on the zone it reads
+        # their dates in; they are read here in the rep's zone and kept if they meet [start, end)
         params = {
-            "startDateTime": _graph_time(start) + "Z",
-            "endDateTime": _graph_time(end) + "Z",
+            "startDateTime": _graph_time(start - ALL_DAY_SLACK) + "Z",
+            "endDateTime": _graph_time(end + ALL_DAY_SLACK) + "Z",
             "$select": "id,iCalUId,showAs,isCancelled,isAllDay,start,end,responseStatus,transactionId,type",
         }
         for calendar_id in calendar_ids:
             for page in self._pages(f"me/calendars/{calendar_id}/calendarView", params):
                 for item in page.get("value", []):
-                    event = busy_from_event(item, ZoneInfo("UTC"))
-                    if event is not None:
+                    event = busy_from_event(item, self._zone)
+                    if event is not None and event.start < end and start < event.end:
                         busy.append((event.start, event.end))
         return busy
 
@@ -282,7 +290,10 @@ class MicrosoftProvider(CalendarProvider):
         return WrittenEvent(external_id=created["id"], join_url=_join_url(created))
 
     def update_event(self, calendar_id: str, external_id: str, draft: EventDraft) -> WrittenEvent:
-        updated = self._request("PATCH", f"me/events/{external_id}", json=self._body(draft)).json()
+        resp = self._request("PATCH", f"me/events/{external_id}", json=self._body(draft), allow=(404,))
+        if resp.status_code == 404:  # deleted by the mailbox's owner (ErrorItemNotFound): gone for good
+            raise EventGone()
+        updated = resp.json()
         return WrittenEvent(external_id=updated["id"], join_url=_join_url(updated))
 
     def cancel_event(self, calendar_id: str, external_id: str, *, notify: bool = True) -> None:

@@ -45,7 +45,7 @@ def provider_for(
     cls = PROVIDER_CLASSES[connection.provider]
     data = secrets if secrets is not None else decrypt_secrets(connection.secret_blob)
     kwargs = {"timeout": timeout, "retries": retries}
-    if connection.provider == Provider.ICS:
+    if connection.provider in (Provider.ICS, Provider.MICROSOFT):  # all-day events are in the rep's zone
         kwargs["zone"] = ZoneInfo(connection.rep.timezone)
     holder: dict = {}
 

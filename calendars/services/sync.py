@@ -3,7 +3,8 @@
 One calendar at a time, under a database lease (``sync_lease_until``) so two workers never sync the same
 calendar at once. ``sync_requested_at`` collapses repeated push notifications: a request while one is
 queued is absorbed; the flag is cleared when the sync starts, so a change notified during a running sync
-gets exactly one more sync. Failures keep the last synced busy times (the staleness bound in
+gets one more sync (queued by the running one when it ends, since the notification's own task may find
+the lease held and give up). Failures keep the last synced busy times (the staleness bound in
 ``selectors.withheld_rep_ids`` decides when they are too old); a revoked grant disconnects the connection.
 """
 
@@ -77,6 +78,11 @@ def calendar_sync(*, calendar_id: int, now: datetime | None = None, force_full: 
     finally:
         if held["lease"]:
             Calendar.objects.filter(pk=calendar_id).update(sync_lease_until=None)
+        # asked again while this sync ran (the flag was cleared when it began): that request's task may
+        # have found the lease held and returned "busy", and the flag absorbs every request after it, so
+        # queue one more sync (if that task has not run yet, one of the two finds little to do)
+        if Calendar.objects.filter(pk=calendar_id, sync_requested_at__isnull=False).exists():
+            _enqueue(calendar_id)
 
 
 def _sync_leased(calendar_id: int, now: datetime, force_full: bool, held: dict) -> str:

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 
 from booking.models import Booking, BookingHost
 from booking.presenters import answer_rows
-from calendars.errors import CalendarError, CalendarWriteFailed, GrantRevoked
+from calendars.errors import CalendarError, CalendarWriteFailed, EventGone, GrantRevoked
 from calendars.models import BookingEvent, Calendar, CalendarConnection
 from calendars.providers.base import EventDraft
 from calendars.selectors import receiving_calendar
@@ -90,10 +90,15 @@ def _host_sync(booking: Booking, host: BookingHost, *, is_lead: bool, lead: Book
     draft = _draft(booking, host, event, is_lead=is_lead, lead=lead)
     with _grant_watch(target.connection):
         provider = provider_for(target.connection)
+        written = None
         if event.state == State.ACTIVE:
-            written = provider.update_event(target.external_id, event.external_event_id, draft)
-            action = "updated"
-        else:
+            try:
+                written = provider.update_event(target.external_id, event.external_event_id, draft)
+                action = "updated"
+            except EventGone:  # the host deleted it (and the provider purged it): write it anew
+                event.generation += 1  # a new provider idempotency key: not a retry of the first create
+                draft = _draft(booking, host, event, is_lead=is_lead, lead=lead)
+        if written is None:
             online = _online_provider(target) if draft.video else ""
             written = provider.create_event(target.external_id, draft, online_provider=online)
             action = "created"

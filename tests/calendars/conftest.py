@@ -93,8 +93,8 @@ def google_connection(fake_google):
 
     def connect(rep, email: str | None = None, **account_kwargs):
         email = email or rep.email
-        if email not in fake_google.accounts:
-            fake_google.add_account(email, **account_kwargs)
+        if email not in fake_google.accounts:  # in the rep's zone, as a rep's own calendar is
+            fake_google.add_account(email, **{"time_zone": rep.timezone, **account_kwargs})
         tokens = fake_google.issue_tokens(email)
         expiry = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=tokens["expires_in"])).isoformat()
         secrets = {

@@ -338,3 +338,18 @@ def test_an_event_ending_past_the_last_utc_instant_stays_busy(make_rep, google_c
     assert spans(result) == {(utc(at(1, 9)), last)}
     assert calendar_sync(calendar_id=harness.calendar.pk) == "full"  # stored, on both databases
     assert list(BusyInterval.objects.values_list("start", "end")) == [(utc(at(1, 9)), last)]
+
+
+def test_free_busy_reads_all_day_events_in_the_reps_zone(harness):
+    """The live check before a booking asks for the free/busy of the booking's window: a day off (an
+    all-day event) covers the rep's own day there too, as in the sync. Microsoft's live check read it in
+    UTC: a New York rep's day off blocked 19:00–24:00 the evening before and left 19:00–24:00 of the day
+    off free."""
+    first = (NOW + dt.timedelta(days=5)).astimezone(ZONE).date()
+    harness.add_all_day(first, first + dt.timedelta(days=1))
+    eve = dt.datetime.combine(first - dt.timedelta(days=1), dt.time(21), tzinfo=ZONE)
+    late = dt.datetime.combine(first, dt.time(21), tzinfo=ZONE)
+    provider = harness.provider()
+    assert provider.busy_in([harness.calendar_id], utc(eve), utc(eve + dt.timedelta(minutes=30))) == []
+    (busy,) = provider.busy_in([harness.calendar_id], utc(late), utc(late + dt.timedelta(minutes=30)))
+    assert utc(busy[0]) <= utc(late) and utc(busy[1]) >= utc(late + dt.timedelta(minutes=30))

@@ -122,3 +122,32 @@ def test_a_full_sync_leaves_events_written_after_it_listed(google_connection, fa
     kwargs = {"calendar": cal, "listed": set(), "window": window, "now": listed_at}
     assert events_missing_from_full_sync(**kwargs, listed_at=listed_at) == 0
     assert events_missing_from_full_sync(**kwargs, listed_at=event.updated_at + dt.timedelta(seconds=1)) == 1
+
+
+def test_a_microsoft_event_the_host_deleted_is_written_anew(ms_connection, fake_ms):
+    """Graph keeps no deleted event under its id: the update answers 404 (ErrorItemNotFound). Baton writes
+    the event anew (a new transactionId); before, the write failed on every outbox retry and the host never
+    got the meeting back."""
+    booking, cal = booked(ms_connection)
+    event = BookingEvent.objects.get(booking=booking)
+    fake_ms.delete_event(cal.external_id, event.external_event_id)
+    assert calendar_sync(calendar_id=cal.pk) == "incremental"
+    Booking.objects.filter(pk=booking.pk).update(sequence=booking.sequence + 1)  # a reschedule, say
+    assert booking_events_sync(booking_id=booking.pk) == {booking.hosts.get().rep_id: "created"}
+    event.refresh_from_db()
+    assert event.host_removed_at is None and event.generation == 1
+    live = [e for e in fake_ms.calendar(cal.external_id)[1].events.values() if not e.get("_deleted")]
+    assert [e["id"] for e in live] == [event.external_event_id]
+    assert booking_events_sync(booking_id=booking.pk) == {booking.hosts.get().rep_id: "unchanged"}
+
+
+def test_a_google_event_purged_after_deletion_is_written_anew(google_connection, fake_google):
+    """Google keeps a deleted event as cancelled for a while (the update restores it, id and conference
+    kept: the first test); once purged, the update answers 404 and Baton writes the event anew."""
+    booking, cal = booked(google_connection)
+    event = BookingEvent.objects.get(booking=booking)
+    del fake_google.calendar(cal.external_id).events[event.external_event_id]  # purged
+    Booking.objects.filter(pk=booking.pk).update(sequence=booking.sequence + 1)
+    assert booking_events_sync(booking_id=booking.pk) == {booking.hosts.get().rep_id: "created"}
+    event.refresh_from_db()
+    assert event.external_event_id in fake_google.calendar(cal.external_id).events

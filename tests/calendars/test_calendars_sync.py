@@ -114,6 +114,43 @@ def test_push_requests_collapse_into_one_queued_sync(
     assert queued == [cal.pk, cal.pk]
 
 
+def test_a_change_pushed_during_a_sync_gets_one_more_sync(
+    make_rep, google_connection, fake_google, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The rep adds an event while a sync runs (after it listed the calendar): the push queues a task, a
+    worker runs it while the first sync holds the lease ("busy"), and the flag, still set, absorbs every
+    later push. The first sync queues one more when it ends; before, the change waited for the lost-request
+    sweep and the next poll (25 minutes), and the slot pages offered the time meanwhile."""
+    queued: list[int] = []
+    monkeypatch.setattr(sync_service, "_enqueue", queued.append)
+    rep = make_rep()
+    cal = primary(google_connection(rep))
+    assert calendar_sync(calendar_id=cal.pk) == "full"
+    real_provider_for = sync_service.provider_for
+
+    def listing_then_a_push(connection):
+        provider = real_provider_for(connection)
+        listed = provider.sync
+
+        def sync(*args, **kwargs):
+            result = listed(*args, **kwargs)
+            fake_google.put_event(cal.external_id, start=soon(2), end=soon(2, 16))  # after the listing
+            with django_capture_on_commit_callbacks(execute=True):
+                assert request_sync(calendar_id=cal.pk) is True  # Google's push
+            assert calendar_sync(calendar_id=queued.pop()) == "busy"  # its task, during this sync
+            return result
+
+        provider.sync = sync
+        return provider
+
+    monkeypatch.setattr(sync_service, "provider_for", listing_then_a_push)
+    assert calendar_sync(calendar_id=cal.pk) == "incremental"
+    assert busy_of(rep) == [] and queued == [cal.pk]  # the first sync queued one more as it ended
+    monkeypatch.setattr(sync_service, "provider_for", real_provider_for)
+    assert calendar_sync(calendar_id=queued.pop()) == "incremental"
+    assert busy_of(rep) == [(soon(2), soon(2, 16))] and queued == []
+
+
 def test_a_running_sync_holds_a_lease(make_rep, google_connection):
     cal = primary(google_connection(make_rep()))
     Calendar.objects.filter(pk=cal.pk).update(

@@ -20,6 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
 import requests
 
@@ -351,7 +352,9 @@ class FakeGoogle(FakeServer):
             items = [
                 e
                 for e in events
-                if e["status"] != "cancelled" and e["_seq"] <= state["as_of"] and self._overlaps(e, lo, hi)
+                if e["status"] != "cancelled"
+                and e["_seq"] <= state["as_of"]
+                and self._overlaps(e, lo, hi, cal.time_zone)
             ]
         chunk = items[state["offset"] : state["offset"] + size]
         page = {
@@ -374,16 +377,21 @@ class FakeGoogle(FakeServer):
             return max((e["_seq"] for e in cal.events.values()), default=0)
 
     @staticmethod
-    def _bounds(event: dict) -> tuple[dt.datetime, dt.datetime]:
+    def _bounds(event: dict, time_zone: str = "UTC") -> tuple[dt.datetime, dt.datetime]:
+        """An event's instants; an all-day event's dates are days of the calendar's time zone (as Google
+        reads them for timeMin/timeMax and free/busy)."""
+        zone = ZoneInfo(time_zone)
+
         def one(part):
             if "dateTime" in part:
                 return _parse(part["dateTime"])
-            return dt.datetime.combine(dt.date.fromisoformat(part["date"]), dt.time(0), tzinfo=dt.UTC)
+            local = dt.datetime.combine(dt.date.fromisoformat(part["date"]), dt.time(0), tzinfo=zone)
+            return local.astimezone(dt.UTC)
 
         return one(event["start"]), one(event["end"])
 
-    def _overlaps(self, event: dict, lo, hi) -> bool:
-        start, end = self._bounds(event)
+    def _overlaps(self, event: dict, lo, hi, time_zone: str = "UTC") -> bool:
+        start, end = self._bounds(event, time_zone)
         return (lo is None or end > lo) and (hi is None or start < hi)
 
     @staticmethod
@@ -502,7 +510,7 @@ class FakeGoogle(FakeServer):
             for event in cal.events.values():
                 if event["status"] == "cancelled" or event.get("transparency") == "transparent":
                     continue
-                start, end = self._bounds(event)
+                start, end = self._bounds(event, cal.time_zone)
                 if end > lo and start < hi:
                     busy.append({"start": _iso(max(start, lo)), "end": _iso(min(end, hi))})
             answer[item["id"]] = {"busy": sorted(busy, key=lambda b: b["start"])}
