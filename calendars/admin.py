@@ -8,17 +8,20 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from calendars.forms import DateOverrideForm, DateOverrideFormSet, WorkingHoursForm, WorkingHoursFormSet
 from calendars.models import BusyHistory, BusyInterval, DateOverride, TimeOff, WorkingHours
 
 
 class WorkingHoursInline(admin.TabularInline):
     model = WorkingHours
+    formset = WorkingHoursFormSet
     extra = 0
     fields = ("weekday", "start", "end")
 
 
 class DateOverrideInline(admin.TabularInline):
     model = DateOverride
+    formset = DateOverrideFormSet
     extra = 0
     fields = ("date", "start", "end")
     verbose_name_plural = "date overrides (leave start and end empty for a day off)"
@@ -38,12 +41,14 @@ class _RepOwned(admin.ModelAdmin):
 
 @admin.register(WorkingHours)
 class WorkingHoursAdmin(_RepOwned):
+    form = WorkingHoursForm
     list_display = ("rep", "weekday", "start", "end")
     list_filter = ("weekday", "rep__timezone")
 
 
 @admin.register(DateOverride)
 class DateOverrideAdmin(_RepOwned):
+    form = DateOverrideForm
     list_display = ("rep", "date", "start", "end")
     list_filter = ("date",)
     date_hierarchy = "date"

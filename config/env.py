@@ -137,6 +137,26 @@ def parse_database_url(url: str, *, base_dir: Path, name: str = "DATABASE_URL") 
     raise ImproperlyConfigured(f"{name}: unsupported scheme {parts.scheme!r} (use postgres:// or sqlite:///)")
 
 
+def env_redis_url(name: str, *, environ=os.environ) -> str:
+    """A Redis URL (redis://, rediss:// or unix://) with a host (or, for unix://, a socket path); what
+    Django's Redis cache would otherwise take and fail on at the first request that uses it."""
+    raw = (environ.get(name) or "").strip()
+    parts = urlsplit(raw)
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise ImproperlyConfigured(
+            f"{name}: expected redis://host:port/db (or rediss://, unix://), got {raw!r}"
+        )
+    if not (parts.path if parts.scheme == "unix" else parts.hostname):
+        raise ImproperlyConfigured(
+            f"{name}: the URL names no {'socket' if parts.scheme == 'unix' else 'host'}"
+        )
+    try:
+        parts.port  # noqa: B018 (raises on a bad port)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}: bad port in {raw!r}") from None
+    return raw
+
+
 def env_origins(name: str, default: list[str] | None = None, *, environ=os.environ) -> list[str]:
     """Comma-separated web origins (``scheme://host[:port]``, http or https; a leading ``*.`` in the host
     allows its subdomains, as in CSP). Paths, queries, credentials and bad ports are refused."""

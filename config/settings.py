@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_origins, env_str, parse_database_url
+from config.env import env_bool, env_int, env_list, env_origins, env_redis_url, env_str, parse_database_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -191,7 +191,7 @@ if env_str("CACHE_URL"):
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": env_str("CACHE_URL"),
+            "LOCATION": env_redis_url("CACHE_URL"),
         }
     }
 

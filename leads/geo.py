@@ -1,4 +1,7 @@
-"""Country of an IANA time zone, from the tz database's ``zone.tab`` (shipped by the tzdata package)."""
+"""Country of an IANA time zone, from the tz database's ``zone.tab`` (shipped by the tzdata package), and
+for a backward-compatible name (a link, e.g. ``Asia/Calcutta`` → ``Asia/Kolkata``, which browsers still
+report and the APIs accept) the country of the zone it names, from the ``L target link`` lines of
+``tzdata.zi``."""
 
 from __future__ import annotations
 
@@ -6,21 +9,50 @@ import functools
 import importlib.resources
 
 
+def _read(name: str) -> str:
+    try:
+        return importlib.resources.files("tzdata").joinpath("zoneinfo", name).read_text()
+    except (ModuleNotFoundError, FileNotFoundError):
+        return ""
+
+
 @functools.cache
 def _zone_countries() -> dict[str, str]:
-    try:
-        text = importlib.resources.files("tzdata").joinpath("zoneinfo", "zone.tab").read_text()
-    except (ModuleNotFoundError, FileNotFoundError):
-        return {}
     out = {}
-    for line in text.splitlines():
+    for line in _read("zone.tab").splitlines():
         if line and not line.startswith("#"):
             parts = line.split("\t")
             if len(parts) >= 3:
                 out[parts[2]] = parts[0]
+    for line in _read("tzdata.zi").splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "L" and parts[2] not in out and parts[1] in out:
+            out[parts[2]] = out[parts[1]]  # a link listed in zone.tab keeps its own country there
     return out
 
 
 def country_for_timezone(zone: str) -> str:
-    """ISO 3166 alpha-2 code of ``zone`` (e.g. Europe/Berlin → DE), or "" when unknown (UTC, Etc/…)."""
+    """ISO 3166 alpha-2 code of ``zone`` (e.g. Europe/Berlin → DE, Asia/Calcutta → IN), or "" when unknown
+    (UTC, Etc/…)."""
     return _zone_countries().get(zone, "")
+
+
+@functools.cache
+def _country_names() -> dict[str, str]:
+    """Country names of the tz database's ``iso3166.tab`` (``germany`` → DE, ``united states`` → US)."""
+    out = {}
+    for line in _read("iso3166.tab").splitlines():
+        parts = line.split("\t")
+        if len(parts) == 2 and not line.startswith("#"):
+            out[parts[1].strip().casefold()] = parts[0]
+    return out
+
+
+def country_code(answer: str) -> str:
+    """The ISO alpha-2 code a prospect's ``country`` answer names: a code (``de``) or a country's name as
+    the tz database spells it (``Germany``); "" for anything else. Cutting the answer to two letters made
+    "Germany" Georgia (GE) and "Spain" SP, no country at all."""
+    text = answer.strip()
+    if len(text) == 2 and text.isascii() and text.isalpha():
+        return text.upper()
+    return _country_names().get(text.casefold(), "")

@@ -14,7 +14,7 @@ from django.utils import timezone as dj_timezone
 
 from booking.signals import lead_routed
 from leads import selectors
-from leads.geo import country_for_timezone
+from leads.geo import country_code, country_for_timezone
 from leads.models import Lead, RoutingRule
 from leads.outbox import lead_emit
 from leads.owners import owner_backend
@@ -36,9 +36,12 @@ class Decision:
 
 
 def lead_facts(*, email: str, timezone: str, answers: dict, utm: dict, country: str = "") -> LeadFacts:
-    """Facts before scoring; the country is given, else a ``country`` answer, else the time zone's."""
-    country = country or str(answers.get("country") or "") or country_for_timezone(timezone)
-    return LeadFacts(email=email, timezone=timezone, country=country[:2].upper(), answers=answers, utm=utm)
+    """Facts before scoring; the country is given (an alpha-2 code, checked by the API), else a ``country``
+    answer naming one (``geo.country_code``), else the time zone's."""
+    country = (
+        country.upper() or country_code(str(answers.get("country") or "")) or country_for_timezone(timezone)
+    )
+    return LeadFacts(email=email, timezone=timezone, country=country, answers=answers, utm=utm)
 
 
 def _route_skills(meeting_type, rule: RoutingRule, pool, *, now: datetime, record: dict) -> Route:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 
 from routing.validators import validate_timezone
 
@@ -34,6 +36,15 @@ class Rep(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            # one mailbox, one rep: Ana@X.example is ana@x.example (two reps would be two calendars and two
+            # fairness standings for one person, and account owners are matched by the lower-cased address)
+            models.UniqueConstraint(
+                Lower("email"),
+                name="rep_email_unique_any_case",
+                violation_error_message="A rep with this e-mail address (in any letter case) exists already.",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>"
@@ -116,6 +127,16 @@ class PoolMember(models.Model):
     def __str__(self) -> str:
         role = f" as {self.role}" if self.role else ""
         return f"{self.rep.name} in {self.pool.name}{role}"
+
+    def clean(self) -> None:
+        """A group pool's meetings need one member of every role: a member without one would make "" a role
+        of its own (the config file refuses it too)."""
+        try:
+            pool = self.pool  # in the pool page's inline: the pool as the form above changes it
+        except Pool.DoesNotExist:
+            return  # the pool field's own error says so
+        if pool.strategy == "group" and not self.role:
+            raise ValidationError({"role": "Required in a group pool (e.g. ae, se)."})
 
 
 class LedgerEntry(models.Model):

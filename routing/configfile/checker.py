@@ -13,6 +13,7 @@ from typing import Any
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
 
+from routing.core.localtime import ranges_overlap
 from routing.validators import OUT_OF_RANGE, within_years
 
 RANGE_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
@@ -128,9 +129,17 @@ class Checker:
     ) -> None:
         exclude = [f.name for f in instance._meta.fields if f.name not in names]
         try:
-            instance.full_clean(
-                exclude=exclude, validate_unique=False, validate_constraints=check_constraints
-            )
+            instance.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
+            if check_constraints:  # the rows' own rules; uniqueness is the file's (``_duplicates``)
+                errors = []
+                for constraint in instance._meta.constraints:
+                    if isinstance(constraint, models.CheckConstraint):
+                        try:
+                            constraint.validate(type(instance), instance, exclude=set(exclude))
+                        except ValidationError as exc:
+                            errors.append(exc)
+                if errors:
+                    raise ValidationError({NON_FIELD_ERRORS: errors})
         except ValidationError as exc:
             for name, errors in exc.error_dict.items():
                 where = path if name == NON_FIELD_ERRORS else f"{path}.{name}"
@@ -164,13 +173,8 @@ class Checker:
             parsed = self.time_range(item, f"{path}[{i}]")
             if parsed:
                 out.append(parsed)
-        spans = sorted(
-            (s.hour * 60 + s.minute, 1440 if e == MIDNIGHT else e.hour * 60 + e.minute) for s, e in out
-        )
-        for (_, end1), (start2, _) in zip(spans, spans[1:], strict=False):
-            if start2 < end1:
-                self.err(path, "the ranges overlap")
-                break
+        if ranges_overlap(out):
+            self.err(path, "the ranges overlap")
         return out
 
     def instant(self, value: Any, path: str) -> dt.datetime | None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+from django.db.models.functions import Lower
 
 from booking.models import MeetingType
 from calendars.models import Weekday
@@ -98,12 +99,44 @@ class Config:
     meeting_types: list[MeetingTypeSpec] = field(default_factory=list)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last silently: a
+    pasted second ``monday:`` dropped the first Monday's hours without a word)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # ``<<: *defaults``: its keys may be overridden
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, str | int | float | bool) or key is None:
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        "while reading a mapping",
+                        node.start_mark,
+                        f"the key {key!r} is given twice",
+                        key_node.start_mark,
+                    )
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    found = {}
+    for key, value in pairs:
+        if key in found:
+            raise ValueError(f"the key {key!r} is given twice in one object")
+        found[key] = value
+    return found
+
+
 def load_document(text: str, *, filename: str = "<config>") -> Any:
-    """Parse YAML (a superset of JSON) or, for ``*.json``, strict JSON."""
+    """Parse YAML (a superset of JSON) or, for ``*.json``, strict JSON; a key given twice in one mapping is
+    an error, as an unknown key is."""
     try:
         if filename.lower().endswith(".json"):
-            return json.loads(text)
-        return yaml.safe_load(text)
+            return json.loads(text, object_pairs_hook=_unique_keys)
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader
     except (ValueError, yaml.YAMLError) as exc:
         kind = "JSON" if filename.lower().endswith(".json") else "YAML"
         raise ConfigInvalid([f"{filename}: not valid {kind}: {exc}"]) from None
@@ -204,16 +237,17 @@ def _parse_meeting_type(check: Checker, raw: Any, path: str) -> MeetingTypeSpec 
     return spec
 
 
-def _duplicates(check: Checker, items: list, key, label: str, attr: str) -> None:
+def _duplicates(check: Checker, items: list, key, label: str, attr: str, *, any_case=False) -> None:
     seen: dict[Any, str] = {}
     for item in items:
         value = key(item)
         if not isinstance(value, str):
             continue  # a wrong type was reported already
-        if value in seen:
-            check.err(f"{item.path}.{attr}", f"duplicate {label} {value!r} (also at {seen[value]})")
+        folded = value.casefold() if any_case else value
+        if folded in seen:
+            check.err(f"{item.path}.{attr}", f"duplicate {label} {value!r} (also at {seen[folded]})")
         elif value:
-            seen[value] = item.path
+            seen[folded] = item.path
 
 
 def parse_config(data: Any) -> Config:
@@ -243,13 +277,28 @@ def parse_config(data: Any) -> Config:
             spec = parse(check, raw, f"{name}[{i}]")
             if spec is not None:
                 target.append(spec)
-    _duplicates(check, config.reps, lambda r: r.fields.get("email"), "rep", "email")
+    # e-mail addresses are one mailbox in any letter case (``Rep``'s constraint)
+    _duplicates(check, config.reps, lambda r: r.fields.get("email"), "rep", "email", any_case=True)
+    _spelled_otherwise(check, config.reps)
     _duplicates(check, config.pools, lambda p: p.fields.get("slug"), "pool", "slug")
     _duplicates(check, config.meeting_types, lambda m: m.fields.get("slug"), "meeting type", "slug")
     _check_references(check, config)
     if check.errors:
         raise ConfigInvalid(check.errors)
     return config
+
+
+def _spelled_otherwise(check: Checker, reps: list[RepSpec]) -> None:
+    """A rep of the file whose address an existing rep has in other letter case: the import would make a
+    second rep of it (which the database refuses), so say which spelling to use."""
+    given = {r.fields["email"].lower(): r for r in reps if isinstance(r.fields.get("email"), str)}
+    if not given:
+        return
+    stored = Rep.objects.annotate(lowered=Lower("email")).filter(lowered__in=list(given))
+    for email in stored.values_list("email", flat=True):
+        spec = given.get(email.lower())
+        if spec is not None and spec.fields["email"] != email:
+            check.err(f"{spec.path}.email", f"a rep exists as {email!r}: spell the address that way")
 
 
 def _check_references(check: Checker, config: Config) -> None:

@@ -120,3 +120,13 @@ def to_epoch_ceil(dt: datetime) -> int:
 
 def from_epoch(t: int) -> datetime:
     return datetime.fromtimestamp(t, UTC)
+
+
+def ranges_overlap(ranges) -> bool:
+    """Do any two local ranges (``time`` pairs) of one day overlap? An end of ``time(0)`` is midnight at
+    the end of the day; touching ranges (09:00–12:00 and 12:00–17:00) do not overlap. Weekly hours and date
+    overrides follow this rule in the config file and in the admin."""
+    spans = sorted(
+        (s.hour * 60 + s.minute, 1440 if e == time(0) else e.hour * 60 + e.minute) for s, e in ranges
+    )
+    return any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:], strict=False))

@@ -121,6 +121,11 @@ def load_settings(show: str = "DATABASES['default']['ENGINE']", **env: str) -> s
             "BOOKING_RATE_LIMIT: expected e.g. 30/min, got 'lots'",
         ),
         ({"DEBUG": "1", "API_READ_RATE_LIMIT": "9/fortnight"}, "API_READ_RATE_LIMIT: expected e.g. 30/min"),
+        # handed to Django's Redis cache as it was, a memcached:// URL started and failed at the first
+        # request that counted a rate limit
+        ({"DEBUG": "1", "CACHE_URL": "memcached://127.0.0.1:11211"}, "CACHE_URL: expected redis://"),
+        ({"DEBUG": "1", "CACHE_URL": "redis://"}, "CACHE_URL: the URL names no host"),
+        ({"DEBUG": "1", "CACHE_URL": "redis://h:port/1"}, "CACHE_URL: bad port"),
     ],
 )
 def test_settings_fail_loudly_naming_the_variable(env, message):
@@ -128,6 +133,12 @@ def test_settings_fail_loudly_naming_the_variable(env, message):
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert message in result.stderr
+
+
+def test_a_redis_cache_url_is_taken():
+    ok = load_settings("CACHES['default']['LOCATION']", DEBUG="1", CACHE_URL="redis://127.0.0.1:6379/1")
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.strip() == "redis://127.0.0.1:6379/1"
 
 
 def test_settings_load_with_good_values(tmp_path):

@@ -17,6 +17,7 @@ from leads.rules_core import (
     validate,
     validate_points,
 )
+from leads.services import lead_facts
 
 FACTS = LeadFacts(
     email="Pat@Acme.io",
@@ -133,6 +134,31 @@ def test_country_for_timezone():
     assert country_for_timezone("Europe/Berlin") == "DE"
     assert country_for_timezone("America/New_York") == "US"
     assert country_for_timezone("UTC") == ""
+
+
+@pytest.mark.parametrize(
+    "zone,country",
+    # backward-compatible names the APIs accept and browsers still report (Chrome: Asia/Calcutta for
+    # India); before, "" and a territory rule for IN missed; a link zone.tab lists keeps its own country
+    [("Asia/Calcutta", "IN"), ("Europe/Kiev", "UA"), ("Asia/Saigon", "VN"), ("US/Eastern", "US"),
+     ("GB", "GB"), ("Antarctica/McMurdo", "AQ"), ("Etc/UTC", "")],
+)  # fmt: skip
+def test_country_for_a_link_is_the_country_of_its_zone(zone, country):
+    assert country_for_timezone(zone) == country
+
+
+@pytest.mark.parametrize(
+    "answer,country",
+    # "Germany"[:2] was GE (Georgia), "Spain" SP (no country): a name the tz database knows is its code,
+    # anything else leaves the time zone's country (Europe/Berlin: DE)
+    [("Germany", "DE"), ("united states", "US"), ("es", "ES"), (" FR ", "FR"), ("Spain", "ES"),
+     ("Deutschland", "DE"), ("", "DE"), ("Georgia?", "DE")],
+)  # fmt: skip
+def test_a_country_answer_names_a_country_or_is_left(answer, country):
+    facts = lead_facts(
+        email="pat@acme.example", timezone="Europe/Berlin", answers={"country": answer}, utm={}
+    )
+    assert facts.country == country
 
 
 values = st.one_of(st.text(max_size=8), st.integers(-1000, 1000), st.lists(st.text(max_size=5), max_size=3))
