@@ -140,9 +140,9 @@ def booking_create(
             if stored:
                 return CreateResult(stored[0], stored[1], replayed=True)
             raise TryAgain() from None
-        if locking.is_overlap(exc):
+        if locking.is_overlap(exc):  # the exclusion constraint: taken meanwhile, as above
             raise SlotUnavailable(
-                alternatives=alternatives(meeting_type, after=start, zone=zone, now=now)
+                alternatives=alternatives(meeting_type, after=start, zone=zone, now=now, route=route)
             ) from None
         raise
     except DatabaseError as exc:  # a lock timeout (the reps', or the key's turn), a deadlock, …
