@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from django import forms
+from django.utils import timezone
 
 from routing.models import Pool
 from routing.validators import OUT_OF_RANGE, within_years
@@ -15,10 +16,12 @@ MAX_DASHBOARD_PERIOD = timedelta(days=3653)
 
 class InstantField(forms.DateTimeField):
     """A UTC date and time within the years the booking API accepts (at either end of Python's range the
-    dashboard's and the simulator's day arithmetic overflowed)."""
+    dashboard's and the simulator's day arithmetic overflowed). A time without an offset is UTC, whatever
+    the server's ``TIME_ZONE`` (Django's field reads it in that zone: New York moved every figure 5 h)."""
 
     def to_python(self, value):
-        value = super().to_python(value)
+        with timezone.override(UTC):
+            value = super().to_python(value)
         if value is not None and not within_years(value):
             raise forms.ValidationError(OUT_OF_RANGE, code="range")
         return value

@@ -51,9 +51,14 @@ def period_bookings(pool: Pool, start: datetime, end: datetime):
 
 
 def funnel(pool: Pool, start: datetime, end: datetime) -> dict:
+    """Visits → qualified → booked of the pool's meeting types' pages: a booking a routing rule sent to
+    another pool is booked here, where its prospect's visit and lead are (the other figures are the routed
+    pool's, where the booking's host was chosen)."""
     visits = PageVisit.objects.filter(pool=pool, at__gte=start, at__lt=end)
     routed = RoutedLead.objects.filter(pool=pool, at__gte=start, at__lt=end)
-    booked = period_bookings(pool, start, end).count()
+    booked = Booking.objects.filter(
+        meeting_type__pool=pool, created_at__gte=start, created_at__lt=end
+    ).count()
     return {
         "visits": visits.count(),
         "visitors": visits.exclude(visitor="").values("visitor").distinct().count(),

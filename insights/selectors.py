@@ -140,10 +140,11 @@ def replay_leads(bookings: list[Booking], *, end: datetime | None = None) -> lis
 
 
 def _prior_cancelled(
-    pool: Pool, rep_ids: list[int], *, start: datetime, end: datetime, replayed: list[Booking]
+    pool: Pool, rep_ids: list[int], *, start: datetime, replayed: list[Booking]
 ) -> tuple[PriorBooking, ...]:
-    """Hosts of the pool's bookings decided before ``start`` and cancelled in ``[start, end)``: the calendars
-    loaded now no longer hold them, but they were busy until their cancellation."""
+    """Hosts of the pool's bookings decided before ``start`` and cancelled since: the calendars loaded now no
+    longer hold them, but they were busy (and counted) until their cancellation, the whole period for one
+    cancelled at ``end`` or later (the simulator applies no cancellation after the last lead)."""
     rows = (
         BookingHost.objects.filter(
             booking__pool=pool,
@@ -152,7 +153,6 @@ def _prior_cancelled(
             assigned_at__lt=start,
             booking__status=Booking.Status.CANCELLED,
             booking__cancelled_at__gte=start,
-            booking__cancelled_at__lt=end,
         )
         .exclude(booking__in=[b.pk for b in replayed])
         .order_by("booking__cancelled_at", "pk")
@@ -284,7 +284,7 @@ def current_policy(
         ledger_events=events,
         last_assigned=last,
         count_cancellations=pool.count_cancellations,
-        prior_cancelled=_prior_cancelled(pool, list(members), start=start, end=end, replayed=replayed),
+        prior_cancelled=_prior_cancelled(pool, list(members), start=start, replayed=replayed),
         instant=_instant_in(pool, list(members), start=start, end=end),
         busy_events=busy_events,
     )

@@ -4,8 +4,9 @@ recorded reschedule.
 A lead is assigned with ``routing.core.assign`` within its recorded route (``leads.tokens.Route.restrict``,
 as ``booking.services.create`` applies it), without the reps found busy live. A reschedule frees the
 booking's old slot and takes the new one, with the hosts it holds in the simulation (the reschedule kept its
-hosts) or with hosts chosen again by the routing core then (it was routed again: in the whole pool, without
-the reps found busy live — as ``booking.services.manage.booking_reschedule`` does). ``state`` is the
+hosts) or with hosts chosen again by the routing core then (it was routed again: within its route, a group
+pool's free hosts keeping their seats, without the reps found busy live — as
+``booking.services.manage.booking_reschedule`` does). ``state`` is the
 simulator's ``_State``.
 """
 
@@ -15,9 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from booking.services.routing import without
+from booking.services.routing import seats_kept, without
 from insights.sim_types import Lead, Move, Outcome
-from routing.core import MeetingSpec, NoHostAvailable, PoolSpec, assign
+from routing.core import MeetingSpec, NoHostAvailable, PoolSpec, assign, why_not_free
 
 if TYPE_CHECKING:
     from insights.simulator import _State as State
@@ -63,8 +64,10 @@ def reschedule(state: State, lead: Lead, held: Held, move: Move, now: datetime) 
     if not move.kept:
         before, length = reach(meeting)
         spec = without(state.spec(now, move.start - before, move.start + length), set(move.live_busy))
+        if lead.route is not None:  # a routed booking: its route's candidates only
+            spec = lead.route.restrict(spec)
         try:
-            assignment = assign(spec, meeting, now=now, start=move.start)
+            assignment = _reroute(spec, meeting, held.hosts, now, move.start)
         except NoHostAvailable:
             for rep_id in held.hosts:
                 state.take(rep_id, meeting, held.start)
@@ -80,6 +83,24 @@ def reschedule(state: State, lead: Lead, held: Held, move: Move, now: datetime) 
             state.book(rep_id, meeting, move.start, now)
             held.events[rep_id] = now
     held.hosts, held.start = hosts, move.start
+
+
+def _reroute(spec: PoolSpec, meeting: MeetingSpec, held: tuple[int, ...], now: datetime, start: datetime):
+    """Hosts for a booking routed again at ``start``: in a ``group`` pool the held hosts free then keep their
+    seats and only the other roles are routed, when that can be done (``booking_reschedule``'s rule)."""
+    if spec.strategy == "group":
+        members = {m.rep_id: m for m in spec.members}
+        seated = {
+            members[r].role: r
+            for r in held
+            if r in members and why_not_free(members[r], meeting, now=now, start=start) is None
+        }
+        if seated:
+            try:
+                return assign(seats_kept(spec, seated), meeting, now=now, start=start)
+            except NoHostAvailable:
+                pass  # the rest cannot be routed with them: route them all
+    return assign(spec, meeting, now=now, start=start)
 
 
 def _assign(spec: PoolSpec, lead: Lead, now: datetime, start: datetime):

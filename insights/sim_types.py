@@ -14,8 +14,8 @@ from routing.core import Interval, MeetingSpec, MemberState
 
 @dataclass(frozen=True)
 class PriorBooking:
-    """A host of a booking decided before the simulated period and cancelled in it: busy until
-    ``cancelled_at``."""
+    """A host of a booking decided before the simulated period and cancelled since: busy (and counted) until
+    ``cancelled_at``, through the period when that is at its end or later."""
 
     rep_id: int
     blocked: tuple[datetime, datetime]

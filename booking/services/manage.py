@@ -31,7 +31,7 @@ from booking.services.routing import (
     host_dicts,
     hosts_busy_live,
     invalid_start,
-    without,
+    seats_kept,
 )
 from calendars.selectors import calendar_health
 from routing.core import Assignment, Interval, NoHostAvailable, why_not_free
@@ -211,10 +211,9 @@ def _new_hosts(
         # the hosts still free keep their seats (the prospect keeps their AE); only the other roles are routed
         late = _kept_busy(asked, list(seated.values()), new=new, old=old)
         seated = {role: rep_id for role, rep_id in seated.items() if rep_id not in late}
-        others = {m.rep_id for m in routed.spec.members if seated.get(m.role, m.rep_id) != m.rep_id}
         try:
             assignment = choose_hosts(
-                replace(routed, spec=without(routed.spec, others)),
+                replace(routed, spec=seats_kept(routed.spec, seated)),
                 meeting_type,
                 start=start,
                 now=now,

@@ -37,6 +37,13 @@ def without(spec: PoolSpec, rep_ids: set[int]) -> PoolSpec:
     return replace(spec, members=members)
 
 
+def seats_kept(spec: PoolSpec, seated: dict[str, int]) -> PoolSpec:
+    """A ``group`` pool's ``spec`` for routing a rescheduled booking whose hosts in ``seated`` (role → rep
+    id) keep their seats: the other members of those roles made unavailable, so only the other roles are
+    routed (live in ``booking.services.manage``, replayed in ``insights.sim_steps``)."""
+    return without(spec, {m.rep_id for m in spec.members if seated.get(m.role, m.rep_id) != m.rep_id})
+
+
 def blocked_range(meeting_type: MeetingType, start: datetime) -> tuple[datetime, datetime]:
     end = start + timedelta(minutes=meeting_type.duration_minutes)
     return (
