@@ -69,13 +69,16 @@ def book(request, slug: str) -> HttpResponse:
 
 @require_safe
 def manage(request, token: str) -> HttpResponse:
-    """``GET /manage/<token>``: the booking, with cancel and reschedule (through the API)."""
+    """``GET /manage/<token>``: the booking, with cancel and reschedule (through the API). Not stored by the
+    browser: Back after a cancellation showed the cached page, "Confirmed", with its buttons."""
     try:
         booking = selectors.booking_by_token(token)
     except BookingNotFound:
         return _not_found(request, "booking")
     context = presenters.manage_page_context(booking, token=token, now=timezone.now())
-    return render(request, "booking/manage.html", context)
+    response = render(request, "booking/manage.html", context)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @require_safe

@@ -126,8 +126,9 @@
     var list = $("alternatives");
     list.textContent = "";
     var nearest = picker.nearest(wanted, 5);
+    var local = B.wallClock(wanted, picker.zone) || wanted; // in the page's zone, whatever the link's offset
     B.message(nearest.length
-      ? "The time you chose (" + B.chosenLabel(wanted, picker.zone) + ") is no longer available. The nearest other times:"
+      ? "The time you chose (" + B.chosenLabel(local, picker.zone) + ") is no longer available. The nearest other times:"
       : "The time you chose is no longer available. Please pick another time.", "warning", true);
     nearest.forEach(function (start) {
       var item = document.createElement("li");
@@ -150,7 +151,7 @@
     if (prefill.start) {
       var wanted = prefill.start;
       prefill.start = ""; // only the first time through
-      picker.openOn(wanted.slice(0, 10));
+      picker.openOn((B.wallClock(wanted, picker.zone) || wanted).slice(0, 10)); // its date in the page's zone
       return picker.load().then(function () {
         var found = picker.find(wanted);
         if (found) {
@@ -192,6 +193,15 @@
         routed.payload = null; // the route token expired or no longer fits: route again, then retry once
         return routeIfNeeded().then(function (ok) { return ok ? book(true) : null; });
       }
+      if (r.status === 400 && r.data.errors && r.data.errors.start && Object.keys(r.data.errors).length === 1) {
+        // the time stopped being bookable meanwhile (minimum notice passed, hours changed): as a taken one
+        attempt = { body: null, key: null };
+        B.message(r.data.errors.start.join(" ") + " The free times are refreshed — please pick another.", "warning", true);
+        picker.selectedDay = selected.slice(0, 10);
+        selected = null;
+        setStep("pick");
+        return picker.load(true);
+      }
       if (r.status === 400 && r.data.errors) {
         var orphans = B.showErrors(r.data.errors);
         B.message(orphans.length ? orphans.join(" ") : "Please check the highlighted fields.", "error", !!orphans.length);
@@ -218,9 +228,21 @@
     });
   }
 
+  // A booked link's ``start`` leaves the address: a reload (or Back) then opens the picker afresh instead of
+  // saying the prospect's own, just-booked time "is no longer available".
+  function forgetStart() {
+    try {
+      var url = new URL(window.location.href);
+      if (!url.searchParams.has("start")) return;
+      url.searchParams.delete("start");
+      window.history.replaceState(window.history.state, "", url.pathname + url.search + url.hash);
+    } catch (e) { /* an old browser keeps the address */ }
+  }
+
   // The confirmation is shown complete (fragment loaded), so its height is final when it appears.
   function done(booking) {
     B.message("");
+    forgetStart();
     var detail = { id: booking.id, start: booking.start, hosts: booking.hosts || [] };
     window.dispatchEvent(new CustomEvent("baton:booked", { detail: detail }));
     submit.disabled = true;

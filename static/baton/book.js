@@ -393,10 +393,27 @@
     if (this.month === 12) { this.month = 0; this.year += 1; }
   };
 
+  // ``iso`` (an instant with any offset) as the wall clock of ``zone``: "YYYY-MM-DDTHH:MM" ("" if unreadable).
+  // A link's start may be written in another offset than the page's zone (a CRM's UTC, a sender's own zone).
+  function wallClock(iso, zone) {
+    var when = Date.parse(iso);
+    if (isNaN(when)) return "";
+    try {
+      var parts = {};
+      new Intl.DateTimeFormat("en-CA", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit",
+        hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).formatToParts(new Date(when))
+        .forEach(function (p) { parts[p.type] = p.value; });
+      return parts.year + "-" + parts.month + "-" + parts.day + "T" + parts.hour + ":" + parts.minute;
+    } catch (e) {
+      return "";
+    }
+  }
+
   function chosenLabel(start, zone) {
     return dayLabel(start.slice(0, 10)) + ", " + timeLabel(start) + " (" + zone + ")";
   }
 
   window.BatonBooking = { Picker: Picker, request: request, message: message, showErrors: showErrors,
-    clearErrors: clearErrors, chosenLabel: chosenLabel, randomKey: randomKey, config: config, show: show };
+    clearErrors: clearErrors, chosenLabel: chosenLabel, wallClock: wallClock, randomKey: randomKey, config: config,
+    show: show };
 })();
