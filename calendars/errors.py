@@ -33,6 +33,14 @@ class ProviderNotConfigured(CalendarError):
     code = "provider_not_configured"
 
 
+class ClientRefused(CalendarError):
+    """The provider refuses Baton's own OAuth client (``invalid_client``: a wrong or rotated client secret,
+    a deleted app registration): an admin's setting to fix, not the reps' grants. Syncs fail (and are
+    shown as failing) without disconnecting anyone: reconnecting would not help."""
+
+    code = "client_refused"
+
+
 class GrantRevoked(CalendarError):
     """The calendar account's grant was revoked or has expired: the rep must reconnect."""
 

@@ -27,6 +27,7 @@ from googleapiclient.errors import HttpError
 
 from booking.ics import is_own_uid
 from calendars.errors import (
+    ClientRefused,
     EventGone,
     GrantRevoked,
     ProviderUnavailable,
@@ -49,7 +50,7 @@ from calendars.providers.google_auth import SCOPES, secrets_from_credentials
 
 MARKER = "batonBooking"
 LIST_FIELDS = (
-    "nextPageToken,nextSyncToken,items(id,iCalUID,status,start,end,transparency,"
+    "nextPageToken,nextSyncToken,timeZone,items(id,iCalUID,status,start,end,transparency,"
     "attendees(self,responseStatus),extendedProperties/private)"
 )
 FREEBUSY_CHUNK = timedelta(days=90)
@@ -130,7 +131,12 @@ class GoogleProvider(CalendarProvider):
                 retry_after=float(retry_after) if retry_after else None,
             ) from None
         except RefreshError as exc:
-            if "invalid_grant" in str(exc) or "invalid_client" in str(exc):
+            if "invalid_client" in str(exc) or "unauthorized_client" in str(exc):
+                raise ClientRefused(
+                    "Google refuses Baton's OAuth client (invalid_client): check GOOGLE_CLIENT_ID and "
+                    "GOOGLE_CLIENT_SECRET."
+                ) from None
+            if "invalid_grant" in str(exc):
                 raise GrantRevoked(
                     "Google says the grant was revoked or expired (invalid_grant); reconnect."
                 ) from None
@@ -188,8 +194,9 @@ class GoogleProvider(CalendarProvider):
         page = None
         while True:
             resp = self._execute(self._api().events().list(pageToken=page, **params))
+            days_in = _calendar_zone(resp, zone)
             for item in resp.get("items", []):
-                busy = busy_from_event(item, zone)
+                busy = busy_from_event(item, days_in)
                 if busy is None:
                     result.deletions.append(item["id"])
                     if item.get("status") == "cancelled":  # deleted (a sync token lists deletions)
@@ -316,6 +323,15 @@ class GoogleProvider(CalendarProvider):
     def unsubscribe(self, watch: Watch) -> None:
         body = {"id": watch.channel_id, "resourceId": watch.resource_id}
         self._execute(self._api().channels().stop(body=body), allow=(404,))
+
+
+def _calendar_zone(resp: dict, fallback: ZoneInfo) -> ZoneInfo:
+    """The zone an all-day event's dates are days of: the calendar's own (``timeZone`` of the events.list
+    answer), as Google's free/busy reads them for the live check; the rep's when it is missing or unknown."""
+    try:
+        return ZoneInfo(resp["timeZone"]) if resp.get("timeZone") else fallback
+    except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+        return fallback
 
 
 def busy_from_event(item: dict, zone: ZoneInfo) -> BusyEvent | None:

@@ -24,6 +24,7 @@ from django.conf import settings
 
 from booking.ics import is_own_uid
 from calendars.errors import (
+    ClientRefused,
     EventGone,
     GrantRevoked,
     ProviderUnavailable,
@@ -54,7 +55,6 @@ GRANT_ERRORS = {
     "interaction_required",
     "consent_required",
     "login_required",
-    "invalid_client",
 }
 RESYNC_CODES = {"syncStateNotFound", "resyncRequired", "SyncStateNotFound", "SyncStateInvalid"}
 
@@ -122,6 +122,11 @@ class MicrosoftProvider(CalendarProvider):
         if not result:
             raise GrantRevoked("Microsoft has no valid token for this account; reconnect the calendar.")
         if "error" in result:
+            if result["error"] in ("invalid_client", "unauthorized_client"):
+                raise ClientRefused(
+                    f"Microsoft refuses Baton's app registration ({result['error']}): check MS_CLIENT_ID and "
+                    "MS_CLIENT_SECRET."
+                )
             if result["error"] in GRANT_ERRORS:
                 raise GrantRevoked(
                     f"Microsoft says the grant was revoked or expired ({result['error']}); reconnect."

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from zoneinfo import ZoneInfo
 
 import pytest
 from calendars_harness import ZONE, GoogleHarness, IcsHarness, MicrosoftHarness
 
 from calendars.errors import GrantRevoked, ProviderUnavailable, ReadOnlyCalendar
-from calendars.models import BusyInterval
+from calendars.models import BusyInterval, Calendar
 from calendars.providers.base import EventDraft
+from calendars.services.connections import provider_for
 from calendars.services.sync import calendar_sync
 
 pytestmark = pytest.mark.django_db
@@ -353,3 +355,21 @@ def test_free_busy_reads_all_day_events_in_the_reps_zone(harness):
     assert provider.busy_in([harness.calendar_id], utc(eve), utc(eve + dt.timedelta(minutes=30))) == []
     (busy,) = provider.busy_in([harness.calendar_id], utc(late), utc(late + dt.timedelta(minutes=30)))
     assert utc(busy[0]) <= utc(late) and utc(busy[1]) >= utc(late + dt.timedelta(minutes=30))
+
+
+def test_google_reads_all_day_dates_in_the_calendars_own_zone(make_rep, google_connection, fake_google):
+    """An all-day event is a day of the calendar's zone (events.list's ``timeZone``), as Google's free/busy
+    reads it for the live check: the sync and the live check agree when a rep's calendar is set to another
+    zone than the rep (before, the sync read the dates in the rep's zone and the live check in the
+    calendar's)."""
+    rep = make_rep(timezone="America/New_York")
+    conn = google_connection(rep, time_zone="Europe/London")
+    cal = Calendar.objects.get(connection=conn, is_primary=True)
+    day = (NOW + dt.timedelta(days=5)).date()
+    fake_google.put_event(cal.external_id, start=day, end=day + dt.timedelta(days=1))
+    result = provider_for(conn).sync(cal.external_id, "", window=WINDOW, zone=ZONE)
+    london = ZoneInfo("Europe/London")
+    first = dt.datetime.combine(day, dt.time(0), tzinfo=london)
+    assert spans(result) == {(utc(first), utc(first + dt.timedelta(days=1)))}
+    busy = provider_for(conn).busy_in([cal.external_id], utc(first), utc(first + dt.timedelta(hours=1)))
+    assert [(utc(s), utc(e)) for s, e in busy] == [(utc(first), utc(first + dt.timedelta(hours=1)))]

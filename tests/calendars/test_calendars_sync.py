@@ -263,6 +263,31 @@ def test_microsoft_invalid_grant_disconnects(make_rep, ms_connection, fake_ms):
     assert CalendarConnection.objects.get(pk=cal.connection_id).status == Status.DISCONNECTED
 
 
+@pytest.mark.parametrize("provider", ["google", "microsoft"])
+def test_a_refused_client_secret_fails_syncs_without_disconnecting_anyone(
+    provider, request, make_rep, settings
+):
+    """``invalid_client`` is Baton's own app registration (a wrong or rotated client secret), not the rep's
+    grant: the syncs fail and say what to fix, and nobody is disconnected or told to reconnect (before, every
+    rep was disconnected and e-mailed, and reconnecting could not help)."""
+    fake = request.getfixturevalue("fake_google" if provider == "google" else "fake_ms")
+    connect = request.getfixturevalue("google_connection" if provider == "google" else "ms_connection")
+    rep = make_rep()
+    cal = primary(connect(rep))
+    assert calendar_sync(calendar_id=cal.pk) == "full"
+    fake.client_secret = "the-new-secret"  # rotated at the provider, not yet in Baton's settings
+    fake.expire_access_tokens()
+    with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)):  # cached tokens expire
+        assert calendar_sync(calendar_id=cal.pk) == "failed"
+    conn = CalendarConnection.objects.get(pk=cal.connection_id)
+    secret = "GOOGLE_CLIENT_SECRET" if provider == "google" else "MS_CLIENT_SECRET"
+    assert conn.status == Status.ERROR and secret in Calendar.objects.get(pk=cal.pk).last_error
+    assert mail.outbox == []
+    fake.client_secret = None  # fixed: the next sync works with the same grant
+    with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)):
+        assert calendar_sync(calendar_id=cal.pk) == "incremental"
+
+
 def test_microsoft_token_refresh_updates_each_connections_own_msal_cache(make_rep, ms_connection, fake_ms):
     """One serialized MSAL cache per connection, encrypted: a silent refresh re-stores that connection's cache
     (with the new access token) and leaves the other connection's cache alone."""

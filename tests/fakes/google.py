@@ -78,6 +78,7 @@ class FakeGoogle(FakeServer):
         self.access_tokens: dict[str, tuple[str, float]] = {}  # token → (email, expires at)
         self.refresh_tokens: dict[str, str] = {}
         self.codes: dict[str, dict] = {}
+        self.client_secret: str | None = None  # set: the token endpoint refuses any other (invalid_client)
         self.signed_in_as: str | None = None
         self.token_lifetime = 3600
         self.seq = itertools.count(1)
@@ -220,6 +221,8 @@ class FakeGoogle(FakeServer):
 
     def _token(self, req: Request) -> Response:
         form = req.form()
+        if self.client_secret is not None and form.get("client_secret") != self.client_secret:
+            return json_response(401, {"error": "invalid_client", "error_description": "Unauthorized"})
         if form.get("grant_type") == "authorization_code":
             grant = self.codes.pop(form.get("code", ""), None)
             if grant is None or grant["redirect_uri"] != form.get("redirect_uri"):

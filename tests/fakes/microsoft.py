@@ -87,6 +87,7 @@ class FakeMicrosoft(FakeServer):
         self.access_tokens: dict[str, tuple[str, float]] = {}
         self.refresh_tokens: dict[str, str] = {}
         self.codes: dict[str, dict] = {}
+        self.client_secret: str | None = None  # set: the token endpoint refuses any other (invalid_client)
         self.signed_in_as: str | None = None
         self.seq = itertools.count(1)
         self.subscriptions: dict[str, dict] = {}
@@ -265,6 +266,9 @@ class FakeMicrosoft(FakeServer):
 
     def _token(self, req: Request) -> Response:
         form = req.form()
+        if self.client_secret is not None and form.get("client_secret") != self.client_secret:
+            description = "AADSTS7000215: Invalid client secret provided."
+            return json_response(401, {"error": "invalid_client", "error_description": description})
         if form.get("grant_type") == "authorization_code":
             grant = self.codes.pop(form.get("code", ""), None)
             if grant is None or grant["redirect_uri"] != form.get("redirect_uri"):
