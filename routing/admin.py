@@ -18,7 +18,7 @@ from django.utils.html import format_html
 
 from calendars.admin import DateOverrideInline, TimeOffInline, WorkingHoursInline
 from routing.models import LedgerEntry, Pool, PoolMember, Rep, RepSkill
-from routing.services import member_adjust, pool_member_join
+from routing.services import member_adjust, pool_member_join, rep_rejoin
 
 
 class RepSkillInline(admin.TabularInline):
@@ -87,11 +87,14 @@ class RepAdmin(admin.ModelAdmin):
         return rep._pools
 
     def save_related(self, request, form, formsets, change):
-        """After the rep and their time off are saved: say how many upcoming bookings of theirs need
-        attention (``booking.selectors.bookings_needing_attention``), with a link to them in the booking
-        list."""
+        """After the rep and their time off are saved: a rep made active again joins each pool at its mean
+        load (``rep_rejoin``); then say how many upcoming bookings of theirs need attention
+        (``booking.selectors.bookings_needing_attention``), with a link to them in the booking list."""
         super().save_related(request, form, formsets, change)
         rep = form.instance
+        if change and "active" in form.changed_data and rep.active:
+            who = getattr(request.user, "username", "") or "admin"
+            rep_rejoin(rep, reason=f"rep made active again by {who} in the admin")
         found = attention_link(rep)
         if found:
             count, url = found

@@ -15,7 +15,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from routing import sqlwrites
-from routing.models import LedgerEntry, Pool, PoolMember
+from routing.models import LedgerEntry, Pool, PoolMember, Rep
 
 Kind = LedgerEntry.Kind
 
@@ -50,6 +50,19 @@ def pool_member_join(member: PoolMember, *, now: datetime | None = None, reason:
             delta=delta,
             reason=(reason or f"joined at mean load {mean:.2f}")[:300],
         )
+
+
+def rep_rejoin(
+    rep: Rep, *, now: datetime | None = None, reason: str = "", skip: set[int] = frozenset()
+) -> int:
+    """A rep made active again starts at the mean load of each pool they are an active member of, as a
+    member made active again does (``pool_member_join``): while the rep was inactive the others took their
+    share, and with a long fairness period the returning rep would otherwise get every booking until
+    caught up. ``skip``: member ids joined already. Returns how many memberships joined."""
+    members = [m for m in PoolMember.objects.filter(rep=rep, active=True) if m.pk not in skip]
+    for member in members:
+        pool_member_join(member, now=now, reason=reason or "the rep was made active again")
+    return len(members)
 
 
 def member_adjust(member: PoolMember, *, delta: float, reason: str) -> LedgerEntry:

@@ -4,7 +4,8 @@ The file is the truth for every object it names: a rep's skills, working hours, 
 and a pool's members, become exactly the file's lists (a field left out takes its default). Objects the
 file does not name are left alone: import never deletes a rep, a pool or a meeting type (set
 ``active: false`` instead). New members, and members made active again, join through
-``routing.services.pool_member_join`` (they start at the pool's mean load); the manual fairness
+``routing.services.pool_member_join`` (they start at the pool's mean load), as do the memberships of a
+rep made active again (``rep_rejoin``); the manual fairness
 ``adjustment`` is runtime state, not configuration, and is never written from the file. A meeting type's
 ``rules`` list, when present, replaces its routing rules (``routing.configfile.rules``).
 """
@@ -23,7 +24,7 @@ from calendars.models import DateOverride, TimeOff, WorkingHours
 from routing.configfile.rules import apply_rules
 from routing.configfile.schema import Config, MeetingTypeSpec, PoolSpec, RepSpec
 from routing.models import Pool, PoolMember, Rep, RepSkill
-from routing.services import pool_member_join
+from routing.services import pool_member_join, rep_rejoin
 
 
 class _Rollback(Exception):
@@ -38,8 +39,14 @@ def config_import(*, config: Config, dry_run: bool = False, now: dt.datetime | N
     changes: list[str] = []
     try:
         with transaction.atomic():
-            reps = {spec.fields["email"]: _apply_rep(spec, changes) for spec in config.reps}
-            pools = {spec.fields["slug"]: _apply_pool(spec, reps, changes, now) for spec in config.pools}
+            back: list[Rep] = []  # reps the file makes active again
+            reps = {spec.fields["email"]: _apply_rep(spec, changes, back) for spec in config.reps}
+            joined: set[int] = set()
+            pools = {
+                spec.fields["slug"]: _apply_pool(spec, reps, changes, now, joined) for spec in config.pools
+            }
+            for rep in back:  # at each pool's mean load, as a member made active again
+                rep_rejoin(rep, now=now, reason="rep made active again via config import", skip=joined)
             for spec in config.meeting_types:
                 _apply_meeting_type(spec, pools, changes)
             if dry_run:
@@ -82,10 +89,13 @@ def _sort_key(key: tuple) -> tuple:
     return tuple((v is None, v if v is not None else 0) for v in key)
 
 
-def _apply_rep(spec: RepSpec, changes: list[str]) -> Rep:
+def _apply_rep(spec: RepSpec, changes: list[str], back: list[Rep]) -> Rep:
     email = spec.fields["email"]
     values = {k: v for k, v in spec.fields.items() if k != "email"}
+    was_active = Rep.objects.filter(email=email).values_list("active", flat=True).first()
     rep, _ = _upsert(Rep, {"email": email}, values, f"rep {email}", changes)
+    if was_active is False and rep.active:
+        back.append(rep)
 
     skills = {s.skill: s for s in rep.skills.all()}
     for skill, level in sorted(spec.skills.items()):
@@ -130,7 +140,9 @@ def _apply_rep(spec: RepSpec, changes: list[str]) -> Rep:
     return rep
 
 
-def _apply_pool(spec: PoolSpec, reps: dict[str, Rep], changes: list[str], now: dt.datetime) -> Pool:
+def _apply_pool(
+    spec: PoolSpec, reps: dict[str, Rep], changes: list[str], now: dt.datetime, joined: set[int]
+) -> Pool:
     slug = spec.fields["slug"]
     values = {k: v for k, v in spec.fields.items() if k != "slug"}
     pool, _ = _upsert(Pool, {"slug": slug}, values, f"pool {slug}", changes)
@@ -153,6 +165,7 @@ def _apply_pool(spec: PoolSpec, reps: dict[str, Rep], changes: list[str], now: d
         )
         if member.active and (created or not was_active):
             pool_member_join(member, now=now, reason="joined via config import")
+            joined.add(member.pk)
     return pool
 
 

@@ -11,6 +11,7 @@ import yaml
 from django.contrib.admin.sites import site
 from django.test import RequestFactory
 from django.urls import reverse
+from django.utils import timezone
 
 from calendars.admin import DateOverrideInline, WorkingHoursInline
 from routing.configfile import (
@@ -177,3 +178,48 @@ def test_a_key_given_twice_is_refused(text, filename):
 def test_yaml_merge_keys_still_work():
     text = "defaults: &d {timezone: UTC, active: true}\nrep: {<<: *d, timezone: Europe/Berlin}\n"
     assert load_document(text, filename="baton.yaml")["rep"] == {"timezone": "Europe/Berlin", "active": True}
+
+
+def standing(pool: Pool) -> dict[str, float]:
+    from routing.ledger import member_count, pool_ledger
+
+    members = list(PoolMember.objects.filter(pool=pool).select_related("rep"))
+    ledger = pool_ledger(pool, [m.rep_id for m in members], now=timezone.now())
+    return {m.rep.name: member_count(m, ledger) for m in members}
+
+
+@pytest.mark.parametrize("where", ["admin", "config file"])
+def test_a_rep_made_active_again_starts_at_the_mean_load(where, admin_client, imported):
+    """While a rep is inactive the others take their share; made active again (on the rep itself, not the
+    membership) they start at each pool's mean load, as a member made active again does. Before, they kept
+    their old count and, with a long fairness period, took every booking until caught up."""
+    doc = copy.deepcopy(BASE)
+    doc["pools"].append(
+        {
+            "slug": "sales",
+            "name": "Sales",
+            "strategy": "first_available",
+            "fairness_period": "never",
+            "members": [{"rep": "ana@x.example"}, {"rep": "ben@x.example"}],
+        }
+    )
+    doc["reps"][1]["active"] = False  # Ben is away
+    config_import(config=parse_config(doc))
+    sales = Pool.objects.get(slug="sales")
+    PoolMember.objects.filter(pool=sales, rep__name="Ana").update(adjustment=12.0)  # Ana took his share
+    assert standing(sales) == {"Ana": 12.0, "Ben": 0.0}
+    ben = Rep.objects.get(name="Ben")
+    if where == "admin":
+        data = {"name": "Ben", "email": ben.email, "timezone": ben.timezone, "active": "on", "daily_cap": 4}
+        for prefix in ("skills", "working_hours", "date_overrides", "time_off", "memberships"):
+            data.update({f"{prefix}-TOTAL_FORMS": 0, f"{prefix}-INITIAL_FORMS": 0})
+        data.update({"memberships-TOTAL_FORMS": 2, "memberships-INITIAL_FORMS": 2})
+        for i, member in enumerate(PoolMember.objects.filter(rep=ben).order_by("pk")):
+            data.update({f"memberships-{i}-id": member.pk, f"memberships-{i}-rep": ben.pk})
+        response = admin_client.post(reverse("admin:routing_rep_change", args=[ben.pk]), data)
+        assert response.status_code == 302, response.content.decode()[:2000]
+    else:
+        doc["reps"][1]["active"] = True
+        config_import(config=parse_config(doc))
+    assert standing(sales) == {"Ana": 12.0, "Ben": pytest.approx(12.0)}
+    assert LedgerEntry.objects.filter(pool=sales, rep=ben, kind="joined").count() == 2  # added, back
