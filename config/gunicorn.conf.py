@@ -17,7 +17,8 @@ serves the API with them). Command-line options override them (e.g. ``--bind 0.0
   spreads new connections across them; on one shared socket the first worker to wake accepted a burst of
   kept-alive connections and served most requests on one core (116 against 137 bookings/s, 4 runs each,
   2026-12-03).
-* ``post_worker_init``: ``config.warmup.warm()`` pays the worker's one-time costs (URLconf, validators'
+* ``post_worker_init``: manage tokens are redacted from the access log's request lines, if one is kept
+  (``config.logfilters``); ``config.warmup.warm()`` pays the worker's one-time costs (URLconf, validators'
   regular expressions, time zones, the Celery app) before it serves, and then ``gc.freeze()`` moves what is
   loaded so far (modules, URL patterns, models) out of the garbage collector's reach, so its full
   collections no longer walk them in the middle of a request (slowest of 30 slots requests 150–166 ms without,
@@ -44,7 +45,12 @@ else:
 
 
 def post_worker_init(worker) -> None:
+    import logging
+
+    from config.logfilters import RedactTokens
     from config.warmup import warm
 
+    # an access log (``--access-logfile``) writes every request line: manage tokens redacted there too
+    logging.getLogger("gunicorn.access").addFilter(RedactTokens())
     warm()
     gc.freeze()

@@ -195,10 +195,17 @@ if env_str("CACHE_URL"):
         }
     }
 
+# Manage tokens are redacted from log lines (``config.logfilters``): on the loggers that write request paths
+# (before any handler, so every handler sees the redacted line) and on the console handler for the rest.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"redact_tokens": {"()": "config.logfilters.RedactTokens"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact_tokens"]}},
+    "loggers": {
+        "django.request": {"filters": ["redact_tokens"]},
+        "django.server": {"filters": ["redact_tokens"]},
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
 

@@ -12,6 +12,7 @@ from routing.validators import OUT_OF_RANGE, within_years
 # bench machine (README "Performance"); the dashboard's daily series grows with its period (10 years ~1 s).
 MAX_SYNTHETIC_LEADS = 10_000
 MAX_DASHBOARD_PERIOD = timedelta(days=3653)
+MAX_CANDIDATE_BYTES = 2_000_000  # a candidate pool file (a whole config of 1,000 reps is ~1 MB)
 
 
 class InstantField(forms.DateTimeField):
@@ -38,6 +39,12 @@ class SimulatorForm(forms.Form):
     hours = forms.FloatField(required=False, min_value=1, max_value=24 * 92, help_text="Synthetic: hours")
     seed = forms.IntegerField(required=False, initial=1)
     candidate = forms.FileField(required=False, help_text="Candidate pool (YAML/JSON, import_config format)")
+
+    def clean_candidate(self):
+        upload = self.cleaned_data.get("candidate")
+        if upload is not None and upload.size > MAX_CANDIDATE_BYTES:
+            raise forms.ValidationError(f"At most {MAX_CANDIDATE_BYTES // 1_000_000} MB.")
+        return upload
 
     def clean(self):
         data = super().clean()

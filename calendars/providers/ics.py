@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo
@@ -33,11 +34,12 @@ from calendars.providers.base import (
     to_utc,
 )
 from calendars.providers.ics_cost import STEPS_PER_INSTANCE, BadRule, expansion_cost
-from calendars.providers.safe_http import public_address, public_session
+from calendars.providers.safe_http import ACCEPT_ENCODING, public_address, public_session, read_body
 
 FEED_ID = "feed"
 SKIPPED = "Synced, but repeating events in this feed that cannot be read do not count as busy. The first:"
 MAX_REDIRECTS = 3
+FETCH_DEADLINE = 2  # a whole fetch may take this many times the per-read timeout (20 s by default: 40 s)
 
 
 def normalise_url(url: str) -> str:
@@ -76,20 +78,27 @@ def _check_host(url: str) -> None:
 
 
 def fetch(url: str, *, headers: dict | None = None, timeout: float | None = None) -> requests.Response | None:
-    """GET the feed; None means 304 Not Modified. Redirects are followed by hand so each hop is checked."""
+    """GET the feed; None means 304 Not Modified. Redirects are followed by hand so each hop is checked.
+    ``timeout`` bounds each read, and the whole fetch (every hop and the body) gets ``FETCH_DEADLINE``
+    times it (``safe_http.read_body``)."""
     timeout = timeout or settings.CALENDAR_HTTP_TIMEOUT_SECONDS
     with requests.Session() if settings.CALENDAR_ICS_ALLOW_PRIVATE_HOSTS else public_session() as session:
         return _fetch(session, url, headers, timeout)
 
 
 def _fetch(session: requests.Session, url: str, headers: dict | None, timeout: float):
+    deadline = time.monotonic() + FETCH_DEADLINE * timeout
     for _ in range(MAX_REDIRECTS + 1):
         normalise_url(url)
         _check_host(url)
         try:
             resp = session.get(
                 url,
-                headers={"Accept": "text/calendar, */*;q=0.5", **(headers or {})},
+                headers={
+                    "Accept": "text/calendar, */*;q=0.5",
+                    "Accept-Encoding": ACCEPT_ENCODING,
+                    **(headers or {}),
+                },
                 timeout=timeout,
                 stream=True,
                 allow_redirects=False,
@@ -107,15 +116,10 @@ def _fetch(session: requests.Session, url: str, headers: dict | None, timeout: f
             raise ProviderUnavailable(
                 f"The ICS feed answered HTTP {resp.status_code}", status=resp.status_code
             )
-        body = bytearray()
         try:
-            for chunk in resp.iter_content(65536):
-                body.extend(chunk)
-                if len(body) > settings.CALENDAR_ICS_MAX_BYTES:
-                    raise InvalidFeed("The ICS feed is larger than CALENDAR_ICS_MAX_BYTES.")
-        except requests.RequestException as exc:
-            raise ProviderUnavailable(f"The ICS feed broke off ({exc.__class__.__name__})") from None
-        resp._content = bytes(body)
+            resp._content = read_body(resp, limit=settings.CALENDAR_ICS_MAX_BYTES, deadline=deadline)
+        finally:
+            resp.close()
         return resp
     raise InvalidFeed("The ICS feed redirects too often.")
 

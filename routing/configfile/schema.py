@@ -120,6 +120,36 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
+    def construct_document(self, node):
+        # a few hundred bytes of nested aliases can stand for billions of values ("billion laughs"), which
+        # every later walk over the document would visit: refuse a document that expands too far
+        if _expanded(node, {}) > MAX_VALUES:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"the document stands for more than {MAX_VALUES:,} values (aliases)",
+                node.start_mark,
+            )
+        return super().construct_document(node)
+
+
+MAX_VALUES = 200_000  # a config of 1,000 reps with their hours and time off is ~50,000
+
+
+def _expanded(node: yaml.Node, seen: dict[int, int]) -> int:
+    """How many values ``node`` stands for with every alias written out (shared nodes counted each time)."""
+    if id(node) in seen:
+        return seen[id(node)]
+    seen[id(node)] = 1  # an alias of a node that contains itself counts once
+    if isinstance(node, yaml.SequenceNode):
+        total = 1 + sum(_expanded(child, seen) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        total = 1 + sum(_expanded(k, seen) + _expanded(v, seen) for k, v in node.value)
+    else:
+        total = 1
+    seen[id(node)] = total
+    return total
+
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
     found = {}
@@ -137,6 +167,8 @@ def load_document(text: str, *, filename: str = "<config>") -> Any:
         if filename.lower().endswith(".json"):
             return json.loads(text, object_pairs_hook=_unique_keys)
         return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader
+    except RecursionError:
+        raise ConfigInvalid([f"{filename}: nested too deeply"]) from None
     except (ValueError, yaml.YAMLError) as exc:
         kind = "JSON" if filename.lower().endswith(".json") else "YAML"
         raise ConfigInvalid([f"{filename}: not valid {kind}: {exc}"]) from None

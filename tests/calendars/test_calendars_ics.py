@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
+import threading
+import time
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -146,6 +148,71 @@ def test_not_a_calendar_and_too_big_feeds_are_refused(settings, fake_ics):
     big = fixture_bytes("recurring_dst.ics").replace(b"SUMMARY:EMEA stand-up", b"SUMMARY:" + b"x" * 20_000)
     with pytest.raises(InvalidFeed, match="larger"):
         IcsProvider({"url": fake_ics.publish(big)}).list_calendars()
+
+
+def test_a_compressed_feed_is_read_and_its_size_capped_decoded(settings, fake_ics):
+    """Hosts send feeds gzip-compressed when asked (Baton asks for gzip or deflate only); the size cap
+    applies to the decoded calendar: 20 kB that compress to a few hundred bytes are still too large."""
+    fake_ics.compress = True
+    url = fake_ics.publish(fixture_bytes("google_export_xwr.ics"))
+    result = IcsProvider({"url": url}).sync("feed", "", window=MARCH, zone=ZoneInfo("UTC"))
+    assert len(result.upserts) == 10 and fake_ics.requests[-1].header("accept-encoding") == "gzip, deflate"
+    settings.CALENDAR_ICS_MAX_BYTES = 10_000
+    big = fixture_bytes("recurring_dst.ics").replace(b"SUMMARY:EMEA stand-up", b"SUMMARY:" + b"x" * 20_000)
+    with pytest.raises(InvalidFeed, match="larger"):
+        IcsProvider({"url": fake_ics.publish(big)}).list_calendars()
+
+
+class DripHost:
+    """A feed host on loopback that sends its headers at once, then one body byte every ``interval``."""
+
+    def __init__(self, *, length: int, interval: float):
+        self.length, self.interval = length, interval
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(10)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/feed.ics"
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        with conn:
+            conn.recv(65536)
+            head = f"HTTP/1.1 200 OK\r\nContent-Type: text/calendar\r\nContent-Length: {self.length}\r\n\r\n"
+            try:
+                conn.sendall(head.encode())
+                for _ in range(self.length):
+                    if self.stop.wait(self.interval):
+                        return
+                    conn.sendall(b" ")
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.stop.set()
+        self.sock.close()
+        self.thread.join(5)
+
+
+def test_a_feed_that_drips_its_body_is_given_up_on(settings):
+    """requests' timeout bounds each read, not the whole fetch: a host sending a byte just inside it each
+    time held a sync worker until CALENDAR_ICS_MAX_BYTES (years at a byte a read), and a few such feeds
+    every worker. A fetch now gives up after twice the timeout. Here: a 1 s timeout, a byte every 0.25 s."""
+    from calendars.providers.ics import fetch
+
+    settings.CALENDAR_ICS_ALLOW_PRIVATE_HOSTS = True  # the host is on loopback
+    host = DripHost(length=40, interval=0.25)
+    began = time.monotonic()
+    try:
+        with pytest.raises(ProviderUnavailable, match="too slow"):
+            fetch(host.url, timeout=1)
+    finally:
+        host.close()
+    assert time.monotonic() - began < 3.5
 
 
 def test_a_missing_feed_is_a_provider_failure(fake_ics):

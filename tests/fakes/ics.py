@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import secrets
 
@@ -12,6 +13,7 @@ class FakeIcsHost(FakeServer):
     def __init__(self, *, tls: tuple[str, str] | None = None):
         super().__init__(tls=tls)
         self.feeds: dict[str, bytes] = {}
+        self.compress = False  # gzip the feed when the client accepts it, as Google's and Outlook's hosts do
         self.route("GET", "/feeds/([A-Za-z0-9_-]+)/basic.ics", self._feed)
         self.route("GET", "/moved/([A-Za-z0-9_-]+)", self._moved)
 
@@ -31,7 +33,10 @@ class FakeIcsHost(FakeServer):
         etag = '"' + hashlib.sha256(data).hexdigest()[:16] + '"'
         if req.header("if-none-match") == etag:
             return Response(304, b"", {"ETag": etag})
-        return Response(200, data, {"Content-Type": "text/calendar; charset=utf-8", "ETag": etag})
+        headers = {"Content-Type": "text/calendar; charset=utf-8", "ETag": etag}
+        if self.compress and "gzip" in req.header("accept-encoding").lower():
+            data, headers["Content-Encoding"] = gzip.compress(data), "gzip"
+        return Response(200, data, headers)
 
     def _moved(self, req: Request) -> Response:
         return Response(301, b"", {"Location": f"/feeds/{req.match.group(1)}/basic.ics"})

@@ -92,6 +92,8 @@ def test_gunicorn_serves_with_the_production_config_and_warms_each_worker(tmp_pa
     log = tmp_path / "gunicorn.log"
     gunicorn = Path(sys.executable).with_name("gunicorn")
     args = [str(gunicorn), "-c", "config/gunicorn.conf.py", "config.wsgi", "--bind", f"127.0.0.1:{port}"]
+    args += ["--access-logfile", "-"]  # kept, the access log has manage tokens redacted
+    token = "Q3ZbV0s9n2yXk4pL8mT1rW6uE5aD7fG"
     with log.open("w") as out:
         server = subprocess.Popen(
             args, env=_env(tmp_path, WEB_CONCURRENCY="2", LOG_LEVEL="INFO"), cwd=ROOT, stdout=out, stderr=out
@@ -113,7 +115,17 @@ def test_gunicorn_serves_with_the_production_config_and_warms_each_worker(tmp_pa
             assert response.will_close  # a sync worker: one request per connection (the proxy keeps clients')
         finally:
             conn.close()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            conn.request("GET", f"/api/v1/bookings/{token}/no-such-thing")
+            assert conn.getresponse().status == 404
+        finally:
+            conn.close()
+        while "/api/v1/bookings/<token>/no-such-thing" not in log.read_text():
+            assert time.monotonic() < deadline + 30, log.read_text()
+            time.sleep(0.1)
     finally:
         server.terminate()
         server.wait(30)
     assert "Traceback" not in log.read_text()
+    assert token not in log.read_text()

@@ -1,0 +1,100 @@
+"""Hardening: manage tokens never reach the logs, and a configuration document cannot stand for more
+values than a walk over it can afford (a "billion laughs" of nested YAML aliases). Each test failed before
+its fix."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from rest_framework.test import APIClient
+
+from config.logfilters import redact
+
+
+def _book(api: APIClient) -> str:
+    """A booking of the demo meeting type through the public API; returns its manage token."""
+    slots = api.get("/api/v1/meeting-types/demo/slots", {"start": "2026-03-03", "timezone": "UTC"}).json()
+    start = min(
+        (s["start"] for s in slots["slots"]), key=lambda s: abs(int(s[11:13]) * 60 + int(s[14:16]) - 600)
+    )
+    body = {"start": start, "name": "Pat Prospect", "email": "pat@example.org", "timezone": "Europe/Berlin"}
+    response = api.post("/api/v1/meeting-types/demo/bookings", body, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()["manage_token"]
+
+
+def test_a_valid_manage_token_is_not_written_to_the_log_by_a_failed_request(demo, caplog):
+    """The manage token is a bearer credential stored only as a hash, but Django's ``django.request``
+    logger writes the path of every 4xx answer ("Bad Request: /api/v1/bookings/<token>/…"): a prospect's
+    mistyped reschedule put a live token in the log, from which anyone reading it could cancel or move the
+    booking. It is redacted now (``config.logfilters``)."""
+    api = APIClient()
+    token = _book(api)
+    caplog.set_level(logging.INFO)
+    response = api.post(f"/api/v1/bookings/{token}/reschedule", {"start": "not a time"}, format="json")
+    assert response.status_code == 400
+    # the token still works: the log line is a usable credential
+    assert api.get(f"/api/v1/bookings/{token}").status_code == 200
+    logged = [r.getMessage() for r in caplog.records if token in r.getMessage()]
+    assert logged == [], f"manage token logged: {logged}"
+    assert any("/api/v1/bookings/<token>/reschedule" in r.getMessage() for r in caplog.records)
+
+
+def test_redaction_keeps_other_paths():
+    assert (
+        redact("GET /manage/abcdefghijklmnopqrstuvwxyz012345/ics HTTP/1.1")
+        == "GET /manage/<token>/ics HTTP/1.1"
+    )
+    assert (
+        redact("Not Found: /api/v1/meeting-types/intro/slots")
+        == "Not Found: /api/v1/meeting-types/intro/slots"
+    )
+
+
+def _yaml_bomb(levels: int) -> bytes:
+    """A few hundred bytes of YAML whose aliases stand for 9 ** levels entries under ``reps``."""
+    lines = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
+    for i in range(1, levels):
+        prev, cur = chr(ord("a") + i - 1), chr(ord("a") + i)
+        lines.append(f"{cur}: &{cur} [{', '.join([f'*{prev}'] * 9)}]")
+    lines.append(f"reps: *{chr(ord('a') + levels - 1)}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_a_tiny_candidate_yaml_with_nested_aliases_is_refused_at_once(demo, admin_client):
+    """The simulator's candidate upload goes through ``load_document`` and ``parse_config``, whose walks
+    visit the expanded document: 9 ** levels strings. 0.3 kB of 9 levels kept a web worker at 100 % CPU for
+    minutes (7 levels: 2.2 s); a document standing for more than ``MAX_VALUES`` values is refused at once.
+    ``import_config`` reads files the same way."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from routing.models import Pool
+
+    bomb = _yaml_bomb(7)
+    assert len(bomb) < 400
+    data = {
+        "pool": Pool.objects.order_by("pk").first().slug,
+        "mode": "synthetic",
+        "start": "2026-03-02 00:00",
+        "rate": "1",
+        "hours": "1",
+        "candidate": SimpleUploadedFile("candidate.yaml", bomb, content_type="application/x-yaml"),
+    }
+    began = time.monotonic()
+    response = admin_client.post("/insights/simulator/", data)
+    elapsed = time.monotonic() - began
+    assert response.status_code == 400, response.content
+    assert elapsed < 1.0, f"a {len(bomb)}-byte candidate file took {elapsed:.1f} s to refuse"
+
+
+def test_anchors_and_merges_of_a_real_config_still_load():
+    from routing.configfile import load_document
+
+    text = (
+        "hours: &h {monday: ['09:00-17:00']}\n"
+        "reps:\n  - {name: A, working_hours: *h}\n  - {name: B, working_hours: *h}\n"
+    )
+    assert load_document(text, filename="baton.yaml")["reps"][1]["working_hours"] == {
+        "monday": ["09:00-17:00"]
+    }
