@@ -24,7 +24,9 @@ app registers its calendar writes this way).
 
 Delivery (``deliver``, ``deliver_many``, ``sweep``) claims a row with a lease before calling the handler: on
 PostgreSQL with ``SELECT … FOR UPDATE SKIP LOCKED``, so two workers never deliver the same row; the handler
-runs outside any transaction; success marks the row delivered (only if the lease is still ours). A crashed
+runs outside any transaction; success marks the row delivered (only if the lease is still ours). The rows
+of a batch share one lease: a row whose turn comes with less than half of it left has it renewed first, or
+is skipped if another worker took it after it ran out (``_still_mine``). A crashed
 worker's lease runs out and the sweep delivers the row again, so delivery is at-least-once and, barring such
 a crash between a handler's effect and the commit of "delivered", exactly once.
 """
@@ -180,8 +182,28 @@ def _claim(qs, *, now: datetime, limit: int) -> list[OutboxMessage]:
         for row in rows:
             row.claimed_until = lease
             row.attempts += 1
+            row.claimed_at = (now, timezone.now())  # for ``_still_mine``
         OutboxMessage.objects.bulk_update(rows, ["claimed_until", "attempts"])
     return rows
+
+
+def _still_mine(row: OutboxMessage) -> bool:
+    """Before a row's handler runs: is its lease still ours? The rows of a batch (``deliver_many``) share
+    one lease, and the handlers before a row's turn may have taken most of it; once it runs out the sweep
+    may claim the row and deliver it, and delivering it here too sent the prospect a second e-mail. With
+    less than half the lease left, it is renewed if nobody took it meanwhile (else the row is skipped)."""
+    claimed, began = row.claimed_at
+    current = claimed + (timezone.now() - began)  # in the claim's clock (a caller may pass its own ``now``)
+    half = timedelta(seconds=settings.BOOKING_OUTBOX_LEASE_SECONDS / 2)
+    if current + half < row.claimed_until:
+        return True  # nobody claims a row before its lease runs out
+    lease = current + timedelta(seconds=settings.BOOKING_OUTBOX_LEASE_SECONDS)
+    renewed = OutboxMessage.objects.filter(
+        pk=row.pk, claimed_until=row.claimed_until, status=OutboxMessage.Status.PENDING
+    ).update(claimed_until=lease)
+    if renewed:
+        row.claimed_until = lease
+    return bool(renewed)
 
 
 def backoff_seconds(attempts: int) -> int:
@@ -190,7 +212,10 @@ def backoff_seconds(attempts: int) -> int:
 
 
 def _run(row: OutboxMessage) -> str:
-    """Call the row's handler and record the outcome. Returns "delivered", "retry" or "dead"."""
+    """Call the row's handler and record the outcome. Returns "delivered", "retry", "dead" or "skipped"
+    (its lease ran out before its turn and another worker has it)."""
+    if not _still_mine(row):
+        return "skipped"
     now = timezone.now()
     mine = OutboxMessage.objects.filter(pk=row.pk, claimed_until=row.claimed_until)
     try:

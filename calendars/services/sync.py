@@ -112,7 +112,8 @@ def _sync_leased(calendar_id: int, now: datetime, force_full: bool, held: dict) 
         message = f"The calendar's data could not be read ({exc.__class__.__name__}); the error is logged."
         sync_failure_record(calendar_id=cal.pk, message=message)
         return "failed"
-    busy_apply(calendar=cal, result=result, window=window)
+    if busy_apply(calendar=cal, result=result, window=window) is None:
+        return "skipped"  # disconnected, removed or no longer blocking while the provider answered
     if result.removed:
         events_removed_by_host(calendar=cal, event_ids=result.removed, now=now)
     if result.full and not result.unchanged:  # deleted events are not listed: Baton's that are missing
@@ -141,11 +142,16 @@ def _sync_leased(calendar_id: int, now: datetime, force_full: bool, held: dict) 
 
 def busy_apply(
     *, calendar: Calendar, result: SyncResult, window: tuple[datetime, datetime]
-) -> tuple[int, int]:
-    """Write a sync result as BusyInterval rows with few queries. Returns (rows deleted, rows created).
+) -> tuple[int, int] | None:
+    """Write a sync result as BusyInterval rows with few queries. Returns (rows deleted, rows created), or
+    None when the calendar no longer syncs (nothing written).
 
     Full results replace the calendar's rows, touching only rows that differ; incremental results delete
     the changed ids and insert the new versions. Events that ended before the window are not stored.
+    The calendar row is locked and read again first: a rep who disconnected, or stopped the calendar
+    blocking, while the provider answered has had its busy rows removed, and rows written after that
+    blocked the rep's time for good (nothing removes them: the calendar is gone, a reconnect has a new
+    prefix). The disconnect's delete and the roles' update take the same row's lock, so the two take turns.
     """
     if result.unchanged:
         return 0, 0
@@ -160,6 +166,14 @@ def busy_apply(
     wanted = {prefix + e.external_id: e for e in result.upserts if e.end > window[0]}
     rows = BusyInterval.objects.filter(rep_id=rep_id, external_id__startswith=prefix)
     with transaction.atomic():
+        syncing = (
+            Calendar.objects.select_for_update(of=("self",))
+            .filter(pk=calendar.pk, blocks_availability=True)
+            .exclude(connection__status=Status.DISCONNECTED)
+            .order_by()
+        )
+        if not list(syncing.values_list("pk", flat=True)):
+            return None
         if result.full:
             stale, keep = [], set()
             for pk, external_id, start, end in rows.values_list("pk", "external_id", "start", "end"):

@@ -31,13 +31,39 @@ State = BookingEvent.State
 Status = CalendarConnection.Status
 
 
+RUNS = 3  # a booking changing faster than its events can be written is left to its next message
+
+
 def booking_events_sync(*, booking_id: int) -> dict[int, str]:
     """Bring every host's calendar event in line with the booking. Returns {rep id: what happened}.
-    Raises ``CalendarWriteFailed`` (after trying every host) if any host's write failed."""
+    Raises ``CalendarWriteFailed`` (after trying every host) if any host's write failed.
+
+    The messages of one booking's changes are delivered by different workers, and a write takes as long as
+    the provider: a write made from what the booking was (confirmed, at 11:00) can land after the write of
+    what it became (cancelled; moved to 13:00) found nothing to do or wrote the newer state, leaving an event
+    of a cancelled booking or the older time in the host's calendar for good. So once written, the booking
+    is read again, and if it changed meanwhile (status, SEQUENCE, hosts) the hosts are brought in line
+    with it again: whichever write finishes last writes the latest state."""
+    for _ in range(RUNS):
+        outcome, written = _sync_once(booking_id)
+        if _state(booking_id) == written:
+            break
+    return outcome
+
+
+def _state(booking_id: int) -> tuple:
+    status, sequence = Booking.objects.filter(pk=booking_id).values_list("status", "sequence").get()
+    hosts = BookingHost.objects.filter(booking_id=booking_id, active=True).values_list("rep_id", flat=True)
+    return status, sequence, tuple(sorted(hosts))
+
+
+def _sync_once(booking_id: int) -> tuple[dict[int, str], tuple]:
+    """One pass over the booking's hosts; returns the outcome and the state of the booking it wrote."""
     booking = Booking.objects.select_related("meeting_type").get(pk=booking_id)
     hosts = list(BookingHost.objects.filter(booking=booking).select_related("rep").order_by("pk"))
     active = [h for h in hosts if h.active]
     lead = active[0] if active else None
+    written = (booking.status, booking.sequence, tuple(sorted(h.rep_id for h in active)))
     outcome, failed = {}, []
     # the lead first: co-hosts' events show the lead's video link
     for host in sorted(hosts, key=lambda h: h is not lead):
@@ -51,7 +77,7 @@ def booking_events_sync(*, booking_id: int) -> dict[int, str]:
             failed.append(host.rep_id)
     if failed:
         raise CalendarWriteFailed(f"calendar write failed for reps {failed}", outcome=outcome)
-    return outcome
+    return outcome, written
 
 
 def _host_sync(booking: Booking, host: BookingHost, *, is_lead: bool, lead: BookingHost | None) -> str:
