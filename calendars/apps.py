@@ -6,4 +6,4 @@ class CalendarsConfig(AppConfig):
     verbose_name = "Calendars"
 
     def ready(self) -> None:
-        from calendars import admin_connections, signals  # noqa: F401  (registers admin classes and receivers)
+        from calendars import admin_connections, checks, signals  # noqa: F401  (registers admin, checks, receivers)

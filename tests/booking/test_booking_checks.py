@@ -34,3 +34,18 @@ def test_the_deploy_check_reports_it():
         pytest.raises(SystemCheckError, match="baton.W001"),
     ):
         call_command("check", "--deploy", "--fail-level", "WARNING", "--tag", "caches")
+
+
+@pytest.mark.parametrize(
+    ("alerts", "admins", "warned"),
+    [([], [], True), (["ops@example.com"], [], False), ([], [("Ops", "ops@example.com")], False)],
+    ids=["nobody", "alert-list", "admins"],
+)
+def test_calendar_alerts_need_a_recipient(alerts, admins, warned):
+    """Disconnected calendars and hosts deleting Baton's meetings are told to CALENDAR_ALERT_EMAILS, else
+    ADMINS (which no environment variable sets): with neither, nobody was told and nothing said so."""
+    from calendars.checks import alerts_have_a_recipient
+
+    with override_settings(CALENDAR_ALERT_EMAILS=alerts, ADMINS=admins):
+        found = alerts_have_a_recipient()
+    assert [w.id for w in found] == (["baton.W002"] if warned else [])

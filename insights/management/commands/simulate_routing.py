@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -70,6 +70,13 @@ class Command(BaseCommand):
                 mt = MeetingType.objects.filter(slug=opts["meeting_type"], pool=pool).first()
                 if mt is None:
                     raise CommandError(f"pool {pool.slug} has no meeting type {opts['meeting_type']!r}")
+            start = _instant(opts["start"])
+            try:
+                end = start + timedelta(hours=opts["hours"])
+            except OverflowError:
+                end = None
+            if end is None or not within_years(end):
+                raise CommandError("--hours: the stream would end past the years Baton handles")
             synthetic = Synthetic(opts["rate"], opts["hours"], opts["seed"], mt)
         elif not opts["end"]:
             raise CommandError("give --end for a replay, or --rate and --hours for a synthetic stream")
@@ -78,7 +85,10 @@ class Command(BaseCommand):
             path = Path(opts["candidate"])
             if not path.is_file():
                 raise CommandError(f"no such file: {path}")
-            text, filename = path.read_text(encoding="utf-8"), path.name
+            try:
+                text, filename = path.read_text(encoding="utf-8"), path.name
+            except UnicodeDecodeError:
+                raise CommandError(f"{path}: not UTF-8 text (save the file as UTF-8)") from None
         try:
             result = simulation_run(
                 pool=pool,

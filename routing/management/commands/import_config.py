@@ -16,6 +16,8 @@ def import_file(path: str | Path, *, dry_run: bool = False) -> list[str]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigInvalid([f"{path}: cannot read: {exc.strerror or exc}"]) from None
+    except UnicodeDecodeError:  # a spreadsheet's or an old editor's Latin-1 / Windows-1252
+        raise ConfigInvalid([f"{path}: not UTF-8 text (save the file as UTF-8)"]) from None
     config = parse_config(load_document(text, filename=str(path)))
     return config_import(config=config, dry_run=dry_run)
 
