@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from corsheaders.defaults import default_headers as default_cors_headers
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
@@ -51,6 +52,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "corsheaders",
     "django_celery_beat",
     "routing",
     "calendars",
@@ -61,6 +63,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "corsheaders.middleware.CorsMiddleware",  # before CommonMiddleware, as django-cors-headers asks
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -194,7 +197,37 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Calendar-aware meeting routing: slots, bookings, cancellations, reschedules.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "booking.api.schema.rate_limit_responses",
+    ],
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "instantRouteKey": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "One of INSTANT_ROUTE_API_KEYS: server to server, never in a browser.",
+            }
+        }
+    },
 }
+
+# CORS for the prospect-facing API only (docs/booking-api.md "Browsers and other origins"): any origin unless
+# API_CORS_ORIGINS lists them (``*.`` allows a domain's subdomains); never credentials.
+CORS_URLS_REGEX = r"^/api/v1/(meeting-types(/.*)?|bookings/(?!id/)[^/]+(/(cancel|reschedule|slots))?)$"
+_cors = (env_str("API_CORS_ORIGINS", "*") or "*").strip()
+CORS_ALLOW_ALL_ORIGINS = _cors == "*"
+_cors_origins = [] if CORS_ALLOW_ALL_ORIGINS else env_origins("API_CORS_ORIGINS")
+CORS_ALLOWED_ORIGINS = [o for o in _cors_origins if "://*." not in o]
+CORS_ALLOWED_ORIGIN_REGEXES = [
+    "^" + re.escape(o).replace(re.escape("://*."), r"://([a-z0-9-]+\.)+") + "$"
+    for o in _cors_origins
+    if "://*." in o
+]
+CORS_ALLOW_CREDENTIALS = False
+CORS_ALLOW_HEADERS = (*default_cors_headers, "idempotency-key")
+CORS_EXPOSE_HEADERS = ["Retry-After", "Idempotent-Replayed"]
+CORS_PREFLIGHT_MAX_AGE = 86400
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 if env_str("CACHE_URL"):

@@ -53,7 +53,11 @@ class LeadRoute(PublicAPIView):
     @extend_schema(
         operation_id="meeting_types_route",
         request=RouteRequestSerializer,
-        responses={200: RouteResponseSerializer, 400: OpenApiResponse(s.ErrorSerializer)},
+        responses={
+            200: RouteResponseSerializer,
+            400: OpenApiResponse(s.ErrorSerializer),
+            404: OpenApiResponse(s.ErrorSerializer, description="Unknown or inactive meeting type"),
+        },
         description="Run the meeting type's routing rules for a prospect. Qualified: an opaque signed "
         "`route` token (expires) for the slots and booking APIs. Disqualified: the message to show; the "
         "lead is kept and handed to the nurture outbox.",
@@ -134,6 +138,7 @@ class InstantRoute(PublicAPIView):
     @extend_schema(
         operation_id="route_instant",
         request=InstantRouteRequestSerializer,
+        auth=[{"instantRouteKey": []}],  # ``Authorization: Bearer <one of INSTANT_ROUTE_API_KEYS>``
         responses={
             200: InstantRouteResponseSerializer,
             400: OpenApiResponse(s.ErrorSerializer),

@@ -1,0 +1,24 @@
+"""OpenAPI schema additions (drf-spectacular postprocessing hook and components)."""
+
+from __future__ import annotations
+
+RATE_LIMITED = {
+    "description": "Too many requests from this address: `BOOKING_RATE_LIMIT` counts the POSTs, "
+    "`API_READ_RATE_LIMIT` the GETs. `Retry-After` (and `retry_after` in the body) says when to ask again.",
+    "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"}},
+}
+UNTHROTTLED = ("/outcome",)  # the staff endpoint (session login) is not rate-limited
+
+
+def rate_limit_responses(result, generator, request, public):
+    """Every rate-limited operation of the public API lists its 429 (each view's throttles apply to every
+    method, so listing it per operation by hand drifted: no GET had it)."""
+    error = {"$ref": "#/components/schemas/Error"}
+    for path, operations in result.get("paths", {}).items():
+        if not path.startswith("/api/v1/") or path.endswith(UNTHROTTLED):
+            continue
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            if "429" not in responses:
+                responses["429"] = {**RATE_LIMITED, "content": {"application/json": {"schema": error}}}
+    return result
