@@ -16,7 +16,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from rest_framework import serializers
 
+from booking.api.serializers import validate_answers
 from booking.errors import BookingError
 from booking.models import MeetingType
 from leads import selectors
@@ -130,6 +132,20 @@ class RuleTesterForm(forms.Form):
 
     def clean_utm(self):
         return _json_object(self.cleaned_data.get("utm"), "utm")
+
+    def clean(self):
+        """The answers as the route API cleans them (``validate_answers``: unknown keys refused, blanks
+        dropped, an unticked box kept as false), so the tester shows what a live submission gets."""
+        data = super().clean()
+        meeting_type, answers = data.get("meeting_type"), data.get("answers")
+        if meeting_type is not None and answers is not None:
+            try:
+                data["answers"] = validate_answers(meeting_type.questions or [], answers)
+            except serializers.ValidationError as exc:
+                problems = exc.detail if isinstance(exc.detail, dict) else {"": exc.detail}
+                for key, messages in problems.items():
+                    self.add_error("answers", f"{key}: {' '.join(str(m) for m in messages)}")
+        return data
 
 
 def _tester_result(data: dict) -> dict:

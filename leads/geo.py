@@ -37,22 +37,25 @@ def country_for_timezone(zone: str) -> str:
     return _zone_countries().get(zone, "")
 
 
+# what people write for a country that is not its ISO code (or name in iso3166.tab)
+ALIASES = {"uk": "GB", "great britain": "GB", "england": "GB", "scotland": "GB", "wales": "GB", "usa": "US"}
+
+
 @functools.cache
 def _country_names() -> dict[str, str]:
-    """Country names of the tz database's ``iso3166.tab`` (``germany`` → DE, ``united states`` → US)."""
-    out = {}
+    """Codes and names of the tz database's ``iso3166.tab`` (``de`` and ``germany`` → DE), and ``ALIASES``."""
+    out = dict(ALIASES)
     for line in _read("iso3166.tab").splitlines():
         parts = line.split("\t")
         if len(parts) == 2 and not line.startswith("#"):
-            out[parts[1].strip().casefold()] = parts[0]
+            out[parts[0].strip().casefold()] = parts[0].strip()
+            out[parts[1].strip().casefold()] = parts[0].strip()
     return out
 
 
 def country_code(answer: str) -> str:
-    """The ISO alpha-2 code a prospect's ``country`` answer names: a code (``de``) or a country's name as
-    the tz database spells it (``Germany``); "" for anything else. Cutting the answer to two letters made
-    "Germany" Georgia (GE) and "Spain" SP, no country at all."""
-    text = answer.strip()
-    if len(text) == 2 and text.isascii() and text.isalpha():
-        return text.upper()
-    return _country_names().get(text.casefold(), "")
+    """The ISO alpha-2 code a prospect's ``country`` answer names: a code (``de``), a country's name as the
+    tz database spells it (``Germany``) or a common other name (``UK``, ``USA``); "" for anything else, so
+    that the time zone's country is used. Cutting the answer to two letters made "Germany" Georgia (GE),
+    and taking any two letters made "UK" (no ISO code) hide the time zone's GB."""
+    return _country_names().get(answer.strip().casefold(), "")

@@ -8,6 +8,9 @@
   counts in the current fairness period only, as a booking would); ``account_owner`` writes nothing.
 * Either way the lead's decision gets a ``manual`` entry (the latest) and a ``history`` item: rep, code,
   note, whether it counted, who, when, and the booking it moved.
+* The prospect may still hold the route token issued before (``leads.tokens``): a booking made with it
+  afterwards goes to the hand-picked rep only (their times are offered), and the charge above goes with
+  that booking (its ledger entry is linked to it, so the lead counts once, as the booking).
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ from django.utils import timezone as dj_timezone
 from booking.errors import BookingError, InvalidInput
 from booking.models import Booking
 from leads.models import Lead
+from routing import sqlwrites
 from routing.models import PoolMember
 from routing.overrides import OverrideCode, override_counts, override_problems, override_reason
-from routing.services import ledger_assigned
+from routing.services import assigned_entries
 
 
 class ManualRouteNotPossible(BookingError):
@@ -76,12 +80,14 @@ def lead_route_by_hand(
         )
     with transaction.atomic(durable=True):
         lead = Lead.objects.select_for_update().get(pk=lead_id)
+        charged = None
         if counts and not moved:
-            ledger_assigned(
-                pool_id=pool.pk,
-                booking_id=None,
-                rep_ids=[rep_id],
-                reason=f"{override_reason(code, note)} (lead #{lead.pk} routed by hand)",
+            (charged,) = sqlwrites.insert(
+                assigned_entries(
+                    pool_id=pool.pk,
+                    rep_ids=[rep_id],
+                    reason=f"{override_reason(code, note)} (lead #{lead.pk} routed by hand)",
+                )
             )
         entry = {
             "at": now.astimezone(UTC).isoformat().replace("+00:00", "Z"),
@@ -94,6 +100,7 @@ def lead_route_by_hand(
             "counts": counts,
             "booking": booking.pk if moved else None,
             "by": actor,
+            "ledger_entry": charged.pk if charged is not None else None,
         }
         decision = dict(lead.decision or {})
         decision["manual"] = entry

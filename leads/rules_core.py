@@ -104,6 +104,17 @@ def _items(value: Any) -> list:
     return [_norm(v) for v in value] if isinstance(value, list | tuple) else [_norm(value)]
 
 
+def _same(actual: Any, expected: Any) -> bool:
+    """``equals`` for one value: a number on either side (not a yes/no) compares as a number when both read
+    as one ("50" equals 50 and 120 equals "120": a select option "50" against an unquoted YAML 50), else
+    text compares without case and surrounding blanks."""
+    if any(isinstance(v, int | float) and not isinstance(v, bool) for v in (actual, expected)):
+        a, b = _number(actual), _number(expected)
+        if a is not None and b is not None:
+            return a == b
+    return _norm(actual) == _norm(expected)
+
+
 def _compare(op: str, actual: Any, expected: Any) -> bool:
     if op == "exists":
         return (actual is not _MISSING) == bool(expected)
@@ -115,12 +126,11 @@ def _compare(op: str, actual: Any, expected: Any) -> bool:
             return False
         return {"gt": a > b, "gte": a >= b, "lt": a < b, "lte": a <= b}[op]
     if op in ("equals", "not_equals"):
-        same = _norm(actual) == _norm(expected)
-        if isinstance(actual, int | float) and not isinstance(actual, bool):
-            same = _number(expected) == float(actual)
+        same = _same(actual, expected)
         return same if op == "equals" else not same
-    if op in ("in", "not_in"):
-        inside = _norm(actual) in _items(expected)
+    if op in ("in", "not_in"):  # ``equals`` one of them
+        options = expected if isinstance(expected, list | tuple) else [expected]
+        inside = any(_same(actual, option) for option in options)
         return inside if op == "in" else not inside
     if op == "contains":
         if isinstance(actual, list):

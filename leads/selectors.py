@@ -55,6 +55,18 @@ def member_rep_ids(pool) -> set[int]:
     return set(PoolMember.objects.filter(pool=pool, active=True).values_list("rep_id", flat=True))
 
 
+def with_other_roles(pool, rep_ids: set[int]) -> frozenset[int]:
+    """The candidates of a route that picks ``rep_ids`` (an account owner, the skilled members). In a
+    ``group`` pool a meeting needs one member of every role: the pick applies to the roles it names, and
+    the members of the other roles stay candidates (the owner is the AE; any free SE joins). Restricting
+    the group to the owner alone left no SE, so the owner never had a free slot."""
+    if pool.strategy != "group":
+        return frozenset(rep_ids)
+    roles = dict(PoolMember.objects.filter(pool=pool, active=True).values_list("rep_id", "role"))
+    picked = {roles[r] for r in rep_ids if r in roles}
+    return frozenset(rep_ids) | {r for r, role in roles.items() if role not in picked}
+
+
 def first_free_slot(meeting_type, route: Route, *, now: datetime, days: int) -> datetime | None:
     """The first start ``route`` offers within ``days`` days from ``now`` (None: nothing free)."""
     window = Interval(now, now + timedelta(days=days))

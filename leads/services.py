@@ -36,10 +36,12 @@ class Decision:
 
 
 def lead_facts(*, email: str, timezone: str, answers: dict, utm: dict, country: str = "") -> LeadFacts:
-    """Facts before scoring; the country is given (an alpha-2 code, checked by the API), else a ``country``
-    answer naming one (``geo.country_code``), else the time zone's."""
+    """Facts before scoring; the country is given (two letters, checked by the API), else a ``country``
+    answer, each when it names a country (``geo.country_code``: "UK" is GB), else the time zone's."""
     country = (
-        country.upper() or country_code(str(answers.get("country") or "")) or country_for_timezone(timezone)
+        country_code(country)
+        or country_code(str(answers.get("country") or ""))
+        or country_for_timezone(timezone)
     )
     return LeadFacts(email=email, timezone=timezone, country=country, answers=answers, utm=utm)
 
@@ -50,7 +52,7 @@ def _route_skills(meeting_type, rule: RoutingRule, pool, *, now: datetime, recor
         return Route(pool=pool)
     skilled = selectors.skilled_rep_ids(pool, skills)
     ranks = selectors.proficiency_ranks(pool, skilled, skills) if pool.strategy == "ranked" else {}
-    route = Route(pool=pool, rep_ids=frozenset(skilled), skills=skills, ranks=ranks)
+    route = Route(pool=pool, rep_ids=selectors.with_other_roles(pool, skilled), skills=skills, ranks=ranks)
     first = (
         selectors.first_free_slot(meeting_type, route, now=now, days=rule.fallback_after_days)
         if skilled
@@ -81,7 +83,7 @@ def _route_owner(meeting_type, rule: RoutingRule, pool, facts: LeadFacts, *, now
         if match.rep_id not in selectors.member_rep_ids(pool):
             info["used"], info["reason"] = False, f"owner is not an active member of pool {pool.slug}"
         else:
-            route = Route(pool=pool, rep_ids=frozenset({match.rep_id}))
+            route = Route(pool=pool, rep_ids=selectors.with_other_roles(pool, {match.rep_id}))
             first = selectors.first_free_slot(meeting_type, route, now=now, days=rule.fallback_after_days)
             if first is not None:
                 info.update(used=True, first_free=first.isoformat())

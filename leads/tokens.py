@@ -31,6 +31,7 @@ class Route:
     skills: dict[str, int] = field(default_factory=dict)
     factors: dict[int, float] = field(default_factory=dict)  # performance weighting: rep id → factor
     ranks: dict[int, int] = field(default_factory=dict)  # ranked pools: proficiency rank, rep id → rank
+    charged: int | None = None  # the ledger entry of the lead's hand-routing, to go with its booking
 
     def restrict(self, spec):
         """``spec`` (a core PoolSpec) with each member's weight multiplied by its performance factor and every
@@ -48,6 +49,16 @@ class Route:
         from booking.services.routing import without
 
         return without(spec, {m.rep_id for m in spec.members} - self.rep_ids)
+
+    def charge_statement(self, booking) -> tuple[str, list]:
+        """The statement that hands the lead's hand-routing charge (``charged``) to ``booking``: linked to
+        it, the entry is no longer an assignment without a booking, so the lead counts once."""
+        from routing.models import LedgerEntry
+
+        opts, quote = LedgerEntry._meta, connection.ops.quote_name
+        column, pk = quote(opts.get_field("booking").column), quote(opts.pk.column)
+        sql = f"UPDATE {quote(opts.db_table)} SET {column} = %s WHERE {pk} = %s AND {column} IS NULL"
+        return sqlwrites.returning(sql, pk), [booking.pk, self.charged]
 
     def attach_statement(self, booking) -> tuple[str, list]:
         """The statement that links the route's lead to ``booking`` (saved, or given its key), for the
@@ -114,11 +125,34 @@ def route_resolve(token, *, meeting_type) -> Route:
     if pool is None:
         raise RouteInvalid("The pool of this route no longer exists.")
     reps = data.get("r")
-    return Route(
+    route = Route(
         pool=pool,
         rep_ids=None if reps is None else frozenset(int(r) for r in reps),
         lead_id=data.get("l"),
         skills=data.get("s") or {},
         factors={int(k): float(v) for k, v in (data.get("f") or {}).items()},
         ranks={int(k): int(v) for k, v in (data.get("k") or {}).items()},
+    )
+    return _as_routed_by_hand(route) if route.lead_id is not None else route
+
+
+def _as_routed_by_hand(route: Route) -> Route:
+    """The route of a lead an admin routed by hand since its token was issued (``leads.manual``), while it
+    has no booking that moved: the hand-picked rep only, in the pool chosen then, carrying the charge the
+    hand-routing wrote (``charged``: a booking takes it over). Before, the old token still offered the whole
+    pool: the booking went to another rep, and the lead was charged to both."""
+    from leads.models import Lead
+
+    decision = Lead.objects.filter(pk=route.lead_id).values_list("decision", flat=True).first() or {}
+    manual = decision.get("manual") if isinstance(decision, dict) else None
+    if not manual or manual.get("booking") is not None:
+        return route
+    pool = Pool.objects.filter(slug=manual.get("pool")).first() or route.pool
+    return replace(
+        route,
+        pool=pool,
+        rep_ids=frozenset({int(manual["rep_id"])}),
+        factors={},
+        ranks={},
+        charged=manual.get("ledger_entry"),
     )

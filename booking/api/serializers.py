@@ -165,8 +165,10 @@ def validate_answers(questions: list, answers: dict) -> dict:
     for key, question in known.items():
         value = answers.get(key)
         if _blank(value):
-            if question.get("required"):
+            if question.get("required"):  # a required box (consent) must be ticked
                 errors[key] = ["This question is required."]
+            elif value is False and question.get("type") in ("checkbox", "boolean"):
+                cleaned[key] = False  # an answer ("no"), which routing rules may ask for (equals false)
             continue
         message = _answer_error(question, value)
         if message:

@@ -272,6 +272,8 @@ def _book(
         )
     if route and route.lead_id is not None:  # the lead's link to its booking
         then.append(route.attach_statement(booking))
+    if route and route.charged is not None:  # the lead's hand-routing charge goes with its booking
+        then.append(route.charge_statement(booking))
     outbox.deliver_after_commit(messages)  # before the writes: a failed round trip discards it
     # the last statements of the booking's transaction: its COMMIT may go with them (``sqlrows.batch``)
     sqlwrites.insert_many(
