@@ -185,6 +185,8 @@ def validate(node: Any, path: str = "conditions") -> list[str]:
         errors.append(f"{path}.value: {op} expects a list")
     elif op in NUMBER_OPS and _number(node["value"]) is None:
         errors.append(f"{path}.value: {op} expects a number")
+    elif op == "exists" and not isinstance(node["value"], bool):  # "false" (text) would mean true
+        errors.append(f"{path}.value: exists expects true or false")
     extra = set(node) - {"field", "op", "value"}
     if extra:
         errors.append(f"{path}: unexpected keys {', '.join(sorted(extra))}")

@@ -128,6 +128,9 @@ def test_validate_reports_paths():
     for op in (["in"], {"x": 1}, None, 3):  # unhashable or non-string operators: an error, not a TypeError
         assert validate({"field": "score", "op": op, "value": 1})[0].startswith("conditions.op: unknown")
     assert validate_points([{"points": "x"}]) == ["score_points[0]: expected {'when': …, 'points': number}"]
+    # "false" (text) was accepted and meant true: exists takes true or false only
+    wrong = validate(c("answers.size", "exists", "false"))
+    assert wrong == ["conditions.value: exists expects true or false"]
 
 
 def test_country_for_timezone():
