@@ -128,9 +128,10 @@ def _compare(op: str, actual: Any, expected: Any) -> bool:
     if op in ("equals", "not_equals"):
         same = _same(actual, expected)
         return same if op == "equals" else not same
-    if op in ("in", "not_in"):  # ``equals`` one of them
+    if op in ("in", "not_in"):  # ``equals`` one of them; a multiselect: any of its choices does
         options = expected if isinstance(expected, list | tuple) else [expected]
-        inside = any(_same(actual, option) for option in options)
+        chosen = actual if isinstance(actual, list | tuple) else [actual]
+        inside = any(_same(item, option) for item in chosen for option in options)
         return inside if op == "in" else not inside
     if op == "contains":
         if isinstance(actual, list):

@@ -170,3 +170,11 @@ def test_account_owner_in_a_group_pool_keeps_the_owner_and_the_other_roles(api, 
     api.post("/api/v1/meeting-types/demo/route", lead_body(answers={"size": "51+"}), format="json")
     decision = Lead.objects.get().decision
     assert decision["owner"]["used"] is True, decision["owner"]
+
+
+def test_in_on_a_multiselect_asks_whether_any_choice_is_listed():
+    """``products not_in ["crm"]`` was true with crm chosen (the whole list compared with each option)."""
+    facts = LeadFacts(answers={"products": ["crm", "sso"]})
+    assert matches(c("answers.products", "in", ["crm", "erp"]), facts)
+    assert not matches(c("answers.products", "not_in", ["crm"]), facts)
+    assert matches(c("answers.products", "not_in", ["erp"]), facts)
