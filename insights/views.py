@@ -70,12 +70,21 @@ def simulator(request):
     return render(request, "insights/simulator.html", context, status=status)
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value):
+    """A text cell that a spreadsheet would run as a formula (a prospect named ``=HYPERLINK(…)``, CSV
+    injection) gets a leading apostrophe, which shows the text as typed; numbers stay numbers."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_START) else value
+
+
 def _csv(name: str, header: list[str], rows: list[list]) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
     writer = csv.writer(response)
     writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerows([_cell(v) for v in row] for row in rows)
     return response
 
 

@@ -178,3 +178,20 @@ def test_a_period_without_bookings_has_no_share_and_no_gap(client, meeting_type,
     )
     share, gap = rows[0].index("share"), rows[0].index("gap")
     assert {(r[share], r[gap]) for r in rows[1:]} == {("", "")}
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_written_as_text(client, meeting_type, recorded):
+    """A prospect named ``=HYPERLINK(…)`` (the API takes any one-line name) went into the "today's
+    meetings" CSV as a formula that Excel or Sheets runs on opening (CSV injection); text starting with
+    = + - @ now gets a leading apostrophe, and numbers stay numbers."""
+    Booking.objects.update(prospect_name='=HYPERLINK("https://evil.example","open")')
+    client.force_login(get_user_model().objects.create_user("boss", password="pw", is_staff=True))
+    query = {"pool": meeting_type.pool.slug, "start": "2026-03-01 00:00", "end": "2026-03-08 00:00"}
+    with time_machine.travel(at(3, 8, 30), tick=False):
+        response = client.get("/insights/", {**query, "table": "meetings"})
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert rows[1:] and all(r[3] == '\'=HYPERLINK("https://evil.example","open")' for r in rows[1:])
+    reps = list(
+        csv.reader(io.StringIO(client.get("/insights/", {**query, "table": "reps"}).content.decode()))
+    )
+    assert all(not cell.startswith("'") for row in reps for cell in row)
