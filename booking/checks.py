@@ -26,3 +26,22 @@ def rate_limit_is_shared(app_configs=None, **kwargs) -> list[Warning]:
             id="baton.W001",
         )
     ]
+
+
+NO_DELIVERY = ("console.EmailBackend", "locmem.EmailBackend", "dummy.EmailBackend", "filebased.EmailBackend")
+
+
+@register(Tags.compatibility, deploy=True)
+def email_is_delivered(app_configs=None, **kwargs) -> list[Warning]:
+    """Confirmations, cancellations and invitations go by e-mail: with the development default (the
+    console backend) a deployment prints them to its log and no prospect or host gets one."""
+    if not settings.EMAIL_BACKEND.endswith(NO_DELIVERY):
+        return []
+    return [
+        Warning(
+            f"EMAIL_BACKEND is {settings.EMAIL_BACKEND.rsplit('.', 2)[-2]}: booking e-mails are not sent.",
+            hint="Set EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend and EMAIL_HOST, EMAIL_PORT, "
+            'EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS, DEFAULT_FROM_EMAIL (README "Production").',
+            id="baton.W003",
+        )
+    ]

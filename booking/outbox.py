@@ -45,7 +45,7 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from booking.models import Booking, OutboxMessage
@@ -203,6 +203,8 @@ def _still_mine(row: OutboxMessage) -> bool:
     ).update(claimed_until=lease)
     if renewed:
         row.claimed_until = lease
+    else:  # another worker has it, and counted its own attempt: ours was none
+        OutboxMessage.objects.filter(pk=row.pk, attempts__gt=0).update(attempts=F("attempts") - 1)
     return bool(renewed)
 
 

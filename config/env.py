@@ -7,6 +7,7 @@ instead of at the first request.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -138,22 +139,24 @@ def parse_database_url(url: str, *, base_dir: Path, name: str = "DATABASE_URL") 
 
 
 def env_redis_url(name: str, *, environ=os.environ) -> str:
-    """A Redis URL (redis://, rediss:// or unix://) with a host (or, for unix://, a socket path); what
-    Django's Redis cache would otherwise take and fail on at the first request that uses it."""
+    """Redis URLs (redis://, rediss:// or unix://), each with a host (or, for unix://, a socket path);
+    comma-separated for a primary and its replicas, as Django's Redis cache takes them. Checked here, not
+    at the first request that uses the cache."""
     raw = (environ.get(name) or "").strip()
-    parts = urlsplit(raw)
-    if parts.scheme not in ("redis", "rediss", "unix"):
-        raise ImproperlyConfigured(
-            f"{name}: expected redis://host:port/db (or rediss://, unix://), got {raw!r}"
-        )
-    if not (parts.path if parts.scheme == "unix" else parts.hostname):
-        raise ImproperlyConfigured(
-            f"{name}: the URL names no {'socket' if parts.scheme == 'unix' else 'host'}"
-        )
-    try:
-        parts.port  # noqa: B018 (raises on a bad port)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name}: bad port in {raw!r}") from None
+    for url in re.split(r"[;,]", raw):  # as Django's Redis cache splits it
+        parts = urlsplit(url.strip())
+        if parts.scheme not in ("redis", "rediss", "unix"):
+            raise ImproperlyConfigured(
+                f"{name}: expected redis://host:port/db (or rediss://, unix://), got {url!r}"
+            )
+        if not (parts.path if parts.scheme == "unix" else parts.hostname):
+            raise ImproperlyConfigured(
+                f"{name}: the URL names no {'socket' if parts.scheme == 'unix' else 'host'}: {url!r}"
+            )
+        try:
+            parts.port  # noqa: B018 (raises on a bad port)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: bad port in {url!r}") from None
     return raw
 
 

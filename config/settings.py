@@ -244,10 +244,26 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"redact_tokens": {"()": "config.logfilters.RedactTokens"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact_tokens"]}},
+    "formatters": {
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        }
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["redact_tokens"]},
+        # configuring django.server's filter replaces Django's own handler for it: the same one again
+        "django.server": {"class": "logging.StreamHandler", "formatter": "django.server"},
+    },
     "loggers": {
         "django.request": {"filters": ["redact_tokens"]},
-        "django.server": {"filters": ["redact_tokens"]},
+        "django.server": {
+            "handlers": ["django.server"],
+            "filters": ["redact_tokens"],
+            "level": "INFO",
+            "propagate": False,
+        },
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
@@ -350,5 +366,22 @@ for _name, _rate in (
     ("BOOKING_RATE_LIMIT", BOOKING_RATE_LIMIT),
     ("API_READ_RATE_LIMIT", API_READ_RATE_LIMIT),
 ):
-    if _rate and not __import__("re").fullmatch(r"\d+/(s|sec|m|min|h|hour|d|day)", _rate):
+    if _rate and not re.fullmatch(r"\d+/(s|sec|m|min|h|hour|d|day)", _rate):
         raise ImproperlyConfigured(f"{_name}: expected e.g. 30/min, got {_rate!r}")
+
+# --- Leads (docs/routing-rules.md; read through ``leads.conf``).
+BATON_ROUTE_MAX_AGE_SECONDS = env_int("BATON_ROUTE_MAX_AGE_SECONDS", 7200, minimum=60)  # route tokens
+BATON_OWNER_BACKEND = env_str("BATON_OWNER_BACKEND", "leads.owners.AccountOwnerBackend") or ""
+BATON_LEARN_OWNERS = env_bool("BATON_LEARN_OWNERS", True)
+BATON_NURTURE_WEBHOOK_URL = env_str("BATON_NURTURE_WEBHOOK_URL", "") or ""
+if BATON_NURTURE_WEBHOOK_URL and (
+    not BATON_NURTURE_WEBHOOK_URL.startswith(("http://", "https://"))
+    or not urlsplit(BATON_NURTURE_WEBHOOK_URL).hostname
+):
+    raise ImproperlyConfigured(
+        f"BATON_NURTURE_WEBHOOK_URL: expected an http(s) URL, got {BATON_NURTURE_WEBHOOK_URL!r}"
+    )
+if not re.fullmatch(r"[A-Za-z_][\w.]*\.[A-Za-z_]\w*", BATON_OWNER_BACKEND):
+    raise ImproperlyConfigured(
+        f"BATON_OWNER_BACKEND: expected a dotted path to a class, got {BATON_OWNER_BACKEND!r}"
+    )

@@ -60,7 +60,7 @@ def with_other_roles(pool, rep_ids: set[int]) -> frozenset[int]:
     ``group`` pool a meeting needs one member of every role: the pick applies to the roles it names, and
     the members of the other roles stay candidates (the owner is the AE; any free SE joins). Restricting
     the group to the owner alone left no SE, so the owner never had a free slot."""
-    if pool.strategy != "group":
+    if pool.strategy != "group" or not rep_ids:  # nobody picked: nobody (not every role open)
         return frozenset(rep_ids)
     roles = dict(PoolMember.objects.filter(pool=pool, active=True).values_list("rep_id", "role"))
     picked = {roles[r] for r in rep_ids if r in roles}

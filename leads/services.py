@@ -36,13 +36,10 @@ class Decision:
 
 
 def lead_facts(*, email: str, timezone: str, answers: dict, utm: dict, country: str = "") -> LeadFacts:
-    """Facts before scoring; the country is given (two letters, checked by the API), else a ``country``
-    answer, each when it names a country (``geo.country_code``: "UK" is GB), else the time zone's."""
-    country = (
-        country_code(country)
-        or country_code(str(answers.get("country") or ""))
-        or country_for_timezone(timezone)
-    )
+    """Facts before scoring; the country is given (two letters, checked by the API; "UK" is GB), else a
+    ``country`` answer when it names a country (``geo.country_code``), else the time zone's."""
+    given = country_code(country) or country.upper()  # an integrator's code (XK) stands; "UK" is GB
+    country = given or country_code(str(answers.get("country") or "")) or country_for_timezone(timezone)
     return LeadFacts(email=email, timezone=timezone, country=country, answers=answers, utm=utm)
 
 

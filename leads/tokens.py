@@ -147,11 +147,13 @@ def _as_routed_by_hand(route: Route) -> Route:
     manual = decision.get("manual") if isinstance(decision, dict) else None
     if not manual or manual.get("booking") is not None:
         return route
+    from leads.selectors import with_other_roles
+
     pool = Pool.objects.filter(slug=manual.get("pool")).first() or route.pool
     return replace(
         route,
         pool=pool,
-        rep_ids=frozenset({int(manual["rep_id"])}),
+        rep_ids=with_other_roles(pool, {int(manual["rep_id"])}),  # a group's other roles stay open
         factors={},
         ranks={},
         charged=manual.get("ledger_entry"),

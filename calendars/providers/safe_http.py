@@ -144,4 +144,6 @@ def read_body(resp: requests.Response, *, limit: int, deadline: float) -> bytes:
         raise InvalidFeed("The ICS feed's compressed body cannot be read.") from None
     if len(body) > limit:
         raise InvalidFeed("The ICS feed is larger than CALENDAR_ICS_MAX_BYTES.")
+    if not decoder.eof:  # cut off: a full sync from part of a feed would drop the rest's busy times
+        raise ProviderUnavailable("The ICS feed broke off (its compressed body is incomplete).")
     return body

@@ -49,3 +49,21 @@ def test_calendar_alerts_need_a_recipient(alerts, admins, warned):
     with override_settings(CALENDAR_ALERT_EMAILS=alerts, ADMINS=admins):
         found = alerts_have_a_recipient()
     assert [w.id for w in found] == (["baton.W002"] if warned else [])
+
+
+@pytest.mark.parametrize(
+    ("backend", "warned"),
+    [
+        ("django.core.mail.backends.console.EmailBackend", True),
+        ("django.core.mail.backends.smtp.EmailBackend", False),
+    ],
+    ids=["console", "smtp"],
+)
+def test_booking_emails_need_a_delivering_backend(backend, warned):
+    """The development default (console) in a deployment printed every confirmation to the log; no
+    prospect or host got one, and nothing said so."""
+    from booking.checks import email_is_delivered
+
+    with override_settings(EMAIL_BACKEND=backend):
+        found = email_is_delivered()
+    assert [w.id for w in found] == (["baton.W003"] if warned else [])

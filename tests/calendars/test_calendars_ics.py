@@ -375,3 +375,28 @@ def test_the_sync_says_when_a_series_is_not_counted(make_rep, ics_connection, fa
         connection.refresh_from_db()
         assert calendar.last_error == connection.last_error == ""
         assert connection.rep.busy_intervals.count() > 1  # the one-off, and the weekly series
+
+
+def test_a_compressed_feed_cut_off_is_not_taken_for_the_whole_feed():
+    """A gzip body cut short decompresses to part of the feed; taken as complete, a full sync would drop
+    the busy times of the rest. It is a broken-off fetch (the last busy times stay)."""
+    import gzip
+    import io
+
+    import requests
+    import urllib3
+
+    from calendars.providers.safe_http import read_body
+
+    whole = gzip.compress(fixture_bytes("recurring_dst.ics"))
+
+    def response(body: bytes) -> requests.Response:
+        resp = requests.Response()
+        resp.headers["Content-Encoding"] = "gzip"
+        resp.raw = urllib3.HTTPResponse(body=io.BytesIO(body), preload_content=False, decode_content=False)
+        return resp
+
+    deadline = time.monotonic() + 10
+    assert read_body(response(whole), limit=10**6, deadline=deadline) == fixture_bytes("recurring_dst.ics")
+    with pytest.raises(ProviderUnavailable, match="incomplete"):
+        read_body(response(whole[: len(whole) // 2]), limit=10**6, deadline=deadline)

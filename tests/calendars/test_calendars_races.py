@@ -230,6 +230,8 @@ def test_a_row_of_a_batch_is_not_delivered_twice_when_its_lease_ran_out_before_i
         go.set()
         worker.join(WAIT)
     assert "result" in box, box
+    # the task's claim of the row it then left to the sweep is no attempt: one in all, the sweep's
+    assert OutboxMessage.objects.get(pk=prospect.pk).attempts == 1
     to_prospect = [m for m in mail.outbox if m.to == ["pat@example.org"]]
     assert len(to_prospect) == 1, f"prospect e-mailed {len(to_prospect)} times (task outcome {box['result']})"
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import time
 
+import pytest
 from rest_framework.test import APIClient
 
 from config.logfilters import redact
@@ -98,3 +99,29 @@ def test_anchors_and_merges_of_a_real_config_still_load():
     assert load_document(text, filename="baton.yaml")["reps"][1]["working_hours"] == {
         "monday": ["09:00-17:00"]
     }
+
+
+def test_cache_url_accepts_primary_and_replica_list_that_django_redis_cache_takes():
+    """Django's RedisCache takes LOCATION as "primary,replica,..." (``re.split("[;,]", …)``): the CACHE_URL
+    check read it as one URL and refused it ("bad port"), so a deployment with replicas did not start."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from config.env import env_redis_url
+
+    url = "redis://primary:6379,redis://replica:6379;redis://other:6380"
+    try:
+        assert env_redis_url("CACHE_URL", environ={"CACHE_URL": url}) == url
+    except ImproperlyConfigured as exc:
+        pytest.fail(f"a Django-supported CACHE_URL is refused: {exc}")
+
+
+def test_dev_server_request_lines_still_reach_a_handler():
+    """dictConfig removes the handlers of every logger it names, and Django's default gives
+    ``django.server`` its own handler with ``propagate: False``: naming it only to add the redaction filter
+    left ``runserver`` printing no request line at all (found in review). It has its handler again."""
+    import logging
+
+    logger = logging.getLogger("django.server")
+    assert logger.hasHandlers(), (
+        f"django.server: handlers={logger.handlers}, propagate={logger.propagate}: its records go nowhere"
+    )

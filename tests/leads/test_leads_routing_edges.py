@@ -178,3 +178,47 @@ def test_in_on_a_multiselect_asks_whether_any_choice_is_listed():
     assert matches(c("answers.products", "in", ["crm", "erp"]), facts)
     assert not matches(c("answers.products", "not_in", ["crm"]), facts)
     assert matches(c("answers.products", "not_in", ["erp"]), facts)
+
+
+def test_skills_route_in_group_pool_without_any_skilled_member_offers_nobody():
+    """No member holds the required skill (no fallback pool): the skilled route has no candidates. In a
+    group pool the empty pick named no role, so every member of every role became one (found in review)."""
+    from leads.models import RoutingRule
+    from leads.services import _route_skills
+
+    ae, se = make_rep("Ann AE"), make_rep("Sid SE")
+    group = make_pool("group", [ae, se], roles=["ae", "se"])
+    mt = make_meeting_type(group, slug="grp")
+    rule = RoutingRule.objects.create(
+        meeting_type=mt,
+        order=1,
+        name="German",
+        pool=group,
+        required_skills={"german": 5},
+        fallback_after_days=7,
+    )
+    route = _route_skills(mt, rule, group, now=NOW, record={})
+    assert route.rep_ids == frozenset(), f"no skilled member, yet candidates {sorted(route.rep_ids or [])}"
+
+
+def test_hand_routed_lead_in_group_pool_keeps_the_other_roles_open(api):
+    """The old token of a lead routed by hand resolved to the hand-picked rep alone: in a group pool (AE +
+    SE) every SE was unavailable and the token offered no time (found in review)."""
+    from leads.manual import lead_route_by_hand
+    from leads.models import Lead
+    from leads.selectors import first_free_slot
+    from leads.tokens import Route, route_resolve
+
+    ae1, ae2, se = make_rep("Ann AE"), make_rep("Abe AE"), make_rep("Sid SE")
+    group = make_pool("group", [ae1, ae2, se], roles=["ae", "ae", "se"])
+    mt = make_meeting_type(group, slug="grp-demo")
+    assert first_free_slot(mt, Route(pool=group), now=NOW, days=7) is not None  # the pool has times
+    resp = api.post("/api/v1/meeting-types/grp-demo/route", lead_body(answers={}), format="json")
+    assert resp.status_code == 200, resp.content
+    token = resp.json()["route"]
+    lead = Lead.objects.get()
+    lead_route_by_hand(lead_id=lead.pk, rep_id=ae2.pk, code="customer_request", note="asked for Abe")
+    route = route_resolve(token, meeting_type=mt)
+    assert first_free_slot(mt, route, now=NOW, days=7) is not None, (
+        f"hand-routed token offers no time in a group pool: candidates {sorted(route.rep_ids)}"
+    )

@@ -164,6 +164,14 @@ def test_a_country_answer_names_a_country_or_is_left(answer, country):
     assert facts.country == country
 
 
+def test_an_integrators_country_code_stands_and_uk_is_gb():
+    """The API's ``country`` (two letters) stands even where iso3166.tab has no such code (XK, Kosovo);
+    only names it knows otherwise are translated ("UK" is GB)."""
+    facts = lead_facts(email="p@x.example", timezone="Europe/Belgrade", answers={}, utm={}, country="xk")
+    assert facts.country == "XK"
+    assert lead_facts(email="p@x.example", timezone="UTC", answers={}, utm={}, country="UK").country == "GB"
+
+
 values = st.one_of(st.text(max_size=8), st.integers(-1000, 1000), st.lists(st.text(max_size=5), max_size=3))
 
 
