@@ -41,12 +41,8 @@ def demo(db, clock) -> str:
     return run("demo")
 
 
-@pytest.fixture
-def booking(demo):
-    """A booking of the ``demo`` meeting type (first_available pool) made through the public API."""
-    from booking.models import Booking
-
-    api = APIClient()
+def book_demo(api: APIClient) -> dict:
+    """Book the ``demo`` meeting type (first_available pool) through the public API: the 201 body."""
     slots = api.get("/api/v1/meeting-types/demo/slots", {"start": "2026-03-03", "timezone": "UTC"}).json()
     # the slot nearest 10:00 UTC, when reps in Europe and India are all at work
     start = min(
@@ -55,4 +51,12 @@ def booking(demo):
     body = {"start": start, "name": "Pat Prospect", "email": "pat@example.org", "timezone": "Europe/Berlin"}
     response = api.post("/api/v1/meeting-types/demo/bookings", body, format="json")
     assert response.status_code == 201, response.content
-    return Booking.objects.get(pk=response.json()["id"])
+    return response.json()
+
+
+@pytest.fixture
+def booking(demo):
+    """A booking of the ``demo`` meeting type (first_available pool) made through the public API."""
+    from booking.models import Booking
+
+    return Booking.objects.get(pk=book_demo(APIClient())["id"])

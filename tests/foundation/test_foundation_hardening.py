@@ -11,18 +11,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from config.logfilters import redact
-
-
-def _book(api: APIClient) -> str:
-    """A booking of the demo meeting type through the public API; returns its manage token."""
-    slots = api.get("/api/v1/meeting-types/demo/slots", {"start": "2026-03-03", "timezone": "UTC"}).json()
-    start = min(
-        (s["start"] for s in slots["slots"]), key=lambda s: abs(int(s[11:13]) * 60 + int(s[14:16]) - 600)
-    )
-    body = {"start": start, "name": "Pat Prospect", "email": "pat@example.org", "timezone": "Europe/Berlin"}
-    response = api.post("/api/v1/meeting-types/demo/bookings", body, format="json")
-    assert response.status_code == 201, response.content
-    return response.json()["manage_token"]
+from tests.foundation.conftest import book_demo
 
 
 def test_a_valid_manage_token_is_not_written_to_the_log_by_a_failed_request(demo, caplog):
@@ -31,7 +20,7 @@ def test_a_valid_manage_token_is_not_written_to_the_log_by_a_failed_request(demo
     mistyped reschedule put a live token in the log, from which anyone reading it could cancel or move the
     booking. It is redacted now (``config.logfilters``)."""
     api = APIClient()
-    token = _book(api)
+    token = book_demo(api)["manage_token"]
     caplog.set_level(logging.INFO)
     response = api.post(f"/api/v1/bookings/{token}/reschedule", {"start": "not a time"}, format="json")
     assert response.status_code == 400
