@@ -121,6 +121,14 @@ class Booking(models.Model):
         return ical_uid(self.pk, self.created_at)
 
 
+# The order of a booking's hosts everywhere (API, e-mails, calendar write-back, the manage page and .ics):
+# the lead first. A booking's hosts are chosen role by role in alphabetical order (a group pool's "ae" before
+# its "se"; every other pool has one host), so this is the order they were chosen in, and it stays so when
+# a reassignment or a reschedule gives a seat a new row: ordered by key, the new AE came after the SE, and
+# the write-back, the API and the e-mails named different leads (the prospect lost or doubled its invite).
+HOST_ORDER = ("role", "pk")
+
+
 class BookingHost(models.Model):
     """A rep hosting a booking. ``blocked_*`` is the booking widened by its buffers; on PostgreSQL an
     exclusion constraint keeps the blocked ranges of one rep's active bookings from overlapping.

@@ -18,7 +18,7 @@ from booking import selectors
 from booking.api import serializers as s
 from booking.api.throttles import BookingRateThrottle, ReadRateThrottle
 from booking.errors import InvalidInput
-from booking.models import BookingHost
+from booking.models import HOST_ORDER, BookingHost
 from booking.presenters import booking_body
 from booking.services import booking_cancel, booking_create, booking_outcome_record, booking_reschedule
 
@@ -138,7 +138,7 @@ class BookingCreate(PublicAPIView):
 
 
 def _active_hosts(booking):
-    rows = BookingHost.objects.filter(booking=booking).select_related("rep").order_by("pk")
+    rows = BookingHost.objects.filter(booking=booking).select_related("rep").order_by(*HOST_ORDER)
     active = [h for h in rows if h.active] or [
         h for h in rows if h.released == BookingHost.Released.CANCELLED
     ]

@@ -21,7 +21,7 @@ from booking.errors import (
     InvalidInput,
     SlotUnavailable,
 )
-from booking.models import Booking, BookingHost
+from booking.models import HOST_ORDER, Booking, BookingHost
 from booking.presenters import booking_body, manage_url
 from booking.selectors import as_routed, booking_by_token, booking_changeable, reschedule_alternatives
 from booking.services import locking
@@ -78,7 +78,7 @@ def booking_cancel(*, token: str, reason: str = "", now: datetime | None = None)
         with transaction.atomic(durable=True):
             booking = booking_by_token(token, for_update=True)
             booking_changeable(booking, now=now)
-            hosts = list(booking.hosts.filter(active=True).select_related("rep").order_by("pk"))
+            hosts = list(booking.hosts.filter(active=True).select_related("rep").order_by(*HOST_ORDER))
             locking.lock_reps(h.rep_id for h in hosts)  # see ``locking.lock_reps``: the tallies move
             BookingHost.objects.filter(pk__in=[h.pk for h in hosts]).update(
                 active=False, released=Released.CANCELLED
@@ -162,7 +162,7 @@ def _move_hosts(booking: Booking, rows: list[BookingHost], new_hosts: dict[int, 
         ]
     )
     active = [r for r in rows if r.active] + added
-    active.sort(key=lambda r: list(new_hosts).index(r.rep_id))
+    active.sort(key=lambda r: (r.role, list(new_hosts).index(r.rep_id)))  # HOST_ORDER
     return active, released
 
 
@@ -250,7 +250,7 @@ def _ask_before(token: str, *, start: datetime, now: datetime) -> _Asked:
         return asked
     if start == booking.start:  # nothing to ask: the transaction changes nothing
         return asked
-    current = list(booking.hosts.filter(active=True).order_by("pk"))
+    current = list(booking.hosts.filter(active=True).order_by(*HOST_ORDER))
     reps = set(PoolMember.objects.filter(pool_id=booking.pool_id).values_list("rep_id", flat=True))
     if not calendar_health(reps | {r.rep_id for r in current}, now=now).live:  # nobody to ask: one query
         return asked
@@ -290,7 +290,7 @@ def booking_reschedule(
             holder["booking"] = booking
             booking_changeable(booking, now=now)
             meeting_type, pool = booking.meeting_type, booking.pool
-            rows = list(booking.hosts.select_related("rep").order_by("pk"))
+            rows = list(booking.hosts.select_related("rep").order_by(*HOST_ORDER))
             current = [r for r in rows if r.active]
             if start == booking.start:  # nothing moves: a retried request changes and sends nothing
                 return booking_body(booking, host_dicts(current, {}), zone=zone, now=now)

@@ -10,7 +10,7 @@ from django.utils import timezone as dj_timezone
 
 from booking import emails, outbox
 from booking.errors import BookingError, BookingNotActive, InvalidInput, ReassignNotPossible
-from booking.models import Booking
+from booking.models import HOST_ORDER, Booking
 from booking.selectors import booking_changeable
 from booking.services import locking
 from booking.services.manage import _credit_holder, _history, _iso, _move_hosts
@@ -119,7 +119,7 @@ def booking_reassign(
             )
             if member is None:
                 raise ReassignNotPossible("That member is not in this booking's pool.")
-            rows = list(booking.hosts.select_related("rep").order_by("pk"))
+            rows = list(booking.hosts.select_related("rep").order_by(*HOST_ORDER))
             current = [r for r in rows if r.active]
             if not current:
                 raise BookingNotActive("This booking has no active host.")

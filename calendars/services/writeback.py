@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from contextlib import contextmanager
 
-from booking.models import Booking, BookingHost
+from booking.models import HOST_ORDER, Booking, BookingHost
 from booking.presenters import answer_rows
 from calendars.errors import CalendarError, CalendarWriteFailed, EventGone, GrantRevoked
 from calendars.models import BookingEvent, Calendar, CalendarConnection
@@ -60,7 +60,7 @@ def _state(booking_id: int) -> tuple:
 def _sync_once(booking_id: int) -> tuple[dict[int, str], tuple]:
     """One pass over the booking's hosts; returns the outcome and the state of the booking it wrote."""
     booking = Booking.objects.select_related("meeting_type").get(pk=booking_id)
-    hosts = list(BookingHost.objects.filter(booking=booking).select_related("rep").order_by("pk"))
+    hosts = list(BookingHost.objects.filter(booking=booking).select_related("rep").order_by(*HOST_ORDER))
     active = [h for h in hosts if h.active]
     lead = active[0] if active else None
     written = (booking.status, booking.sequence, tuple(sorted(h.rep_id for h in active)))
