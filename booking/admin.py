@@ -289,7 +289,7 @@ class BookingAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/booking/booking/reassign.html", context)
 
-    @admin.action(description="Reassign the selected booking to another member…")
+    @admin.action(description="Reassign the selected booking to another member…", permissions=["change"])
     def reassign_action(self, request, queryset):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one booking to reassign.", messages.WARNING)
@@ -297,8 +297,14 @@ class BookingAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:booking_booking_reassign", args=[queryset.get().pk]))
 
     def _record(self, request, queryset, kind: str) -> None:
-        done = 0
+        """A bulk action records plain outcomes only where none is recorded: a booking recorded as won (with
+        its amount), qualified or lost is left as it is and named (its own page replaces an outcome)."""
+        done, kept = 0, []
+        recorded = dict(BookingOutcome.objects.filter(booking__in=queryset).values_list("booking_id", "kind"))
         for booking in queryset:
+            if recorded.get(booking.pk) not in (None, kind):
+                kept.append(f"{booking} ({recorded[booking.pk]})")
+                continue
             try:
                 booking_outcome_record(booking=booking, kind=kind, user=request.user)
                 done += 1
@@ -306,12 +312,14 @@ class BookingAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{booking}: {exc.detail}", messages.ERROR)
         if done:
             self.message_user(request, f"Recorded {kind} for {done} booking(s).", messages.SUCCESS)
+        if kept:
+            self.message_user(request, f"Already recorded, not changed: {'; '.join(kept)}.", messages.WARNING)
 
-    @admin.action(description="Record outcome: held")
+    @admin.action(description="Record outcome: held", permissions=["change"])
     def record_held(self, request, queryset):
         self._record(request, queryset, BookingOutcome.Kind.HELD)
 
-    @admin.action(description="Record outcome: no-show")
+    @admin.action(description="Record outcome: no-show", permissions=["change"])
     def record_no_show(self, request, queryset):
         self._record(request, queryset, BookingOutcome.Kind.NO_SHOW)
 
@@ -338,6 +346,10 @@ class BookingHostAdmin(_ReadOnly):
 @admin.register(BookingOutcome)
 class BookingOutcomeAdmin(_ReadOnly):
     list_display = ("booking", "kind", "amount", "recorded_by", "recorded_at")
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # the booking would stay completed / no-show with no outcome
+
     list_filter = ("kind", "recorded_at")
     search_fields = ("booking__prospect_name", "booking__prospect_email", "note")
     list_select_related = ("booking__meeting_type", "recorded_by")

@@ -12,11 +12,21 @@ from django.utils import timezone
 from booking.selectors import ATTENTION, bookings_needing_attention
 
 PARAMETER = "attention"
+REP_PARAMETER = "attention_rep"  # one host's bookings that need attention (the rep admin's link)
 
 
 class NeedsAttentionFilter(admin.SimpleListFilter):
     title = "needs attention"
     parameter_name = PARAMETER
+
+    def __init__(self, request, params, model, model_admin):
+        rep = params.pop(REP_PARAMETER, None)
+        rep = rep[-1] if isinstance(rep, list) else rep
+        self.rep_id = int(rep) if isinstance(rep, str) and rep.isdigit() else None
+        super().__init__(request, params, model, model_admin)
+
+    def expected_parameters(self):
+        return [PARAMETER, REP_PARAMETER]
 
     def lookups(self, request, model_admin):
         return [("any", "Any reason"), *ATTENTION.items()]
@@ -25,4 +35,5 @@ class NeedsAttentionFilter(admin.SimpleListFilter):
         value = self.value()
         if value not in {"any", *ATTENTION}:
             return queryset
-        return bookings_needing_attention(queryset, "" if value == "any" else value, now=timezone.now())
+        reason = "" if value == "any" else value
+        return bookings_needing_attention(queryset, reason, now=timezone.now(), rep_id=self.rep_id)

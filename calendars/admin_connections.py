@@ -27,7 +27,16 @@ class CalendarInline(admin.TabularInline):
         "last_error",
         "watch_expiration",
     )
-    readonly_fields = ("name", "last_synced_at", "last_error", "watch_expiration")
+    # the roles are the rep's to choose on their calendar page (``calendar_roles_set``: the busy rows of a
+    # calendar that stops blocking go, one receiving calendar, never a read-only one); saved here: not so
+    readonly_fields = (
+        "name",
+        "blocks_availability",
+        "receives_bookings",
+        "last_synced_at",
+        "last_error",
+        "watch_expiration",
+    )
     exclude = SECRET_FIELDS
     show_change_link = True
 
@@ -63,14 +72,14 @@ class CalendarConnectionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False  # connections are made by reps through OAuth or their ICS link
 
-    @admin.action(description="Sync the selected connections now")
+    @admin.action(description="Sync the selected connections now", permissions=["change"])
     def sync_now(self, request, queryset):
         count = 0
         for cal in Calendar.objects.filter(connection__in=queryset, blocks_availability=True):
             count += request_sync(calendar_id=cal.pk)
         self.message_user(request, f"Queued {count} calendar sync(s).")
 
-    @admin.action(description="Refresh the calendar lists")
+    @admin.action(description="Refresh the calendar lists", permissions=["change"])
     def refresh_calendars(self, request, queryset):
         for connection in queryset:
             try:
@@ -95,6 +104,8 @@ class CalendarAdmin(admin.ModelAdmin):
     exclude = SECRET_FIELDS
     readonly_fields = (
         "connection",
+        "blocks_availability",  # the rep's to choose (``calendar_roles_set``), as on the inline
+        "receives_bookings",
         "external_id",
         "is_primary",
         "can_write",
@@ -128,8 +139,14 @@ class BookingEventAdmin(admin.ModelAdmin):
         "state",
         "generation",
         "written_sequence",
+        "host_removed_at",
         "updated_at",
     )
 
     def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        """Part of its booking (as the booking's admin says): without it a cancellation or a reassignment
+        finds no event to cancel, and the meeting stays in the host's calendar for good."""
         return False

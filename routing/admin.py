@@ -113,14 +113,14 @@ class RepAdmin(admin.ModelAdmin):
 
 def attention_link(rep: Rep) -> tuple[int, str] | None:
     """(how many, booking list URL) for the rep's upcoming bookings that need attention, or None."""
-    from booking.admin_attention import PARAMETER
+    from booking.admin_attention import PARAMETER, REP_PARAMETER
     from booking.models import Booking
     from booking.selectors import bookings_needing_attention
 
     count = bookings_needing_attention(Booking.objects.all(), now=timezone.now(), rep_id=rep.pk).count()
     if not count:
         return None
-    query = urlencode({PARAMETER: "any", "q": rep.email})
+    query = urlencode({PARAMETER: "any", REP_PARAMETER: rep.pk})  # exactly the ones counted
     return count, f"{reverse('admin:booking_booking_changelist')}?{query}"
 
 

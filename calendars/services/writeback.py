@@ -130,7 +130,9 @@ def _host_sync(booking: Booking, host: BookingHost, *, is_lead: bool, lead: Book
             action = "created"
     event.calendar, event.provider, event.state = target, target.connection.provider, State.ACTIVE
     event.external_event_id = written.external_id
-    event.join_url = written.join_url or event.join_url
+    # an update keeps the event's link if the answer leaves it out; a new event has its own (or none: an
+    # Outlook calendar without Teams after a Google one must not show the cancelled Meet link)
+    event.join_url = written.join_url or (event.join_url if action == "updated" else "")
     event.written_sequence = booking.sequence
     event.host_removed_at = None  # written again: in the host's calendar once more
     event.save()
@@ -146,7 +148,8 @@ def _cancel(event: BookingEvent) -> None:
     event.state = State.CANCELLED
     event.generation += 1
     event.external_event_id = ""
-    event.save(update_fields=["state", "generation", "external_event_id", "updated_at"])
+    event.join_url = ""  # the cancelled event's meeting link is no link to show
+    event.save(update_fields=["state", "generation", "external_event_id", "join_url", "updated_at"])
 
 
 @contextmanager

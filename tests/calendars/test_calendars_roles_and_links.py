@@ -1,0 +1,106 @@
+"""Calendars changing under bookings: a receiving calendar switched from Google to an Outlook calendar
+without Teams does not keep the cancelled event's Meet link, and the admin cannot change a calendar's roles
+around the rep's page (which clears a calendar's busy rows when it stops blocking and keeps one receiving
+calendar). Each test failed before its fix."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+
+import pytest
+
+from booking.models import Booking, BookingHost, MeetingType
+from calendars.models import BookingEvent, Calendar
+from calendars.selectors import booking_join_url
+from calendars.services.connections import calendar_roles_set
+from calendars.services.writeback import booking_events_sync
+from routing.models import Pool
+
+pytestmark = pytest.mark.django_db
+State = BookingEvent.State
+
+
+@pytest.fixture
+def make_booking(db):
+    pool = Pool.objects.create(name="Inbound", slug="inbound", strategy="round_robin")
+    meeting = MeetingType.objects.create(slug="intro", title="Intro call", duration_minutes=30, pool=pool)
+
+    def make(*reps, start=None) -> Booking:
+        start = start or dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) + dt.timedelta(
+            days=3
+        )
+        booking = Booking.objects.create(
+            meeting_type=meeting,
+            pool=pool,
+            start=start,
+            end=start + dt.timedelta(minutes=30),
+            prospect_name="Pat Prospect",
+            prospect_email="pat@prospect.example",
+            prospect_timezone="Europe/Paris",
+            manage_token_hash=secrets.token_hex(32),
+        )
+        for rep in reps:
+            BookingHost.objects.create(
+                booking=booking, rep=rep, role="ae", blocked_start=booking.start, blocked_end=booking.end
+            )
+        return booking
+
+    return make
+
+
+def google_events(fake_google, conn) -> list[dict]:
+    cal = Calendar.objects.get(connection=conn, is_primary=True)
+    return [e for e in fake_google.calendar(cal.external_id).events.values() if e["status"] != "cancelled"]
+
+
+def reschedule(booking: Booking, hours: int) -> None:
+    booking.start += dt.timedelta(hours=hours)
+    booking.end += dt.timedelta(hours=hours)
+    booking.sequence += 1
+    booking.save()
+
+
+def primary(conn) -> Calendar:
+    return Calendar.objects.get(connection=conn, is_primary=True)
+
+
+def test_switching_the_receiving_calendar_does_not_keep_the_cancelled_meet_link(
+    make_rep, google_connection, ms_connection, fake_google, fake_ms, make_booking
+):
+    """A rep moves bookings from Google to a Microsoft calendar without Teams. On the next write
+    ``_host_sync`` cancels the Google event (and its Meet conference) and creates the Outlook event without
+    a link, but keeps ``event.join_url = written.join_url or event.join_url``: ``booking_join_url`` keeps
+    handing out the Meet link of the cancelled Google event (booking pages, co-hosts' events)."""
+    rep = make_rep()
+    g_conn = google_connection(rep)
+    booking = make_booking(rep)
+    booking_events_sync(booking_id=booking.pk)
+    meet = booking_join_url(booking.pk)
+    assert meet.startswith("https://meet.google.com/")
+
+    ms_conn = ms_connection(rep, teams=False)
+    outlook = primary(ms_conn)
+    calendar_roles_set(rep=rep, blocking_ids={primary(g_conn).pk, outlook.pk}, receiving_id=outlook.pk)
+    reschedule(booking, 1)
+    assert booking_events_sync(booking_id=booking.pk) == {rep.pk: "created"}
+    assert google_events(fake_google, g_conn) == []  # the Meet meeting is cancelled
+    assert BookingEvent.objects.get(booking=booking).calendar_id == outlook.pk
+    assert booking_join_url(booking.pk) != meet, "the join link is the cancelled Google event's Meet link"
+
+
+def test_the_admin_cannot_change_a_calendars_roles_around_the_reps_page(
+    admin_client, make_rep, google_connection
+):
+    """The admin saved ``blocks_availability`` / ``receives_bookings`` straight to the row: a calendar that
+    stopped blocking kept its busy rows for good (syncs skip it), and a second calendar could receive
+    bookings. They are the rep's to choose on their calendar page, read-only in the admin."""
+    rep = make_rep()
+    cal = primary(google_connection(rep))
+    url = f"/admin/calendars/calendar/{cal.pk}/change/"
+    page = admin_client.get(url).content.decode()
+    assert 'name="blocks_availability"' not in page and 'name="receives_bookings"' not in page
+    answer = admin_client.post(url, {"name": cal.name})  # "blocks" and "receives" unticked, if they could be
+    assert answer.status_code == 302
+    cal.refresh_from_db()
+    assert cal.blocks_availability and cal.receives_bookings
