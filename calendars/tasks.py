@@ -18,6 +18,7 @@ from calendars.models import CalendarConnection
 from calendars.services import sync, watches
 from calendars.services.connections import calendars_refresh
 from calendars.services.history import busy_history_purge
+from calendars.services.writeback import connection_events_resync
 
 
 @shared_task(name="calendars.sync_calendar", ignore_result=True)
@@ -54,11 +55,13 @@ def watch_ensure_task(calendar_id: int) -> str:
 
 @shared_task(name="calendars.connection_setup", ignore_result=True)
 def connection_setup_task(connection_id: int) -> None:
-    """After connecting: list calendars, then sync and open push channels for the blocking ones."""
+    """After connecting: list calendars, then sync and open push channels for the blocking ones, and (a
+    reconnect) bring Baton's events written into them in line with their bookings."""
     for cal in calendars_refresh(connection_id=connection_id):
         if cal.blocks_availability:
             sync.request_sync(calendar_id=cal.pk)
             watch_ensure_task.delay(cal.pk)
+    connection_events_resync(connection_id=connection_id)
 
 
 @shared_task(name="calendars.refresh_lists", ignore_result=True)

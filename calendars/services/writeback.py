@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
+from datetime import datetime
+
+from django.utils import timezone
 
 from booking.models import HOST_ORDER, Booking, BookingHost
 from booking.presenters import answer_rows
@@ -96,6 +99,11 @@ def _host_sync(booking: Booking, host: BookingHost, *, is_lead: bool, lead: Book
         and event.state == State.ACTIVE
         and (not wanted or event.calendar_id != getattr(target, "pk", None))
     ):
+        held = event.calendar
+        if held is not None and held.connection.status == Status.DISCONNECTED:
+            # the grant is gone: the event stays known (its id) and is removed or moved once the rep
+            # reconnects (``connection_events_resync``); forgotten now, it stayed in their calendar for good
+            return "pending"
         _cancel(event)
         if not wanted or target is None:
             return "cancelled"
@@ -137,6 +145,27 @@ def _host_sync(booking: Booking, host: BookingHost, *, is_lead: bool, lead: Book
     event.host_removed_at = None  # written again: in the host's calendar once more
     event.save()
     return action
+
+
+def connection_events_resync(*, connection_id: int, now: datetime | None = None) -> int:
+    """After a rep reconnects an account: bring in line the events Baton wrote into its calendars for bookings
+    not yet over (a booking cancelled, moved or reassigned while the grant was revoked left its event
+    "pending"). Returns how many bookings were looked at; a failure is left to the booking's next change."""
+    now = now or timezone.now()
+    booking_ids = (
+        BookingEvent.objects.filter(
+            calendar__connection_id=connection_id, state=State.ACTIVE, booking__end__gt=now
+        )
+        .values_list("booking_id", flat=True)
+        .distinct()
+    )
+    ids = list(booking_ids)
+    for booking_id in ids:
+        try:
+            booking_events_sync(booking_id=booking_id)
+        except CalendarError as exc:
+            logger.warning("calendar resync of booking %s failed: %s", booking_id, exc.message)
+    return len(ids)
 
 
 def _cancel(event: BookingEvent) -> None:

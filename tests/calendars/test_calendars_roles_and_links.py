@@ -14,6 +14,7 @@ from booking.models import Booking, BookingHost, MeetingType
 from calendars.models import BookingEvent, Calendar
 from calendars.selectors import booking_join_url
 from calendars.services.connections import calendar_roles_set
+from calendars.services.sync import calendar_sync
 from calendars.services.writeback import booking_events_sync
 from routing.models import Pool
 
@@ -104,3 +105,33 @@ def test_the_admin_cannot_change_a_calendars_roles_around_the_reps_page(
     assert answer.status_code == 302
     cal.refresh_from_db()
     assert cal.blocks_availability and cal.receives_bookings
+
+
+def test_a_booking_cancelled_while_the_grant_is_revoked_leaves_the_calendar_once_the_rep_reconnects(
+    google_connection, fake_google
+):
+    """While the grant was revoked the cancellation could not reach Google, and Baton forgot the event
+    anyway (its id cleared): after the rep reconnected, the meeting stayed in their calendar for good. The
+    event is kept "pending" now and removed when the rep reconnects (``connection_events_resync``)."""
+    from booking.models import BookingHost
+    from calendars.tasks import connection_setup_task
+    from tests.calendars.test_calendars_removed_events import booked
+
+    booking, cal = booked(google_connection)
+    rep = booking.hosts.get().rep
+    event = BookingEvent.objects.get(booking=booking)
+    fake_google.revoke(rep.email)
+    fake_google.expire_access_tokens()
+    assert calendar_sync(calendar_id=cal.pk) == "disconnected"
+    cancelled = {"status": Booking.Status.CANCELLED, "sequence": booking.sequence + 1}
+    Booking.objects.filter(pk=booking.pk).update(**cancelled)
+    BookingHost.objects.filter(booking=booking).update(active=False, released=BookingHost.Released.CANCELLED)
+    assert booking_events_sync(booking_id=booking.pk) == {rep.pk: "pending"}
+    event.refresh_from_db()
+    written = event.external_event_id
+    assert event.state == State.ACTIVE and written  # still known
+    assert fake_google.calendar(cal.external_id).events[written]["status"] == "confirmed"
+    connection_setup_task(google_connection(rep).pk)  # the rep reconnects the same account
+    event.refresh_from_db()
+    assert event.state == State.CANCELLED
+    assert fake_google.calendar(cal.external_id).events[written]["status"] == "cancelled"
