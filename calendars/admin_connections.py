@@ -27,16 +27,10 @@ class CalendarInline(admin.TabularInline):
         "last_error",
         "watch_expiration",
     )
-    # the roles are the rep's to choose on their calendar page (``calendar_roles_set``: the busy rows of a
-    # calendar that stops blocking go, one receiving calendar, never a read-only one); saved here: not so
-    readonly_fields = (
-        "name",
-        "blocks_availability",
-        "receives_bookings",
-        "last_synced_at",
-        "last_error",
-        "watch_expiration",
-    )
+    # all shown, none edited: the roles are the rep's to choose on their calendar page
+    # (``calendar_roles_set``: the busy rows of a calendar that stops blocking go, one receiving calendar,
+    # never a read-only one), which a save here skipped
+    readonly_fields = fields
     exclude = SECRET_FIELDS
     show_change_link = True
 

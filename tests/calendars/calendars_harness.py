@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 
+from booking.models import Booking
 from calendars.models import Calendar, CalendarConnection
 from calendars.services.connections import provider_for
 
@@ -214,3 +215,19 @@ class IcsHarness(Harness):
 
     def revoke(self) -> None:
         self.server.feeds.pop(self.url.rsplit("/", 2)[-2])
+
+
+def primary(conn) -> Calendar:
+    return Calendar.objects.get(connection=conn, is_primary=True)
+
+
+def google_events(fake_google, conn) -> list[dict]:
+    cal = Calendar.objects.get(connection=conn, is_primary=True)
+    return [e for e in fake_google.calendar(cal.external_id).events.values() if e["status"] != "cancelled"]
+
+
+def reschedule(booking: Booking, hours: int) -> None:
+    booking.start += dt.timedelta(hours=hours)
+    booking.end += dt.timedelta(hours=hours)
+    booking.sequence += 1
+    booking.save()

@@ -4,6 +4,7 @@ and helpers to create reps and connections."""
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import types
 
 import pytest
@@ -148,3 +149,43 @@ def ics_connection(fake_ics):
         return ics_connect(rep=rep, url=fake_ics.publish(data))
 
     return connect
+
+
+@pytest.fixture
+def make_booking(db):
+    """``make(*reps, start=None, **fields)``: a confirmed booking 3 days ahead hosted by ``reps`` (AE, then
+    SEs), built directly (no routing), for the calendar write-back tests."""
+    from booking.models import Booking, BookingHost, MeetingType
+    from routing.models import Pool
+
+    pool = Pool.objects.create(name="Inbound", slug="inbound", strategy="round_robin")
+    meeting = MeetingType.objects.create(slug="intro", title="Intro call", duration_minutes=30, pool=pool)
+
+    def make(*reps, start=None, **fields) -> Booking:
+        start = start or dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) + dt.timedelta(
+            days=3
+        )
+        booking = Booking.objects.create(
+            meeting_type=meeting,
+            pool=pool,
+            start=start,
+            end=start + dt.timedelta(minutes=30),
+            prospect_name="Pat Prospect",
+            prospect_email="pat@prospect.example",
+            prospect_timezone="Europe/Paris",
+            manage_token_hash=secrets.token_hex(32),
+            answers={"size": "11-50"},
+            **fields,
+        )
+        for i, rep in enumerate(reps):
+            BookingHost.objects.create(
+                booking=booking,
+                rep=rep,
+                role="ae" if i == 0 else "se",
+                blocked_start=booking.start,
+                blocked_end=booking.end,
+            )
+        return booking
+
+    make.meeting = meeting
+    return make

@@ -5,65 +5,18 @@ calendar). Each test failed before its fix."""
 
 from __future__ import annotations
 
-import datetime as dt
-import secrets
-
 import pytest
 
-from booking.models import Booking, BookingHost, MeetingType
-from calendars.models import BookingEvent, Calendar
+from booking.models import Booking, BookingHost
+from calendars.models import BookingEvent
 from calendars.selectors import booking_join_url
 from calendars.services.connections import calendar_roles_set
 from calendars.services.sync import calendar_sync
 from calendars.services.writeback import booking_events_sync
-from routing.models import Pool
+from tests.calendars.calendars_harness import google_events, primary, reschedule
 
 pytestmark = pytest.mark.django_db
 State = BookingEvent.State
-
-
-@pytest.fixture
-def make_booking(db):
-    pool = Pool.objects.create(name="Inbound", slug="inbound", strategy="round_robin")
-    meeting = MeetingType.objects.create(slug="intro", title="Intro call", duration_minutes=30, pool=pool)
-
-    def make(*reps, start=None) -> Booking:
-        start = start or dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) + dt.timedelta(
-            days=3
-        )
-        booking = Booking.objects.create(
-            meeting_type=meeting,
-            pool=pool,
-            start=start,
-            end=start + dt.timedelta(minutes=30),
-            prospect_name="Pat Prospect",
-            prospect_email="pat@prospect.example",
-            prospect_timezone="Europe/Paris",
-            manage_token_hash=secrets.token_hex(32),
-        )
-        for rep in reps:
-            BookingHost.objects.create(
-                booking=booking, rep=rep, role="ae", blocked_start=booking.start, blocked_end=booking.end
-            )
-        return booking
-
-    return make
-
-
-def google_events(fake_google, conn) -> list[dict]:
-    cal = Calendar.objects.get(connection=conn, is_primary=True)
-    return [e for e in fake_google.calendar(cal.external_id).events.values() if e["status"] != "cancelled"]
-
-
-def reschedule(booking: Booking, hours: int) -> None:
-    booking.start += dt.timedelta(hours=hours)
-    booking.end += dt.timedelta(hours=hours)
-    booking.sequence += 1
-    booking.save()
-
-
-def primary(conn) -> Calendar:
-    return Calendar.objects.get(connection=conn, is_primary=True)
 
 
 def test_switching_the_receiving_calendar_does_not_keep_the_cancelled_meet_link(
@@ -113,7 +66,6 @@ def test_a_booking_cancelled_while_the_grant_is_revoked_leaves_the_calendar_once
     """While the grant was revoked the cancellation could not reach Google, and Baton forgot the event
     anyway (its id cleared): after the rep reconnected, the meeting stayed in their calendar for good. The
     event is kept "pending" now and removed when the rep reconnects (``connection_events_resync``)."""
-    from booking.models import BookingHost
     from calendars.tasks import connection_setup_task
     from tests.calendars.test_calendars_removed_events import booked
 

@@ -4,66 +4,18 @@ duplicate, reschedules, cancellations, reassignments and group bookings."""
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 
 import pytest
 
-from booking.models import Booking, BookingHost, MeetingType
+from booking.models import Booking, BookingHost
 from calendars.errors import CalendarWriteFailed
 from calendars.models import BookingEvent, Calendar, CalendarConnection
 from calendars.selectors import booking_join_url
 from calendars.services.writeback import booking_events_sync
-from routing.models import Pool
+from tests.calendars.calendars_harness import google_events, reschedule
 
 pytestmark = pytest.mark.django_db
 State = BookingEvent.State
-
-
-@pytest.fixture
-def make_booking(db):
-    pool = Pool.objects.create(name="Inbound", slug="inbound", strategy="round_robin")
-    meeting = MeetingType.objects.create(slug="intro", title="Intro call", duration_minutes=30, pool=pool)
-
-    def make(*reps, start=None, **fields) -> Booking:
-        start = start or dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) + dt.timedelta(
-            days=3
-        )
-        booking = Booking.objects.create(
-            meeting_type=meeting,
-            pool=pool,
-            start=start,
-            end=start + dt.timedelta(minutes=30),
-            prospect_name="Pat Prospect",
-            prospect_email="pat@prospect.example",
-            prospect_timezone="Europe/Paris",
-            manage_token_hash=secrets.token_hex(32),
-            answers={"size": "11-50"},
-            **fields,
-        )
-        for i, rep in enumerate(reps):
-            BookingHost.objects.create(
-                booking=booking,
-                rep=rep,
-                role="ae" if i == 0 else "se",
-                blocked_start=booking.start,
-                blocked_end=booking.end,
-            )
-        return booking
-
-    make.meeting = meeting
-    return make
-
-
-def google_events(fake_google, conn) -> list[dict]:
-    cal = Calendar.objects.get(connection=conn, is_primary=True)
-    return [e for e in fake_google.calendar(cal.external_id).events.values() if e["status"] != "cancelled"]
-
-
-def reschedule(booking: Booking, hours: int) -> None:
-    booking.start += dt.timedelta(hours=hours)
-    booking.end += dt.timedelta(hours=hours)
-    booking.sequence += 1
-    booking.save()
 
 
 def test_a_confirmed_booking_lands_in_the_hosts_google_calendar_with_meet(
