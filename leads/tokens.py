@@ -55,10 +55,7 @@ class Route:
         it, the entry is no longer an assignment without a booking, so the lead counts once."""
         from routing.models import LedgerEntry
 
-        opts, quote = LedgerEntry._meta, connection.ops.quote_name
-        column, pk = quote(opts.get_field("booking").column), quote(opts.pk.column)
-        sql = f"UPDATE {quote(opts.db_table)} SET {column} = %s WHERE {pk} = %s AND {column} IS NULL"
-        return sqlwrites.returning(sql, pk), [booking.pk, self.charged]
+        return _link_booking(LedgerEntry, self.charged, booking)
 
     def attach_statement(self, booking) -> tuple[str, list]:
         """The statement that links the route's lead to ``booking`` (saved, or given its key), for the
@@ -66,10 +63,7 @@ class Route:
         the link. Only for a route with a lead."""
         from leads.models import Lead
 
-        opts, quote = Lead._meta, connection.ops.quote_name
-        column, pk = quote(opts.get_field("booking").column), quote(opts.pk.column)
-        sql = f"UPDATE {quote(opts.db_table)} SET {column} = %s WHERE {pk} = %s AND {column} IS NULL"
-        return sqlwrites.returning(sql, pk), [booking.pk, self.lead_id]
+        return _link_booking(Lead, self.lead_id, booking)
 
     @classmethod
     def from_record(cls, pool: Pool, record: dict) -> Route:
@@ -94,6 +88,15 @@ class Route:
             "factors": {str(k): v for k, v in sorted(self.factors.items())},
             "ranks": {str(k): v for k, v in sorted(self.ranks.items())},
         }
+
+
+def _link_booking(model, pk: int, booking) -> tuple[str, list]:
+    """``UPDATE <model> SET booking = <booking> WHERE pk = <pk> AND booking IS NULL`` (a first link only),
+    as a statement for ``sqlrows.batch``."""
+    opts, quote = model._meta, connection.ops.quote_name
+    column, key = quote(opts.get_field("booking").column), quote(opts.pk.column)
+    sql = f"UPDATE {quote(opts.db_table)} SET {column} = %s WHERE {key} = %s AND {column} IS NULL"
+    return sqlwrites.returning(sql, key), [booking.pk, pk]
 
 
 def route_sign(route: Route, *, meeting_type_id: int) -> str:
