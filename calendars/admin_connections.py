@@ -128,6 +128,8 @@ class BookingEventAdmin(admin.ModelAdmin):
         "rep",
         "calendar",
         "provider",
+        "account_email",
+        "calendar_external_id",
         "external_event_id",
         "join_url",
         "state",

@@ -228,7 +228,9 @@ class BookingEvent(models.Model):
 
     ``generation`` changes the provider idempotency key after a cancellation, so re-creating the event
     later is not mistaken for a retry of the cancelled one. ``written_sequence`` is the booking's
-    SEQUENCE last written; a retry with the same sequence is a no-op.
+    SEQUENCE last written; a retry with the same sequence is a no-op. ``account_email`` and
+    ``calendar_external_id`` say where it was written: they outlive the ``calendar`` row when the rep
+    removes the account, so that connecting it again takes the event back (``_store_calendars``).
     """
 
     class State(models.TextChoices):
@@ -242,6 +244,8 @@ class BookingEvent(models.Model):
     )
     provider = models.CharField(max_length=16, choices=CalendarConnection.Provider.choices)
     external_event_id = models.CharField(max_length=1024, blank=True)
+    account_email = models.CharField(max_length=254, blank=True)
+    calendar_external_id = models.CharField(max_length=1024, blank=True)
     join_url = models.URLField(max_length=1000, blank=True)
     state = models.CharField(max_length=16, choices=State.choices, default=State.ACTIVE)
     generation = models.PositiveIntegerField(default=0)

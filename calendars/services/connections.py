@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from calendars.crypto import decrypt_secrets, encrypt_secrets
 from calendars.errors import CalendarError, GrantRevoked, ReadOnlyCalendar
-from calendars.models import BusyInterval, Calendar, CalendarConnection
+from calendars.models import BookingEvent, BusyInterval, Calendar, CalendarConnection
 from calendars.providers.base import CalendarProvider
 from calendars.providers.google import GoogleProvider
 from calendars.providers.ics import IcsProvider, feed_label, normalise_url
@@ -151,7 +151,25 @@ def _store_calendars(connection: CalendarConnection, remote) -> list[Calendar]:
     for external_id, cal in existing.items():
         if external_id not in seen:
             cal.delete()  # its busy rows go with it (signals)
-    return list(connection.calendars.all())
+    calendars = list(connection.calendars.all())
+    _events_reclaim(connection, calendars)
+    return calendars
+
+
+def _events_reclaim(connection: CalendarConnection, calendars: list[Calendar]) -> None:
+    """Events Baton wrote into a calendar of this account before the rep removed it (or the calendar left
+    the account's list) lost their calendar row: link them to the calendar again, so that the booking's
+    next change (or ``connection_events_resync``) updates or cancels them instead of writing a second one."""
+    by_external = {c.external_id: c.pk for c in calendars}
+    orphans = BookingEvent.objects.filter(
+        rep_id=connection.rep_id,
+        calendar__isnull=True,
+        provider=connection.provider,
+        account_email=connection.account_email,
+        calendar_external_id__in=list(by_external),
+    ).exclude(account_email="")
+    for pk, external_id in orphans.values_list("pk", "calendar_external_id"):
+        BookingEvent.objects.filter(pk=pk, calendar__isnull=True).update(calendar_id=by_external[external_id])
 
 
 @transaction.atomic

@@ -104,6 +104,10 @@ def _host_sync(booking: Booking, host: BookingHost, *, is_lead: bool, lead: Book
             # the grant is gone: the event stays known (its id) and is removed or moved once the rep
             # reconnects (``connection_events_resync``); forgotten now, it stayed in their calendar for good
             return "pending"
+        if held is None and not wanted and event.external_event_id and event.calendar_external_id:
+            # the account was removed from Baton: nothing to cancel it with until the rep connects that
+            # calendar again (``_store_calendars`` takes the event back, then ``connection_events_resync``)
+            return "pending"
         _cancel(event)
         if not wanted or target is None:
             return "cancelled"
@@ -137,6 +141,7 @@ def _host_sync(booking: Booking, host: BookingHost, *, is_lead: bool, lead: Book
             written = provider.create_event(target.external_id, draft, online_provider=online)
             action = "created"
     event.calendar, event.provider, event.state = target, target.connection.provider, State.ACTIVE
+    event.account_email, event.calendar_external_id = target.connection.account_email, target.external_id
     event.external_event_id = written.external_id
     # an update keeps the event's link if the answer leaves it out; a new event has its own (or none: an
     # Outlook calendar without Teams after a Google one must not show the cancelled Meet link)

@@ -1,9 +1,12 @@
 """Calendars changing under bookings: a receiving calendar switched from Google to an Outlook calendar
 without Teams does not keep the cancelled event's Meet link, and the admin cannot change a calendar's roles
 around the rep's page (which clears a calendar's busy rows when it stops blocking and keeps one receiving
-calendar). Each test failed before its fix."""
+calendar), and an account removed and connected again takes back the events written into it. Each test
+failed before its fix."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import pytest
 
@@ -87,3 +90,53 @@ def test_a_booking_cancelled_while_the_grant_is_revoked_leaves_the_calendar_once
     event.refresh_from_db()
     assert event.state == State.CANCELLED
     assert fake_google.calendar(cal.external_id).events[written]["status"] == "cancelled"
+
+
+def test_a_rep_who_removes_and_reconnects_an_account_gets_a_moved_meeting_moved_not_doubled(
+    make_rep, google_connection, fake_google, make_booking
+):
+    """A rep removes their Google account on their calendar page (the connection, its calendars and busy
+    rows are deleted) and connects it again. Baton's event record had lost its calendar with the old row, so
+    rescheduling the booking wrote a second event beside the old one: the rep's calendar showed the meeting
+    at both times. The event keeps which account and calendar it was written to, and a reconnect of that
+    calendar takes it back."""
+    from calendars.services.connections import connection_delete
+
+    rep = make_rep()
+    conn = google_connection(rep)
+    booking = make_booking(rep)
+    assert booking_events_sync(booking_id=booking.pk) == {rep.pk: "created"}
+    connection_delete(connection=conn)
+    assert BookingEvent.objects.get(booking=booking).calendar_id is None
+    conn = google_connection(rep)  # the same account again
+    reschedule(booking, 1)
+    assert booking_events_sync(booking_id=booking.pk) == {rep.pk: "updated"}
+    events = google_events(fake_google, conn)
+    assert len(events) == 1, "the old event stays beside the new one"
+    assert dt.datetime.fromisoformat(events[0]["start"]["dateTime"]) == booking.start
+
+
+def test_a_booking_cancelled_while_the_account_was_removed_leaves_the_calendar_on_reconnect(
+    make_rep, google_connection, fake_google, make_booking
+):
+    """Cancelled while the rep's account was removed from Baton, the booking's event was forgotten (nothing
+    to cancel it with); after the rep connected the account again, the meeting stayed in their calendar for
+    good. It is kept and cancelled once the calendar is back (``connection_setup_task``)."""
+    from calendars.services.connections import connection_delete
+    from calendars.tasks import connection_setup_task
+
+    rep = make_rep()
+    conn = google_connection(rep)
+    booking = make_booking(rep)
+    booking_events_sync(booking_id=booking.pk)
+    connection_delete(connection=conn)
+    Booking.objects.filter(pk=booking.pk).update(
+        status=Booking.Status.CANCELLED, sequence=booking.sequence + 1
+    )
+    BookingHost.objects.filter(booking=booking).update(active=False, released=BookingHost.Released.CANCELLED)
+    assert booking_events_sync(booking_id=booking.pk) == {rep.pk: "pending"}
+    conn = google_connection(rep)
+    assert google_events(fake_google, conn) != []
+    connection_setup_task(conn.pk)
+    assert google_events(fake_google, conn) == []
+    assert BookingEvent.objects.get(booking=booking).state == State.CANCELLED
