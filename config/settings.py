@@ -268,6 +268,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
 
+# the error reports mailed to ADMINS (and DEBUG's error page) without manage tokens
+DEFAULT_EXCEPTION_REPORTER = "config.logfilters.RedactingExceptionReporter"
+
 LOGIN_URL = "/admin/login/"
 
 if not DEBUG:

@@ -114,3 +114,29 @@ def test_dev_server_request_lines_still_reach_a_handler():
     assert logger.hasHandlers(), (
         f"django.server: handlers={logger.handlers}, propagate={logger.propagate}: its records go nowhere"
     )
+
+
+def test_a_server_error_email_to_the_admins_does_not_carry_the_manage_token(
+    demo, settings, mailoutbox, monkeypatch
+):
+    """With ``ADMINS`` set, Django mails every 500 with the request URL, its META (PATH_INFO,
+    REQUEST_URI…) and each frame's local variables (the view's ``token``): the log line was redacted, but
+    the e-mail handed the prospect's manage token, a bearer credential, to everyone on the list and their
+    mail archive. The exception reporter redacts it (``config.logfilters.RedactingExceptionReporter``)."""
+    from booking.api import views
+
+    settings.DEBUG = False
+    settings.ADMINS = [("Ops", "ops@example.com")]
+    api = APIClient(raise_request_exception=False)
+    token = book_demo(api)["manage_token"]
+    mailoutbox.clear()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("presenter failed")
+
+    monkeypatch.setattr(views, "booking_body", broken)
+    assert api.get(f"/api/v1/bookings/{token}").status_code == 500
+    [email] = [m for m in mailoutbox if "presenter failed" in m.body]
+    texts = [email.subject, email.body] + [alt[0] for alt in email.alternatives]
+    assert all(token not in text for text in texts), "the manage token is in the e-mail to the admins"
+    assert "/api/v1/bookings/<token>" in email.body
