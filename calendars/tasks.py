@@ -10,6 +10,8 @@ at Google or Microsoft shows up without the rep pressing Refresh) and ``calendar
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 from django.utils import timezone
 
@@ -19,6 +21,20 @@ from calendars.services import sync, watches
 from calendars.services.connections import calendars_refresh
 from calendars.services.history import busy_history_purge
 from calendars.services.writeback import connection_events_resync
+
+logger = logging.getLogger("calendars")
+
+
+def enqueue(task, *args) -> bool:
+    """Queue ``task`` from a request or a webhook: with the broker down the caller's work (saved choices, an
+    accepted notification) stands and the periodic sweeps catch up (``renew_watches`` reopens channels,
+    ``sync_due`` requests syncs); a 500 would lose it instead."""
+    try:
+        task.delay(*args)
+    except Exception:
+        logger.exception("could not queue %s%r", task.name, args)
+        return False
+    return True
 
 
 @shared_task(name="calendars.sync_calendar", ignore_result=True)
@@ -62,6 +78,12 @@ def connection_setup_task(connection_id: int) -> None:
             sync.request_sync(calendar_id=cal.pk)
             watch_ensure_task.delay(cal.pk)
     connection_events_resync(connection_id=connection_id)
+
+
+@shared_task(name="calendars.connection_events_resync", ignore_result=True)
+def connection_events_resync_task(connection_id: int) -> int:
+    """A rep connected an account again: bring Baton's events in its calendars in line with their bookings."""
+    return connection_events_resync(connection_id=connection_id)
 
 
 @shared_task(name="calendars.refresh_lists", ignore_result=True)

@@ -23,7 +23,7 @@ from calendars.providers import google_auth
 from calendars.providers import microsoft_auth as ms_auth
 from calendars.services import connections as services
 from calendars.services.sync import request_sync
-from calendars.tasks import watch_ensure_task
+from calendars.tasks import connection_events_resync_task, enqueue, watch_ensure_task
 from routing.models import Rep
 
 logger = logging.getLogger("calendars")
@@ -84,7 +84,8 @@ def connections(request: HttpRequest) -> HttpResponse:
 
 
 def _after_connect(request: HttpRequest, connection: CalendarConnection) -> None:
-    """List the new account's calendars now; sync and open push channels in the background."""
+    """List the new account's calendars now; sync and open push channels in the background, and (a
+    reconnect) bring Baton's events in its calendars in line with bookings changed while it was away."""
     try:
         calendars = services.calendars_refresh(connection_id=connection.pk)
     except CalendarError as exc:
@@ -93,7 +94,8 @@ def _after_connect(request: HttpRequest, connection: CalendarConnection) -> None
     for cal in calendars:
         if cal.blocks_availability:
             request_sync(calendar_id=cal.pk)
-            watch_ensure_task.delay(cal.pk)
+            enqueue(watch_ensure_task, cal.pk)
+    enqueue(connection_events_resync_task, connection.pk)
     messages.success(request, f"Connected {connection}.")
 
 
@@ -229,7 +231,7 @@ def roles(request: HttpRequest) -> HttpResponse:
             for pk in to_sync:
                 request_sync(calendar_id=pk)
             for cal in calendars:
-                watch_ensure_task.delay(cal.pk)
+                enqueue(watch_ensure_task, cal.pk)
             messages.success(request, "Saved your calendar choices.")
             return redirect("calendars:connections")
     return _page(request, rep, roles_form=form, status=400)

@@ -34,7 +34,7 @@ def microsoft(request: HttpRequest) -> HttpResponse:
         return HttpResponse(token, content_type="text/plain; charset=utf-8", status=200)
     try:
         payload = json.loads(request.body or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: brackets nested past the parser's depth
         return HttpResponse("invalid JSON", status=400, content_type="text/plain")
     if not isinstance(payload, dict) or not isinstance(payload.get("value", []), list):
         return HttpResponse("invalid payload", status=400, content_type="text/plain")

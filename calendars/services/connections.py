@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -150,6 +151,8 @@ def _store_calendars(connection: CalendarConnection, remote) -> list[Calendar]:
             )
     for external_id, cal in existing.items():
         if external_id not in seen:
+            if cal.watch_channel_id:  # stopped once the list is stored (no provider call in the transaction)
+                transaction.on_commit(partial(_watch_stop_quietly, cal))
             cal.delete()  # its busy rows go with it (signals)
     calendars = list(connection.calendars.all())
     _events_reclaim(connection, calendars)
@@ -209,6 +212,16 @@ def calendar_busy_clear(*, calendar: Calendar) -> None:
     busy_archive(rows)
     rows.delete()
     Calendar.objects.filter(pk=calendar.pk).update(sync_state="", window_end=None, last_synced_at=None)
+
+
+def _watch_stop_quietly(cal: Calendar) -> None:
+    """A calendar that left the account's list: its push channel would go on pushing, unknown, for days."""
+    from calendars.services.watches import watch_stop
+
+    try:
+        watch_stop(calendar=cal)
+    except CalendarError as exc:
+        logger.info("could not stop push channel %s: %s", cal.watch_channel_id, exc.code)
 
 
 def connection_delete(*, connection: CalendarConnection) -> None:

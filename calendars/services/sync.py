@@ -53,12 +53,9 @@ def request_sync(*, calendar_id: int, now: datetime | None = None) -> bool:
 
 
 def _enqueue(calendar_id: int) -> None:
-    from calendars.tasks import sync_calendar_task
+    from calendars.tasks import enqueue, sync_calendar_task
 
-    try:
-        sync_calendar_task.delay(calendar_id)
-    except Exception:  # broker down: the periodic sweep re-queues requests that never ran
-        logger.exception("could not queue the sync of calendar %s", calendar_id)
+    enqueue(sync_calendar_task, calendar_id)  # broker down: the periodic sweep re-queues requests never run
 
 
 def calendar_sync(*, calendar_id: int, now: datetime | None = None, force_full: bool = False) -> str:

@@ -47,7 +47,8 @@ def push_address(provider: str) -> str:
 
 def watch_ensure(*, calendar_id: int, now: datetime | None = None) -> str:
     """Open or renew the push channel of one calendar when needed. Returns: disabled, not_needed, ok,
-    subscribed, renewed, stopped, disconnected or failed."""
+    subscribed, renewed, stopped, disconnected, failed, or superseded (another run recorded its channel
+    first, or the calendar was removed meanwhile: the channel this run opened is stopped again)."""
     now = now or timezone.now()
     if not settings.CALENDAR_PUSH_ENABLED:
         return "disabled"
@@ -90,13 +91,27 @@ def watch_ensure(*, calendar_id: int, now: datetime | None = None) -> str:
     kept_secret = (
         outcome == "renewed" and watch.channel_id == cal.watch_channel_id
     )  # Graph PATCH keeps clientState
-    Calendar.objects.filter(pk=cal.pk).update(
+    # only over the channel this run started from: a concurrent renewal (the sweep and the rep's page) or a
+    # disconnect (the row gone) got there first, and the channel just opened would push, unknown, for days
+    recorded = Calendar.objects.filter(pk=cal.pk, watch_channel_id=cal.watch_channel_id).update(
         watch_channel_id=watch.channel_id,
         watch_resource_id=watch.resource_id,
         watch_expiration=watch.expiration,
         watch_secret_hash=cal.watch_secret_hash if kept_secret else _digest(secret),
     )
+    if not recorded:
+        if watch.channel_id != cal.watch_channel_id:  # not a Graph PATCH of the channel someone else keeps
+            _stop_quietly(cal, watch)
+        return "superseded"
     return outcome
+
+
+def _stop_quietly(cal: Calendar, watch: Watch) -> None:
+    try:
+        with contextlib.suppress(GrantRevoked):
+            provider_for(cal.connection).unsubscribe(watch)
+    except CalendarError as exc:
+        logger.info("could not stop push channel %s of calendar %s: %s", watch.channel_id, cal.pk, exc.code)
 
 
 def watch_stop(*, calendar: Calendar) -> None:
@@ -151,7 +166,7 @@ def microsoft_notifications(*, payload: dict, now: datetime | None = None) -> in
     Notifications with an unknown subscription or a wrong clientState are dropped. The batch's
     subscriptions are looked up in one query (at most ``MAX_SUBSCRIPTIONS_PER_BATCH`` of them: the
     endpoint is public, and a poll catches up on anything dropped)."""
-    from calendars.tasks import watch_ensure_task
+    from calendars.tasks import enqueue, watch_ensure_task
 
     items = [
         item
@@ -175,11 +190,11 @@ def microsoft_notifications(*, payload: dict, now: datetime | None = None) -> in
                 watch_channel_id="", watch_resource_id="", watch_secret_hash="", watch_expiration=None
             )
             calendars.pop(item["subscriptionId"])  # the batch's later items name a subscription now gone
-            watch_ensure_task.delay(cal.pk)
+            enqueue(watch_ensure_task, cal.pk)
             request_sync(calendar_id=cal.pk, now=now)
         elif lifecycle == "reauthorizationRequired":
             Calendar.objects.filter(pk=cal.pk).update(watch_expiration=now or timezone.now())
-            watch_ensure_task.delay(cal.pk)
+            enqueue(watch_ensure_task, cal.pk)
         else:  # a change, or "missed": sync
             request_sync(calendar_id=cal.pk, now=now)
     dropped = len(payload.get("value") or []) - accepted
