@@ -112,12 +112,23 @@ def rep_rows(pool: Pool, start: datetime, end: datetime) -> dict:
         released=BookingHost.Released.REASSIGNED
     )
     per_rep: dict[int, list[Booking]] = defaultdict(list)
-    for rep_id, booking_id in hosts.values_list("rep_id", "booking_id"):
+    seats: Counter = Counter()  # host rows per role
+    for rep_id, booking_id, role in hosts.values_list("rep_id", "booking_id", "role"):
         per_rep[rep_id].append(by_id[booking_id])
+        seats[role] += 1
     members = list(PoolMember.objects.filter(pool=pool).select_related("rep"))
+    # a group pool's meetings take one member of every role: shares and targets are within the member's
+    # role (over the whole pool a fair 4/4/4 AEs and 12 for the one SE read as far off target)
+    group = pool.strategy == "group"
+
+    def role_of(m: PoolMember) -> str:
+        return m.role if group else ""
+
     weights = {m.rep_id: m.weight for m in members if m.active and m.rep.active}
-    total_weight = sum(weights.values())
-    assignments = sum(len(v) for v in per_rep.values())
+    total_weight: Counter = Counter()
+    for m in members:
+        total_weight[role_of(m)] += weights.get(m.rep_id, 0.0)
+    assignments = seats if group else {"": sum(seats.values())}
     cap_hits: Counter = Counter()
     pool_caps = pool_fallbacks = 0
     for b in bookings:
@@ -134,8 +145,9 @@ def rep_rows(pool: Pool, start: datetime, end: datetime) -> dict:
     for m in sorted(members, key=lambda m: (m.rep.name, m.rep_id)):
         items = per_rep.get(m.rep_id, [])
         n = len(items)
-        share = _ratio(n, assignments)  # None: nothing assigned in the period, so no share to compare
-        target = (weights.get(m.rep_id, 0.0) / total_weight) if total_weight else 0.0
+        share = _ratio(n, assignments.get(role_of(m), 0))  # None: nothing assigned, no share to compare
+        role_weight = total_weight[role_of(m)]
+        target = (weights.get(m.rep_id, 0.0) / role_weight) if role_weight else 0.0
         row = {"rep_id": m.rep_id, "name": m.rep.name, "bookings": n, "share": share, "target_share": target}
         row["gap"] = None if share is None else share - target
         row["highlight"] = row["gap"] is not None and abs(row["gap"]) > GAP_HIGHLIGHT

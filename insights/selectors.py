@@ -23,7 +23,7 @@ from insights.simulator import Lead, Policy, PriorBooking
 from routing.configfile import ConfigInvalid, load_document, parse_config
 from routing.core import Interval
 from routing.ledger import counted_statuses, override_hosts
-from routing.models import LedgerEntry, Pool
+from routing.models import LedgerEntry, Pool, PoolMember
 from routing.selectors import MARGIN, load_pool_state, meeting_spec
 
 
@@ -203,11 +203,13 @@ def _ledger_before(pool: Pool, rep_ids: list[int], start: datetime):
         events[rid].append(at)
         if rid not in last or at > last[rid]:
             last[rid] = at
-    joined: dict[int, list] = defaultdict(list)
+    joined: dict[int, list] = defaultdict(list)  # of the current memberships, as ``pool_ledger`` reads them
+    since = dict(PoolMember.objects.filter(pool=pool, rep_id__in=rep_ids).values_list("rep_id", "joined_at"))
     for rid, at, delta in LedgerEntry.objects.filter(
         pool=pool, rep_id__in=rep_ids, kind=LedgerEntry.Kind.JOINED
     ).values_list("rep_id", "created_at", "delta"):
-        joined[rid].append((at, delta))
+        if rid in since and at >= since[rid]:
+            joined[rid].append((at, delta))
     return dict(events), last, dict(joined)
 
 

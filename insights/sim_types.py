@@ -85,6 +85,7 @@ class Outcome:
     counts: dict[int, int] = field(default_factory=dict)
     names: dict[int, str] = field(default_factory=dict)
     target: dict[int, float] = field(default_factory=dict)
+    roles: dict[int, str] = field(default_factory=dict)  # ``share_roles``: shares are within a role
     waits: list[float] = field(default_factory=list)  # minutes from lead to first offered slot
     cap_hits: int = 0
     no_slot: int = 0
@@ -99,23 +100,31 @@ class Outcome:
 
     def summary(self) -> dict[str, Any]:
         total = sum(self.counts.values())
-        reps = [
-            {
-                "rep_id": rid,
-                "name": self.names.get(rid, str(rid)),
-                "count": self.counts.get(rid, 0),
-                "share": (self.counts.get(rid, 0) / total) if total else 0.0,
-                "target_share": self.target.get(rid, 0.0),
-            }
-            for rid in sorted(self.names, key=lambda r: (self.names[r], r))
-        ]
+        by_role: dict[str, int] = {}
+        for rid, n in self.counts.items():
+            by_role[self.roles.get(rid, "")] = by_role.get(self.roles.get(rid, ""), 0) + n
+        reps = []
+        for rid in sorted(self.names, key=lambda r: (self.names[r], r)):
+            seats = by_role.get(self.roles.get(rid, ""), 0)
+            reps.append(
+                {
+                    "rep_id": rid,
+                    "name": self.names.get(rid, str(rid)),
+                    "count": self.counts.get(rid, 0),
+                    "share": (self.counts.get(rid, 0) / seats) if seats else 0.0,
+                    "target_share": self.target.get(rid, 0.0),
+                }
+            )
+        roles = {}
+        for rep in reps:
+            roles.setdefault(self.roles.get(rep["rep_id"], ""), []).append(rep["count"])
         return {
             "label": self.label,
             "strategy": self.strategy,
             "leads": self.leads,
             "assigned": total,
             "reps": reps,
-            "gini": gini([r["count"] for r in reps]),
+            "gini": max((gini(counts) for counts in roles.values()), default=0.0),  # the least fair role
             "cap_hits": self.cap_hits,
             "no_slot": self.no_slot,
             "moved": self.moved,
@@ -130,10 +139,24 @@ class Outcome:
         }
 
 
+def share_roles(policy: Policy) -> dict[int, str]:
+    """The role each member's share is taken within: its role in a group pool (a meeting takes one member
+    of every role), one for all otherwise."""
+    group = policy.strategy == "group"
+    return {m.rep_id: (m.role if group else "") for m in policy.members}
+
+
 def target_shares(policy: Policy) -> dict[int, float]:
+    """Weight ÷ the total active weight of the member's role (``share_roles``)."""
+    roles = share_roles(policy)
     active = {m.rep_id: m.weight for m in policy.members if m.active and m.rep.active}
-    total = sum(active.values())
-    return {m.rep_id: (active.get(m.rep_id, 0.0) / total if total else 0.0) for m in policy.members}
+    total: dict[str, float] = {}
+    for rid, weight in active.items():
+        total[roles[rid]] = total.get(roles[rid], 0.0) + weight
+    return {
+        m.rep_id: (active.get(m.rep_id, 0.0) / total[roles[m.rep_id]] if total.get(roles[m.rep_id]) else 0.0)
+        for m in policy.members
+    }
 
 
 def synthetic_leads(

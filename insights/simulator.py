@@ -24,8 +24,17 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from insights.sim_steps import Held, blocked, reach, reschedule, route
-from insights.sim_types import Lead, Outcome, Policy, PriorBooking, synthetic_leads, target_shares
+from insights.sim_types import (
+    Lead,
+    Outcome,
+    Policy,
+    PriorBooking,
+    share_roles,
+    synthetic_leads,
+    target_shares,
+)
 from routing.core import Interval, MeetingSpec, MemberState, PoolSpec, RepSchedule, free_starts, offered_slots
+from routing.core.ledger import head_start_expired
 from routing.ledger import fairness_period_start
 
 __all__ = ["Lead", "Outcome", "Policy", "PriorBooking", "simulate", "synthetic_leads", "target_shares"]
@@ -73,6 +82,7 @@ class _State:
     def __init__(self, policy: Policy):
         self.policy = policy
         self.period = _Pool(policy.fairness_period)
+        self.rolling = policy.fairness_period == "rolling_30d"
         self.reps: dict[int, _Rep] = {}
         self.cursor: dict[MeetingSpec, datetime] = {}
         self._ledger: tuple[datetime | None, dict] = (None, {})
@@ -108,9 +118,8 @@ class _State:
             raw = (
                 len(rep.events) if start is None else len(rep.events) - bisect.bisect_left(rep.events, start)
             )
-            expired = 0.0
-            if start is not None:
-                expired = sum(d for at, d in self.policy.joined.get(rid, ()) if at < start)
+            joined = self.policy.joined.get(rid, ())
+            expired = head_start_expired(joined, start=start, now=now, rolling=self.rolling)
             counts[rid] = raw + self.policy.adjustments.get(rid, 0.0) - expired
         self._ledger = (now, counts)
         return counts
@@ -302,7 +311,7 @@ def simulate(
     """Route ``leads`` (sorted by ``at``) under ``policy``; returns the figures. Writes nothing."""
     state = _State(policy)
     out = Outcome(label=policy.label, strategy=policy.strategy, names=dict(policy.names))
-    out.target = target_shares(policy)
+    out.target, out.roles = target_shares(policy), share_roles(policy)
     counted = policy.count_cancellations
     # timeline of recorded events, a heap of (instant, seq, action, ...): "prior" (a booking decided before
     # the period is cancelled), "busy" (synced busy time appears or disappears), "move" (a replayed booking

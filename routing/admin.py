@@ -54,12 +54,17 @@ def _prepare_member(form) -> tuple[bool, float]:
     The typed adjustment is put back to its stored value; the delta is applied by ``member_adjust``."""
     member = form.instance
     adding = member._state.adding
-    # a row moved to another pool or rep is a new membership there: it joins at the mean load too
-    join = member.active and (adding or bool({"active", "pool", "rep"} & set(form.changed_data)))
+    # a row moved to another pool or rep is a new membership there: it starts afresh (the old pool's
+    # adjustment and "joined" deltas stay behind: carried over, they skewed its count every period) and
+    # joins at the mean load too
+    moved = not adding and bool({"pool", "rep"} & set(form.changed_data))
+    join = member.active and (adding or moved or "active" in form.changed_data)
     delta = 0.0
     if "adjustment" in form.changed_data or (adding and member.adjustment):
         old = 0.0 if adding else float(form.initial.get("adjustment") or 0.0)
         delta, member.adjustment = member.adjustment - old, old
+    if moved:
+        member.adjustment, member.joined_at = 0.0, timezone.now()
     return join, delta
 
 

@@ -10,8 +10,11 @@ A member's ``count`` = the pool's bookings the rep hosts (host rows not reassign
 override, ``routing.overrides``, leaves the credit where it was) whose host row was
 assigned in the current period and whose booking is confirmed or completed — plus cancelled ones if
 ``pool.count_cancellations`` and no-shows if ``pool.count_no_shows`` — plus the member's effective
-adjustment: ``PoolMember.adjustment`` minus the "joined at mean load" deltas recorded before the period
-started (so a joiner's head start expires with the period it was computed for; manual adjustments stay).
+adjustment: ``PoolMember.adjustment`` minus the "joined at mean load" deltas of the current membership
+(recorded since ``PoolMember.joined_at``: a removed member's old deltas left with its row) that the period
+has spent: in full when recorded before the period started (a joiner's head start expires with the period
+it was computed for), and for ``rolling_30d`` in step with the window
+(``routing.core.ledger.head_start_expired``); manual adjustments stay.
 ``last_assigned`` is the latest assignment of the rep in this pool, of any period.
 """
 
@@ -148,7 +151,7 @@ def _override_corrections(pool: Pool, rep_ids: list[int], *, start: datetime | N
 # One statement: per rep, the counted host rows (``c``), the newest assignment and the ledger-only entries
 # (``e``: expired "joined" deltas, assignments without a booking, non-counting overrides).
 LEDGER_SQL = """
-SELECT r.id, {hosts_columns}, e.instant, e.latest, e.overrides, e.expired
+SELECT r.id, {hosts_columns}, e.instant, e.latest, e.overrides, e.expired, e.decaying, e.decaying_at
 FROM routing_rep r
 LEFT OUTER JOIN ({hosts}) c ON c.rep_id = r.id
 LEFT OUTER JOIN ({entries}) e ON e.rep_id = r.id
@@ -187,14 +190,27 @@ ENTRIES_SQL = """
     SUM(delta) FILTER (WHERE {instant}{since}) AS instant,
     MAX(created_at) FILTER (WHERE {instant}) AS latest,
     COUNT(id) FILTER (WHERE {override}) AS overrides,
-    {expired} AS expired
+    {expired} AS expired, {decaying} AS decaying, {decaying_at} AS decaying_at
   FROM routing_ledgerentry
   WHERE pool_id = %s AND rep_id {reps} AND ({instant} OR {override}{joined_or})
   GROUP BY rep_id
 """
 INSTANT = "(kind = 'assigned' AND booking_id IS NULL)"
 OVERRIDE = "(kind IN ('reassigned_from', 'reassigned_to') AND delta = 0.0)"
-JOINED = "(kind = 'joined' AND created_at < %s)"
+# "joined" deltas of the current membership only: a member removed and added again, or moved in from another
+# pool, starts afresh (``joined_at``), and the deltas of its old row, gone with that row's adjustment, must
+# not be taken off the new one (they were: a head start for good, every period)
+CURRENT = (
+    "created_at >= (SELECT m.joined_at FROM routing_poolmember m "
+    "WHERE m.pool_id = routing_ledgerentry.pool_id AND m.rep_id = routing_ledgerentry.rep_id)"
+)
+JOINED = f"(kind = 'joined' AND created_at < %s AND {CURRENT})"  # spent in full: before the period
+DECAYING = f"(kind = 'joined' AND created_at >= %s AND created_at <= %s AND {CURRENT})"  # rolling: in step
+# seconds since 1970 of ``created_at`` (a rolling period's deltas are spent in proportion to their age)
+EPOCH_SECONDS = {
+    "postgresql": "EXTRACT(EPOCH FROM created_at)",
+    "sqlite": "((julianday(created_at) - 2440587.5) * 86400.0)",
+}
 
 
 def pool_ledger(pool: Pool, rep_ids: list[int], *, now: datetime) -> Ledger:
@@ -217,12 +233,16 @@ class LedgerQuery:
     start: datetime | None
     sql: str
     params: list
+    now: datetime
 
     def read(self, found) -> Ledger:
         raw, last = {}, {}
         expired: dict[int, float] = {}
         with_overrides = False
-        for rep_id, n, hosted, instant, latest, overrides, expired_sum in found:
+        for rep_id, n, hosted, instant, latest, overrides, expired_sum, decaying, decaying_at in found:
+            if decaying:  # rolling: each delta spent by (now - recorded) / window (``head_start_expired``)
+                window = (self.now - self.start).total_seconds()
+                expired_sum = (expired_sum or 0.0) + (self.now.timestamp() * decaying - decaying_at) / window
             if hosted is not None:  # the rep has hosted in this pool (a rep without host rows has no figures)
                 raw[rep_id] = n or 0
                 last[rep_id] = sqlrows.aware(hosted)
@@ -271,18 +291,23 @@ def ledger_query(pool: Pool, rep_ids: list[int], *, now: datetime) -> LedgerQuer
     # Ledger-only rows: "joined" deltas that expired with an earlier period, assignments without a booking
     # (``POST /api/v1/route`` hands a lead to a rep now), which count like bookings, and whether any member
     # has a non-counting override (then ``_override_corrections`` reads them).
+    rolling = pool.fairness_period == Pool.FairnessPeriod.ROLLING_30D
+    epoch = EPOCH_SECONDS.get(sqlrows.vendor(), EPOCH_SECONDS["postgresql"])
     entries = ENTRIES_SQL.format(
         instant=INSTANT,
         since=" AND created_at >= %s" if start else "",
         override=OVERRIDE,
         expired=f"SUM(delta) FILTER (WHERE {JOINED})" if start else "NULL",
+        decaying=f"SUM(delta) FILTER (WHERE {DECAYING})" if rolling else "NULL",
+        decaying_at=f"SUM(delta * {epoch}) FILTER (WHERE {DECAYING})" if rolling else "NULL",
         reps=reps,
-        joined_or=f" OR {JOINED}" if start else "",
+        joined_or=" OR kind = 'joined'" if start else "",
     )
     params += [since, since] if start else []
-    params += [pool.pk, *listed, *([since] if start else []), *listed]
+    params += [since, sqlrows.at(now)] * 2 if rolling else []
+    params += [pool.pk, *listed, *listed]
     sql = LEDGER_SQL.format(hosts_columns=columns, hosts=hosts, entries=entries, reps=reps)
-    return LedgerQuery(pool, rep_ids, start, sql, params)
+    return LedgerQuery(pool, rep_ids, start, sql, params, now)
 
 
 def member_count(member: PoolMember, ledger: Ledger) -> float:

@@ -23,7 +23,9 @@ Kind = LedgerEntry.Kind
 def pool_member_join(member: PoolMember, *, now: datetime | None = None, reason: str = "") -> LedgerEntry:
     """Start a (newly added or re-activated) member at the pool's mean load.
 
-    The mean is over the OTHER active members (member and rep active). The member's ``adjustment`` is
+    The mean is over the OTHER active members (member and rep active); in a group pool over those of the
+    member's role (each meeting takes one of every role, so the roles' loads differ by design: an SE joining
+    at the mean of AEs and SEs together took every SE seat until caught up). The member's ``adjustment`` is
     changed so that ``count / weight`` equals that mean, and a ``joined`` ledger entry records the change.
     With no other active member the mean is 0. Call it after saving the ``PoolMember`` row.
     """
@@ -34,10 +36,11 @@ def pool_member_join(member: PoolMember, *, now: datetime | None = None, reason:
         member = PoolMember.objects.select_for_update().select_related("pool").get(pk=member.pk)
         rows = list(PoolMember.objects.filter(pool_id=member.pool_id).select_related("rep"))
         ledger = pool_ledger(member.pool, [m.rep_id for m in rows], now=now)
+        group = member.pool.strategy == "group"
         loads = [
             member_count(m, ledger) / m.weight
             for m in rows
-            if m.pk != member.pk and m.active and m.rep.active
+            if m.pk != member.pk and m.active and m.rep.active and (not group or m.role == member.role)
         ]
         mean = sum(loads) / len(loads) if loads else 0.0
         target = mean * member.weight

@@ -50,17 +50,23 @@ def _history(booking: Booking, entry: dict[str, Any]) -> None:
 
 def _credit_holder(history: list, rep_id: int) -> int:
     """The rep holding the fairness credit of the seat ``rep_id`` hosts: ``rep_id`` itself, unless it got
-    the seat through a non-counting override — then whoever held the credit before that override."""
+    the seat through a non-counting override — then whoever held the credit before that override.
+
+    The seat was got by the latest entry that gave it to ``rep_id``: a reassignment to it, or a reschedule
+    that routed the booking again while ``rep_id`` was not among its hosts (a counting seat; an older
+    override to the same rep, from before the booking was routed away and back, says nothing any more)."""
     index = len(history)
     while True:
-        entry = next(
-            (
-                (i, e)
-                for i, e in reversed(list(enumerate(history[:index])))
-                if isinstance(e, dict) and e.get("action") == "reassigned" and e.get("to") == rep_id
-            ),
-            None,
-        )
+        entry = None
+        for i in range(index - 1, -1, -1):
+            e = history[i]
+            if not isinstance(e, dict):
+                continue
+            if e.get("action") == "reassigned" and e.get("to") == rep_id:
+                entry = (i, e)
+                break
+            if e.get("action") == "rescheduled" and rep_id not in ((e.get("from") or {}).get("hosts") or ()):
+                return rep_id  # routed to it again
         if entry is None or entry[1].get("counts", True) or not isinstance(entry[1].get("from"), int):
             return rep_id
         index, rep_id = entry[0], entry[1]["from"]
@@ -89,10 +95,11 @@ def booking_cancel(*, token: str, reason: str = "", now: datetime | None = None)
             booking.sequence += 1
             _history(booking, {"at": _iso(now), "action": "cancelled", "reason": booking.cancel_reason})
             booking.save()
+            history = (booking.decision or {}).get("history") or []
             ledger_released(
                 pool=booking.pool,
                 booking_id=booking.pk,
-                rep_ids=[h.rep_id for h in hosts],
+                rep_ids=[_credit_holder(history, h.rep_id) for h in hosts],  # a host seated by an override
                 status="cancelled",
                 reason=f"booking cancelled {reason}".strip(),
             )

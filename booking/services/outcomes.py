@@ -34,6 +34,12 @@ def _iso(dt: datetime) -> str:
     return iso(dt)
 
 
+def _credit_holder(history: list, rep_id: int) -> int:
+    from booking.services.manage import _credit_holder as holder  # manage imports this module
+
+    return holder(history, rep_id)
+
+
 def booking_status_apply(booking: Booking, status: str, *, now: datetime, reason: str = "") -> bool:
     """Set a started booking's ``status`` to ``completed`` or ``no_show`` (the caller holds the row lock,
     inside a transaction) and write the fairness ledger change. Returns whether the status changed.
@@ -51,15 +57,17 @@ def booking_status_apply(booking: Booking, status: str, *, now: datetime, reason
     booking.status = status
     hosts = list(BookingHost.objects.filter(booking=booking, active=True).values_list("rep_id", flat=True))
     locking.lock_reps(hosts)  # the status moves the hosts' fairness tallies (see ``locking.lock_reps``)
+    history = (booking.decision or {}).get("history") or []
+    holders = [_credit_holder(history, rep_id) for rep_id in hosts]  # a host seated by an override holds none
     if status == Booking.Status.NO_SHOW:
         ledger_released(
-            pool=booking.pool, booking_id=booking.pk, rep_ids=hosts, status="no_show", reason=reason
+            pool=booking.pool, booking_id=booking.pk, rep_ids=holders, status="no_show", reason=reason
         )
     elif previous == Booking.Status.NO_SHOW and not booking.pool.count_no_shows:
         ledger_assigned(
             pool_id=booking.pool_id,
             booking_id=booking.pk,
-            rep_ids=hosts,
+            rep_ids=holders,
             reason=reason or "no-show corrected to completed",
         )
     return True

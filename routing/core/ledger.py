@@ -35,6 +35,28 @@ def next_up_order(members: Iterable[MemberState]) -> list[MemberState]:
     return sorted(members, key=next_up_key)
 
 
+def head_start_expired(
+    joined: Iterable[tuple[datetime, float]], *, start: datetime | None, now: datetime, rolling: bool
+) -> float:
+    """How much of a member's "joined at the mean load" deltas (``(recorded at, delta)`` of its current
+    membership) no longer counts at ``now``, in a fairness period starting at ``start``.
+
+    A delta recorded before the period started is spent in full: it stood for the others' bookings of an
+    earlier period. In a rolling period the others' bookings it stood for leave the window one by one, so
+    the delta is spent in step, linearly over the window's length (taken all at once on day 30 instead, the
+    joiner was passed over for a month and then handed nearly every booking for days)."""
+    if start is None:
+        return 0.0
+    window = (now - start).total_seconds()
+    spent = 0.0
+    for at, delta in joined:
+        if at < start:
+            spent += delta
+        elif rolling and at <= now:
+            spent += delta * (now - at).total_seconds() / window
+    return spent
+
+
 def mean_load(members: Iterable[MemberState]) -> float:
     """Mean load of the active members (member and rep active); 0.0 if there are none.
 

@@ -8,9 +8,10 @@ import datetime as dt
 import random
 
 import pytest
-from django.db.models import Count, Max, Q, Sum
+from django.db.models import Count, F, Max, OuterRef, Q, Subquery, Sum
 
 from booking.models import Booking, BookingHost
+from routing.core.ledger import head_start_expired
 from routing.ledger import (
     OverrideHost,
     _override_corrections,
@@ -19,7 +20,7 @@ from routing.ledger import (
     override_hosts,
     pool_ledger,
 )
-from routing.models import LedgerEntry, Pool
+from routing.models import LedgerEntry, Pool, PoolMember
 from tests.booking.booking_factories import NOW, bulk_bookings, make_meeting_type, make_pool, make_rep
 
 pytestmark = pytest.mark.django_db
@@ -48,11 +49,22 @@ def oracle(pool: Pool, rep_ids: list[int], *, now: dt.datetime):
     sums = {"instant": Sum("delta", filter=instant), "last": Max("created_at", filter=instant)}
     sums["overrides"] = Count("id", filter=overrides)
     if start is not None:
-        joined = Q(kind=Kind.JOINED, created_at__lt=start)
-        wanted |= joined
-        sums["expired"] = Sum("delta", filter=joined)
         sums["instant"] = Sum("delta", filter=instant & Q(created_at__gte=start))
     expired, with_overrides = {}, False
+    # "joined" deltas of the current membership, spent as ``head_start_expired`` says
+    joined_at = PoolMember.objects.filter(pool_id=OuterRef("pool_id"), rep_id=OuterRef("rep_id"))
+    for rep_id in rep_ids:
+        current = (
+            LedgerEntry.objects.filter(pool_id=pool.pk, rep_id=rep_id, kind=Kind.JOINED)
+            .annotate(since=Subquery(joined_at.values("joined_at")[:1]))
+            .filter(created_at__gte=F("since"))
+        )
+        rolling = pool.fairness_period == Pool.FairnessPeriod.ROLLING_30D
+        spent = head_start_expired(
+            current.values_list("created_at", "delta"), start=start, now=now, rolling=rolling
+        )
+        if spent:
+            expired[rep_id] = spent
     for row in (
         LedgerEntry.objects.filter(Q(pool_id=pool.pk, rep_id__in=rep_ids) & wanted)
         .values("rep_id")
@@ -60,8 +72,6 @@ def oracle(pool: Pool, rep_ids: list[int], *, now: dt.datetime):
     ):
         rep_id = row["rep_id"]
         with_overrides = with_overrides or bool(row["overrides"])
-        if row.get("expired"):
-            expired[rep_id] = row["expired"]
         if row["instant"]:
             raw[rep_id] = raw.get(rep_id, 0) + row["instant"]
         if row["last"] is not None and (rep_id not in last or row["last"] > last[rep_id]):
@@ -126,6 +136,8 @@ def history(seed: int):
             Booking.objects.bulk_update([booking], ["status"])
     moved_away = rng.choice([b for b in made if b.pool_id == pool.pk])
     Booking.objects.filter(pk=moved_away.pk).update(pool=other)
+    # the members joined 60 days ago: "joined" deltas before that belong to an earlier membership
+    PoolMember.objects.filter(pool=pool).update(joined_at=NOW - dt.timedelta(days=60))
     for _ in range(25):
         kind = rng.choice([Kind.ASSIGNED, Kind.JOINED, Kind.ADJUSTED, Kind.CREDITED])
         entry = LedgerEntry.objects.create(

@@ -155,8 +155,8 @@ def test_new_member_joins_at_mean_load_through_the_service():
     doc["pools"][0]["members"].append({"rep": "cy@x.example", "role": "se"})
     apply(doc)
     cy = PoolMember.objects.get(rep__email="cy@x.example")
-    assert cy.adjustment == pytest.approx(3.0)  # mean of 2 and 4
-    assert LedgerEntry.objects.get(rep=cy.rep, kind="joined").delta == pytest.approx(3.0)
+    assert cy.adjustment == pytest.approx(4.0)  # a group pool: the mean of its role (Ben's 4; Ana is an AE)
+    assert LedgerEntry.objects.get(rep=cy.rep, kind="joined").delta == pytest.approx(4.0)
 
 
 def test_reactivated_member_rejoins():
