@@ -2,7 +2,9 @@
 
 * ``email.prospect`` — one email to the prospect per booking event, with an iCalendar invitation
   (REQUEST; CANCEL when cancelled) unless the lead host's calendar provider sends the invitation itself
-  (``calendars.selectors.invitation_sent_by_provider``).
+  (``calendars.selectors.invitation_sent_by_provider``); when a change hands the meeting from a lead whose
+  invitation was Baton's to one whose calendar invites, the email CANCELs Baton's (the provider's has its
+  own UID, and the old event stayed in the prospect's calendar beside the new one).
 * ``email.host`` — one email per affected host (fan-out): REQUEST to current hosts ("Confirmed" to a host
   new in this change, "Updated" to the others), CANCEL to hosts who stopped hosting in this change
   (reassigned away or cancelled). A host released by a reschedule or a reassignment is told of the meeting
@@ -53,18 +55,30 @@ def snapshot(booking: Booking, context: dict) -> dict:
 
 
 def prospect_fanout(booking: Booking, context: dict) -> list[dict]:
-    method = ics.CANCEL if booking.status == Booking.Status.CANCELLED else ics.REQUEST
-    return [{"method": method, "booking": snapshot(booking, context)}]
+    cancelled = booking.status == Booking.Status.CANCELLED
+    snap = snapshot(booking, context)
+    message = {"method": ics.CANCEL if cancelled else ics.REQUEST, "booking": snap}
+    before = context.get("previous") or {}
+    if not cancelled and before.get("baton_invited") and before.get("lead"):
+        # the prospect holds Baton's invitation of the meeting as it was; should the new lead's calendar
+        # send its own (another UID), this one is withdrawn (``send_prospect_email``), or it stays beside it
+        held = {"start": before["start"], "end": before["end"], "hosts": [before["lead"]]}
+        message["withdraw"] = {**snap, **held}
+    return [message]
 
 
 def previous(booking: Booking, hosts: list[BookingHost]) -> dict:
     """The meeting as the hosts held it before a change: its time and the lead host (the invitation's
-    ORGANIZER then), for the CANCEL a released host gets (``host_fanout``)."""
+    ORGANIZER then), for the CANCEL a released host gets (``host_fanout``), and whether the prospect's
+    invitation was Baton's own (the lead's calendar did not send one) for ``prospect_fanout``."""
+    from calendars.selectors import invitation_sent_by_provider  # calendars imports booking
+
     lead = hosts[0] if hosts else None
     return {
         "start": booking.start.isoformat(),
         "end": booking.end.isoformat(),
         "lead": None if lead is None else {"name": lead.rep.name, "email": lead.rep.email},
+        "baton_invited": lead is not None and not invitation_sent_by_provider(lead.rep_id),
     }
 
 
@@ -144,6 +158,11 @@ def send_prospect_email(payload: dict) -> str:
         lines += ["", f"Reschedule or cancel: {payload['manage_url']}"]
     lead_invites = bool(hosts) and invitation_sent_by_provider(hosts[0]["rep_id"])
     invite = None if lead_invites else _ics(payload, method)
+    note = ", no .ics: provider invites" if invite is None else ""
+    if lead_invites and payload.get("withdraw"):  # Baton's earlier invitation goes; the lead's invites
+        method, note = ics.CANCEL, ", CANCEL of Baton's invitation: provider invites"
+        invite = _ics({**payload, "booking": payload["withdraw"]}, method)
+        lines += ["", f"The invitation for the new time comes from {hosts[0]['name']}'s calendar."]
     _send(
         to=prospect["email"],
         subject=f"{verb}: {snap['title']}",
@@ -151,7 +170,7 @@ def send_prospect_email(payload: dict) -> str:
         invite=invite,
         method=method,
     )
-    return f"sent to {prospect['email']} ({method}{', no .ics: provider invites' if invite is None else ''})"
+    return f"sent to {prospect['email']} ({method}{note})"
 
 
 def send_host_email(payload: dict) -> str:

@@ -15,6 +15,8 @@ from routing.selectors import PoolState, meeting_spec
 
 # Candidate reasons that mean "this start is not bookable at all" (a 400), not "taken" (a 409).
 INVALID_START_REASONS = {"notice", "horizon", "off_grid"}
+# members that could take no start at all (checked before notice and horizon): they say nothing of the start
+MEMBER_REASONS = {"inactive", "no_working_hours"}
 
 
 def hosts_busy_live(rep_ids, start, end, *, timeout_seconds, live=None):
@@ -53,8 +55,11 @@ def blocked_range(meeting_type: MeetingType, start: datetime) -> tuple[datetime,
 
 
 def invalid_start(record: dict[str, Any]) -> str | None:
-    """A field message when every candidate refused the start as not bookable (grid/notice/horizon)."""
+    """A field message when every candidate refused the start as not bookable (grid/notice/horizon), the
+    members who could take no start at all (on leave, no hours) aside: with one of them in the pool a start
+    too soon was answered 409 "no longer available" instead of 400 "too soon"."""
     reasons = {c.get("reason") for c in record.get("candidates", []) if c.get("outcome") == "skipped"}
+    reasons -= MEMBER_REASONS
     if not reasons or not reasons <= INVALID_START_REASONS:
         return None
     if "notice" in reasons:
