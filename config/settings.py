@@ -144,6 +144,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 2,
     "socket_timeout": 5,
 }
+# A safety net under the peers' own timeouts (SMTP, Google, Graph, ICS): a task still running after 10 min
+# is stopped (soft: an exception the task's error handling records) rather than holding its worker for good.
+CELERY_TASK_SOFT_TIME_LIMIT = 540
+CELERY_TASK_TIME_LIMIT = 600
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 if not CELERY_TASK_ALWAYS_EAGER and not CELERY_BROKER_URL.startswith(
@@ -170,6 +174,9 @@ EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+# Seconds an SMTP socket operation may wait: without it a stalled mail server held an outbox delivery past its
+# lease (the sweep then sent the e-mail again: the prospect got two) and its worker for good.
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Baton <baton@localhost>")
 
 # --- Booking
@@ -361,6 +368,11 @@ BOOKING_LIVE_CHECK_TIMEOUT_MS = env_int("BOOKING_LIVE_CHECK_TIMEOUT_MS", 2000, m
 BOOKING_IDEMPOTENCY_TTL_HOURS = env_int("BOOKING_IDEMPOTENCY_TTL_HOURS", 24, minimum=1)
 BOOKING_OUTBOX_MAX_ATTEMPTS = env_int("BOOKING_OUTBOX_MAX_ATTEMPTS", 12, minimum=1)
 BOOKING_OUTBOX_LEASE_SECONDS = env_int("BOOKING_OUTBOX_LEASE_SECONDS", 300, minimum=30)
+if EMAIL_TIMEOUT * 3 > BOOKING_OUTBOX_LEASE_SECONDS:  # connect, send and quit may each wait that long
+    raise ImproperlyConfigured(
+        f"EMAIL_TIMEOUT ({EMAIL_TIMEOUT} s) must be at most a third of BOOKING_OUTBOX_LEASE_SECONDS "
+        f"({BOOKING_OUTBOX_LEASE_SECONDS} s): a delivery must give up before another worker takes its message"
+    )
 # The sweep leaves fresh rows alone this long (their Celery task normally delivers them first).
 BOOKING_OUTBOX_GRACE_SECONDS = env_int("BOOKING_OUTBOX_GRACE_SECONDS", 60, minimum=0)
 if any(len(key) < 24 for key in INSTANT_ROUTE_API_KEYS):

@@ -126,6 +126,10 @@ def load_settings(show: str = "DATABASES['default']['ENGINE']", **env: str) -> s
         ({"DEBUG": "1", "CACHE_URL": "memcached://127.0.0.1:11211"}, "CACHE_URL: expected redis://"),
         ({"DEBUG": "1", "CACHE_URL": "redis://"}, "CACHE_URL: the URL names no host"),
         ({"DEBUG": "1", "CACHE_URL": "redis://h:port/1"}, "CACHE_URL: bad port"),
+        (
+            {"DEBUG": "1", "EMAIL_TIMEOUT": "120", "BOOKING_OUTBOX_LEASE_SECONDS": "300"},
+            "EMAIL_TIMEOUT (120 s) must be at most a third of BOOKING_OUTBOX_LEASE_SECONDS",
+        ),
     ],
 )
 def test_settings_fail_loudly_naming_the_variable(env, message):
