@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 
 from routing.models import Rep
 
 MIDNIGHT = dt.time(0, 0)
+
+
+def whole_minutes(value: dt.time) -> None:
+    """Hours are kept to the minute, as the config file writes them ("HH:MM"): "23:59:59" typed in the admin
+    was exported as 23:59 and an unchanged export re-imported moved the rep's end of day."""
+    if value is not None and (value.second or value.microsecond):
+        raise ValidationError("Give the time in whole minutes (HH:MM); 00:00 as an end means midnight.")
 
 
 class Weekday(models.IntegerChoices):
@@ -29,8 +37,10 @@ RANGE_ORDER = Q(end__gt=F("start")) | Q(end=MIDNIGHT)
 class WorkingHours(models.Model):
     rep = models.ForeignKey(Rep, on_delete=models.CASCADE, related_name="working_hours")
     weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
-    start = models.TimeField(help_text="Local time in the rep's zone")
-    end = models.TimeField(help_text="Local time; 00:00 means midnight at the end of the day")
+    start = models.TimeField(help_text="Local time in the rep's zone", validators=[whole_minutes])
+    end = models.TimeField(
+        help_text="Local time; 00:00 means midnight at the end of the day", validators=[whole_minutes]
+    )
 
     class Meta:
         ordering = ["rep", "weekday", "start"]
@@ -46,8 +56,8 @@ class DateOverride(models.Model):
 
     rep = models.ForeignKey(Rep, on_delete=models.CASCADE, related_name="date_overrides")
     date = models.DateField()
-    start = models.TimeField(null=True, blank=True)
-    end = models.TimeField(null=True, blank=True)
+    start = models.TimeField(null=True, blank=True, validators=[whole_minutes])
+    end = models.TimeField(null=True, blank=True, validators=[whole_minutes])
 
     class Meta:
         ordering = ["rep", "date", "start"]

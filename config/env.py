@@ -6,10 +6,12 @@ instead of at the first request.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -19,6 +21,29 @@ FALSE = {"0", "false", "no", "off", ""}
 
 def env_str(name: str, default: str | None = None, *, environ=os.environ) -> str | None:
     return environ.get(name, default)
+
+
+def env_zone(name: str, default: str, *, environ=os.environ) -> str:
+    """An IANA time zone name (a misspelt one failed at Django's start-up without naming the variable, or,
+    where the system has no zoneinfo files, later)."""
+    raw = (environ.get(name) or "").strip() or default
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ImproperlyConfigured(
+            f"{name}: unknown time zone {raw!r} (an IANA name, e.g. Europe/Berlin)"
+        ) from None
+    return raw
+
+
+def env_log_level(name: str, default: str, *, environ=os.environ) -> str:
+    """A logging level name in any letter case (``debug`` as celery's and gunicorn's options take it)."""
+    raw = (environ.get(name) or "").strip() or default
+    level = raw.upper()
+    if level not in logging.getLevelNamesMapping():
+        names = ", ".join(sorted(logging.getLevelNamesMapping()))
+        raise ImproperlyConfigured(f"{name}: unknown log level {raw!r} (one of {names})")
+    return level
 
 
 def env_bool(name: str, default: bool = False, *, environ=os.environ) -> bool:
@@ -33,7 +58,9 @@ def env_bool(name: str, default: bool = False, *, environ=os.environ) -> bool:
     raise ImproperlyConfigured(f"{name}: expected one of 1/0/true/false/yes/no/on/off, got {raw!r}")
 
 
-def env_int(name: str, default: int, *, minimum: int | None = None, environ=os.environ) -> int:
+def env_int(
+    name: str, default: int, *, minimum: int | None = None, maximum: int | None = None, environ=os.environ
+) -> int:
     raw = environ.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -43,6 +70,8 @@ def env_int(name: str, default: int, *, minimum: int | None = None, environ=os.e
         raise ImproperlyConfigured(f"{name}: expected an integer, got {raw!r}") from None
     if minimum is not None and value < minimum:
         raise ImproperlyConfigured(f"{name}: must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ImproperlyConfigured(f"{name}: must be at most {maximum}, got {value}")
     return value
 
 

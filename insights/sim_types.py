@@ -3,6 +3,7 @@ per-policy outcome and its summary, and the synthetic lead stream. No database a
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -170,8 +171,8 @@ def synthetic_leads(
 ) -> list[Lead]:
     """A Poisson stream of leads (exponential gaps at ``rate_per_hour``) over ``hours`` from ``start``; each
     prospect takes one of the first ``pick_from`` offered slots, chosen with the seeded generator."""
-    if rate_per_hour <= 0 or hours <= 0:
-        raise ValueError("rate and horizon must be positive")
+    if not (math.isfinite(rate_per_hour) and math.isfinite(hours) and rate_per_hour > 0 and hours > 0):
+        raise ValueError("rate and horizon must be finite and positive")
     rng = random.Random(seed)
     leads, t = [], 0.0
     while True:

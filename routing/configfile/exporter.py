@@ -104,7 +104,15 @@ def _represent_list(dumper: yaml.SafeDumper, data: list) -> yaml.Node:
     return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flat and bool(data))
 
 
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
+    # U+0085 (NEXT LINE) is written raw inside plain or single quotes and read back as a space: double quotes
+    # escape it (\N), so an export imports unchanged
+    style = '"' if "\x85" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
 _Dumper.add_representer(list, _represent_list)
+_Dumper.add_representer(str, _represent_str)
 
 
 def dump_document(document: dict[str, Any], *, fmt: str = "yaml") -> str:

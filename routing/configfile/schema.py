@@ -162,7 +162,8 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
 
 def load_document(text: str, *, filename: str = "<config>") -> Any:
     """Parse YAML (a superset of JSON) or, for ``*.json``, strict JSON; a key given twice in one mapping is
-    an error, as an unknown key is."""
+    an error, as an unknown key is. A byte order mark (Windows editors save one) is no part of the text."""
+    text = text.removeprefix("\ufeff")
     try:
         if filename.lower().endswith(".json"):
             return json.loads(text, object_pairs_hook=_unique_keys)
@@ -284,6 +285,13 @@ def _duplicates(check: Checker, items: list, key, label: str, attr: str, *, any_
 
 def parse_config(data: Any) -> Config:
     """Check a loaded document; raise ``ConfigInvalid`` with every problem, or return the ``Config``."""
+    try:
+        return _parse_config(data)
+    except RecursionError:  # a JSON parser goes deeper than the checks' walk (rule conditions, NUL search)
+        raise ConfigInvalid(["(top level): nested too deeply"]) from None
+
+
+def _parse_config(data: Any) -> Config:
     check = Checker()
     config = Config()
     nul = nul_paths(data, "(top level)") if isinstance(data, dict | list) else []
@@ -333,6 +341,18 @@ def _spelled_otherwise(check: Checker, reps: list[RepSpec]) -> None:
             check.err(f"{spec.path}.email", f"a rep exists as {email!r}: spell the address that way")
 
 
+def _spellings(addresses: list[str], known: set) -> dict[str, str]:
+    """Lower-cased address → the spelling a rep of the file or the database has (one mailbox in any case)."""
+    if not addresses:
+        return {}
+    lowered = {a.lower() for a in addresses}
+    found = {e.lower(): e for e in known if isinstance(e, str) and e.lower() in lowered}
+    stored = Rep.objects.annotate(lowered=Lower("email")).filter(lowered__in=list(lowered))
+    for email in stored.values_list("email", flat=True):
+        found.setdefault(email.lower(), email)
+    return found
+
+
 def _check_references(check: Checker, config: Config) -> None:
     """Members name reps, meeting types and their rules name pools, in the file or already in the database."""
     emails = {r.fields.get("email") for r in config.reps if isinstance(r.fields.get("email"), str)}
@@ -341,9 +361,13 @@ def _check_references(check: Checker, config: Config) -> None:
     for pool in config.pools:
         _duplicates(check, pool.members, lambda m: m.rep_email, "member", "rep")
         group = pool.fields.get("strategy") == "group"
+        unknown = [m for m in pool.members if m.rep_email and m.rep_email not in emails]
+        spelled = _spellings([m.rep_email for m in unknown], emails)
         for member in pool.members:
-            if member.rep_email and member.rep_email not in emails:
-                check.err(f"{member.path}.rep", f"unknown rep {member.rep_email}")
+            if member in unknown:
+                other = spelled.get(member.rep_email.lower())
+                hint = f": a rep exists as {other!r}, spell the address that way" if other else ""
+                check.err(f"{member.path}.rep", f"unknown rep {member.rep_email}{hint}")
             if group and not member.fields.get("role"):
                 check.err(f"{member.path}.role", "required in a group pool (e.g. ae, se)")
     slugs = {p.fields.get("slug") for p in config.pools if isinstance(p.fields.get("slug"), str)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -63,8 +64,11 @@ class Command(BaseCommand):
             raise CommandError(f"unknown pool {opts['pool']!r}")
         synthetic = None
         if opts["rate"] is not None or opts["hours"] is not None:
-            if not (opts["rate"] and opts["hours"]):
-                raise CommandError("a synthetic stream needs both --rate and --hours (positive)")
+            if not all(
+                isinstance(opts[k], float) and math.isfinite(opts[k]) and opts[k] > 0
+                for k in ("rate", "hours")
+            ):  # NaN is truthy and "inf" a float: a stream that never ends, a traceback
+                raise CommandError("a synthetic stream needs both --rate and --hours (finite, positive)")
             mt = None
             if opts["meeting_type"]:
                 mt = MeetingType.objects.filter(slug=opts["meeting_type"], pool=pool).first()
