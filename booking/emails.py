@@ -28,7 +28,7 @@ from django.core.mail import EmailMultiAlternatives
 from booking import ics
 from booking.models import Booking, BookingHost
 from booking.outbox import register_handler
-from booking.presenters import answer_rows
+from booking.presenters import answer_rows, clock
 
 VERB = {"booking.confirmed": "Confirmed", "booking.rescheduled": "Updated", "booking.cancelled": "Cancelled"}
 
@@ -108,7 +108,7 @@ def host_fanout(booking: Booking, context: dict) -> list[dict]:
 def _when(snap: dict, zone: str) -> str:
     start = datetime.fromisoformat(snap["start"]).astimezone(ZoneInfo(zone))
     end = datetime.fromisoformat(snap["end"]).astimezone(ZoneInfo(zone))
-    return f"{start:%A %d %B %Y, %H:%M}–{end:%H:%M} ({zone})"
+    return f"{start:%A %d %B %Y}, {clock(start)}–{clock(end)} ({zone})"
 
 
 def _ics(payload: dict, method: str) -> bytes:

@@ -110,10 +110,20 @@ def calendar_links(*, title: str, start: datetime, end: datetime, location: str,
     }
 
 
+def clock(local: datetime) -> str:
+    """``10:00``; with its UTC offset (``02:00 UTC+01:00``) when that wall time happens twice, the night the
+    clocks go back (either 02:00 read the same)."""
+    text = f"{local:%H:%M}"
+    if local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset():
+        offset = local.strftime("%z")
+        text += f" UTC{offset[:3]}:{offset[3:]}"
+    return text
+
+
 def when_label(start: datetime, end: datetime, zone: ZoneInfo) -> str:
-    """``Tuesday 3 March 2026, 10:00–10:30`` in ``zone``."""
+    """``Tuesday 3 March 2026, 10:00–10:30`` in ``zone`` (``clock``: an ambiguous time with its offset)."""
     a, b = start.astimezone(zone), end.astimezone(zone)
-    return f"{a:%A} {a.day} {a:%B %Y}, {a:%H:%M}–{b:%H:%M}"
+    return f"{a:%A} {a.day} {a:%B %Y}, {clock(a)}–{clock(b)}"
 
 
 def location_text(meeting: MeetingType) -> str:
@@ -159,6 +169,8 @@ def booking_page_context(meeting: MeetingType, query, *, utm: dict) -> dict:
             "route": f"/api/v1/meeting-types/{slug}/route",
         },
         "location": location_text(meeting),
+        # routing rules: the page asks who the prospect is and routes before offering times
+        "routing": meeting.routing_rules.exists(),
     }
     return {
         "meeting_type": meeting,

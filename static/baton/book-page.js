@@ -16,6 +16,10 @@
   var inFlight = false;
   var attempt = { body: null, key: null }; // one Idempotency-Key per distinct request body
   var routed = { payload: null };
+  var wantedStart = null; // a link's start that was taken: its nearest others are listed (``showAlternatives``)
+  // Routing rules may look at the e-mail, answers, UTM, time zone or country: with rules (or questions) the
+  // page asks who the prospect is first, then routes; without either it opens the picker at once.
+  var routing = questions.length > 0 || !!config.routing;
 
   function setStep(name) {
     step = name;
@@ -79,10 +83,11 @@
   // --- routing rules (POST …/route; a 404 means no rules endpoint: book without a route)
 
   function routeIfNeeded() {
-    if (!questions.length || !config.api.route) return Promise.resolve(true);
+    if (!routing || !config.api.route) return Promise.resolve(true);
     var payload = { email: $("f-email").value.trim(), name: $("f-name").value.trim(),
       timezone: picker.zone, answers: answers(), utm: config.utm || {} };
-    var key = JSON.stringify([payload.email, payload.name, payload.answers, payload.utm]);
+    // the zone too: territory rules look at it (and at the country it implies)
+    var key = JSON.stringify([payload.email, payload.name, payload.answers, payload.utm, payload.timezone]);
     if (routed.payload === key) return Promise.resolve(true);
     return B.request("POST", config.api.route, payload).then(function (r) {
       if (r.status === 200 && r.data.disqualified) {
@@ -115,6 +120,7 @@
 
   function onPick(start) {
     selected = start;
+    wantedStart = null;
     B.message("");
     B.clearErrors(form);
     $("chosen-time").textContent = B.chosenLabel(start, picker.zone);
@@ -123,6 +129,7 @@
   }
 
   function showAlternatives(wanted) {
+    wantedStart = wanted;
     var list = $("alternatives");
     list.textContent = "";
     var nearest = picker.nearest(wanted, 5);
@@ -151,7 +158,12 @@
     if (prefill.start) {
       var wanted = prefill.start;
       prefill.start = ""; // only the first time through
-      picker.openOn((B.wallClock(wanted, picker.zone) || wanted).slice(0, 10)); // its date in the page's zone
+      var day = (B.wallClock(wanted, picker.zone) || wanted).slice(0, 10); // its date in the page's zone
+      if (day < picker.today()) {
+        // a link clicked late: its month is over; the nearest free times are from now on
+        return picker.loadFirstFree().then(function () { showAlternatives(wanted); });
+      }
+      picker.openOn(day);
       return picker.load().then(function () {
         var found = picker.find(wanted);
         if (found) {
@@ -159,6 +171,10 @@
           picker.drawMonth();
           picker.drawTimes();
           onPick(found);
+        } else if (!picker.nearest(wanted, 1).length) {
+          // nothing left in its month: the first free month after it
+          picker.shiftMonthSilently();
+          return picker.loadFirstFree().then(function () { showAlternatives(wanted); });
         } else {
           showAlternatives(wanted);
         }
@@ -297,11 +313,20 @@
   });
 
   var picker = new B.Picker(onPick);
+  // a zone changed after routing: route again first (its times are the new route's), then the nearest
+  // times of a taken link are listed again in the new zone
+  picker.onZone = function () { return routed.payload ? routeIfNeeded() : Promise.resolve(true); };
+  picker.afterZone = function () { if (wantedStart && step === "pick") showAlternatives(wantedStart); };
   $("f-name").value = (config.prefill && config.prefill.name) || "";
   $("f-email").value = (config.prefill && config.prefill.email) || "";
-  if (questions.length) {
-    setStep("about");
-  } else {
+  if (!routing) {
     startPicker();
+  } else if (!questions.length && $("f-name").value.trim() && $("f-email").value.trim() &&
+      $("f-email").checkValidity()) {
+    // rules but nothing to ask: a link that names the prospect routes at once
+    setStep("about");
+    routeIfNeeded().then(function (ok) { if (ok) startPicker(); });
+  } else {
+    setStep("about");
   }
 })();

@@ -39,6 +39,23 @@
   // A slot's local wall time is in its ISO string (the API answers in the requested zone).
   function timeLabel(iso) { return iso.slice(11, 16); }
 
+  // "UTC+01:00" from an ISO string's own offset ("Z": UTC+00:00).
+  function offsetLabel(iso) {
+    var offset = iso.slice(19).replace(/^\.\d+/, "");
+    return "UTC" + (offset === "Z" || offset === "" ? "+00:00" : offset);
+  }
+
+  // The night the clocks go back, one wall time happens twice: such a start says which one it is.
+  function ambiguous(iso, zone) {
+    var when = Date.parse(iso);
+    var wall = wallClock(iso, zone);
+    if (isNaN(when) || !wall) return false;
+    return [1800000, 3600000].some(function (shift) {
+      return wallClock(new Date(when - shift).toISOString(), zone) === wall ||
+        wallClock(new Date(when + shift).toISOString(), zone) === wall;
+    });
+  }
+
   function randomKey() {
     if (window.crypto && window.crypto.randomUUID) return window.crypto.randomUUID();
     var a = new Uint8Array(16);
@@ -164,7 +181,18 @@
     this.cache = {};
     this.byDay = {}; // nothing stale is offered while the new zone's times load
     this.selectedStart = null;
-    this.load();
+    this.drawMonth();
+    $("times").textContent = "";
+    var self = this;
+    // the page may first act on the new zone (route again: rules may look at it), then the times load
+    var before = this.onZone ? this.onZone(zone) : Promise.resolve(true);
+    return before.then(function (ok) {
+      if (ok === false) return null;
+      return self.load().then(function (result) {
+        if (self.afterZone) self.afterZone(zone);
+        return result;
+      });
+    });
   };
 
   Picker.prototype.shiftMonth = function (delta) {
@@ -332,6 +360,9 @@
       return;
     }
     var starts = this.byDay[iso] || [];
+    var offsets = {};
+    starts.forEach(function (s) { offsets[offsetLabel(s)] = true; });
+    var twoClocks = Object.keys(offsets).length > 1; // a DST change day: say which offset each time has
     $("times-heading").textContent = dayLabel(iso);
     $("times-status").textContent = starts.length
       ? starts.length + (starts.length === 1 ? " free time" : " free times") + " (" + this.zone + ")"
@@ -342,9 +373,10 @@
       var button = document.createElement("button");
       button.type = "button";
       button.className = "time";
-      button.textContent = timeLabel(start);
+      var label = timeLabel(start) + (twoClocks ? " (" + offsetLabel(start) + ")" : "");
+      button.textContent = label;
       button.dataset.start = start;
-      button.setAttribute("aria-label", timeLabel(start) + ", " + dayLabel(iso));
+      button.setAttribute("aria-label", label + ", " + dayLabel(iso));
       button.addEventListener("click", function () { self.selectedStart = start; self.onPick(start); });
       item.appendChild(button);
       list.appendChild(item);
@@ -409,8 +441,18 @@
     }
   }
 
+  // ``start`` (an instant with any offset) as a date and time of ``zone``, with its UTC offset when that wall
+  // time happens twice (the night the clocks go back).
   function chosenLabel(start, zone) {
-    return dayLabel(start.slice(0, 10)) + ", " + timeLabel(start) + " (" + zone + ")";
+    var local = wallClock(start, zone) || start;
+    var offset = "";
+    if (ambiguous(start, zone)) {
+      var minutes = Math.round((Date.parse(local.slice(0, 16) + ":00Z") - Date.parse(start)) / 60000);
+      var sign = minutes < 0 ? "-" : "+";
+      minutes = Math.abs(minutes);
+      offset = ", UTC" + sign + pad(Math.floor(minutes / 60)) + ":" + pad(minutes % 60);
+    }
+    return dayLabel(local.slice(0, 10)) + ", " + timeLabel(local) + " (" + zone + offset + ")";
   }
 
   window.BatonBooking = { Picker: Picker, request: request, message: message, showErrors: showErrors,
