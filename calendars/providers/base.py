@@ -133,6 +133,8 @@ class CalendarProvider(abc.ABC):
         raise ReadOnlyCalendar()
 
     def renew(self, calendar_id: str, watch: Watch, *, address: str, secret: str, ttl: timedelta) -> Watch:
+        """Extend ``watch``, or open a new channel in its place (another ``channel_id``): then the old one is
+        still open, and the caller stops it once it has recorded the new one."""
         raise ReadOnlyCalendar()
 
     def unsubscribe(self, watch: Watch) -> None:

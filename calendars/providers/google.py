@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -314,11 +313,10 @@ class GoogleProvider(CalendarProvider):
         return Watch(channel_id=resp["id"], resource_id=resp["resourceId"], expiration=expiration)
 
     def renew(self, calendar_id: str, watch: Watch, *, address: str, secret: str, ttl: timedelta) -> Watch:
-        """Channels cannot be extended: open a new one, then stop the old one."""
-        new = self.subscribe(calendar_id, address=address, secret=secret, ttl=ttl)
-        with contextlib.suppress(ProviderUnavailable):  # the old channel would expire by itself
-            self.unsubscribe(watch)
-        return new
+        """Channels cannot be extended: open a new one. The old one stays open until the caller has recorded
+        the new one (``watch_ensure`` stops it then): stopped first, a change pushed on the new channel
+        before it was recorded was answered 404 and waited for the next poll."""
+        return self.subscribe(calendar_id, address=address, secret=secret, ttl=ttl)
 
     def unsubscribe(self, watch: Watch) -> None:
         body = {"id": watch.channel_id, "resourceId": watch.resource_id}

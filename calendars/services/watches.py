@@ -103,6 +103,8 @@ def watch_ensure(*, calendar_id: int, now: datetime | None = None) -> str:
         if watch.channel_id != cal.watch_channel_id:  # not a Graph PATCH of the channel someone else keeps
             _stop_quietly(cal, watch)
         return "superseded"
+    if outcome == "renewed" and watch.channel_id != cal.watch_channel_id:  # a new channel in its place
+        _stop_quietly(cal, old)
     return outcome
 
 

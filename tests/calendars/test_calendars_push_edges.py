@@ -1,6 +1,7 @@
 """Push channels and reconnects at their edges: malformed webhook bodies, a broker that is down, channels
 opened by two runs at once or while the rep disconnects, calendars leaving the account's list, and a rep
-reconnecting on their page. Each test failed before its fix."""
+reconnecting on their page, and a renewal that records the new channel before it stops the old. Each test
+failed before its fix."""
 
 from __future__ import annotations
 
@@ -230,3 +231,30 @@ def test_reconnecting_on_the_calendar_page_removes_a_meeting_cancelled_while_the
         "the meeting cancelled while the grant was revoked is still in the host's calendar"
     )
     assert BookingEvent.objects.get(booking=booking).state == BookingEvent.State.CANCELLED
+
+
+def test_a_renewed_google_channel_is_recorded_before_the_old_one_is_stopped(
+    make_rep, google_connection, fake_google, push, settings, monkeypatch
+):
+    """Google channels cannot be extended: a renewal opens a new one and stops the old. It stopped the old
+    one first, inside the provider call, and recorded the new one after: a change pushed on the new channel
+    meanwhile came on a channel Baton did not know (404) while the old channel was already stopped, and it
+    waited for the next poll. The old channel is stopped once the new one is recorded."""
+    cal = primary(google_connection(make_rep()))
+    assert watch_ensure(calendar_id=cal.pk) == "subscribed"
+    cal.refresh_from_db()
+    old = cal.watch_channel_id
+    seen = []
+    original = GoogleProvider.unsubscribe
+
+    def unsubscribe(self, watch):
+        seen.append((watch.channel_id, Calendar.objects.get(pk=cal.pk).watch_channel_id))
+        return original(self, watch)
+
+    monkeypatch.setattr(GoogleProvider, "unsubscribe", unsubscribe)
+    renew_at = cal.watch_expiration - dt.timedelta(hours=settings.CALENDAR_WATCH_RENEW_HOURS - 1)
+    with time_machine.travel(renew_at):
+        assert watch_ensure(calendar_id=cal.pk) == "renewed"
+    cal.refresh_from_db()
+    assert seen == [(old, cal.watch_channel_id)], "the old channel was stopped before the new one was known"
+    assert list(fake_google.channels) == [cal.watch_channel_id]
