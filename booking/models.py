@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -107,7 +109,8 @@ class Booking(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.meeting_type.title} with {self.prospect_name} at {self.start:%Y-%m-%d %H:%M} UTC"
+        start = self.start.astimezone(UTC) if self.start is not None else self.start  # a form's: in TIME_ZONE
+        return f"{self.meeting_type.title} with {self.prospect_name} at {start:%Y-%m-%d %H:%M} UTC"
 
     @property
     def identity(self) -> str:

@@ -105,7 +105,10 @@ def snippet_context(
                 for s in day_starts
             ],
         )
-        for day_starts in (list(g) for _, g in groupby(starts, key=lambda s: s.date()))
+        # the day of the change is two groups, each with its own abbreviation (EDT, then EST)
+        for day_starts in (
+            list(g) for _, g in groupby(starts, key=lambda s: (s.date(), s.tzname() if per_day else ""))
+        )
     ]
     zone_abbr = "" if per_day else starts[0].tzname() if starts else now.astimezone(zone).tzname()
     return {

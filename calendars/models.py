@@ -13,6 +13,11 @@ from routing.models import Rep
 MIDNIGHT = dt.time(0, 0)
 
 
+def utc(moment: dt.datetime) -> dt.datetime:
+    """``moment`` in UTC, for labels that say "UTC" (an admin form leaves values in ``TIME_ZONE``)."""
+    return moment.astimezone(dt.UTC) if moment is not None and moment.tzinfo is not None else moment
+
+
 def whole_minutes(value: dt.time) -> None:
     """Hours are kept to the minute, as the config file writes them ("HH:MM"): "23:59:59" typed in the admin
     was exported as 23:59 and an unchanged export re-imported moved the rep's end of day."""
@@ -95,7 +100,8 @@ class TimeOff(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.rep.name} off {self.start:%Y-%m-%d %H:%M} → {self.end:%Y-%m-%d %H:%M} UTC"
+        start, end = utc(self.start), utc(self.end)  # as the admin's form left them: in TIME_ZONE
+        return f"{self.rep.name} off {start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC"
 
 
 class BusyInterval(models.Model):
@@ -119,7 +125,8 @@ class BusyInterval(models.Model):
         constraints = [models.CheckConstraint(condition=Q(end__gt=F("start")), name="busy_end_after_start")]
 
     def __str__(self) -> str:
-        return f"{self.rep.name} busy {self.start:%Y-%m-%d %H:%M}–{self.end:%H:%M} UTC ({self.source})"
+        start, end = utc(self.start), utc(self.end)
+        return f"{self.rep.name} busy {start:%Y-%m-%d %H:%M}–{end:%H:%M} UTC ({self.source})"
 
 
 class BusyHistory(models.Model):
@@ -140,7 +147,8 @@ class BusyHistory(models.Model):
         indexes = [models.Index(fields=["rep", "end", "start"], name="busyhistory_rep_end_start")]
 
     def __str__(self) -> str:
-        return f"{self.rep.name} was busy {self.start:%Y-%m-%d %H:%M} UTC, removed {self.removed_at:%Y-%m-%d}"
+        start, removed = utc(self.start), utc(self.removed_at)
+        return f"{self.rep.name} was busy {start:%Y-%m-%d %H:%M} UTC, removed {removed:%Y-%m-%d}"
 
 
 # --- Calendar connections (provider accounts), their calendars and the events Baton wrote into them.

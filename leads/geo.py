@@ -16,6 +16,19 @@ def _read(name: str) -> str:
         return ""
 
 
+# Old names that tzdata now links across a border (zones merged since 2022: Pacific/Truk → Port Moresby, in
+# Papua New Guinea): the zone they were renamed to in their own country (tzdata's ``backward`` file).
+RENAMED = {
+    "Pacific/Truk": "Pacific/Chuuk",
+    "Pacific/Yap": "Pacific/Chuuk",
+    "Pacific/Ponape": "Pacific/Pohnpei",
+    "America/Coral_Harbour": "America/Atikokan",
+    "America/Virgin": "America/St_Thomas",
+    "Antarctica/South_Pole": "Antarctica/McMurdo",
+    "Atlantic/Jan_Mayen": "Arctic/Longyearbyen",
+}
+
+
 @functools.cache
 def _zone_countries() -> dict[str, str]:
     out = {}
@@ -28,6 +41,9 @@ def _zone_countries() -> dict[str, str]:
         parts = line.split()
         if len(parts) == 3 and parts[0] == "L" and parts[2] not in out and parts[1] in out:
             out[parts[2]] = out[parts[1]]  # a link listed in zone.tab keeps its own country there
+    for old, renamed in RENAMED.items():
+        if renamed in out:
+            out[old] = out[renamed]
     return out
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
@@ -85,7 +85,12 @@ def _days(query: dict, zone: ZoneInfo, now) -> tuple:
 def _slots(starts, meeting_type, zone: ZoneInfo, first, last) -> Response:
     """The slots answer; ``starts`` are already in ``zone``."""
     length = timedelta(minutes=meeting_type.duration_minutes)
-    slots = [{"start": t.isoformat(), "end": (t + length).astimezone(zone).isoformat()} for t in starts]
+    # the end is the start plus the duration in UTC: added to the wall clock, a slot in the repeated hour of
+    # the night the clocks go back lasted 90 minutes, or ended before it began
+    slots = [
+        {"start": t.isoformat(), "end": (t.astimezone(UTC) + length).astimezone(zone).isoformat()}
+        for t in starts
+    ]
     body = {"timezone": zone.key, "start": first.isoformat(), "end": last.isoformat(), "slots": slots}
     return Response(body, headers={"Cache-Control": "no-store"})
 
