@@ -2,7 +2,7 @@ from importlib import import_module
 from importlib.util import find_spec
 
 from django.apps import AppConfig, apps
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_migrate, pre_migrate
 
 
 class BookingConfig(AppConfig):
@@ -15,6 +15,7 @@ class BookingConfig(AppConfig):
 
         emails.register()
         post_migrate.connect(triggers.on_post_migrate, sender=self, dispatch_uid="booking.triggers")
+        pre_migrate.connect(triggers.on_pre_migrate, sender=self, dispatch_uid="booking.triggers.pre")
         # Other apps add outbox handlers via a module-level ``register(register_handler)`` in <app>/outbox.py
         for config in apps.get_app_configs():
             if config.name == self.name or find_spec(f"{config.name}.outbox") is None:

@@ -26,8 +26,11 @@ at 20,000; 0.5 and 0.35 ms from the tallies). ``recount`` rebuilds them from the
 0010); tests/conftest.py checks after every test that the triggers kept them so.
 
 ``install`` creates the triggers (idempotent). It runs in migration 0009 and after every ``migrate``
-(``BookingConfig.ready`` connects it to ``post_migrate``): SQLite drops a table's triggers when Django
-rebuilds the table in a later migration.
+(``BookingConfig.ready`` connects it to ``post_migrate``). On SQLite a ``migrate`` that applies anything runs
+without them (``on_pre_migrate`` drops them): Django rebuilds a table for most schema changes, and the
+rebuild's final rename failed on the other table's triggers ("error in trigger baton_host_copy_insert: no
+such table: main.booking_booking"), so any later migration rebuilding either table failed on the default
+install; ``post_migrate`` then creates them again and recomputes the copies and tallies.
 """
 
 from __future__ import annotations
@@ -313,12 +316,30 @@ def installed(connection) -> set[str]:
         return {row[0] for row in cursor.fetchall()} & NAMES.get(connection.vendor, set())
 
 
-def on_post_migrate(sender, using: str = "default", **kwargs) -> None:
-    """``post_migrate`` receiver: (re)create the triggers when the host rows have the copy columns (not
-    before migration 0009, nor after it is unapplied)."""
+_DROPPED: set[str] = set()  # database aliases whose SQLite triggers ``on_pre_migrate`` dropped for the run
+
+
+def on_pre_migrate(sender, using: str = "default", plan=None, **kwargs) -> None:
+    """``pre_migrate`` receiver: on SQLite, drop the triggers for a ``migrate`` that applies anything (see
+    the module docstring); ``on_post_migrate`` puts them back and recounts."""
     from django.db import connections
 
     connection = connections[using]
+    if connection.vendor != "sqlite" or not plan or not installed(connection):
+        return
+    uninstall(connection)
+    _DROPPED.add(using)
+
+
+def on_post_migrate(sender, using: str = "default", **kwargs) -> None:
+    """``post_migrate`` receiver: (re)create the triggers when the host rows have the copy columns (not
+    before migration 0009, nor after it is unapplied); after a run without them (SQLite), the copies and
+    tallies are computed afresh, as writes of the run's data migrations went uncounted."""
+    from django.db import connections
+
+    connection = connections[using]
+    dropped = using in _DROPPED
+    _DROPPED.discard(using)
     if "booking_bookinghost" not in connection.introspection.table_names():
         return
     with connection.cursor() as cursor:
@@ -327,3 +348,8 @@ def on_post_migrate(sender, using: str = "default", **kwargs) -> None:
         }
     if {"booking_pool_id", "booking_status"} <= columns:
         install(connection)
+        if dropped:
+            with connection.cursor() as cursor:
+                cursor.execute(BACKFILL)
+            if _has_tallies(connection):
+                recount(connection)

@@ -3,6 +3,16 @@
 import django.db.models.deletion
 import django.utils.timezone
 from django.db import migrations, models
+from django.db.models import OuterRef, Subquery
+
+
+def assigned_when_booked(apps, schema_editor):
+    """Existing host rows were assigned when their booking was made: with the default (the moment of the
+    ``migrate``) every rep was charged with their whole history in the upgrade's fairness period."""
+    Booking = apps.get_model("booking", "Booking")
+    BookingHost = apps.get_model("booking", "BookingHost")
+    created = Booking.objects.filter(pk=OuterRef("booking_id")).values("created_at")[:1]
+    BookingHost.objects.update(assigned_at=Subquery(created))
 
 
 class Migration(migrations.Migration):
@@ -17,6 +27,7 @@ class Migration(migrations.Migration):
             name='assigned_at',
             field=models.DateTimeField(default=django.utils.timezone.now, help_text='When this rep got the booking (fairness)'),
         ),
+        migrations.RunPython(assigned_when_booked, migrations.RunPython.noop),
         migrations.AddField(
             model_name='bookinghost',
             name='released',

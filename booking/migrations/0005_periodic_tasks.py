@@ -3,6 +3,8 @@ every minute (re-sends undelivered messages) and the idempotency-key purge every
 
 from django.db import migrations
 
+from config.beat import interval_schedule
+
 TASKS = [
     ("Booking: deliver pending outbox messages", "booking.outbox_sweep", 1),
     ("Booking: purge expired idempotency keys", "booking.purge_idempotency_keys", 60),
@@ -13,7 +15,7 @@ def create(apps, schema_editor):
     IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
     PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
     for name, task, minutes in TASKS:
-        schedule, _ = IntervalSchedule.objects.get_or_create(every=minutes, period="minutes")
+        schedule = interval_schedule(IntervalSchedule, minutes, "minutes")
         PeriodicTask.objects.get_or_create(name=name, defaults={"task": task, "interval": schedule, "enabled": True})
 
 

@@ -7,6 +7,8 @@ channel renewal every 30 minutes.
 
 from django.db import migrations
 
+from config.beat import interval_schedule
+
 TASKS = [
     ("Calendars: sync stale calendars", "calendars.sync_due", 2),
     ("Calendars: poll ICS feeds", "calendars.poll_ics", 5),
@@ -18,7 +20,7 @@ def create(apps, schema_editor):
     IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
     PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
     for name, task, minutes in TASKS:
-        schedule, _ = IntervalSchedule.objects.get_or_create(every=minutes, period="minutes")
+        schedule = interval_schedule(IntervalSchedule, minutes, "minutes")
         defaults = {"task": task, "interval": schedule, "enabled": True}
         PeriodicTask.objects.get_or_create(name=name, defaults=defaults)
 

@@ -2,13 +2,15 @@
 
 from django.db import migrations
 
+from config.beat import interval_schedule
+
 NAME = "Calendars: refresh calendar lists"
 
 
 def create(apps, schema_editor):
     IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
     PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    schedule, _ = IntervalSchedule.objects.get_or_create(every=1, period="days")
+    schedule = interval_schedule(IntervalSchedule, 1, "days")
     defaults = {"task": "calendars.refresh_lists", "interval": schedule, "enabled": True}
     PeriodicTask.objects.get_or_create(name=NAME, defaults=defaults)
 

@@ -3,6 +3,8 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
+from config.beat import interval_schedule
+
 
 PURGE = "Calendars: purge busy history"
 
@@ -10,7 +12,7 @@ PURGE = "Calendars: purge busy history"
 def create_purge_task(apps, schema_editor):
     IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
     PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    schedule, _ = IntervalSchedule.objects.get_or_create(every=1, period="days")
+    schedule = interval_schedule(IntervalSchedule, 1, "days")
     defaults = {"task": "calendars.purge_busy_history", "interval": schedule, "enabled": True}
     PeriodicTask.objects.get_or_create(name=PURGE, defaults=defaults)
 

@@ -1,0 +1,10 @@
+"""Helpers for the migrations that create django-celery-beat ``PeriodicTask`` rows."""
+
+from __future__ import annotations
+
+
+def interval_schedule(IntervalSchedule, every: int, period: str):  # noqa: N803 (a historical model class)
+    """An existing schedule of that interval, or a new one. django-celery-beat allows duplicates (the admin's
+    "+" makes them), and ``get_or_create`` stopped the upgrade with MultipleObjectsReturned."""
+    found = IntervalSchedule.objects.filter(every=every, period=period).order_by("pk").first()
+    return found if found is not None else IntervalSchedule.objects.create(every=every, period=period)
