@@ -360,6 +360,7 @@ class IdempotencyKeyAdmin(_ReadOnly):
     """Only hashes are stored; the sealed response is never shown."""
 
     list_display = ("__str__", "booking", "status_code", "created_at", "expires_at")
+    list_select_related = ("booking__meeting_type",)
     list_filter = ("status_code", "created_at")
     fields = ("booking", "status_code", "created_at", "expires_at")
     search_fields = ("booking__prospect_email",)

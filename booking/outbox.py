@@ -282,3 +282,22 @@ def sweep(*, now: datetime | None = None, limit: int = 100) -> dict[str, int]:
         result = _run(row)
         outcome[result] = outcome.get(result, 0) + 1
     return outcome
+
+
+PURGE_BATCH = 5000
+
+
+def purge_finished(*, now: datetime) -> int:
+    """Delete delivered and dead messages older than ``BOOKING_OUTBOX_RETENTION_DAYS``, in batches (short
+    locks); returns how many. Their payloads hold the prospect's name, e-mail and answers, kept for ever
+    before; a pending message is never purged."""
+    before = now - timedelta(days=settings.BOOKING_OUTBOX_RETENTION_DAYS)
+    finished = OutboxMessage.objects.filter(
+        created_at__lt=before, status__in=[OutboxMessage.Status.DELIVERED, OutboxMessage.Status.DEAD]
+    )
+    total = 0
+    while True:
+        ids = list(finished.order_by().values_list("pk", flat=True)[:PURGE_BATCH])
+        if not ids:
+            return total
+        total += OutboxMessage.objects.filter(pk__in=ids).delete()[0]

@@ -1,7 +1,8 @@
 """Celery tasks of the booking app (thin: they take primary keys and call services).
 
 Periodic (PeriodicTasks created by migration 0005, editable in the admin): ``booking.outbox_sweep`` every
-minute and ``booking.purge_idempotency_keys`` every hour.
+minute and ``booking.purge_idempotency_keys`` every hour; by migration 0013 ``booking.purge_outbox`` daily
+(delivered and dead messages older than ``BOOKING_OUTBOX_RETENTION_DAYS``).
 """
 
 from __future__ import annotations
@@ -47,3 +48,8 @@ def outbox_sweep() -> dict:
 @shared_task(name="booking.purge_idempotency_keys", ignore_result=True)
 def purge_idempotency_keys() -> int:
     return idempotency.purge_expired(now=timezone.now())
+
+
+@shared_task(name="booking.purge_outbox", ignore_result=True)
+def purge_outbox() -> int:
+    return outbox.purge_finished(now=timezone.now())

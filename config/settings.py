@@ -385,6 +385,8 @@ if EMAIL_TIMEOUT * 3 > BOOKING_OUTBOX_LEASE_SECONDS:  # connect, send and quit m
     )
 # The sweep leaves fresh rows alone this long (their Celery task normally delivers them first).
 BOOKING_OUTBOX_GRACE_SECONDS = env_int("BOOKING_OUTBOX_GRACE_SECONDS", 60, minimum=0)
+# Days delivered and dead outbox messages (with the prospect's name, e-mail, answers) are kept.
+BOOKING_OUTBOX_RETENTION_DAYS = env_int("BOOKING_OUTBOX_RETENTION_DAYS", 30, minimum=1)
 if any(len(key) < 24 for key in INSTANT_ROUTE_API_KEYS):
     raise ImproperlyConfigured("INSTANT_ROUTE_API_KEYS: every key needs at least 24 characters")
 for _name, _rate in (

@@ -34,7 +34,7 @@ from calendars.selectors import withheld_rep_ids
 from insights.metrics import percentile
 from insights.models import PageVisit, RoutedLead
 from routing.core import Interval, free_starts
-from routing.models import Pool, PoolMember
+from routing.models import Pool, PoolMember, Rep
 from routing.selectors import load_pool_state, meeting_spec
 
 GAP_HIGHLIGHT = 0.05
@@ -242,9 +242,9 @@ def today_board(*, now: datetime) -> dict:
             f"calendar {conn.get_status_display().lower()}"
         )
     active_ids = list(PoolMember.objects.filter(active=True).values_list("rep_id", flat=True).distinct())
-    for rep_id in withheld_rep_ids(active_ids, now=now) - set(unavailable):
-        rep = PoolMember.objects.filter(rep_id=rep_id).select_related("rep").first().rep
-        unavailable[rep_id] = {"rep": rep.name, "reasons": ["withheld: calendar not synced recently"]}
+    withheld = withheld_rep_ids(active_ids, now=now) - set(unavailable)
+    for rep_id, name in Rep.objects.filter(pk__in=withheld).values_list("pk", "name"):  # one query for all
+        unavailable[rep_id] = {"rep": name, "reasons": ["withheld: calendar not synced recently"]}
     attention = bookings_needing_attention(Booking.objects.all(), now=now).count()  # any day, not just today
     return {
         "meetings": meetings,

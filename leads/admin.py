@@ -202,6 +202,8 @@ class LeadRouteForm(forms.Form):
 @admin.register(Lead)
 class LeadAdmin(admin.ModelAdmin):
     list_display = ["email", "meeting_type", "outcome", "matched_rule", "pool", "score", "booking"]
+    # nullable links are not joined by Django on its own: four queries per row without them
+    list_select_related = ["meeting_type", "matched_rule", "pool", "booking__meeting_type"]
     list_filter = ["outcome", "meeting_type"]
     search_fields = ["email", "name", "domain"]
     date_hierarchy = "created_at"
@@ -264,6 +266,7 @@ class LeadAdmin(admin.ModelAdmin):
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
     list_display = ["domain", "name", "crm_id", "owner", "learned", "updated_at"]
+    list_select_related = ["owner"]
     list_filter = ["learned", "owner"]
     search_fields = ["domain", "name", "crm_id"]
     autocomplete_fields = ["owner"]

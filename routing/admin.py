@@ -47,6 +47,10 @@ class PoolMemberInline(admin.TabularInline):
     fields = ("rep", "rank", "weight", "role", "daily_cap", "active", "adjustment")
     autocomplete_fields = ("rep",)
 
+    def get_queryset(self, request):
+        # each row's label names its rep and pool: joined, not two queries per member
+        return super().get_queryset(request).select_related("rep", "pool")
+
 
 def _prepare_member(form) -> tuple[bool, float]:
     """Before a member form is saved: should it join at mean load, and which adjustment delta to record.

@@ -60,6 +60,9 @@ def bookings_delete(*, booking_ids: Iterable[int], now: datetime | None = None) 
             locking.lock_reps(
                 BookingHost.objects.filter(booking_id__in=found).values_list("rep_id", flat=True)
             )
+            # its delivered messages hold the prospect's name, e-mail and answers: they go with it (the
+            # link alone was cleared, and the outbox page kept showing them)
+            OutboxMessage.objects.filter(booking_id__in=found).delete()
             Booking.objects.filter(pk__in=found).delete()
             return len(found)
 

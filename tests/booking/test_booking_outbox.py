@@ -207,3 +207,22 @@ def test_periodic_tasks_and_idempotency_purge(meeting_type, api, clock):
     assert idempotency.purge_expired(now=NOW + dt.timedelta(hours=23)) == 0
     assert idempotency.purge_expired(now=NOW + dt.timedelta(hours=24)) == 1
     assert not IdempotencyKey.objects.exists() and Booking.objects.count() == 1
+
+
+def test_finished_outbox_messages_are_purged_after_the_retention_period(meeting_type, api, clock, settings):
+    """Delivered and dead messages hold the prospect's name, e-mail and answers; they were kept for ever.
+    The daily ``booking.purge_outbox`` deletes them after ``BOOKING_OUTBOX_RETENTION_DAYS``; a message still
+    pending is never purged, whatever its age."""
+    assert "booking.purge_outbox" in set(PeriodicTask.objects.values_list("task", flat=True))
+    settings.BOOKING_OUTBOX_RETENTION_DAYS = 30
+    booking_id = post(api, URL, body()).json()["id"]
+    rows = list(OutboxMessage.objects.filter(booking_id=booking_id).order_by("pk"))
+    assert len(rows) >= 3
+    OutboxMessage.objects.filter(pk=rows[0].pk).update(status=OutboxMessage.Status.DELIVERED)
+    OutboxMessage.objects.filter(pk=rows[1].pk).update(status=OutboxMessage.Status.DEAD)
+    OutboxMessage.objects.filter(pk=rows[2].pk).update(status=OutboxMessage.Status.PENDING)
+    assert outbox.purge_finished(now=NOW + dt.timedelta(days=29)) == 0
+    assert outbox.purge_finished(now=NOW + dt.timedelta(days=31)) == 2
+    assert set(OutboxMessage.objects.filter(booking_id=booking_id).values_list("pk", flat=True)) == {
+        r.pk for r in rows[2:]
+    }

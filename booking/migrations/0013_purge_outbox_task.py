@@ -1,0 +1,28 @@
+"""Create the daily "purge old outbox messages" PeriodicTask (django_celery_beat; editable in the admin)."""
+
+from django.db import migrations
+
+from config.beat import interval_schedule
+
+NAME = "Booking: purge old outbox messages"
+
+
+def create(apps, schema_editor):
+    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
+    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
+    schedule = interval_schedule(IntervalSchedule, 1, "days")
+    defaults = {"task": "booking.purge_outbox", "interval": schedule, "enabled": True}
+    PeriodicTask.objects.get_or_create(name=NAME, defaults=defaults)
+
+
+def remove(apps, schema_editor):
+    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(name=NAME).delete()
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("booking", "0012_booking_created_at_default"),
+        ("django_celery_beat", "0018_improve_crontab_helptext"),
+    ]
+
+    operations = [migrations.RunPython(create, remove)]
