@@ -3,7 +3,7 @@ every minute (re-sends undelivered messages) and the idempotency-key purge every
 
 from django.db import migrations
 
-from config.beat import interval_schedule
+from config.beat import periodic_task
 
 TASKS = [
     ("Booking: deliver pending outbox messages", "booking.outbox_sweep", 1),
@@ -12,11 +12,8 @@ TASKS = [
 
 
 def create(apps, schema_editor):
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
     for name, task, minutes in TASKS:
-        schedule = interval_schedule(IntervalSchedule, minutes, "minutes")
-        PeriodicTask.objects.get_or_create(name=name, defaults={"task": task, "interval": schedule, "enabled": True})
+        periodic_task(apps, name=name, task=task, every=minutes, period="minutes")
 
 
 def remove(apps, schema_editor):

@@ -2,17 +2,13 @@
 
 from django.db import migrations
 
-from config.beat import interval_schedule
+from config.beat import periodic_task
 
 NAME = "Booking: purge old outbox messages"
 
 
 def create(apps, schema_editor):
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    schedule = interval_schedule(IntervalSchedule, 1, "days")
-    defaults = {"task": "booking.purge_outbox", "interval": schedule, "enabled": True}
-    PeriodicTask.objects.get_or_create(name=NAME, defaults=defaults)
+    periodic_task(apps, name=NAME, task="booking.purge_outbox", every=1, period="days")
 
 
 def remove(apps, schema_editor):

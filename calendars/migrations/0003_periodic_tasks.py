@@ -7,7 +7,7 @@ channel renewal every 30 minutes.
 
 from django.db import migrations
 
-from config.beat import interval_schedule
+from config.beat import periodic_task
 
 TASKS = [
     ("Calendars: sync stale calendars", "calendars.sync_due", 2),
@@ -17,12 +17,8 @@ TASKS = [
 
 
 def create(apps, schema_editor):
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
     for name, task, minutes in TASKS:
-        schedule = interval_schedule(IntervalSchedule, minutes, "minutes")
-        defaults = {"task": task, "interval": schedule, "enabled": True}
-        PeriodicTask.objects.get_or_create(name=name, defaults=defaults)
+        periodic_task(apps, name=name, task=task, every=minutes, period="minutes")
 
 
 def remove(apps, schema_editor):

@@ -2,17 +2,13 @@
 
 from django.db import migrations
 
-from config.beat import interval_schedule
+from config.beat import periodic_task
 
 NAME = "Calendars: refresh calendar lists"
 
 
 def create(apps, schema_editor):
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    schedule = interval_schedule(IntervalSchedule, 1, "days")
-    defaults = {"task": "calendars.refresh_lists", "interval": schedule, "enabled": True}
-    PeriodicTask.objects.get_or_create(name=NAME, defaults=defaults)
+    periodic_task(apps, name=NAME, task="calendars.refresh_lists", every=1, period="days")
 
 
 def remove(apps, schema_editor):

@@ -3,18 +3,14 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-from config.beat import interval_schedule
+from config.beat import periodic_task
 
 
 PURGE = "Calendars: purge busy history"
 
 
 def create_purge_task(apps, schema_editor):
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    schedule = interval_schedule(IntervalSchedule, 1, "days")
-    defaults = {"task": "calendars.purge_busy_history", "interval": schedule, "enabled": True}
-    PeriodicTask.objects.get_or_create(name=PURGE, defaults=defaults)
+    periodic_task(apps, name=PURGE, task="calendars.purge_busy_history", every=1, period="days")
 
 
 def remove_purge_task(apps, schema_editor):

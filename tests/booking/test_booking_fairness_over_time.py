@@ -112,6 +112,17 @@ def test_re_added_member_takes_most_bookings_of_a_fresh_period():
 # --------------------------------------------------------------------------------------------------------
 
 
+def group_after_twelve_meetings():
+    """A group pool of three AEs and one SE (S1) after 12 meetings (S1 12, each AE 4); S2 not in it yet."""
+    a1, a2, a3, s1, s2 = (make_rep(n, tz="UTC", days=range(7)) for n in ("A1", "A2", "A3", "S1", "S2"))
+    pool = make_pool("group", [a1, a2, a3, s1], roles=["ae", "ae", "ae", "se"], fairness_period="never")
+    meeting_type = make_meeting_type(pool, horizon_days=60)
+    now = at(2026, 3, 2, 6)
+    for i in range(12):
+        book(meeting_type, at(2026, 3, 3, 9) + dt.timedelta(minutes=30 * i), now)
+    return pool, meeting_type, s1, s2, now
+
+
 def test_group_pool_joiner_starts_at_its_roles_mean_not_the_whole_pools():
     """A group pool with three account executives and one sales engineer: every meeting takes one AE and the
     SE, so after 12 meetings the SE has hosted 12 and each AE 4. A second SE is added; it should start level
@@ -122,12 +133,7 @@ def test_group_pool_joiner_starts_at_its_roles_mean_not_the_whole_pools():
     Was: ``routing.services.pool_member_join`` averages the loads of every other active member of the
     pool, whatever their role (routing/services.py, the ``loads`` list), while the group strategy orders
     members within their role only (routing/core/strategies/group.py)."""
-    a1, a2, a3, s1, s2 = (make_rep(n, tz="UTC", days=range(7)) for n in ("A1", "A2", "A3", "S1", "S2"))
-    pool = make_pool("group", [a1, a2, a3, s1], roles=["ae", "ae", "ae", "se"], fairness_period="never")
-    meeting_type = make_meeting_type(pool, horizon_days=60)
-    now = at(2026, 3, 2, 6)
-    for i in range(12):
-        book(meeting_type, at(2026, 3, 3, 9) + dt.timedelta(minutes=30 * i), now)
+    pool, meeting_type, s1, s2, now = group_after_twelve_meetings()
     assert counts(pool, now)[s1.pk] == 12
 
     join(pool, s2, now, role="se")
@@ -141,12 +147,7 @@ def test_group_pool_joiner_takes_a_run_of_seats():
     """The same as the reps see it: after the second SE joins, four more group meetings should give each
     SE two seats; the newcomer gets all four (was: routing/services.py ``pool_member_join`` averages over
     every role)."""
-    a1, a2, a3, s1, s2 = (make_rep(n, tz="UTC", days=range(7)) for n in ("A1", "A2", "A3", "S1", "S2"))
-    pool = make_pool("group", [a1, a2, a3, s1], roles=["ae", "ae", "ae", "se"], fairness_period="never")
-    meeting_type = make_meeting_type(pool, horizon_days=60)
-    now = at(2026, 3, 2, 6)
-    for i in range(12):
-        book(meeting_type, at(2026, 3, 3, 9) + dt.timedelta(minutes=30 * i), now)
+    pool, meeting_type, s1, s2, now = group_after_twelve_meetings()
     join(pool, s2, now, role="se")
     se = Counter()
     for i in range(4):

@@ -189,3 +189,21 @@ def make_booking(db):
 
     make.meeting = meeting
     return make
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    """Record queued syncs instead of running them (a webhook or a page must only queue)."""
+    from calendars.services import sync as sync_service
+
+    calls = []
+    monkeypatch.setattr(sync_service, "_enqueue", calls.append)
+    return calls
+
+
+@pytest.fixture
+def push(settings, live_server):
+    """Push channels on, with the live server as the webhooks' address."""
+    settings.CALENDAR_PUSH_ENABLED = True
+    settings.CALENDAR_WEBHOOK_BASE_URL = live_server.url
+    return live_server

@@ -6,19 +6,11 @@ from __future__ import annotations
 import pytest
 
 from calendars.models import Calendar, CalendarConnection
-from calendars.services import sync as sync_service
 from calendars.services.sync import calendar_sync
 from tests.fakes.google import FakeCalendar
 
 pytestmark = pytest.mark.django_db
 URL = "/admin/calendars/calendarconnection/"
-
-
-@pytest.fixture
-def queued(monkeypatch):
-    calls = []
-    monkeypatch.setattr(sync_service, "_enqueue", calls.append)
-    return calls
 
 
 def test_the_changelist_shows_status_last_sync_and_last_error(

@@ -14,7 +14,6 @@ import time_machine
 from booking.models import Booking, BookingHost
 from calendars.models import BookingEvent, Calendar, CalendarConnection
 from calendars.providers.google import GoogleProvider
-from calendars.services import sync as sync_service
 from calendars.services.connections import calendars_refresh, connection_delete
 from calendars.services.sync import calendar_sync
 from calendars.services.watches import _digest, watch_ensure
@@ -23,21 +22,6 @@ from tests.calendars.calendars_harness import primary
 
 pytestmark = pytest.mark.django_db
 GRAPH_HOOK = "/calendars/webhooks/microsoft"
-
-
-@pytest.fixture
-def queued(monkeypatch):
-    """Record queued syncs instead of running them."""
-    calls = []
-    monkeypatch.setattr(sync_service, "_enqueue", calls.append)
-    return calls
-
-
-@pytest.fixture
-def push(settings, live_server):
-    settings.CALENDAR_PUSH_ENABLED = True
-    settings.CALENDAR_WEBHOOK_BASE_URL = live_server.url
-    return live_server
 
 
 # --- webhooks: malformed bodies must be 4xx, never 500

@@ -9,27 +9,11 @@ import pytest
 import time_machine
 
 from calendars.models import BusyInterval, Calendar
-from calendars.services import sync as sync_service
 from calendars.services.sync import calendar_sync
 from calendars.services.watches import watch_ensure, watches_due
 from calendars.tasks import renew_watches_task
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def queued(monkeypatch):
-    """Record queued syncs instead of running them (the webhook must only queue)."""
-    calls = []
-    monkeypatch.setattr(sync_service, "_enqueue", calls.append)
-    return calls
-
-
-@pytest.fixture
-def push(settings, live_server):
-    settings.CALENDAR_PUSH_ENABLED = True
-    settings.CALENDAR_WEBHOOK_BASE_URL = live_server.url
-    return live_server
 
 
 def primary(conn) -> Calendar:

@@ -36,6 +36,12 @@ def run(command: str, *args, **options) -> str:
     return out.getvalue()
 
 
+def simulate_synthetic(*, rate: str, hours: str) -> str:
+    """``simulate_routing`` of the demo's fast-lane pool with a synthetic stream (``--rate``, ``--hours``)."""
+    args = ("fast-lane", "--start", "2026-03-02", "--rate", rate, "--hours", hours, "--no-progress")
+    return run("simulate_routing", *args)
+
+
 @pytest.fixture
 def demo(db, clock) -> str:
     return run("demo")

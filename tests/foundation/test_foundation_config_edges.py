@@ -23,7 +23,7 @@ from django.core.management.base import CommandError
 from calendars.forms import WorkingHoursForm
 from routing.configfile import ConfigInvalid, config_export, config_import, dump_document, parse_config
 from routing.models import Rep
-from tests.foundation.conftest import run
+from tests.foundation.conftest import run, simulate_synthetic
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -141,17 +141,7 @@ def test_simulate_routing_hours_nan_is_a_clear_error(demo):
     convert float NaN to integer" from ``timedelta`` (insights/management/commands/simulate_routing.py,
     which catches only OverflowError there): a traceback for a typo."""
     with pytest.raises(CommandError):
-        run(
-            "simulate_routing",
-            "fast-lane",
-            "--start",
-            "2026-03-02",
-            "--rate",
-            "5",
-            "--hours",
-            "nan",
-            "--no-progress",
-        )
+        simulate_synthetic(rate="5", hours="nan")
 
 
 class _BoundedRandom(random.Random):
@@ -175,17 +165,7 @@ def test_simulate_routing_rate_inf_is_refused(demo, monkeypatch):
 
     monkeypatch.setattr(insights.sim_types, "random", SimpleNamespace(Random=_BoundedRandom))
     with pytest.raises(CommandError):
-        run(
-            "simulate_routing",
-            "fast-lane",
-            "--start",
-            "2026-03-02",
-            "--rate",
-            "inf",
-            "--hours",
-            "1",
-            "--no-progress",
-        )
+        simulate_synthetic(rate="inf", hours="1")
 
 
 # --- environment settings -----------------------------------------------------------------------------------

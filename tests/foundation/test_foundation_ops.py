@@ -18,7 +18,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from routing.models import Rep
-from tests.foundation.conftest import run
+from tests.foundation.conftest import run, simulate_synthetic
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -186,14 +186,4 @@ def test_simulate_routing_with_too_many_hours_is_a_clear_error(demo):
     """--start is checked against the years Baton handles; --hours was not, and 1e9 (a typo for 1e3)
     escaped as "OverflowError: date value out of range"."""
     with pytest.raises(CommandError, match="--hours"):
-        run(
-            "simulate_routing",
-            "fast-lane",
-            "--start",
-            "2026-03-02",
-            "--rate",
-            "5",
-            "--hours",
-            "1e9",
-            "--no-progress",
-        )
+        simulate_synthetic(rate="5", hours="1e9")
