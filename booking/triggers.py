@@ -26,11 +26,12 @@ at 20,000; 0.5 and 0.35 ms from the tallies). ``recount`` rebuilds them from the
 0010); tests/conftest.py checks after every test that the triggers kept them so.
 
 ``install`` creates the triggers (idempotent). It runs in migration 0009 and after every ``migrate``
-(``BookingConfig.ready`` connects it to ``post_migrate``). On SQLite a ``migrate`` that applies anything runs
-without them (``on_pre_migrate`` drops them): Django rebuilds a table for most schema changes, and the
-rebuild's final rename failed on the other table's triggers ("error in trigger baton_host_copy_insert: no
-such table: main.booking_booking"), so any later migration rebuilding either table failed on the default
-install; ``post_migrate`` then creates them again and recomputes the copies and tallies.
+(``BookingConfig.ready`` connects it to ``post_migrate``). On SQLite a ``migrate`` that changes the schema
+of either table runs without them (``on_pre_migrate`` drops them): Django rebuilds a table for most schema
+changes, and the rebuild's final rename failed on the other table's triggers ("error in trigger
+baton_host_copy_insert: no such table: main.booking_booking"), so any later migration rebuilding either
+table failed on the default install; ``post_migrate`` then creates them again and recomputes the copies
+and tallies.
 """
 
 from __future__ import annotations
@@ -319,13 +320,30 @@ def installed(connection) -> set[str]:
 _DROPPED: set[str] = set()  # database aliases whose SQLite triggers ``on_pre_migrate`` dropped for the run
 
 
+REBUILT = {"booking", "bookinghost"}  # the tables whose triggers read each other
+
+
+def _rebuilds(plan) -> bool:
+    """Whether a migration of the plan changes the schema of the bookings' or host rows' table (SQLite
+    rebuilds the table for most such changes)."""
+    for migration, _backwards in plan or ():
+        if migration.app_label != "booking":
+            continue
+        for operation in migration.operations:
+            model = getattr(operation, "model_name", None) or getattr(operation, "name", None)
+            if str(model).lower() in REBUILT:
+                return True
+    return False
+
+
 def on_pre_migrate(sender, using: str = "default", plan=None, **kwargs) -> None:
-    """``pre_migrate`` receiver: on SQLite, drop the triggers for a ``migrate`` that applies anything (see
-    the module docstring); ``on_post_migrate`` puts them back and recounts."""
+    """``pre_migrate`` receiver: on SQLite, drop the triggers for a ``migrate`` that changes the schema of
+    the bookings' or host rows' table (see the module docstring); ``on_post_migrate`` puts them back and
+    recounts. (A ``migrate`` that fails before its end leaves them dropped until the next one succeeds.)"""
     from django.db import connections
 
     connection = connections[using]
-    if connection.vendor != "sqlite" or not plan or not installed(connection):
+    if connection.vendor != "sqlite" or not _rebuilds(plan) or not installed(connection):
         return
     uninstall(connection)
     _DROPPED.add(using)
