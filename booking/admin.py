@@ -26,6 +26,7 @@ from booking.services.delete import bookings_delete, still_active
 from booking.services.outcomes import booking_outcome_record
 from booking.services.reassign import booking_reassign
 from leads.admin import RoutingRuleInline
+from routing.admin_parts import DeletedWithIt
 from routing.configfile import validate_questions
 from routing.models import PoolMember
 from routing.overrides import OverrideCode, override_problems
@@ -45,7 +46,7 @@ class MeetingTypeForm(forms.ModelForm):
 
 
 @admin.register(MeetingType)
-class MeetingTypeAdmin(admin.ModelAdmin):
+class MeetingTypeAdmin(DeletedWithIt, admin.ModelAdmin):
     form = MeetingTypeForm
     inlines = [RoutingRuleInline]
     list_display = ("title", "slug", "pool", "duration_minutes", "slot_interval_minutes", "active", "links")

@@ -44,6 +44,10 @@ def manage_url(token: str) -> str:
     return f"{settings.BASE_URL}/manage/{token}"
 
 
+def _minutes(booking: Booking) -> int:
+    return int((booking.end - booking.start).total_seconds() // 60)
+
+
 def booking_body(
     booking: Booking, hosts: list[dict], *, zone: str | None = None, token: str | None = None, now=None
 ) -> dict:
@@ -57,7 +61,8 @@ def booking_body(
         "start": booking.start.astimezone(tz).isoformat(),
         "end": booking.end.astimezone(tz).isoformat(),
         "timezone": tz.key,
-        "meeting_type": {"slug": meeting.slug, "title": meeting.title, "duration": meeting.duration_minutes},
+        # the booking's own length: the meeting type's may have changed since (its start and end stay)
+        "meeting_type": {"slug": meeting.slug, "title": meeting.title, "duration": _minutes(booking)},
         "location": {"kind": meeting.location_kind, "detail": meeting.location_detail},
         "hosts": [{"name": h["name"], "email": h["email"], "role": h["role"]} for h in hosts],
         "sequence": booking.sequence,

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from calendars.admin import DateOverrideInline, TimeOffInline, WorkingHoursInline
+from routing.admin_parts import DeletedWithIt
 from routing.models import LedgerEntry, Pool, PoolMember, Rep, RepSkill
 from routing.services import member_adjust, pool_member_join, rep_rejoin
 
@@ -81,7 +82,7 @@ def _after_member_saved(request, member: PoolMember, join: bool, delta: float) -
 
 
 @admin.register(Rep)
-class RepAdmin(admin.ModelAdmin):
+class RepAdmin(DeletedWithIt, admin.ModelAdmin):
     list_display = ("name", "email", "timezone", "active", "daily_cap", "pool_count")
     list_filter = ("active", "timezone", "pools", "skills__skill")
     search_fields = ("name", "email", "skills__skill")
@@ -143,7 +144,7 @@ class RepSkillAdmin(admin.ModelAdmin):
 
 
 @admin.register(Pool)
-class PoolAdmin(admin.ModelAdmin):
+class PoolAdmin(DeletedWithIt, admin.ModelAdmin):
     list_display = ("name", "slug", "strategy", "fairness_period", "member_count")
     list_filter = ("strategy", "fairness_period", "count_cancellations", "count_no_shows")
     search_fields = ("name", "slug", "members__rep__name", "members__rep__email")

@@ -213,7 +213,9 @@ def _new_hosts(
         if not busy:
             return True, busy, None
     routed = replace(state, spec=as_routed(state.spec, booking))  # a routed booking: its candidates only
-    seated = {r.role: r.rep_id for r in free if r.rep_id not in busy}
+    # seats by the members' roles now (a role renamed since the booking, or a pool made a group pool, left
+    # the host rows' roles matching no member: nothing was kept), as the simulator's replay does
+    seated = {members[r.rep_id].role: r.rep_id for r in free if r.rep_id not in busy}
     if state.spec.strategy == "group" and seated:
         # the hosts still free keep their seats (the prospect keeps their AE); only the other roles are routed
         late = _kept_busy(asked, list(seated.values()), new=new, old=old)

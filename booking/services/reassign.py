@@ -22,6 +22,17 @@ from routing.selectors import PoolState, load_pool_state, meeting_spec
 from routing.services import ledger_reassigned
 
 
+def _seat_role(booking: Booking, source) -> str | None:
+    """The role of the seat ``source`` (a host row) holds in a group pool: its holder's role in the pool now
+    (the row's role is the one at booking time: a role renamed since, or a pool made a group pool, matched
+    no member, and no one could take the seat); the row's own when it left the pool, or None (no limit) when
+    no member has that role any more."""
+    roles = dict(PoolMember.objects.filter(pool_id=booking.pool_id).values_list("rep_id", "role"))
+    if source.rep_id in roles:
+        return roles[source.rep_id]
+    return source.role if source.role in roles.values() else None
+
+
 def _busy_live(rep_id: int, booking: Booking) -> bool:
     timeout = settings.BOOKING_LIVE_CHECK_TIMEOUT_MS / 1000
     return bool(
@@ -128,10 +139,11 @@ def booking_reassign(
                 raise ReassignNotPossible("That rep does not host this booking.")
             if member.rep_id in {r.rep_id for r in current}:
                 raise ReassignNotPossible("That rep already hosts this booking.")
-            if booking.pool.strategy == "group" and member.role != source.role:
+            seat = _seat_role(booking, source)
+            if booking.pool.strategy == "group" and seat is not None and member.role != seat:
                 # the meeting keeps one host of every role (elsewhere a member's role means nothing)
                 raise ReassignNotPossible(
-                    f"The {source.role!r} seat goes only to a member in that role; "
+                    f"The {seat!r} seat goes only to a member in that role; "
                     f"{member.rep.name} is {member.role!r}."
                 )
             locking.lock_reps([source.rep_id, member.rep_id])
@@ -144,6 +156,7 @@ def booking_reassign(
             if why is not None:
                 raise ReassignNotPossible(f"{member.rep.name} is not free then: {why}.")
             new_hosts = {(member.rep_id if r is source else r.rep_id): r.role for r in current}
+            new_hosts[member.rep_id] = member.role if booking.pool.strategy == "group" else source.role
             history = list((booking.decision or {}).get("history") or [])
             held = emails.previous(booking, current)  # for the CANCEL of the host it releases
             booking.sequence += 1
