@@ -288,13 +288,13 @@ PURGE_BATCH = 5000
 
 
 def purge_finished(*, now: datetime) -> int:
-    """Delete delivered and dead messages older than ``BOOKING_OUTBOX_RETENTION_DAYS``, in batches (short
-    locks); returns how many. Their payloads hold the prospect's name, e-mail and answers, kept for ever
-    before; a pending message is never purged."""
+    """Delete messages delivered more than ``BOOKING_OUTBOX_RETENTION_DAYS`` ago, and dead ones made that
+    long ago, in batches (short locks); returns how many. Their payloads hold the prospect's name, e-mail and
+    answers, kept for ever before; a pending message is never purged."""
     before = now - timedelta(days=settings.BOOKING_OUTBOX_RETENTION_DAYS)
-    finished = OutboxMessage.objects.filter(
-        created_at__lt=before, status__in=[OutboxMessage.Status.DELIVERED, OutboxMessage.Status.DEAD]
-    )
+    delivered = Q(status=OutboxMessage.Status.DELIVERED, delivered_at__lt=before)
+    dead = Q(status=OutboxMessage.Status.DEAD, created_at__lt=before)
+    finished = OutboxMessage.objects.filter(delivered | dead)
     total = 0
     while True:
         ids = list(finished.order_by().values_list("pk", flat=True)[:PURGE_BATCH])

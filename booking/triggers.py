@@ -317,10 +317,7 @@ def installed(connection) -> set[str]:
         return {row[0] for row in cursor.fetchall()} & NAMES.get(connection.vendor, set())
 
 
-_DROPPED: set[str] = set()  # database aliases whose SQLite triggers ``on_pre_migrate`` dropped for the run
-
-
-REBUILT = {"booking", "bookinghost"}  # the tables whose triggers read each other
+REBUILT = {"booking", "bookinghost", "hosttally"}  # the tables the triggers are on, read or write
 
 
 def _rebuilds(plan) -> bool:
@@ -346,18 +343,16 @@ def on_pre_migrate(sender, using: str = "default", plan=None, **kwargs) -> None:
     if connection.vendor != "sqlite" or not _rebuilds(plan) or not installed(connection):
         return
     uninstall(connection)
-    _DROPPED.add(using)
 
 
 def on_post_migrate(sender, using: str = "default", **kwargs) -> None:
     """``post_migrate`` receiver: (re)create the triggers when the host rows have the copy columns (not
-    before migration 0009, nor after it is unapplied); after a run without them (SQLite), the copies and
-    tallies are computed afresh, as writes of the run's data migrations went uncounted."""
+    before migration 0009, nor after it is unapplied). Where any was missing (dropped for this run by
+    ``on_pre_migrate``, or by an earlier run that failed midway), the copies and tallies are computed
+    afresh: writes made without them went uncounted."""
     from django.db import connections
 
     connection = connections[using]
-    dropped = using in _DROPPED
-    _DROPPED.discard(using)
     if "booking_bookinghost" not in connection.introspection.table_names():
         return
     with connection.cursor() as cursor:
@@ -365,8 +360,12 @@ def on_post_migrate(sender, using: str = "default", **kwargs) -> None:
             c.name for c in connection.introspection.get_table_description(cursor, "booking_bookinghost")
         }
     if {"booking_pool_id", "booking_status"} <= columns:
+        expected = NAMES.get(connection.vendor, set())
+        if not _has_tallies(connection):
+            expected = {name for name in expected if "tally" not in name}
+        missing = expected - installed(connection)
         install(connection)
-        if dropped:
+        if missing:
             with connection.cursor() as cursor:
                 cursor.execute(BACKFILL)
             if _has_tallies(connection):

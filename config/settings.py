@@ -184,9 +184,6 @@ EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1, maximum=65535)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
-# Seconds an SMTP socket operation may wait: without it a stalled mail server held an outbox delivery past its
-# lease (the sweep then sent the e-mail again: the prospect got two) and its worker for good.
-EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Baton <baton@localhost>")
 
 # --- Booking
@@ -378,6 +375,10 @@ BOOKING_LIVE_CHECK_TIMEOUT_MS = env_int("BOOKING_LIVE_CHECK_TIMEOUT_MS", 2000, m
 BOOKING_IDEMPOTENCY_TTL_HOURS = env_int("BOOKING_IDEMPOTENCY_TTL_HOURS", 24, minimum=1)
 BOOKING_OUTBOX_MAX_ATTEMPTS = env_int("BOOKING_OUTBOX_MAX_ATTEMPTS", 12, minimum=1)
 BOOKING_OUTBOX_LEASE_SECONDS = env_int("BOOKING_OUTBOX_LEASE_SECONDS", 300, minimum=30)
+# Seconds an SMTP socket operation may wait: without it a stalled mail server held an outbox delivery past its
+# lease (the sweep then sent the e-mail again: the prospect got two) and its worker for good. Default 20 s, or
+# a third of a shorter lease.
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", min(20, BOOKING_OUTBOX_LEASE_SECONDS // 3), minimum=1)
 if EMAIL_TIMEOUT * 3 > BOOKING_OUTBOX_LEASE_SECONDS:  # connect, send and quit may each wait that long
     raise ImproperlyConfigured(
         f"EMAIL_TIMEOUT ({EMAIL_TIMEOUT} s) must be at most a third of BOOKING_OUTBOX_LEASE_SECONDS "

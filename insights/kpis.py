@@ -113,9 +113,11 @@ def rep_rows(pool: Pool, start: datetime, end: datetime) -> dict:
     )
     per_rep: dict[int, list[Booking]] = defaultdict(list)
     seats: Counter = Counter()  # host rows per role
+    seated: Counter = Counter()  # host rows per (rep, role)
     for rep_id, booking_id, role in hosts.values_list("rep_id", "booking_id", "role"):
         per_rep[rep_id].append(by_id[booking_id])
         seats[role] += 1
+        seated[(rep_id, role)] += 1
     members = list(PoolMember.objects.filter(pool=pool).select_related("rep"))
     # a group pool's meetings take one member of every role: shares and targets are within the member's
     # role (over the whole pool a fair 4/4/4 AEs and 12 for the one SE read as far off target)
@@ -145,7 +147,10 @@ def rep_rows(pool: Pool, start: datetime, end: datetime) -> dict:
     for m in sorted(members, key=lambda m: (m.rep.name, m.rep_id)):
         items = per_rep.get(m.rep_id, [])
         n = len(items)
-        share = _ratio(n, assignments.get(role_of(m), 0))  # None: nothing assigned, no share to compare
+        # a group pool: the seats of the member's role (one held in another role, before a change of
+        # roles, is no share of this one's)
+        held = seated[(m.rep_id, m.role)] if group else n
+        share = _ratio(held, assignments.get(role_of(m), 0))  # None: nothing assigned, no share to compare
         role_weight = total_weight[role_of(m)]
         target = (weights.get(m.rep_id, 0.0) / role_weight) if role_weight else 0.0
         row = {"rep_id": m.rep_id, "name": m.rep.name, "bookings": n, "share": share, "target_share": target}

@@ -240,7 +240,7 @@ class LedgerQuery:
         expired: dict[int, float] = {}
         with_overrides = False
         for rep_id, n, hosted, instant, latest, overrides, expired_sum, decaying, decaying_at in found:
-            if decaying:  # rolling: each delta spent by (now - recorded) / window (``head_start_expired``)
+            if decaying is not None:  # rolling: each spent by (now - recorded) / window (their sum may be 0)
                 window = (self.now - self.start).total_seconds()
                 expired_sum = (expired_sum or 0.0) + (self.now.timestamp() * decaying - decaying_at) / window
             if hosted is not None:  # the rep has hosted in this pool (a rep without host rows has no figures)

@@ -6,23 +6,25 @@ import calendars.models
 from django.db import migrations, models
 
 
-def _end(value):
-    """An end with seconds, rounded up to the minute (23:59:59, "the end of the day", becomes 00:00)."""
-    if value is None or not (value.second or value.microsecond):
-        return value
-    minutes = value.hour * 60 + value.minute + 1
+def _nearest(value):
+    """A time to the nearest minute (23:59:59, "the end of the day", becomes 00:00: midnight as an end)."""
+    minutes = value.hour * 60 + value.minute + (1 if value.second * 10**6 + value.microsecond >= 30 * 10**6 else 0)
     return dt.time(minutes // 60 % 24, minutes % 60)
 
 
 def whole_minutes(apps, schema_editor):
-    """Existing hours typed with seconds: starts to the minute before, ends to the minute after (the range
-    keeps all it covered), so an unchanged export imports unchanged and the rows pass the new validator."""
+    """Existing hours typed with seconds, to the nearest minute (a range ending where the next begins
+    still does), so an unchanged export imports unchanged and the rows pass the new validator; a range
+    shorter than a minute goes."""
     for name in ("WorkingHours", "DateOverride"):
         model = apps.get_model("calendars", name)
         for row in model.objects.exclude(start=None):
-            start = row.start.replace(second=0, microsecond=0)
-            end = _end(row.end)
-            if (start, end) != (row.start, row.end):
+            start, end = _nearest(row.start), _nearest(row.end)
+            if (start, end) == (row.start, row.end):
+                continue
+            if start == end or (end != dt.time(0, 0) and end < start):
+                model.objects.filter(pk=row.pk).delete()
+            else:
                 model.objects.filter(pk=row.pk).update(start=start, end=end)
 
 

@@ -102,6 +102,7 @@
       } else if (r.status === 404 || r.status === 405) {
         picker.route = null;
       } else if (r.status === 400) {
+        if (step !== "about" && step !== "confirm") setStep("about"); // the fields the errors are about
         B.showErrors(r.data.errors || {});
         return false;
       } else {
@@ -133,9 +134,9 @@
     var list = $("alternatives");
     list.textContent = "";
     var nearest = picker.nearest(wanted, 5);
-    var local = B.wallClock(wanted, picker.zone) || wanted; // in the page's zone, whatever the link's offset
+    // ``chosenLabel`` reads the instant in the page's zone, whatever the link's offset
     B.message(nearest.length
-      ? "The time you chose (" + B.chosenLabel(local, picker.zone) + ") is no longer available. The nearest other times:"
+      ? "The time you chose (" + B.chosenLabel(wanted, picker.zone) + ") is no longer available. The nearest other times:"
       : "The time you chose is no longer available. Please pick another time.", "warning", true);
     nearest.forEach(function (start) {
       var item = document.createElement("li");

@@ -218,7 +218,8 @@ def test_finished_outbox_messages_are_purged_after_the_retention_period(meeting_
     booking_id = post(api, URL, body()).json()["id"]
     rows = list(OutboxMessage.objects.filter(booking_id=booking_id).order_by("pk"))
     assert len(rows) >= 3
-    OutboxMessage.objects.filter(pk=rows[0].pk).update(status=OutboxMessage.Status.DELIVERED)
+    Status = OutboxMessage.Status
+    OutboxMessage.objects.filter(pk=rows[0].pk).update(status=Status.DELIVERED, delivered_at=NOW)
     OutboxMessage.objects.filter(pk=rows[1].pk).update(status=OutboxMessage.Status.DEAD)
     OutboxMessage.objects.filter(pk=rows[2].pk).update(status=OutboxMessage.Status.PENDING)
     assert outbox.purge_finished(now=NOW + dt.timedelta(days=29)) == 0

@@ -255,3 +255,34 @@ def test_switching_the_time_zone_after_routing_routes_again(page, live_server, s
     assert booking.prospect_timezone == "America/New_York"
     assert host_name(booking) == "Al Americas", "routed by the zone the prospect replaced"
     assert not page.js_errors
+
+
+# --- the taken link's notice in the page's zone
+
+
+def test_taken_link_notice_names_the_right_time_when_the_page_zone_is_not_the_browsers(page, live_server):
+    """A prospect in Berlin opens an e-mail link for 03:00 New York time (``?timezone=America/New_York``,
+    or after switching the zone in the picker) and the time has been taken meanwhile. ``showAlternatives``
+    converts the link to the page's wall clock ("…T03:00", no offset) and hands that to ``chosenLabel``,
+    which since 92b6feb converts again: ``Date.parse`` reads the offset-less string in the *browser's* zone
+    (03:00 read as Berlin time) and the notice says "The time you chose (Monday …, 21:00
+    (America/New_York)) is no longer available" for a link to Tuesday 03:00 — six hours and a day off.
+    Before 92b6feb ``chosenLabel`` only sliced the string and the notice was right."""
+    from tests.e2e.e2e_helpers import book_directly, meeting
+
+    meeting_type = meeting()
+    new_york = ZoneInfo("America/New_York")
+    page.goto(f"{live_server.url}/book/e2e?timezone=America/New_York")
+    page.locator("#calendar-body button.day.free").first.click()
+    page.locator("#times button.time").first.wait_for()
+    starts = page.eval_on_selector_all("#times button.time", "bs => bs.map(b => b.dataset.start)")
+    wanted = starts[2]
+    book_directly(meeting_type, wanted)
+    link = wanted.replace("+", "%2B")
+    page.goto(
+        f"{live_server.url}/book/e2e?timezone=America/New_York&start={link}&name=Pat&email=p@example.org"
+    )
+    page.locator("#message", has_text="no longer available").wait_for()
+    text = page.inner_text("#message")
+    local = datetime.fromisoformat(wanted).astimezone(new_york)
+    assert f"{local:%H:%M} (America/New_York" in text, text

@@ -159,14 +159,21 @@ def test_hours_with_seconds_from_before_calendars_0011_become_whole_minutes(at_l
     WorkingHours = apps.get_model("calendars", "WorkingHours")
     rep = Rep.objects.create(name="Ana", email="ana@example.com", timezone="Europe/Berlin")
     WorkingHours.objects.create(rep=rep, weekday=0, start=dt.time(9, 0), end=dt.time(23, 59, 59))
+    # two ranges that touch at a time with seconds still touch (rounded alike), not overlap
+    WorkingHours.objects.create(rep=rep, weekday=1, start=dt.time(9, 0), end=dt.time(12, 30, 30))
+    WorkingHours.objects.create(rep=rep, weekday=1, start=dt.time(12, 30, 30), end=dt.time(17, 0))
 
     migrate_latest()
 
+    from calendars.models import WorkingHours as Hours
     from routing.configfile import config_export, config_import, dump_document, load_document, parse_config
 
     export = dump_document(config_export())
     changes = config_import(config=parse_config(load_document(export)), dry_run=True)
     assert changes == [], f"an unchanged export, imported: {changes}"
+    tuesday = list(Hours.objects.filter(weekday=1).order_by("start").values_list("start", "end"))
+    assert tuesday == [(dt.time(9, 0), dt.time(12, 31)), (dt.time(12, 31), dt.time(17, 0))]
+    assert Hours.objects.get(weekday=0).end == dt.time(0, 0)
 
 
 @pytest.mark.django_db(transaction=True)
