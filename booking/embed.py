@@ -15,8 +15,10 @@ from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_safe
+from rest_framework.exceptions import Throttled
 
 from booking import selectors
+from booking.api.throttles import ReadRateThrottle
 from booking.errors import InvalidInput, MeetingTypeNotFound
 from booking.models import MeetingType
 from booking.snippet import (
@@ -70,7 +72,17 @@ def _error(exc) -> JsonResponse:
 
 @require_safe
 def email_snippet(request, slug: str) -> HttpResponse:
-    """``GET /book/<slug>/email-snippet?days=&count=&timezone=&email=&name=&utm_*=&format=html|text``."""
+    """``GET /book/<slug>/email-snippet?days=&count=&timezone=&email=&name=&utm_*=&format=html|text``. It
+    computes the pool's slots as the slots API does: the same per-address read limit applies."""
+    throttle = ReadRateThrottle()
+    if not throttle.allow_request(request, None):  # answered as the API answers it
+        limited = Throttled(wait=throttle.wait())
+        wait = int(limited.wait or 0) + 1
+        return JsonResponse(
+            {"code": "rate_limited", "detail": str(limited.detail), "retry_after": wait},
+            status=429,
+            headers={"Retry-After": str(wait), "Cache-Control": "no-store"},
+        )
     try:
         meeting_type = selectors.meeting_type_get(slug)
     except MeetingTypeNotFound as exc:

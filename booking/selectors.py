@@ -170,12 +170,13 @@ def _next_starts(starts_in, *, after: datetime, zone: ZoneInfo, now: datetime, l
 
 
 def booking_for_outcome(booking_id: int, user) -> Booking:
-    """The booking ``booking_id`` if ``user`` may record its outcome: staff, or the Django user linked to
-    one of its (active) host reps. Anything else, including a missing booking, is ``BookingNotFound``."""
+    """The booking ``booking_id`` if ``user`` may record its outcome: a user who may change bookings (as the
+    admin's outcome actions ask), or the Django user linked to one of its (active) host reps; staff status
+    alone is not enough. Anything else, including a missing booking, is ``BookingNotFound``."""
     if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
         raise BookingNotFound()
     qs = Booking.objects.select_related("pool", "meeting_type").filter(pk=booking_id)
-    if not user.is_staff:
+    if not user.has_perm("booking.change_booking"):
         qs = qs.filter(hosts__active=True, hosts__rep__user=user)
     booking = qs.first()
     if booking is None:

@@ -285,7 +285,11 @@ LOGGING = {
 # the error reports mailed to ADMINS (and DEBUG's error page) without manage tokens
 DEFAULT_EXCEPTION_REPORTER = "config.logfilters.RedactingExceptionReporter"
 
-LOGIN_URL = "/admin/login/"
+# Reps sign in on Baton's own login page (the admin's takes staff only: a rep needed staff status to connect a
+# calendar, which the insights pages and outcome recording trusted)
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/calendars/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)

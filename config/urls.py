@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
@@ -11,6 +12,9 @@ urlpatterns = [
     # pages link the icon; browsers still ask for /favicon.ico on pages that do not (the admin, JSON)
     path("favicon.ico", RedirectView.as_view(url=static("baton/favicon.svg"), permanent=True)),
     path("admin/", admin.site.urls),
+    # reps sign in here to connect their calendars: the admin's login takes staff only
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),

@@ -6,6 +6,7 @@ import csv
 from datetime import timedelta
 
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -35,7 +36,13 @@ def _share_chart(result: dict) -> dict:
     return bars(rows, series=[*(r["label"] for r in runs), "target (current weights)"])
 
 
+# staff who may view bookings: the pages show prospects' names, every rep's bookings and revenue (staff
+# status alone, which every rep once needed to sign in, is not enough)
+VIEW_BOOKINGS = permission_required("booking.view_booking", raise_exception=True)
+
+
 @staff_member_required
+@VIEW_BOOKINGS
 def simulator(request):
     result, status = None, 200
     if request.method == "POST":
@@ -126,6 +133,7 @@ def _export(table: str, data: dict, pool) -> HttpResponse:
 
 
 @staff_member_required
+@VIEW_BOOKINGS
 def dashboard(request):
     now = timezone.now()
     params = request.GET.copy()

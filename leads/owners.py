@@ -32,12 +32,21 @@ class OwnerBackend(Protocol):
 
 
 def _history_owner(**prospect) -> int | None:
+    """The host of the latest meeting with the prospect (or their domain) that took place: completed, or
+    confirmed and over. A booking still to come proves nothing: anyone could book as nobody@bigcorp.io at a
+    time only one rep was free, and every real bigcorp.io lead went to that rep."""
+    from django.db.models import Q
+    from django.utils import timezone
+
     from booking.models import Booking, BookingHost
 
+    held = Q(booking__status=Booking.Status.COMPLETED) | Q(
+        booking__status=Booking.Status.CONFIRMED, booking__end__lte=timezone.now()
+    )
     host = (
         BookingHost.objects.filter(
+            held,
             active=True,
-            booking__status__in=[Booking.Status.CONFIRMED, Booking.Status.COMPLETED],
             **{f"booking__{k}": v for k, v in prospect.items()},
         )
         .order_by("-booking__start", "-pk")

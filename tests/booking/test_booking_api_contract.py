@@ -163,7 +163,8 @@ def test_first_outcome_answers_the_status_the_docs_table_gives(api, token, clock
     booking_id = api.get(f"/api/v1/bookings/{token}").json()["id"]
     clock.move_to(AFTER)
     staff = APIClient()
-    staff.force_login(get_user_model().objects.create_user("boss", password="x", is_staff=True))
+    boss = get_user_model().objects.create_user("boss", password="x", is_staff=True, is_superuser=True)
+    staff.force_login(boss)
     response = staff.post(f"/api/v1/bookings/id/{booking_id}/outcome", {"kind": "held"}, format="json")
     assert response.json()["kind"] == "held"
     first, replaced = _documented_outcome_status()

@@ -37,7 +37,12 @@ def later(clock):
 
 @pytest.fixture
 def staff():
-    return get_user_model().objects.create_user("boss", password="x", is_staff=True)
+    """Staff who may change bookings (the admin's outcome actions ask the same)."""
+    from django.contrib.auth.models import Permission
+
+    user = get_user_model().objects.create_user("boss", password="x", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="change_booking"))
+    return user
 
 
 def url(booking_id):

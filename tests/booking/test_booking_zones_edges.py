@@ -129,7 +129,7 @@ def test_simulator_heading_says_utc_but_shows_server_time(client, new_york_serve
     2026-03-02 00:00 UTC."""
     rep = make_rep("Ana", tz="Europe/Berlin")
     meeting_type = make_meeting_type(make_pool("first_available", [rep]), slug="sim")
-    user = get_user_model().objects.create_user("boss", password="pw", is_staff=True)
+    user = get_user_model().objects.create_user("boss", password="pw", is_staff=True, is_superuser=True)
     client.force_login(user)
     data = {
         "pool": meeting_type.pool.slug,

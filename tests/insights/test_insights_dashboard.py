@@ -185,7 +185,8 @@ def test_csv_cells_a_spreadsheet_would_run_are_written_as_text(client, meeting_t
     meetings" CSV as a formula that Excel or Sheets runs on opening (CSV injection); text starting with
     = + - @ now gets a leading apostrophe, and numbers stay numbers."""
     Booking.objects.update(prospect_name='=HYPERLINK("https://evil.example","open")')
-    client.force_login(get_user_model().objects.create_user("boss", password="pw", is_staff=True))
+    boss = get_user_model().objects.create_user("boss", password="pw", is_staff=True, is_superuser=True)
+    client.force_login(boss)
     query = {"pool": meeting_type.pool.slug, "start": "2026-03-01 00:00", "end": "2026-03-08 00:00"}
     with time_machine.travel(at(3, 8, 30), tick=False):
         response = client.get("/insights/", {**query, "table": "meetings"})

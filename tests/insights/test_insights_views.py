@@ -12,7 +12,11 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def staff(client):
+    """Staff who may view bookings (what the insights pages show)."""
+    from django.contrib.auth.models import Permission
+
     user = get_user_model().objects.create_user("boss", password="pw", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_booking"))
     client.force_login(user)
     return client
 
@@ -20,6 +24,14 @@ def staff(client):
 def test_simulator_page_is_staff_only(client):
     response = client.get("/insights/simulator/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_staff_status_alone_does_not_open_the_insights_pages(client):
+    """Every rep once needed staff status to sign in: the pages (prospects' names, every rep's revenue) ask
+    for the permission to view bookings too."""
+    client.force_login(get_user_model().objects.create_user("rep", password="pw", is_staff=True))
+    assert client.get("/insights/simulator/").status_code == 403
+    assert client.get("/insights/").status_code == 403
 
 
 def test_simulator_page_bad_input_is_400_with_field_messages(staff, pool):
