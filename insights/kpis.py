@@ -111,14 +111,17 @@ def rep_rows(pool: Pool, start: datetime, end: datetime) -> dict:
     hosts = BookingHost.objects.filter(booking_id__in=list(by_id)).exclude(
         released=BookingHost.Released.REASSIGNED
     )
+    members = list(PoolMember.objects.filter(pool=pool).select_related("rep"))
+    now_roles = {m.rep_id: m.role for m in members}
     per_rep: dict[int, list[Booking]] = defaultdict(list)
     seats: Counter = Counter()  # host rows per role
     seated: Counter = Counter()  # host rows per (rep, role)
     for rep_id, booking_id, role in hosts.values_list("rep_id", "booking_id", "role"):
         per_rep[rep_id].append(by_id[booking_id])
+        if role not in now_roles.values():  # a role renamed since: the seat is its holder's role now
+            role = now_roles.get(rep_id, role)
         seats[role] += 1
         seated[(rep_id, role)] += 1
-    members = list(PoolMember.objects.filter(pool=pool).select_related("rep"))
     # a group pool's meetings take one member of every role: shares and targets are within the member's
     # role (over the whole pool a fair 4/4/4 AEs and 12 for the one SE read as far off target)
     group = pool.strategy == "group"

@@ -81,6 +81,16 @@ def _after_member_saved(request, member: PoolMember, join: bool, delta: float) -
         member_adjust(member, delta=delta, reason=f"manual adjustment by {who} in the admin")
 
 
+def _disconnect_calendars(rep_ids: list[int]) -> None:
+    """A rep deleted: their calendar connections go as Disconnect takes them (push channels stopped first),
+    not by the cascade alone, which left the channels pushing to Baton, unknown, for days."""
+    from calendars.models import CalendarConnection  # calendars imports routing
+    from calendars.services.connections import connection_delete
+
+    for connection in CalendarConnection.objects.filter(rep_id__in=rep_ids):
+        connection_delete(connection=connection)
+
+
 @admin.register(Rep)
 class RepAdmin(DeletedWithIt, admin.ModelAdmin):
     list_display = ("name", "email", "timezone", "active", "daily_cap", "pool_count")
@@ -95,6 +105,14 @@ class RepAdmin(DeletedWithIt, admin.ModelAdmin):
     @admin.display(description="pools", ordering="_pools")
     def pool_count(self, rep: Rep) -> int:
         return rep._pools
+
+    def delete_model(self, request, obj):
+        _disconnect_calendars([obj.pk])
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        _disconnect_calendars(list(queryset.values_list("pk", flat=True)))
+        super().delete_queryset(request, queryset)
 
     def save_related(self, request, form, formsets, change):
         """After the rep and their time off are saved: a rep made active again joins each pool at its mean

@@ -213,9 +213,15 @@ def _new_hosts(
         if not busy:
             return True, busy, None
     routed = replace(state, spec=as_routed(state.spec, booking))  # a routed booking: its candidates only
-    # seats by the members' roles now (a role renamed since the booking, or a pool made a group pool, left
-    # the host rows' roles matching no member: nothing was kept), as the simulator's replay does
-    seated = {members[r.rep_id].role: r.rep_id for r in free if r.rep_id not in busy}
+    # a seat keeps the host row's role while a member has it (an SE promoted to AE keeps the SE seat: two
+    # free hosts never fall on one role), else takes its holder's role now (a role renamed since, or a pool
+    # made a group pool, left the rows' roles matching no member: nothing was kept)
+    roles_now = {m.role for m in members.values()}
+    seated = {
+        (r.role if r.role in roles_now else members[r.rep_id].role): r.rep_id
+        for r in free
+        if r.rep_id not in busy
+    }
     if state.spec.strategy == "group" and seated:
         # the hosts still free keep their seats (the prospect keeps their AE); only the other roles are routed
         late = _kept_busy(asked, list(seated.values()), new=new, old=old)

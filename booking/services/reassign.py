@@ -22,15 +22,20 @@ from routing.selectors import PoolState, load_pool_state, meeting_spec
 from routing.services import ledger_reassigned
 
 
-def _seat_role(booking: Booking, source) -> str | None:
-    """The role of the seat ``source`` (a host row) holds in a group pool: its holder's role in the pool now
-    (the row's role is the one at booking time: a role renamed since, or a pool made a group pool, matched
-    no member, and no one could take the seat); the row's own when it left the pool, or None (no limit) when
-    no member has that role any more."""
+def _seat_role(booking: Booking, source, current: list) -> str | None:
+    """The role of the seat ``source`` (a host row among the ``current`` ones) holds in a group pool: the
+    row's own while some member has that role (an SE promoted to AE hands on an SE seat); else, the role
+    having been renamed or the pool made a group pool since (no one could take the seat), its holder's role
+    now; for a holder gone from the pool, the one role of the pool the other hosts do not hold. None when
+    nothing says (any member may take it)."""
     roles = dict(PoolMember.objects.filter(pool_id=booking.pool_id).values_list("rep_id", "role"))
+    if source.role in roles.values():
+        return source.role
     if source.rep_id in roles:
         return roles[source.rep_id]
-    return source.role if source.role in roles.values() else None
+    held = {roles.get(r.rep_id, r.role) for r in current if r is not source}
+    left = set(roles.values()) - held
+    return left.pop() if len(left) == 1 else None
 
 
 def _busy_live(rep_id: int, booking: Booking) -> bool:
@@ -139,7 +144,7 @@ def booking_reassign(
                 raise ReassignNotPossible("That rep does not host this booking.")
             if member.rep_id in {r.rep_id for r in current}:
                 raise ReassignNotPossible("That rep already hosts this booking.")
-            seat = _seat_role(booking, source)
+            seat = _seat_role(booking, source, current)
             if booking.pool.strategy == "group" and seat is not None and member.role != seat:
                 # the meeting keeps one host of every role (elsewhere a member's role means nothing)
                 raise ReassignNotPossible(

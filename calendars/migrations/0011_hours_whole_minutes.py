@@ -15,17 +15,23 @@ def _nearest(value):
 def whole_minutes(apps, schema_editor):
     """Existing hours typed with seconds, to the nearest minute (a range ending where the next begins
     still does), so an unchanged export imports unchanged and the rows pass the new validator; a range
-    shorter than a minute goes."""
+    shorter than a minute goes (a date override left without any range becomes a day off: gone, the date
+    would fall back to the weekly hours, bookable where it was not)."""
     for name in ("WorkingHours", "DateOverride"):
         model = apps.get_model("calendars", name)
+        emptied = []
         for row in model.objects.exclude(start=None):
             start, end = _nearest(row.start), _nearest(row.end)
             if (start, end) == (row.start, row.end):
                 continue
             if start == end or (end != dt.time(0, 0) and end < start):
                 model.objects.filter(pk=row.pk).delete()
+                emptied.append(row)
             else:
                 model.objects.filter(pk=row.pk).update(start=start, end=end)
+        for row in emptied if name == "DateOverride" else ():
+            if not model.objects.filter(rep_id=row.rep_id, date=row.date).exists():
+                model.objects.create(rep_id=row.rep_id, date=row.date, start=None, end=None)
 
 
 class Migration(migrations.Migration):

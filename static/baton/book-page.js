@@ -103,7 +103,8 @@
         picker.route = null;
       } else if (r.status === 400) {
         if (step !== "about" && step !== "confirm") setStep("about"); // the fields the errors are about
-        B.showErrors(r.data.errors || {});
+        var orphans = B.showErrors(r.data.errors || {});
+        if (orphans.length) B.message(orphans.join(" "), "error", true);
         return false;
       } else {
         B.message("Could not check your answers (error " + r.status + "). Please try again.", "error", true);
