@@ -45,7 +45,15 @@ def render_decision(decision: dict) -> str:
     names = {c.get("rep_id"): c.get("name") for c in candidates}
     wanted = {i for key in ("withheld", "live_busy") for i in decision.get(key) or []}
     wanted |= {h.get("rep_id") for h in decision.get("hosts") or [] if isinstance(h, dict)}
-    wanted |= {e.get(k) for e in decision.get("history") or [] if isinstance(e, dict) for k in ("from", "to")}
+    for entry in decision.get("history") or []:
+        # a reassignment names reps ("from"/"to": ids); a reschedule's "from" is the meeting as it was
+        # ({"start", "hosts"}: a dict in a set was a 500 on every rescheduled booking's page)
+        for key in ("from", "to"):
+            value = entry.get(key) if isinstance(entry, dict) else None
+            if isinstance(value, int):
+                wanted.add(value)
+            elif isinstance(value, dict):
+                wanted |= {i for i in value.get("hosts") or [] if isinstance(i, int)}
     missing = {i for i in wanted if isinstance(i, int) and i not in names}
     names.update(dict(Rep.objects.filter(pk__in=missing).values_list("pk", "name")))
 

@@ -1,7 +1,8 @@
 """What admins do with bookings in the Django admin: recording outcomes and reassigning need change
 permission, the reassign page shows UTC as UTC, a bulk outcome does not overwrite a richer one, a booking's
 calendar-event record and outcome cannot be deleted on their own, and the rep admin's "see and reassign"
-link lists exactly the rep's bookings it counted. Each test failed before its fix."""
+link lists exactly the rep's bookings it counted, and a rescheduled booking's page opens. Each test failed
+before its fix."""
 
 from __future__ import annotations
 
@@ -66,6 +67,24 @@ def test_the_reassign_page_says_utc_for_the_booking_time_in_utc(team, admin_clie
     page = admin_client.get(reverse("admin:booking_booking_reassign", args=[booking.pk])).content.decode()
     assert "2026-03-03 04:00 UTC" not in page
     assert "2026-03-03 09:00 UTC" in page
+
+
+def test_a_rescheduled_bookings_admin_page_opens_and_names_the_hosts_it_had(team, admin_client, clock):
+    """A reschedule's history entry says where the meeting was (``"from": {"start", "hosts"}``): collecting
+    the reps to name, the decision panel put that dict in a set, and every rescheduled booking's admin page
+    was a 500 (the test opening every change page had no rescheduled booking)."""
+    from booking.services import booking_reschedule
+
+    _, meeting_type, _ = team
+    made = booking_create(
+        meeting_type=meeting_type, start=START, name="Ada", email="a@example.org", timezone="UTC", now=NOW
+    )
+    booking_reschedule(token=made.body["manage_token"], start=START + dt.timedelta(days=1), now=NOW)
+    booking = Booking.objects.get()
+    page = admin_client.get(reverse("admin:booking_booking_change", args=[booking.pk]))
+    assert page.status_code == 200
+    held = booking.decision["history"][-1]["from"]["hosts"][0]
+    assert f"(#{held})" in page.content.decode()
 
 
 def test_bulk_record_held_does_not_erase_a_won_deal(team, admin_client, clock):
