@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from here, not a CDN's "@latest"
     "corsheaders",
     "django_celery_beat",
     "routing",
@@ -211,6 +212,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Calendar-aware meeting routing: slots, bookings, cancellations, reschedules.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # the docs pages' JavaScript from this installation's static files (drf-spectacular-sidecar): from a
+    # CDN's "@latest" they changed under us, ran third-party code on our origin, and were blank offline
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "booking.api.schema.rate_limit_responses",
