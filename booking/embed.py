@@ -77,7 +77,7 @@ def email_snippet(request, slug: str) -> HttpResponse:
     throttle = ReadRateThrottle()
     if not throttle.allow_request(request, None):  # answered as the API answers it
         limited = Throttled(wait=throttle.wait())
-        wait = int(limited.wait or 0) + 1
+        wait = int(limited.wait or 0)
         return JsonResponse(
             {"code": "rate_limited", "detail": str(limited.detail), "retry_after": wait},
             status=429,

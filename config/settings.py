@@ -263,7 +263,10 @@ if env_str("CACHE_URL"):
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_tokens": {"()": "config.logfilters.RedactTokens"}},
+    "filters": {
+        "redact_tokens": {"()": "config.logfilters.RedactTokens"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+    },
     "formatters": {
         "django.server": {
             "()": "django.utils.log.ServerFormatter",
@@ -275,8 +278,12 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "filters": ["redact_tokens"]},
         # configuring django.server's filter replaces Django's own handler for it: the same one again
         "django.server": {"class": "logging.StreamHandler", "formatter": "django.server"},
+        "mail_admins": {"class": "django.utils.log.AdminEmailHandler", "filters": ["require_debug_false"]},
     },
     "loggers": {
+        # Django's own console handler for "django" printed every line a second time (with DEBUG) beside the
+        # root one: "django" keeps only the 500 e-mails to ADMINS and passes the rest up to the root
+        "django": {"handlers": ["mail_admins"], "level": "INFO"},
         "django.request": {"filters": ["redact_tokens"]},
         "django.server": {
             "handlers": ["django.server"],
@@ -300,6 +307,10 @@ LOGOUT_REDIRECT_URL = "/accounts/login/"
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
+# HTTPS only (``check --deploy``'s W004/W008 could not be answered from the environment): HSTS for this
+# many seconds, and plain-HTTP requests redirected (behind a proxy, with TRUST_X_FORWARDED_PROTO=1)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
 
 # --- Calendars: provider apps, endpoints (overridable for tests), sync cadence and bounds.
 # Google and Microsoft are each enabled by setting both the client id and secret; one without the other fails.

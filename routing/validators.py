@@ -14,12 +14,15 @@ def within_years(value) -> bool:
 
 
 _ZONES: frozenset[str] | None = None
+# Names the system's zoneinfo directory holds that are no IANA zone of a place: the server's own zone (a
+# symlink), tzdata's "Factory" (no time zone at all) and the POSIX rules file; the booking page offered them.
+NOT_ZONES = frozenset({"localtime", "Factory", "posixrules"})
 
 
 def known_timezones() -> frozenset[str]:
     global _ZONES
     if _ZONES is None:
-        _ZONES = frozenset(available_timezones())
+        _ZONES = frozenset(available_timezones()) - NOT_ZONES
     return _ZONES
 
 

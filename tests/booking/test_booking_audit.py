@@ -172,6 +172,18 @@ def test_rate_limit_is_per_client_address(api, meeting_type, settings):
     other = api.post(URL, body(start="2026-03-03T12:00:00+01:00"), format="json", REMOTE_ADDR="203.0.113.2")
     assert (first.status_code, second.status_code, other.status_code) == (201, 429, 201)
     assert second.json()["code"] == "rate_limited" and second.json()["retry_after"] >= 1
+    assert second.json()["retry_after"] == int(second["Retry-After"])  # the body said one second more
+
+
+def test_the_servers_own_zone_names_are_no_time_zone(api, meeting_type):
+    """The system's zoneinfo directory holds ``localtime`` (the server's own zone) and ``Factory`` (none at
+    all): the slots API took them and the booking page's zone list offered them."""
+    from routing.validators import known_timezones
+
+    assert not {"localtime", "Factory", "posixrules"} & known_timezones()
+    for zone in ("localtime", "Factory"):
+        answer = api.get(f"/api/v1/meeting-types/{meeting_type.slug}/slots", {"timezone": zone})
+        assert answer.status_code == 400 and "timezone" in answer.json()["errors"]
 
 
 # --- unknown paths, schema

@@ -140,3 +140,17 @@ def test_a_server_error_email_to_the_admins_does_not_carry_the_manage_token(
     texts = [email.subject, email.body] + [alt[0] for alt in email.alternatives]
     assert all(token not in text for text in texts), "the manage token is in the e-mail to the admins"
     assert "/api/v1/bookings/<token>" in email.body
+
+
+def test_a_django_log_line_is_written_once():
+    """Django's own console handler of the ``django`` logger and Baton's root one both wrote every Django
+    line (``make run``: "Not Found: …" twice, the reloader's line twice); the 500 e-mails to ADMINS stay."""
+    from django.utils.log import AdminEmailHandler
+
+    logger, streams, mails = logging.getLogger("django.request"), [], []
+    while logger is not None:
+        streams += [h for h in logger.handlers if type(h) is logging.StreamHandler]
+        mails += [h for h in logger.handlers if isinstance(h, AdminEmailHandler)]
+        logger = logger.parent if logger.propagate else None
+    assert len(streams) == 1, streams
+    assert len(mails) == 1
