@@ -37,6 +37,18 @@ def _text(value) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
 
 
+def _detail(key: str, value, name) -> str:
+    """A history entry's value: a rep by name; a reschedule's ``from`` (the meeting as it was) as its time and
+    hosts by name."""
+    if key in ("from", "to") and isinstance(value, int):
+        return name(value)
+    if key == "from" and isinstance(value, dict):
+        hosts = ", ".join(name(i) for i in value.get("hosts") or [] if isinstance(i, int))
+        when = _when(value["start"]) if value.get("start") else ""
+        return f"{when} with {hosts}" if hosts else when or _text(value)
+    return _text(value)
+
+
 def render_decision(decision: dict) -> str:
     """The routing decision record as HTML tables (``templates/admin/booking/booking/decision.html``)."""
     if not isinstance(decision, dict) or not decision:
@@ -83,11 +95,7 @@ def render_decision(decision: dict) -> str:
             {
                 "at": _when(e.get("at")),
                 "action": e.get("action", ""),
-                "details": [
-                    (k, name(v) if k in ("from", "to") and isinstance(v, int) else _text(v))
-                    for k, v in e.items()
-                    if k not in ("at", "action")
-                ],
+                "details": [(k, _detail(k, v, name)) for k, v in e.items() if k not in ("at", "action")],
             }
             for e in decision.get("history") or []
             if isinstance(e, dict)

@@ -77,7 +77,7 @@ def email_snippet(request, slug: str) -> HttpResponse:
     throttle = ReadRateThrottle()
     if not throttle.allow_request(request, None):  # answered as the API answers it
         limited = Throttled(wait=throttle.wait())
-        wait = int(limited.wait or 0)
+        wait = max(1, int(limited.wait or 0))  # never "0": an invitation to retry at once
         return JsonResponse(
             {"code": "rate_limited", "detail": str(limited.detail), "retry_after": wait},
             status=429,

@@ -102,6 +102,12 @@ class IcsFeedForm(forms.Form):
     )
 
 
+def _label(calendar: Calendar) -> str:
+    """A calendar's name with its account: two accounts' "Calendar" read alike."""
+    account = calendar.connection.account_email or calendar.connection.get_provider_display()
+    return f"{calendar.name or calendar.external_id[:60]} ({account})"
+
+
 class CalendarRolesForm(forms.Form):
     """Which of the rep's calendars block availability, and which one receives bookings."""
 
@@ -111,12 +117,12 @@ class CalendarRolesForm(forms.Form):
     def __init__(self, *args, calendars: list[Calendar], **kwargs):
         super().__init__(*args, **kwargs)
         self.calendars = {c.pk: c for c in calendars}
-        self.fields["blocks"].choices = [(str(c.pk), c.name) for c in calendars]
+        self.fields["blocks"].choices = [(str(c.pk), _label(c)) for c in calendars]
         writable = [
             c for c in calendars if c.can_write and c.connection.provider != CalendarConnection.Provider.ICS
         ]
         self.fields["receives"].choices = [("", "None (invitations go by email)")] + [
-            (str(c.pk), c.name) for c in writable
+            (str(c.pk), _label(c)) for c in writable
         ]
 
     def clean_blocks(self) -> set[int]:

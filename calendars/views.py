@@ -71,6 +71,14 @@ def _page(
             "ics_form": ics_form or IcsFeedForm(),
             "google_enabled": bool(settings.GOOGLE_CLIENT_ID),
             "microsoft_enabled": bool(settings.MS_CLIENT_ID),
+            # a refused form, said at the top (role="alert"): its errors stood unannounced at the bottom
+            "errors": " ".join(
+                str(error)
+                for form in (ics_form, roles_form)
+                if form is not None and form.is_bound
+                for errors in form.errors.values()
+                for error in errors
+            ),
         },
         status=status,
     )

@@ -278,7 +278,12 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "filters": ["redact_tokens"]},
         # configuring django.server's filter replaces Django's own handler for it: the same one again
         "django.server": {"class": "logging.StreamHandler", "formatter": "django.server"},
-        "mail_admins": {"class": "django.utils.log.AdminEmailHandler", "filters": ["require_debug_false"]},
+        # errors only, as Django's own: every 404 or 429 mailed, a bot at the rate limit flooded the inbox
+        "mail_admins": {
+            "class": "django.utils.log.AdminEmailHandler",
+            "level": "ERROR",
+            "filters": ["require_debug_false"],
+        },
     },
     "loggers": {
         # Django's own console handler for "django" printed every line a second time (with DEBUG) beside the
@@ -302,7 +307,6 @@ DEFAULT_EXCEPTION_REPORTER = "config.logfilters.RedactingExceptionReporter"
 # calendar, which the insights pages and outcome recording trusted)
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/calendars/"
-LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)

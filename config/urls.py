@@ -14,7 +14,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # reps sign in here to connect their calendars: the admin's login takes staff only
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # (the admin's own logout keeps its page: a global LOGOUT_REDIRECT_URL sent admins to the reps' sign-in)
+    path("accounts/logout/", auth_views.LogoutView.as_view(next_page="login"), name="logout"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path(

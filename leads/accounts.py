@@ -13,7 +13,6 @@ from collections import Counter
 
 from django.db import transaction
 
-from booking.models import Booking, BookingHost
 from leads.models import Account
 from leads.rules_core import email_domain, is_free_mail
 from routing.models import Rep
@@ -89,11 +88,12 @@ def accounts_import(handle) -> dict[str, int]:
 
 
 def accounts_learn_owners() -> int:
-    """Give each company domain without an owner the rep who hosted most of its confirmed/completed bookings
-    (ties: the most recent). Creates accounts as needed, marked ``learned``. Returns the accounts changed."""
-    hosts = BookingHost.objects.filter(
-        active=True, booking__status__in=[Booking.Status.CONFIRMED, Booking.Status.COMPLETED]
-    ).values_list("booking__prospect_email", "rep_id", "booking__start")
+    """Give each company domain without an owner the rep who hosted most of its meetings that took place
+    (``owners.held_hosts``; ties: the most recent). Creates accounts as needed, marked ``learned``. Returns
+    the accounts changed."""
+    from leads.owners import held_hosts
+
+    hosts = held_hosts().values_list("booking__prospect_email", "rep_id", "booking__start")
     tally: dict[str, Counter] = {}
     latest: dict[tuple[str, int], object] = {}
     for email, rep_id, start in hosts:

@@ -31,24 +31,21 @@ class OwnerBackend(Protocol):
     def owner_for(self, *, email: str, domain: str) -> OwnerMatch | None: ...
 
 
-def _history_owner(**prospect) -> int | None:
-    """The host of the latest meeting with the prospect (or their domain) that took place: completed, or
-    confirmed and over. A booking still to come proves nothing: anyone could book as nobody@bigcorp.io at a
-    time only one rep was free, and every real bigcorp.io lead went to that rep."""
-    from django.db.models import Q
-    from django.utils import timezone
-
+def held_hosts():
+    """The active host rows of meetings that took place: completed (an outcome recorded as held, won, lost
+    …). A booking proves nothing by itself, to come or past: anyone can type nobody@bigcorp.io into the
+    booking form, at a time only one rep is free, and not show up; the host then owned every real
+    bigcorp.io lead. Shared by the owner backend and ``learn_account_owners``."""
     from booking.models import Booking, BookingHost
 
-    held = Q(booking__status=Booking.Status.COMPLETED) | Q(
-        booking__status=Booking.Status.CONFIRMED, booking__end__lte=timezone.now()
-    )
+    return BookingHost.objects.filter(active=True, booking__status=Booking.Status.COMPLETED)
+
+
+def _history_owner(**prospect) -> int | None:
+    """The host of the latest meeting that took place (``held_hosts``) with the prospect, or their domain."""
     host = (
-        BookingHost.objects.filter(
-            held,
-            active=True,
-            **{f"booking__{k}": v for k, v in prospect.items()},
-        )
+        held_hosts()
+        .filter(**{f"booking__{k}": v for k, v in prospect.items()})
         .order_by("-booking__start", "-pk")
         .values_list("rep_id", flat=True)
         .first()

@@ -48,6 +48,6 @@ def exception_handler(exc, context):
     code = next((c for cls, c in CODES.items() if isinstance(exc, cls)), "error")
     data = {"code": code, "detail": str(getattr(exc, "detail", "")) or "Error."}
     if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-        data["retry_after"] = int(response["Retry-After"])  # as the header says (it was one more)
+        data["retry_after"] = int(response.get("Retry-After", exc.wait))  # as the header (was one more)
     response.data = data
     return response

@@ -74,6 +74,15 @@ def connection_create(*, rep: Rep, provider: str, secrets: dict, account_email: 
         existing = CalendarConnection.objects.filter(
             rep=rep, provider=provider, account_email=account_email
         ).first()
+    else:  # the same secret feed added again (a double click): one connection, not two synced apart
+        existing = next(
+            (
+                c
+                for c in CalendarConnection.objects.filter(rep=rep, provider=Provider.ICS)
+                if decrypt_secrets(c.secret_blob).get("url") == secrets.get("url")
+            ),
+            None,
+        )
     if existing is not None:
         existing.secret_blob, existing.status, existing.last_error = blob, Status.CONNECTED, ""
         existing.save(update_fields=["secret_blob", "status", "last_error"])

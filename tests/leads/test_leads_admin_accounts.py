@@ -138,6 +138,7 @@ def test_learn_owners_from_history(demo, reps):
             prospect_email=email,
             prospect_timezone="UTC",
             manage_token_hash=f"t{i}",
+            status=Booking.Status.COMPLETED,  # meetings that took place: a booking alone proves nothing
         )
         BookingHost.objects.create(booking=booking, rep=reps[rep], blocked_start=s, blocked_end=booking.end)
     Account.objects.create(domain="owned.com", owner=reps["ana"])

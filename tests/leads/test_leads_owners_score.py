@@ -47,6 +47,7 @@ def past_booking(demo, rep, email):
         prospect_email=email,
         prospect_timezone="UTC",
         manage_token_hash=f"h-{email}",
+        status=Booking.Status.COMPLETED,  # a meeting that took place (its outcome recorded)
     )
     BookingHost.objects.create(
         booking=booking, rep=rep, blocked_start=booking.start, blocked_end=booking.end, assigned_at=start
