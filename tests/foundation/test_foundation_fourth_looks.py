@@ -26,7 +26,7 @@ def test_a_404_is_not_mailed_to_the_admins(client, settings, mailoutbox):
 # --- b74b3b2: account owners learned from a booking anyone can type ----------------------------------------
 
 
-def _fake_bigcorp_booking():
+def fake_bigcorp_booking():
     """Ana works mornings, Ben afternoons (Berlin); an anonymous visitor books 15:00 as nobody@bigcorp.io,
     so Ben hosts. Returns (meeting type, Ben, the booking's API body)."""
     from rest_framework.test import APIClient
@@ -63,7 +63,7 @@ def test_learn_account_owners_does_not_take_an_owner_from_a_meeting_still_to_com
     from leads.accounts import accounts_learn_owners
     from leads.models import Account
 
-    _, ben, _ = _fake_bigcorp_booking()
+    _, ben, _ = fake_bigcorp_booking()
     accounts_learn_owners()
     owners = dict(Account.objects.values_list("domain", "owner_id"))
     assert owners.get("bigcorp.io") is None, "a booking nobody attended made Ben the bigcorp.io account owner"
@@ -80,7 +80,7 @@ def test_a_fake_booking_nobody_attended_does_not_make_its_host_the_owner_once_it
 
     from leads.models import Lead
 
-    _, _, booking = _fake_bigcorp_booking()
+    _, _, booking = fake_bigcorp_booking()
     clock.move_to("2026-03-03T16:00:00+01:00")  # the fake meeting's time has passed; nobody came
     real = {"email": "cfo@bigcorp.io", "name": "Real Buyer", "timezone": "Europe/Berlin"}
     routed = APIClient().post("/api/v1/meeting-types/sales-demo/route", real, format="json")

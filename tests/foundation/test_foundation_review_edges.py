@@ -89,23 +89,9 @@ def test_sqlite_a_table_rebuild_of_the_host_tallies_runs_without_the_triggers():
     main.booking_hosttally". ``REBUILT`` misses ``hosttally``."""
     if connection.vendor != "sqlite":
         pytest.skip("SQLite's table rebuild")
-    from django.core.management.sql import emit_post_migrate_signal, emit_pre_migrate_signal
-    from django.db.migrations.executor import MigrationExecutor
+    from tests.foundation.test_foundation_upgrades import apply_rebuilding
 
-    executor = MigrationExecutor(connection)
-    state = executor.loader.project_state(executor.loader.graph.leaf_nodes())
-    future, plan = _plan_rebuilding("hosttally")
-    emit_pre_migrate_signal(0, False, connection.alias, apps=state.apps, plan=plan)
-    error = None
-    try:
-        with connection.schema_editor(atomic=True) as editor:
-            future.apply(state.clone(), editor)
-        with connection.schema_editor(atomic=True) as editor:
-            future.unapply(state.clone(), editor)
-    except Exception as exc:  # noqa: BLE001 — reported below
-        error = exc
-    finally:
-        emit_post_migrate_signal(0, False, connection.alias, apps=state.apps, plan=plan)
+    error = apply_rebuilding("hosttally")
     assert error is None, f"AddField(HostTally, default=False) on SQLite: {type(error).__name__}: {error}"
 
 

@@ -13,19 +13,13 @@ import pytest
 from django.urls import reverse
 
 from booking.models import BookingHost
-from booking.services import booking_create, booking_reassign
+from booking.services import booking_reassign
 from routing.models import PoolMember, Rep
-from tests.booking.booking_factories import NOW, START, make_meeting_type, make_pool, make_rep
+from tests.booking.booking_factories import NOW, make_meeting_type, make_pool, make_rep
+from tests.booking.test_booking_changes_underneath import book
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clock")]
 HOUR = dt.timedelta(hours=1)
-
-
-def book(meeting_type, start=START, email="pat@example.org"):
-    body = booking_create(
-        meeting_type=meeting_type, start=start, name="Pat", email=email, timezone="Europe/Berlin"
-    ).body
-    return body, body["manage_token"]
 
 
 def page_text(response) -> str:
