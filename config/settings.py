@@ -288,7 +288,7 @@ LOGGING = {
     "loggers": {
         # Django's own console handler for "django" printed every line a second time (with DEBUG) beside the
         # root one: "django" keeps only the 500 e-mails to ADMINS and passes the rest up to the root
-        "django": {"handlers": ["mail_admins"], "level": "INFO"},
+        "django": {"handlers": ["mail_admins"], "level": env_log_level("LOG_LEVEL", "INFO")},
         "django.request": {"filters": ["redact_tokens"]},
         "django.server": {
             "handlers": ["django.server"],

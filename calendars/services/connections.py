@@ -79,7 +79,7 @@ def connection_create(*, rep: Rep, provider: str, secrets: dict, account_email: 
             (
                 c
                 for c in CalendarConnection.objects.filter(rep=rep, provider=Provider.ICS)
-                if decrypt_secrets(c.secret_blob).get("url") == secrets.get("url")
+                if _feed_url(c) == secrets.get("url")
             ),
             None,
         )
@@ -90,6 +90,15 @@ def connection_create(*, rep: Rep, provider: str, secrets: dict, account_email: 
     return CalendarConnection.objects.create(
         rep=rep, provider=provider, secret_blob=blob, account_email=account_email
     )
+
+
+def _feed_url(connection: CalendarConnection) -> str | None:
+    """A stored feed's URL; None when its secret cannot be read (a key retired too early): that connection
+    is no match, and adding another feed is not refused for it."""
+    try:
+        return decrypt_secrets(connection.secret_blob).get("url")
+    except CalendarError:
+        return None
 
 
 def ics_connect(*, rep: Rep, url: str) -> CalendarConnection:
