@@ -239,9 +239,9 @@ class LedgerQuery:
         raw, last = {}, {}
         expired: dict[int, float] = {}
         with_overrides = False
+        window = (self.now - self.start).total_seconds() if self.start is not None else 0.0
         for rep_id, n, hosted, instant, latest, overrides, expired_sum, decaying, decaying_at in found:
             if decaying is not None:  # rolling: each spent by (now - recorded) / window (their sum may be 0)
-                window = (self.now - self.start).total_seconds()
                 expired_sum = (expired_sum or 0.0) + (self.now.timestamp() * decaying - decaying_at) / window
             if hosted is not None:  # the rep has hosted in this pool (a rep without host rows has no figures)
                 raw[rep_id] = n or 0

@@ -31,6 +31,7 @@ from booking.services.routing import (
     host_dicts,
     hosts_busy_live,
     invalid_start,
+    seat_role,
     seats_kept,
 )
 from calendars.selectors import calendar_health
@@ -213,14 +214,10 @@ def _new_hosts(
         if not busy:
             return True, busy, None
     routed = replace(state, spec=as_routed(state.spec, booking))  # a routed booking: its candidates only
-    # a seat keeps the host row's role while a member has it (an SE promoted to AE keeps the SE seat: two
-    # free hosts never fall on one role), else takes its holder's role now (a role renamed since, or a pool
-    # made a group pool, left the rows' roles matching no member: nothing was kept)
+    # the free hosts' seats by ``seat_role`` (two free hosts never fall on one role)
     roles_now = {m.role for m in members.values()}
     seated = {
-        (r.role if r.role in roles_now else members[r.rep_id].role): r.rep_id
-        for r in free
-        if r.rep_id not in busy
+        seat_role(r.role, members[r.rep_id].role, roles_now): r.rep_id for r in free if r.rep_id not in busy
     }
     if state.spec.strategy == "group" and seated:
         # the hosts still free keep their seats (the prospect keeps their AE); only the other roles are routed

@@ -14,7 +14,7 @@ from booking.models import HOST_ORDER, Booking
 from booking.selectors import booking_changeable
 from booking.services import locking
 from booking.services.manage import _credit_holder, _history, _iso, _move_hosts
-from booking.services.routing import blocked_range, host_dicts, hosts_busy_live
+from booking.services.routing import blocked_range, host_dicts, hosts_busy_live, seat_role
 from routing.core import Interval, why_not_free
 from routing.models import PoolMember
 from routing.overrides import OverrideCode, override_counts, override_problems, override_reason
@@ -29,10 +29,9 @@ def _seat_role(booking: Booking, source, current: list) -> str | None:
     now; for a holder gone from the pool, the one role of the pool the other hosts do not hold. None when
     nothing says (any member may take it)."""
     roles = dict(PoolMember.objects.filter(pool_id=booking.pool_id).values_list("rep_id", "role"))
-    if source.role in roles.values():
-        return source.role
-    if source.rep_id in roles:
-        return roles[source.rep_id]
+    seat = seat_role(source.role, roles.get(source.rep_id), set(roles.values()))
+    if seat is not None:
+        return seat
     held = {roles.get(r.rep_id, r.role) for r in current if r is not source}
     left = set(roles.values()) - held
     return left.pop() if len(left) == 1 else None

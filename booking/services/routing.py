@@ -46,6 +46,13 @@ def seats_kept(spec: PoolSpec, seated: dict[str, int]) -> PoolSpec:
     return without(spec, {m.rep_id for m in spec.members if seated.get(m.role, m.rep_id) != m.rep_id})
 
 
+def seat_role(stored: str, holder_role: str | None, roles_now) -> str | None:
+    """The role of a group booking's seat: the host row's (``stored``) while a member of the pool has it (an
+    SE promoted to AE hands on an SE seat), else the holder's role now (a role renamed since, or a pool made
+    a group pool, left the row's role matching no member); None when neither says (the holder left)."""
+    return stored if stored in roles_now else holder_role
+
+
 def blocked_range(meeting_type: MeetingType, start: datetime) -> tuple[datetime, datetime]:
     end = start + timedelta(minutes=meeting_type.duration_minutes)
     return (
