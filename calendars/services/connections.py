@@ -233,8 +233,9 @@ def calendar_busy_clear(*, calendar: Calendar) -> None:
 
 
 def _watch_stop_quietly(cal: Calendar) -> None:
-    """A calendar that left the account's list: its push channel would go on pushing, unknown, for days."""
-    from calendars.services.watches import watch_stop
+    """Stop a calendar's push channel, best effort (a calendar leaving the list or Baton: its channel would
+    go on pushing, unknown, for days)."""
+    from calendars.services.watches import watch_stop  # watches imports this module
 
     try:
         watch_stop(calendar=cal)
@@ -245,13 +246,8 @@ def _watch_stop_quietly(cal: Calendar) -> None:
 def connection_delete(*, connection: CalendarConnection) -> None:
     """Disconnect: stop push channels (best effort), then drop the connection, its calendars and busy rows."""
     if connection.provider in WRITABLE and connection.status != Status.DISCONNECTED:
-        from calendars.services.watches import watch_stop
-
         for cal in connection.calendars.exclude(watch_channel_id=""):
-            try:
-                watch_stop(calendar=cal)
-            except CalendarError as exc:
-                logger.info("could not stop push channel of calendar %s: %s", cal.pk, exc.code)
+            _watch_stop_quietly(cal)
     connection.delete()
 
 
