@@ -35,6 +35,7 @@ from routing.poolrows import (  # the statements (tests read them from here too)
     OVERRIDES_SQL,
     PROBE_SQL,
     host_overlap,
+    near,
     overlap,
 )
 
@@ -194,8 +195,9 @@ def _phase_one(roster, now, lo, hi, busy_lo, busy_hi, probe, *, version: Pool | 
     params = [*listed, sqlrows.at(lo), sqlrows.at(hi), *listed, sqlrows.at(busy_lo), sqlrows.at(busy_hi)]
     if probe is not None:
         params += [*listed, sqlrows.at(probe[0]), sqlrows.at(probe[1])]
-    probe_sql = PROBE_SQL.format(reps=reps, overlap=host_overlap("p")) if probe else ""
-    sql = INTERVALS_SQL.format(reps=reps, busy_overlap=overlap("start", '"end"'), probe=probe_sql)
+    probe_sql = PROBE_SQL.format(near=near(reps), overlap=host_overlap("p")) if probe else ""
+    busy_overlap = overlap("start", '"end"')
+    sql = INTERVALS_SQL.format(reps=reps, near=near(reps), busy_overlap=busy_overlap, probe=probe_sql)
     intervals = (sql, params)
     *found_version, found_health, found_overrides, found_intervals = sqlrows.batch(
         [*statements, (check.sql, check.params), overrides, intervals]
@@ -257,21 +259,21 @@ def pool_bookings_query(
     excluded = [exclude_booking_id] if exclude_booking_id is not None else []
     reps, listed = sqlrows.among(rep_ids)
     wide = [sqlrows.at(calendars.lo), sqlrows.at(calendars.hi)]
-    near = host_overlap()
+    nearby = host_overlap()
     statements = []
     window = (calendars.lo, calendars.hi)
     whole = calendars.counted is None and (calendars.busy_lo, calendars.busy_hi) == window
     if whole:  # busy and counted at once (every host row of the window matters)
-        sql = HOSTS_SQL.format(reps=reps, overlap=near, exclude=exclude)
+        sql = HOSTS_SQL.format(near=near(reps), overlap=nearby, exclude=exclude)
         statements.append((sql, [*listed, *wide, *excluded]))
     else:  # a booking or a slot page: the busy rows near its starts, counts only where a cap reads them
         narrow = [sqlrows.at(calendars.busy_lo), sqlrows.at(calendars.busy_hi)]
-        sql = HOSTS_BUSY_SQL.format(reps=reps, overlap=near, exclude=exclude)
+        sql = HOSTS_BUSY_SQL.format(near=near(reps), overlap=nearby, exclude=exclude)
         statements.append((sql, [*listed, *narrow, *excluded]))
         counted = rep_ids if calendars.counted is None else sorted(calendars.counted)
         if counted:
             capped, capped_listed = sqlrows.among(counted)
-            sql = HOSTS_COUNTED_SQL.format(reps=capped, overlap=near, exclude=exclude)
+            sql = HOSTS_COUNTED_SQL.format(near=near(capped), overlap=nearby, exclude=exclude)
             statements.append((sql, [*capped_listed, *wide, *excluded]))
     ledger = ledger_query(pool, rep_ids, now=now)
     statements.append((ledger.sql, ledger.params))

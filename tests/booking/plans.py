@@ -33,9 +33,13 @@ def table_access(sql: str, params: list, table: str) -> list[str]:
 
 def index_pages(sql: str, params: list, table: str) -> int:
     """Index pages the executed plan of ``sql`` read (buffers hit or read) in its index scans of ``table``
-    (a bitmap scan: its index scans')."""
+    (a bitmap scan: its index scans', all of them where it combines several)."""
+    return _pages("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, params, table)
+
+
+def _pages(plan_sql: str, params: list, table: str) -> int:
     with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, params)
+        cursor.execute(plan_sql, params)
         plan = cursor.fetchone()[0]
     todo, pages = [(json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]], 0
     while todo:
@@ -43,8 +47,34 @@ def index_pages(sql: str, params: list, table: str) -> int:
         todo.extend(node.get("Plans", []))
         if node.get("Relation Name") != table:
             continue
-        scans = node.get("Plans", []) if node["Node Type"] == "Bitmap Heap Scan" else [node]
+        scans = [node]
+        if node["Node Type"] == "Bitmap Heap Scan":  # its index scans, under a BitmapAnd/Or too
+            scans, below = [], list(node.get("Plans", []))
+            while below:
+                scan = below.pop()
+                below.extend(scan.get("Plans", []))
+                scans.append(scan)
         for scan in scans:
             if "Index Name" in scan:
                 pages += scan.get("Shared Hit Blocks", 0) + scan.get("Shared Read Blocks", 0)
     return pages
+
+
+def generic_index_pages(sql: str, params: list, table: str) -> int:
+    """``index_pages`` for ``sql`` as a prepared statement's generic plan: the plan a server keeps for a
+    statement it runs often (psycopg prepares it; PostgreSQL plans it once, without the parameters' values,
+    with the statistics of that moment, perhaps none)."""
+    count = sql.count("%s")
+    text = sql
+    for n in range(1, count + 1):
+        text = text.replace("%s", f"${n}", 1)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        cursor.execute(f"PREPARE baton_generic AS {text}")
+        try:
+            arguments = ", ".join(["%s"] * count)
+            plan_sql = f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE baton_generic({arguments})"
+            return _pages(plan_sql, params, table)
+        finally:
+            cursor.execute("DEALLOCATE baton_generic")
+            cursor.execute("SET LOCAL plan_cache_mode = auto")
