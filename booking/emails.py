@@ -2,9 +2,12 @@
 
 * ``email.prospect`` — one email to the prospect per booking event, with an iCalendar invitation
   (REQUEST; CANCEL when cancelled) unless the lead host's calendar provider sends the invitation itself
-  (``calendars.selectors.invitation_sent_by_provider``); when a change hands the meeting from a lead whose
-  invitation was Baton's to one whose calendar invites, the email CANCELs Baton's (the provider's has its
-  own UID, and the old event stayed in the prospect's calendar beside the new one).
+  (``calendars.selectors.invitation_sent_by_provider``). Which invitation the prospect holds is recorded on
+  the booking as the e-mails send it (``Booking.prospect_invitation``): a cancellation CANCELs Baton's
+  invitation where that is the one the prospect holds, even if the lead's calendar invites by now (a
+  calendar connected after the booking: it never had this meeting), and when a change hands the meeting to
+  a lead whose calendar invites, the email CANCELs Baton's (the provider's has its own UID, and the old
+  event stayed in the prospect's calendar beside the new one).
 * ``email.host`` — one email per affected host (fan-out): REQUEST to current hosts ("Confirmed" to a host
   new in this change, "Updated" to the others), CANCEL to hosts who stopped hosting in this change
   (reassigned away or cancelled). A host released by a reschedule or a reassignment is told of the meeting
@@ -33,8 +36,32 @@ from booking.presenters import answer_rows, clock
 VERB = {"booking.confirmed": "Confirmed", "booking.rescheduled": "Updated", "booking.cancelled": "Cancelled"}
 
 
+def _join_url(booking: Booking) -> str:
+    """The video link of the lead's calendar event (``calendars.selectors.booking_join_url``) where the
+    meeting is a video call without a link of its own, as the write-back gives it to co-hosts' events: a
+    co-host or prospect whose invitation is Baton's e-mail gets it there. A new booking has none yet (its
+    events are written after its commit; nor is it a query under its locks)."""
+    from calendars.selectors import booking_join_url  # calendars imports booking
+
+    meeting = booking.meeting_type
+    if (
+        booking._state.adding
+        or meeting.location_kind != meeting.LocationKind.VIDEO
+        or meeting.location_detail
+    ):
+        return ""
+    return booking_join_url(booking.pk)
+
+
+def _where(snap: dict) -> str:
+    location = snap["location"]
+    return location.get("join_url") or location["detail"] or location["kind"]
+
+
 def snapshot(booking: Booking, context: dict) -> dict:
     meeting = booking.meeting_type
+    location = {"kind": meeting.get_location_kind_display(), "detail": meeting.location_detail}
+    join_url = _join_url(booking)
     return {
         "uid": booking.ical_uid,
         "title": meeting.title,
@@ -47,7 +74,7 @@ def snapshot(booking: Booking, context: dict) -> dict:
             "timezone": booking.prospect_timezone,
         },
         "hosts": context.get("hosts", []),
-        "location": {"kind": meeting.get_location_kind_display(), "detail": meeting.location_detail},
+        "location": {**location, "join_url": join_url} if join_url else location,
         "answers": answer_rows(meeting.questions, booking.answers),  # [label, answer] pairs
         "note": booking.note,
         "reason": context.get("reason", ""),
@@ -59,18 +86,22 @@ def prospect_fanout(booking: Booking, context: dict) -> list[dict]:
     snap = snapshot(booking, context)
     message = {"method": ics.CANCEL if cancelled else ics.REQUEST, "booking": snap}
     before = context.get("previous") or {}
-    if not cancelled and before.get("baton_invited") and before.get("lead"):
-        # the prospect holds Baton's invitation of the meeting as it was; should the new lead's calendar
-        # send its own (another UID), this one is withdrawn (``send_prospect_email``), or it stays beside it
+    if not cancelled and before.get("lead"):
+        # the meeting as the prospect may hold it in Baton's invitation: should the new lead's calendar send
+        # its own (another UID), that one is withdrawn (``send_prospect_email``), or it stays beside it
         held = {"start": before["start"], "end": before["end"], "hosts": [before["lead"]]}
         message["withdraw"] = {**snap, **held}
+        # for a booking whose e-mails have not recorded it yet (``Booking.prospect_invitation``): whether
+        # the lead's calendar did not invite at the change, so Baton's e-mail must have
+        message["baton_invited"] = bool(before.get("baton_invited"))
     return [message]
 
 
 def previous(booking: Booking, hosts: list[BookingHost]) -> dict:
     """The meeting as the hosts held it before a change: its time and the lead host (the invitation's
-    ORGANIZER then), for the CANCEL a released host gets (``host_fanout``), and whether the prospect's
-    invitation was Baton's own (the lead's calendar did not send one) for ``prospect_fanout``."""
+    ORGANIZER then), for the CANCEL a released host gets (``host_fanout``) and the prospect's withdrawal
+    of Baton's invitation (``prospect_fanout``), with whether the lead's calendar invites now (a guess at
+    the invitation the prospect holds, for bookings whose e-mails have not recorded it)."""
     from calendars.selectors import invitation_sent_by_provider  # calendars imports booking
 
     lead = hosts[0] if hosts else None
@@ -117,7 +148,7 @@ def _ics(payload: dict, method: str) -> bytes:
     lead = hosts[0] if hosts else {"name": "Baton", "email": settings.DEFAULT_FROM_EMAIL}
     prospect = snap["prospect"]
     attendees = [(prospect["name"], prospect["email"])] + [(h["name"], h["email"]) for h in hosts[1:]]
-    location = snap["location"]["detail"] or snap["location"]["kind"]
+    location = _where(snap)
     return ics.invitation(
         method=method,
         uid=snap["uid"],
@@ -143,6 +174,12 @@ def _send(*, to: str, subject: str, body: str, invite: bytes | None, method: str
     message.send()
 
 
+def _held_invitation(booking_id: int) -> str:
+    """``Booking.prospect_invitation`` of the booking ("" also when it was deleted meanwhile)."""
+    found = Booking.objects.filter(pk=booking_id).values_list("prospect_invitation", flat=True).first()
+    return found or Booking.Invitation.NONE
+
+
 def send_prospect_email(payload: dict) -> str:
     from calendars.selectors import invitation_sent_by_provider
 
@@ -153,15 +190,25 @@ def send_prospect_email(payload: dict) -> str:
     lines = [f"Hello {prospect['name']},", "", f"{verb}: {snap['title']}", _when(snap, prospect["timezone"])]
     if hosts and method == ics.REQUEST:
         lines.append("With: " + ", ".join(h["name"] for h in hosts))
-        lines.append(f"Where: {snap['location']['detail'] or snap['location']['kind']}")
+        lines.append(f"Where: {_where(snap)}")
     if payload.get("manage_url") and method == ics.REQUEST:
         lines += ["", f"Reschedule or cancel: {payload['manage_url']}"]
     lead_invites = bool(hosts) and invitation_sent_by_provider(hosts[0]["rep_id"])
-    invite = None if lead_invites else _ics(payload, method)
+    held = stored = _held_invitation(payload["booking_id"])
+    if not stored and payload.get("withdraw") and payload.get("baton_invited", True):
+        held = Booking.Invitation.BATON  # not recorded (an older booking): the change's guess
+    if method == ics.CANCEL:  # the cancellation: of the invitation the prospect holds
+        baton = held == Booking.Invitation.BATON or (held == Booking.Invitation.NONE and not lead_invites)
+        now_held = held
+    else:  # the lead's calendar invites, or this e-mail does
+        baton = not lead_invites
+        now_held = Booking.Invitation.PROVIDER if lead_invites else Booking.Invitation.BATON
+    invite = _ics(payload, method) if baton else None
     note = ", no .ics: provider invites" if invite is None else ""
-    if lead_invites and payload.get("withdraw"):  # Baton's earlier invitation goes; the lead's invites
+    if method == ics.REQUEST and lead_invites and held == Booking.Invitation.BATON:
+        # Baton's invitation goes (its UID, a higher SEQUENCE); the lead's calendar invites now
         method, note = ics.CANCEL, ", CANCEL of Baton's invitation: provider invites"
-        invite = _ics({**payload, "booking": payload["withdraw"]}, method)
+        invite = _ics({**payload, "booking": payload.get("withdraw") or snap}, method)
         lines += ["", f"The invitation for the new time comes from {hosts[0]['name']}'s calendar."]
     _send(
         to=prospect["email"],
@@ -170,6 +217,8 @@ def send_prospect_email(payload: dict) -> str:
         invite=invite,
         method=method,
     )
+    if now_held != stored:
+        Booking.objects.filter(pk=payload["booking_id"]).update(prospect_invitation=now_held)
     return f"sent to {prospect['email']} ({method}{note})"
 
 
@@ -183,6 +232,8 @@ def send_host_email(payload: dict) -> str:
         verb = VERB["booking.confirmed"]
     rep_zone = host.get("timezone") or "UTC"
     lines = [f"{verb}: {snap['title']} with {prospect['name']} <{prospect['email']}>", _when(snap, rep_zone)]
+    if method == ics.REQUEST and snap["location"].get("join_url"):
+        lines.append(f"Join: {snap['location']['join_url']}")
     if method == ics.CANCEL and snap.get("status") != Booking.Status.CANCELLED:
         lines.append("You no longer host this meeting.")
     elif method == ics.CANCEL and snap.get("reason"):

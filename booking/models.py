@@ -97,6 +97,18 @@ class Booking(models.Model):
     sequence = models.PositiveIntegerField(default=0, help_text="iCalendar SEQUENCE, raised on every change")
     cancel_reason = models.CharField(max_length=500, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Invitation(models.TextChoices):
+        NONE = "", "none sent yet"
+        BATON = "baton", "Baton's e-mail (.ics)"
+        PROVIDER = "provider", "the lead host's calendar"
+
+    # whose invitation of the meeting the prospect holds, as the prospect's e-mails sent it
+    # (``booking.emails.send_prospect_email``): a later e-mail updates or cancels that one, even when the
+    # lead host's calendar has started to invite since (a calendar connected after the booking)
+    prospect_invitation = models.CharField(
+        max_length=8, choices=Invitation.choices, default=Invitation.NONE, blank=True, editable=False
+    )
     # set when the instance is made, not at its insert: the booking path builds the invitations (whose UID
     # names this instant, ``ical_uid``) before the booking's row goes in on PostgreSQL
     created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)

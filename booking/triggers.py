@@ -333,6 +333,15 @@ def _rebuilds(plan) -> bool:
     return False
 
 
+def pause_on_sqlite(apps, schema_editor) -> None:
+    """A ``RunPython`` step for a migration that rebuilds the bookings' or host rows' table on SQLite, before
+    (and, reversed, after) its schema change: the triggers go, and ``on_post_migrate`` puts them back and
+    recounts. ``on_pre_migrate`` drops them only when they are there as the ``migrate`` starts: on a new
+    database migration 0009 installs them midway, and a later rebuild in the same run failed as above."""
+    if schema_editor.connection.vendor == "sqlite":
+        uninstall(schema_editor.connection)
+
+
 def on_pre_migrate(sender, using: str = "default", plan=None, **kwargs) -> None:
     """``pre_migrate`` receiver: on SQLite, drop the triggers for a ``migrate`` that changes the schema of
     the bookings' or host rows' table (see the module docstring); ``on_post_migrate`` puts them back and
