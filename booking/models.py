@@ -105,9 +105,15 @@ class Booking(models.Model):
 
     # whose invitation of the meeting the prospect holds, as the prospect's e-mails sent it
     # (``booking.emails.send_prospect_email``): a later e-mail updates or cancels that one, even when the
-    # lead host's calendar has started to invite since (a calendar connected after the booking)
+    # lead host's calendar has started to invite since (a calendar connected after the booking); a default
+    # in the database too, for rows written without the column (the code before it, during an upgrade)
     prospect_invitation = models.CharField(
-        max_length=8, choices=Invitation.choices, default=Invitation.NONE, blank=True, editable=False
+        max_length=8,
+        choices=Invitation.choices,
+        default=Invitation.NONE,
+        db_default=Invitation.NONE,
+        blank=True,
+        editable=False,
     )
     # set when the instance is made, not at its insert: the booking path builds the invitations (whose UID
     # names this instant, ``ical_uid``) before the booking's row goes in on PostgreSQL

@@ -24,6 +24,7 @@ class Migration(migrations.Migration):
                     ("baton", "Baton's e-mail (.ics)"),
                     ("provider", "the lead host's calendar"),
                 ],
+                db_default="",
                 default="",
                 editable=False,
                 max_length=8,
