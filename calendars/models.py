@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from routing.models import Rep
+from routing.validators import validate_years
 
 MIDNIGHT = dt.time(0, 0)
 
@@ -60,7 +61,7 @@ class DateOverride(models.Model):
     """Replaces one local date's hours. A row with no start and end makes the date a day off."""
 
     rep = models.ForeignKey(Rep, on_delete=models.CASCADE, related_name="date_overrides")
-    date = models.DateField()
+    date = models.DateField(validators=[validate_years])
     start = models.TimeField(null=True, blank=True, validators=[whole_minutes])
     end = models.TimeField(null=True, blank=True, validators=[whole_minutes])
 
@@ -88,8 +89,8 @@ class DateOverride(models.Model):
 
 class TimeOff(models.Model):
     rep = models.ForeignKey(Rep, on_delete=models.CASCADE, related_name="time_off")
-    start = models.DateTimeField()
-    end = models.DateTimeField()
+    start = models.DateTimeField(validators=[validate_years])
+    end = models.DateTimeField(validators=[validate_years])
     reason = models.CharField(max_length=200, blank=True)
 
     class Meta:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -76,7 +76,9 @@ class RoutingRule(models.Model):
     fallback_after_days = models.PositiveSmallIntegerField(
         default=7, validators=[MinValueValidator(1), MaxValueValidator(90)]
     )
-    disqualify_message = models.TextField(blank=True, max_length=2000)
+    # full_clean ignores a TextField's max_length (only the admin's form checks it): the validator makes the
+    # config file refuse what the admin refuses
+    disqualify_message = models.TextField(blank=True, max_length=2000, validators=[MaxLengthValidator(2000)])
     active = models.BooleanField(default=True)
 
     class Meta:

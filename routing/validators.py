@@ -1,3 +1,4 @@
+import datetime as dt
 from zoneinfo import available_timezones
 
 from django.core.exceptions import ValidationError
@@ -11,6 +12,23 @@ OUT_OF_RANGE = f"Out of range: years {FIRST_YEAR} to {LAST_YEAR} only."
 def within_years(value) -> bool:
     """Whether a date or datetime falls in the years ``FIRST_YEAR`` … ``LAST_YEAR``."""
     return FIRST_YEAR <= value.year <= LAST_YEAR
+
+
+def stored_within_years(value) -> bool:
+    """``within_years`` for a value as the database stores it: an aware datetime also as its UTC instant,
+    which is what an export writes (2999-12-31T20:00-08:00 is 3000-01-01T04:00Z). The value's own year is
+    tested first: year 1 at +14:00 would not even turn into UTC."""
+    if not within_years(value):
+        return False
+    aware = isinstance(value, dt.datetime) and value.utcoffset() is not None
+    return not aware or within_years(value.astimezone(dt.UTC))
+
+
+def validate_years(value) -> None:
+    """Model field validator of the dates and instants the config file holds: the file's range
+    (``stored_within_years``), so the admin saves nothing that an export then cannot import."""
+    if value is not None and not stored_within_years(value):
+        raise ValidationError(OUT_OF_RANGE, code="years")
 
 
 _ZONES: frozenset[str] | None = None

@@ -14,7 +14,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
 
 from routing.core.localtime import ranges_overlap
-from routing.validators import OUT_OF_RANGE, within_years
+from routing.validators import OUT_OF_RANGE, stored_within_years, within_years
 
 RANGE_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 QUESTION_TYPES = ("text", "textarea", "email", "phone", "number", "select", "multiselect", "checkbox")
@@ -24,6 +24,7 @@ MIDNIGHT = dt.time(0)
 
 
 SIMPLE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def join(path: str, key: Any) -> str:
@@ -31,25 +32,48 @@ def join(path: str, key: Any) -> str:
     if isinstance(key, str) and SIMPLE_KEY.match(key):
         return f"{path}.{key}"
     shown = json.dumps(key, ensure_ascii=False) if isinstance(key, str) else repr(key)
+    shown = SURROGATE.sub(lambda found: ascii(found[0])[1:-1], shown)  # a lone surrogate has no UTF-8
     return f"{path}[{shown}]"
 
 
-def nul_paths(value: Any, path: str) -> list[str]:
-    """Paths of the strings (values or keys) in a loaded document that contain NUL (U+0000). PostgreSQL
-    stores NUL neither in text nor in jsonb, so such a document is refused before anything reads it —
-    including the lookups of the names it references."""
+def paired_surrogates(text: str) -> str:
+    """``text`` with each UTF-16 surrogate pair made the one character it stands for. JSON escapes a
+    character beyond U+FFFF as a pair (``json.dumps`` and JavaScript write 😀 as ``\\ud83d\\ude00``), which
+    PyYAML reads as two lone surrogates; a lone one stays as it is (``unstorable_text`` refuses it)."""
+    if not SURROGATE.search(text):
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+
+
+def _unstorable(text: str) -> str | None:
+    """Why the database cannot store ``text``: PostgreSQL keeps NUL (U+0000) neither in text nor in jsonb,
+    and a lone surrogate (half of a UTF-16 pair: an emoji cut in two) is no character and has no UTF-8."""
+    if "\x00" in text:
+        return "contains a NUL (\\x00) character"
+    found = SURROGATE.search(text)
+    if found:
+        return f"contains {ascii(found[0])[1:-1]}, half of a UTF-16 surrogate pair: not a character"
+    return None
+
+
+def unstorable_text(value: Any, path: str) -> list[str]:
+    """``path: problem`` for each string (value or key) of a loaded document that the database cannot store
+    (``_unstorable``). Such a document is refused before anything reads it — including the lookups of the
+    names it references."""
     if isinstance(value, str):
-        return [path] if "\x00" in value else []
+        problem = _unstorable(value)
+        return [f"{path}: {problem}"] if problem else []
     found: list[str] = []
     if isinstance(value, dict):
         for key, item in value.items():
             where = join(path, key)
-            if isinstance(key, str) and "\x00" in key:
-                found.append(where)
-            found += nul_paths(item, where)
+            problem = _unstorable(key) if isinstance(key, str) else None
+            if problem:
+                found.append(f"{where}: {problem}")
+            found += unstorable_text(item, where)
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            found += nul_paths(item, f"{path}[{i}]")
+            found += unstorable_text(item, f"{path}[{i}]")
     return found
 
 
@@ -190,7 +214,7 @@ class Checker:
         if value.utcoffset() is None:
             self.err(path, "give the UTC offset (e.g. Z or +01:00)")
             return None
-        if not within_years(value):  # year 1 at +14:00 would not even turn into UTC
+        if not stored_within_years(value):  # the UTC instant too: it is what an export writes
             self.err(path, OUT_OF_RANGE)
             return None
         return value.astimezone(dt.UTC)
@@ -220,10 +244,19 @@ def _type_error(f: models.Field, value: Any) -> str | None:
         return None if isinstance(value, int) and not isinstance(value, bool) else "an integer"
     if isinstance(f, models.FloatField):
         number = isinstance(value, int | float) and not isinstance(value, bool)
-        return None if number and math.isfinite(value) else "a finite number"
+        return None if number and _finite(value) else "a finite number"
     if isinstance(f, models.JSONField):
         return None
     return None if isinstance(value, str) else "a string"
+
+
+def _finite(number: int | float) -> bool:
+    """Whether ``number`` is a finite float or a whole number within a float's range (``math.isfinite``
+    raises OverflowError for a whole number beyond it, such as a 400-digit ``weight``)."""
+    try:
+        return math.isfinite(number)
+    except OverflowError:
+        return False
 
 
 def validate_questions(value: Any, path: str = "questions") -> list[str]:

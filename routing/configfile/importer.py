@@ -73,10 +73,19 @@ def _upsert(
     return obj, False
 
 
-def _replace_rows(queryset, existing: dict, wanted: set, make, label: str, changes: list[str]) -> None:
-    """``existing`` maps a row's key tuple to its pk; rows not wanted go, wanted rows missing are made."""
-    gone = [pk for key, pk in existing.items() if key not in wanted]
-    new = [make(key) for key in sorted(wanted - existing.keys(), key=_sort_key)]
+def _replace_rows(queryset, key, wanted: set, make, label: str, changes: list[str]) -> None:
+    """Make ``queryset``'s rows exactly ``wanted`` (``key(row)`` is a row's key tuple): rows not wanted go,
+    and so do all but the first of identical rows (the admin can save the same time off twice), then wanted
+    rows missing are made."""
+    kept: set = set()
+    gone = []
+    for row in queryset.order_by("pk"):
+        row_key = key(row)
+        if row_key in wanted and row_key not in kept:
+            kept.add(row_key)
+        else:
+            gone.append(row.pk)
+    new = [make(k) for k in sorted(wanted - kept, key=_sort_key)]
     if gone:
         queryset.filter(pk__in=gone).delete()
     if new:
@@ -110,28 +119,25 @@ def _apply_rep(spec: RepSpec, changes: list[str], back: list[Rep]) -> Rep:
         RepSkill.objects.filter(pk__in=[s.pk for s in gone]).delete()
         changes.append(f"rep {email}: skills removed: {', '.join(sorted(s.skill for s in gone))}")
 
-    rows = rep.working_hours.all()
     _replace_rows(
-        rows,
-        {(r.weekday, r.start, r.end): r.pk for r in rows},
+        rep.working_hours.all(),
+        lambda r: (r.weekday, r.start, r.end),
         spec.working_hours,
         lambda key: WorkingHours(rep=rep, weekday=key[0], start=key[1], end=key[2]),
         f"rep {email}: working hours",
         changes,
     )
-    rows = rep.date_overrides.all()
     _replace_rows(
-        rows,
-        {(r.date, r.start, r.end): r.pk for r in rows},
+        rep.date_overrides.all(),
+        lambda r: (r.date, r.start, r.end),
         spec.date_overrides,
         lambda key: DateOverride(rep=rep, date=key[0], start=key[1], end=key[2]),
         f"rep {email}: date overrides",
         changes,
     )
-    rows = rep.time_off.all()
     _replace_rows(
-        rows,
-        {(r.start.astimezone(dt.UTC), r.end.astimezone(dt.UTC), r.reason): r.pk for r in rows},
+        rep.time_off.all(),
+        lambda r: (r.start.astimezone(dt.UTC), r.end.astimezone(dt.UTC), r.reason),
         spec.time_off,
         lambda key: TimeOff(rep=rep, start=key[0], end=key[1], reason=key[2]),
         f"rep {email}: time off",

@@ -25,7 +25,8 @@ from routing.configfile.checker import (
     ConfigInvalid,
     format_range,
     join,
-    nul_paths,
+    paired_surrogates,
+    unstorable_text,
     validate_questions,
 )
 from routing.configfile.rules import RuleSpec, check_rule_references, parse_rules, rule_pool_slugs
@@ -120,6 +121,11 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
+    def construct_scalar(self, node):
+        # every string and key: "\ud83d\ude00" (an emoji as JSON escapes it) is one character, as in JSON
+        value = super().construct_scalar(node)
+        return paired_surrogates(value) if isinstance(value, str) else value
+
     def construct_document(self, node):
         # a few hundred bytes of nested aliases can stand for billions of values ("billion laughs"), which
         # every later walk over the document would visit: refuse a document that expands too far
@@ -162,7 +168,8 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
 
 def load_document(text: str, *, filename: str = "<config>") -> Any:
     """Parse YAML (a superset of JSON) or, for ``*.json``, strict JSON; a key given twice in one mapping is
-    an error, as an unknown key is. A byte order mark (Windows editors save one) is no part of the text."""
+    an error, as an unknown key is. A byte order mark (Windows editors save one) is no part of the text, and
+    a surrogate pair escaped in YAML (``"\\ud83d\\ude00"``, JSON for 😀) is one character, as in JSON."""
     text = text.removeprefix("\ufeff")
     try:
         if filename.lower().endswith(".json"):
@@ -213,6 +220,8 @@ def _parse_rep(check: Checker, raw: Any, path: str) -> RepSpec | None:
             check.err(f"{where}.date", f"{day} is listed twice")
         if "hours" not in entry:
             check.err(f"{where}.hours", "required: a list of ranges, [] for a day off")
+        elif entry["hours"] is None:  # a half-written ``hours:`` must not make the date a day off
+            check.err(f"{where}.hours", "expected a list of ranges ([] for a day off)")
         ranges = check.ranges(entry.get("hours"), f"{where}.hours")
         if day is not None:
             seen.add(day)
@@ -294,11 +303,9 @@ def parse_config(data: Any) -> Config:
 def _parse_config(data: Any) -> Config:
     check = Checker()
     config = Config()
-    nul = nul_paths(data, "(top level)") if isinstance(data, dict | list) else []
-    if nul:  # nothing else is read: the names it references would be looked up in the database
-        raise ConfigInvalid(
-            [f"{path.removeprefix('(top level).')}: contains a NUL (\\x00) character" for path in nul]
-        )
+    unstorable = unstorable_text(data, "(top level)") if isinstance(data, dict | list) else []
+    if unstorable:  # nothing else is read: the names it references would be looked up in the database
+        raise ConfigInvalid([problem.removeprefix("(top level).") for problem in unstorable])
     doc = check.mapping(
         data if data is not None else {}, "(top level)", ("version", "reps", "pools", "meeting_types")
     )
