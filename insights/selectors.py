@@ -172,10 +172,42 @@ def _instant(pool: Pool, rep_ids: list[int]):
     )
 
 
+def _counting(rows) -> list[tuple[datetime, int]]:
+    """``(created_at, rep_id)`` of the assignments without a booking among ``rows`` (ledger entries, in
+    order) that still count: one taken back (``routing.ledger.TAKEN_BACK``: a -1 entry of the same rep at
+    the same instant; the lead was routed by hand to another rep) is dropped with it, as ``pool_ledger``
+    sums them."""
+    taken_back = Counter()
+    kept = []
+    for at, rep_id, kind in rows:
+        if kind == LedgerEntry.Kind.REASSIGNED_FROM:
+            taken_back[(at, rep_id)] += 1
+        else:
+            kept.append((at, rep_id))
+    counting = []
+    for at, rep_id in kept:
+        if taken_back[(at, rep_id)] > 0:
+            taken_back[(at, rep_id)] -= 1
+        else:
+            counting.append((at, rep_id))
+    return counting
+
+
+def _unbooked(pool: Pool, rep_ids: list[int]):
+    """``_instant``'s entries and those that took one back, oldest first, as ``_counting`` reads them."""
+    unbooked = Q(kind=LedgerEntry.Kind.ASSIGNED) | Q(kind=LedgerEntry.Kind.REASSIGNED_FROM)
+    return (
+        LedgerEntry.objects.filter(unbooked, pool=pool, rep_id__in=rep_ids, booking__isnull=True)
+        .order_by("created_at", "pk")
+        .values_list("created_at", "rep_id", "kind")
+    )
+
+
 def _instant_in(pool: Pool, rep_ids: list[int], *, start: datetime, end: datetime) -> tuple:
-    """``(created_at, rep_id)`` of the assignments without a booking made in ``[start, end)``, in order."""
-    rows = _instant(pool, rep_ids).filter(created_at__gte=start, created_at__lt=end)
-    return tuple(rows.order_by("created_at", "pk").values_list("created_at", "rep_id"))
+    """``(created_at, rep_id)`` of the assignments without a booking made in ``[start, end)`` that still
+    count, in order (one taken back is left out entirely, as a booking's host row reassigned away)."""
+    rows = _unbooked(pool, rep_ids).filter(created_at__gte=start, created_at__lt=end)
+    return tuple(_counting(rows))
 
 
 def _ledger_before(pool: Pool, rep_ids: list[int], start: datetime):
@@ -198,9 +230,11 @@ def _ledger_before(pool: Pool, rep_ids: list[int], start: datetime):
     last = {r["rep_id"]: r["m"] for r in hosts.values("rep_id").annotate(m=Max("assigned_at"))}
     # assignments without a booking (instant routes, leads routed by hand) count like bookings, in the
     # fairness period of each instant (the simulator filters ``events`` by period), as ``pool_ledger`` does
-    before = _instant(pool, rep_ids).filter(created_at__lt=start).order_by("created_at", "pk")
-    for rid, at in before.values_list("rep_id", "created_at"):
+    # (less those taken back; the rep keeps one as its last assignment, as ``pool_ledger`` reads them)
+    before = _unbooked(pool, rep_ids).filter(created_at__lt=start)
+    for at, rid in _counting(before):
         events[rid].append(at)
+    for rid, at in _instant(pool, rep_ids).filter(created_at__lt=start).values_list("rep_id", "created_at"):
         if rid not in last or at > last[rid]:
             last[rid] = at
     joined: dict[int, list] = defaultdict(list)  # of the current memberships, as ``pool_ledger`` reads them

@@ -2,7 +2,8 @@
 
 CSV columns (header required): ``domain`` (required), ``name``, ``crm_id``, ``owner_email`` (a rep's e-mail,
 blank: no owner). Errors name the row and column, e.g. ``row 3.owner_email: unknown rep x@y``; with any error
-nothing is written.
+nothing is written. A domain is stored as leads' e-mail domains are compared (``rules_core.normalize_domain``:
+``Bücher.de`` is ``xn--bcher-kva.de``), whichever form the CRM exports.
 """
 
 from __future__ import annotations
@@ -14,11 +15,24 @@ from collections import Counter
 from django.db import transaction
 
 from leads.models import Account
-from leads.rules_core import email_domain, is_free_mail
+from leads.rules_core import email_domain, is_free_mail, normalize_domain
 from routing.models import Rep
 
-_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+# a host name in ASCII; the top-level label may be an internationalised one (``xn--p1ai``: .рф)
+_DOMAIN = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$"
+)
 COLUMNS = ("domain", "name", "crm_id", "owner_email")
+
+
+def account_domain_problem(domain: str) -> str | None:
+    """Why ``domain`` (normalised: ``normalize_domain``) cannot be an account's, or None. Shared by the
+    importer and the admin's form."""
+    if not _DOMAIN.match(domain):
+        return f"{domain!r} is not a domain"
+    if is_free_mail(domain):
+        return f"{domain} is a free-mail domain, not a company"
+    return None
 
 
 class AccountImportError(ValueError):
@@ -48,12 +62,11 @@ def accounts_import(handle) -> dict[str, int]:
     errors, parsed, seen = [], [], {}
     for number, row in enumerate(rows, start=2):  # row 1 is the header
         where = f"row {number}"
-        domain = (row.get("domain") or "").strip().lower()
+        domain = normalize_domain(row.get("domain") or "")
         owner_email = (row.get("owner_email") or "").strip().lower()
-        if not _DOMAIN.match(domain):
-            errors.append(f"{where}.domain: {domain!r} is not a domain")
-        elif is_free_mail(domain):
-            errors.append(f"{where}.domain: {domain} is a free-mail domain, not a company")
+        problem = account_domain_problem(domain)
+        if problem:
+            errors.append(f"{where}.domain: {problem}")
         elif domain in seen:
             errors.append(f"{where}.domain: {domain} already given in row {seen[domain]}")
         else:

@@ -22,8 +22,10 @@ from booking.api.serializers import validate_answers
 from booking.errors import BookingError
 from booking.models import MeetingType
 from leads import selectors
+from leads.accounts import account_domain_problem
 from leads.manual import lead_pool, lead_route_by_hand
 from leads.models import Account, Lead, PoolPerformance, RoutingRule, ScoreModel
+from leads.rules_core import normalize_domain
 from leads.services import lead_evaluate
 from routing.models import Rep
 from routing.overrides import OverrideCode, override_problems
@@ -263,8 +265,26 @@ class LeadAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:leads_lead_route", args=[queryset.get().pk]))
 
 
+class AccountForm(forms.ModelForm):
+    """The domain as the importer stores it (``leads.accounts``): normalised, so that leads find the
+    account (``Bücher.de`` is stored as ``xn--bcher-kva.de``, the form e-mail domains are compared in), and
+    refused as the importer refuses it (not a domain, free-mail)."""
+
+    class Meta:
+        model = Account
+        fields = ("domain", "name", "crm_id", "owner", "learned")
+
+    def clean_domain(self):
+        domain = normalize_domain(self.cleaned_data.get("domain") or "")
+        problem = account_domain_problem(domain)
+        if problem:
+            raise forms.ValidationError(problem)
+        return domain
+
+
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
+    form = AccountForm
     list_display = ["domain", "name", "crm_id", "owner", "learned", "updated_at"]
     list_select_related = ["owner"]
     list_filter = ["learned", "owner"]

@@ -135,6 +135,16 @@ class InstantRoute(PublicAPIView):
     def get_authenticate_header(self, request):  # a missing key is a 401 with this challenge
         return 'Bearer realm="baton"'
 
+    def check_permissions(self, request):
+        """Count the request against the client's POST limit before its key is checked, so that guessed
+        keys are rate-limited too: DRF checks permissions before throttles, and every request with a wrong
+        key (403) went uncounted. Over the limit is a 429, whatever the key."""
+        super().check_throttles(request)
+        super().check_permissions(request)
+
+    def check_throttles(self, request):
+        """Done by ``check_permissions``, before the key check (a request is counted once)."""
+
     @extend_schema(
         operation_id="route_instant",
         request=InstantRouteRequestSerializer,

@@ -5,7 +5,11 @@
   and note; a past booking is refused with ``BookingInPast``); the booking's ledger entries follow the code.
 * A lead without one (or whose booking is cancelled/held): a counting code charges the rep one assignment
   in the pool's fairness ledger (an ``assigned`` +1 entry without a booking, like an instant route; it
-  counts in the current fairness period only, as a booking would); ``account_owner`` writes nothing.
+  counts in the current fairness period only, as a booking would), and the rep who held the lead's credit
+  loses it: the charge of the lead's instant route or of its latest counting hand-routing, while no booking
+  has taken it over, is taken back (``routing.services.ledger_taken_back``). Before, a lead routed by hand
+  twice, or routed instantly and then by hand, counted for two reps. ``account_owner`` writes nothing: the
+  rep who held the credit keeps it (a later counting code takes it from them).
 * Either way the lead's decision gets a ``manual`` entry (the latest) and a ``history`` item: rep, code,
   note, whether it counted, who, when, and the booking it moved.
 * The prospect may still hold the route token issued before (``leads.tokens``): a booking made with it
@@ -22,11 +26,12 @@ from django.utils import timezone as dj_timezone
 
 from booking.errors import BookingError, InvalidInput
 from booking.models import Booking
+from leads.instant import INSTANT_REASON
 from leads.models import Lead
 from routing import sqlwrites
-from routing.models import PoolMember
+from routing.models import LedgerEntry, PoolMember
 from routing.overrides import OverrideCode, override_counts, override_problems, override_reason
-from routing.services import assigned_entries
+from routing.services import assigned_entries, ledger_taken_back
 
 
 class ManualRouteNotPossible(BookingError):
@@ -38,6 +43,24 @@ class ManualRouteNotPossible(BookingError):
 def lead_pool(lead: Lead):
     """The pool a hand-routed lead is routed within: the lead's, else its meeting type's."""
     return lead.pool or lead.meeting_type.pool
+
+
+def lead_charge(lead: Lead) -> LedgerEntry | None:
+    """The ledger entry that charges ``lead`` to a rep without a booking: that of its latest counting
+    routing by hand (``decision["history"]``), else that of its instant route (``leads.instant``). None
+    when no counting routing charged it, or once a booking made with its route token took the charge over
+    (the entry is linked to the booking, whose host holds the credit)."""
+    decision = lead.decision if isinstance(lead.decision, dict) else {}
+    charges = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.ASSIGNED, booking__isnull=True)
+    history = decision.get("history") or []
+    entry_id = next((h["ledger_entry"] for h in reversed(history) if h.get("ledger_entry")), None)
+    if entry_id is not None:
+        return charges.filter(pk=entry_id).first()
+    rep = decision.get("rep")
+    if not isinstance(rep, dict) or lead.pool_id is None:  # not routed instantly
+        return None
+    reason = f"{INSTANT_REASON}: lead {lead.pk}"
+    return charges.filter(pool_id=lead.pool_id, rep_id=rep.get("id"), reason=reason).first()
 
 
 def lead_route_by_hand(
@@ -80,8 +103,16 @@ def lead_route_by_hand(
         )
     with transaction.atomic(durable=True):
         lead = Lead.objects.select_for_update().get(pk=lead_id)
-        charged = None
+        charged = held = None
         if counts and not moved:
+            held = lead_charge(lead)
+            if held is not None:  # the credit moves: the rep the lead leaves loses it
+                moved_at = now.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+                ledger_taken_back(
+                    held,
+                    reason=f"lead #{lead.pk} routed by hand to {member.rep.name} on {moved_at}: "
+                    f"{override_reason(code, note)}",
+                )
             (charged,) = sqlwrites.insert(
                 assigned_entries(
                     pool_id=pool.pk,
@@ -101,6 +132,7 @@ def lead_route_by_hand(
             "booking": booking.pk if moved else None,
             "by": actor,
             "ledger_entry": charged.pk if charged is not None else None,
+            "credit_from": held.rep_id if held is not None else None,  # the rep whose charge was taken back
         }
         decision = dict(lead.decision or {})
         decision["manual"] = entry
@@ -112,4 +144,4 @@ def lead_route_by_hand(
     return lead
 
 
-__all__ = ["ManualRouteNotPossible", "OverrideCode", "lead_pool", "lead_route_by_hand"]
+__all__ = ["ManualRouteNotPossible", "OverrideCode", "lead_charge", "lead_pool", "lead_route_by_hand"]

@@ -3,7 +3,8 @@
 A backend is any class with ``owner_for(*, email, domain) -> OwnerMatch | None``; a CRM backend (Salesforce,
 HubSpot) can be added without touching the router. The built-in ``AccountOwnerBackend`` asks, in order:
 
-1. the ``Account`` table: the account of the e-mail's domain, if it has an owner (never for free-mail);
+1. the ``Account`` table: the account of the e-mail's domain (in its IDNA ASCII form, as imported, else in
+   its Unicode form), if it has an owner (never for free-mail);
 2. with ``BATON_LEARN_OWNERS`` (default on), Baton's own booking history: the current host of the latest
    confirmed/completed booking by the same e-mail address, then — unless the domain is free-mail — by anyone
    at the same company domain.
@@ -14,10 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from django.db.models import Q
 from django.utils.module_loading import import_string
 
 from leads import conf
-from leads.rules_core import is_free_mail
+from leads.rules_core import is_free_mail, unicode_domain
 
 
 @dataclass(frozen=True)
@@ -41,11 +43,12 @@ def held_hosts():
     return BookingHost.objects.filter(active=True, booking__status=Booking.Status.COMPLETED)
 
 
-def _history_owner(**prospect) -> int | None:
-    """The host of the latest meeting that took place (``held_hosts``) with the prospect, or their domain."""
+def _history_owner(prospect: Q) -> int | None:
+    """The host of the latest meeting that took place (``held_hosts``) with the prospect, or their domain
+    (``prospect``: a condition on the host rows, e.g. on ``booking__prospect_email``)."""
     host = (
         held_hosts()
-        .filter(**{f"booking__{k}": v for k, v in prospect.items()})
+        .filter(prospect)
         .order_by("-booking__start", "-pk")
         .values_list("rep_id", flat=True)
         .first()
@@ -54,21 +57,31 @@ def _history_owner(**prospect) -> int | None:
 
 
 class AccountOwnerBackend:
+    """``domain`` is the normalised e-mail domain (``rules_core.email_domain``: an internationalised one in
+    its ASCII form, as accounts are imported); its Unicode form is asked too, for an account saved with it
+    and for bookings whose address was stored as the prospect typed it."""
+
     def owner_for(self, *, email: str, domain: str) -> OwnerMatch | None:
         from leads.models import Account
 
         free = is_free_mail(domain)
+        forms = {domain, unicode_domain(domain)}
         if not free:
-            account = Account.objects.filter(domain=domain, owner__isnull=False, owner__active=True).first()
+            found = Account.objects.filter(domain__in=forms, owner__isnull=False, owner__active=True)
+            accounts = {a.domain: a for a in found}
+            account = accounts.get(domain) or accounts.get(unicode_domain(domain))
             if account is not None:
                 return OwnerMatch(account.owner_id, "account", f"account {account.domain}")
         if not conf.learn_owners():
             return None
-        rep_id = _history_owner(prospect_email__iexact=email)
+        rep_id = _history_owner(Q(booking__prospect_email__iexact=email))
         if rep_id is not None:
             return OwnerMatch(rep_id, "history_email", f"earlier booking by {email}")
         if not free:
-            rep_id = _history_owner(prospect_email__iendswith=f"@{domain}")
+            at_domain = Q()
+            for form in sorted(forms):
+                at_domain |= Q(booking__prospect_email__iendswith=f"@{form}")
+            rep_id = _history_owner(at_domain)
             if rep_id is not None:
                 return OwnerMatch(rep_id, "history_domain", f"earlier booking from {domain}")
         return None

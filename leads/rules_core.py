@@ -10,9 +10,15 @@ alpha-2, upper case), ``timezone`` (IANA name), ``score`` (number).
 
 Operators: ``equals`` / ``not_equals`` (text compared case-insensitively), ``in`` / ``not_in`` (value is a
 list), ``contains`` (text: case-insensitive substring; list answer: the item is selected), ``contains_any`` /
-``contains_all`` (multi-select answers against a list), ``starts_with`` / ``ends_with`` (text),
-``gt`` / ``gte`` / ``lt`` / ``lte`` (numbers; a non-number never matches), ``exists`` (value true/false).
-A missing field matches only ``not_equals``, ``not_in`` and ``exists: false``.
+``contains_all`` (multi-select answers against a list), ``starts_with`` / ``ends_with`` (text; a number on
+either side compares as its digits: postcode ``starts_with 8``), ``gt`` / ``gte`` / ``lt`` / ``lte`` (numbers;
+a non-number never matches), ``exists`` (value true/false). A missing field matches only ``not_equals``,
+``not_in`` and ``exists: false``.
+
+``validate`` refuses, with the value's path, what could never match or would break the evaluator: a list or
+mapping for the one-value operators, a list item that is not one plain value (a nested list), and true/false
+for a text-only field (``country: [DK, NO, SE]`` in YAML 1.1 is ``["DK", false, "SE"]``). The evaluator itself
+never raises on an odd stored value: it does not match.
 
 A **points model** is a list of ``{"when": <condition or group>, "points": n}``; the lead score is the sum of
 the points of the items that match (see ``lead_score``).
@@ -21,9 +27,12 @@ the points of the items that match (see ``lead_score``).
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import idna
 
 # Common consumer mailbox providers: a domain here is never treated as a company (account) domain.
 FREE_MAIL_DOMAINS = frozenset(
@@ -42,15 +51,46 @@ NUMBER_OPS = {"gt", "gte", "lt", "lte"}
 OPS = TEXT_OPS | LIST_OPS | NUMBER_OPS | {"exists"}
 PLAIN_FIELDS = {"email", "email_domain", "free_mail", "country", "timezone", "score"}
 PREFIX_FIELDS = ("answers.", "utm.")
+# fields whose value is always text: true/false in a rule on them is a YAML slip (a bare NO is false)
+TEXT_FIELDS = {"email", "email_domain", "country", "timezone"}
+TEXT_PREFIXES = ("utm.",)
 _MISSING = object()
 
 
+def normalize_domain(domain: str) -> str:
+    """A domain as DNS and the accounts store it: compatibility-normalised (NFKC: the full-width
+    ``ｇｍａｉｌ.com`` is ``gmail.com``), lower case, and an internationalised name in its IDNA ASCII form
+    (``Bücher.de`` → ``xn--bcher-kva.de``; IDNA 2008 with the UTS 46 mapping, as browsers resolve it).
+    Text that is no valid IDN (an underscore, an empty label, a lone surrogate) is kept as normalised so
+    far: it still compares with itself. Before, a lead at ``bücher.de`` never found its account, which is
+    stored in ASCII."""
+    domain = unicodedata.normalize("NFKC", domain.strip()).lower()
+    if domain.isascii():
+        return domain
+    try:
+        return idna.encode(domain, uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError):
+        return domain
+
+
+def unicode_domain(domain: str) -> str:
+    """The Unicode form of a domain ``normalize_domain`` gives (``xn--bcher-kva.de`` → ``bücher.de``), or
+    ``domain`` itself when it has none: how a prospect's address may have been stored as typed."""
+    if "xn--" not in domain:
+        return domain
+    try:
+        return idna.decode(domain)
+    except (idna.IDNAError, UnicodeError):
+        return domain
+
+
 def email_domain(email: str) -> str:
-    return email.rpartition("@")[2].strip().lower()
+    """The domain of an e-mail address, normalised (``normalize_domain``)."""
+    return normalize_domain(email.rpartition("@")[2])
 
 
 def is_free_mail(domain: str) -> bool:
-    return domain.lower() in FREE_MAIL_DOMAINS
+    return normalize_domain(domain) in FREE_MAIL_DOMAINS
 
 
 @dataclass(frozen=True)
@@ -87,21 +127,29 @@ def _norm(value: Any) -> Any:
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
+    """``value`` as a finite float: a number (not a yes/no) or text that reads as one; None otherwise, also
+    for a whole number beyond a float's range (``float(10**400)`` raises OverflowError)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
-    if isinstance(value, int | float):
-        return float(value) if math.isfinite(value) else None
+    try:
+        number = float(value.strip() if isinstance(value, str) else value)
+    except (ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _text(value: Any) -> str | None:
+    """What the text operators compare: text without case and surrounding blanks, a number as its digits
+    (an unquoted YAML postcode ``8`` is ``"8"``); None for anything else (yes/no, lists)."""
     if isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return None
-        return number if math.isfinite(number) else None
+        return _norm(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
     return None
 
 
 def _items(value: Any) -> list:
-    return [_norm(v) for v in value] if isinstance(value, list | tuple) else [_norm(value)]
+    return list(value) if isinstance(value, list | tuple) else [value]
 
 
 def _same(actual: Any, expected: Any) -> bool:
@@ -133,15 +181,17 @@ def _compare(op: str, actual: Any, expected: Any) -> bool:
         chosen = actual if isinstance(actual, list | tuple) else [actual]
         inside = any(_same(item, option) for item in chosen for option in options)
         return inside if op == "in" else not inside
-    if op == "contains":
+    if op == "contains":  # a list answer: the item is selected; text: a substring
         if isinstance(actual, list):
-            return _norm(expected) in _items(actual)
-        return isinstance(actual, str) and str(_norm(expected)) in _norm(actual)
-    if op in ("contains_any", "contains_all"):
-        have, want = set(_items(actual)), _items(expected)
-        return any(w in have for w in want) if op == "contains_any" else all(w in have for w in want)
-    text, needle = _norm(actual), _norm(expected)
-    if not isinstance(text, str) or not isinstance(needle, str):
+            return any(_same(item, expected) for item in actual)
+        text, needle = _text(actual), _text(expected)
+        return text is not None and needle is not None and needle in text
+    if op in ("contains_any", "contains_all"):  # compared item by item: a stored item may be unhashable
+        have = _items(actual)
+        found = (any(_same(item, wanted) for item in have) for wanted in _items(expected))
+        return any(found) if op == "contains_any" else all(found)
+    text, needle = _text(actual), _text(expected)
+    if text is None or needle is None:
         return False
     return text.startswith(needle) if op == "starts_with" else text.endswith(needle)
 
@@ -156,6 +206,37 @@ def matches(node: dict | None, facts: LeadFacts) -> bool:
         children = node["any"]
         return not children or any(matches(child, facts) for child in children)
     return _compare(node["op"], facts.get(node["field"]), node.get("value"))
+
+
+# what to write instead of a list given to a one-value operator
+ONE_VALUE_HINTS = {
+    "equals": "use in for any of a list",
+    "not_equals": "use not_in for none of a list",
+    "contains": "use contains_any (or contains_all) for a list",
+    "starts_with": "write one condition per prefix in an any group",
+    "ends_with": "write one condition per suffix in an any group",
+}
+
+
+def _plain_value_problems(name: Any, item: Any, path: str) -> list[str]:
+    """Problems of an item of a list operator's list: one plain value (text, a number or true/false). A list
+    inside the list (``[[api, sso]]``) passed, then every lead that reached the rule crashed the router."""
+    if item is None or isinstance(item, list | dict):
+        kind = "null" if item is None else "a list" if isinstance(item, list) else "a mapping"
+        return [f"{path}: expected text, a number or true/false, not {kind}"]
+    return _text_field_problems(name, item, path)
+
+
+def _text_field_problems(name: Any, value: Any, path: str) -> list[str]:
+    """True/false compared with a text-only field (``TEXT_FIELDS``): never a match, and in a YAML file
+    mostly a code read as a boolean (the bare ``NO`` of Norway is false in YAML 1.1)."""
+    text_only = isinstance(name, str) and (name in TEXT_FIELDS or name.startswith(TEXT_PREFIXES))
+    if not (text_only and isinstance(value, bool)):
+        return []
+    return [
+        f"{path}: {name} is text, not {str(value).lower()}; quote it "
+        '(YAML reads a bare NO, no, off, yes or on as true/false: write "NO")'
+    ]
 
 
 def validate(node: Any, path: str = "conditions") -> list[str]:
@@ -184,6 +265,13 @@ def validate(node: Any, path: str = "conditions") -> list[str]:
         errors.append(f"{path}.value: required")
     elif op in LIST_OPS and not isinstance(node["value"], list):
         errors.append(f"{path}.value: {op} expects a list")
+    elif op in LIST_OPS:
+        for i, item in enumerate(node["value"]):
+            errors.extend(_plain_value_problems(name, item, f"{path}.value[{i}]"))
+    elif op in TEXT_OPS and isinstance(node["value"], list | dict):
+        errors.append(f"{path}.value: {op} expects one value, not a list or mapping; {ONE_VALUE_HINTS[op]}")
+    elif op in TEXT_OPS:
+        errors.extend(_text_field_problems(name, node["value"], f"{path}.value"))
     elif op in NUMBER_OPS and _number(node["value"]) is None:
         errors.append(f"{path}.value: {op} expects a number")
     elif op == "exists" and not isinstance(node["value"], bool):  # "false" (text) would mean true

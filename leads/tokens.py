@@ -114,8 +114,10 @@ def route_sign(route: Route, *, meeting_type_id: int) -> str:
 
 def route_resolve(token, *, meeting_type) -> Route:
     """The ``Route`` of ``token`` for ``meeting_type``; ``RouteInvalid`` for anything wrong with it."""
-    if not isinstance(token, str) or not token or len(token) > 2000:
-        raise RouteInvalid("Not a route token.")
+    if not isinstance(token, str) or not token or len(token) > 2000 or not token.isascii():
+        raise RouteInvalid(
+            "Not a route token."
+        )  # signed tokens are ASCII (a lone surrogate could not be signed)
     try:
         data = signing.loads(token, salt=SALT, max_age=conf.route_max_age())
     except signing.SignatureExpired:

@@ -15,6 +15,8 @@ adjustment: ``PoolMember.adjustment`` minus the "joined at mean load" deltas of 
 has spent: in full when recorded before the period started (a joiner's head start expires with the period
 it was computed for), and for ``rolling_30d`` in step with the window
 (``routing.core.ledger.head_start_expired``); manual adjustments stay.
+An assignment without a booking (an instant route, a lead routed by hand) counts like a booking assigned
+at its entry's time, unless a later routing by hand took it back (``TAKEN_BACK``).
 ``last_assigned`` is the latest assignment of the rep in this pool, of any period.
 """
 
@@ -187,15 +189,20 @@ TALLY_KIND = {"day": "day", "week": "week", "month": "month", "never": "all"}
 EPOCH = date(1970, 1, 1)  # the all-time bucket's first day
 ENTRIES_SQL = """
   SELECT rep_id,
-    SUM(delta) FILTER (WHERE {instant}{since}) AS instant,
+    SUM(delta) FILTER (WHERE ({instant} OR {taken_back}){since}) AS instant,
     MAX(created_at) FILTER (WHERE {instant}) AS latest,
     COUNT(id) FILTER (WHERE {override}) AS overrides,
     {expired} AS expired, {decaying} AS decaying, {decaying_at} AS decaying_at
   FROM routing_ledgerentry
-  WHERE pool_id = %s AND rep_id {reps} AND ({instant} OR {override}{joined_or})
+  WHERE pool_id = %s AND rep_id {reps} AND ({instant} OR {taken_back} OR {override}{joined_or})
   GROUP BY rep_id
 """
 INSTANT = "(kind = 'assigned' AND booking_id IS NULL)"
+# An assignment without a booking taken back from its rep (``routing.services.ledger_taken_back``: the lead
+# was routed by hand to another rep): -1, dated at the assignment, so that both leave the same periods; the
+# rep keeps it as its last assignment. A second arm, not ``kind IN (…)``: PostgreSQL proves the partial index
+# ``ledger_pool_special`` from arms like these.
+TAKEN_BACK = "(kind = 'reassigned_from' AND booking_id IS NULL)"
 OVERRIDE = "(kind IN ('reassigned_from', 'reassigned_to') AND delta = 0.0)"
 # "joined" deltas of the current membership only: a member removed and added again, or moved in from another
 # pool, starts afresh (``joined_at``), and the deltas of its old row, gone with that row's adjustment, must
@@ -289,12 +296,14 @@ def ledger_query(pool: Pool, rep_ids: list[int], *, now: datetime) -> LedgerQuer
         params += [pool.pk, sqlrows.on(monday), *listed, *statuses]
         params += [pool.pk, *listed, since, sqlrows.at(next_day), reassigned, *statuses]
     # Ledger-only rows: "joined" deltas that expired with an earlier period, assignments without a booking
-    # (``POST /api/v1/route`` hands a lead to a rep now), which count like bookings, and whether any member
-    # has a non-counting override (then ``_override_corrections`` reads them).
+    # (``POST /api/v1/route`` hands a lead to a rep now), which count like bookings, less those taken back
+    # (``TAKEN_BACK``), and whether any member has a non-counting override (then ``_override_corrections``
+    # reads them).
     rolling = pool.fairness_period == Pool.FairnessPeriod.ROLLING_30D
     epoch = EPOCH_SECONDS.get(sqlrows.vendor(), EPOCH_SECONDS["postgresql"])
     entries = ENTRIES_SQL.format(
         instant=INSTANT,
+        taken_back=TAKEN_BACK,
         since=" AND created_at >= %s" if start else "",
         override=OVERRIDE,
         expired=f"SUM(delta) FILTER (WHERE {JOINED})" if start else "NULL",

@@ -1,8 +1,10 @@
 """Write side of routing: pool membership and the fairness ledger.
 
 Counts are derived from bookings (``routing.ledger``); ``LedgerEntry`` rows are the audit trail of every
-change to a member's standing and explain a decision afterwards. The one exception is the "joined at mean
-load" delta, which ``routing.ledger`` also reads to let a joiner's head start expire with its period.
+change to a member's standing and explain a decision afterwards. The exceptions, which ``routing.ledger``
+also reads: the "joined at mean load" delta, to let a joiner's head start expire with its period, and the
+entries without a booking: assignments of leads handed to a rep now or routed by hand (``ledger_assigned``)
+and their taking back when such a lead moves to another rep (``ledger_taken_back``).
 """
 
 from __future__ import annotations
@@ -100,6 +102,24 @@ def assigned_entries(
         LedgerEntry(pool_id=pool_id, rep_id=rid, kind=Kind.ASSIGNED, delta=1.0, reason=reason[:300], **link)
         for rid in rep_ids
     ]
+
+
+def ledger_taken_back(charge: LedgerEntry, *, reason: str) -> LedgerEntry:
+    """Take an assignment without a booking (``charge``: an instant route's or a hand-routing's ``assigned``
+    +1) back from its rep, whose lead went to another rep: a ``reassigned_from`` -1 entry without a booking,
+    for the same rep and pool, dated at the charge, so that ``routing.ledger.pool_ledger`` (``TAKEN_BACK``)
+    counts the two in the same fairness periods: the rep loses exactly the credit the lead gave them, in
+    the period it counted in. When the entry was written is in its ``reason`` and the lead's history."""
+    entry = LedgerEntry.objects.create(
+        pool_id=charge.pool_id,
+        rep_id=charge.rep_id,
+        kind=Kind.REASSIGNED_FROM,
+        delta=-1.0,
+        reason=reason[:300],
+    )
+    LedgerEntry.objects.filter(pk=entry.pk).update(created_at=charge.created_at)  # ``auto_now_add`` set now
+    entry.created_at = charge.created_at
+    return entry
 
 
 def ledger_released(

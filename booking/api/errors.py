@@ -6,6 +6,8 @@ Field validation errors are ``400 {"code": "invalid", "detail": "Invalid input."
 
 from __future__ import annotations
 
+import re
+
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404
 from rest_framework import exceptions, status
@@ -26,6 +28,25 @@ CODES = {
 }
 
 
+# A lone surrogate (U+D800-U+DFFF): valid in JSON (``"\\ud83d"``, an emoji a client cut in half), not UTF-8.
+SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def encodable(errors):
+    """``errors`` with every lone surrogate in a key or message written as its escape (``\\ud83d``): the
+    errors are keyed by the request's own keys (an unknown answer's, a UTM key's), and a lone surrogate,
+    valid in JSON, cannot be encoded as UTF-8, so the answer to the request was a 500, not its 400."""
+    if isinstance(errors, str):
+        if not SURROGATE.search(errors):
+            return errors  # as it is (an ``ErrorDetail`` keeps its code)
+        return SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", errors)
+    if isinstance(errors, dict):
+        return {encodable(key): encodable(value) for key, value in errors.items()}
+    if isinstance(errors, list):
+        return [encodable(item) for item in errors]
+    return errors
+
+
 def exception_handler(exc, context):
     if isinstance(exc, BookingError):
         return Response(exc.as_dict(), status=exc.status)
@@ -42,7 +63,7 @@ def exception_handler(exc, context):
         return None
     if isinstance(exc, exceptions.ValidationError):
         errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
-        response.data = {"code": "invalid", "detail": "Invalid input.", "errors": errors}
+        response.data = {"code": "invalid", "detail": "Invalid input.", "errors": encodable(errors)}
         response.status_code = status.HTTP_400_BAD_REQUEST
         return response
     code = next((c for cls, c in CODES.items() if isinstance(exc, cls)), "error")

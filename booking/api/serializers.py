@@ -15,6 +15,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from booking.api.errors import SURROGATE
 from booking.models import BookingOutcome, MeetingType
 from routing.validators import OUT_OF_RANGE, known_timezones, within_years
 
@@ -88,6 +89,7 @@ class RouteField(serializers.Field):
 
 
 NUL_MESSAGE = "Null characters are not allowed."  # DRF's own wording for its CharFields
+SURROGATE_MESSAGE = "Surrogate characters are not allowed: U+{:X}."
 CONTROL_MESSAGE = "Line breaks and other control characters are not allowed."
 
 
@@ -105,20 +107,38 @@ def one_line(value: str) -> str:
     return value
 
 
-def _has_nul(value) -> bool:
-    """A NUL (U+0000) in a string anywhere in ``value``: PostgreSQL's jsonb (and text) cannot store it."""
+def unstorable_error(value) -> str | None:
+    """The message for a string anywhere in ``value`` (a key, an item, a nested value) that PostgreSQL
+    cannot store: a NUL (jsonb and text refuse U+0000) or a lone surrogate (jsonb refuses it; SQLite stored
+    it, so only production answered 500). DRF's own wording, as its CharFields give it; None: storable."""
     if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    return False
+        if "\x00" in value:
+            return NUL_MESSAGE
+        surrogate = SURROGATE.search(value)
+        return None if surrogate is None else SURROGATE_MESSAGE.format(ord(surrogate.group()))
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        error = unstorable_error(key) or unstorable_error(item)
+        if error:
+            return error
+    return None
+
+
+def finite_number(value) -> bool:
+    """A JSON number (not true/false) that is finite as a float: ``math.isfinite`` raises OverflowError for
+    a whole number beyond a float's range (a 400-digit answer was a 500)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _answer_error(question: dict, value) -> str | None:
-    if _has_nul(value):
-        return NUL_MESSAGE
+    unstorable = unstorable_error(value)
+    if unstorable:
+        return unstorable
     kind = question.get("type") or "text"
     options = [str(o) for o in question.get("options") or []]
     if kind in ("text", "textarea", "phone", "email"):
@@ -134,7 +154,7 @@ def _answer_error(question: dict, value) -> str | None:
                 return "Enter a valid email address."
         return None
     if kind == "number":
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        if not finite_number(value):
             return "Expected a number."
         return None
     if kind == "select":
@@ -227,8 +247,9 @@ class BookingCreateSerializer(ThreadFieldsSerializer):
     def validate_utm(self, value):
         if len(value) > 20 or any(len(k) > 64 for k in value):
             raise serializers.ValidationError("At most 20 keys of at most 64 characters.")
-        if _has_nul(value):  # the values are CharFields (checked already); the keys are not
-            raise serializers.ValidationError(NUL_MESSAGE)
+        unstorable = unstorable_error(value)  # the values are CharFields (checked already); the keys are not
+        if unstorable:
+            raise serializers.ValidationError(unstorable)
         return value
 
     def validate_answers(self, value):

@@ -21,6 +21,7 @@ from routing.ledger import (
     pool_ledger,
 )
 from routing.models import LedgerEntry, Pool, PoolMember
+from routing.services import ledger_taken_back
 from tests.booking.booking_factories import NOW, bulk_bookings, make_meeting_type, make_pool, make_rep
 
 pytestmark = pytest.mark.django_db
@@ -44,12 +45,13 @@ def oracle(pool: Pool, rep_ids: list[int], *, now: dt.datetime):
         if row["last"] is not None:
             last[row["rep_id"]] = row["last"]
     instant = Q(kind=Kind.ASSIGNED, booking__isnull=True)
+    taken_back = Q(kind=Kind.REASSIGNED_FROM, booking__isnull=True)  # a lead routed by hand elsewhere
     overrides = Q(kind__in=(Kind.REASSIGNED_FROM, Kind.REASSIGNED_TO), delta=0.0)
-    wanted = instant | overrides
-    sums = {"instant": Sum("delta", filter=instant), "last": Max("created_at", filter=instant)}
+    wanted = instant | taken_back | overrides
+    sums = {"instant": Sum("delta", filter=instant | taken_back), "last": Max("created_at", filter=instant)}
     sums["overrides"] = Count("id", filter=overrides)
     if start is not None:
-        sums["instant"] = Sum("delta", filter=instant & Q(created_at__gte=start))
+        sums["instant"] = Sum("delta", filter=(instant | taken_back) & Q(created_at__gte=start))
     expired, with_overrides = {}, False
     # "joined" deltas of the current membership, spent as ``head_start_expired`` says
     joined_at = PoolMember.objects.filter(pool_id=OuterRef("pool_id"), rep_id=OuterRef("rep_id"))
@@ -84,8 +86,9 @@ def oracle(pool: Pool, rep_ids: list[int], *, now: dt.datetime):
 
 def history(seed: int):
     """A pool of four reps with 60 bookings over ~90 days (every status, reassigned hosts, non-counting
-    overrides), instant assignments and "joined" deltas before and after period starts, and a rep of
-    another pool whose rows must not count; some statuses and a pool changed after the host rows exist."""
+    overrides), instant assignments (some taken back by a routing by hand) and "joined" deltas before and
+    after period starts, and a rep of another pool whose rows must not count; some statuses and a pool
+    changed after the host rows exist."""
     rng = random.Random(seed)
     reps = [make_rep() for _ in range(4)]
     pool = make_pool("first_available", reps)
@@ -146,6 +149,9 @@ def history(seed: int):
         LedgerEntry.objects.filter(pk=entry.pk).update(
             created_at=NOW - dt.timedelta(hours=rng.randrange(0, 24 * 90))
         )
+        if kind == Kind.ASSIGNED and rng.random() < 0.4:  # the lead was routed by hand to another rep
+            entry.refresh_from_db()
+            ledger_taken_back(entry, reason="routed by hand")
     return pool, [r.pk for r in reps]
 
 

@@ -1,6 +1,7 @@
 """Replay with assignments without a booking (``POST /api/v1/route``, leads routed by hand): those made before
 the period start the ledger (within the fairness period, as ``routing.ledger.pool_ledger`` counts them),
-those inside it count for their rep from their instant, under every policy."""
+those inside it count for their rep from their instant, under every policy; one taken back (the lead was
+routed by hand to another rep) counts for neither."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from booking.services import booking_create
 from insights.selectors import current_policy, replay_bookings, replay_leads
 from insights.services import simulation_run
 from insights.simulator import simulate
-from leads.models import RoutingRule
+from leads.manual import lead_route_by_hand
+from leads.models import Lead, RoutingRule
+from routing.ledger import pool_ledger
 from routing.models import LedgerEntry
 from routing.services import ledger_assigned
 from tests.booking.booking_factories import make_meeting_type, make_pool
@@ -106,3 +109,34 @@ def test_instants_before_the_period_start_the_ledger_within_the_fairness_period(
     assert simulate(replace(policy, fairness_period="never"), leads).assignments == [(reps[0].pk,)]
     empty = replace(policy, ledger_events={}, last_assigned={})
     assert simulate(empty, leads).assignments == [(reps[0].pk,)]
+
+
+def test_an_instant_lead_routed_by_hand_counts_for_its_new_rep_in_the_ledger_and_the_replay(
+    api, meeting_type, reps
+):
+    """An instant route at 10:00 gives Ben a lead; at 10:30 an admin routes it by hand to Cy (a counting
+    code): Ben loses the credit and Cy gets it (``leads.manual``), so the booking at 11:00 goes to Ben (Ana
+    has one booking, Cy the lead). The ledger at the period's start and the replay of the period read it the
+    same way, and the replay reproduces the booking; had Ben kept the lead, the booking would have gone to
+    Ana (three reps at one each: the earliest last assignment)."""
+    first = create(meeting_type, at(3, 9), at(2, 9), 1)
+    assert route_now(api, at(2, 10)) == reps[1].pk
+    lead_id = Lead.objects.get(booking__isnull=True).pk
+    with time_machine.travel(at(2, 10, 30), tick=False):
+        lead_route_by_hand(lead_id=lead_id, rep_id=reps[2].pk, code="rep_unavailable", note="on a call")
+    pool, ids = meeting_type.pool, [r.pk for r in reps]
+    ledger = pool_ledger(pool, ids, now=at(2, 10, 45))
+    assert ledger.raw == {reps[0].pk: 1, reps[2].pk: 1}
+    second = create(meeting_type, at(3, 10), at(2, 11), 2)
+    assert (first, second) == (reps[0].pk, reps[1].pk)
+
+    policy, leads = replay(pool, at(2, 0), at(9, 0))
+    assert policy.instant == ((at(2, 10, 30), reps[2].pk),)  # Ben's, taken back, is left out
+    out = simulate(policy, leads)
+    assert out.assignments == [(first,), (second,)] and out.reproduced == 2
+    with_bens = replace(policy, instant=((at(2, 10), reps[1].pk), *policy.instant))
+    assert simulate(with_bens, leads).assignments[1] == (reps[0].pk,)  # the test can fail
+
+    later, _leads = replay(pool, at(2, 10, 45), at(9, 0))  # the ledger as it stood before the booking
+    assert {rid: len(events) for rid, events in later.ledger_events.items()} == ledger.raw
+    assert later.last_assigned == ledger.last_assigned  # Ben keeps 10:00 as his last assignment

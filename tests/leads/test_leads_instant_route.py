@@ -241,6 +241,23 @@ def test_rate_limited_like_the_other_public_posts(api, rules, settings):
     assert codes == [200, 200, 429]
 
 
+def test_requests_with_a_wrong_or_missing_key_count_against_the_rate_limit(api, rules, settings):
+    """A client hammering the endpoint with guessed keys: DRF checks permissions before throttles, so every
+    guess was answered 403 and none was counted (key guessing was unlimited). Every POST counts against
+    the client's limit, whatever its key: a wrong key is a 403 until the limit, then a 429."""
+    settings.BOOKING_RATE_LIMIT = "3/min"
+    guesser = APIClient()
+    codes = []
+    for i in range(5):
+        guesser.credentials(HTTP_AUTHORIZATION=f"Bearer guess-{i:030d}")
+        codes.append(instant(guesser, AFTERNOON).status_code)
+    assert codes == [403, 403, 403, 429, 429]
+    limited = instant(api, AFTERNOON, answers=SMALL)  # the same client address: counted together
+    assert limited.status_code == 429 and limited.json()["code"] == "rate_limited"
+    guesser.credentials()
+    assert instant(guesser, AFTERNOON).status_code == 429  # no key at all: counted too
+
+
 def test_in_the_openapi_schema(api):
     schema = api.get("/api/schema/?format=json").json()
     operation = schema["paths"]["/api/v1/route"]["post"]

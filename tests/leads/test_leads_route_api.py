@@ -1,20 +1,23 @@
-"""The route API, the route token in the slots and booking APIs, disqualification and nurture."""
+"""The route API, the route token in the slots and booking APIs, disqualification and nurture, and input
+that must be a 400 naming its field, never a 500."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 import time_machine
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 
 from booking.models import Booking, BookingHost, OutboxMessage
 from booking.signals import lead_routed
 from calendars.models import TimeOff
-from leads.models import Lead
-from tests.booking.booking_factories import NOW, body
+from leads.models import Lead, RoutingRule, validate_conditions
+from tests.booking.booking_factories import NOW, body, make_meeting_type
 from tests.leads.conftest import lead_body
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clock")]
@@ -185,3 +188,77 @@ def test_proficiency_is_the_rank_in_a_ranked_pool(api):
     plain = api.post(url, body("2026-03-03T11:00:00+01:00", answers={}), format="json")
     assert [h["name"] for h in plain.json()["hosts"]] == ["Low"]
     assert Lead.objects.get().decision["route"]["ranks"] == {str(high.pk): 0, str(low.pk): 1}
+
+
+# --- input the database could not store or Python could not compute: a 400 naming the field, not a 500
+
+
+def test_a_huge_integer_number_answer_is_a_field_error(api, rules):
+    """A marketing site posts a number answer a visitor filled with a long run of digits; its JSON encoder
+    sends a 400-digit integer. ``math.isfinite`` raised OverflowError while the answer was checked, and the
+    route API answered 500."""
+    api.raise_request_exception = False
+    payload = json.dumps(lead_body(answers={"size": "51+", "seats": 10**400}))
+    response = api.generic("POST", ROUTE, payload, content_type="application/json")
+    assert response.status_code == 400, response.status_code
+    assert response.json()["errors"] == {"answers": {"seats": ["Expected a number."]}}
+    assert not Lead.objects.exists()
+
+
+def test_a_lone_surrogate_in_an_answer_or_a_utm_key_is_a_field_error(api, sales):
+    """A marketing site cuts a free-text answer (or a UTM key) to a fixed length in JavaScript and splits an
+    emoji: the JSON carries a lone surrogate (``"\\ud83d"``). The name and UTM values were refused (DRF's
+    CharField), answers and UTM keys were not: SQLite stored the broken text, PostgreSQL's jsonb refused it
+    and the route API answered 500. An unknown answer key with one was a 500 on every database: the error
+    named it, and the response could not be encoded as UTF-8."""
+    make_meeting_type(sales, slug="t", questions=[{"key": "goal", "label": "Goal", "type": "text"}])
+    api.raise_request_exception = False
+    base = '"email": "pat@acme.io", "name": "Pat", "timezone": "Europe/Berlin"'
+    surrogate = "Surrogate characters are not allowed: U+D83D."
+
+    def post(extra: str):
+        body_text = "{" + base + extra + "}"
+        return api.generic(
+            "POST", "/api/v1/meeting-types/t/route", body_text, content_type="application/json"
+        )
+
+    answer = post(', "answers": {"goal": "grow \\ud83d"}')
+    nested_key = post(', "utm": {"utm_\\ud83d": "x"}')
+    unknown = post(', "answers": {"g\\ud83d": "x"}')
+    both = post(', "utm": {"utm_\\ud83d": "' + "x" * 300 + '"}')  # the key is named in the value's error
+    assert [r.status_code for r in (answer, nested_key, unknown, both)] == [400] * 4
+    assert answer.json()["errors"] == {"answers": {"goal": [surrogate]}}
+    assert nested_key.json()["errors"] == {"utm": [surrogate]}
+    assert unknown.json()["errors"] == {"answers": {"g\\ud83d": ["Unknown question."]}}
+    assert list(both.json()["errors"]["utm"]) == ["utm_\\ud83d"]
+    assert not Lead.objects.exists()
+
+
+def test_a_route_token_with_a_lone_surrogate_is_a_field_error(api, rules):
+    """A token is ASCII; a lone surrogate in one could not even be checked against its signature (a 500)."""
+    api.raise_request_exception = False
+    wanted = json.dumps(body("2026-03-03T14:00:00+01:00", answers={"size": "51+"}, route="a:b"))
+    wanted = wanted.replace('"a:b"', '"a:b\\ud83d:c"')
+    response = api.generic(
+        "POST", "/api/v1/meeting-types/demo/bookings", wanted, content_type="application/json"
+    )
+    assert response.status_code == 400, response.status_code
+    assert response.json()["errors"]["route"] == ["Not a route token."]
+
+
+def test_a_stored_rule_with_a_nested_list_does_not_crash_the_route_api(api, demo, rules):
+    """A ``contains_any`` rule with the choices wrapped once too often (``[["api", "sso"]]``) is refused on
+    save (``tests/leads/test_leads_rules_core.py``); one stored before, or written to the database
+    directly, made every submission that reached it a 500 (``TypeError: unhashable type: 'list'``). It
+    matches nobody; the next rule routes the lead."""
+    conditions = {"all": [{"field": "answers.products", "op": "contains_any", "value": [["api", "sso"]]}]}
+    with pytest.raises(ValidationError) as refused:
+        validate_conditions(conditions)
+    assert refused.value.messages == [
+        "conditions.all[0].value[0]: expected text, a number or true/false, not a list"
+    ]
+    RoutingRule.objects.create(meeting_type=demo, order=0, name="Products", conditions=conditions)
+    api.raise_request_exception = False
+    response = api.post(ROUTE, lead_body(answers={"size": "51+", "products": ["api"]}), format="json")
+    assert response.status_code == 200, response.status_code
+    assert response.json()["rule"]["name"] == "Everyone else"

@@ -196,3 +196,99 @@ def test_any_all_agree_with_python(flags):
     facts = LeadFacts(country="DE")
     assert matches({"all": conds}, facts) == all(flags)
     assert matches({"any": conds}, facts) == (any(flags) or not flags)
+
+
+# --- values a rule cannot compare: refused on save with their path; an odd stored one never crashes
+
+
+def test_a_list_operators_items_are_plain_values():
+    """``contains_any`` written with one bracket too many (``value: [["api", "sso"]]``, an easy YAML or JSON
+    slip) passed validation (it is a list), then every lead that reached the rule crashed the router with
+    ``TypeError: unhashable type: 'list'``. Each item must be text, a number or true/false."""
+    nested = {"all": [c("answers.products", "contains_any", [["api", "sso"]])]}
+    assert validate(nested) == [
+        "conditions.all[0].value[0]: expected text, a number or true/false, not a list"
+    ]
+    assert validate(c("answers.size", "in", ["1-10", None, {"a": 1}])) == [
+        "conditions.value[1]: expected text, a number or true/false, not null",
+        "conditions.value[2]: expected text, a number or true/false, not a mapping",
+    ]
+    assert validate(c("answers.products", "contains_all", ["api", 3, 2.5, True])) == []
+
+
+@pytest.mark.parametrize("op", ["contains_any", "contains_all", "in", "not_in", "contains", "equals"])
+def test_an_odd_stored_value_does_not_crash_the_evaluator(op):
+    """A rule stored before its value was validated, or written to the database directly, does not match
+    rather than turning the route API into a 500."""
+    facts = LeadFacts(answers={"products": ["api", "sso"], "size": "51+", "odd": [["api"], {"x": 1}]})
+    odd = [["api", "sso"], {"x": 1}, None]
+    for field in ("answers.products", "answers.size", "answers.odd"):
+        matches(c(field, op, odd), facts)
+    assert matches(c("answers.products", "contains_any", [["api"], "sso"]), facts)
+    assert not matches(c("answers.products", "contains_all", [["api"], "sso"]), facts)
+
+
+@pytest.mark.parametrize(
+    ("cond", "expected"),
+    [
+        (c("answers.zip", "starts_with", 8), True),  # an unquoted YAML postcode is an int
+        (c("answers.zip", "starts_with", 9), False),
+        (c("answers.zip", "ends_with", 31), True),
+        (c("answers.zip", "contains", 33), True),
+        (c("answers.zip", "contains", 2.5), False),
+        (c("answers.zip_number", "starts_with", "80"), True),  # a number answer reads as its digits
+        (c("answers.zip_number", "starts_with", 8), True),
+        (c("answers.zip", "starts_with", True), False),
+        (c("answers.products", "contains", 8), True),  # a selected "8" is the number 8 (as ``equals``)
+    ],
+)
+def test_text_operators_compare_a_number_as_its_digits(cond, expected):
+    """Territory by postcode: ``{field: answers.zip, op: starts_with, value: 8}`` in the config file (an int
+    in YAML) was valid but never matched ``"80331"``: the needle was not text, so every Bavarian lead fell
+    through to the next rule. A number is compared as its digits, as ``equals`` compares ``"50"`` and 50."""
+    facts = LeadFacts(answers={"zip": "80331", "zip_number": 80331, "products": ["8", "api"]})
+    assert matches(cond, facts) is expected
+
+
+def test_a_one_value_operator_refuses_a_list_and_names_the_operator_to_use():
+    """``{field: answers.products, op: contains, value: ["crm"]}`` was accepted but never matched a
+    prospect who ticked crm (the list was looked for as one item, and in a text answer its repr)."""
+    assert validate(c("answers.products", "contains", ["crm"])) == [
+        "conditions.value: contains expects one value, not a list or mapping; "
+        "use contains_any (or contains_all) for a list"
+    ]
+    assert validate(c("answers.size", "equals", ["1-10"]))[0].endswith("use in for any of a list")
+    assert validate(c("answers.size", "not_equals", ["1-10"]))[0].endswith("use not_in for none of a list")
+    assert validate(c("email_domain", "ends_with", {"a": 1}))[0].startswith(
+        "conditions.value: ends_with expects one value, not a list or mapping"
+    )
+
+
+def test_true_or_false_for_a_text_field_is_refused_with_a_quote_it_hint():
+    """YAML 1.1 reads the bare ``NO`` (Norway) as false: ``{field: country, op: in, value: [DK, NO, SE]}``
+    was stored as ``["DK", false, "SE"]`` and leads from Norway never matched. A text-only field (country,
+    email, email_domain, timezone, utm.*) never equals true or false, so the value is refused."""
+    assert validate(c("country", "in", ["DK", False, "SE"])) == [
+        "conditions.value[1]: country is text, not false; quote it (YAML reads a bare NO, no, off, yes or on "
+        'as true/false: write "NO")'
+    ]
+    for field in ("email", "email_domain", "timezone", "utm.utm_source"):
+        assert validate(c(field, "equals", True))[0].startswith(
+            f"conditions.value: {field} is text, not true"
+        )
+    assert validate(c("answers.call", "equals", False)) == []  # a checkbox answer is true or false
+    assert validate(c("answers.call", "in", [True])) == []
+    assert validate(c("free_mail", "equals", True)) == []
+    assert validate(c("country", "exists", True)) == []
+
+
+def test_a_number_beyond_a_float_is_no_number():
+    """``float(10**400)`` raises OverflowError: a 400-digit number (an answer, a rule's value) crashed the
+    evaluator and the validation; it is no number (refused in a rule, never matching in an answer)."""
+    assert validate(c("score", "gte", 10**400)) == ["conditions.value: gte expects a number"]
+    huge = LeadFacts(answers={"seats": 10**400})
+    assert not matches(c("answers.seats", "gte", 10), huge)
+    assert not matches(c("answers.seats", "equals", 10), huge)
+    assert validate_points([{"points": 10**400}]) == [
+        "score_points[0]: expected {'when': …, 'points': number}"
+    ]
