@@ -127,7 +127,15 @@
     B.clearErrors(form);
     $("chosen-time").textContent = B.chosenLabel(start, picker.zone);
     setStep("confirm");
-    $("confirm-heading").focus();
+    if (mayTakeFocus()) $("confirm-heading").focus();
+  }
+
+  // Embedded, the frame takes focus (scrolling the host page to it) only once the visitor has used it: a
+  // start preselected by the host page's link must not pull the visitor away from the page they read.
+  function mayTakeFocus() {
+    if (window.self === window.top) return true;
+    var activation = navigator.userActivation;
+    return activation ? activation.hasBeenActive : document.hasFocus();
   }
 
   function showAlternatives(wanted) {
@@ -138,7 +146,7 @@
     // ``chosenLabel`` reads the instant in the page's zone, whatever the link's offset
     B.message(nearest.length
       ? "The time you chose (" + B.chosenLabel(wanted, picker.zone) + ") is no longer available. The nearest other times:"
-      : "The time you chose is no longer available. Please pick another time.", "warning", true);
+      : "The time you chose is no longer available. Please pick another time.", "warning", mayTakeFocus());
     nearest.forEach(function (start) {
       var item = document.createElement("li");
       var button = document.createElement("button");
@@ -259,6 +267,9 @@
 
   // The confirmation is shown complete (fragment loaded), so its height is final when it appears.
   function done(booking) {
+    // booked: nothing more is submitted, though the details are still loading (an Enter in a field
+    // submitted the form again, and the host page heard "baton:booked" twice)
+    inFlight = true;
     B.message("");
     forgetStart();
     var detail = { id: booking.id, start: booking.start, hosts: booking.hosts || [] };

@@ -6,15 +6,20 @@
  * Optional prefill attributes on either element: data-baton-name, data-baton-email, data-baton-date,
  * data-baton-timezone, data-baton-utm-source (any data-baton-utm-*). The host page's own utm_* query
  * parameters are passed through. When a booking is made, a bubbling "baton:booked" CustomEvent with
- * detail {id, start, hosts} is dispatched on the element. window.Baton.scan() picks up elements added later;
- * window.Baton.open(slug, options) opens the pop-up from code.
+ * detail {id, start, hosts} is dispatched on the element. window.Baton.scan() picks up elements added later
+ * (copies of set-up elements too); window.Baton.open(slug, options) opens the pop-up from code. Where the
+ * host page has a window.Baton of its own, the same API is window.BatonEmbed (always published).
  */
 (function () {
   "use strict";
-  if (window.Baton && window.Baton.version) {
-    window.Baton.scan();
+  // an earlier copy of this script (loaded twice) is told by its own marker: a host page may have a
+  // window.Baton of its own, which is left alone (the widget then does not publish its API over it)
+  var earlier = window.BatonEmbed || window.Baton;
+  if (earlier && earlier.__batonEmbed === true) {
+    earlier.scan();
     return;
   }
+  var foreign = window.Baton !== undefined;
 
   var SCRIPT_PATH = "/static/baton/embed.js";
   var PREFILL = ["name", "email", "date", "timezone", "start"];
@@ -40,6 +45,17 @@
   // Baton may be served under a sub-path: everything before /static/baton/embed.js.
   var BASE = ORIGIN + (path.slice(-SCRIPT_PATH.length) === SCRIPT_PATH ? path.slice(0, -SCRIPT_PATH.length) : "");
   var frames = []; // {iframe, host}
+  // Elements set up by this script. The data-baton-ready attribute is only a signal to the host page: a
+  // copy of an element (cloneNode, a theme's mobile menu, a page snapshot) carries it without the click
+  // listener or the registered frame, and Baton.scan() must set the copy up as well.
+  var ready = typeof WeakSet === "function" ? new WeakSet() : null;
+
+  function claim(el) {
+    if (ready ? ready.has(el) : el.getAttribute("data-baton-ready")) return false;
+    if (ready) ready.add(el);
+    el.setAttribute("data-baton-ready", "1");
+    return true;
+  }
 
   function bookingUrl(slug, el, extra) {
     var url = new URL(BASE + "/book/" + encodeURIComponent(slug));
@@ -109,8 +125,11 @@
 
   function mountInline(el) {
     var slug = el.getAttribute("data-baton-meeting");
-    if (!slug || el.getAttribute("data-baton-ready")) return;
-    el.setAttribute("data-baton-ready", "1");
+    if (!slug || !claim(el)) return;
+    // a copied widget holds a copy of the frame, registered nowhere: it is replaced
+    Array.prototype.forEach.call(el.querySelectorAll("iframe[data-baton-frame]"), function (copy) {
+      if (copy.parentNode === el) el.removeChild(copy);
+    });
     var iframe = makeFrame(slug, el);
     el.appendChild(iframe);
     register(iframe, el);
@@ -227,8 +246,7 @@
 
   function bindPopup(el) {
     var slug = el.getAttribute("data-baton-popup");
-    if (!slug || el.getAttribute("data-baton-ready")) return;
-    el.setAttribute("data-baton-ready", "1");
+    if (!slug || !claim(el)) return;
     el.setAttribute("aria-haspopup", "dialog");
     el.addEventListener("click", function (e) {
       e.preventDefault();
@@ -244,7 +262,8 @@
 
   window.addEventListener("message", onMessage);
   window.addEventListener("message", onFrameKey);
-  window.Baton = {
+  var api = {
+    __batonEmbed: true,
     version: 1,
     origin: ORIGIN,
     scan: scan,
@@ -254,6 +273,8 @@
     },
     close: closePopup,
   };
+  window.BatonEmbed = api; // always; window.Baton too unless the host page has one of its own
+  if (!foreign) window.Baton = api;
 
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", function () {
