@@ -16,16 +16,18 @@ MAX_CANDIDATE_BYTES = 2_000_000  # a candidate pool file (a whole config of 1,00
 
 
 class InstantField(forms.DateTimeField):
-    """A UTC date and time within the years the booking API accepts (at either end of Python's range the
-    dashboard's and the simulator's day arithmetic overflowed). A time without an offset is UTC, whatever
-    the server's ``TIME_ZONE`` (Django's field reads it in that zone: New York moved every figure 5 h)."""
+    """A date and time within the years the booking API accepts (at either end of Python's range the
+    dashboard's and the simulator's day arithmetic overflowed), returned in UTC. A time without an offset is
+    UTC, whatever the server's ``TIME_ZONE`` (Django's field reads it in that zone: New York moved every
+    figure 5 h); one with an offset is that instant, turned into UTC (as ``simulate_routing`` takes its
+    ``--start`` and ``--end``), so the figures' UTC days are the days of the period."""
 
     def to_python(self, value):
         with timezone.override(UTC):
             value = super().to_python(value)
         if value is not None and not within_years(value):
             raise forms.ValidationError(OUT_OF_RANGE, code="range")
-        return value
+        return None if value is None else value.astimezone(UTC)
 
 
 class SimulatorForm(forms.Form):

@@ -22,7 +22,7 @@ import bisect
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import Count, Q
@@ -211,12 +211,15 @@ def offered_free(pool: Pool, start: datetime, end: datetime) -> dict[int, int]:
 
 
 def daily_bookings(pool: Pool, start: datetime, end: datetime) -> list[tuple[str, int]]:
-    counts = Counter(
-        b.date().isoformat() for b in period_bookings(pool, start, end).values_list("created_at", flat=True)
-    )
+    """Bookings created per UTC day of the period, every day from ``start``'s to the one ``end`` falls in (not
+    that one when ``end`` is its midnight). The days walked and the days counted are both UTC dates, whatever
+    zone ``start`` and ``end`` carry."""
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    created = period_bookings(pool, start, end).values_list("created_at", flat=True)
+    counts = Counter(at.astimezone(UTC).date() for at in created)
     out, day = [], start.date()
     while day < end.date() or (day == end.date() and end.time() != datetime.min.time()):
-        out.append((day.isoformat(), counts.get(day.isoformat(), 0)))
+        out.append((day.isoformat(), counts.get(day, 0)))
         day += timedelta(days=1)
     return out
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db.models import Max, Min, Q
+from django.db.models import Max, Q
 
 from booking.models import Booking, BookingHost, MeetingType
 from calendars.selectors import busy_timeline
+from insights.history import held_after, instant_of, ledger_moves, no_show_changes
 from insights.sim_types import Move
 from insights.simulator import Lead, Policy, PriorBooking
 from routing.configfile import ConfigInvalid, load_document, parse_config
@@ -28,14 +29,14 @@ from routing.selectors import MARGIN, load_pool_state, meeting_spec
 
 
 def replay_bookings(pool: Pool, *, start: datetime, end: datetime) -> list[Booking]:
-    """The pool's bookings whose routing decision (first host assignment) falls in ``[start, end)``, in
-    decision order. Each carries ``decided_at``."""
+    """The pool's bookings whose routing decision falls in ``[start, end)``, in decision order. A booking's
+    decision instant is its ``created_at`` (``booking_create`` sets it to the instant it routed the booking,
+    its first hosts' ``assigned_at``); not its host rows' earliest ``assigned_at``: a reschedule or
+    reassignment that makes an old host row active again sets that row's to its own instant."""
     rows = (
-        Booking.objects.filter(pool=pool)
+        Booking.objects.filter(pool=pool, created_at__gte=start, created_at__lt=end)
         .select_related("meeting_type", "pool")
-        .annotate(decided_at=Min("hosts__assigned_at"))
-        .filter(decided_at__gte=start, decided_at__lt=end)
-        .order_by("decided_at", "pk")
+        .order_by("created_at", "pk")
     )
     return list(rows)
 
@@ -71,10 +72,6 @@ def _lead_decisions(bookings: list[Booking], routes: dict) -> dict[int, dict]:
     return out
 
 
-def _instant_of(text: str) -> datetime:
-    return datetime.fromisoformat(text).astimezone(UTC)
-
-
 def _moves(booking: Booking, record: dict, hosts: tuple, end: datetime | None):
     """From the booking's decision history (``rescheduled`` entries): its original start, its reschedules
     before ``end`` (``Move``), its hosts as they stood at ``end`` and the reps found busy live at its first
@@ -95,23 +92,24 @@ def _moves(booking: Booking, record: dict, hosts: tuple, end: datetime | None):
     rerouted = [i for i, e in enumerate(entries) if not e.get("kept_hosts")]
     moves, hosts_then = [], hosts
     for i, e in enumerate(entries):
-        at = _instant_of(e["at"])
+        at = instant_of(e["at"])
         if end is not None and at >= end:
             hosts_then = tuple(e["from"].get("hosts") or ())  # who held it at ``end``
             break
         busy = set(e.get("live_busy") or ())
         if rerouted and i == rerouted[-1]:
             busy |= live_busy  # the record of the last re-route: its own live checks
-        moves.append(Move(at, _instant_of(e["to"]), bool(e.get("kept_hosts")), frozenset(busy)))
+        moves.append(Move(at, instant_of(e["to"]), bool(e.get("kept_hosts")), frozenset(busy)))
     first = entries[0]["from"]
-    return _instant_of(first["start"]), tuple(moves), hosts_then, frozenset() if rerouted else live_busy
+    return instant_of(first["start"]), tuple(moves), hosts_then, frozenset() if rerouted else live_busy
 
 
 def replay_leads(bookings: list[Booking], *, end: datetime | None = None) -> list[Lead]:
     """One lead per recorded booking: its decision time, requested start, meeting spec, the reps the
     providers reported busy live at that moment (from the decision record), the live hosts, the route it
-    was booked with, the account owner and fallback of the routing rules (as recorded for its lead) and its
-    cancellation instant if it was cancelled before ``end``."""
+    was booked with, the account owner and fallback of the routing rules (as recorded for its lead), its
+    cancellation instant if it was cancelled before ``end`` and the no-shows recorded (or corrected) before
+    ``end``."""
     routes = {b.pk: _route_of(b) for b in bookings}
     decisions = _lead_decisions(bookings, routes)
     leads = []
@@ -122,9 +120,10 @@ def replay_leads(bookings: list[Booking], *, end: datetime | None = None) -> lis
         rules = decisions.get(b.pk, {})
         owner = (rules.get("owner") or {}).get("rep_id")
         cancelled = b.status == Booking.Status.CANCELLED and b.cancelled_at is not None
+        no_shows = no_show_changes(record.get("history") or ())
         leads.append(
             Lead(
-                at=b.decided_at,
+                at=b.created_at,
                 meeting=meeting_spec(b.meeting_type),
                 start=first_start,
                 live_busy=live_busy,
@@ -134,6 +133,7 @@ def replay_leads(bookings: list[Booking], *, end: datetime | None = None) -> lis
                 rules_fallback=bool((rules.get("fallback") or {}).get("used")),
                 cancelled_at=b.cancelled_at if cancelled and (end is None or b.cancelled_at < end) else None,
                 moves=moves,
+                no_shows=tuple((at, counts) for at, counts in no_shows if end is None or at < end),
             )
         )
     return leads
@@ -142,12 +142,13 @@ def replay_leads(bookings: list[Booking], *, end: datetime | None = None) -> lis
 def _prior_cancelled(
     pool: Pool, rep_ids: list[int], *, start: datetime, replayed: list[Booking]
 ) -> tuple[PriorBooking, ...]:
-    """Hosts of the pool's bookings decided before ``start`` and cancelled since: the calendars loaded now no
-    longer hold them, but they were busy (and counted) until their cancellation, the whole period for one
-    cancelled at ``end`` or later (the simulator applies no cancellation after the last lead)."""
+    """The members' host rows, in any pool, assigned before ``start`` whose booking was cancelled since: the
+    calendars loaded now no longer hold them, but the rep was busy (and had that meeting on its local date,
+    for daily caps) until the cancellation, the whole period for one cancelled at ``end`` or later (the
+    simulator applies no cancellation after the last lead). Their credit in this pool's fairness ledger is
+    in ``_rebuilt``'s moves."""
     rows = (
         BookingHost.objects.filter(
-            booking__pool=pool,
             rep_id__in=rep_ids,
             released=BookingHost.Released.CANCELLED,
             assigned_at__lt=start,
@@ -157,11 +158,10 @@ def _prior_cancelled(
         .exclude(booking__in=[b.pk for b in replayed])
         .order_by("booking__cancelled_at", "pk")
     )
+    fields = ("rep_id", "blocked_start", "blocked_end", "booking__start", "booking__cancelled_at")
     return tuple(
-        PriorBooking(rid, (b0, b1), booking_start, assigned, cancelled)
-        for rid, b0, b1, booking_start, assigned, cancelled in rows.values_list(
-            "rep_id", "blocked_start", "blocked_end", "booking__start", "assigned_at", "booking__cancelled_at"
-        )
+        PriorBooking(rid, (b0, b1), booking_start, cancelled, own=pool_id == pool.pk)
+        for rid, b0, b1, booking_start, cancelled, pool_id in rows.values_list(*fields, "booking__pool")
     )
 
 
@@ -210,14 +210,47 @@ def _instant_in(pool: Pool, rep_ids: list[int], *, start: datetime, end: datetim
     return tuple(_counting(rows))
 
 
-def _ledger_before(pool: Pool, rep_ids: list[int], start: datetime):
-    hosts = BookingHost.objects.filter(booking__pool=pool, rep_id__in=rep_ids, assigned_at__lt=start).exclude(
-        released=BookingHost.Released.REASSIGNED
-    )
+def _rebuilt(pool: Pool, rep_ids: list[int], *, start: datetime, end: datetime):
+    """The pool's bookings decided before ``start`` and changed since — a reschedule, reassignment,
+    cancellation or outcome saves the booking (``updated_at``) — whose host rows and status now are not what
+    the ledger counted at ``start``: their pks, and their ledger history up to ``end`` rebuilt from their
+    decision history (``insights.history.ledger_moves``), in order."""
+    changed = Booking.objects.filter(pool=pool, created_at__lt=start, updated_at__gte=start)
+    hosts: dict[int, list[int]] = defaultdict(list)
+    rows = BookingHost.objects.filter(booking__in=changed).exclude(released=BookingHost.Released.REASSIGNED)
+    for booking_id, rep_id in rows.order_by("pk").values_list("booking_id", "rep_id"):
+        hosts[booking_id].append(rep_id)
+    pks, moves, members = set(), [], set(rep_ids)
+    for pk, decided_at, decision, cancelled_at in changed.values_list(
+        "pk", "created_at", "decision", "cancelled_at"
+    ):
+        pks.add(pk)
+        history = (decision or {}).get("history") or []
+        for move in ledger_moves(
+            decided_at=decided_at,
+            history=history,
+            hosts_now=hosts[pk],
+            cancelled_at=cancelled_at,
+            count_cancellations=pool.count_cancellations,
+            count_no_shows=pool.count_no_shows,
+        ):
+            if move.at < end and move.rep_id in members:
+                moves.append(move)
+    moves.sort(key=lambda m: m.at)  # stable: a booking's moves at one instant keep their order
+    return pks, tuple(moves)
+
+
+def _ledger_before(pool: Pool, rep_ids: list[int], start: datetime, *, rebuilt: set[int]):
+    """The fairness ledger at ``start`` from the bookings decided before it that have not changed since
+    (``rebuilt``: those that have, whose history ``_rebuilt`` replays), the assignments without a booking and
+    the "joined" deltas: counted assignment instants, last assignment and "joined" deltas per rep."""
+    hosts = BookingHost.objects.filter(
+        booking__pool=pool, booking__created_at__lt=start, booking__updated_at__lt=start, rep_id__in=rep_ids
+    ).exclude(released=BookingHost.Released.REASSIGNED)
     events: dict[int, list[datetime]] = defaultdict(list)
     statuses = counted_statuses(pool)
     # bookings moved by a non-counting override count for the host they left (as in ``pool_ledger``)
-    overridden = override_hosts(pool, rep_ids)  # every host row of such a booking (a rep may have two)
+    overridden = [r for r in override_hosts(pool, rep_ids) if r.booking_id not in rebuilt]  # a rep: maybe two
     special = {(r.booking_id, r.rep_id) for r in overridden}
     for booking_id, rid, at in hosts.filter(booking__status__in=statuses).values_list(
         "booking_id", "rep_id", "assigned_at"
@@ -275,13 +308,21 @@ def current_policy(
     replayed: list[Booking],
     label: str = "current",
     as_synced: bool = True,
+    from_joined: bool = True,
 ) -> Policy:
-    """The pool as configured now, its members' calendars over ``[start, end + horizon)`` without the
-    bookings in ``replayed``, the fairness ledger as it stood at ``start`` and the assignments without a
-    booking made in ``[start, end)`` (replayed at their instant). ``as_synced`` (replay): synced busy time as
-    it was known at ``start``, its later changes in ``busy_events``; else today's rows throughout."""
-    horizon = max(MeetingType.objects.filter(pool=pool).values_list("horizon_days", flat=True), default=30)
-    window = Interval(start, end + timedelta(days=horizon + 1))
+    """The pool as configured now, its members from when they joined (``from_joined``), their calendars over
+    ``[start, end + horizon)`` (the longest horizon of the pool's and the replayed bookings' meeting types, at
+    least to the latest replayed start) without the bookings in ``replayed``, the fairness ledger as it
+    stood at ``start`` with the recorded changes of bookings decided before it (``ledger_moves``), and the
+    assignments without a booking made in ``[start, end)`` (replayed at their instant). ``as_synced``
+    (replay): synced busy time as it was known at ``start``, its later changes in ``busy_events``; else
+    today's rows throughout. ``from_joined`` (replay): each member takes part from its ``joined_at``
+    (``members_since``); else (a synthetic stream: what would the pool as it is do) throughout."""
+    # a routing rule may send another pool's meeting type here: the replayed bookings' types count too
+    horizons = [*MeetingType.objects.filter(pool=pool).values_list("horizon_days", flat=True)]
+    horizons += [b.meeting_type.horizon_days for b in replayed]
+    latest = max([end + timedelta(days=max(horizons, default=30)), *(b.start for b in replayed)])
+    window = Interval(start, latest + timedelta(days=1))
     state = load_pool_state(pool, None, now=start, window=window)
     members = {m.rep_id: m for m in state.spec.members}
     busy = {rid: list(m.rep.busy) for rid, m in members.items()}
@@ -307,7 +348,14 @@ def current_policy(
         )
         for rid, m in members.items()
     )
-    events, last, joined = _ledger_before(pool, list(members), start)
+    rebuilt, moves = _rebuilt(pool, list(members), start=start, end=end)
+    events, last, joined = _ledger_before(pool, list(members), start, rebuilt=rebuilt)
+    counted, assigned = held_after(m for m in moves if m.at < start)  # the rebuilt bookings at ``start``
+    for rid, instants in counted.items():
+        events[rid] = sorted([*events.get(rid, ()), *instants])
+    for rid, instants in assigned.items():  # and the rep's latest other one: a move may take theirs back
+        assigned[rid] = sorted([*instants, *([last[rid]] if rid in last else [])])
+        last[rid] = assigned[rid][-1]
     return Policy(
         label=label,
         strategy=pool.strategy,
@@ -320,7 +368,11 @@ def current_policy(
         ledger_events=events,
         last_assigned=last,
         count_cancellations=pool.count_cancellations,
+        count_no_shows=pool.count_no_shows,
         prior_cancelled=_prior_cancelled(pool, list(members), start=start, replayed=replayed),
+        ledger_moves=tuple(m for m in moves if m.at >= start),
+        moved_assignments=assigned,
+        members_since={rid: row.joined_at for rid, row in state.members.items()} if from_joined else {},
         instant=_instant_in(pool, list(members), start=start, end=end),
         busy_events=busy_events,
     )

@@ -66,7 +66,10 @@ def simulation_run(
             f"{len(leads):,} leads in this stream; at most {max_leads:,} here "
             "(`manage.py simulate_routing` runs longer ones)."
         )
-    policies = [current_policy(pool, start=start, end=end, replayed=replayed, as_synced=synthetic is None)]
+    replay = synthetic is None
+    policies = [
+        current_policy(pool, start=start, end=end, replayed=replayed, as_synced=replay, from_joined=replay)
+    ]
     if candidate_text is not None:
         policies.append(candidate_policy(policies[0], pool, text=candidate_text, filename=candidate_filename))
     total = len(leads) * len(policies)

@@ -15,14 +15,34 @@ from routing.core import Interval, MeetingSpec, MemberState
 
 @dataclass(frozen=True)
 class PriorBooking:
-    """A host of a booking decided before the simulated period and cancelled since: busy (and counted) until
-    ``cancelled_at``, through the period when that is at its end or later."""
+    """A host of a booking decided before the simulated period and cancelled since, in any pool: busy (and
+    one of the rep's meetings of its local date, for daily caps) until ``cancelled_at``, through the period
+    when that is at its end or later. ``own``: a booking of the simulated pool, which also counts toward the
+    member's cap in the pool and is a cancellation replayed (its fairness credit is in
+    ``Policy.ledger_moves``)."""
 
     rep_id: int
     blocked: tuple[datetime, datetime]
     start: datetime
-    assigned_at: datetime
     cancelled_at: datetime
+    own: bool = True
+
+
+@dataclass(frozen=True)
+class LedgerMove:
+    """A recorded change to the fairness ledger of a booking that is not replayed (decided before the
+    period, changed since): at ``at`` the rep's assignment made at ``assigned_at`` starts (``gained``) or
+    stops counting for fairness (``counts``) and being one of the rep's assignments, the latest of which is
+    its last assignment (``stamp``). ``insights.history.ledger_moves`` reads them from the booking's
+    decision history: its decision, reschedules that routed it again, reassignments, cancellation and
+    no-shows."""
+
+    at: datetime
+    rep_id: int
+    assigned_at: datetime
+    gained: bool
+    counts: bool = True
+    stamp: bool = True
 
 
 @dataclass
@@ -41,7 +61,18 @@ class Policy:
     ledger_events: dict[int, list[datetime]] = field(default_factory=dict)
     last_assigned: dict[int, datetime] = field(default_factory=dict)
     count_cancellations: bool = False  # a cancelled booking still counts for fairness
+    count_no_shows: bool = False  # a no-show still counts for fairness
     prior_cancelled: tuple[PriorBooking, ...] = ()
+    # replay: the ledger changes in the period of the bookings decided before it and changed since
+    # (reschedules that routed them again, reassignments, cancellations, no-shows), in order, applied at their
+    # instant; and per rep with such bookings, their assignment instants at the start and its latest other
+    # one (``ledger_events`` and ``last_assigned`` hold them too): a move may take one back, and the rep's
+    # last assignment is then the latest left
+    ledger_moves: tuple[LedgerMove, ...] = ()
+    moved_assignments: dict[int, list[datetime]] = field(default_factory=dict)
+    # replay: when each member joined the pool (``PoolMember.joined_at``): it is offered and routed leads
+    # (and reschedules) decided from then on only
+    members_since: dict[int, datetime] = field(default_factory=dict)
     # assignments without a booking (instant routes, leads routed by hand) made in the period, in order:
     # (instant, rep id); not re-decided, each counts for its rep from its instant under every policy
     instant: tuple[tuple[datetime, int], ...] = ()
@@ -75,6 +106,9 @@ class Lead:
     owner: int | None = None
     rules_fallback: bool = False
     cancelled_at: datetime | None = None  # replay: cancelled at this instant, within the period
+    # replay: within the period, the instants it was recorded as a no-show (False: it stops counting for
+    # fairness unless the pool counts no-shows) or corrected (True: it counts again), in order
+    no_shows: tuple[tuple[datetime, bool], ...] = ()
     moves: tuple[Move, ...] = ()  # replay: reschedules within the period (``start`` is the original start)
 
 

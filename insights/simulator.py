@@ -7,9 +7,12 @@ memory, and for each lead calls ``routing.core.offered_slots`` (first offered sl
 ``routing.core.assign`` (who gets it) exactly as ``booking.services.routing.choose_hosts`` does — within
 the lead's recorded route (``leads.tokens.Route.restrict``, as ``booking.services.create`` applies it).
 Recorded cancellations free their slot at their cancellation instant (and leave the ledger unless the pool
-counts cancellations); recorded reschedules move their booking at their instant; recorded assignments
-without a booking count for their rep from their instant; synced busy time appears and disappears at its
-recorded sync instants (``Policy.busy_events``). Routing one lead and moving a booking are in
+counts cancellations); recorded no-shows leave the ledger at their instant unless the pool counts no-shows;
+recorded reschedules move their booking at their instant; recorded assignments without a booking count for
+their rep from their instant; the ledger changes of bookings decided before the period
+(``Policy.ledger_moves``) apply at theirs; a member takes part from the instant it joined the pool
+(``Policy.members_since``); synced busy time appears and disappears at its recorded sync instants
+(``Policy.busy_events``). Routing one lead and moving a booking are in
 ``insights.sim_steps``; types and the outcome summary in ``insights.sim_types``.
 """
 
@@ -60,7 +63,8 @@ class _Rep:
     events: list[datetime]
     zone: ZoneInfo
     last: datetime | None
-    stamps: list[datetime] = field(default_factory=list)  # assignment instants (``last`` = the latest)
+    # assignment instants (``last`` = the latest): those a ledger move or a reschedule may take back
+    stamps: list[datetime] = field(default_factory=list)
     version: int = 0  # bumped on every simulated booking (its free starts only shrink)
     cache: dict = field(default_factory=dict)  # (day, version, count) → MemberState
 
@@ -89,6 +93,7 @@ class _State:
         self.free_cache: dict[tuple[int, MeetingSpec], tuple] = {}
         for m in policy.members:
             ivs = sorted(m.rep.busy, key=lambda iv: (iv.start, iv.end))
+            last = policy.last_assigned.get(m.rep_id)
             self.reps[m.rep_id] = _Rep(
                 member=m,
                 keys=[(iv.start, iv.end) for iv in ivs],
@@ -98,16 +103,15 @@ class _State:
                 pool_per_date=dict(m.pool_meetings_per_local_date),
                 events=sorted(policy.ledger_events.get(m.rep_id, [])),
                 zone=ZoneInfo(m.rep.timezone),
-                last=policy.last_assigned.get(m.rep_id),
+                last=last,
+                stamps=sorted(policy.moved_assignments.get(m.rep_id) or ([last] if last else [])),
             )
-            if self.reps[m.rep_id].last is not None:
-                self.reps[m.rep_id].stamps.append(self.reps[m.rep_id].last)
-        for prior in policy.prior_cancelled:
+        # members not in the pool yet (``Policy.members_since``): ``simulate`` lets each in at its instant
+        self.waiting = set(policy.members_since) & set(self.reps)
+        for prior in policy.prior_cancelled:  # its fairness credit comes with ``policy.ledger_moves``
             rep = self.reps.get(prior.rep_id)
             if rep is not None:
-                self._block(rep, prior.blocked, prior.start)
-                if not policy.count_cancellations:  # counted until cancelled
-                    bisect.insort(rep.events, prior.assigned_at)
+                self._block(rep, prior.blocked, prior.start, pool=prior.own)
 
     def _counts(self, now: datetime) -> dict[int, float]:
         if self._ledger[0] == now:
@@ -194,20 +198,25 @@ class _State:
         if self.policy.strategy not in MONOTONE:  # round_robin's offered() looks over the whole horizon
             lo = hi = None
         reps = self.reps.values() if only is None else [self.reps[rid] for rid in only]
+        if self.waiting:
+            reps = [rep for rep in reps if rep.member.rep_id not in self.waiting]
         members = [self.member(rep, now, lo, hi) for rep in reps]
         return PoolSpec(
             strategy=self.policy.strategy, members=tuple(members), group_order=self.policy.group_order
         )
 
     @staticmethod
-    def _block(rep: _Rep, key: tuple[datetime, datetime], start: datetime) -> None:
+    def _block(rep: _Rep, key: tuple[datetime, datetime], start: datetime, *, pool: bool = True) -> None:
+        """The rep is busy over ``key`` with a meeting at ``start``: one more of its meetings that local
+        date, and one more in the pool unless the meeting is another pool's (``pool`` false)."""
         i = bisect.bisect_left(rep.keys, key)
         rep.keys.insert(i, key)
         rep.ivs.insert(i, Interval(*key))
         rep.longest = max(rep.longest, key[1] - key[0])
         day = start.astimezone(rep.zone).date()
         rep.per_date[day] = rep.per_date.get(day, 0) + 1
-        rep.pool_per_date[day] = rep.pool_per_date.get(day, 0) + 1
+        if pool:
+            rep.pool_per_date[day] = rep.pool_per_date.get(day, 0) + 1
 
     def book(self, rep_id: int, meeting: MeetingSpec, start: datetime, now: datetime) -> None:
         self.take(rep_id, meeting, start)
@@ -221,37 +230,55 @@ class _State:
 
     def assigned(self, rep_id: int, at: datetime) -> None:
         """An assignment counted from ``at`` and the rep's latest assignment (also one without a booking:
-        instant route, lead routed by hand). The version bump drops cached states (their ``last``)."""
-        rep = self.reps[rep_id]
-        bisect.insort(rep.events, at)
-        bisect.insort(rep.stamps, at)
-        rep.last = rep.stamps[-1]
-        self._ledger = (None, {})
-        rep.version += 1
+        instant route, lead routed by hand)."""
+        self.change(rep_id, at, gained=True)
 
     def unassigned(self, rep_id: int, at: datetime) -> None:
         """The assignment made at ``at`` is taken from the rep (routed again on reschedule): it no longer
         counts nor is its last assignment, like a host row released as reassigned."""
+        self.change(rep_id, at, gained=False)
+
+    def change(
+        self, rep_id: int, at: datetime, *, gained: bool, counts: bool = True, stamp: bool = True
+    ) -> None:
+        """The rep's assignment made at ``at`` starts (``gained``) or stops counting for fairness (``counts``)
+        and being one of its assignments, the latest of which is its last assignment (``stamp``). The version
+        bump drops cached states (their count and ``last``)."""
         rep = self.reps[rep_id]
-        for stamps in (rep.events, rep.stamps):
-            j = bisect.bisect_left(stamps, at)
-            if j < len(stamps) and stamps[j] == at:
-                del stamps[j]
+        for instants, changed in ((rep.events, counts), (rep.stamps, stamp)):
+            if not changed:
+                continue
+            j = bisect.bisect_left(instants, at)
+            if gained:
+                instants.insert(j, at)
+            elif j < len(instants) and instants[j] == at:
+                del instants[j]
         rep.last = rep.stamps[-1] if rep.stamps else None
         self._ledger = (None, {})
         rep.version += 1
 
+    def joined(self, rep_id: int) -> None:
+        """The member joined the pool: from now on it is offered and routed leads."""
+        self.waiting.discard(rep_id)
+        self.cursor.clear()  # the offer may grow
+
     def release(
-        self, rep_id: int, key: tuple[datetime, datetime], start: datetime, event: datetime | None
+        self,
+        rep_id: int,
+        key: tuple[datetime, datetime],
+        start: datetime,
+        event: datetime | None,
+        pool: bool = True,
     ) -> None:
         """A cancellation: the blocked range ``key`` is free again and, if ``event`` is given (the pool does
-        not count cancellations), that assignment leaves the fairness ledger."""
+        not count cancellations), that assignment leaves the fairness ledger. ``pool`` false: another
+        pool's meeting (not among the rep's meetings in this pool)."""
         rep = self.reps[rep_id]
         i = bisect.bisect_left(rep.keys, key)
         if i < len(rep.keys) and rep.keys[i] == key:
             del rep.keys[i], rep.ivs[i]
         day = start.astimezone(rep.zone).date()
-        for counter in (rep.per_date, rep.pool_per_date):
+        for counter in (rep.per_date, rep.pool_per_date) if pool else (rep.per_date,):
             counter[day] = max(0, counter.get(day, 0) - 1)
         if event is not None:
             j = bisect.bisect_left(rep.events, event)
@@ -292,7 +319,11 @@ class _State:
             if hi > lo:
                 only = None
                 if self.policy.strategy in UNION:
-                    only = [rid for rid in self.reps if self._maybe_free(rid, meeting, now, lo, hi)]
+                    only = [
+                        rid
+                        for rid in self.reps
+                        if rid not in self.waiting and self._maybe_free(rid, meeting, now, lo, hi)
+                    ]
                 spec = self.spec(now, lo - before, hi + length, only)
                 found.extend(offered_slots(spec, meeting, now=now, window=Interval(lo, hi)))
                 if len(found) >= limit:
@@ -314,27 +345,44 @@ def simulate(
     out.target, out.roles = target_shares(policy), share_roles(policy)
     counted = policy.count_cancellations
     # timeline of recorded events, a heap of (instant, seq, action, ...): "prior" (a booking decided before
-    # the period is cancelled), "busy" (synced busy time appears or disappears), "move" (a replayed booking
-    # is rescheduled), "cancel" (one is cancelled)
+    # the period is cancelled), "ledger" (a ledger change of such a booking), "joined" (a member joins the
+    # pool), "busy" (synced busy time appears or disappears), "move" (a replayed booking is rescheduled),
+    # "no_show" (one is recorded as a no-show, or corrected), "cancel" (one is cancelled)
     pending: list[tuple] = []
     seq = itertools.count()
     for p in policy.prior_cancelled:
         if p.rep_id in state.reps:
-            item = ("prior", p.rep_id, p.blocked, p.start, None if counted else p.assigned_at)
+            item = ("prior", p.rep_id, p.blocked, p.start, p.own)
             heapq.heappush(pending, (p.cancelled_at, next(seq), item))
+    for move in policy.ledger_moves:
+        if move.rep_id in state.reps:
+            heapq.heappush(pending, (move.at.astimezone(UTC), next(seq), ("ledger", move)))
+    for rep_id, at in policy.members_since.items():
+        if rep_id in state.reps:
+            heapq.heappush(pending, (at.astimezone(UTC), next(seq), ("joined", rep_id)))
     for at, rep_id, iv, appears in policy.busy_events:
         if rep_id in state.reps:
             heapq.heappush(pending, (at.astimezone(UTC), next(seq), ("busy", rep_id, iv, appears)))
     held: dict[int, Held] = {}  # lead index → its current hosts, start and ledger events
 
     def apply(at: datetime, item: tuple) -> None:
-        if item[0] == "prior":
-            state.release(*item[1:])
-            out.cancellations += 1
+        if item[0] == "prior":  # its credit, if this pool's, leaves with its "ledger" moves
+            _, rep_id, key, start, own = item
+            state.release(rep_id, key, start, None, pool=own)
+            out.cancellations += own  # this pool's cancellations
+        elif item[0] == "ledger":
+            m = item[1]
+            state.change(m.rep_id, m.assigned_at, gained=m.gained, counts=m.counts, stamp=m.stamp)
+        elif item[0] == "joined":
+            state.joined(item[1])
         elif item[0] == "busy":
             state.busy_changed(*item[1:])
         elif item[0] == "move":
             reschedule(state, leads[item[1]], held[item[1]], item[2], at)
+        elif item[0] == "no_show":  # the credit leaves the ledger, or comes back
+            h = held[item[1]]
+            for rep_id in h.hosts:
+                state.change(rep_id, h.events[rep_id], gained=item[2], stamp=False)
         else:
             h = held[item[1]]
             for rep_id in h.hosts:
@@ -366,11 +414,14 @@ def simulate(
                 heapq.heappush(pending, (max(move.at, now), next(seq), ("move", i, move)))
             if lead.cancelled_at is not None:
                 heapq.heappush(pending, (max(lead.cancelled_at, now), next(seq), ("cancel", i)))
+            if not policy.count_no_shows:
+                for at, counts in lead.no_shows:
+                    heapq.heappush(pending, (max(at, now), next(seq), ("no_show", i, counts)))
         if progress:
             progress(i + 1)
-    while pending:  # reschedules after the last lead still change who holds the booking (busy: for them)
+    while pending:  # reschedules after the last lead still change who holds the booking (the rest: for them)
         at, _seq, item = heapq.heappop(pending)
-        if item[0] in ("move", "busy"):
+        if item[0] in ("move", "busy", "ledger", "joined", "no_show"):
             apply(at, item)
     for i, lead in enumerate(leads):
         hosts = held[i].hosts if i in held else ()

@@ -246,6 +246,7 @@ def _book(
         decision={**assignment.record, "route": route.record()} if route else assignment.record,
         manage_token_hash=token_hash(token),
         sequence=0,
+        created_at=now,  # the decision's instant, as its host rows' ``assigned_at`` (the replay reads it)
     )
     hosts = host_rows(booking, assignment.hosts, meeting_type, now=now)
     entries = assigned_entries(

@@ -5,8 +5,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.db.models.signals import post_save
 
+from routing.models import PoolMember
 from tests.booking.booking_factories import NOW, make_meeting_type, make_pool, make_rep
+
+# When the members these tests add joined their pool: before the history they record.
+JOINED = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
 
 @pytest.fixture(autouse=True)
@@ -16,6 +21,22 @@ def insights_settings(settings, monkeypatch):
     settings.BASE_URL = "https://book.example.com"
     monkeypatch.setattr("booking.services.routing.hosts_busy_live", lambda *a, **k: set())
     return settings
+
+
+@pytest.fixture(autouse=True)
+def members_joined_before_the_history():
+    """The factories add pool members now (``PoolMember.joined_at`` is the wall clock) while these tests
+    record their bookings at instants of March 2026 (``at``), and a replay takes a member only from when it
+    joined: a member added here joined on ``JOINED`` instead (a test may set another instant afterwards)."""
+
+    def joined_before(sender, instance, created, **kwargs):
+        if created:
+            PoolMember.objects.filter(pk=instance.pk).update(joined_at=JOINED)
+            instance.joined_at = JOINED
+
+    post_save.connect(joined_before, sender=PoolMember, dispatch_uid="insights-tests-joined")
+    yield
+    post_save.disconnect(sender=PoolMember, dispatch_uid="insights-tests-joined")
 
 
 @pytest.fixture

@@ -31,9 +31,8 @@ def recorded(meeting_type, reps):
         [(at(3, 9), at(2, 9)), (at(3, 9), at(2, 10)), (at(3, 9), at(2, 11)), (at(3, 10), at(2, 12))]
     ):
         made.append(Booking.objects.get(pk=book(meeting_type, start, now, n).body["id"]))
-    # creation instants are real time (auto_now_add): pin them to the booking's decision time
-    for b, created in zip(made, [at(2, 9), at(2, 10), at(2, 11), at(2, 12)], strict=True):
-        Booking.objects.filter(pk=b.pk).update(created_at=created)
+    # a booking's creation instant is its decision's (``booking_create``'s ``now``)
+    assert [b.created_at for b in made] == [at(2, 9), at(2, 10), at(2, 11), at(2, 12)]
     hosts = {b.pk: b.hosts.get().rep_id for b in made}
     BookingOutcome.objects.create(booking=made[0], kind="won", amount=Decimal("1000"))
     BookingOutcome.objects.create(booking=made[1], kind="no_show")
@@ -150,6 +149,31 @@ def test_dashboard_page_csv_and_admin_link(client, meeting_type, recorded):
         bad = client.get("/insights/", {**query, "start": start, "end": end})
         assert bad.status_code == 400 and field in bad.context["form"].errors, (start, end)
     assert client.get("/insights/", {**query, "start": "2016-03-09 00:00"}).status_code == 200
+
+
+def test_daily_series_of_a_period_given_with_an_offset_holds_every_booking(client, meeting_type):
+    """A manager in Berlin asks for her week, 2026-03-02T00:00+01:00 to 2026-03-09T00:00+01:00 (the form
+    accepts an offset). A booking created 1 March 23:30 UTC (00:30 in Berlin) is in the period: the per-rep
+    table counts it, and the "Bookings per day" series (chart and CSV) must add up to the same 1 booking: the
+    form turns the period into UTC, and the series walks and counts UTC days. Before, the form kept the
+    offset and the series walked Berlin dates from 2 March while it counted UTC dates (1 March): 0."""
+    boss = get_user_model().objects.create_user("boss", password="pw", is_staff=True, is_superuser=True)
+    client.force_login(boss)
+    booking = Booking.objects.get(pk=book(meeting_type, at(3, 9), at(1, 23, 30), 0).body["id"])
+    assert booking.created_at == at(1, 23, 30)
+    query = {
+        "pool": meeting_type.pool.slug,
+        "start": "2026-03-02T00:00:00+01:00",
+        "end": "2026-03-09T00:00:00+01:00",
+    }
+    page = client.get("/insights/", query)
+    assert page.status_code == 200 and page.context["data"]["reps"]["totals"]["bookings"] == 1
+    assert page.context["form"].cleaned_data["start"] == at(1, 23)
+    rows = list(
+        csv.reader(io.StringIO(client.get("/insights/", {**query, "table": "daily"}).content.decode()))
+    )
+    assert rows[1] == ["2026-03-01", "1"], rows
+    assert sum(int(r[1]) for r in rows[1:]) == 1, rows
 
 
 def test_qualified_step_from_lead_routed(meeting_type):
