@@ -26,7 +26,7 @@ from booking.services.delete import bookings_delete, still_active
 from booking.services.outcomes import booking_outcome_record
 from booking.services.reassign import booking_reassign
 from leads.admin import RoutingRuleInline
-from routing.admin_parts import DeletedWithIt
+from routing.admin_parts import DeletedWithIt, JSONBox
 from routing.configfile import validate_questions
 from routing.models import PoolMember
 from routing.overrides import OverrideCode, override_problems
@@ -36,6 +36,7 @@ class MeetingTypeForm(forms.ModelForm):
     class Meta:
         model = MeetingType
         fields = [f.name for f in MeetingType._meta.fields if f.editable and not f.auto_created]
+        field_classes = {"questions": JSONBox}
 
     def clean_questions(self):
         value = self.cleaned_data.get("questions")

@@ -39,7 +39,10 @@ class MeetingType(models.Model):
     slot_interval_minutes = models.PositiveSmallIntegerField(choices=SLOT_INTERVALS, default=15)
     buffer_before_minutes = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(240)])
     buffer_after_minutes = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(240)])
-    minimum_notice_minutes = models.PositiveIntegerField(default=240)
+    # at most a year, the longest horizon: a notice past year 9999 saved, then every booking was a 500
+    minimum_notice_minutes = models.PositiveIntegerField(
+        default=240, validators=[MaxValueValidator(365 * 24 * 60)]
+    )
     horizon_days = models.PositiveSmallIntegerField(
         default=30, validators=[MinValueValidator(1), MaxValueValidator(365)]
     )

@@ -9,7 +9,7 @@ from django.contrib import admin, messages
 
 from calendars.errors import CalendarError
 from calendars.models import BookingEvent, Calendar, CalendarConnection
-from calendars.services.connections import calendars_refresh
+from calendars.services.connections import calendars_refresh, connection_delete
 from calendars.services.sync import request_sync
 
 SECRET_FIELDS = ("secret_blob", "watch_secret_hash", "sync_state")
@@ -65,6 +65,15 @@ class CalendarConnectionAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # connections are made by reps through OAuth or their ICS link
+
+    def delete_model(self, request, obj):
+        """As Disconnect deletes it (``connection_delete``: its push channels stopped first), not by the
+        cascade alone, which left Google pushing to Baton, unknown, for days."""
+        connection_delete(connection=obj)
+
+    def delete_queryset(self, request, queryset):
+        for connection in queryset:
+            connection_delete(connection=connection)
 
     @admin.action(description="Sync the selected connections now", permissions=["change"])
     def sync_now(self, request, queryset):

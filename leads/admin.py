@@ -27,6 +27,7 @@ from leads.manual import lead_pool, lead_route_by_hand
 from leads.models import Account, Lead, PoolPerformance, RoutingRule, ScoreModel
 from leads.rules_core import normalize_domain
 from leads.services import lead_evaluate
+from routing.admin_parts import JSONBox
 from routing.models import Rep
 from routing.overrides import OverrideCode, override_problems
 from routing.validators import known_timezones
@@ -51,12 +52,20 @@ class RoutingRuleInlineForm(forms.ModelForm):
     class Meta:
         model = RoutingRule
         fields = RULE_FIELDS
+        field_classes = {"conditions": JSONBox, "required_skills": JSONBox}
 
     def clean_conditions(self):
         return self.cleaned_data.get("conditions") or {}
 
     def clean_required_skills(self):
         return self.cleaned_data.get("required_skills") or {}
+
+
+class RoutingRuleForm(RoutingRuleInlineForm):
+    """The rule's own page: the inline's form with the meeting type (a cleared box was a 500 here)."""
+
+    class Meta(RoutingRuleInlineForm.Meta):
+        fields = ("meeting_type", *RULE_FIELDS)
 
 
 class RoutingRuleInline(admin.TabularInline):
@@ -77,7 +86,10 @@ class RoutingRuleInline(admin.TabularInline):
 
 @admin.register(RoutingRule)
 class RoutingRuleAdmin(admin.ModelAdmin):
+    form = RoutingRuleForm
     list_display = ["name", "meeting_type", "order", "outcome", "pool", "fallback_pool", "active"]
+    # both pools are nullable, so Django does not join them on its own: two queries per row without them
+    list_select_related = ["meeting_type", "pool", "fallback_pool"]
     list_editable = ["order", "active"]
     list_filter = ["meeting_type", "outcome", "active"]
     ordering = ["meeting_type", "order", "pk"]
@@ -108,8 +120,10 @@ class RoutingRuleAdmin(admin.ModelAdmin):
 def _json_object(value: str, label: str) -> dict:
     try:
         data = json.loads(value or "{}")
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise forms.ValidationError(f"{label}: not valid JSON ({exc.msg}).") from None
+    except (ValueError, RecursionError):  # a number of more than 4,300 digits; nesting beyond the reader
+        raise forms.ValidationError(f"{label}: not valid JSON.") from None
     if not isinstance(data, dict):
         raise forms.ValidationError(f"{label}: expected a JSON object.")
     return data
@@ -298,6 +312,7 @@ class ScoreModelForm(forms.ModelForm):
     class Meta:
         model = ScoreModel
         fields = ("meeting_type", "points")
+        field_classes = {"points": JSONBox}
 
     def clean_points(self):
         return self.cleaned_data.get("points") or []

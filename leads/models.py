@@ -11,13 +11,26 @@ from leads import rules_core
 from routing.models import Pool, Rep
 
 
+def _refuse_unstorable(value, path: str) -> None:
+    """Refuse what the JSON column cannot hold as it is, as the config file does (``json_problems``): NaN
+    or Infinity (Python's JSON reader, behind the admin's JSON box, takes both; the INSERT was a 500) and
+    half a surrogate pair (saved, then the meeting type's admin page was a 500)."""
+    from routing.configfile.checker import json_problems  # routing.configfile imports this module
+
+    errors = json_problems(value, path)
+    if errors:
+        raise ValidationError(errors)
+
+
 def validate_conditions(value) -> None:
+    _refuse_unstorable(value, "conditions")
     errors = rules_core.validate(value)
     if errors:
         raise ValidationError(errors)
 
 
 def validate_points(value) -> None:
+    _refuse_unstorable(value, "score_points")
     errors = rules_core.validate_points(value)
     if errors:
         raise ValidationError(errors)
@@ -26,6 +39,7 @@ def validate_points(value) -> None:
 def validate_required_skills(value) -> None:
     if value in (None, {}):
         return
+    _refuse_unstorable(value, "required_skills")
     if not isinstance(value, dict):
         raise ValidationError('Expected {"skill": minimum level 1-10}.')
     for skill, level in value.items():
@@ -125,7 +139,7 @@ class Account(models.Model):
         return self.domain
 
     def save(self, *args, **kwargs):
-        self.domain = self.domain.strip().lower()
+        self.domain = rules_core.normalize_domain(self.domain)  # as leads' e-mail domains are compared
         super().save(*args, **kwargs)
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.widgets import AutocompleteSelect
 from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
@@ -42,8 +44,34 @@ class MembershipInline(admin.TabularInline):
         return False
 
 
+class RowAutocompleteSelect(AutocompleteSelect):
+    """An autocomplete box that shows the object its row already holds (``row_object``, set by the form)
+    instead of looking the selected key up again: Django's box runs one query per row of an inline."""
+
+    row_object = None
+
+    def optgroups(self, name, value, attr=None):
+        known = self.row_object
+        selected = [str(v) for v in value if str(v) not in self.choices.field.empty_values]
+        if known is None or selected != [str(known.pk)]:  # another choice posted: looked up as Django does
+            return super().optgroups(name, value, attr)
+        label = self.choices.field.label_from_instance(known)
+        return [(None, [self.create_option(name, known.pk, label, True, 0)], 0)]
+
+
+class PoolMemberInlineForm(forms.ModelForm):
+    """A member row of the pool's page: its rep box shows the row's rep (joined by the inline's queryset)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.rep_id is not None:
+            box = self.fields["rep"].widget
+            getattr(box, "widget", box).row_object = self.instance.rep  # within the add/change links wrapper
+
+
 class PoolMemberInline(admin.TabularInline):
     model = PoolMember
+    form = PoolMemberInlineForm
     extra = 0
     fields = ("rep", "rank", "weight", "role", "daily_cap", "active", "adjustment")
     autocomplete_fields = ("rep",)
@@ -51,6 +79,11 @@ class PoolMemberInline(admin.TabularInline):
     def get_queryset(self, request):
         # each row's label names its rep and pool: joined, not two queries per member
         return super().get_queryset(request).select_related("rep", "pool")
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "rep":  # the joined rep shows in its box: not one query per member
+            kwargs["widget"] = RowAutocompleteSelect(db_field, self.admin_site, using=kwargs.get("using"))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 def _prepare_member(form) -> tuple[bool, float]:

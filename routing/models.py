@@ -106,14 +106,18 @@ class PoolMember(models.Model):
     pool = models.ForeignKey(Pool, on_delete=models.CASCADE, related_name="members")
     rep = models.ForeignKey(Rep, on_delete=models.CASCADE, related_name="memberships")
     rank = models.PositiveIntegerField(default=0, help_text="Ranked pools: lower rank is asked first")
-    weight = models.FloatField(default=1.0, validators=[MinValueValidator(0.01)])
+    # the fairness load is (count + adjustment) / weight: bounded, it stays a finite number (0.01 with an
+    # adjustment of 1e308 made it infinite, and every booking of the pool a 500)
+    weight = models.FloatField(default=1.0, validators=[MinValueValidator(0.01), MaxValueValidator(1000)])
     role = models.SlugField(max_length=32, blank=True, help_text="Group pools: e.g. ae, se")
     daily_cap = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="Most of this pool's meetings per local day"
     )
     active = models.BooleanField(default=True)
     adjustment = models.FloatField(
-        default=0.0, help_text="Manual fairness adjustment added to the member's count"
+        default=0.0,
+        validators=[MinValueValidator(-1e6), MaxValueValidator(1e6)],
+        help_text="Manual fairness adjustment added to the member's count",
     )
     joined_at = models.DateTimeField(auto_now_add=True)
 

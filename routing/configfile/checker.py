@@ -32,8 +32,13 @@ def join(path: str, key: Any) -> str:
     if isinstance(key, str) and SIMPLE_KEY.match(key):
         return f"{path}.{key}"
     shown = json.dumps(key, ensure_ascii=False) if isinstance(key, str) else repr(key)
-    shown = SURROGATE.sub(lambda found: ascii(found[0])[1:-1], shown)  # a lone surrogate has no UTF-8
-    return f"{path}[{shown}]"
+    return f"{path}[{escape_surrogates(shown)}]"
+
+
+def escape_surrogates(text: str) -> str:
+    """``text`` with each lone surrogate written as its escape (``\\udc00``, as JSON writes it): a lone
+    surrogate has no UTF-8, so a page or message showing it as it is was a 500."""
+    return SURROGATE.sub(lambda found: ascii(found[0])[1:-1], text)
 
 
 def paired_surrogates(text: str) -> str:
@@ -52,7 +57,7 @@ def _unstorable(text: str) -> str | None:
         return "contains a NUL (\\x00) character"
     found = SURROGATE.search(text)
     if found:
-        return f"contains {ascii(found[0])[1:-1]}, half of a UTF-16 surrogate pair: not a character"
+        return f"contains {escape_surrogates(found[0])}, half of a UTF-16 surrogate pair: not a character"
     return None
 
 
@@ -75,6 +80,36 @@ def unstorable_text(value: Any, path: str) -> list[str]:
         for i, item in enumerate(value):
             found += unstorable_text(item, f"{path}[{i}]")
     return found
+
+
+def json_problem(value: Any) -> str | None:
+    """Why ``value`` cannot be stored as JSON and read back equal: NaN or an infinity (Python's JSON reader,
+    behind the admin's JSON boxes, takes them; JSON has neither), a key that is no string, or a value JSON
+    does not have (a YAML date)."""
+    if value is None or isinstance(value, bool | int | str):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{value!r} is not a finite number"
+    if isinstance(value, list):
+        return next((p for p in map(json_problem, value) if p), None)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"keys must be strings, got {key!r}"
+            problem = json_problem(item)
+            if problem:
+                return problem
+        return None
+    return f"{value!r} is not a JSON value (quote dates and times)"
+
+
+def json_problems(value: Any, path: str) -> list[str]:
+    """``path: problem`` for what a JSON column cannot hold as it is: a value that is no JSON
+    (``json_problem``) and text the database cannot store (``unstorable_text``). The models' validators of
+    rule conditions, required skills and score points run it, so the admin refuses what the config file
+    refuses."""
+    problem = json_problem(value)
+    return ([f"{path}: {problem}"] if problem else []) + unstorable_text(value, path)
 
 
 class ConfigInvalid(Exception):
@@ -260,8 +295,11 @@ def _finite(number: int | float) -> bool:
 
 
 def validate_questions(value: Any, path: str = "questions") -> list[str]:
-    """Problems of a meeting type's qualification questions (shared with the admin form)."""
+    """Problems of a meeting type's qualification questions (shared with the admin form), text the database
+    cannot store among them (``unstorable_text``: the admin's JSON box takes half a surrogate pair, which
+    made the booking page, the meeting-type API and the admin page itself a 500)."""
     check = Checker()
+    check.errors.extend(unstorable_text(value, path))
     keys: set[str] = set()
     for i, raw in enumerate(check.seq(value, path)):
         where = f"{path}[{i}]"

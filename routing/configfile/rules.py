@@ -13,14 +13,13 @@
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 from leads import rules_core
 from leads.models import RoutingRule
-from routing.configfile.checker import Checker
+from routing.configfile.checker import Checker, json_problem
 from routing.models import Pool
 
 RULE_FIELDS = ("name", "outcome", "required_skills", "fallback_after_days", "disqualify_message", "active")
@@ -46,31 +45,12 @@ class RuleSpec:
     pools: dict[str, str | None] = field(default_factory=dict)  # POOL_REFS → pool slug or None
 
 
-def _json_problem(value: Any) -> str | None:
-    """Why ``value`` cannot be stored as JSON and read back equal (YAML also has dates, non-string keys)."""
-    if value is None or isinstance(value, bool | int | str):
-        return None
-    if isinstance(value, float):
-        return None if math.isfinite(value) else f"{value!r} is not a finite number"
-    if isinstance(value, list):
-        return next((p for p in map(_json_problem, value) if p), None)
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                return f"keys must be strings, got {key!r}"
-            problem = _json_problem(item)
-            if problem:
-                return problem
-        return None
-    return f"{value!r} is not a JSON value (quote dates and times)"
-
-
 def _conditions(check: Checker, obj: dict, path: str) -> dict:
     value = obj.get("conditions", {})
     if not isinstance(value, dict):
         check.err(path, "expected a mapping: a condition, an all/any group, or {} for a catch-all")
         return {}
-    problem = _json_problem(value)
+    problem = json_problem(value)
     if problem:
         check.err(path, problem)
         return {}
@@ -90,7 +70,7 @@ def parse_rules(check: Checker, value: Any, path: str) -> list[RuleSpec]:
         if obj is None:
             continue
         skills = obj.get("required_skills")
-        problem = _json_problem(skills) if isinstance(skills, dict) else None
+        problem = json_problem(skills) if isinstance(skills, dict) else None
         if problem:
             check.err(f"{where}.required_skills", problem)
             obj = {k: v for k, v in obj.items() if k != "required_skills"}

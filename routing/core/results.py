@@ -11,12 +11,14 @@ Decision record (only str/int/float/bool/None/list/dict; instants as ISO-8601 UT
      "hosts": [{"rep_id": 3, "role": ""}]}
 
 ``skipped`` candidates carry a skip reason code (``reasons.SkipReason``); candidates after the chosen one
-were not evaluated and are ``not_needed`` (reason ``None``, or ``role_filled`` in group pools). When nobody
-can host, ``hosts`` is empty and the record is attached to ``NoHostAvailable``.
+were not evaluated and are ``not_needed`` (reason ``None``, or ``role_filled`` in group pools). A count,
+weight or load that is not a finite number is ``None`` (``finite``). When nobody can host, ``hosts`` is
+empty and the record is attached to ``NoHostAvailable``.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -56,14 +58,22 @@ def iso(dt: datetime | None) -> str | None:
     return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def finite(number: float) -> float | None:
+    """``number`` as a float for the record, None when it is not finite: JSON has no Infinity or NaN, and a
+    record holding one was refused by the database (an infinite load made every booking of its pool a
+    500; the admin bounds ``weight`` and ``adjustment`` now, this keeps any other way out)."""
+    value = float(number)
+    return value if math.isfinite(value) else None
+
+
 def candidate(member: MemberState, outcome: str, reason: str | None) -> dict[str, Any]:
     return {
         "rep_id": member.rep_id,
         "name": member.rep.name,
         "role": member.role,
-        "count": float(member.count),
-        "weight": float(member.weight),
-        "load": float(member.load),
+        "count": finite(member.count),
+        "weight": finite(member.weight),
+        "load": finite(member.load),
         "last_assigned": iso(member.last_assigned),
         "rank": member.rank,
         "outcome": outcome,

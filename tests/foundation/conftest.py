@@ -1,4 +1,5 @@
-"""Fixtures for the foundation tests: a frozen clock, the demo configuration and one real booking."""
+"""Fixtures for the foundation tests: a frozen clock, the demo configuration, one real booking and a Google
+push channel to stop."""
 
 from __future__ import annotations
 
@@ -66,3 +67,39 @@ def booking(demo):
     from booking.models import Booking
 
     return Booking.objects.get(pk=book_demo(APIClient())["id"])
+
+
+@pytest.fixture
+def stopped_channels(monkeypatch) -> list[str]:
+    """Google's end of the push channels: the ids of the channels stopped (``unsubscribe``), in order."""
+    from calendars.services import connections, watches
+
+    stopped: list[str] = []
+
+    class Provider:
+        def unsubscribe(self, watch):
+            stopped.append(watch.channel_id)
+
+    monkeypatch.setattr(watches, "provider_for", lambda connection: Provider())
+    monkeypatch.setattr(connections, "provider_for", lambda connection: Provider())
+    return stopped
+
+
+def watched_google_connection(rep):
+    """A Google connection of ``rep`` whose calendar pushes its changes to Baton (channel ``channel-1``)."""
+    from django.utils import timezone
+
+    from calendars.models import Calendar, CalendarConnection
+
+    connection = CalendarConnection.objects.create(
+        rep=rep, provider=CalendarConnection.Provider.GOOGLE, account_email=rep.email, secret_blob="x"
+    )
+    Calendar.objects.create(
+        connection=connection,
+        external_id=rep.email,
+        blocks_availability=True,
+        watch_channel_id="channel-1",
+        watch_resource_id="resource-1",
+        watch_expiration=timezone.now() + dt.timedelta(days=6),
+    )
+    return connection

@@ -16,6 +16,7 @@ from booking.errors import BookingNotStarted
 from booking.models import BookingOutcome, IdempotencyKey
 from calendars.models import BookingEvent, Calendar, CalendarConnection
 from routing.models import LedgerEntry, PoolMember, Rep
+from tests.foundation.conftest import watched_google_connection
 
 pytestmark = pytest.mark.django_db
 
@@ -251,3 +252,30 @@ def test_outcome_actions_use_the_service(admin_client, booking, clock):
     assert booking.status == "no_show" and booking.outcome.kind == "no_show"
     page = admin_client.get(reverse("admin:booking_booking_change", args=[booking.pk])).content.decode()
     assert "No-show" in page
+
+
+@pytest.mark.parametrize("how", ["delete page", "delete selected"])
+def test_deleting_a_calendar_connection_in_the_admin_stops_its_push_channel(
+    admin_client, stopped_channels, how
+):
+    """A rep's Google connection deleted on the calendar connections page (its delete button, or "Delete
+    selected" on the list) goes as Disconnect takes it (``connection_delete``): its push channel is stopped
+    first, as the rep admin's delete does (``_disconnect_calendars``). Before, Django's delete let it
+    cascade away with the channel left running: Google kept POSTing to /calendars/webhooks/google for
+    days, each answered 404."""
+    connection = watched_google_connection(
+        Rep.objects.create(name="Ana", email="ana@example.com", timezone="Europe/Berlin")
+    )
+    if how == "delete page":
+        url = reverse("admin:calendars_calendarconnection_delete", args=[connection.pk])
+        response = admin_client.post(url, {"post": "yes"})
+    else:
+        url = reverse("admin:calendars_calendarconnection_changelist")
+        data = {"action": "delete_selected", "_selected_action": [connection.pk], "post": "yes"}
+        response = admin_client.post(url, data)
+    assert response.status_code == 302
+    assert not CalendarConnection.objects.filter(pk=connection.pk).exists()
+    assert not Calendar.objects.filter(connection_id=connection.pk).exists()
+    assert stopped_channels == ["channel-1"], (
+        "the connection's Google push channel was left running at Google"
+    )

@@ -17,6 +17,7 @@ from booking.services import booking_reassign
 from routing.models import PoolMember, Rep
 from tests.booking.booking_factories import NOW, make_meeting_type, make_pool, make_rep
 from tests.booking.test_booking_changes_underneath import book
+from tests.foundation.conftest import watched_google_connection
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clock")]
 HOUR = dt.timedelta(hours=1)
@@ -69,41 +70,19 @@ def test_staff_allowed_to_delete_meeting_types_but_not_leads_cannot_wipe_the_lea
     )
 
 
-def test_deleting_a_rep_in_the_admin_stops_the_push_channels_of_its_calendars(admin_client, monkeypatch):
+def test_deleting_a_rep_in_the_admin_stops_the_push_channels_of_its_calendars(admin_client, stopped_channels):
     """An admin deletes a rep (now possible in the admin, 4a43ace) who had connected a Google calendar with
     push notifications on. The connection, its calendars and the encrypted tokens cascade away, but the
     channel at Google is never stopped: Google keeps POSTing changes to /calendars/webhooks/google for
     days, each answered 404 (and logged), exactly what ``connection_delete`` / ``_watch_stop_quietly``
     exist to prevent ("its push channel would go on pushing, unknown, for days"). RepAdmin should delete
     the rep's connections through ``connection_delete`` (channels stopped first), as Disconnect does."""
-    from calendars.models import Calendar, CalendarConnection
-    from calendars.services import connections as connection_services
-    from calendars.services import watches
-
-    stopped = []
-
-    class Provider:
-        def unsubscribe(self, watch):
-            stopped.append(watch.channel_id)
-
-    monkeypatch.setattr(watches, "provider_for", lambda connection: Provider())
-    monkeypatch.setattr(connection_services, "provider_for", lambda connection: Provider())
     rep = make_rep("Ana")
-    connection = CalendarConnection.objects.create(
-        rep=rep, provider=CalendarConnection.Provider.GOOGLE, account_email="ana@example.com", secret_blob="x"
-    )
-    Calendar.objects.create(
-        connection=connection,
-        external_id="ana@example.com",
-        blocks_availability=True,
-        watch_channel_id="channel-1",
-        watch_resource_id="resource-1",
-        watch_expiration=NOW + dt.timedelta(days=6),
-    )
+    watched_google_connection(rep)
     response = admin_client.post(reverse("admin:routing_rep_delete", args=[rep.pk]), {"post": "yes"})
     assert response.status_code == 302, page_text(response)[-300:]
     assert not Rep.objects.filter(pk=rep.pk).exists()
-    assert stopped == ["channel-1"], "the rep's Google push channel was left running at Google"
+    assert stopped_channels == ["channel-1"], "the rep's Google push channel was left running at Google"
 
 
 # --- booking/services/reassign.py: _seat_role

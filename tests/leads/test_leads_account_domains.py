@@ -75,6 +75,19 @@ def test_an_account_saved_in_its_unicode_form_is_found_too(api, reps, owner_rule
     assert (owner.get("rep_id"), owner["source"]) == (reps["cara"].pk, "account")
 
 
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [(" Bücher.DE ", "xn--bcher-kva.de"), ("пример.рф", "xn--e1afmkfd.xn--p1ai"), ("ＡＣＭＥ.io", "acme.io")],
+)
+def test_an_account_saved_in_code_is_stored_in_its_ascii_form(typed, stored):
+    """An account saved by code (a script, a shell, a future importer) stores its domain as the importer and
+    the admin do (``Account.save``: ``normalize_domain``), in the form leads' domains are compared in;
+    before, ``save`` only lower-cased it and kept ``bücher.de`` in Unicode."""
+    account = Account.objects.create(domain=typed)
+    assert account.domain == stored
+    assert Account.objects.get(pk=account.pk).domain == stored
+
+
 def test_an_earlier_meeting_with_the_domain_typed_in_unicode_still_names_the_owner(
     api, demo, reps, owner_rule
 ):
