@@ -308,12 +308,18 @@ def first_match(rules: Sequence[RuleSpec], facts: LeadFacts) -> Match:
     return Match(None, tuple(tried))
 
 
+# An item's points are within ±POINTS_LIMIT: items of 1e308 added up to Infinity, which no JSON column holds
+# (the lead's decision record), and every matching lead was a 500.
+POINTS_LIMIT = 1_000_000
+
+
 def lead_score(points: Iterable[dict], facts: LeadFacts) -> tuple[float, list[dict]]:
-    """Sum of ``points`` of the matching items of a points model, and the items that matched."""
+    """Sum of ``points`` of the matching items of a points model, and the items that matched (each item's
+    points held within ±``POINTS_LIMIT``, as ``validate_points`` requires, for models saved before it did)."""
     total, hits = 0.0, []
     for i, item in enumerate(points or ()):
         if matches(item.get("when"), facts):
-            value = _number(item.get("points")) or 0.0
+            value = max(-POINTS_LIMIT, min(POINTS_LIMIT, _number(item.get("points")) or 0.0))
             total += value
             hits.append({"item": i, "points": value})
     return total, hits
@@ -329,5 +335,7 @@ def validate_points(points: Any, path: str = "score_points") -> list[str]:
         if not isinstance(item, dict) or _number(item.get("points")) is None:
             errors.append(f"{path}[{i}]: expected {{'when': …, 'points': number}}")
             continue
+        if abs(_number(item.get("points"))) > POINTS_LIMIT:
+            errors.append(f"{path}[{i}].points: at most {POINTS_LIMIT:,} either way")
         errors.extend(validate(item.get("when"), f"{path}[{i}].when"))
     return errors

@@ -292,3 +292,17 @@ def test_a_number_beyond_a_float_is_no_number():
     assert validate_points([{"points": 10**400}]) == [
         "score_points[0]: expected {'when': …, 'points': number}"
     ]
+
+
+def test_points_beyond_the_limit_are_refused_and_a_stored_model_scores_a_finite_number():
+    from leads import rules_core
+
+    """Score items of 1e308 were accepted, and two matching ones added up to Infinity, which the lead's
+    decision record (JSON) cannot hold: every matching lead was a 500. Failed before its fix."""
+    huge = [{"when": None, "points": 1e308}, {"when": None, "points": 1e308}]
+    assert rules_core.validate_points(huge) == [
+        "score_points[0].points: at most 1,000,000 either way",
+        "score_points[1].points: at most 1,000,000 either way",
+    ]
+    total, hits = rules_core.lead_score(huge, rules_core.LeadFacts())
+    assert total == 2 * rules_core.POINTS_LIMIT and [h["points"] for h in hits] == [1e6, 1e6]
