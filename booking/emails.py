@@ -36,21 +36,27 @@ from booking.presenters import answer_rows, clock
 VERB = {"booking.confirmed": "Confirmed", "booking.rescheduled": "Updated", "booking.cancelled": "Cancelled"}
 
 
-def _join_url(booking: Booking) -> str:
+def _join_url(booking: Booking, context: dict) -> str:
     """The video link of the lead's calendar event (``calendars.selectors.booking_join_url``) where the
     meeting is a video call without a link of its own, as the write-back gives it to co-hosts' events: a
-    co-host or prospect whose invitation is Baton's e-mail gets it there. A new booking has none yet (its
-    events are written after its commit; nor is it a query under its locks)."""
+    co-host or prospect whose invitation is Baton's e-mail gets it there. None for a new booking (its events
+    are written after its commit; nor is it a query under its locks), nor where this change gives the
+    meeting another lead: the former lead's event, and its link, are about to be cancelled, and the new
+    lead's is not written yet."""
     from calendars.selectors import booking_join_url  # calendars imports booking
 
     meeting = booking.meeting_type
+    hosts = context.get("hosts") or []
+    before = (context.get("previous") or {}).get("lead")
     if (
         booking._state.adding
+        or not hosts
         or meeting.location_kind != meeting.LocationKind.VIDEO
         or meeting.location_detail
+        or (before is not None and before.get("email") != hosts[0].get("email"))
     ):
         return ""
-    return booking_join_url(booking.pk)
+    return booking_join_url(booking.pk, rep_id=hosts[0]["rep_id"])
 
 
 def _where(snap: dict) -> str:
@@ -61,7 +67,7 @@ def _where(snap: dict) -> str:
 def snapshot(booking: Booking, context: dict) -> dict:
     meeting = booking.meeting_type
     location = {"kind": meeting.get_location_kind_display(), "detail": meeting.location_detail}
-    join_url = _join_url(booking)
+    join_url = _join_url(booking, context)
     return {
         "uid": booking.ical_uid,
         "title": meeting.title,
@@ -174,10 +180,10 @@ def _send(*, to: str, subject: str, body: str, invite: bytes | None, method: str
     message.send()
 
 
-def _held_invitation(booking_id: int) -> str:
-    """``Booking.prospect_invitation`` of the booking ("" also when it was deleted meanwhile)."""
-    found = Booking.objects.filter(pk=booking_id).values_list("prospect_invitation", flat=True).first()
-    return found or Booking.Invitation.NONE
+def _held_invitation(booking_id: int) -> tuple[str, int | None]:
+    """``Booking.prospect_invitation`` and ``sequence`` of the booking ("", None when it was deleted)."""
+    found = Booking.objects.filter(pk=booking_id).values_list("prospect_invitation", "sequence").first()
+    return (found[0] or Booking.Invitation.NONE, found[1]) if found else (Booking.Invitation.NONE, None)
 
 
 def send_prospect_email(payload: dict) -> str:
@@ -194,10 +200,14 @@ def send_prospect_email(payload: dict) -> str:
     if payload.get("manage_url") and method == ics.REQUEST:
         lines += ["", f"Reschedule or cancel: {payload['manage_url']}"]
     lead_invites = bool(hosts) and invitation_sent_by_provider(hosts[0]["rep_id"])
-    held = stored = _held_invitation(payload["booking_id"])
+    stored, sequence = _held_invitation(payload["booking_id"])
+    held = stored
     if not stored and payload.get("withdraw") and payload.get("baton_invited", True):
         held = Booking.Invitation.BATON  # not recorded (an older booking): the change's guess
-    if method == ics.CANCEL:  # the cancellation: of the invitation the prospect holds
+    # an e-mail of an older state, delivered late (its retry came after a later change's e-mail): it neither
+    # changes the record nor withdraws anything; calendar clients ignore its lower SEQUENCE
+    stale = sequence is not None and payload.get("sequence", sequence) < sequence
+    if method == ics.CANCEL or (stale and held):  # of the invitation the prospect holds
         baton = held == Booking.Invitation.BATON or (held == Booking.Invitation.NONE and not lead_invites)
         now_held = held
     else:  # the lead's calendar invites, or this e-mail does
@@ -205,7 +215,7 @@ def send_prospect_email(payload: dict) -> str:
         now_held = Booking.Invitation.PROVIDER if lead_invites else Booking.Invitation.BATON
     invite = _ics(payload, method) if baton else None
     note = ", no .ics: provider invites" if invite is None else ""
-    if method == ics.REQUEST and lead_invites and held == Booking.Invitation.BATON:
+    if method == ics.REQUEST and lead_invites and held == Booking.Invitation.BATON and not stale:
         # Baton's invitation goes (its UID, a higher SEQUENCE); the lead's calendar invites now
         method, note = ics.CANCEL, ", CANCEL of Baton's invitation: provider invites"
         invite = _ics({**payload, "booking": payload.get("withdraw") or snap}, method)
@@ -217,7 +227,7 @@ def send_prospect_email(payload: dict) -> str:
         invite=invite,
         method=method,
     )
-    if now_held != stored:
+    if now_held != stored and not stale:
         Booking.objects.filter(pk=payload["booking_id"]).update(prospect_invitation=now_held)
     return f"sent to {prospect['email']} ({method}{note})"
 

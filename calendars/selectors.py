@@ -109,14 +109,14 @@ def invitation_sent_by_provider(rep_id: int) -> bool:
     return receiving_calendar(rep_id) is not None
 
 
-def booking_join_url(booking_id: int) -> str:
-    """The video link the provider created for a booking (lead host's event), or "" when there is none yet."""
-    event = (
-        BookingEvent.objects.filter(booking_id=booking_id, state=BookingEvent.State.ACTIVE)
-        .exclude(join_url="")
-        .order_by("pk")
-        .first()
-    )
+def booking_join_url(booking_id: int, *, rep_id: int | None = None) -> str:
+    """The video link the provider created for a booking, or "" when there is none yet; with ``rep_id``, only
+    that rep's event's (the lead host's: another host's event, e.g. a former lead's about to be cancelled,
+    holds no link of this meeting)."""
+    events = BookingEvent.objects.filter(booking_id=booking_id, state=BookingEvent.State.ACTIVE)
+    if rep_id is not None:
+        events = events.filter(rep_id=rep_id)
+    event = events.exclude(join_url="").order_by("pk").first()
     return event.join_url if event else ""
 
 
