@@ -114,10 +114,9 @@ def route_sign(route: Route, *, meeting_type_id: int) -> str:
 
 def route_resolve(token, *, meeting_type) -> Route:
     """The ``Route`` of ``token`` for ``meeting_type``; ``RouteInvalid`` for anything wrong with it."""
+    # signed tokens are ASCII (a lone surrogate could not even be checked)
     if not isinstance(token, str) or not token or len(token) > 2000 or not token.isascii():
-        raise RouteInvalid(
-            "Not a route token."
-        )  # signed tokens are ASCII (a lone surrogate could not be signed)
+        raise RouteInvalid("Not a route token.")
     try:
         data = signing.loads(token, salt=SALT, max_age=conf.route_max_age())
     except signing.SignatureExpired:
