@@ -2,7 +2,8 @@
 prospect holds is recorded as the e-mails send it (``Booking.prospect_invitation``), not judged from the lead
 host's calendar connection at the time of a change: a lead who connected a calendar after a booking left
 Baton's invitation in the prospect's calendar on a cancellation or a move. A co-host whose invitation is
-Baton's e-mail gets the video link of the lead's calendar event. Each test failed before its fix."""
+Baton's e-mail gets the video link of the lead's calendar event, and only the current lead's. An e-mail of an
+older state delivered late changes nothing recorded. Each test failed before its fix."""
 
 from __future__ import annotations
 
@@ -14,13 +15,14 @@ from cryptography.fernet import Fernet
 from icalendar import Calendar
 
 from booking import outbox
-from booking.models import OutboxMessage
-from booking.services import booking_create, booking_reschedule
+from booking.models import Booking, OutboxMessage
+from booking.services import booking_cancel, booking_create, booking_reassign, booking_reschedule
 from calendars.models import Calendar as RepCalendar
 from calendars.models import CalendarConnection
 from calendars.selectors import booking_join_url
 from calendars.services.connections import calendars_refresh, connection_create
 from calendars.services.sync import calendar_sync
+from routing.models import PoolMember
 from tests.booking.booking_factories import NOW, START, body, make_meeting_type, make_pool, make_rep
 from tests.fakes.google import FakeGoogle
 
@@ -42,6 +44,14 @@ def invitations(message) -> list[Calendar]:
 
 def to_prospect(messages) -> list:
     return [m for m in messages if m.to == [PROSPECT]]
+
+
+def methods(message) -> list[str]:
+    return [str(c["METHOD"]) for c in invitations(message)]
+
+
+def prospect_rows(event: str) -> list[OutboxMessage]:
+    return list(OutboxMessage.objects.filter(event=event, handler="email.prospect").order_by("pk"))
 
 
 def receiving_google_calendar(rep) -> None:
@@ -164,3 +174,82 @@ def test_a_co_host_without_a_calendar_is_sent_the_meetings_video_link(
     event = invitation.walk("VEVENT")[0]
     told = [to_sol.body, str(event.get("LOCATION", "")), str(event.get("DESCRIPTION", ""))]
     assert any(link in text for text in told), f"Sol is never sent the Meet link: {told}"
+
+
+def test_a_late_confirmation_does_not_overwrite_the_invitation_a_later_change_recorded(
+    mailoutbox, django_capture_on_commit_callbacks
+):
+    """Pat books with Ana (no calendar yet); the confirmation e-mail's first attempt fails and the outbox
+    retries it later. Ana connects her Google calendar, and an admin reassigns the meeting to Bob, who has no
+    calendar: Pat's "Updated" e-mail goes out first with Baton's invitation, recorded as ``baton``. The
+    confirmation's late retry (SEQUENCE 0) neither changes that record nor withdraws Baton's invitation, and
+    Pat's later cancellation CANCELs it. (It was judged by Ana's calendar at delivery: a CANCEL saying Ana's
+    calendar invites, the record overwritten, and no .ics in the cancellation.)"""
+    ana, bob = make_rep("Ana"), make_rep("Bob")
+    pool = make_pool("round_robin", [ana, bob])
+    meeting_type = make_meeting_type(pool, slug="intro")
+    with django_capture_on_commit_callbacks(execute=False):
+        created = booking_create(
+            meeting_type=meeting_type, start=START, name="Pat", email=PROSPECT, timezone="UTC"
+        ).body
+    assert [h["name"] for h in created["hosts"]] == ["Ana"]
+    (confirmation,) = prospect_rows("booking.confirmed")  # its delivery failed: pending, retried later
+
+    receiving_google_calendar(ana)
+    bob_member = PoolMember.objects.get(pool=pool, rep=bob)
+    with django_capture_on_commit_callbacks(execute=False):
+        booking_reassign(
+            booking_id=created["id"], to_member_id=bob_member.pk, code="other", reason="Ana away"
+        )
+    (update,) = prospect_rows("booking.rescheduled")
+    assert outbox.deliver(message_id=update.pk, now=NOW + dt.timedelta(minutes=1)) == "delivered"
+    (updated,) = to_prospect(mailoutbox)
+    assert methods(updated) == ["REQUEST"]  # Baton's invitation of Bob's meeting, now in Pat's calendar
+    assert Booking.objects.get(pk=created["id"]).prospect_invitation == "baton"
+
+    # the confirmation's retry, after the update
+    assert outbox.deliver(message_id=confirmation.pk, now=NOW + dt.timedelta(minutes=2)) == "delivered"
+
+    sent = len(mailoutbox)
+    with django_capture_on_commit_callbacks(execute=False):
+        booking_cancel(token=created["manage_token"])
+    (cancel_row,) = prospect_rows("booking.cancelled")
+    assert outbox.deliver(message_id=cancel_row.pk, now=NOW + dt.timedelta(minutes=3)) == "delivered"
+    (cancelled,) = to_prospect(mailoutbox[sent:])
+    assert methods(cancelled) == ["CANCEL"], (
+        "Pat's calendar keeps Baton's invitation of the cancelled meeting "
+        f"(recorded {Booking.objects.get(pk=created['id']).prospect_invitation!r})"
+    )
+
+
+def test_a_meeting_reassigned_to_a_host_without_a_calendar_is_not_sent_the_old_hosts_meet_link(
+    fake_google, mailoutbox, django_capture_on_commit_callbacks
+):
+    """Pat books a video call with Ann, whose Google calendar gives the meeting a Meet link; an admin
+    reassigns it to Bob, who has no calendar (the write-back then cancels Ann's event). The "Updated" e-mails
+    do not carry Ann's link (they did: "Where:", the invitation's LOCATION and Bob's "Join:" named the room
+    of Ann's cancelled event); they name the meeting type's "Video call"."""
+    ann, bob = make_rep("Ann"), make_rep("Bob")
+    google_connect(fake_google, ann)
+    pool = make_pool("round_robin", [ann, bob])
+    meeting_type = make_meeting_type(pool, slug="video-intro")
+    with django_capture_on_commit_callbacks(execute=True):
+        created = booking_create(
+            meeting_type=meeting_type, start=START, name="Pat", email=PROSPECT, timezone="UTC"
+        ).body
+    assert [h["name"] for h in created["hosts"]] == ["Ann"]
+    link = booking_join_url(created["id"])
+    assert link.startswith("https://meet.google.com/")
+    sent = len(mailoutbox)
+    bob_member = PoolMember.objects.get(pool=pool, rep=bob)
+    with django_capture_on_commit_callbacks(execute=True):
+        booking_reassign(
+            booking_id=created["id"], to_member_id=bob_member.pk, code="other", reason="Ann away"
+        )
+    assert booking_join_url(created["id"]) == "", "Ann's event (and its Meet link) is cancelled"
+    (to_pat,) = to_prospect(mailoutbox[sent:])
+    (to_bob,) = [m for m in mailoutbox[sent:] if m.to == [bob.email]]
+    told = [to_pat.body, to_bob.body] + [
+        str(c.walk("VEVENT")[0].get("LOCATION", "")) for c in invitations(to_pat) + invitations(to_bob)
+    ]
+    assert not [text for text in told if link in text], f"Ann's cancelled event's Meet link is sent: {told}"

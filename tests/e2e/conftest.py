@@ -79,3 +79,13 @@ def shot():
         page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
     return save
+
+
+@pytest.fixture
+def host_site():
+    """A marketing site on its own loopback origin (``tests.e2e.host_site.HostSite``)."""
+    from tests.e2e.host_site import HostSite
+
+    site = HostSite()
+    yield site
+    site.close()

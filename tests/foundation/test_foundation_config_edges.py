@@ -23,29 +23,10 @@ from django.core.management.base import CommandError
 from calendars.forms import WorkingHoursForm
 from routing.configfile import ConfigInvalid, config_export, config_import, dump_document, parse_config
 from routing.models import Rep
+from tests.foundation.config_docs import BASE, apply
 from tests.foundation.conftest import run, simulate_synthetic
 
 ROOT = Path(__file__).resolve().parents[2]
-
-BASE = {
-    "version": 1,
-    "reps": [
-        {
-            "name": "Ana",
-            "email": "ana@x.example",
-            "timezone": "Europe/Berlin",
-            "working_hours": {"monday": ["09:00-17:00"]},
-        }
-    ],
-    "pools": [
-        {"slug": "team", "name": "Team", "strategy": "round_robin", "members": [{"rep": "ana@x.example"}]}
-    ],
-    "meeting_types": [{"slug": "intro", "title": "Intro", "duration_minutes": 30, "pool": "team"}],
-}
-
-
-def apply(doc) -> list[str]:
-    return config_import(config=parse_config(copy.deepcopy(doc)))
 
 
 # --- export → import must be lossless ------------------------------------------------------------------

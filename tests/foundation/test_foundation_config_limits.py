@@ -27,32 +27,13 @@ from routing.configfile import (
 )
 from routing.models import Rep
 from routing.validators import OUT_OF_RANGE
+from tests.foundation.config_docs import BASE, apply
 
 pytestmark = pytest.mark.django_db
-
-BASE = {
-    "version": 1,
-    "reps": [
-        {
-            "name": "Ana",
-            "email": "ana@x.example",
-            "timezone": "Europe/Berlin",
-            "working_hours": {"monday": ["09:00-17:00"]},
-        }
-    ],
-    "pools": [
-        {"slug": "team", "name": "Team", "strategy": "round_robin", "members": [{"rep": "ana@x.example"}]}
-    ],
-    "meeting_types": [{"slug": "intro", "title": "Intro", "duration_minutes": 30, "pool": "team"}],
-}
 
 
 def doc(**changes) -> dict:
     return copy.deepcopy(BASE) | changes
-
-
-def apply(document) -> list[str]:
-    return config_import(config=parse_config(copy.deepcopy(document)))
 
 
 def import_text(text: str, filename: str = "baton.yaml") -> list[str]:

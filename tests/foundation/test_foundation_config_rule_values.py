@@ -11,28 +11,9 @@ from rest_framework.test import APIClient
 
 from leads.models import RoutingRule
 from routing.configfile import ConfigInvalid, config_import, load_document, parse_config
+from tests.foundation.config_docs import BASE, apply
 
 pytestmark = pytest.mark.django_db
-
-BASE = {
-    "version": 1,
-    "reps": [
-        {
-            "name": "Ana",
-            "email": "ana@x.example",
-            "timezone": "Europe/Berlin",
-            "working_hours": {"monday": ["09:00-17:00"]},
-        }
-    ],
-    "pools": [
-        {"slug": "team", "name": "Team", "strategy": "round_robin", "members": [{"rep": "ana@x.example"}]}
-    ],
-    "meeting_types": [{"slug": "intro", "title": "Intro", "duration_minutes": 30, "pool": "team"}],
-}
-
-
-def apply(document) -> list[str]:
-    return config_import(config=parse_config(copy.deepcopy(document)))
 
 
 def import_text(text: str, filename: str = "baton.yaml") -> list[str]:
