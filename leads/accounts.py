@@ -13,9 +13,10 @@ import re
 from collections import Counter
 
 from django.db import transaction
+from django.utils import timezone
 
 from leads.models import Account
-from leads.rules_core import email_domain, is_free_mail, normalize_domain
+from leads.rules_core import email_domain, is_free_mail, normalize_domain, unicode_domain
 from routing.models import Rep
 
 # a host name in ASCII; the top-level label may be an internationalised one (``xn--p1ai``: .рф)
@@ -86,18 +87,29 @@ def accounts_import(handle) -> dict[str, int]:
         raise AccountImportError(errors)
     counts = Counter(created=0, updated=0, unchanged=0)
     with transaction.atomic():
-        existing = {a.domain: a for a in Account.objects.select_for_update().filter(domain__in=seen)}
+        forms = set(seen) | {unicode_domain(domain) for domain in seen}
+        existing = _by_normal_domain(Account.objects.select_for_update().filter(domain__in=forms))
         for domain, values in parsed:
             account = existing.get(domain)
             if account is None:
                 Account.objects.create(domain=domain, **values)
                 counts["created"] += 1
             elif any(getattr(account, k) != v for k, v in values.items()):
-                Account.objects.filter(pk=account.pk).update(learned=False, **values)
+                Account.objects.filter(pk=account.pk).update(domain=domain, learned=False, **values)
                 counts["updated"] += 1
             else:
                 counts["unchanged"] += 1
     return dict(counts)
+
+
+def _by_normal_domain(accounts) -> dict[str, Account]:
+    """``accounts`` by their normalised domain. A row stored in Unicode before domains were normalised
+    (``bücher.de``; migration leads.0004 converts them) is found under ``xn--bcher-kva.de``; should both
+    forms be stored, the ASCII row is the one (as ``owners.AccountOwnerBackend`` reads them)."""
+    found: dict[str, Account] = {}
+    for account in sorted(accounts, key=lambda a: a.domain != normalize_domain(a.domain)):
+        found.setdefault(normalize_domain(account.domain), account)
+    return found
 
 
 def accounts_learn_owners() -> int:
@@ -117,11 +129,20 @@ def accounts_learn_owners() -> int:
         latest[(domain, rep_id)] = max(start, latest.get((domain, rep_id), start))
     changed = 0
     with transaction.atomic():
-        owned = set(Account.objects.filter(owner__isnull=False).values_list("domain", flat=True))
+        # in normalised form: an owned account stored in Unicode (``bücher.de``) owns ``xn--bcher-kva.de``
+        owned = Account.objects.filter(owner__isnull=False).values_list("domain", flat=True)
+        owned = {normalize_domain(domain) for domain in owned}
+        unowned = _by_normal_domain(Account.objects.filter(owner__isnull=True).only("pk", "domain"))
         for domain, counter in tally.items():
             if domain in owned:
                 continue
             rep_id = max(counter, key=lambda r: (counter[r], latest[(domain, r)]))
-            Account.objects.update_or_create(domain=domain, defaults={"owner_id": rep_id, "learned": True})
+            account = unowned.get(domain)
+            if account is None:
+                Account.objects.create(domain=domain, owner_id=rep_id, learned=True)
+            else:  # its row, whichever form it is stored in
+                Account.objects.filter(pk=account.pk).update(
+                    owner_id=rep_id, learned=True, updated_at=timezone.now()
+                )
             changed += 1
     return changed

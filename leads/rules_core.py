@@ -13,7 +13,9 @@ list), ``contains`` (text: case-insensitive substring; list answer: the item is 
 ``contains_all`` (multi-select answers against a list), ``starts_with`` / ``ends_with`` (text; a number on
 either side compares as its digits: postcode ``starts_with 8``), ``gt`` / ``gte`` / ``lt`` / ``lte`` (numbers;
 a non-number never matches), ``exists`` (value true/false). A missing field matches only ``not_equals``,
-``not_in`` and ``exists: false``.
+``not_in`` and ``exists: false``. ``email_domain`` is the IDNA ASCII form (``normalize_domain``), and so is
+a rule's value compared with it: a rule on ``bücher.de`` (saved before domains were normalised, or typed so)
+matches ``xn--bcher-kva.de``; ``contains`` / ``starts_with`` / ``ends_with`` match in either form.
 
 ``validate`` refuses, with the value's path, what could never match or would break the evaluator: a list or
 mapping for the one-value operators, a list item that is not one plain value (a nested list), and true/false
@@ -205,7 +207,32 @@ def matches(node: dict | None, facts: LeadFacts) -> bool:
     if "any" in node:
         children = node["any"]
         return not children or any(matches(child, facts) for child in children)
+    if node.get("field") == "email_domain":
+        return _compare_domain(node["op"], facts.get("email_domain"), node.get("value"))
     return _compare(node["op"], facts.get(node["field"]), node.get("value"))
+
+
+def _rule_domain(value: Any) -> Any:
+    """A rule's ``email_domain`` value in the form the fact has (``normalize_domain``); a list item by item.
+    Rules saved before domains were normalised hold ``bücher.de`` and still match ``xn--bcher-kva.de``."""
+    if isinstance(value, str):
+        return normalize_domain(value)
+    if isinstance(value, list | tuple):
+        return [normalize_domain(item) if isinstance(item, str) else item for item in value]
+    return value
+
+
+def _compare_domain(op: str, actual: Any, expected: Any) -> bool:
+    """``_compare`` for ``email_domain``: whole domains (``equals``, ``in`` …) in their normalised ASCII
+    form; a part of one (``contains``, ``starts_with``, ``ends_with``) in either form, since ``ü.de`` is no
+    substring of ``xn--bcher-kva.de`` but is one of ``bücher.de``."""
+    if op not in ("contains", "starts_with", "ends_with") or actual is _MISSING:
+        return _compare(op, actual, _rule_domain(expected))
+    if _compare(op, actual, _rule_domain(expected)):
+        return True
+    if not isinstance(actual, str) or not isinstance(expected, str):
+        return False
+    return _compare(op, unicode_domain(actual), unicodedata.normalize("NFKC", expected))
 
 
 # what to write instead of a list given to a one-value operator

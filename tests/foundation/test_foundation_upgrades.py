@@ -208,6 +208,80 @@ def test_assigned_entries_of_bookings_deleted_before_routing_0004_are_removed(at
 
 
 @pytest.mark.django_db(transaction=True)
+def test_account_domains_stored_in_unicode_before_leads_0004_become_ascii_and_merge(at_latest):
+    """Before domains were normalised ``Account.save`` only lower-cased: a CRM's account saved or imported
+    as ``bücher.de`` stayed in Unicode, and ``learn_account_owners`` (comparing the ASCII form) then added a
+    learned ``xn--bcher-kva.de`` for the host of the history, which the owner lookup prefers: the domain's
+    leads went to that host instead of the account's owner, and re-importing the CSV added a duplicate.
+    leads 0004 must store every domain in ASCII and merge rows that become one domain, keeping the row an
+    admin or the CRM set (not learned), its blanks filled from the merged row. Failed before the fix (no
+    such migration)."""
+    apps = migrate_to([("leads", "0003_disqualify_message_length")])
+    Rep = apps.get_model("routing", "Rep")
+    Account = apps.get_model("leads", "Account")
+    ana = Rep.objects.create(name="Ana", email="ana@example.com", timezone="UTC")
+    ben = Rep.objects.create(name="Ben", email="ben@example.com", timezone="UTC")
+    Account.objects.create(domain="bücher.de", name="Bücher", owner=ana)  # the CRM's, stored in Unicode
+    Account.objects.create(domain="xn--bcher-kva.de", crm_id="C-7", owner=ben, learned=True)  # learned
+    Account.objects.create(domain="пример.рф", name="Пример")  # alone: only converted
+    Account.objects.create(domain="acme.io", owner=ben)  # ASCII already: unchanged
+
+    migrate_latest()
+
+    from leads.models import Account as Current
+    from leads.owners import AccountOwnerBackend
+
+    assert sorted(Current.objects.values_list("domain", "name", "crm_id", "owner_id", "learned")) == [
+        ("acme.io", "", "", ben.pk, False),
+        ("xn--bcher-kva.de", "Bücher", "C-7", ana.pk, False),
+        ("xn--e1afmkfd.xn--p1ai", "Пример", "", None, False),
+    ]
+    match = AccountOwnerBackend().owner_for(email="lee@bücher.de", domain="xn--bcher-kva.de")
+    assert match is not None and match.rep_id == ana.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_members_and_meeting_types_beyond_the_bounds_of_routing_0007_and_booking_0015_are_clamped(at_latest):
+    """routing 0007 (member weight 0.01–1000, adjustment ±1e6) and booking 0015 (minimum notice at most a
+    year) only added validators: a member weighted 5000, valid before (``> 0``), kept it, ``export_config``
+    wrote it and importing that very export was refused, so the documented round trip (docs/config.md)
+    broke on upgraded data. routing 0008 and booking 0016 must bring stored rows into the bounds, and a
+    member changed gets a manual-adjustment (``adjusted``) ledger entry naming the change. Failed before the
+    fix (no such migrations)."""
+    apps = migrate_to([("routing", "0007_member_bounds"), ("booking", "0015_meeting_type_bounds")])
+    rep, pool, meeting_type = base_rows(apps)
+    PoolMember = apps.get_model("routing", "PoolMember")
+    heavy = PoolMember.objects.create(pool=pool, rep=rep, weight=5000.0, adjustment=-5e6)
+    Rep = apps.get_model("routing", "Rep")
+    other = Rep.objects.create(name="Ben", email="ben@example.com", timezone="UTC")
+    light = PoolMember.objects.create(pool=pool, rep=other, weight=0.001, adjustment=3.0)
+    third = Rep.objects.create(name="Cara", email="cara@example.com", timezone="UTC")
+    fine = PoolMember.objects.create(pool=pool, rep=third, weight=2.0, adjustment=7.0)
+    MeetingType = apps.get_model("booking", "MeetingType")
+    MeetingType.objects.filter(pk=meeting_type.pk).update(minimum_notice_minutes=10**7)
+
+    migrate_latest()
+
+    from booking.models import MeetingType as CurrentMeetingType
+    from routing.configfile import config_export, config_import, dump_document, load_document, parse_config
+    from routing.models import LedgerEntry
+    from routing.models import PoolMember as Member
+
+    members = {m.pk: (m.weight, m.adjustment) for m in Member.objects.all()}
+    assert members == {heavy.pk: (1000.0, -1e6), light.pk: (0.01, 3.0), fine.pk: (2.0, 7.0)}
+    assert CurrentMeetingType.objects.get(pk=meeting_type.pk).minimum_notice_minutes == 365 * 24 * 60
+    entries = {e.rep_id: (e.kind, e.delta, e.reason) for e in LedgerEntry.objects.all()}
+    assert entries == {
+        rep.pk: ("adjusted", 4e6, "brought into bounds by migration routing.0008: weight 5000 → 1000, "
+                 "adjustment -5e+06 → -1e+06"),
+        other.pk: ("adjusted", 0.0, "brought into bounds by migration routing.0008: weight 0.001 → 0.01"),
+    }  # fmt: skip
+    export = dump_document(config_export())
+    changes = config_import(config=parse_config(load_document(export)), dry_run=True)
+    assert changes == [], f"an unchanged export, imported: {changes}"
+
+
+@pytest.mark.django_db(transaction=True)
 def test_sqlite_a_table_rebuild_of_bookings_runs_without_the_triggers(at_latest):
     """booking.triggers says SQLite *drops* a table's triggers when Django rebuilds the table in a later
     migration, and ``post_migrate`` puts them back. It does not get that far: the copy triggers on

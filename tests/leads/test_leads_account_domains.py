@@ -11,8 +11,9 @@ from io import StringIO
 import pytest
 
 from booking.models import Booking, BookingHost
-from leads.accounts import AccountImportError, accounts_import
+from leads.accounts import AccountImportError, accounts_import, accounts_learn_owners
 from leads.models import Account, Lead, RoutingRule
+from leads.owners import AccountOwnerBackend
 from leads.rules_core import LeadFacts, email_domain, is_free_mail, matches, unicode_domain
 from tests.leads.conftest import lead_body
 
@@ -133,3 +134,64 @@ def test_the_admin_stores_a_domain_as_the_importer_does(client, django_user_mode
     assert refused.status_code == 200 and "gmail.com is a free-mail domain" in refused.content.decode()
     again = client.post("/admin/leads/account/add/", {**form, "domain": "XN--BCHER-KVA.de"})
     assert again.status_code == 200 and Account.objects.count() == 1  # the same account: unique
+
+
+# --- accounts stored in Unicode before domains were normalised (migration leads.0004 converts them; the code
+# paths below find a row it missed too). Each test failed before its fix.
+
+
+def completed_meeting(demo, rep, email: str) -> None:
+    start = dt.datetime(2026, 2, 1, 10, tzinfo=dt.UTC)
+    booking = Booking.objects.create(
+        meeting_type=demo, pool=demo.pool, start=start, end=start + dt.timedelta(minutes=30),
+        prospect_name="Kim", prospect_email=email, prospect_timezone="UTC",
+        manage_token_hash=f"t-{email}", status=Booking.Status.COMPLETED,
+    )  # fmt: skip
+    BookingHost.objects.create(booking=booking, rep=rep, blocked_start=start, blocked_end=booking.end)
+
+
+def test_learn_account_owners_keeps_the_owner_of_an_account_stored_in_unicode(demo, reps):
+    """The CRM's account ``bücher.de`` owned by Cara was stored in Unicode before ``Account.save``
+    normalised domains. ``learn_account_owners`` fills only *unowned* domains: it must see that
+    ``xn--bcher-kva.de`` (the normalised domain of the history's bookings, hosted by Ben) is Cara's
+    ``bücher.de``, create no second, learned account for Ben, and leave bücher.de's leads with their owner.
+    Before the fix it created that account, which the owner lookup prefers."""
+    Account.objects.bulk_create(
+        [Account(domain="bücher.de", name="Bücher", owner=reps["cara"])]
+    )  # an old row
+    completed_meeting(demo, reps["ben"], "kim@bücher.de")
+
+    assert accounts_learn_owners() == 0
+    assert list(Account.objects.values_list("domain", "owner", "learned")) == [
+        ("bücher.de", reps["cara"].pk, False)
+    ]
+    match = AccountOwnerBackend().owner_for(email="lee@bücher.de", domain=email_domain("lee@bücher.de"))
+    assert match is not None and match.rep_id == reps["cara"].pk
+
+
+def test_learn_account_owners_fills_an_unowned_account_stored_in_unicode(demo, reps):
+    """An unowned account stored in Unicode is the domain's account: learning gives it the owner rather
+    than creating a second account beside it."""
+    Account.objects.bulk_create([Account(domain="bücher.de", name="Bücher")])  # an old row
+    completed_meeting(demo, reps["ben"], "kim@bücher.de")
+
+    assert accounts_learn_owners() == 1
+    assert list(Account.objects.values_list("name", "owner", "learned")) == [("Bücher", reps["ben"].pk, True)]
+
+
+def test_reimporting_the_accounts_csv_finds_an_account_stored_in_unicode(reps):
+    """The accounts CSV imported before domains were normalised stored ``bücher.de`` as exported (Unicode).
+    Importing the very same file again reports it ``unchanged`` (docs/routing-rules.md) and keeps one
+    account; a changed row updates that account (and stores its domain in ASCII). Before the fix the
+    importer looked the row up only in its ASCII form, created a second account and reported ``created``."""
+    cara = reps["cara"]
+    Account.objects.bulk_create([Account(domain="bücher.de", name="Bücher", owner=cara)])  # an old row
+    csv = f"domain,name,crm_id,owner_email\nbücher.de,Bücher,,{cara.email}\n"
+    assert accounts_import(StringIO(csv)) == {"created": 0, "updated": 0, "unchanged": 1}
+    assert Account.objects.count() == 1
+
+    changed = f"domain,name,crm_id,owner_email\nxn--bcher-kva.de,Bücher GmbH,42,{cara.email}\n"
+    assert accounts_import(StringIO(changed)) == {"created": 0, "updated": 1, "unchanged": 0}
+    assert list(Account.objects.values_list("domain", "name", "crm_id")) == [
+        ("xn--bcher-kva.de", "Bücher GmbH", "42")
+    ]

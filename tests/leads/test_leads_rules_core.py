@@ -306,3 +306,40 @@ def test_points_beyond_the_limit_are_refused_and_a_stored_model_scores_a_finite_
     ]
     total, hits = rules_core.lead_score(huge, rules_core.LeadFacts())
     assert total == 2 * rules_core.POINTS_LIMIT and [h["points"] for h in hits] == [1e6, 1e6]
+
+
+@pytest.mark.parametrize(
+    ("op", "value", "expected"),
+    [
+        ("equals", "bücher.de", True),
+        ("equals", " BÜCHER.de", True),
+        ("not_equals", "bücher.de", False),
+        ("in", ["acme.io", "bücher.de"], True),
+        ("not_in", ["bücher.de"], False),
+        ("equals", "xn--bcher-kva.de", True),
+        ("contains", "ücher", True),  # a part of the Unicode form
+        ("contains", "bcher-kva", True),  # a part of the ASCII form
+        ("ends_with", "ücher.de", True),
+        ("starts_with", "bü", True),
+        ("starts_with", "xn--", True),
+        ("equals", "straße.de", True),  # ß stays a letter of its own (not "ss"): the same normalisation
+        ("equals", "strasse.de", False),
+    ],
+)
+def test_an_email_domain_rule_saved_in_unicode_still_matches(op, value, expected):
+    """A rule saved before domains were normalised (``email_domain equals bücher.de``, ``in [bücher.de]``, a
+    text operator) matched kim@bücher.de and still does, now that ``email_domain`` is the IDNA ASCII form:
+    the rule's value is compared in the same form (only for ``email_domain``). Before the fix such a rule,
+    valid and saveable, silently never matched again."""
+    domain = "straße.de" if "stra" in str(value) else "bücher.de"
+    facts = LeadFacts(email=f"kim@{domain}", timezone="Europe/Berlin")
+    condition = c("email_domain", op, value)
+    assert validate(condition) == []
+    assert matches(condition, facts) is expected
+
+
+def test_only_the_email_domain_field_is_normalised():
+    assert not matches(
+        c("answers.site", "equals", "bücher.de"), LeadFacts(answers={"site": "xn--bcher-kva.de"})
+    )
+    assert matches(c("email", "ends_with", "@bücher.de"), LeadFacts(email="kim@bücher.de"))
