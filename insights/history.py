@@ -152,3 +152,23 @@ def held_after(moves: Iterable[LedgerMove]) -> tuple[dict[int, list[datetime]], 
             if n > 0:
                 by_rep.setdefault(rep_id, []).extend([at] * n)
     return out
+
+
+def charges_taken_back(history: Sequence) -> list[tuple[datetime, int, int | None]]:
+    """A lead's charges taken back by routings by hand, from its decision history
+    (``Lead.decision["history"]``, written by ``leads.manual.lead_route_by_hand``): per ``routed_by_hand``
+    item that took a charge back (``credit_from``: its rep), the instant the credit moved (its ``at``), that
+    rep and the charge's ledger entry as ``leads.manual.lead_charge`` found it: the ``ledger_entry`` of the
+    latest item before that names one, None for the lead's instant route. The take-back entry itself is
+    dated at the charge (``routing.services.ledger_taken_back``), so this is where the instant of the move
+    is kept."""
+    out: list[tuple[datetime, int, int | None]] = []
+    charge = None
+    for e in history:
+        if not isinstance(e, dict):
+            continue
+        if e.get("action") == "routed_by_hand" and isinstance(e.get("credit_from"), int) and e.get("at"):
+            out.append((instant_of(e["at"]), e["credit_from"], charge))
+        if isinstance(e.get("ledger_entry"), int):
+            charge = e["ledger_entry"]
+    return out

@@ -18,8 +18,8 @@ from django.db.models import Max, Q
 
 from booking.models import Booking, BookingHost, MeetingType
 from calendars.selectors import busy_timeline
-from insights.history import held_after, instant_of, ledger_moves, no_show_changes
-from insights.sim_types import Move
+from insights.history import charges_taken_back, held_after, instant_of, ledger_moves, no_show_changes
+from insights.sim_types import LedgerMove, Move
 from insights.simulator import Lead, Policy, PriorBooking
 from routing.configfile import ConfigInvalid, load_document, parse_config
 from routing.core import Interval
@@ -172,42 +172,74 @@ def _instant(pool: Pool, rep_ids: list[int]):
     )
 
 
-def _counting(rows) -> list[tuple[datetime, int]]:
-    """``(created_at, rep_id)`` of the assignments without a booking among ``rows`` (ledger entries, in
-    order) that still count: one taken back (``routing.ledger.TAKEN_BACK``: a -1 entry of the same rep at
-    the same instant; the lead was routed by hand to another rep) is dropped with it, as ``pool_ledger``
-    sums them."""
-    taken_back = Counter()
-    kept = []
+def _moments_taken_back(pool: Pool, rep_ids: list[int]) -> dict[tuple[datetime, int], list[datetime]]:
+    """``(created_at, rep_id)`` of each assignment without a booking taken back by a routing by hand → the
+    instants the credit actually moved, sorted. The take-back entry is dated at the charge
+    (``routing.services.ledger_taken_back``, for the live ledger's periods); the instant of the move is the
+    ``at`` of the lead's ``routed_by_hand`` history item (``insights.history.charges_taken_back``)."""
+    from leads.instant import INSTANT_REASON
+    from leads.models import Lead as LeadRow
+
+    members, found = set(rep_ids), []
+    for pk, decision in LeadRow.objects.filter(pool=pool, decision__has_key="manual").values_list(
+        "pk", "decision"
+    ):
+        history = decision.get("history") if isinstance(decision, dict) else None
+        for moment, rep_id, entry in charges_taken_back(history if isinstance(history, list) else ()):
+            if rep_id in members:  # the charge: a hand-routing's entry, else the instant route's
+                found.append((moment, rep_id, entry if entry is not None else f"{INSTANT_REASON}: lead {pk}"))
+    if not found:
+        return {}
+    pks = [ref for _m, _r, ref in found if isinstance(ref, int)]
+    reasons = [ref for _m, _r, ref in found if isinstance(ref, str)]
+    charges = _instant(pool, rep_ids).filter(Q(pk__in=pks) | Q(reason__in=reasons))
+    by_ref = {}
+    for pk, reason, rep_id, created_at in charges.values_list("pk", "reason", "rep_id", "created_at"):
+        by_ref[pk] = by_ref[(reason, rep_id)] = (created_at, rep_id)
+    out: dict[tuple[datetime, int], list[datetime]] = defaultdict(list)
+    for moment, rep_id, ref in found:
+        charge = by_ref.get(ref if isinstance(ref, int) else (ref, rep_id))
+        if charge is not None and charge[1] == rep_id:
+            out[charge].append(moment)
+    return {key: sorted(moments) for key, moments in out.items()}
+
+
+def _unbooked(pool: Pool, rep_ids: list[int], *, start: datetime, end: datetime):
+    """The assignments without a booking made before ``end`` (``_instant``) as the replay reads them: those
+    made before ``start`` that counted at ``start`` (for the starting ledger), those made in ``[start, end)``
+    (``Policy.instant``), each ``(created_at, rep_id)`` in order, and the take-backs in ``[start, end)``
+    (``LedgerMove``). A charge taken back (``routing.ledger.TAKEN_BACK``: a -1 entry of the same rep at the
+    same instant; its lead was routed by hand to another rep) counts until the instant the credit moved
+    (``_moments_taken_back``), where a move takes it back, as the live ledger read it then; one taken back
+    before ``start`` is dropped with its take-back, as ``pool_ledger`` sums them, and so is one whose moment
+    is not recorded (a lead without that history)."""
+    unbooked = Q(kind=LedgerEntry.Kind.ASSIGNED) | Q(kind=LedgerEntry.Kind.REASSIGNED_FROM)
+    rows = (
+        LedgerEntry.objects.filter(
+            unbooked, pool=pool, rep_id__in=rep_ids, booking__isnull=True, created_at__lt=end
+        )
+        .order_by("created_at", "pk")
+        .values_list("created_at", "rep_id", "kind")
+    )
+    taken_back, charges = Counter(), []
     for at, rep_id, kind in rows:
         if kind == LedgerEntry.Kind.REASSIGNED_FROM:
             taken_back[(at, rep_id)] += 1
         else:
-            kept.append((at, rep_id))
-    counting = []
-    for at, rep_id in kept:
+            charges.append((at, rep_id))
+    moments = _moments_taken_back(pool, rep_ids) if taken_back else {}
+    before, during, moves = [], [], []
+    for at, rep_id in charges:
         if taken_back[(at, rep_id)] > 0:
             taken_back[(at, rep_id)] -= 1
-        else:
-            counting.append((at, rep_id))
-    return counting
-
-
-def _unbooked(pool: Pool, rep_ids: list[int]):
-    """``_instant``'s entries and those that took one back, oldest first, as ``_counting`` reads them."""
-    unbooked = Q(kind=LedgerEntry.Kind.ASSIGNED) | Q(kind=LedgerEntry.Kind.REASSIGNED_FROM)
-    return (
-        LedgerEntry.objects.filter(unbooked, pool=pool, rep_id__in=rep_ids, booking__isnull=True)
-        .order_by("created_at", "pk")
-        .values_list("created_at", "rep_id", "kind")
-    )
-
-
-def _instant_in(pool: Pool, rep_ids: list[int], *, start: datetime, end: datetime) -> tuple:
-    """``(created_at, rep_id)`` of the assignments without a booking made in ``[start, end)`` that still
-    count, in order (one taken back is left out entirely, as a booking's host row reassigned away)."""
-    rows = _unbooked(pool, rep_ids).filter(created_at__gte=start, created_at__lt=end)
-    return tuple(_counting(rows))
+            known = moments.get((at, rep_id))
+            moment = known.pop(0) if known else at
+            if moment <= at or moment < start:  # not recorded, or taken back before the period
+                continue
+            if moment < end:
+                moves.append(LedgerMove(moment, rep_id, at, False, stamp=False))  # it stays the last one
+        (before if at < start else during).append((at, rep_id))
+    return before, tuple(during), moves
 
 
 def _rebuilt(pool: Pool, rep_ids: list[int], *, start: datetime, end: datetime):
@@ -240,10 +272,13 @@ def _rebuilt(pool: Pool, rep_ids: list[int], *, start: datetime, end: datetime):
     return pks, tuple(moves)
 
 
-def _ledger_before(pool: Pool, rep_ids: list[int], start: datetime, *, rebuilt: set[int]):
+def _ledger_before(
+    pool: Pool, rep_ids: list[int], start: datetime, *, rebuilt: set[int], instant: list[tuple[datetime, int]]
+):
     """The fairness ledger at ``start`` from the bookings decided before it that have not changed since
-    (``rebuilt``: those that have, whose history ``_rebuilt`` replays), the assignments without a booking and
-    the "joined" deltas: counted assignment instants, last assignment and "joined" deltas per rep."""
+    (``rebuilt``: those that have, whose history ``_rebuilt`` replays), the assignments without a booking
+    (``instant``: those that counted at ``start``, from ``_unbooked``) and the "joined" deltas: counted
+    assignment instants, last assignment and "joined" deltas per rep."""
     hosts = BookingHost.objects.filter(
         booking__pool=pool, booking__created_at__lt=start, booking__updated_at__lt=start, rep_id__in=rep_ids
     ).exclude(released=BookingHost.Released.REASSIGNED)
@@ -263,9 +298,9 @@ def _ledger_before(pool: Pool, rep_ids: list[int], start: datetime, *, rebuilt: 
     last = {r["rep_id"]: r["m"] for r in hosts.values("rep_id").annotate(m=Max("assigned_at"))}
     # assignments without a booking (instant routes, leads routed by hand) count like bookings, in the
     # fairness period of each instant (the simulator filters ``events`` by period), as ``pool_ledger`` does
-    # (less those taken back; the rep keeps one as its last assignment, as ``pool_ledger`` reads them)
-    before = _unbooked(pool, rep_ids).filter(created_at__lt=start)
-    for at, rid in _counting(before):
+    # (less those taken back before ``start``; the rep keeps one as its last assignment, as ``pool_ledger``
+    # reads them)
+    for at, rid in instant:
         events[rid].append(at)
     for rid, at in _instant(pool, rep_ids).filter(created_at__lt=start).values_list("rep_id", "created_at"):
         if rid not in last or at > last[rid]:
@@ -314,7 +349,8 @@ def current_policy(
     ``[start, end + horizon)`` (the longest horizon of the pool's and the replayed bookings' meeting types, at
     least to the latest replayed start) without the bookings in ``replayed``, the fairness ledger as it
     stood at ``start`` with the recorded changes of bookings decided before it (``ledger_moves``), and the
-    assignments without a booking made in ``[start, end)`` (replayed at their instant). ``as_synced``
+    assignments without a booking made in ``[start, end)`` (replayed at their instant; a take-back at the
+    instant the lead was routed by hand, as a ledger move: ``_unbooked``). ``as_synced``
     (replay): synced busy time as it was known at ``start``, its later changes in ``busy_events``; else
     today's rows throughout. ``from_joined`` (replay): each member takes part from its ``joined_at``
     (``members_since``); else (a synthetic stream: what would the pool as it is do) throughout."""
@@ -349,7 +385,8 @@ def current_policy(
         for rid, m in members.items()
     )
     rebuilt, moves = _rebuilt(pool, list(members), start=start, end=end)
-    events, last, joined = _ledger_before(pool, list(members), start, rebuilt=rebuilt)
+    before, instant, taken_back = _unbooked(pool, list(members), start=start, end=end)
+    events, last, joined = _ledger_before(pool, list(members), start, rebuilt=rebuilt, instant=before)
     counted, assigned = held_after(m for m in moves if m.at < start)  # the rebuilt bookings at ``start``
     for rid, instants in counted.items():
         events[rid] = sorted([*events.get(rid, ()), *instants])
@@ -370,10 +407,10 @@ def current_policy(
         count_cancellations=pool.count_cancellations,
         count_no_shows=pool.count_no_shows,
         prior_cancelled=_prior_cancelled(pool, list(members), start=start, replayed=replayed),
-        ledger_moves=tuple(m for m in moves if m.at >= start),
+        ledger_moves=tuple(sorted([*(m for m in moves if m.at >= start), *taken_back], key=lambda m: m.at)),
         moved_assignments=assigned,
         members_since={rid: row.joined_at for rid, row in state.members.items()} if from_joined else {},
-        instant=_instant_in(pool, list(members), start=start, end=end),
+        instant=instant,
         busy_events=busy_events,
     )
 

@@ -35,7 +35,9 @@ class LedgerMove:
     stops counting for fairness (``counts``) and being one of the rep's assignments, the latest of which is
     its last assignment (``stamp``). ``insights.history.ledger_moves`` reads them from the booking's
     decision history: its decision, reschedules that routed it again, reassignments, cancellation and
-    no-shows."""
+    no-shows. Also an assignment without a booking taken back at the instant its lead was routed by hand to
+    another rep (``insights.selectors._unbooked``: ``gained`` and ``stamp`` false, the rep keeps it as its
+    last assignment, as ``routing.ledger.pool_ledger`` reads it)."""
 
     at: datetime
     rep_id: int
@@ -65,16 +67,18 @@ class Policy:
     prior_cancelled: tuple[PriorBooking, ...] = ()
     # replay: the ledger changes in the period of the bookings decided before it and changed since
     # (reschedules that routed them again, reassignments, cancellations, no-shows), in order, applied at their
-    # instant; and per rep with such bookings, their assignment instants at the start and its latest other
-    # one (``ledger_events`` and ``last_assigned`` hold them too): a move may take one back, and the rep's
-    # last assignment is then the latest left
+    # instant, with the take-backs of assignments without a booking (their lead routed by hand to another
+    # rep) at the instant the credit moved; and per rep with such bookings, their assignment instants at the
+    # start and its latest other one (``ledger_events`` and ``last_assigned`` hold them too): a move may
+    # take one back, and the rep's last assignment is then the latest left
     ledger_moves: tuple[LedgerMove, ...] = ()
     moved_assignments: dict[int, list[datetime]] = field(default_factory=dict)
     # replay: when each member joined the pool (``PoolMember.joined_at``): it is offered and routed leads
     # (and reschedules) decided from then on only
     members_since: dict[int, datetime] = field(default_factory=dict)
     # assignments without a booking (instant routes, leads routed by hand) made in the period, in order:
-    # (instant, rep id); not re-decided, each counts for its rep from its instant under every policy
+    # (instant, rep id); not re-decided, each counts for its rep from its instant under every policy (one
+    # taken back since: until its take-back in ``ledger_moves``)
     instant: tuple[tuple[datetime, int], ...] = ()
     # replay: synced busy time that appeared (a sync stored it) or disappeared (a later sync removed it) in
     # the period, in order: (instant, rep id, interval, appears); applied under every policy

@@ -9,10 +9,10 @@ the lead's recorded route (``leads.tokens.Route.restrict``, as ``booking.service
 Recorded cancellations free their slot at their cancellation instant (and leave the ledger unless the pool
 counts cancellations); recorded no-shows leave the ledger at their instant unless the pool counts no-shows;
 recorded reschedules move their booking at their instant; recorded assignments without a booking count for
-their rep from their instant; the ledger changes of bookings decided before the period
-(``Policy.ledger_moves``) apply at theirs; a member takes part from the instant it joined the pool
-(``Policy.members_since``); synced busy time appears and disappears at its recorded sync instants
-(``Policy.busy_events``). Routing one lead and moving a booking are in
+their rep from their instant (one taken back, until the ledger move of its take-back); the ledger changes
+of bookings decided before the period (``Policy.ledger_moves``) apply at theirs; a member takes part from
+the instant it joined the pool (``Policy.members_since``); synced busy time appears and disappears at its
+recorded sync instants (``Policy.busy_events``). Routing one lead and moving a booking are in
 ``insights.sim_steps``; types and the outcome summary in ``insights.sim_types``.
 """
 

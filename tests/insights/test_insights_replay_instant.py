@@ -1,7 +1,7 @@
 """Replay with assignments without a booking (``POST /api/v1/route``, leads routed by hand): those made before
 the period start the ledger (within the fairness period, as ``routing.ledger.pool_ledger`` counts them),
 those inside it count for their rep from their instant, under every policy; one taken back (the lead was
-routed by hand to another rep) counts for neither."""
+routed by hand to another rep) counts until the instant the credit moved, as the live ledger read it then."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from booking.models import Booking
 from booking.services import booking_create
 from insights.selectors import current_policy, replay_bookings, replay_leads
 from insights.services import simulation_run
+from insights.sim_types import LedgerMove
 from insights.simulator import simulate
 from leads.manual import lead_route_by_hand
 from leads.models import Lead, RoutingRule
@@ -131,12 +132,87 @@ def test_an_instant_lead_routed_by_hand_counts_for_its_new_rep_in_the_ledger_and
     assert (first, second) == (reps[0].pk, reps[1].pk)
 
     policy, leads = replay(pool, at(2, 0), at(9, 0))
-    assert policy.instant == ((at(2, 10, 30), reps[2].pk),)  # Ben's, taken back, is left out
+    assert policy.instant == ((at(2, 10), reps[1].pk), (at(2, 10, 30), reps[2].pk))
+    # Ben's counts until 10:30, when the routing by hand takes it back (he keeps it as his last assignment)
+    assert policy.ledger_moves == (LedgerMove(at(2, 10, 30), reps[1].pk, at(2, 10), False, stamp=False),)
     out = simulate(policy, leads)
     assert out.assignments == [(first,), (second,)] and out.reproduced == 2
-    with_bens = replace(policy, instant=((at(2, 10), reps[1].pk), *policy.instant))
-    assert simulate(with_bens, leads).assignments[1] == (reps[0].pk,)  # the test can fail
+    kept = replace(policy, ledger_moves=())  # had Ben kept the lead: the test can fail
+    assert simulate(kept, leads).assignments[1] == (reps[0].pk,)
 
     later, _leads = replay(pool, at(2, 10, 45), at(9, 0))  # the ledger as it stood before the booking
     assert {rid: len(events) for rid, events in later.ledger_events.items()} == ledger.raw
     assert later.last_assigned == ledger.last_assigned  # Ben keeps 10:00 as his last assignment
+
+
+def test_replay_starting_ledger_keeps_an_instant_charge_taken_back_only_after_the_start(
+    api, meeting_type, reps
+):
+    """An instant route on Monday 10:00 gives Ana a lead; on Wednesday an admin routes that lead by hand to
+    Ben. The replay of the period from Tuesday 00:00 starts from the ledger as it stood then
+    (docs/insights.md: "the starting ledger equals the live ledger"): Ana's charge counts in it, though its
+    take-back entry is dated at the charge (Monday), since the credit moved only on Wednesday, where the
+    replay takes it back. Failed before the fix: the starting ledger paired the charge with its backdated
+    take-back and had no charge for Ana at all."""
+    pool = meeting_type.pool
+    ana = route_now(api, at(2, 10))
+    live_at_start = pool_ledger(pool, [r.pk for r in reps], now=at(3, 0)).raw
+    assert live_at_start == {ana: 1}
+    lead = Lead.objects.get(booking__isnull=True)
+    other = next(r.pk for r in reps if r.pk != ana)
+    with time_machine.travel(at(4, 10), tick=False):
+        lead_route_by_hand(lead_id=lead.pk, rep_id=other, code="rep_unavailable", note="on holiday")
+
+    policy = current_policy(pool, start=at(3, 0), end=at(9, 0), replayed=[])
+    assert {rid: len(events) for rid, events in policy.ledger_events.items()} == live_at_start
+    assert policy.ledger_moves == (LedgerMove(at(4, 10), ana, at(2, 10), False, stamp=False),)
+    assert policy.instant == ((at(4, 10), other),)  # the new rep's charge, made by the routing by hand
+    # a replay ending before the routing by hand leaves the take-back out
+    assert current_policy(pool, start=at(3, 0), end=at(4, 10), replayed=[]).ledger_moves == ()
+
+
+def test_replay_reproduces_a_booking_made_while_an_instant_lead_was_not_yet_routed_by_hand(
+    api, meeting_type, reps
+):
+    """Ana takes a booking at 09:00, an instant route at 10:00 gives Ben a lead, so the booking at 11:00 goes
+    to Cy (Ana 1, Ben 1, Cy 0). At 12:00 an admin routes Ben's lead by hand to Ana. The replay of the day,
+    under the policy that was live, reproduces both bookings (docs/insights.md: "reproduces the live hosts
+    exactly"): Ben's charge counts from 10:00 until 12:00. Failed before the fix: the replay dropped Ben's
+    charge entirely (paired with its take-back, dated at the charge), so at 11:00 Ben looked free of leads
+    and got the second booking."""
+    first = create(meeting_type, at(3, 9), at(2, 9), 1)
+    ben = route_now(api, at(2, 10))
+    second = create(meeting_type, at(3, 10), at(2, 11), 2)
+    assert (first, ben, second) == (reps[0].pk, reps[1].pk, reps[2].pk)
+    lead = Lead.objects.get(booking__isnull=True)
+    with time_machine.travel(at(2, 12), tick=False):
+        lead_route_by_hand(lead_id=lead.pk, rep_id=reps[0].pk, code="rep_unavailable", note="on a call")
+
+    policy, leads = replay(meeting_type.pool, at(2, 0), at(9, 0))
+    out = simulate(policy, leads)
+    assert out.assignments == [(first,), (second,)] and out.reproduced == 2
+
+
+def test_a_lead_routed_by_hand_twice_takes_each_charge_back_at_its_own_instant(api, meeting_type, reps):
+    """An instant route at 10:00 gives a rep a lead; at 10:30 it is routed by hand to a second rep, at 12:00
+    to a third: the first charge is taken back at 10:30, the second (the first routing by hand's) at 12:00.
+    A replay from 11:00 starts from the live ledger at 11:00 (the second rep's charge counts) and takes it
+    back at 12:00; a replay of the day takes each back at its instant."""
+    first = route_now(api, at(2, 10))
+    second, third = [r.pk for r in reps if r.pk != first]
+    lead_id = Lead.objects.get(booking__isnull=True).pk
+    pool, ids = meeting_type.pool, [r.pk for r in reps]
+    with time_machine.travel(at(2, 10, 30), tick=False):
+        lead_route_by_hand(lead_id=lead_id, rep_id=second, code="rep_unavailable", note="on a call")
+    live = pool_ledger(pool, ids, now=at(2, 11)).raw  # the live ledger at 11:00
+    assert live == {second: 1}
+    with time_machine.travel(at(2, 12), tick=False):
+        lead_route_by_hand(lead_id=lead_id, rep_id=third, code="rep_unavailable", note="on holiday")
+
+    policy = current_policy(pool, start=at(2, 11), end=at(9, 0), replayed=[])
+    assert {rid: len(events) for rid, events in policy.ledger_events.items()} == live
+    assert policy.ledger_moves == (LedgerMove(at(2, 12), second, at(2, 10, 30), False, stamp=False),)
+    assert policy.instant == ((at(2, 12), third),)
+    whole = current_policy(pool, start=at(2, 0), end=at(9, 0), replayed=[])
+    assert whole.instant == ((at(2, 10), first), (at(2, 10, 30), second), (at(2, 12), third))
+    assert [(m.at, m.rep_id) for m in whole.ledger_moves] == [(at(2, 10, 30), first), (at(2, 12), second)]
