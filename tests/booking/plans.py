@@ -39,7 +39,7 @@ def index_pages(sql: str, params: list, table: str) -> int:
 
 def _pages(plan_sql: str, params: list, table: str) -> int:
     with connection.cursor() as cursor:
-        cursor.execute(plan_sql, params)
+        cursor.execute(plan_sql, params or None)  # None: a text with its arguments in it, as it is
         plan = cursor.fetchone()[0]
     todo, pages = [(json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]], 0
     while todo:
@@ -63,18 +63,24 @@ def _pages(plan_sql: str, params: list, table: str) -> int:
 def generic_index_pages(sql: str, params: list, table: str) -> int:
     """``index_pages`` for ``sql`` as a prepared statement's generic plan: the plan a server keeps for a
     statement it runs often (psycopg prepares it; PostgreSQL plans it once, without the parameters' values,
-    with the statistics of that moment, perhaps none)."""
+    with the statistics of that moment, perhaps none). The ``EXECUTE``'s arguments are written into its text
+    (``EXECUTE`` takes no bind parameters, and the connection may bind on the server)."""
+    import psycopg
+
     count = sql.count("%s")
     text = sql
     for n in range(1, count + 1):
         text = text.replace("%s", f"${n}", 1)
+    arguments = ", ".join(["%s"] * count)
+    execute = psycopg.ClientCursor(connection.connection).mogrify(
+        f"EXECUTE baton_generic({arguments})", params
+    )
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
         cursor.execute(f"PREPARE baton_generic AS {text}")
-        try:
-            arguments = ", ".join(["%s"] * count)
-            plan_sql = f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE baton_generic({arguments})"
-            return _pages(plan_sql, params, table)
-        finally:
+    try:
+        return _pages(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {execute}", [], table)
+    finally:
+        with connection.cursor() as cursor:
             cursor.execute("DEALLOCATE baton_generic")
             cursor.execute("SET LOCAL plan_cache_mode = auto")
