@@ -7,6 +7,8 @@ import datetime as dt
 import pytest
 from django.db.models.signals import post_save
 
+from booking.models import Booking
+from booking.services import booking_create
 from routing.models import PoolMember
 from tests.booking.booking_factories import NOW, make_meeting_type, make_pool, make_rep
 
@@ -62,3 +64,16 @@ def now():
 def at(day: int, hour: int, minute: int = 0) -> dt.datetime:
     """An instant in March 2026, UTC."""
     return dt.datetime(2026, 3, day, hour, minute, tzinfo=dt.UTC)
+
+
+def create(meeting_type, start, now, n, route=None):
+    """A booking made at ``now`` (as live routing made it), and its manage token."""
+    result = booking_create(
+        meeting_type=meeting_type, start=start, name=f"P{n}", email=f"p{n}@example.org",
+        timezone="Europe/Berlin", now=now, route=route,
+    )  # fmt: skip
+    return Booking.objects.get(pk=result.body["id"]), result.body["manage_url"].rsplit("/", 1)[-1]
+
+
+def hosts_of(booking) -> set[int]:
+    return set(booking.hosts.filter(active=True).values_list("rep_id", flat=True))

@@ -8,27 +8,14 @@ from __future__ import annotations
 
 import pytest
 
-from booking.models import Booking
-from booking.services import booking_cancel, booking_create, booking_reschedule
+from booking.services import booking_cancel, booking_reschedule
 from calendars.models import BusyInterval
 from insights.services import simulation_run
 from leads.tokens import Route
 from tests.booking.booking_factories import make_meeting_type, make_pool, make_rep
-from tests.insights.conftest import at
+from tests.insights.conftest import at, create, hosts_of
 
 pytestmark = pytest.mark.django_db
-
-
-def create(meeting_type, start, now, n, route=None):
-    result = booking_create(
-        meeting_type=meeting_type, start=start, name=f"P{n}", email=f"p{n}@example.org",
-        timezone="Europe/Berlin", now=now, route=route,
-    )  # fmt: skip
-    return Booking.objects.get(pk=result.body["id"]), result.body["manage_url"].rsplit("/", 1)[-1]
-
-
-def hosts_of(booking) -> set[int]:
-    return set(booking.hosts.filter(active=True).values_list("rep_id", flat=True))
 
 
 def test_replay_reroutes_a_routed_booking_within_its_route_as_live_does(meeting_type, reps):

@@ -10,8 +10,7 @@ import datetime as dt
 
 import pytest
 
-from booking.models import Booking
-from booking.services import booking_cancel, booking_create, booking_reassign, booking_reschedule
+from booking.services import booking_cancel, booking_reassign, booking_reschedule
 from booking.services.outcomes import booking_outcome_record
 from calendars.models import BusyInterval
 from insights.selectors import current_policy
@@ -21,21 +20,9 @@ from routing.models import PoolMember
 from routing.overrides import OverrideCode
 from routing.services import pool_member_join
 from tests.booking.booking_factories import make_meeting_type, make_pool, make_rep
-from tests.insights.conftest import at
+from tests.insights.conftest import at, create, hosts_of
 
 pytestmark = pytest.mark.django_db
-
-
-def create(meeting_type, start, now, n, route=None):
-    result = booking_create(
-        meeting_type=meeting_type, start=start, name=f"P{n}", email=f"p{n}@example.org",
-        timezone="Europe/Berlin", now=now, route=route,
-    )  # fmt: skip
-    return Booking.objects.get(pk=result.body["id"]), result.body["manage_url"].rsplit("/", 1)[-1]
-
-
-def hosts_of(booking) -> set[int]:
-    return set(booking.hosts.filter(active=True).values_list("rep_id", flat=True))
 
 
 def test_replay_blocks_a_rep_with_another_pools_booking_cancelled_after_the_period():
