@@ -9,22 +9,22 @@ what the syncs had stored at the period's start, and their later changes replaye
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db.models import Max, Q
+from django.db.models import Q
 
 from booking.models import Booking, BookingHost, MeetingType
 from calendars.selectors import busy_timeline
-from insights.history import charges_taken_back, held_after, instant_of, ledger_moves, no_show_changes
-from insights.sim_types import LedgerMove, Move
+from insights.history import held_after, instant_of, no_show_changes
+from insights.ledger_start import ledger_before, rebuilt_bookings, unbooked_charges
+from insights.sim_types import Move
 from insights.simulator import Lead, Policy, PriorBooking
 from routing.configfile import ConfigInvalid, load_document, parse_config
 from routing.core import Interval
-from routing.ledger import counted_statuses, override_hosts
-from routing.models import LedgerEntry, Pool, PoolMember
+from routing.models import Pool
 from routing.selectors import MARGIN, load_pool_state, meeting_spec
 
 
@@ -146,7 +146,7 @@ def _prior_cancelled(
     calendars loaded now no longer hold them, but the rep was busy (and had that meeting on its local date,
     for daily caps) until the cancellation, the whole period for one cancelled at ``end`` or later (the
     simulator applies no cancellation after the last lead). Their credit in this pool's fairness ledger is
-    in ``_rebuilt``'s moves."""
+    in ``rebuilt_bookings``'s moves."""
     rows = (
         BookingHost.objects.filter(
             rep_id__in=rep_ids,
@@ -163,156 +163,6 @@ def _prior_cancelled(
         PriorBooking(rid, (b0, b1), booking_start, cancelled, own=pool_id == pool.pk)
         for rid, b0, b1, booking_start, cancelled, pool_id in rows.values_list(*fields, "booking__pool")
     )
-
-
-def _instant(pool: Pool, rep_ids: list[int]):
-    """The pool's ledger entries for assignments without a booking (``routing.ledger.pool_ledger``)."""
-    return LedgerEntry.objects.filter(
-        pool=pool, rep_id__in=rep_ids, kind=LedgerEntry.Kind.ASSIGNED, booking__isnull=True
-    )
-
-
-def _moments_taken_back(pool: Pool, rep_ids: list[int]) -> dict[tuple[datetime, int], list[datetime]]:
-    """``(created_at, rep_id)`` of each assignment without a booking taken back by a routing by hand → the
-    instants the credit actually moved, sorted. The take-back entry is dated at the charge
-    (``routing.services.ledger_taken_back``, for the live ledger's periods); the instant of the move is the
-    ``at`` of the lead's ``routed_by_hand`` history item (``insights.history.charges_taken_back``)."""
-    from leads.instant import INSTANT_REASON
-    from leads.models import Lead as LeadRow
-
-    members, found = set(rep_ids), []
-    for pk, decision in LeadRow.objects.filter(pool=pool, decision__has_key="manual").values_list(
-        "pk", "decision"
-    ):
-        history = decision.get("history") if isinstance(decision, dict) else None
-        for moment, rep_id, entry in charges_taken_back(history if isinstance(history, list) else ()):
-            if rep_id in members:  # the charge: a hand-routing's entry, else the instant route's
-                found.append((moment, rep_id, entry if entry is not None else f"{INSTANT_REASON}: lead {pk}"))
-    if not found:
-        return {}
-    pks = [ref for _m, _r, ref in found if isinstance(ref, int)]
-    reasons = [ref for _m, _r, ref in found if isinstance(ref, str)]
-    charges = _instant(pool, rep_ids).filter(Q(pk__in=pks) | Q(reason__in=reasons))
-    by_ref = {}
-    for pk, reason, rep_id, created_at in charges.values_list("pk", "reason", "rep_id", "created_at"):
-        by_ref[pk] = by_ref[(reason, rep_id)] = (created_at, rep_id)
-    out: dict[tuple[datetime, int], list[datetime]] = defaultdict(list)
-    for moment, rep_id, ref in found:
-        charge = by_ref.get(ref if isinstance(ref, int) else (ref, rep_id))
-        if charge is not None and charge[1] == rep_id:
-            out[charge].append(moment)
-    return {key: sorted(moments) for key, moments in out.items()}
-
-
-def _unbooked(pool: Pool, rep_ids: list[int], *, start: datetime, end: datetime):
-    """The assignments without a booking made before ``end`` (``_instant``) as the replay reads them: those
-    made before ``start`` that counted at ``start`` (for the starting ledger), those made in ``[start, end)``
-    (``Policy.instant``), each ``(created_at, rep_id)`` in order, and the take-backs in ``[start, end)``
-    (``LedgerMove``). A charge taken back (``routing.ledger.TAKEN_BACK``: a -1 entry of the same rep at the
-    same instant; its lead was routed by hand to another rep) counts until the instant the credit moved
-    (``_moments_taken_back``), where a move takes it back, as the live ledger read it then; one taken back
-    before ``start`` is dropped with its take-back, as ``pool_ledger`` sums them, and so is one whose moment
-    is not recorded (a lead without that history)."""
-    unbooked = Q(kind=LedgerEntry.Kind.ASSIGNED) | Q(kind=LedgerEntry.Kind.REASSIGNED_FROM)
-    rows = (
-        LedgerEntry.objects.filter(
-            unbooked, pool=pool, rep_id__in=rep_ids, booking__isnull=True, created_at__lt=end
-        )
-        .order_by("created_at", "pk")
-        .values_list("created_at", "rep_id", "kind")
-    )
-    taken_back, charges = Counter(), []
-    for at, rep_id, kind in rows:
-        if kind == LedgerEntry.Kind.REASSIGNED_FROM:
-            taken_back[(at, rep_id)] += 1
-        else:
-            charges.append((at, rep_id))
-    moments = _moments_taken_back(pool, rep_ids) if taken_back else {}
-    before, during, moves = [], [], []
-    for at, rep_id in charges:
-        if taken_back[(at, rep_id)] > 0:
-            taken_back[(at, rep_id)] -= 1
-            known = moments.get((at, rep_id))
-            moment = known.pop(0) if known else at
-            if moment <= at or moment < start:  # not recorded, or taken back before the period
-                continue
-            if moment < end:
-                moves.append(LedgerMove(moment, rep_id, at, False, stamp=False))  # it stays the last one
-        (before if at < start else during).append((at, rep_id))
-    return before, tuple(during), moves
-
-
-def _rebuilt(pool: Pool, rep_ids: list[int], *, start: datetime, end: datetime):
-    """The pool's bookings decided before ``start`` and changed since — a reschedule, reassignment,
-    cancellation or outcome saves the booking (``updated_at``) — whose host rows and status now are not what
-    the ledger counted at ``start``: their pks, and their ledger history up to ``end`` rebuilt from their
-    decision history (``insights.history.ledger_moves``), in order."""
-    changed = Booking.objects.filter(pool=pool, created_at__lt=start, updated_at__gte=start)
-    hosts: dict[int, list[int]] = defaultdict(list)
-    rows = BookingHost.objects.filter(booking__in=changed).exclude(released=BookingHost.Released.REASSIGNED)
-    for booking_id, rep_id in rows.order_by("pk").values_list("booking_id", "rep_id"):
-        hosts[booking_id].append(rep_id)
-    pks, moves, members = set(), [], set(rep_ids)
-    for pk, decided_at, decision, cancelled_at in changed.values_list(
-        "pk", "created_at", "decision", "cancelled_at"
-    ):
-        pks.add(pk)
-        history = (decision or {}).get("history") or []
-        for move in ledger_moves(
-            decided_at=decided_at,
-            history=history,
-            hosts_now=hosts[pk],
-            cancelled_at=cancelled_at,
-            count_cancellations=pool.count_cancellations,
-            count_no_shows=pool.count_no_shows,
-        ):
-            if move.at < end and move.rep_id in members:
-                moves.append(move)
-    moves.sort(key=lambda m: m.at)  # stable: a booking's moves at one instant keep their order
-    return pks, tuple(moves)
-
-
-def _ledger_before(
-    pool: Pool, rep_ids: list[int], start: datetime, *, rebuilt: set[int], instant: list[tuple[datetime, int]]
-):
-    """The fairness ledger at ``start`` from the bookings decided before it that have not changed since
-    (``rebuilt``: those that have, whose history ``_rebuilt`` replays), the assignments without a booking
-    (``instant``: those that counted at ``start``, from ``_unbooked``) and the "joined" deltas: counted
-    assignment instants, last assignment and "joined" deltas per rep."""
-    hosts = BookingHost.objects.filter(
-        booking__pool=pool, booking__created_at__lt=start, booking__updated_at__lt=start, rep_id__in=rep_ids
-    ).exclude(released=BookingHost.Released.REASSIGNED)
-    events: dict[int, list[datetime]] = defaultdict(list)
-    statuses = counted_statuses(pool)
-    # bookings moved by a non-counting override count for the host they left (as in ``pool_ledger``)
-    overridden = [r for r in override_hosts(pool, rep_ids) if r.booking_id not in rebuilt]  # a rep: maybe two
-    special = {(r.booking_id, r.rep_id) for r in overridden}
-    for booking_id, rid, at in hosts.filter(booking__status__in=statuses).values_list(
-        "booking_id", "rep_id", "assigned_at"
-    ):
-        if (booking_id, rid) not in special:
-            events[rid].append(at)
-    for row in overridden:
-        if row.counts and row.status in statuses and row.assigned_at < start:
-            events[row.rep_id].append(row.assigned_at)
-    last = {r["rep_id"]: r["m"] for r in hosts.values("rep_id").annotate(m=Max("assigned_at"))}
-    # assignments without a booking (instant routes, leads routed by hand) count like bookings, in the
-    # fairness period of each instant (the simulator filters ``events`` by period), as ``pool_ledger`` does
-    # (less those taken back before ``start``; the rep keeps one as its last assignment, as ``pool_ledger``
-    # reads them)
-    for at, rid in instant:
-        events[rid].append(at)
-    for rid, at in _instant(pool, rep_ids).filter(created_at__lt=start).values_list("rep_id", "created_at"):
-        if rid not in last or at > last[rid]:
-            last[rid] = at
-    joined: dict[int, list] = defaultdict(list)  # of the current memberships, as ``pool_ledger`` reads them
-    since = dict(PoolMember.objects.filter(pool=pool, rep_id__in=rep_ids).values_list("rep_id", "joined_at"))
-    for rid, at, delta in LedgerEntry.objects.filter(
-        pool=pool, rep_id__in=rep_ids, kind=LedgerEntry.Kind.JOINED
-    ).values_list("rep_id", "created_at", "delta"):
-        if rid in since and at >= since[rid]:
-            joined[rid].append((at, delta))
-    return dict(events), last, dict(joined)
 
 
 def _as_synced(busy: dict[int, list[Interval]], *, start: datetime, end: datetime, window: Interval) -> tuple:
@@ -350,7 +200,7 @@ def current_policy(
     least to the latest replayed start) without the bookings in ``replayed``, the fairness ledger as it
     stood at ``start`` with the recorded changes of bookings decided before it (``ledger_moves``), and the
     assignments without a booking made in ``[start, end)`` (replayed at their instant; a take-back at the
-    instant the lead was routed by hand, as a ledger move: ``_unbooked``). ``as_synced``
+    instant the lead was routed by hand, as a ledger move: ``unbooked_charges``). ``as_synced``
     (replay): synced busy time as it was known at ``start``, its later changes in ``busy_events``; else
     today's rows throughout. ``from_joined`` (replay): each member takes part from its ``joined_at``
     (``members_since``); else (a synthetic stream: what would the pool as it is do) throughout."""
@@ -384,9 +234,9 @@ def current_policy(
         )
         for rid, m in members.items()
     )
-    rebuilt, moves = _rebuilt(pool, list(members), start=start, end=end)
-    before, instant, taken_back = _unbooked(pool, list(members), start=start, end=end)
-    events, last, joined = _ledger_before(pool, list(members), start, rebuilt=rebuilt, instant=before)
+    rebuilt, moves = rebuilt_bookings(pool, list(members), start=start, end=end)
+    before, instant, taken_back = unbooked_charges(pool, list(members), start=start, end=end)
+    events, last, joined = ledger_before(pool, list(members), start, rebuilt=rebuilt, instant=before)
     counted, assigned = held_after(m for m in moves if m.at < start)  # the rebuilt bookings at ``start``
     for rid, instants in counted.items():
         events[rid] = sorted([*events.get(rid, ()), *instants])

@@ -36,8 +36,8 @@ class LedgerMove:
     its last assignment (``stamp``). ``insights.history.ledger_moves`` reads them from the booking's
     decision history: its decision, reschedules that routed it again, reassignments, cancellation and
     no-shows. Also an assignment without a booking taken back at the instant its lead was routed by hand to
-    another rep (``insights.selectors._unbooked``: ``gained`` and ``stamp`` false, the rep keeps it as its
-    last assignment, as ``routing.ledger.pool_ledger`` reads it)."""
+    another rep (``insights.ledger_start.unbooked_charges``: ``gained`` and ``stamp`` false, the rep keeps it
+    as its last assignment, as ``routing.ledger.pool_ledger`` reads it)."""
 
     at: datetime
     rep_id: int
