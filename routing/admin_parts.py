@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import router
 from django.forms.fields import InvalidJSONInput
 
-from routing.configfile.checker import escape_surrogates
+from routing.validators import escape_surrogates
 
 # Rows whose own admin refuses deleting them one by one by design (an audit trail, a booking's parts): the
 # permission to delete them is one nobody holds, so it is not asked when they go with their owner.

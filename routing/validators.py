@@ -1,7 +1,19 @@
 import datetime as dt
+import re
 from zoneinfo import available_timezones
 
 from django.core.exceptions import ValidationError
+
+# A lone surrogate (U+D800-U+DFFF: half of a UTF-16 pair, an emoji cut in two): valid in JSON (``"\ud83d"``)
+# and in Python text, yet no character: it has no UTF-8, and PostgreSQL's jsonb refuses it.
+SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def escape_surrogates(text: str) -> str:
+    """``text`` with each lone surrogate written as its escape (``\\udc00``, as JSON writes it): a lone
+    surrogate has no UTF-8, so a page, a message or an API answer showing it as it is was a 500."""
+    return SURROGATE.sub(lambda found: ascii(found[0])[1:-1], text)
+
 
 # Dates and times a prospect may ask about: far beyond any bookable time on both sides, and a local date at
 # either end of Python's range would overflow once turned into its day's window in UTC.

@@ -6,8 +6,6 @@ Field validation errors are ``400 {"code": "invalid", "detail": "Invalid input."
 
 from __future__ import annotations
 
-import re
-
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404
 from rest_framework import exceptions, status
@@ -15,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from booking.errors import BookingError
+from routing.validators import SURROGATE, escape_surrogates
 
 CODES = {
     exceptions.ParseError: "malformed_request",
@@ -28,10 +27,6 @@ CODES = {
 }
 
 
-# A lone surrogate (U+D800-U+DFFF): valid in JSON (``"\\ud83d"``, an emoji a client cut in half), not UTF-8.
-SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def encodable(errors):
     """``errors`` with every lone surrogate in a key or message written as its escape (``\\ud83d``): the
     errors are keyed by the request's own keys (an unknown answer's, a UTM key's), and a lone surrogate,
@@ -39,7 +34,7 @@ def encodable(errors):
     if isinstance(errors, str):
         if not SURROGATE.search(errors):
             return errors  # as it is (an ``ErrorDetail`` keeps its code)
-        return SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", errors)
+        return escape_surrogates(errors)
     if isinstance(errors, dict):
         return {encodable(key): encodable(value) for key, value in errors.items()}
     if isinstance(errors, list):

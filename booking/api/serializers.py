@@ -15,9 +15,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from booking.api.errors import SURROGATE
 from booking.models import BookingOutcome, MeetingType
-from routing.validators import OUT_OF_RANGE, known_timezones, within_years
+from routing.validators import OUT_OF_RANGE, SURROGATE, known_timezones, within_years
 
 NAIVE = "Give the time zone offset, e.g. 2026-03-10T09:00:00+01:00."
 

@@ -14,7 +14,13 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
 
 from routing.core.localtime import ranges_overlap
-from routing.validators import OUT_OF_RANGE, stored_within_years, within_years
+from routing.validators import (
+    OUT_OF_RANGE,
+    SURROGATE,
+    escape_surrogates,
+    stored_within_years,
+    within_years,
+)
 
 RANGE_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 QUESTION_TYPES = ("text", "textarea", "email", "phone", "number", "select", "multiselect", "checkbox")
@@ -24,7 +30,6 @@ MIDNIGHT = dt.time(0)
 
 
 SIMPLE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def join(path: str, key: Any) -> str:
@@ -33,12 +38,6 @@ def join(path: str, key: Any) -> str:
         return f"{path}.{key}"
     shown = json.dumps(key, ensure_ascii=False) if isinstance(key, str) else repr(key)
     return f"{path}[{escape_surrogates(shown)}]"
-
-
-def escape_surrogates(text: str) -> str:
-    """``text`` with each lone surrogate written as its escape (``\\udc00``, as JSON writes it): a lone
-    surrogate has no UTF-8, so a page or message showing it as it is was a 500."""
-    return SURROGATE.sub(lambda found: ascii(found[0])[1:-1], text)
 
 
 def paired_surrogates(text: str) -> str:
