@@ -17,7 +17,9 @@
   is already in their calendar).
 
 Payloads are snapshots taken in the booking's transaction: a late delivery sends what was true then, with
-its SEQUENCE, so calendar clients never go back to an older state.
+its SEQUENCE, so calendar clients never go back to an older state. A late REQUEST to someone who no longer
+holds the meeting (the booking cancelled, a host released since) is not sent (``_superseded``): the later
+CANCEL may have reached that calendar first, and the REQUEST would add the meeting back.
 """
 
 from __future__ import annotations
@@ -180,10 +182,33 @@ def _send(*, to: str, subject: str, body: str, invite: bytes | None, method: str
     message.send()
 
 
-def _held_invitation(booking_id: int) -> tuple[str, int | None]:
-    """``Booking.prospect_invitation`` and ``sequence`` of the booking ("", None when it was deleted)."""
-    found = Booking.objects.filter(pk=booking_id).values_list("prospect_invitation", "sequence").first()
-    return (found[0] or Booking.Invitation.NONE, found[1]) if found else (Booking.Invitation.NONE, None)
+def _held_invitation(booking_id: int) -> tuple[str, int | None, bool]:
+    """``Booking.prospect_invitation`` and ``sequence`` of the booking, and whether it is cancelled ("", None,
+    False when it was deleted)."""
+    found = (
+        Booking.objects.filter(pk=booking_id).values_list("prospect_invitation", "sequence", "status").first()
+    )
+    if not found:
+        return Booking.Invitation.NONE, None, False
+    return found[0] or Booking.Invitation.NONE, found[1], found[2] == Booking.Status.CANCELLED
+
+
+def _superseded(payload: dict, sequence: int | None, holds: bool) -> bool:
+    """A REQUEST of an older state (a retry delivered after a later change's e-mail) to someone who no
+    longer holds the meeting (cancelled, or a host released since): the later change's CANCEL may have
+    reached their calendar first, which then had no event to delete, and this REQUEST, with no higher
+    SEQUENCE of the UID there, would add the meeting back. Such an e-mail is not sent."""
+    stale = sequence is not None and payload.get("sequence", sequence) < sequence
+    return stale and payload["method"] == ics.REQUEST and not holds
+
+
+def _hosting(booking_id: int, rep_id: int) -> tuple[int | None, bool]:
+    """The booking's ``sequence`` (None when it was deleted) and whether ``rep_id`` hosts it now."""
+    found = Booking.objects.filter(pk=booking_id).values_list("sequence", "status").first()
+    if not found:
+        return None, False
+    active = BookingHost.objects.filter(booking_id=booking_id, rep_id=rep_id, active=True).exists()
+    return found[0], active and found[1] != Booking.Status.CANCELLED
 
 
 def send_prospect_email(payload: dict) -> str:
@@ -199,8 +224,10 @@ def send_prospect_email(payload: dict) -> str:
         lines.append(f"Where: {_where(snap)}")
     if payload.get("manage_url") and method == ics.REQUEST:
         lines += ["", f"Reschedule or cancel: {payload['manage_url']}"]
+    stored, sequence, cancelled = _held_invitation(payload["booking_id"])
+    if _superseded(payload, sequence, holds=not cancelled):
+        return f"not sent to {prospect['email']}: superseded, the booking was cancelled since"
     lead_invites = bool(hosts) and invitation_sent_by_provider(hosts[0]["rep_id"])
-    stored, sequence = _held_invitation(payload["booking_id"])
     held = stored
     if not stored and payload.get("withdraw") and payload.get("baton_invited", True):
         held = Booking.Invitation.BATON  # not recorded (an older booking): the change's guess
@@ -236,6 +263,8 @@ def send_host_email(payload: dict) -> str:
     from calendars.selectors import invitation_sent_by_provider
 
     snap, method, host = payload["booking"], payload["method"], payload["host"]
+    if method == ics.REQUEST and _superseded(payload, *_hosting(payload["booking_id"], host["rep_id"])):
+        return f"not sent to {host['email']}: superseded, no longer their meeting"
     prospect = snap["prospect"]
     verb = "Cancelled" if method == ics.CANCEL else VERB[payload["event"]]
     if payload.get("new"):  # the meeting is new to this host (reassigned or routed to them)
