@@ -210,6 +210,7 @@ def manage_page_context(booking: Booking, *, token: str, now: datetime) -> dict:
     }
     return {
         "booking": body,
+        "status_label": booking.get_status_display(),  # "No-show", not the stored "no_show"
         "meeting_type": meeting,
         "when": when_label(booking.start, booking.end, zone),
         "zone": zone.key,
