@@ -233,10 +233,18 @@ def _busy(event, window: tuple[datetime, datetime], zone: ZoneInfo) -> BusyEvent
         finish = _instant(dtstart.dt + timedelta(days=1), zone)
     if finish <= begin or finish <= start or begin >= end:
         return None
+    # An instance is its UID and the occurrence it stands for (RFC 5545 §3.8.4.4). The library gives every
+    # instance a "this and future" change moved the RECURRENCE-ID of that change: their own starts tell
+    # them apart. Events without a UID (older feeds) are told apart by their times.
     rid = event.get("RECURRENCE-ID")
-    anchor = _instant(rid.dt, zone) if rid is not None else begin
-    external_id = f"{uid}|{anchor.strftime('%Y%m%dT%H%M%SZ')}"[:900]
-    return BusyEvent(external_id=external_id, start=to_utc(begin), end=to_utc(finish))
+    moved_on = rid is not None and str(rid.params.get("RANGE", "")).upper() == "THISANDFUTURE"
+    anchor = _instant(rid.dt, zone) if rid is not None and not moved_on else begin
+    external_id = f"{uid}|{_stamp(anchor)}" + ("" if uid else f"|{_stamp(finish)}")
+    return BusyEvent(external_id=external_id[:900], start=to_utc(begin), end=to_utc(finish))
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y%m%dT%H%M%SZ")
 
 
 class IcsProvider(CalendarProvider):
