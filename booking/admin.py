@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import HttpResponseRedirect
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -257,10 +257,10 @@ class BookingAdmin(admin.ModelAdmin):
         ]
 
     def reassign_view(self, request, object_id):
-        booking = get_object_or_404(
-            Booking.objects.select_related("meeting_type", "pool").prefetch_related("hosts__rep"),
-            pk=object_id,
-        )
+        # the admin's own lookup: an id that is no number (a mistyped or stale link) is not found, not a 500
+        booking = self.get_object(request, unquote(object_id))
+        if booking is None:
+            raise Http404("No such booking.")
         if not self.has_change_permission(request, booking):
             raise PermissionDenied
         form = ReassignForm(request.POST or None, booking=booking)

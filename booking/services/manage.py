@@ -131,10 +131,18 @@ def _live_busy_outside(rep_ids: list[int], new: tuple[datetime, datetime], old: 
     return busy
 
 
-def _move_hosts(booking: Booking, rows: list[BookingHost], new_hosts: dict[int, str], *, now: datetime):
-    """Make ``new_hosts`` (rep id → role) the active hosts at the booking's (new) time. Returns
+def _move_hosts(
+    booking: Booking,
+    rows: list[BookingHost],
+    new_hosts: dict[int, str],
+    *,
+    blocked: tuple[datetime, datetime],
+    now: datetime,
+):
+    """Make ``new_hosts`` (rep id → role) the active hosts of the booking, blocking ``blocked`` (its
+    buffered range: a reschedule's new one, ``blocked_range``; a reassignment's as booked). Returns
     (active rows, released rows)."""
-    blocked_start, blocked_end = blocked_range(booking.meeting_type, booking.start)
+    blocked_start, blocked_end = blocked
     by_rep = {row.rep_id: row for row in rows}
     released, changed = [], []
     for row in rows:
@@ -340,7 +348,9 @@ def booking_reschedule(
                 },
             )
             booking.save()
-            active, released = _move_hosts(booking, rows, new_hosts, now=now)
+            active, released = _move_hosts(
+                booking, rows, new_hosts, blocked=blocked_range(meeting_type, start), now=now
+            )
             moved_to = [r.rep_id for r in active if r.rep_id not in previous["hosts"]]
             if released or moved_to:
                 # the credit moves from whoever holds it: a host seated by a non-counting override holds none
@@ -381,7 +391,11 @@ def booking_reschedule(
     try:
         return locking.conflicts(run)
     except SlotUnavailable:
-        booking = holder["booking"]
+        # read again: a transaction refused by the exclusion constraint has moved the booking in memory
+        found = Booking.objects.select_related("meeting_type", "pool").filter(pk=holder["booking"].pk)
+        booking = found.first()
+        if booking is None:
+            raise
         tz = ZoneInfo(zone or booking.prospect_timezone)
         raise SlotUnavailable(
             alternatives=reschedule_alternatives(booking, after=start, zone=tz, now=now)

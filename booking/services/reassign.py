@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone as dj_timezone
 
 from booking import emails, outbox
-from booking.errors import BookingError, BookingNotActive, InvalidInput, ReassignNotPossible
+from booking.errors import (
+    BookingError,
+    BookingNotActive,
+    BookingNotFound,
+    BookingNotStarted,
+    InvalidInput,
+    ReassignNotPossible,
+)
 from booking.models import HOST_ORDER, Booking
 from booking.selectors import booking_changeable
 from booking.services import locking
 from booking.services.manage import _credit_holder, _history, _iso, _move_hosts
-from booking.services.routing import blocked_range, host_dicts, hosts_busy_live, seat_role
-from routing.core import Interval, why_not_free
+from booking.services.routing import host_dicts, hosts_busy_live, seat_role
+from routing.core import Interval, MeetingSpec, why_not_free
 from routing.models import PoolMember
 from routing.overrides import OverrideCode, override_counts, override_problems, override_reason
 from routing.selectors import PoolState, load_pool_state, meeting_spec
@@ -37,49 +45,83 @@ def _seat_role(booking: Booking, source, current: list) -> str | None:
     return left.pop() if len(left) == 1 else None
 
 
-def _busy_live(rep_id: int, booking: Booking) -> bool:
-    timeout = settings.BOOKING_LIVE_CHECK_TIMEOUT_MS / 1000
-    return bool(
-        hosts_busy_live(
-            [rep_id], *blocked_range(booking.meeting_type, booking.start), timeout_seconds=timeout
+def _blocked(booking: Booking, current: list) -> tuple[datetime, datetime]:
+    """The time the booking blocks for its hosts, as it was booked: its own start and end widened by the
+    buffers its active host rows were written with (``routing.host_rows``, ``manage._move_hosts``), not by
+    the meeting type's duration and buffers now (they may have changed since). Without a host row, the
+    meeting type's buffers around the booking's own time."""
+    lo, hi = booking.start, booking.end
+    if not current:
+        meeting_type = booking.meeting_type
+        return (
+            lo - timedelta(minutes=meeting_type.buffer_before_minutes),
+            hi + timedelta(minutes=meeting_type.buffer_after_minutes),
         )
+    return min(lo, *(r.blocked_start for r in current)), max(hi, *(r.blocked_end for r in current))
+
+
+def _minutes(span: timedelta) -> int:
+    return -(-int(span.total_seconds()) // 60)  # whole minutes, rounded up: never less than booked
+
+
+def _booked_spec(booking: Booking, blocked: tuple[datetime, datetime]) -> MeetingSpec:
+    """The meeting as booked, for the routing rules: its own length and buffers (``_blocked``)."""
+    return replace(
+        meeting_spec(booking.meeting_type),
+        duration_minutes=max(1, _minutes(booking.end - booking.start)),
+        buffer_before_minutes=_minutes(booking.start - blocked[0]),
+        buffer_after_minutes=_minutes(blocked[1] - booking.end),
     )
 
 
-def _pool_state(booking: Booking, *, now: datetime) -> PoolState:
-    """The booking's pool around its time, the booking itself left out (its hosts are free then)."""
+def _busy_live(rep_id: int, blocked: tuple[datetime, datetime]) -> bool:
+    timeout = settings.BOOKING_LIVE_CHECK_TIMEOUT_MS / 1000
+    return bool(hosts_busy_live([rep_id], *blocked, timeout_seconds=timeout))
+
+
+def _pool_state(booking: Booking, blocked: tuple[datetime, datetime], *, now: datetime) -> PoolState:
+    """The booking's pool around its blocked time, the booking itself left out (its hosts are free then)."""
     return load_pool_state(
         booking.pool,
         booking.meeting_type,
         now=now,
-        window=Interval(booking.start, booking.end),
+        window=Interval(*blocked),
         exclude_booking_id=booking.pk,
     )
 
 
-def _why_not_free(state: PoolState, booking: Booking, rep_id: int, *, now: datetime) -> str | None:
-    """The routing rules' reason the rep cannot host the booking at its time (hours, time off, synced busy
-    time, another booking), or None."""
+def _why_not_free(
+    state: PoolState, booking: Booking, blocked: tuple[datetime, datetime], rep_id: int, *, now: datetime
+) -> str | None:
+    """The routing rules' reason the rep cannot host the booking at its time as booked (inactive, hours
+    and date overrides, time off, daily caps, synced busy time or another booking, with the buffers), or
+    None. The rules of offering a start to a prospect (notice, horizon, slot grid) do not apply: the
+    meeting exists; an admin can give any future booking to a free member."""
     target = next((m for m in state.spec.members if m.rep_id == rep_id), None)
     if target is None:
         return "not a member of the pool"
-    return why_not_free(target, meeting_spec(booking.meeting_type), now=now, start=booking.start)
+    spec = _booked_spec(booking, blocked)
+    return why_not_free(target, spec, now=now, start=booking.start, booking_rules=False)
 
 
-def _refused(booking: Booking, rep_id: int, *, now: datetime) -> bool:
-    """What the transaction would refuse without asking the provider, read now: the rep already hosts the
-    booking, or the routing rules say the rep is not free then."""
-    if booking.hosts.filter(active=True, rep_id=rep_id).exists():
-        return True
-    return _why_not_free(_pool_state(booking, now=now), booking, rep_id, now=now) is not None
+def _refused(booking: Booking, rep_id: int, *, now: datetime) -> tuple[datetime, datetime] | None:
+    """What the transaction would refuse without asking the provider, read now: None when the rep already
+    hosts the booking or the routing rules say the rep is not free then; else the booking's blocked time."""
+    current = list(booking.hosts.filter(active=True))
+    if any(r.rep_id == rep_id for r in current):
+        return None
+    blocked = _blocked(booking, current)
+    if _why_not_free(_pool_state(booking, blocked, now=now), booking, blocked, rep_id, now=now) is not None:
+        return None
+    return blocked
 
 
 def _ask_before(booking_id: int, to_member_id: int, *, now: datetime) -> dict:
-    """The target's live free/busy at the booking's time, asked before the transaction so that a slow
-    provider holds no rep locks (as ``booking_create`` does): {(rep, start, end): busy}. Empty when the
-    booking or member is not found, or when the transaction would refuse the target anyway (``_refused``):
-    the provider is not asked then; the transaction says why, and asks itself only if the state changed
-    meanwhile and the target is free by the rules after all."""
+    """The target's live free/busy at the booking's blocked time, asked before the transaction so that a
+    slow provider holds no rep locks (as ``booking_create`` does): {(rep, blocked start, blocked end): busy}.
+    Empty when the booking or member is not found, or when the transaction would refuse the target anyway
+    (``_refused``): the provider is not asked then; the transaction says why, and asks itself only if the
+    state changed meanwhile and the target is free by the rules after all."""
     booking = Booking.objects.select_related("meeting_type", "pool").filter(pk=booking_id).first()
     member = PoolMember.objects.filter(pk=to_member_id).first()
     if booking is None or member is None or member.pool_id != booking.pool_id:
@@ -88,9 +130,10 @@ def _ask_before(booking_id: int, to_member_id: int, *, now: datetime) -> dict:
         booking_changeable(booking, now=now)
     except BookingError:
         return {}
-    if _refused(booking, member.rep_id, now=now):
+    blocked = _refused(booking, member.rep_id, now=now)
+    if blocked is None:
         return {}
-    return {(member.rep_id, booking.start, booking.end): _busy_live(member.rep_id, booking)}
+    return {(member.rep_id, *blocked): _busy_live(member.rep_id, blocked)}
 
 
 def booking_reassign(
@@ -105,7 +148,8 @@ def booking_reassign(
 ) -> Booking:
     """Give the future booking's host seat held by ``from_rep_id`` (default: the only/lead host) to pool
     member ``to_member_id``. The target must be a member of the booking's pool (of the seat's role in a
-    ``group`` pool), not already a host, and free at the booking's time (routing rules, live check).
+    ``group`` pool), not already a host, and free for the booking's time as booked, its buffers included
+    (routing rules, live check; not notice, horizon or slot grid: ``_why_not_free``).
     ``code`` (``routing.overrides.OverrideCode``) says why and decides whether the override counts for
     fairness; ``reason`` is the free-text note (required for ``other``). Recorded in the decision history
     (``code``, ``reason``, ``counts``) and the ledger (``reassigned_from`` / ``reassigned_to``, reason
@@ -151,11 +195,12 @@ def booking_reassign(
                     f"{member.rep.name} is {member.role!r}."
                 )
             locking.lock_reps([source.rep_id, member.rep_id])
-            state = _pool_state(booking, now=now)
-            why = _why_not_free(state, booking, member.rep_id, now=now)
+            blocked = _blocked(booking, current)
+            state = _pool_state(booking, blocked, now=now)
+            why = _why_not_free(state, booking, blocked, member.rep_id, now=now)
             if why is None:
-                key = (member.rep_id, booking.start, booking.end)
-                busy = asked[key] if key in asked else _busy_live(member.rep_id, booking)
+                key = (member.rep_id, *blocked)
+                busy = asked[key] if key in asked else _busy_live(member.rep_id, blocked)
                 why = "busy (live calendar)" if busy else None
             if why is not None:
                 raise ReassignNotPossible(f"{member.rep.name} is not free then: {why}.")
@@ -178,7 +223,7 @@ def booking_reassign(
                 },
             )
             booking.save()
-            active, released = _move_hosts(booking, rows, new_hosts, now=now)
+            active, released = _move_hosts(booking, rows, new_hosts, blocked=blocked, now=now)
             holder = _credit_holder(history, source.rep_id)
             ledger_reassigned(
                 pool_id=booking.pool_id,
@@ -218,7 +263,8 @@ def booking_reassign(
 def booking_set_outcome(*, booking_id: int, status: str, now: datetime | None = None) -> Booking:
     """Mark a booking as ``completed`` or ``no_show`` without recording an outcome (admin shortcut; prefer
     ``booking.services.outcomes.booking_outcome_record``). A no-show credits fairness back when the pool
-    does not count no-shows. Hosts stay (the time was spent)."""
+    does not count no-shows. Hosts stay (the time was spent). Raises like ``booking_outcome_record``:
+    ``BookingNotFound``, ``BookingNotActive`` (cancelled), ``BookingNotStarted`` (not started yet)."""
     from booking.services.outcomes import booking_status_apply
 
     if status not in (Booking.Status.COMPLETED, Booking.Status.NO_SHOW):
@@ -228,7 +274,13 @@ def booking_set_outcome(*, booking_id: int, status: str, now: datetime | None = 
     def run():
         with transaction.atomic(durable=True):
             rows = Booking.objects.select_for_update(of=("self",)).select_related("pool")
-            booking = rows.get(pk=booking_id)
+            booking = rows.filter(pk=booking_id).first()
+            if booking is None:
+                raise BookingNotFound()
+            if booking.status == Booking.Status.CANCELLED:
+                raise BookingNotActive("A cancelled booking has no outcome.")
+            if booking.start > now:  # as ``booking_outcome_record``: the meeting is still on the calendars
+                raise BookingNotStarted()
             if booking_status_apply(booking, status, now=now):
                 _history(booking, {"at": _iso(now), "action": status})
                 booking.save()

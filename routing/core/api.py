@@ -53,10 +53,13 @@ def assign(pool: PoolSpec, meeting: MeetingSpec, *, now: datetime, start: dateti
 
 
 def why_not_free(
-    member: MemberState, meeting: MeetingSpec, *, now: datetime, start: datetime
+    member: MemberState, meeting: MeetingSpec, *, now: datetime, start: datetime, booking_rules: bool = True
 ) -> SkipReason | None:
-    """None if ``member`` is free at ``start``, else the first failing rule's code (see ``reasons``)."""
-    return reason_at(member, Request.build(meeting, now), start)
+    """None if ``member`` is free at ``start``, else the first failing rule's code (see ``reasons``).
+    ``booking_rules=False``: whether ``member`` can host a meeting already booked at ``start`` (an admin's
+    reassignment): the rules of offering a start to a prospect (``notice``, ``horizon``, ``off_grid``) are
+    not checked."""
+    return reason_at(member, Request.build(meeting, now), start, booking_rules=booking_rules)
 
 
 def free_starts(

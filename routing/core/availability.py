@@ -242,8 +242,12 @@ def _schedule_reason(
     return None
 
 
-def reason_at(member: MemberState, req: Request, start: datetime) -> reasons.SkipReason | None:
-    """Why ``member`` is not free at ``start`` (first failing rule, see ``reasons``), or None if free."""
+def reason_at(
+    member: MemberState, req: Request, start: datetime, *, booking_rules: bool = True
+) -> reasons.SkipReason | None:
+    """Why ``member`` is not free at ``start`` (first failing rule, see ``reasons``), or None if free.
+    ``booking_rules=False`` leaves out the rules of offering a start (notice, horizon, grid): for a meeting
+    already booked, given to another host."""
     if start.tzinfo is None:
         raise ValueError("start must be timezone-aware")
     why = _member_reason(member)
@@ -251,13 +255,14 @@ def reason_at(member: MemberState, req: Request, start: datetime) -> reasons.Ski
         return why
     start = start.astimezone(UTC)
     meeting = req.meeting
-    if start < req.now + timedelta(minutes=meeting.minimum_notice_minutes):
-        return reasons.NOTICE
-    if start >= req.now + timedelta(days=meeting.horizon_days):
-        return reasons.HORIZON
+    if booking_rules:
+        if start < req.now + timedelta(minutes=meeting.minimum_notice_minutes):
+            return reasons.NOTICE
+        if start >= req.now + timedelta(days=meeting.horizon_days):
+            return reasons.HORIZON
     s = to_epoch_floor(start)
     off = offset_at(member.rep.timezone, s)
-    if start.microsecond or (s + off) % DAY % req.step:
+    if booking_rules and (start.microsecond or (s + off) % DAY % req.step):
         return reasons.OFF_GRID
     return _schedule_reason(member, s, s + req.duration, off, before=req.before, after=req.after)
 
