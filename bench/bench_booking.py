@@ -68,7 +68,7 @@ def _env(database_url: str) -> dict:
         DJANGO_SETTINGS_MODULE="config.settings",
         # production settings (README "Production"): DEBUG off (with it Django records every query)
         DEBUG=os.environ.get("BENCH_DEBUG", "0"),
-        SECRET_KEY="bench-only-secret-key-not-for-production-use",
+        SECRET_KEY="bench-only-secret-key-not-for-production-use-" + "x7Qp2Lm9Zr4Tb8Kc",
         ALLOWED_HOSTS="127.0.0.1,localhost",
         DATABASE_URL=database_url,
         BOOKING_RATE_LIMIT="",

@@ -23,6 +23,28 @@ def env_str(name: str, default: str | None = None, *, environ=os.environ) -> str
     return environ.get(name, default)
 
 
+DEV_SECRET_KEY = "insecure-dev-only-key-do-not-use-in-production"  # noqa: S105  (DEBUG only)
+
+
+def env_secret_key(name: str, *, debug: bool, environ=os.environ) -> str:
+    """The key that signs sessions (admin logins), route tokens and password-reset links. Required without
+    DEBUG, and then refused where it is public or guessable, as Django's deploy check (W009) judges one:
+    the development key printed here, Django's ``django-insecure-`` keys, fewer than 50 characters or fewer
+    than 5 different ones (with a known key those can be forged). With DEBUG, a missing key is the
+    development one."""
+    key = environ.get(name) or ""
+    if debug:
+        return key or DEV_SECRET_KEY
+    if not key:
+        raise ImproperlyConfigured(f"{name}: required unless DEBUG=1")
+    if key == DEV_SECRET_KEY or key.startswith("django-insecure-") or len(key) < 50 or len(set(key)) < 5:
+        raise ImproperlyConfigured(
+            f"{name}: not a secret (public, or fewer than 50 characters / 5 different ones); make one with "
+            "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        )
+    return key
+
+
 def env_zone(name: str, default: str, *, environ=os.environ) -> str:
     """An IANA time zone name (a misspelt one failed at Django's start-up without naming the variable, or,
     where the system has no zoneinfo files, later)."""

@@ -20,6 +20,7 @@ from config.env import (
     env_log_level,
     env_origins,
     env_redis_url,
+    env_secret_key,
     env_str,
     env_zone,
     parse_database_url,
@@ -28,11 +29,7 @@ from config.env import (
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_str("SECRET_KEY")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY: required unless DEBUG=1")
-    SECRET_KEY = "insecure-dev-only-key-do-not-use-in-production"  # noqa: S105
+SECRET_KEY = env_secret_key("SECRET_KEY", debug=DEBUG)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])

@@ -146,7 +146,7 @@ def test_a_redis_cache_url_is_taken():
 
 
 def test_settings_load_with_good_values(tmp_path):
-    ok = load_settings(SECRET_KEY="s" * 50, DATABASE_URL=f"sqlite:///{tmp_path}/x.db", DEBUG="0")
+    ok = load_settings(SECRET_KEY="k3y-Z9" * 9, DATABASE_URL=f"sqlite:///{tmp_path}/x.db", DEBUG="0")
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.strip() == "django.db.backends.sqlite3"
     pg = load_settings(DEBUG="1", DATABASE_URL="postgres://postgres@127.0.0.1:5432/whatever")
@@ -200,3 +200,22 @@ def test_forwarded_proto_is_trusted_only_when_asked():
     assert on.stdout.strip() == "('HTTP_X_FORWARDED_PROTO', 'https')"
     bad = load_settings(show, DEBUG="1", TRUST_X_FORWARDED_PROTO="maybe")
     assert bad.returncode != 0 and "TRUST_X_FORWARDED_PROTO" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "insecure-dev-only-key-do-not-use-in-production",  # the development key, public in the repository
+        "changeme",
+        "django-insecure-" + "a1b2c3d4e5" * 5,
+        "aAbB" * 20,  # long, but 4 different characters
+        "short-but-varied-key-0123456789",
+    ],
+)
+def test_production_settings_refuse_a_public_or_guessable_secret_key(key):
+    """Without DEBUG, SECRET_KEY signs the sessions (admin login), the route tokens and password-reset
+    links: a public or guessable key would let them be forged, so start-up refuses it as Django's deploy
+    check judges keys (W009), as it refuses a missing one."""
+    result = load_settings("SECRET_KEY", DEBUG="0", SECRET_KEY=key, ALLOWED_HOSTS="baton.example.com")
+    assert result.returncode != 0, f"settings loaded with SECRET_KEY={key!r}"
+    assert "SECRET_KEY: not a secret" in result.stderr
