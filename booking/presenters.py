@@ -131,8 +131,15 @@ def when_label(start: datetime, end: datetime, zone: ZoneInfo) -> str:
     return f"{a:%A} {a.day} {a:%B %Y}, {clock(a)}–{clock(b)}"
 
 
+def location_label(meeting: MeetingType) -> str:
+    """The kind of place ("Video call", "Phone call", …): what the booking page shows before a booking."""
+    return MeetingType.LocationKind(meeting.location_kind).label if meeting.location_kind else ""
+
+
 def location_text(meeting: MeetingType) -> str:
-    label = MeetingType.LocationKind(meeting.location_kind).label if meeting.location_kind else ""
+    """The kind and the detail (the video link, number or address): for those who booked (confirmation,
+    manage page, invitations), not for every visitor of the booking page."""
+    label = location_label(meeting)
     return f"{label}: {meeting.location_detail}" if meeting.location_detail else label
 
 
@@ -173,13 +180,15 @@ def booking_page_context(meeting: MeetingType, query, *, utm: dict) -> dict:
             "bookings": f"/api/v1/meeting-types/{slug}/bookings",
             "route": f"/api/v1/meeting-types/{slug}/route",
         },
-        "location": location_text(meeting),
+        # the kind only: the detail (a standing video room's link and passcode) is for those who booked, as
+        # in the public API (``location_kind`` only)
+        "location": location_label(meeting),
         # routing rules: the page asks who the prospect is and routes before offering times
         "routing": meeting.routing_rules.exists(),
     }
     return {
         "meeting_type": meeting,
-        "location": location_text(meeting),
+        "location": location_label(meeting),
         "config": config,
         "zones": sorted(known_timezones()),
         "embed": query.get("embed") == "1",

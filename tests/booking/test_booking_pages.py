@@ -12,7 +12,7 @@ from icalendar import Calendar
 from booking.models import Booking
 from booking.pages import VISITOR_COOKIE
 from booking.signals import booking_page_viewed
-from tests.booking.booking_factories import body
+from tests.booking.booking_factories import body, make_meeting_type, make_pool, make_rep
 
 pytestmark = pytest.mark.django_db
 
@@ -185,3 +185,20 @@ def test_pages_link_the_icon_and_favicon_ico_redirects_to_it(client, meeting_typ
     assert finders.find("baton/favicon.svg")
     response = client.get("/favicon.ico")
     assert response.status_code == 301 and response["Location"] == "/static/baton/favicon.svg"
+
+
+def test_the_booking_page_shows_the_kind_of_place_not_the_meeting_link(client):
+    """``MeetingType.location_detail`` is the "Video link, phone number or address shown on the confirmation"
+    (model help text, docs/config.md), and the public meeting-type API leaves it out (only
+    ``location_kind``). The booking page shows the kind only, in its header and config JSON: a standing
+    video room's link with its passcode is not handed to every visitor (it was), disqualified leads
+    included; the confirmation shows it."""
+    secret = "https://meet.example.com/j/4242?pwd=s3cr3t-room"
+    meeting_type = make_meeting_type(
+        make_pool("round_robin", [make_rep()]), location_kind="video", location_detail=secret
+    )
+    api = client.get(f"/api/v1/meeting-types/{meeting_type.slug}")
+    assert api.status_code == 200 and "s3cr3t-room" not in api.content.decode()  # the API keeps it back
+    page = client.get(f"/book/{meeting_type.slug}")
+    assert page.status_code == 200
+    assert "s3cr3t-room" not in page.content.decode() and "Video call" in page.content.decode()
