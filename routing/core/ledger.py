@@ -13,11 +13,18 @@ from datetime import datetime
 
 from routing.core.types import MemberState
 
+# Loads compare to 9 decimals: count / weight reaches one value by different floating-point roundings
+# (1 / 0.3 = 3.3333333333333335, 3 / 0.9 = 3.333333333333333), and such a tie must go to the member who
+# waited longest, as with weights 1 and 3, not to whichever division rounded down.
+LOAD_DECIMALS = 9
+
 
 def next_up_key(member: MemberState) -> tuple[float, int, float, int, int]:
+    """Lowest load (count / weight) first; equal loads: never assigned, then the longest waiting; then rank
+    and rep id."""
     last: datetime | None = member.last_assigned
     return (
-        member.load,
+        round(member.load, LOAD_DECIMALS),
         0 if last is None else 1,
         0.0 if last is None else last.timestamp(),
         member.rank,
