@@ -186,6 +186,16 @@ class BookingAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False  # bookings are made through the booking API / pages
 
+    # Nothing on a booking's page is edited there (changes go through the services, which lock the row):
+    # no Save buttons, and a POST writes no booking row (the read-only inlines save no unchanged form). A
+    # Save wrote back the row as the page had read it, undoing a cancellation or reschedule made meanwhile.
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        extra = {"show_save": False, "show_save_and_continue": False, **(extra_context or {})}
+        return super().changeform_view(request, object_id, form_url, extra)
+
+    def save_model(self, request, obj, form, change):
+        pass
+
     def has_delete_permission(self, request, obj=None) -> bool:
         if obj is not None and still_active(obj, now=timezone.now()):
             return False  # cancel it: that tells the prospect and the hosts

@@ -140,6 +140,25 @@ def test_the_reassign_page_of_a_booking_id_that_is_not_a_number_is_a_404(team, a
     assert response.status_code == 404
 
 
+def test_a_booking_page_read_before_a_cancellation_and_posted_after_it_writes_nothing(team, admin_client):
+    """The booking's admin page has nothing to edit: it shows no Save buttons, and a POST of a page read
+    before the prospect cancelled leaves the cancellation in place (it wrote back the whole row as read:
+    "confirmed", SEQUENCE 0, with no active host)."""
+    import re
+
+    pool, meeting_type, reps = team
+    booking, token = book(meeting_type)
+    url = reverse("admin:booking_booking_change", args=[booking.pk])
+    page = admin_client.get(url).content.decode()
+    assert 'name="_save"' not in page and 'name="_continue"' not in page
+    form = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page))
+    form.pop("csrfmiddlewaretoken", None)
+    booking_cancel(token=token, now=NOW)
+    assert admin_client.post(url, {**form, "_save": "Save"}).status_code == 302
+    booking.refresh_from_db()
+    assert (booking.status, booking.sequence) == ("cancelled", 1)
+
+
 def test_the_outcome_shortcut_refuses_a_booking_that_has_not_started(team):
     """booking_set_outcome (the exported "admin shortcut" for completed / no-show) refuses tomorrow's
     meeting, as booking_outcome_record does (BookingNotStarted): it marked it a no-show and credited the host
