@@ -34,7 +34,13 @@ from calendars.providers.base import (
     to_utc,
 )
 from calendars.providers.ics_cost import STEPS_PER_INSTANCE, BadRule, expansion_cost
-from calendars.providers.safe_http import ACCEPT_ENCODING, public_address, public_session, read_body
+from calendars.providers.safe_http import (
+    ACCEPT_ENCODING,
+    TOO_SLOW,
+    feed_session,
+    public_address,
+    read_body,
+)
 
 FEED_ID = "feed"
 SKIPPED = "Synced, but repeating events in this feed that cannot be read do not count as busy. The first:"
@@ -79,18 +85,22 @@ def _check_host(url: str) -> None:
 
 def fetch(url: str, *, headers: dict | None = None, timeout: float | None = None) -> requests.Response | None:
     """GET the feed; None means 304 Not Modified. Redirects are followed by hand so each hop is checked.
-    ``timeout`` bounds each read, and the whole fetch (every hop and the body) gets ``FETCH_DEADLINE``
-    times it (``safe_http.read_body``)."""
+    ``timeout`` bounds each read, and the whole fetch (every hop, its status line and headers, and the body)
+    gets ``FETCH_DEADLINE`` times it (``safe_http.FeedAdapter``, ``safe_http.read_body``)."""
     timeout = timeout or settings.CALENDAR_HTTP_TIMEOUT_SECONDS
-    with requests.Session() if settings.CALENDAR_ICS_ALLOW_PRIVATE_HOSTS else public_session() as session:
-        return _fetch(session, url, headers, timeout)
-
-
-def _fetch(session: requests.Session, url: str, headers: dict | None, timeout: float):
     deadline = time.monotonic() + FETCH_DEADLINE * timeout
+    public_only = not settings.CALENDAR_ICS_ALLOW_PRIVATE_HOSTS
+    with feed_session(public_only=public_only, deadline=deadline) as session:
+        return _fetch(session, url, headers, timeout, deadline)
+
+
+def _fetch(session: requests.Session, url: str, headers: dict | None, timeout: float, deadline: float):
     for _ in range(MAX_REDIRECTS + 1):
         normalise_url(url)
         _check_host(url)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise ProviderUnavailable(TOO_SLOW)
         try:
             resp = session.get(
                 url,
@@ -99,11 +109,13 @@ def _fetch(session: requests.Session, url: str, headers: dict | None, timeout: f
                     "Accept-Encoding": ACCEPT_ENCODING,
                     **(headers or {}),
                 },
-                timeout=timeout,
+                timeout=(min(timeout, left), timeout),  # (connect, each read: the session keeps the deadline)
                 stream=True,
                 allow_redirects=False,
             )
         except requests.RequestException as exc:
+            if time.monotonic() >= deadline:
+                raise ProviderUnavailable(TOO_SLOW) from None
             raise ProviderUnavailable(f"The ICS feed did not answer ({exc.__class__.__name__})") from None
         if resp.is_redirect and resp.headers.get("Location"):
             url = urljoin(url, resp.headers["Location"])

@@ -9,10 +9,13 @@ certificate against the host name (urllib3 takes it from the URL, not from the a
 
 from __future__ import annotations
 
+import http.client
+import io
 import ipaddress
 import socket
 import time
 import zlib
+from contextvars import ContextVar
 
 import requests
 import urllib3
@@ -25,6 +28,7 @@ from urllib3.util.connection import allowed_gai_family
 from calendars.errors import InvalidFeed, ProviderUnavailable
 
 PRIVATE = "The calendar URL points to a private or local network address."
+TOO_SLOW = "The ICS feed is too slow to send its calendar."
 
 
 NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: the last 32 bits are an IPv4 address
@@ -74,33 +78,102 @@ class _Checked:
             self._dns_host = name
 
 
-class _HTTPConnection(_Checked, HTTPConnection):
+# The deadline (a ``time.monotonic()`` instant) of the request a ``FeedAdapter`` is sending, if any
+_DEADLINE: ContextVar[float | None] = ContextVar("feed_deadline", default=None)
+
+
+class _ByDeadline(io.RawIOBase):
+    """A socket's reader whose every receive waits at most the time left until ``deadline`` (and at most the
+    socket's own timeout), and that refuses to read once it has passed. The socket's timeout bounds one
+    receive only: a host sending its status line, headers or body a byte at a time, each just inside it,
+    would otherwise hold the caller for as long as it liked."""
+
+    def __init__(self, raw: io.RawIOBase, sock: socket.socket, deadline: float):
+        super().__init__()
+        self._raw, self._sock, self._deadline, self._timeout = raw, sock, deadline, sock.gettimeout()
+
+    def readable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._raw.fileno()
+
+    def readinto(self, buffer) -> int | None:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("past the fetch's deadline")
+        self._sock.settimeout(left if self._timeout is None else min(self._timeout, left))
+        return self._raw.readinto(buffer)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+class _Response(http.client.HTTPResponse):
+    """http.client's response (status line, headers and body), read by the deadline of the request that
+    made it, if it has one."""
+
+    def __init__(self, sock, *args, **kwargs):
+        super().__init__(sock, *args, **kwargs)
+        if (deadline := _DEADLINE.get()) is not None:
+            self.fp = io.BufferedReader(_ByDeadline(self.fp.detach(), sock, deadline))
+
+
+class _HTTPConnection(HTTPConnection):
+    response_class = _Response
+
+
+class _HTTPSConnection(HTTPSConnection):
+    response_class = _Response
+
+
+class _PublicHTTPConnection(_Checked, _HTTPConnection):
     pass
 
 
-class _HTTPSConnection(_Checked, HTTPSConnection):
+class _PublicHTTPSConnection(_Checked, _HTTPSConnection):
     pass
 
 
-class _HTTPPool(HTTPConnectionPool):
-    ConnectionCls = _HTTPConnection
+def _pools(http_connection, https_connection) -> dict:
+    return {
+        "http": type("_HTTPPool", (HTTPConnectionPool,), {"ConnectionCls": http_connection}),
+        "https": type("_HTTPSPool", (HTTPSConnectionPool,), {"ConnectionCls": https_connection}),
+    }
 
 
-class _HTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _HTTPSConnection
+PUBLIC_POOLS = _pools(_PublicHTTPConnection, _PublicHTTPSConnection)
+ANY_POOLS = _pools(_HTTPConnection, _HTTPSConnection)
 
 
-class PublicOnlyAdapter(HTTPAdapter):
+class FeedAdapter(HTTPAdapter):
+    """Connects to public addresses only (``_Checked``) if ``public_only``, and has every response it sends
+    for, status line and headers included, read by ``deadline`` (a ``time.monotonic()`` instant; then
+    ``requests.Timeout`` or, reading the body, ``urllib3``'s ``ReadTimeoutError``)."""
+
+    def __init__(self, *, public_only: bool, deadline: float | None = None):
+        self.public_only, self.deadline = public_only, deadline
+        super().__init__(max_retries=0)
+
     def init_poolmanager(self, *args, **kwargs):
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+        self.poolmanager.pool_classes_by_scheme = PUBLIC_POOLS if self.public_only else ANY_POOLS
+
+    def send(self, request, *args, **kwargs):
+        token = _DEADLINE.set(self.deadline)
+        try:
+            return super().send(request, *args, **kwargs)
+        finally:
+            _DEADLINE.reset(token)
 
 
-def public_session() -> requests.Session:
-    """A session whose direct connections go to global addresses only (a proxy, if configured, is the
-    proxy's business: the URL's host is still checked before the request)."""
+def feed_session(*, public_only: bool = True, deadline: float | None = None) -> requests.Session:
+    """A session for a feed's URL: its direct connections go to global addresses only if ``public_only`` (a
+    proxy, if configured, is the proxy's business: the URL's host is still checked before the request), and
+    whatever it receives directly is received by ``deadline`` (``FeedAdapter``)."""
     session = requests.Session()
-    adapter = PublicOnlyAdapter(max_retries=0)
+    adapter = FeedAdapter(public_only=public_only, deadline=deadline)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
@@ -125,7 +198,7 @@ def read_body(resp: requests.Response, *, limit: int, deadline: float) -> bytes:
     try:
         while True:
             if time.monotonic() > deadline:
-                raise ProviderUnavailable("The ICS feed is too slow to send its calendar.")
+                raise ProviderUnavailable(TOO_SLOW)
             chunk = resp.raw.read1(65536, decode_content=False)
             if not chunk:
                 break
@@ -133,6 +206,8 @@ def read_body(resp: requests.Response, *, limit: int, deadline: float) -> bytes:
             if len(raw) > limit:
                 raise InvalidFeed("The ICS feed is larger than CALENDAR_ICS_MAX_BYTES.")
     except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        if time.monotonic() >= deadline:  # a receive cut short by the deadline (``FeedAdapter``)
+            raise ProviderUnavailable(TOO_SLOW) from None
         raise ProviderUnavailable(f"The ICS feed broke off ({exc.__class__.__name__})") from None
     if encoding in ("", "identity"):
         return bytes(raw)

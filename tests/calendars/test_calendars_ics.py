@@ -164,10 +164,14 @@ def test_a_compressed_feed_is_read_and_its_size_capped_decoded(settings, fake_ic
 
 
 class DripHost:
-    """A feed host on loopback that sends its headers at once, then one body byte every ``interval``."""
+    """A feed host on loopback that sends ``head`` at once (by default a status line and headers saying
+    ``length`` bytes follow), then ``length`` bytes of ``drip``, one every ``interval``."""
 
-    def __init__(self, *, length: int, interval: float):
-        self.length, self.interval = length, interval
+    def __init__(self, *, length: int, interval: float, head: bytes | None = None, drip: bytes = b" "):
+        self.length, self.interval, self.drip = length, interval, drip
+        self.head = head or (
+            f"HTTP/1.1 200 OK\r\nContent-Type: text/calendar\r\nContent-Length: {length}\r\n\r\n".encode()
+        )
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.sock.settimeout(10)
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/feed.ics"
@@ -182,13 +186,12 @@ class DripHost:
             return
         with conn:
             conn.recv(65536)
-            head = f"HTTP/1.1 200 OK\r\nContent-Type: text/calendar\r\nContent-Length: {self.length}\r\n\r\n"
             try:
-                conn.sendall(head.encode())
+                conn.sendall(self.head)
                 for _ in range(self.length):
                     if self.stop.wait(self.interval):
                         return
-                    conn.sendall(b" ")
+                    conn.sendall(self.drip)
             except OSError:
                 return
 
@@ -213,6 +216,40 @@ def test_a_feed_that_drips_its_body_is_given_up_on(settings):
     finally:
         host.close()
     assert time.monotonic() - began < 8  # given up after ~2 s (a busy machine: room), not 20
+
+
+def test_a_feed_that_drips_its_headers_is_given_up_on(settings):
+    """The deadline covers the status line and headers too, not the body alone: http.client reads up to
+    100 header lines of 64 KiB each, every receive bounded only by the timeout, so a host sending a header
+    byte just inside it would hold the worker (or the rep's request adding the feed) as long as it liked.
+    Here: a 1 s timeout (a 2 s deadline), a header byte every 0.25 s for 12 s."""
+    from calendars.providers.ics import fetch
+
+    settings.CALENDAR_ICS_ALLOW_PRIVATE_HOSTS = True  # the host is on loopback
+    host = DripHost(length=48, interval=0.25, head=b"HTTP/1.1 200 OK\r\nX-Slow: ", drip=b"a")
+    began = time.monotonic()
+    try:
+        with pytest.raises(ProviderUnavailable, match="too slow"):
+            fetch(host.url, timeout=1)
+    finally:
+        host.close()
+    elapsed = time.monotonic() - began
+    assert elapsed < 7, f"the fetch took {elapsed:.1f} s although its deadline was 2 s"
+
+
+def test_a_chain_of_slow_redirects_is_given_up_on_at_the_deadline(fake_ics):
+    """Each hop answering just inside the timeout does not stretch the fetch: the deadline is for the whole
+    chain. Here: a 1 s timeout (a 2 s deadline), each redirect answered after 0.9 s; four hops (the most
+    followed) would take 3.6 s."""
+    from calendars.providers.ics import fetch
+
+    redirect = {"status": 302, "headers": {"Location": "/loop/again"}}
+    fake_ics.add_fault("GET", "/loop/.*", **redirect, delay=0.9, times=-1)
+    began = time.monotonic()
+    with pytest.raises(ProviderUnavailable, match="too slow"):
+        fetch(f"{fake_ics.base_url}/loop/start", timeout=1)
+    assert time.monotonic() - began < 3.2  # ~2 s; not the 3.6 s of four hops
+    assert len(fake_ics.requests_to("GET", "/loop/.*")) == 3
 
 
 def test_a_missing_feed_is_a_provider_failure(fake_ics):
