@@ -57,3 +57,11 @@ def meeting_type(pool):
             {"key": "goal", "label": "Goal", "type": "text"},
         ],
     )
+
+
+@pytest.fixture
+def team():
+    """A ``first_available`` pool of Ana, Ben and Cy: (pool, meeting type, [reps])."""
+    ana, ben, cy = make_rep("Ana"), make_rep("Ben"), make_rep("Cy")
+    pool = make_pool("first_available", [ana, ben, cy])
+    return pool, make_meeting_type(pool), [ana, ben, cy]

@@ -32,13 +32,6 @@ from tests.booking.booking_factories import NOW, START, make_meeting_type, make_
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def team():
-    ana, ben, cy = make_rep("Ana"), make_rep("Ben"), make_rep("Cy")
-    pool = make_pool("first_available", [ana, ben, cy])
-    return pool, make_meeting_type(pool), [ana, ben, cy]
-
-
 def book(meeting_type, start=START, email="ada@example.org") -> tuple[Booking, str]:
     made = booking_create(
         meeting_type=meeting_type, start=start, name="Ada", email=email, timezone="UTC", now=NOW

@@ -17,16 +17,9 @@ from booking.models import Booking, BookingOutcome
 from booking.services import booking_create, booking_outcome_record
 from calendars.models import BookingEvent
 from routing.models import PoolMember
-from tests.booking.booking_factories import NOW, START, make_meeting_type, make_pool, make_rep
+from tests.booking.booking_factories import NOW, START
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def team():
-    ana, ben, cy = make_rep("Ana"), make_rep("Ben"), make_rep("Cy")
-    pool = make_pool("first_available", [ana, ben, cy])
-    return pool, make_meeting_type(pool), [ana, ben, cy]
 
 
 def book(meeting_type, start=START, email="ada@example.org") -> Booking:

