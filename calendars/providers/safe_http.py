@@ -160,6 +160,13 @@ class FeedAdapter(HTTPAdapter):
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = PUBLIC_POOLS if self.public_only else ANY_POOLS
 
+    def proxy_manager_for(self, proxy, **proxy_kwargs):
+        """Through a proxy (``HTTPS_PROXY``…): the addresses are the proxy's business, the deadline still
+        ours (the proxy's connections read responses as ``_Response`` does)."""
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = ANY_POOLS
+        return manager
+
     def send(self, request, *args, **kwargs):
         token = _DEADLINE.set(self.deadline)
         try:

@@ -237,6 +237,28 @@ def test_a_feed_that_drips_its_headers_is_given_up_on(settings):
     assert elapsed < 7, f"the fetch took {elapsed:.1f} s although its deadline was 2 s"
 
 
+def test_a_proxy_that_drips_the_headers_is_given_up_on_at_the_deadline(settings, monkeypatch):
+    """Through an HTTP(S) proxy from the environment (docs/calendars.md) requests makes its own connection
+    pools: the deadline holds there too (the status line and headers were read without it). Here the
+    dripping host plays the proxy: a 1 s timeout (2 s deadline), a header byte every 0.25 s for 12 s."""
+    from calendars.providers.ics import fetch
+
+    settings.CALENDAR_ICS_ALLOW_PRIVATE_HOSTS = True  # no DNS check of the (unresolvable) feed host
+    proxy = DripHost(length=48, interval=0.25, head=b"HTTP/1.1 200 OK\r\nX-Slow: ", drip=b"a")
+    for name in ("HTTP_PROXY", "http_proxy"):
+        monkeypatch.setenv(name, proxy.url.removesuffix("/feed.ics"))
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    began = time.monotonic()
+    try:
+        with pytest.raises(ProviderUnavailable, match="too slow"):
+            fetch("http://feed.example.invalid/feed.ics", timeout=1)
+    finally:
+        proxy.close()
+    elapsed = time.monotonic() - began
+    assert elapsed < 7, f"the fetch took {elapsed:.1f} s although its deadline was 2 s"
+
+
 def test_a_chain_of_slow_redirects_is_given_up_on_at_the_deadline(fake_ics):
     """Each hop answering just inside the timeout does not stretch the fetch: the deadline is for the whole
     chain. Here: a 1 s timeout (a 2 s deadline), each redirect answered after 0.9 s; four hops (the most
