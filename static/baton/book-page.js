@@ -307,7 +307,10 @@
       routeIfNeeded().then(function (ok) {
         button.disabled = false;
         button.textContent = "Continue";
-        if (ok) startPicker();
+        if (!ok) return;
+        startPicker();
+        // the step changed under the (now hidden) button: focus its heading, as at every other step
+        if (mayTakeFocus()) $("picker-heading").focus();
       });
     } else if (step === "confirm") {
       if (!selected || !aboutValid()) return;

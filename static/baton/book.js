@@ -229,6 +229,7 @@
     var key = first + "|" + this.zone + "|" + (this.route || "");
     if (last < today) return Promise.resolve({ ok: true, slots: [] });
     if (!force && this.cache[key]) return Promise.resolve(this.cache[key]);
+    delete this.cache[key]; // refreshed: a failed refresh leaves no stale month to come back to
     var start = first < today ? today : first;
     var url = config.api.slots + "?start=" + start + "&end=" + last + "&timezone=" + encodeURIComponent(this.zone);
     if (this.route) url += "&route=" + encodeURIComponent(this.route);
@@ -254,12 +255,7 @@
       if (ticket !== self.pending) return null;
       $("month").setAttribute("aria-busy", "false");
       $("calendar-status").className = "status";
-      if (!result.ok) {
-        $("calendar-status").textContent = "Could not load the free times (error " + result.status + "). ";
-        self.byDay = {};
-        self.drawMonth();
-        return result;
-      }
+      if (!result.ok) return self.failed("Could not load the free times (error " + result.status + ").", result);
       self.byDay = {};
       result.slots.forEach(function (slot) {
         var day = slot.start.slice(0, 10);
@@ -280,16 +276,36 @@
       if (ticket !== self.pending) return null;
       $("month").setAttribute("aria-busy", "false");
       $("calendar-status").className = "status";
-      $("calendar-status").textContent = "Could not reach the server. Check your connection and try again.";
-      return { ok: false, status: 0 };
+      return self.failed("Could not reach the server. Check your connection and try again.", { ok: false, status: 0 });
     });
+  };
+
+  // A month that could not be loaded offers nothing (not the times it had before a refresh) and says so,
+  // with a button to load it again.
+  Picker.prototype.failed = function (text, result) {
+    var self = this;
+    var retry = document.createElement("button");
+    retry.type = "button";
+    retry.className = "link";
+    retry.textContent = "Try again";
+    retry.addEventListener("click", function () { self.load(true); });
+    $("calendar-status").textContent = text + " ";
+    $("calendar-status").appendChild(retry);
+    this.byDay = {};
+    this.drawMonth();
+    $("times").textContent = "";
+    $("times-status").textContent = "The free times could not be loaded.";
+    return result;
   };
 
   Picker.prototype.drawMonth = function () {
     $("month-label").textContent = MONTHS[this.month] + " " + this.year;
     var today = this.today();
     var thisMonth = isoDate(this.year, this.month, 1);
-    $("prev-month").disabled = thisMonth.slice(0, 7) <= today.slice(0, 7);
+    var prev = $("prev-month");
+    var hadFocus = document.activeElement === prev;
+    prev.disabled = thisMonth.slice(0, 7) <= today.slice(0, 7);
+    if (hadFocus && prev.disabled) $("next-month").focus(); // back in the first month: focus stays in the calendar
     var body = $("calendar-body");
     body.textContent = "";
     var firstWeekday = (new Date(Date.UTC(this.year, this.month, 1)).getUTCDay() + 6) % 7;
@@ -363,6 +379,7 @@
     var offsets = {};
     starts.forEach(function (s) { offsets[offsetLabel(s)] = true; });
     var twoClocks = Object.keys(offsets).length > 1; // a DST change day: say which offset each time has
+    list.className = "time-list" + (twoClocks ? " with-offsets" : ""); // wider columns for the offsets
     $("times-heading").textContent = dayLabel(iso);
     $("times-status").textContent = starts.length
       ? starts.length + (starts.length === 1 ? " free time" : " free times") + " (" + this.zone + ")"
@@ -374,7 +391,13 @@
       button.type = "button";
       button.className = "time";
       var label = timeLabel(start) + (twoClocks ? " (" + offsetLabel(start) + ")" : "");
-      button.textContent = label;
+      button.textContent = timeLabel(start);
+      if (twoClocks) { // the offset on a line of its own (book.css), the text still "02:00 (UTC+02:00)"
+        var offset = document.createElement("span");
+        offset.className = "offset";
+        offset.textContent = " (" + offsetLabel(start) + ")";
+        button.appendChild(offset);
+      }
       button.dataset.start = start;
       button.setAttribute("aria-label", label + ", " + dayLabel(iso));
       button.addEventListener("click", function () { self.selectedStart = start; self.onPick(start); });

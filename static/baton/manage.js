@@ -39,6 +39,15 @@
     $("confirm-heading").focus();
   }
 
+  // The chosen time was refused: say so (focused), back to its day in the picker with fresh free times.
+  function refreshAfterRefusal(text) {
+    B.message(text + " The free times are refreshed — please pick another.", "warning", true);
+    picker.selectedDay = selected.slice(0, 10);
+    selected = null;
+    showPicker();
+    return picker.load(true);
+  }
+
   function fail(r, fallback) {
     if (r.status === 400 && r.data.errors) {
       var orphans = B.showErrors(r.data.errors);
@@ -75,7 +84,6 @@
       B.show($("cancel-form"), false);
       if ($("cancel-open")) $("cancel-open").setAttribute("aria-expanded", "false");
       showPicker();
-      $("picker-heading").setAttribute("tabindex", "-1");
       $("picker-heading").focus();
     });
     $("change-time").addEventListener("click", function () {
@@ -89,10 +97,12 @@
         return B.request("POST", config.api.reschedule, body).then(function (r) {
           if (r.status === 200) return reloadWith("rescheduled");
           if (r.status === 409 && r.data.code === "slot_unavailable") {
-            B.message("Sorry, that time was just taken. The free times are refreshed — please pick another.", "warning", true);
-            picker.selectedDay = selected.slice(0, 10);
-            showPicker();
-            return picker.load(true);
+            return refreshAfterRefusal("Sorry, that time was just taken.");
+          }
+          var errors = (r.status === 400 && r.data.errors) || {};
+          if (errors.start && Object.keys(errors).length === 1) {
+            // the time stopped being bookable meanwhile (minimum notice passed, hours changed): as a taken one
+            return refreshAfterRefusal([].concat(errors.start).join(" "));
           }
           return fail(r, "Could not move the booking");
         });

@@ -36,6 +36,17 @@ def browser():
         os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
+@pytest.fixture(autouse=True)
+def forget_rate_limits():
+    """The live server counts each address's POSTs (``BOOKING_RATE_LIMIT``) in this process's cache, shared
+    by every browser test: each test starts with none counted (the suite books more than the limit)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def new_page(browser):
     """``new_page(width=1000, height=800, color_scheme="light")``: a fresh context in Europe/Berlin."""
