@@ -81,6 +81,9 @@ class EventDraft:
 class WrittenEvent:
     external_id: str
     join_url: str = ""
+    # the provider is still making the video link (Google's asynchronous conference creation): the event is
+    # written, its link is not known yet; write it again later to read it
+    link_pending: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +126,10 @@ class CalendarProvider(abc.ABC):
     def create_event(self, calendar_id: str, draft: EventDraft, *, online_provider: str = "") -> WrittenEvent:
         raise ReadOnlyCalendar()
 
-    def update_event(self, calendar_id: str, external_id: str, draft: EventDraft) -> WrittenEvent:
+    def update_event(
+        self, calendar_id: str, external_id: str, draft: EventDraft, *, online_provider: str = ""
+    ) -> WrittenEvent:
+        """Rewrite the event as ``draft``; a draft with ``video`` gets a conference if the event has none."""
         raise ReadOnlyCalendar()
 
     def cancel_event(self, calendar_id: str, external_id: str, *, notify: bool = True) -> None:

@@ -12,6 +12,8 @@
 from __future__ import annotations
 
 import base64
+import logging
+import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -53,6 +55,10 @@ LIST_FIELDS = (
     "attendees(self,responseStatus),extendedProperties/private)"
 )
 FREEBUSY_CHUNK = timedelta(days=90)
+# Google may make an event's Meet conference asynchronously (createRequest status "pending"): re-read the
+# event after these pauses (1.75 s at most), then leave the link to a later write
+CONFERENCE_WAITS = (0.25, 0.5, 1.0)
+logger = logging.getLogger("calendars")
 
 
 def google_event_id(key: str) -> str:
@@ -230,7 +236,7 @@ class GoogleProvider(CalendarProvider):
         return busy
 
     # -- writing
-    def _body(self, draft: EventDraft) -> dict:
+    def _body(self, draft: EventDraft, *, update: bool = False) -> dict:
         body = {
             "summary": draft.title,
             "description": draft.description,
@@ -240,17 +246,15 @@ class GoogleProvider(CalendarProvider):
             "extendedProperties": {"private": {MARKER: str(draft.booking_id or ""), "batonKey": draft.key}},
             "status": "confirmed",
         }
-        if draft.location:
-            body["location"] = draft.location
+        if draft.location or update:
+            body["location"] = draft.location  # a patch leaves out nothing: no stale location (a lead's link)
         return body
 
     def create_event(self, calendar_id: str, draft: EventDraft, *, online_provider: str = "") -> WrittenEvent:
         event_id = google_event_id(draft.key)
         body = {"id": event_id, **self._body(draft)}
         if draft.video:
-            body["conferenceData"] = {
-                "createRequest": {"requestId": event_id, "conferenceSolutionKey": {"type": "hangoutsMeet"}}
-            }
+            body["conferenceData"] = _meet_request(event_id)
         send = "all" if draft.notify else "none"
         created = self._execute(
             self._api()
@@ -266,30 +270,54 @@ class GoogleProvider(CalendarProvider):
                 and parse_rfc3339(existing["end"]["dateTime"]) == to_utc(draft.end)
             )
             created = existing if same else self._patch(calendar_id, event_id, draft)
-        return WrittenEvent(external_id=created["id"], join_url=join_url(created))
+        return self._written(calendar_id, created)
 
-    def _patch(self, calendar_id: str, event_id: str, draft: EventDraft, allow: tuple[int, ...] = ()) -> dict:
+    def _patch(self, calendar_id: str, event_id: str, draft: EventDraft, allow=(), conference=None) -> dict:
         send = "all" if draft.notify else "none"
+        body = self._body(draft, update=True) | ({"conferenceData": conference} if conference else {})
         return self._execute(
             self._api()
             .events()
             .patch(
-                calendarId=calendar_id,
-                eventId=event_id,
-                body=self._body(draft),
-                conferenceDataVersion=1,
-                sendUpdates=send,
+                calendarId=calendar_id, eventId=event_id, body=body, conferenceDataVersion=1, sendUpdates=send
             ),
             allow=allow,
         )
 
-    def update_event(self, calendar_id: str, external_id: str, draft: EventDraft) -> WrittenEvent:
+    def update_event(
+        self, calendar_id: str, external_id: str, draft: EventDraft, *, online_provider: str = ""
+    ) -> WrittenEvent:
         # an event its owner deleted is kept as cancelled for a while, and the patch (status confirmed)
         # restores it with its id and conference; once purged, the patch answers 404 or 410
-        updated = self._patch(calendar_id, external_id, draft, allow=(404, 410))
+        conference = None
+        if draft.video and online_provider:
+            # asked for a link (e.g. a co-host's event that now is the lead's): only if the event has no
+            # conference yet, made or still being made; a new requestId, as a new request to create one
+            current = self._execute(
+                self._api().events().get(calendarId=calendar_id, eventId=external_id), allow=(404, 410)
+            )
+            if current.get("_status") in (404, 410):
+                raise EventGone()
+            if not join_url(current) and conference_status(current) not in ("pending", "success"):
+                conference = _meet_request(uuid.uuid4().hex)
+        updated = self._patch(calendar_id, external_id, draft, allow=(404, 410), conference=conference)
         if updated.get("_status") in (404, 410):
             raise EventGone()
-        return WrittenEvent(external_id=updated["id"], join_url=join_url(updated))
+        return self._written(calendar_id, updated)
+
+    def _written(self, calendar_id: str, event: dict) -> WrittenEvent:
+        """The written event and its Meet link; a conference still being made is waited for briefly."""
+        for pause in CONFERENCE_WAITS:
+            if conference_status(event) != "pending" or join_url(event):
+                break
+            time.sleep(pause)
+            event = self._execute(self._api().events().get(calendarId=calendar_id, eventId=event["id"]))
+        link, status = join_url(event), conference_status(event)
+        if status == "failure" and not link:
+            logger.warning("Google could not create the Meet conference of event %s", event["id"])
+        return WrittenEvent(
+            external_id=event["id"], join_url=link, link_pending=status == "pending" and not link
+        )
 
     def cancel_event(self, calendar_id: str, external_id: str, *, notify: bool = True) -> None:
         self._execute(
@@ -353,6 +381,16 @@ def busy_from_event(item: dict, zone: ZoneInfo) -> BusyEvent | None:
     if finish <= begin:
         return None
     return BusyEvent(external_id=item["id"], start=begin, end=finish)
+
+
+def _meet_request(request_id: str) -> dict:
+    return {"createRequest": {"requestId": request_id, "conferenceSolutionKey": {"type": "hangoutsMeet"}}}
+
+
+def conference_status(event: dict) -> str:
+    """The status of the event's conference create request: "pending", "success", "failure" or ""."""
+    create = (event.get("conferenceData") or {}).get("createRequest") or {}
+    return str((create.get("status") or {}).get("statusCode") or "")
 
 
 def join_url(event: dict) -> str:

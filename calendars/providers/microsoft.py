@@ -271,7 +271,7 @@ class MicrosoftProvider(CalendarProvider):
         return busy
 
     # -- writing
-    def _body(self, draft: EventDraft) -> dict:
+    def _body(self, draft: EventDraft, *, update: bool = False) -> dict:
         body = {
             "subject": draft.title,
             "body": {"contentType": "text", "content": draft.description},
@@ -283,8 +283,8 @@ class MicrosoftProvider(CalendarProvider):
             ],
             "allowNewTimeProposals": False,
         }
-        if draft.location:
-            body["location"] = {"displayName": draft.location}
+        if draft.location or update:
+            body["location"] = {"displayName": draft.location}  # an update clears a stale one (a lead's link)
         return body
 
     def create_event(self, calendar_id: str, draft: EventDraft, *, online_provider: str = "") -> WrittenEvent:
@@ -294,8 +294,15 @@ class MicrosoftProvider(CalendarProvider):
         created = self._request("POST", f"me/calendars/{calendar_id}/events", json=body).json()
         return WrittenEvent(external_id=created["id"], join_url=_join_url(created))
 
-    def update_event(self, calendar_id: str, external_id: str, draft: EventDraft) -> WrittenEvent:
-        resp = self._request("PATCH", f"me/events/{external_id}", json=self._body(draft), allow=(404,))
+    def update_event(
+        self, calendar_id: str, external_id: str, draft: EventDraft, *, online_provider: str = ""
+    ) -> WrittenEvent:
+        body = self._body(draft, update=True)
+        if (
+            draft.video and online_provider
+        ):  # asked for a link: an event without one (a co-host's, now the lead's)
+            body.update(isOnlineMeeting=True, onlineMeetingProvider=online_provider)
+        resp = self._request("PATCH", f"me/events/{external_id}", json=body, allow=(404,))
         if resp.status_code == 404:  # deleted by the mailbox's owner (ErrorItemNotFound): gone for good
             raise EventGone()
         updated = resp.json()

@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from booking.models import HOST_ORDER, Booking, BookingHost
 from booking.presenters import answer_rows
-from calendars.errors import CalendarError, CalendarWriteFailed, EventGone, GrantRevoked
+from calendars.errors import CalendarError, CalendarWriteFailed, EventGone, GrantRevoked, ProviderUnavailable
 from calendars.models import BookingEvent, Calendar, CalendarConnection
 from calendars.providers.base import EventDraft
 from calendars.selectors import receiving_calendar
@@ -130,8 +130,12 @@ def _host_sync(booking: Booking, host: BookingHost, *, is_lead: bool, lead: Book
         provider = provider_for(target.connection)
         written = None
         if event.state == State.ACTIVE:
+            # an event without a link (a co-host's that is now the lead's) asks the provider for one
+            online = _online_provider(target) if draft.video and not event.join_url else ""
             try:
-                written = provider.update_event(target.external_id, event.external_event_id, draft)
+                written = provider.update_event(
+                    target.external_id, event.external_event_id, draft, online_provider=online
+                )
                 action = "updated"
             except EventGone:  # the host deleted it (and the provider purged it): write it anew
                 event.generation += 1  # a new provider idempotency key: not a retry of the first create
@@ -145,10 +149,22 @@ def _host_sync(booking: Booking, host: BookingHost, *, is_lead: bool, lead: Book
     event.external_event_id = written.external_id
     # an update keeps the event's link if the answer leaves it out; a new event has its own (or none: an
     # Outlook calendar without Teams after a Google one must not show the cancelled Meet link)
-    event.join_url = written.join_url or (event.join_url if action == "updated" else "")
-    event.written_sequence = booking.sequence
+    link_before, event.join_url = (
+        event.join_url,
+        written.join_url or (event.join_url if action == "updated" else ""),
+    )
+    if not written.link_pending:  # a link still being made: written again (an update) on the next try
+        event.written_sequence = booking.sequence
     event.host_removed_at = None  # written again: in the host's calendar once more
     event.save()
+    if is_lead and event.join_url != link_before:
+        # co-hosts' events show the lead's link: any written without this one is written again (they come
+        # after the lead in this pass; one that fails is left to the retry)
+        BookingEvent.objects.filter(booking=booking, state=State.ACTIVE).exclude(pk=event.pk).update(
+            written_sequence=-1
+        )
+    if written.link_pending:
+        raise ProviderUnavailable("the provider is still creating the meeting's video link")
     return action
 
 

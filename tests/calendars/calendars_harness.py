@@ -231,3 +231,8 @@ def reschedule(booking: Booking, hours: int) -> None:
     booking.end += dt.timedelta(hours=hours)
     booking.sequence += 1
     booking.save()
+
+
+def ms_events(fake_ms, conn) -> list[dict]:
+    cal = Calendar.objects.get(connection=conn, is_primary=True)
+    return [e for e in fake_ms.calendar(cal.external_id)[1].events.values() if not e.get("_deleted")]

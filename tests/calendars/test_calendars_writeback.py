@@ -4,6 +4,7 @@ duplicate, reschedules, cancellations, reassignments and group bookings."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 
@@ -12,10 +13,12 @@ from calendars.errors import CalendarWriteFailed
 from calendars.models import BookingEvent, Calendar, CalendarConnection
 from calendars.selectors import booking_join_url
 from calendars.services.writeback import booking_events_sync
-from tests.calendars.calendars_harness import google_events, reschedule
+from tests.calendars.calendars_harness import google_events, ms_events, reschedule
 
 pytestmark = pytest.mark.django_db
 State = BookingEvent.State
+INSERT = r"/calendar/v3/calendars/[^/]+/events"
+MS_CREATE = r"/v1.0/me/calendars/[^/]+/events"
 
 
 def test_a_confirmed_booking_lands_in_the_hosts_google_calendar_with_meet(
@@ -246,3 +249,118 @@ def test_delivered_through_the_booking_outbox(
     row.refresh_from_db()
     assert booking_outbox.deliver(message_id=row.pk, now=row.next_attempt_at) == "delivered"
     assert len(google_events(fake_google, conn)) == 1
+
+
+# -- creates across timeouts and throttling, reschedules and cancellations ---------------------------------
+
+
+def sync_until_done(booking_id: int, attempts: int = 3):
+    """What the outbox does: call the handler again until it stops raising."""
+    for _ in range(attempts):
+        try:
+            return booking_events_sync(booking_id=booking_id)
+        except CalendarWriteFailed:
+            time.sleep(1.5)  # let a request the client gave up on finish at the fake
+    return booking_events_sync(booking_id=booking_id)
+
+
+def test_a_google_insert_timing_out_after_it_succeeded_leaves_one_event(
+    settings, make_rep, google_connection, fake_google, make_booking
+):
+    settings.CALENDAR_HTTP_TIMEOUT_SECONDS = 1
+    rep = make_rep()
+    conn = google_connection(rep)
+    fake_google.add_fault("POST", INSERT, delay=2, passthrough=True, times=1)
+    booking = make_booking(rep)
+    sync_until_done(booking.pk)
+    time.sleep(1.5)
+    assert len(google_events(fake_google, conn)) == 1
+    assert len(fake_google.invitations) == 1
+    assert booking_events_sync(booking_id=booking.pk) == {rep.pk: "unchanged"}
+    assert booking_join_url(booking.pk)
+
+
+def test_a_graph_create_timing_out_after_it_succeeded_leaves_one_event(
+    settings, make_rep, ms_connection, fake_ms, make_booking
+):
+    rep = make_rep()
+    conn = ms_connection(rep)
+    settings.CALENDAR_HTTP_TIMEOUT_SECONDS = 1
+    fake_ms.add_fault("POST", MS_CREATE, delay=2, passthrough=True, times=1)
+    booking = make_booking(rep)
+    sync_until_done(booking.pk)
+    time.sleep(1.5)
+    assert len(ms_events(fake_ms, conn)) == 1
+    assert len(fake_ms.invitations) == 1
+    assert booking_join_url(booking.pk).startswith("https://teams.microsoft.com/")
+
+
+def test_a_google_403_rate_limit_on_insert_is_retried_without_duplicates(
+    make_rep, google_connection, fake_google, make_booking
+):
+    rep = make_rep()
+    conn = google_connection(rep)
+    fake_google.add_fault(
+        "POST",
+        INSERT,
+        status=403,
+        times=2,
+        body=b'{"error": {"code": 403, "message": "Rate Limit Exceeded", "errors": '
+        b'[{"domain": "usageLimits", "reason": "rateLimitExceeded", "message": "Rate Limit Exceeded"}]}}',
+    )
+    booking = make_booking(rep)
+    assert booking_events_sync(booking_id=booking.pk) == {rep.pk: "created"}
+    assert len(google_events(fake_google, conn)) == 1 and len(fake_google.invitations) == 1
+
+
+def test_a_graph_429_on_create_waits_and_does_not_duplicate(make_rep, ms_connection, fake_ms, make_booking):
+    rep = make_rep()
+    conn = ms_connection(rep)
+    fake_ms.add_fault(
+        "POST",
+        MS_CREATE,
+        status=429,
+        times=1,
+        headers={"Retry-After": "0.2"},
+        body=b'{"error": {"code": "TooManyRequests", "message": "Please retry again later."}}',
+    )
+    booking = make_booking(rep)
+    assert booking_events_sync(booking_id=booking.pk) == {rep.pk: "created"}
+    assert len(ms_events(fake_ms, conn)) == 1
+
+
+def test_a_graph_reschedule_keeps_teams_and_a_cancel_notifies_once(
+    make_rep, ms_connection, fake_ms, make_booking
+):
+    rep = make_rep()
+    conn = ms_connection(rep)
+    booking = make_booking(rep)
+    booking_events_sync(booking_id=booking.pk)
+    link = booking_join_url(booking.pk)
+    reschedule(booking, 2)
+    assert booking_events_sync(booking_id=booking.pk) == {rep.pk: "updated"}
+    (event,) = ms_events(fake_ms, conn)
+    assert event["start"]["dateTime"].startswith(booking.start.strftime("%Y-%m-%dT%H:%M:%S"))
+    assert booking_join_url(booking.pk) == link and event["onlineMeeting"]["joinUrl"] == link
+    booking.status = Booking.Status.CANCELLED
+    booking.sequence += 1
+    booking.save()
+    assert booking_events_sync(booking_id=booking.pk) == {rep.pk: "cancelled"}
+    assert ms_events(fake_ms, conn) == []
+    assert [i["action"] for i in fake_ms.invitations] == ["created", "updated", "cancelled"]
+
+
+def test_a_group_cancel_tells_the_prospect_once_and_removes_every_event(
+    make_rep, google_connection, ms_connection, fake_google, fake_ms, make_booking
+):
+    lead, co_host = make_rep("Ann"), make_rep("Sol")
+    lead_conn, co_conn = google_connection(lead), ms_connection(co_host)
+    booking = make_booking(lead, co_host)
+    booking_events_sync(booking_id=booking.pk)
+    booking.status = Booking.Status.CANCELLED
+    booking.sequence += 1
+    booking.save()
+    assert booking_events_sync(booking_id=booking.pk) == {lead.pk: "cancelled", co_host.pk: "cancelled"}
+    assert google_events(fake_google, lead_conn) == [] and ms_events(fake_ms, co_conn) == []
+    to_pat = [i["action"] for i in fake_google.invitations + fake_ms.invitations]
+    assert to_pat == ["created", "cancelled"]

@@ -500,8 +500,15 @@ class FakeMicrosoft(FakeServer):
         user, cal, event, error = self._find(req)
         if error:
             return error
+        body = req.json()
+        if body.get("isOnlineMeeting") and body.get("onlineMeetingProvider") not in cal.online_providers:
+            return _error(400, "ErrorInvalidRequest", "The online meeting provider is not allowed.")
         with self.lock:
-            event = {**event, **req.json(), "id": event["id"], "_seq": next(self.seq)}
+            event = {**event, **body, "id": event["id"], "_seq": next(self.seq)}
+            if body.get("isOnlineMeeting") and not event.get("onlineMeeting"):  # made an online meeting
+                event["onlineMeeting"] = {
+                    "joinUrl": f"https://teams.microsoft.com/l/meetup-join/19%3ameeting_{event['id'][-12:]}"
+                }
             cal.events[event["id"]] = event
         if event.get("attendees"):
             self.invitations.append(
