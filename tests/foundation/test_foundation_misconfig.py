@@ -4,8 +4,6 @@ never a 500, and the admin neither 500s nor hides a booking that needs attention
 from __future__ import annotations
 
 import pytest
-import time_machine
-from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -14,7 +12,7 @@ from booking.models import Booking, MeetingType
 from booking.selectors import bookings_needing_attention
 from calendars.models import WorkingHours
 from routing.models import Pool, PoolMember, Rep
-from tests.booking.booking_factories import NOW, body, make_meeting_type, make_pool, make_rep
+from tests.booking.booking_factories import body, make_meeting_type, make_pool, make_rep
 
 pytestmark = pytest.mark.django_db
 
@@ -24,19 +22,8 @@ LATER = "2026-03-04T10:00:00+01:00"
 
 
 @pytest.fixture(autouse=True)
-def _settings(settings):
-    settings.BOOKING_RATE_LIMIT = ""
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+def base_url(settings):  # the rest as tests/foundation/conftest.py's quiet_settings, and its clock
     settings.BASE_URL = "https://book.example.com"
-    cache.clear()
-    yield settings
-    cache.clear()
-
-
-@pytest.fixture
-def clock():
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
 
 
 @pytest.fixture
