@@ -288,20 +288,16 @@ class MicrosoftProvider(CalendarProvider):
         return body
 
     def create_event(self, calendar_id: str, draft: EventDraft, *, online_provider: str = "") -> WrittenEvent:
-        body = {**self._body(draft), "transactionId": transaction_id(draft.key)}
-        if draft.video and online_provider:
-            body.update(isOnlineMeeting=True, onlineMeetingProvider=online_provider)
+        online = _online(draft, online_provider)
+        body = {**self._body(draft), "transactionId": transaction_id(draft.key), **online}
         created = self._request("POST", f"me/calendars/{calendar_id}/events", json=body).json()
         return WrittenEvent(external_id=created["id"], join_url=_join_url(created))
 
     def update_event(
         self, calendar_id: str, external_id: str, draft: EventDraft, *, online_provider: str = ""
     ) -> WrittenEvent:
-        body = self._body(draft, update=True)
-        if (
-            draft.video and online_provider
-        ):  # asked for a link: an event without one (a co-host's, now the lead's)
-            body.update(isOnlineMeeting=True, onlineMeetingProvider=online_provider)
+        # asked for a link (``online_provider``): an event without one (a co-host's, now the lead's)
+        body = {**self._body(draft, update=True), **_online(draft, online_provider)}
         resp = self._request("PATCH", f"me/events/{external_id}", json=body, allow=(404,))
         if resp.status_code == 404:  # deleted by the mailbox's owner (ErrorItemNotFound): gone for good
             raise EventGone()
@@ -440,3 +436,9 @@ def busy_from_event(item: dict, zone: ZoneInfo) -> BusyEvent | None:
 def _join_url(event: dict) -> str:
     meeting = event.get("onlineMeeting") or {}
     return meeting.get("joinUrl") or event.get("onlineMeetingUrl") or ""
+
+
+def _online(draft: EventDraft, online_provider: str) -> dict:
+    """The fields asking Graph for an online meeting (Teams, …), for a draft with video."""
+    wanted = draft.video and online_provider
+    return {"isOnlineMeeting": True, "onlineMeetingProvider": online_provider} if wanted else {}

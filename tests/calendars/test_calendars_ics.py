@@ -201,21 +201,27 @@ class DripHost:
         self.thread.join(5)
 
 
+def given_up(host: DripHost, url: str) -> float:
+    """Fetch ``url`` with a 1 s timeout (a 2 s deadline) while ``host`` drips: the fetch gives up as too
+    slow. Returns how long it took."""
+    from calendars.providers.ics import fetch
+
+    began = time.monotonic()
+    try:
+        with pytest.raises(ProviderUnavailable, match="too slow"):
+            fetch(url, timeout=1)
+    finally:
+        host.close()
+    return time.monotonic() - began
+
+
 def test_a_feed_that_drips_its_body_is_given_up_on(settings):
     """requests' timeout bounds each read, not the whole fetch: a host sending a byte just inside it each
     time held a sync worker until CALENDAR_ICS_MAX_BYTES (years at a byte a read), and a few such feeds
     every worker. A fetch now gives up after twice the timeout. Here: a 1 s timeout, a byte every 0.25 s."""
-    from calendars.providers.ics import fetch
-
     settings.CALENDAR_ICS_ALLOW_PRIVATE_HOSTS = True  # the host is on loopback
     host = DripHost(length=80, interval=0.25)  # 20 s of body at that pace
-    began = time.monotonic()
-    try:
-        with pytest.raises(ProviderUnavailable, match="too slow"):
-            fetch(host.url, timeout=1)
-    finally:
-        host.close()
-    assert time.monotonic() - began < 8  # given up after ~2 s (a busy machine: room), not 20
+    assert given_up(host, host.url) < 8  # given up after ~2 s (a busy machine: room), not 20
 
 
 def test_a_feed_that_drips_its_headers_is_given_up_on(settings):
@@ -223,17 +229,9 @@ def test_a_feed_that_drips_its_headers_is_given_up_on(settings):
     100 header lines of 64 KiB each, every receive bounded only by the timeout, so a host sending a header
     byte just inside it would hold the worker (or the rep's request adding the feed) as long as it liked.
     Here: a 1 s timeout (a 2 s deadline), a header byte every 0.25 s for 12 s."""
-    from calendars.providers.ics import fetch
-
     settings.CALENDAR_ICS_ALLOW_PRIVATE_HOSTS = True  # the host is on loopback
     host = DripHost(length=48, interval=0.25, head=b"HTTP/1.1 200 OK\r\nX-Slow: ", drip=b"a")
-    began = time.monotonic()
-    try:
-        with pytest.raises(ProviderUnavailable, match="too slow"):
-            fetch(host.url, timeout=1)
-    finally:
-        host.close()
-    elapsed = time.monotonic() - began
+    elapsed = given_up(host, host.url)
     assert elapsed < 7, f"the fetch took {elapsed:.1f} s although its deadline was 2 s"
 
 
@@ -241,21 +239,13 @@ def test_a_proxy_that_drips_the_headers_is_given_up_on_at_the_deadline(settings,
     """Through an HTTP(S) proxy from the environment (docs/calendars.md) requests makes its own connection
     pools: the deadline holds there too (the status line and headers were read without it). Here the
     dripping host plays the proxy: a 1 s timeout (2 s deadline), a header byte every 0.25 s for 12 s."""
-    from calendars.providers.ics import fetch
-
     settings.CALENDAR_ICS_ALLOW_PRIVATE_HOSTS = True  # no DNS check of the (unresolvable) feed host
     proxy = DripHost(length=48, interval=0.25, head=b"HTTP/1.1 200 OK\r\nX-Slow: ", drip=b"a")
     for name in ("HTTP_PROXY", "http_proxy"):
         monkeypatch.setenv(name, proxy.url.removesuffix("/feed.ics"))
     for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
-    began = time.monotonic()
-    try:
-        with pytest.raises(ProviderUnavailable, match="too slow"):
-            fetch("http://feed.example.invalid/feed.ics", timeout=1)
-    finally:
-        proxy.close()
-    elapsed = time.monotonic() - began
+    elapsed = given_up(proxy, "http://feed.example.invalid/feed.ics")
     assert elapsed < 7, f"the fetch took {elapsed:.1f} s although its deadline was 2 s"
 
 
