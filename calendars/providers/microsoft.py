@@ -296,8 +296,14 @@ class MicrosoftProvider(CalendarProvider):
     def update_event(
         self, calendar_id: str, external_id: str, draft: EventDraft, *, online_provider: str = ""
     ) -> WrittenEvent:
-        # asked for a link (``online_provider``): an event without one (a co-host's, now the lead's)
+        # asked for a link (``online_provider``): an event without one (a co-host's, now the lead's) gets one.
+        # The body of a video meeting's event is left as it is: Graph keeps the Teams join details ("meeting
+        # blob") in it, and a body written without them turns the meeting off (event-update, "body property
+        # and online meetings"); the description is the one written at creation (it names the booking and
+        # the prospect, not the time).
         body = {**self._body(draft, update=True), **_online(draft, online_provider)}
+        if draft.video:
+            del body["body"]
         resp = self._request("PATCH", f"me/events/{external_id}", json=body, allow=(404,))
         if resp.status_code == 404:  # deleted by the mailbox's owner (ErrorItemNotFound): gone for good
             raise EventGone()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import html
 import itertools
 import json
 import secrets
@@ -52,6 +53,15 @@ def _parse_graph(part: dict) -> dt.datetime:
 
 def _parse_param(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(dt.UTC)
+
+
+def _go_online(event: dict) -> None:
+    """Graph makes a Teams meeting: a join URL, and its "meeting blob" added to the event's HTML body."""
+    join_url = f"https://teams.microsoft.com/l/meetup-join/19%3ameeting_{event['id'][-12:]}"
+    blob = f'<div>Microsoft Teams meeting <a href="{join_url}">Join the meeting now</a></div>'
+    text = html.escape((event.get("body") or {}).get("content", "")).replace("\n", "<br>")
+    event.update(onlineMeeting={"joinUrl": join_url}, _blob=blob)
+    event["body"] = {"contentType": "html", "content": f"<html><body>{text}{blob}</body></html>"}
 
 
 def _error(status: int, code: str, message: str, headers: dict | None = None) -> Response:
@@ -464,9 +474,7 @@ class FakeMicrosoft(FakeServer):
                 "_seq": next(self.seq),
             }
             if body.get("isOnlineMeeting"):
-                event["onlineMeeting"] = {
-                    "joinUrl": f"https://teams.microsoft.com/l/meetup-join/19%3ameeting_{event_id[-12:]}"
-                }
+                _go_online(event)
             cal.events[event_id] = event
             if txn:
                 self.transactions[txn] = event_id
@@ -504,11 +512,13 @@ class FakeMicrosoft(FakeServer):
         if body.get("isOnlineMeeting") and body.get("onlineMeetingProvider") not in cal.online_providers:
             return _error(400, "ErrorInvalidRequest", "The online meeting provider is not allowed.")
         with self.lock:
+            blob = event.get("_blob")
             event = {**event, **body, "id": event["id"], "_seq": next(self.seq)}
+            if blob and "body" in body and blob not in (body["body"] or {}).get("content", ""):
+                # Graph: "inadvertently removing the meeting blob from the body would disable meeting online"
+                event.update(isOnlineMeeting=False, onlineMeeting=None, _blob="")
             if body.get("isOnlineMeeting") and not event.get("onlineMeeting"):  # made an online meeting
-                event["onlineMeeting"] = {
-                    "joinUrl": f"https://teams.microsoft.com/l/meetup-join/19%3ameeting_{event['id'][-12:]}"
-                }
+                _go_online(event)
             cal.events[event["id"]] = event
         if event.get("attendees"):
             self.invitations.append(
