@@ -125,6 +125,21 @@ def _first_choice_busy(state: State, lead: Lead, now: datetime, start: datetime)
     return any(h.rep_id in lead.live_busy for h in first.hosts)
 
 
+def _next_start(state: State, lead: Lead, now: datetime, failed: datetime) -> list[datetime]:
+    """The next start offered to the lead after its requested one ``failed``: within its route, without its
+    reps busy live (those of the pool's offer would fail the same way, ``failed`` itself among them); if the
+    route offers none, the whole pool's without them (``_assign`` falls back to it)."""
+    busy = set(lead.live_busy)
+    shapes = [lambda spec: without(spec, busy)]
+    if lead.route is not None:
+        shapes.insert(0, lambda spec: lead.route.restrict(without(spec, busy)))
+    for shape in shapes:
+        starts = [s for s in state.offered(lead.meeting, now, max(failed, now), 2, shape) if s != failed]
+        if starts:
+            return starts[:1]
+    return []
+
+
 def route(
     state: State, out: Outcome, lead: Lead, now: datetime, first: list[datetime]
 ) -> tuple[tuple[int, ...], datetime | None]:
@@ -148,7 +163,7 @@ def route(
                 out.cap_hits += 1
             if attempt or lead.start is None:
                 break
-            starts = state.offered(lead.meeting, now, max(start, now), 1)
+            starts = _next_start(state, lead, now, start)
             if not starts:
                 break
             out.moved += 1

@@ -154,9 +154,13 @@ class Outcome:
                     "target_share": self.target.get(rid, 0.0),
                 }
             )
+        # the Gini is over the members meant to take part (a positive target share: active member, active
+        # rep); a paused member's 0 would make an even split look unfair. One that got leads all the same
+        # stays in, so no assignment drops out of the measure.
         roles = {}
         for rep in reps:
-            roles.setdefault(self.roles.get(rep["rep_id"], ""), []).append(rep["count"])
+            if rep["target_share"] > 0 or rep["count"]:
+                roles.setdefault(self.roles.get(rep["rep_id"], ""), []).append(rep["count"])
         return {
             "label": self.label,
             "strategy": self.strategy,

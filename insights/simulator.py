@@ -304,10 +304,19 @@ class _State:
             return
         rep.version += 1
 
-    def offered(self, meeting: MeetingSpec, now: datetime, after: datetime, limit: int) -> list[datetime]:
-        """Up to ``limit`` offered starts at or after ``after`` (searching small windows first)."""
+    def offered(
+        self,
+        meeting: MeetingSpec,
+        now: datetime,
+        after: datetime,
+        limit: int,
+        shape: Callable[[PoolSpec], PoolSpec] | None = None,
+    ) -> list[datetime]:
+        """Up to ``limit`` offered starts at or after ``after`` (searching small windows first). ``shape``:
+        the pool as one lead sees it (its route, without its reps busy live), whose offer is part of the
+        pool's, so the cursor still bounds it (but is not moved by it)."""
         monotone = self.policy.strategy in MONOTONE
-        from_now = after == now
+        from_now = after == now and shape is None
         if monotone and meeting in self.cursor:
             after = max(after, self.cursor[meeting])
         before, length = reach(meeting)
@@ -325,6 +334,8 @@ class _State:
                         if rid not in self.waiting and self._maybe_free(rid, meeting, now, lo, hi)
                     ]
                 spec = self.spec(now, lo - before, hi + length, only)
+                if shape is not None:
+                    spec = shape(spec)
                 found.extend(offered_slots(spec, meeting, now=now, window=Interval(lo, hi)))
                 if len(found) >= limit:
                     break

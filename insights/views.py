@@ -53,7 +53,8 @@ def simulator(request):
             text = upload.read().decode("utf-8", errors="replace") if upload else None
             synthetic = None
             if data["mode"] == "synthetic":
-                synthetic = Synthetic(data["rate"], data["hours"], data.get("seed") or 1)
+                seed = data.get("seed")  # 0 is a seed like any other (``simulate_routing --seed 0``)
+                synthetic = Synthetic(data["rate"], data["hours"], 1 if seed is None else seed)
             try:
                 result = simulation_run(
                     pool=data["pool"],
@@ -143,7 +144,10 @@ def dashboard(request):
             return render(request, "insights/dashboard.html", {"form": DashboardForm()})
         params["pool"] = first.slug if first else ""
         params["start"] = (now - timedelta(days=30)).strftime("%Y-%m-%d 00:00")
-        params["end"] = now.strftime("%Y-%m-%d %H:%M")
+        # up to now: the period excludes its end, so the minute shown is the next one (this minute's
+        # bookings are in)
+        next_minute = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        params["end"] = next_minute.strftime("%Y-%m-%d %H:%M")
     form = DashboardForm(params)
     if not form.is_valid():
         return render(request, "insights/dashboard.html", {"form": form}, status=400)
