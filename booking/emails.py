@@ -25,6 +25,7 @@ CANCEL may have reached that calendar first, and the REQUEST would add the meeti
 from __future__ import annotations
 
 from datetime import datetime
+from email.utils import formataddr
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -171,11 +172,25 @@ def _ics(payload: dict, method: str) -> bytes:
     )
 
 
-def _send(*, to: str, subject: str, body: str, invite: bytes | None, method: str) -> None:
+def _person(person: dict) -> str:
+    """``Name <address>`` for a header (one line, quoted as RFC 5322 asks; the domain in ASCII)."""
+    address = ics.ascii_address(person["email"])
+    try:
+        return formataddr((" ".join(person["name"].split()), address))
+    except UnicodeError:  # a non-ASCII local part: the address alone, which Django encodes
+        return address
+
+
+def _send(
+    *, to: str, subject: str, body: str, invite: bytes | None, method: str, reply_to: dict | None
+) -> None:
     # one line: a line break in a name or title (a config file's, a booking's from before names were
     # checked) made Django refuse the header, and the message was retried until it died
     subject = " ".join(subject.split())
-    message = EmailMultiAlternatives(subject=subject, body=body, to=[to])
+    # sent from the configured mailbox; a reply reaches the other side of the meeting (the prospect's goes
+    # to the lead host, a host's to the prospect)
+    replies = [_person(reply_to)] if reply_to else []
+    message = EmailMultiAlternatives(subject=subject, body=body, to=[to], reply_to=replies)
     if invite is not None:
         message.attach_alternative(invite.decode(), f"text/calendar; method={method}")
         message.attach("invite.ics", invite, f"application/ics; method={method}")
@@ -253,6 +268,7 @@ def send_prospect_email(payload: dict) -> str:
         body="\n".join(lines),
         invite=invite,
         method=method,
+        reply_to=hosts[0] if hosts else None,
     )
     if now_held != stored and not stale:
         Booking.objects.filter(pk=payload["booking_id"]).update(prospect_invitation=now_held)
@@ -273,6 +289,8 @@ def send_host_email(payload: dict) -> str:
     lines = [f"{verb}: {snap['title']} with {prospect['name']} <{prospect['email']}>", _when(snap, rep_zone)]
     if method == ics.REQUEST and snap["location"].get("join_url"):
         lines.append(f"Join: {snap['location']['join_url']}")
+    elif method == ics.REQUEST:  # where to go or what to dial, as the prospect's e-mail says
+        lines.append(f"Where: {_where(snap)}")
     if method == ics.CANCEL and snap.get("status") != Booking.Status.CANCELLED:
         lines.append("You no longer host this meeting.")
     elif method == ics.CANCEL and snap.get("reason"):
@@ -289,6 +307,7 @@ def send_host_email(payload: dict) -> str:
         body="\n".join(lines),
         invite=invite,
         method=method,
+        reply_to=prospect,
     )
     return f"sent to {host['email']} ({method})"
 

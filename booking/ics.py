@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from django.conf import settings
+from django.utils.encoding import punycode
 from icalendar import Calendar, Event, vCalAddress, vText
 
 REQUEST = "REQUEST"
@@ -33,8 +34,18 @@ def is_own_uid(uid: str) -> bool:
     return uid.startswith(UID_PREFIX) and uid.endswith(f"@{settings.ICAL_UID_DOMAIN}")
 
 
+def ascii_address(email: str) -> str:
+    """``email`` with its domain in the ASCII (IDNA) form, as Django sends to it: a CAL-ADDRESS is a URI,
+    and a calendar client recognises its user by the address the invitation reached."""
+    local, _, domain = email.rpartition("@")
+    try:
+        return f"{local}@{punycode(domain)}" if local and not domain.isascii() else email
+    except UnicodeError:  # not a valid IDNA domain (checked at booking): left as it is
+        return email
+
+
 def _address(email: str, name: str, **params: str) -> vCalAddress:
-    address = vCalAddress(f"mailto:{email}")
+    address = vCalAddress(f"mailto:{ascii_address(email)}")
     address.params["CN"] = vText(name or email)
     for key, value in params.items():
         address.params[key] = vText(value)

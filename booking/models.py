@@ -258,6 +258,19 @@ class BookingOutcome(models.Model):
         return f"{self.get_kind_display()}{amount} (booking {self.booking_id})"
 
 
+class ManageLink(models.Model):
+    """A further manage token of a booking, for an e-mail sent after the confirmation (a reassignment's):
+    the first token is known only by its hash, so such an e-mail carries a new one, and every link the
+    prospect was given keeps working. Stored, like the first, only as its SHA-256."""
+
+    booking = models.ForeignKey(Booking, on_delete=models.CASCADE, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"manage link {self.token_hash[:12]}… (booking {self.booking_id})"
+
+
 class IdempotencyKey(models.Model):
     """A booking request's ``Idempotency-Key``: the first successful response, replayed for 24 hours.
 

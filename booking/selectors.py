@@ -17,7 +17,7 @@ from booking.errors import (
     BookingNotFound,
     MeetingTypeNotFound,
 )
-from booking.models import Booking, BookingHost, MeetingType
+from booking.models import Booking, BookingHost, ManageLink, MeetingType
 from routing import sqlrows
 from routing.core import Interval, RepSchedule, free_starts, offered_slots
 from routing.core.availability import within_working_hours
@@ -63,7 +63,10 @@ def booking_by_token(token: str, *, for_update: bool = False) -> Booking:
     qs = Booking.objects.select_related("meeting_type", "pool")
     if for_update:
         qs = qs.select_for_update(of=("self",))
-    booking = qs.filter(manage_token_hash=token_hash(token)).first()
+    digest = token_hash(token)
+    booking = qs.filter(manage_token_hash=digest).first()
+    if booking is None:  # a link a later e-mail carried (``ManageLink``): looked up only for the rest
+        booking = qs.filter(pk__in=ManageLink.objects.filter(token_hash=digest).values("booking_id")).first()
     if booking is None:
         raise BookingNotFound()
     return booking

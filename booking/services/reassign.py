@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -18,8 +19,9 @@ from booking.errors import (
     InvalidInput,
     ReassignNotPossible,
 )
-from booking.models import HOST_ORDER, Booking
-from booking.selectors import booking_changeable
+from booking.models import HOST_ORDER, Booking, ManageLink
+from booking.presenters import manage_url
+from booking.selectors import booking_changeable, token_hash
 from booking.services import locking
 from booking.services.manage import _credit_holder, _history, _iso, _move_hosts
 from booking.services.routing import host_dicts, hosts_busy_live, seat_role
@@ -242,6 +244,10 @@ def booking_reassign(
                     reason=ledger_text,
                     counts=False,
                 )
+            # the prospect's e-mail carries a manage link as every other one does: a new token (the first
+            # is known only by its hash); the links sent before keep working
+            link = secrets.token_urlsafe(32)
+            ManageLink.objects.create(booking=booking, token_hash=token_hash(link), created_at=now)
             outbox.emit(
                 "booking.rescheduled",
                 booking,
@@ -253,6 +259,7 @@ def booking_reassign(
                     "reason": reason,
                     "code": code,
                 },
+                secrets={"manage_url": manage_url(link)},
                 now=now,
             )
             return booking
