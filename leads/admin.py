@@ -10,8 +10,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.http import HttpResponseRedirect
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -243,7 +242,11 @@ class LeadAdmin(admin.ModelAdmin):
         return [path("<path:object_id>/route/", view, name="leads_lead_route"), *super().get_urls()]
 
     def route_view(self, request, object_id):
-        lead = get_object_or_404(Lead.objects.select_related("meeting_type__pool", "pool"), pk=object_id)
+        # the admin's own lookup: an id that is no number ("abc", a truncated link) is a 404, where
+        # get_object_or_404(pk="abc") raised ValueError (a 500)
+        lead = self.get_object(request, object_id)
+        if lead is None:
+            raise Http404("No lead with this id.")
         if not self.has_change_permission(request, lead):
             raise PermissionDenied
         form = LeadRouteForm(request.POST or None, lead=lead)

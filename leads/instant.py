@@ -29,7 +29,7 @@ from django.utils import timezone as dj_timezone
 from booking.errors import BookingError
 from leads import selectors
 from leads.models import Lead, RoutingRule
-from leads.owners import owner_backend
+from leads.owners import owner_lookup
 from leads.rules_core import LeadFacts, is_free_mail
 from leads.services import _weighted, lead_match, lead_store
 from leads.tokens import Route
@@ -112,11 +112,11 @@ class _Attempts:
 
 
 def _owner(meeting_type, rule, pool, facts, attempt: _Attempts, record: dict) -> tuple[int | None, Pool]:
-    match = owner_backend().owner_for(email=facts.email.lower(), domain=facts.domain)
+    match, why = owner_lookup(email=facts.email.lower(), domain=facts.domain)
     info: dict = {"free_mail": is_free_mail(facts.domain)}
     record["owner"] = info
-    if match is None:
-        info.update(used=False, reason="no owner found")
+    if match is None:  # none, or the lookup failed (a CRM timeout): the fallback
+        info.update(used=False, reason=why)
     else:
         info.update(rep_id=match.rep_id, source=match.source, detail=match.detail)
         if match.rep_id not in selectors.member_rep_ids(pool):

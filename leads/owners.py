@@ -8,18 +8,26 @@ HubSpot) can be added without touching the router. The built-in ``AccountOwnerBa
 2. with ``BATON_LEARN_OWNERS`` (default on), Baton's own booking history: the current host of the latest
    confirmed/completed booking by the same e-mail address, then — unless the domain is free-mail — by anyone
    at the same company domain.
+
+``owner_lookup`` is what the router calls: a backend that raises (a CRM that timed out) is logged and
+recorded as "owner lookup failed: …", and the rule's no-owner path routes the lead normally.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Protocol
 
+from django.db import DatabaseError
 from django.db.models import Q
 from django.utils.module_loading import import_string
 
 from leads import conf
 from leads.rules_core import is_free_mail, unicode_domain
+
+logger = logging.getLogger("leads")
+NO_OWNER = "no owner found"
 
 
 @dataclass(frozen=True)
@@ -89,3 +97,27 @@ class AccountOwnerBackend:
 
 def owner_backend() -> OwnerBackend:
     return import_string(conf.owner_backend_path())()
+
+
+def owner_lookup(*, email: str, domain: str) -> tuple[OwnerMatch | None, str]:
+    """The backend's owner of the lead, or None and why (``NO_OWNER``, or "owner lookup failed: …").
+
+    A CRM backend is a network call that fails now and then; its error answered the route API with a 500 and
+    the prospect could not book at all, although the rule says what to do without an owner. A database error
+    is not caught: it is Baton's own (and inside a transaction it has to end it)."""
+    backend = owner_backend()  # a wrong BATON_OWNER_BACKEND path is a configuration error: it raises
+    try:
+        match = backend.owner_for(email=email, domain=domain)
+    except DatabaseError:
+        raise
+    except Exception as exc:
+        logger.warning("owner lookup failed (%s) for domain %s", type(exc).__name__, domain, exc_info=True)
+        return None, f"owner lookup failed: {_one_line(f'{type(exc).__name__}: {exc}')}"
+    return match, NO_OWNER
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    """``text`` for the lead's decision record: printable (no NUL, which a PostgreSQL JSON column refuses,
+    no lone surrogate), on one line, at most ``limit`` characters."""
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

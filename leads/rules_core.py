@@ -10,12 +10,14 @@ alpha-2, upper case), ``timezone`` (IANA name), ``score`` (number).
 
 Operators: ``equals`` / ``not_equals`` (text compared case-insensitively), ``in`` / ``not_in`` (value is a
 list), ``contains`` (text: case-insensitive substring; list answer: the item is selected), ``contains_any`` /
-``contains_all`` (multi-select answers against a list), ``starts_with`` / ``ends_with`` (text; a number on
-either side compares as its digits: postcode ``starts_with 8``), ``gt`` / ``gte`` / ``lt`` / ``lte`` (numbers;
-a non-number never matches), ``exists`` (value true/false). A missing field matches only ``not_equals``,
-``not_in`` and ``exists: false``. ``email_domain`` is the IDNA ASCII form (``normalize_domain``), and so is
-a rule's value compared with it: a rule on ``bücher.de`` (saved before domains were normalised, or typed so)
-matches ``xn--bcher-kva.de``; ``contains`` / ``starts_with`` / ``ends_with`` match in either form.
+``contains_all`` (a list: ``contains`` any / all of its items, so on text a substring each, on a
+multi-select answer a selected item each), ``starts_with`` / ``ends_with`` (text; a number on either side
+compares as its digits: postcode ``starts_with 8``), ``gt`` / ``gte`` / ``lt`` / ``lte`` (numbers; a
+non-number never matches), ``exists`` (value true/false). A missing field matches only ``not_equals``,
+``not_in`` and ``exists: false``; blank text (empty or spaces: ``?utm_campaign=``) is missing.
+``email_domain`` is the IDNA ASCII form (``normalize_domain``), and so is a rule's value compared with it: a
+rule on ``bücher.de`` (saved before domains were normalised, or typed so) matches ``xn--bcher-kva.de``;
+``contains`` (and ``contains_any`` / ``contains_all``) / ``starts_with`` / ``ends_with`` match in either form.
 
 ``validate`` refuses, with the value's path, what could never match or would break the evaluator: a list or
 mapping for the one-value operators, a list item that is not one plain value (a nested list), and true/false
@@ -109,11 +111,19 @@ class LeadFacts:
         return email_domain(self.email)
 
     def get(self, name: str) -> Any:
+        """The fact ``name``, or ``_MISSING``. Blank text (empty or only spaces) is missing, in an answer or a
+        UTM value too: the booking page passes ``?utm_campaign=`` on as ``""``, and a blank campaign counted
+        as one (``utm.utm_campaign exists: true`` took every lead of a link whose campaign was left empty)."""
         if name.startswith("answers."):
-            return self.answers.get(name[8:], _MISSING)
-        if name.startswith("utm."):
-            return self.utm.get(name[4:], _MISSING)
-        value = {
+            value = self.answers.get(name[8:], _MISSING)
+        elif name.startswith("utm."):
+            value = self.utm.get(name[4:], _MISSING)
+        else:
+            value = self._plain(name)
+        return _MISSING if isinstance(value, str) and not value.strip() else value
+
+    def _plain(self, name: str) -> Any:
+        return {
             "email": self.email.lower(),
             "email_domain": self.domain,
             "free_mail": is_free_mail(self.domain),
@@ -121,7 +131,6 @@ class LeadFacts:
             "timezone": self.timezone,
             "score": self.score,
         }.get(name, _MISSING)
-        return _MISSING if value == "" else value
 
 
 def _norm(value: Any) -> Any:
@@ -184,13 +193,20 @@ def _compare(op: str, actual: Any, expected: Any) -> bool:
         inside = any(_same(item, option) for item in chosen for option in options)
         return inside if op == "in" else not inside
     if op == "contains":  # a list answer: the item is selected; text: a substring
-        if isinstance(actual, list):
+        if isinstance(actual, list | tuple):
             return any(_same(item, expected) for item in actual)
         text, needle = _text(actual), _text(expected)
         return text is not None and needle is not None and needle in text
-    if op in ("contains_any", "contains_all"):  # compared item by item: a stored item may be unhashable
-        have = _items(actual)
-        found = (any(_same(item, wanted) for item in have) for wanted in _items(expected))
+    if op in ("contains_any", "contains_all"):
+        # each wanted value as ``contains``: a list answer compared item by item (a stored item may be
+        # unhashable); text a substring, since the validator sends ``contains: [crm, erp]`` here (compared
+        # whole, "We need a CRM integration" never matched ``contains_any: [crm]``); one value also equal
+        # as ``equals`` has it (the number 50 and "50.0")
+        one = not isinstance(actual, list | tuple)
+        found = (
+            _compare("contains", actual, wanted) or (one and _same(actual, wanted))
+            for wanted in _items(expected)
+        )
         return any(found) if op == "contains_any" else all(found)
     text, needle = _text(actual), _text(expected)
     if text is None or needle is None:
@@ -224,8 +240,12 @@ def _rule_domain(value: Any) -> Any:
 
 def _compare_domain(op: str, actual: Any, expected: Any) -> bool:
     """``_compare`` for ``email_domain``: whole domains (``equals``, ``in`` …) in their normalised ASCII
-    form; a part of one (``contains``, ``starts_with``, ``ends_with``) in either form, since ``ü.de`` is no
-    substring of ``xn--bcher-kva.de`` but is one of ``bücher.de``."""
+    form; a part of one (``contains`` and, item by item, ``contains_any``/``contains_all``; ``starts_with``,
+    ``ends_with``) in either form, since ``ü.de`` is no substring of ``xn--bcher-kva.de`` but is one of
+    ``bücher.de``."""
+    if op in ("contains_any", "contains_all") and actual is not _MISSING:  # each a ``contains``, as below
+        found = (_compare_domain("contains", actual, wanted) for wanted in _items(expected))
+        return any(found) if op == "contains_any" else all(found)
     if op not in ("contains", "starts_with", "ends_with") or actual is _MISSING:
         return _compare(op, actual, _rule_domain(expected))
     if _compare(op, actual, _rule_domain(expected)):

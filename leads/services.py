@@ -17,7 +17,7 @@ from leads import selectors
 from leads.geo import country_code, country_for_timezone
 from leads.models import Lead, RoutingRule
 from leads.outbox import lead_emit
-from leads.owners import owner_backend
+from leads.owners import owner_lookup
 from leads.rules_core import LeadFacts, first_match, is_free_mail, lead_score
 from leads.tokens import Route, route_sign
 
@@ -72,7 +72,7 @@ def _route_skills(meeting_type, rule: RoutingRule, pool, *, now: datetime, recor
 
 
 def _route_owner(meeting_type, rule: RoutingRule, pool, facts: LeadFacts, *, now: datetime, record: dict):
-    match = owner_backend().owner_for(email=facts.email.lower(), domain=facts.domain)
+    match, why = owner_lookup(email=facts.email.lower(), domain=facts.domain)
     info: dict = {"free_mail": is_free_mail(facts.domain), "within_days": rule.fallback_after_days}
     record["owner"] = info
     if match is not None:
@@ -89,8 +89,8 @@ def _route_owner(meeting_type, rule: RoutingRule, pool, facts: LeadFacts, *, now
                 False,
                 f"owner has no free slot within {rule.fallback_after_days} days",
             )
-    else:
-        info.update(used=False, reason="no owner found")
+    else:  # none, or the lookup failed (a CRM timeout): normal routing
+        info.update(used=False, reason=why)
     fallback = rule.fallback_pool or meeting_type.pool
     record["fallback"] = {"used": True, "pool": fallback.slug, "reason": info["reason"]}
     return Route(pool=fallback)

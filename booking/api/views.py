@@ -9,13 +9,13 @@ from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import NotFound
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from booking import selectors
 from booking.api import serializers as s
+from booking.api.parsers import SafeJSONParser
 from booking.api.throttles import BookingRateThrottle, ReadRateThrottle
 from booking.errors import InvalidInput
 from booking.models import HOST_ORDER, BookingHost
@@ -29,7 +29,7 @@ TOKEN = OpenApiParameter(
 
 
 class PublicAPIView(APIView):
-    parser_classes = [JSONParser]
+    parser_classes = [SafeJSONParser]
     throttle_classes = [BookingRateThrottle, ReadRateThrottle]
 
 
@@ -194,7 +194,7 @@ class BookingOutcomeRecord(APIView):
     Session authentication (the admin login) with DRF's CSRF check; anyone else gets 403 (not logged in)
     or 404 (not staff and not a host, or no such booking)."""
 
-    parser_classes = [JSONParser]
+    parser_classes = [SafeJSONParser]
     authentication_classes = [SessionAuthentication]
     permission_classes = [IsAuthenticated]
 
