@@ -1,7 +1,8 @@
-"""Admin for meeting types, bookings (hosts, outcome and the routing decision, read-only), and the outbox and
-idempotency rows (read-only). Bookings change only through the services: the reassign page calls
-``booking.services.reassign.booking_reassign``, the outcome actions ``booking_outcome_record`` and the
-deletions ``booking.services.delete.bookings_delete`` (which refuses a booking to be cancelled instead)."""
+"""Admin for meeting types, bookings (hosts, outcome and the routing decision, read-only), and the idempotency
+rows (read-only); the outbox messages' admin is ``booking.admin_outbox``. Bookings change only through the
+services: the reassign page calls ``booking.services.reassign.booking_reassign``, the outcome actions
+``booking_outcome_record`` and the deletions ``booking.services.delete.bookings_delete`` (which refuses a
+booking to be cancelled instead)."""
 
 from __future__ import annotations
 
@@ -16,11 +17,12 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from booking import admin_outbox  # noqa: F401 (registers the outbox messages' admin)
 from booking.admin_attention import NeedsAttentionFilter
 from booking.admin_decision import render_decision
 from booking.embed import admin_embed_box
 from booking.errors import BookingError
-from booking.models import Booking, BookingHost, BookingOutcome, IdempotencyKey, MeetingType, OutboxMessage
+from booking.models import Booking, BookingHost, BookingOutcome, IdempotencyKey, MeetingType
 from booking.presenters import answer_rows
 from booking.services.delete import bookings_delete, still_active
 from booking.services.outcomes import booking_outcome_record
@@ -376,36 +378,3 @@ class IdempotencyKeyAdmin(_ReadOnly):
     list_filter = ("status_code", "created_at")
     fields = ("booking", "status_code", "created_at", "expires_at")
     search_fields = ("booking__prospect_email",)
-
-
-@admin.register(OutboxMessage)
-class OutboxMessageAdmin(_ReadOnly):
-    """The sealed secrets (manage link) are never shown."""
-
-    list_display = ("created_at", "event", "handler", "booking", "status", "attempts", "next_attempt_at")
-    list_filter = ("status", "event", "handler")
-    search_fields = ("handler", "event", "last_error", "booking__prospect_email")
-    list_select_related = ("booking__meeting_type",)
-    date_hierarchy = "created_at"
-    fields = (
-        "event",
-        "handler",
-        "booking",
-        "status",
-        "attempts",
-        "next_attempt_at",
-        "claimed_until",
-        "payload_display",
-        "last_error",
-        "result",
-        "created_at",
-        "delivered_at",
-    )
-    readonly_fields = ("payload_display",)
-
-    @admin.display(description="payload")
-    def payload_display(self, obj: OutboxMessage) -> str:
-        rows = format_html_join(
-            "", "<tr><th>{}</th><td>{}</td></tr>", ((k, v) for k, v in sorted((obj.payload or {}).items()))
-        )
-        return format_html("<table>{}</table>", rows) if obj.payload else "—"

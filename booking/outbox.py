@@ -28,7 +28,14 @@ runs outside any transaction; success marks the row delivered (only if the lease
 of a batch share one lease: a row whose turn comes with less than half of it left has it renewed first, or
 is skipped if another worker took it after it ran out (``_still_mine``). A crashed
 worker's lease runs out and the sweep delivers the row again, so delivery is at-least-once and, barring such
-a crash between a handler's effect and the commit of "delivered", exactly once.
+a crash between a handler's effect and the commit of "delivered", exactly once. At Celery's soft time limit
+(``SoftTimeLimitExceeded``, raised inside whatever runs; the hard kill follows) no further handler of a
+batch starts: the interrupted row is recorded as a failed attempt, the rows not reached are handed back
+(``_hand_back``) and the exception goes on to the task, so the kill cannot land in a later handler.
+
+The tasks deliver with ``due_only``: a row already attempted waits for its ``next_attempt_at`` (the back-off),
+whichever of the task's retry and the sweep comes first. A dead row is given a new round of attempts by
+``dead_retry`` (the outbox admin's "Retry" action).
 """
 
 from __future__ import annotations
@@ -40,12 +47,16 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import reduce
+from operator import or_
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, TextField, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from booking.models import Booking, OutboxMessage
@@ -173,6 +184,11 @@ def _claimable(now: datetime) -> Q:
     return Q(status=OutboxMessage.Status.PENDING) & (Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
 
 
+def _due(now: datetime) -> Q:
+    """Never attempted (a fresh row's task does not wait for the sweep's grace), or its back-off is over."""
+    return Q(attempts=0) | Q(next_attempt_at__lte=now)
+
+
 def _claim(qs, *, now: datetime, limit: int) -> list[OutboxMessage]:
     lease = now + timedelta(seconds=settings.BOOKING_OUTBOX_LEASE_SECONDS)
     with transaction.atomic():
@@ -213,9 +229,24 @@ def backoff_seconds(attempts: int) -> int:
     return min(30 * 2 ** max(attempts - 1, 0), 3600)
 
 
+def _failed(row: OutboxMessage, mine, error: str, *, now: datetime) -> str:
+    """Record a failed attempt on the row (if its lease is still ours): retried after its back-off, or dead
+    once it has had ``BOOKING_OUTBOX_MAX_ATTEMPTS``. Returns "retry" or "dead"."""
+    dead = row.attempts >= settings.BOOKING_OUTBOX_MAX_ATTEMPTS
+    logger.warning("outbox message %s (%s) failed, attempt %s: %s", row.pk, row.handler, row.attempts, error)
+    mine.update(
+        status=OutboxMessage.Status.DEAD if dead else OutboxMessage.Status.PENDING,
+        last_error=error[:2000],
+        next_attempt_at=now + timedelta(seconds=backoff_seconds(row.attempts)),
+        claimed_until=None,
+    )
+    return "dead" if dead else "retry"
+
+
 def _run(row: OutboxMessage) -> str:
     """Call the row's handler and record the outcome. Returns "delivered", "retry", "dead" or "skipped"
-    (its lease ran out before its turn and another worker has it)."""
+    (its lease ran out before its turn and another worker has it). ``SoftTimeLimitExceeded`` in the handler
+    is recorded as a failed attempt and raised on."""
     if not _still_mine(row):
         return "skipped"
     now = timezone.now()
@@ -231,18 +262,11 @@ def _run(row: OutboxMessage) -> str:
             except InvalidToken:
                 logger.warning("outbox message %s: sealed secrets unreadable (SECRET_KEY changed)", row.pk)
         result = handler(payload)
+    except SoftTimeLimitExceeded:  # an Exception too, but the task must stop: the hard kill is close
+        _failed(row, mine, "SoftTimeLimitExceeded: stopped by the task's soft time limit", now=now)
+        raise
     except Exception as exc:
-        dead = row.attempts >= settings.BOOKING_OUTBOX_MAX_ATTEMPTS
-        logger.warning(
-            "outbox message %s (%s) failed, attempt %s: %s", row.pk, row.handler, row.attempts, exc
-        )
-        mine.update(
-            status=OutboxMessage.Status.DEAD if dead else OutboxMessage.Status.PENDING,
-            last_error=f"{type(exc).__name__}: {exc}"[:2000],
-            next_attempt_at=now + timedelta(seconds=backoff_seconds(row.attempts)),
-            claimed_until=None,
-        )
-        return "dead" if dead else "retry"
+        return _failed(row, mine, f"{type(exc).__name__}: {exc}", now=now)
     mine.update(
         status=OutboxMessage.Status.DELIVERED,
         delivered_at=now,
@@ -254,22 +278,53 @@ def _run(row: OutboxMessage) -> str:
     return "delivered"
 
 
-def deliver(*, message_id: int, now: datetime | None = None) -> str:
+def _hand_back(rows: list[OutboxMessage]) -> None:
+    """Give up the claim on rows whose handler never ran (a batch stopped at the soft time limit): the lease
+    is cleared and the attempt ``_claim`` counted is taken back, in one UPDATE; a row whose lease is no
+    longer ours (or no longer pending) is left alone."""
+    if rows:
+        ours = reduce(or_, (Q(pk=row.pk, claimed_until=row.claimed_until) for row in rows))
+        OutboxMessage.objects.filter(ours, status=OutboxMessage.Status.PENDING, attempts__gt=0).update(
+            claimed_until=None, attempts=F("attempts") - 1
+        )
+
+
+def _run_all(rows: list[OutboxMessage]) -> list[tuple[OutboxMessage, str]]:
+    """``_run`` each claimed row in turn. At the soft time limit the rows not run yet are handed back (the
+    one that was running when it came too, unless ``_run`` recorded it) and the exception is raised on: the
+    hard kill, a minute later, must not land in the middle of a handler (an e-mail accepted by the mail
+    server and never marked delivered is sent again)."""
+    done = []
+    for i, row in enumerate(rows):
+        try:
+            done.append((row, _run(row)))
+        except SoftTimeLimitExceeded:
+            _hand_back(rows[i:])
+            raise
+    return done
+
+
+def deliver(*, message_id: int, now: datetime | None = None, due_only: bool = False) -> str:
     """Deliver one row if it is pending and not claimed by someone else. Returns "delivered", "retry",
-    "dead" or "skipped" (already delivered, given up, or being delivered elsewhere)."""
-    rows = _claim(OutboxMessage.objects.filter(pk=message_id), now=now or timezone.now(), limit=1)
-    return _run(rows[0]) if rows else "skipped"
+    "dead" or "skipped" (already delivered, given up, being delivered elsewhere, or — ``due_only``, the
+    tasks' way — attempted before and its ``next_attempt_at`` not reached yet)."""
+    return deliver_many(message_ids=[message_id], now=now, due_only=due_only)[message_id]
 
 
-def deliver_many(*, message_ids: list[int], now: datetime | None = None) -> dict[int, str]:
+def deliver_many(
+    *, message_ids: list[int], now: datetime | None = None, due_only: bool = False
+) -> dict[int, str]:
     """``deliver`` for several rows, claimed together (one transaction), each handler called on its own:
-    ``{id: outcome}``, "skipped" for rows not claimed (delivered, given up or leased elsewhere)."""
-    rows = _claim(
-        OutboxMessage.objects.filter(pk__in=message_ids), now=now or timezone.now(), limit=len(message_ids)
-    )
+    ``{id: outcome}``, "skipped" for rows not claimed (delivered, given up or leased elsewhere). The tasks
+    pass ``due_only``: their retry is scheduled from the task's own retry count, and when the sweep made
+    an attempt meanwhile the row would be attempted again at once, two attempts per back-off step (the
+    row dies hours early); a row attempted before waits for its ``next_attempt_at`` (the sweep takes it)."""
+    now = now or timezone.now()
+    qs = OutboxMessage.objects.filter(pk__in=message_ids)
+    rows = _claim(qs.filter(_due(now)) if due_only else qs, now=now, limit=len(message_ids))
     outcome = dict.fromkeys(message_ids, "skipped")
-    for row in rows:
-        outcome[row.pk] = _run(row)
+    for row, result in _run_all(rows):
+        outcome[row.pk] = result
     return outcome
 
 
@@ -278,10 +333,27 @@ def sweep(*, now: datetime | None = None, limit: int = 100) -> dict[str, int]:
     now = now or timezone.now()
     outcome: dict[str, int] = {}
     due = OutboxMessage.objects.filter(next_attempt_at__lte=now)
-    for row in _claim(due, now=now, limit=limit):
-        result = _run(row)
+    for _, result in _run_all(_claim(due, now=now, limit=limit)):
         outcome[result] = outcome.get(result, 0) + 1
     return outcome
+
+
+def dead_retry(*, message_ids: list[int], now: datetime, by: str) -> int:
+    """Give dead rows a new round of ``BOOKING_OUTBOX_MAX_ATTEMPTS`` attempts (after an outage longer than
+    the ~5 h the back-off spans), due at once: the sweep delivers them within a minute. One UPDATE of the
+    rows still dead, so a row already put back (a second click, another admin) and claimed by a sweep
+    keeps its lease and attempts. The retry is noted in ``last_error`` (with the error the row died of)
+    and logged. Returns how many rows were put back."""
+    note = f"Retried by {by} at {now.isoformat(timespec='seconds')} after: "
+    count = OutboxMessage.objects.filter(pk__in=message_ids, status=OutboxMessage.Status.DEAD).update(
+        status=OutboxMessage.Status.PENDING,
+        attempts=0,
+        next_attempt_at=now,
+        claimed_until=None,
+        last_error=Concat(Value(note), F("last_error"), output_field=TextField()),
+    )
+    logger.info("outbox: %s of dead messages %s put back to pending by %s", count, message_ids, by)
+    return count
 
 
 PURGE_BATCH = 5000

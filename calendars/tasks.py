@@ -28,7 +28,8 @@ logger = logging.getLogger("calendars")
 def enqueue(task, *args) -> bool:
     """Queue ``task`` from a request or a webhook: with the broker down the caller's work (saved choices, an
     accepted notification) stands and the periodic sweeps catch up (``renew_watches`` reopens channels,
-    ``sync_due`` requests syncs); a 500 would lose it instead."""
+    ``sync_due`` requests syncs); a 500 would lose it instead. The tasks that queue one task per calendar
+    or account use it too: one failed publish must not skip the rest of the loop."""
     try:
         task.delay(*args)
     except Exception:
@@ -59,9 +60,7 @@ def poll_ics_task() -> int:
 @shared_task(name="calendars.renew_watches", ignore_result=True)
 def renew_watches_task() -> int:
     ids = watches.watches_due(now=timezone.now())
-    for pk in ids:
-        watch_ensure_task.delay(pk)
-    return len(ids)
+    return sum(enqueue(watch_ensure_task, pk) for pk in ids)
 
 
 @shared_task(name="calendars.watch_ensure", ignore_result=True)
@@ -76,7 +75,7 @@ def connection_setup_task(connection_id: int) -> None:
     for cal in calendars_refresh(connection_id=connection_id):
         if cal.blocks_availability:
             sync.request_sync(calendar_id=cal.pk)
-            watch_ensure_task.delay(cal.pk)
+            enqueue(watch_ensure_task, cal.pk)  # if the broker is down, ``renew_watches`` opens it later
     connection_events_resync(connection_id=connection_id)
 
 
@@ -93,9 +92,7 @@ def refresh_lists_task() -> int:
             "pk", flat=True
         )
     )
-    for pk in ids:
-        calendar_list_refresh_task.delay(pk)
-    return len(ids)
+    return sum(enqueue(calendar_list_refresh_task, pk) for pk in ids)
 
 
 @shared_task(name="calendars.calendar_list_refresh", ignore_result=True)
@@ -112,7 +109,7 @@ def calendar_list_refresh_task(connection_id: int) -> str:
     for cal in calendars:
         if cal.blocks_availability and cal.last_synced_at is None and cal.sync_requested_at is None:
             sync.request_sync(calendar_id=cal.pk)
-            watch_ensure_task.delay(cal.pk)
+            enqueue(watch_ensure_task, cal.pk)
     return "ok"
 
 

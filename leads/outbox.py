@@ -17,12 +17,22 @@ EVENT = "lead.disqualified"
 
 
 def nurture_webhook(payload: dict) -> str:
-    """POST the lead to the nurture webhook; raise (so the outbox retries) on a failed delivery."""
+    """POST the lead to the nurture webhook; raise (so the outbox retries) on a failed delivery: any answer
+    but a 2xx. A redirect is not followed: ``requests`` would follow a 301/302 with a GET without the body,
+    whose 200 marked the lead delivered though it never arrived; its ``Location`` goes into the error
+    instead (the URL to configure)."""
     url = conf.nurture_webhook_url()
     if not url:
         return "no BATON_NURTURE_WEBHOOK_URL configured; the lead is kept in the leads table"
-    response = requests.post(url, json=payload, timeout=10)
-    response.raise_for_status()
+    response = requests.post(url, json=payload, timeout=10, allow_redirects=False)
+    if 300 <= response.status_code < 400:
+        location = response.headers.get("Location", "")
+        raise requests.HTTPError(
+            f"HTTP {response.status_code} redirect to {location!r}, not followed: the lead was not delivered "
+            "(set BATON_NURTURE_WEBHOOK_URL to the URL that accepts the POST)",
+            response=response,
+        )
+    response.raise_for_status()  # 4xx, 5xx
     return f"HTTP {response.status_code}"
 
 
