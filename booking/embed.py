@@ -4,7 +4,7 @@ host page. The widget itself is ``static/baton/embed.js`` (host side) and ``stat
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urljoin
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -34,7 +34,9 @@ SNIPPET_EXAMPLE = {"days": "3", "count": "6", "timezone": "UTC", "email": "EMAIL
 
 
 def script_url() -> str:
-    return settings.BASE_URL + static("baton/embed.js")
+    """The widget script's absolute URL: ``static()``'s path on ``BASE_URL``'s origin. Not appended to
+    ``BASE_URL``: under a sub-path both name it (a relative ``STATIC_URL`` is prefixed with SCRIPT_NAME)."""
+    return urljoin(settings.BASE_URL, static("baton/embed.js"))
 
 
 def embed_codes(meeting_type: MeetingType) -> dict[str, str]:

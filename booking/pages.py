@@ -5,11 +5,13 @@ and ``booking.presenters``; booking, cancelling and rescheduling go through the 
 
 from __future__ import annotations
 
+import re
 import secrets
 
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.views.decorators.http import require_safe
 
 from booking import presenters, selectors
@@ -20,8 +22,12 @@ from booking.snippet import utm_params
 
 VISITOR_COOKIE = "baton_visitor"
 VISITOR_MAX_AGE = 365 * 24 * 3600
+# What the booking API's ``visitor`` field accepts (ASCII only: ``str.isalnum`` let "é" through, and every
+# booking from that browser was refused with a 400 on a field the prospect cannot see).
+VISITOR_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
+@require_safe
 def landing(request):
     meeting_types = MeetingType.objects.filter(active=True).select_related("pool").order_by("title")
     return render(request, "landing.html", {"meeting_types": meeting_types})
@@ -35,7 +41,7 @@ def _not_found(request, what: str) -> HttpResponse:
 def _visitor_id(request) -> tuple[str, bool]:
     """The first-party visitor id from the cookie, or a new one (``True``: set the cookie)."""
     current = request.COOKIES.get(VISITOR_COOKIE, "")
-    if 16 <= len(current) <= 64 and current.isalnum():
+    if VISITOR_ID.fullmatch(current):
         return current, False
     return secrets.token_hex(16), True
 
@@ -60,6 +66,10 @@ def book(request, slug: str) -> HttpResponse:
             VISITOR_COOKIE, visitor, max_age=VISITOR_MAX_AGE, httponly=True,
             samesite="None" if cross_site else "Lax", secure=request.is_secure(),
         )  # fmt: skip
+    # The HTML carries the visitor id from the cookie: a shared cache (a proxy, a CDN) must not hand one
+    # visitor's page, and so their id, to the next prospect.
+    patch_vary_headers(response, ("Cookie",))
+    patch_cache_control(response, private=True)
     if request.method == "GET":
         booking_page_viewed.send(
             sender=MeetingType, meeting_type=meeting_type, visitor=visitor, utm=utm, request=request

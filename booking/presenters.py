@@ -4,11 +4,13 @@ the prospect-facing pages (booking/pages.py)."""
 from __future__ import annotations
 
 import contextlib
+import re
 from datetime import UTC, date, datetime
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.urls import reverse
 
 from booking import ics
 from booking.models import Booking, MeetingType
@@ -143,6 +145,17 @@ def location_text(meeting: MeetingType) -> str:
     return f"{label}: {meeting.location_detail}" if meeting.location_detail else label
 
 
+# a time, then a space where the offset's sign should be: ``10:00:00 01:00`` is ``10:00:00+01:00`` as it was
+# written into a link without percent-encoding (a query string reads ``+`` as a space)
+SPACED_OFFSET = re.compile(r"(.+\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?) (\d{2}(?::?\d{2})?)")
+
+
+def _plus_offset(value: str) -> str:
+    """``value`` with a space before its UTC offset read back as the ``+`` it was (no valid value has one)."""
+    match = SPACED_OFFSET.fullmatch(value)
+    return f"{match[1]}+{match[2]}" if match else value
+
+
 def _clean_prefill(query) -> dict:
     def text(key: str, limit: int) -> str:
         value = (query.get(key) or "").strip()
@@ -154,7 +167,7 @@ def _clean_prefill(query) -> dict:
         if within_years(day):  # what the slots API accepts
             prefill["date"] = day.isoformat()
     try:
-        start = datetime.fromisoformat(text("start", 40))
+        start = datetime.fromisoformat(_plus_offset(text("start", 40)))
         if start.utcoffset() is not None and within_years(start):
             prefill["start"] = start.isoformat()
     except ValueError:
@@ -162,6 +175,9 @@ def _clean_prefill(query) -> dict:
     zone = text("timezone", 64)
     prefill["timezone"] = zone if zone in known_timezones() else ""
     return prefill
+
+
+TOKEN_SLOT = "__token__"
 
 
 def booking_page_context(meeting: MeetingType, query, *, utm: dict) -> dict:
@@ -175,11 +191,14 @@ def booking_page_context(meeting: MeetingType, query, *, utm: dict) -> dict:
         "questions": [q for q in meeting.questions or [] if isinstance(q, dict) and q.get("key")],
         "prefill": _clean_prefill(query),
         "utm": utm,
+        # reverse(), not literal paths: under a sub-path (SCRIPT_NAME) they carry its prefix
         "api": {
-            "slots": f"/api/v1/meeting-types/{slug}/slots",
-            "bookings": f"/api/v1/meeting-types/{slug}/bookings",
-            "route": f"/api/v1/meeting-types/{slug}/route",
+            "slots": reverse("api-slots", args=[slug]),
+            "bookings": reverse("api-bookings-create", args=[slug]),
+            "route": reverse("api-lead-route", args=[slug]),
         },
+        # the confirmation fragment book-page.js loads once booked, TOKEN_SLOT replaced by the manage token
+        "confirmation": reverse("booking-manage-confirmation", args=[TOKEN_SLOT]),
         # the kind only: the detail (a standing video room's link and passcode) is for those who booked, as
         # in the public API (``location_kind`` only)
         "location": location_label(meeting),
@@ -212,9 +231,9 @@ def manage_page_context(booking: Booking, *, token: str, now: datetime) -> dict:
         "prefill": {"timezone": zone.key, "date": booking.start.astimezone(zone).date().isoformat()},
         "utm": {},
         "api": {
-            "slots": f"/api/v1/bookings/{token}/slots",  # where this booking can move to
-            "cancel": f"/api/v1/bookings/{token}/cancel",
-            "reschedule": f"/api/v1/bookings/{token}/reschedule",
+            "slots": reverse("api-booking-slots", args=[token]),  # where this booking can move to
+            "cancel": reverse("api-booking-cancel", args=[token]),
+            "reschedule": reverse("api-booking-reschedule", args=[token]),
         },
     }
     return {
@@ -228,9 +247,9 @@ def manage_page_context(booking: Booking, *, token: str, now: datetime) -> dict:
         "links": calendar_links(
             title=meeting.title, start=booking.start, end=booking.end, location=location, details=details
         ),
-        "ics_url": f"/manage/{token}/ics",
+        "ics_url": reverse("booking-manage-ics", args=[token]),
         "manage_url": manage_url(token),
-        "manage_path": f"/manage/{token}",
+        "manage_path": reverse("booking-manage", args=[token]),
         "config": config,
         "zones": sorted(known_timezones()),
         "embed": False,

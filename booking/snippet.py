@@ -23,8 +23,9 @@ from booking import selectors
 from booking.api.serializers import TimezoneField
 from booking.models import MeetingType
 
-UTM_KEY = re.compile(r"^utm_[a-z0-9_]{1,40}$")
-MAX_UTM = 10
+# \Z, not $: ``$`` also matches before a final line break, and ``utm_source%0A`` was a key of its own
+UTM_KEY = re.compile(r"^utm_[a-z0-9_]{1,40}\Z")
+MAX_UTM = 10  # the booking and route APIs take at most 20 keys
 
 
 class EmailSnippetQuerySerializer(serializers.Serializer):
@@ -37,7 +38,9 @@ class EmailSnippetQuerySerializer(serializers.Serializer):
 
 
 def utm_params(query) -> tuple[dict[str, str], dict[str, list[str]]]:
-    """The ``utm_*`` parameters of ``query`` (a QueryDict), and field errors for malformed ones."""
+    """The ``utm_*`` parameters of ``query`` (a QueryDict), and field errors for malformed ones. At most the
+    first ``MAX_UTM`` well-formed ones are kept (more is an error too): the booking page, which drops the
+    errors, must not hand book.js more than the booking API accepts, or every booking from it fails."""
     utm: dict[str, str] = {}
     errors: dict[str, list[str]] = {}
     for key in query:
@@ -54,6 +57,7 @@ def utm_params(query) -> tuple[dict[str, str], dict[str, list[str]]]:
             utm[key] = value
     if len(utm) > MAX_UTM:
         errors["utm"] = [f"At most {MAX_UTM} utm_* parameters."]
+        utm = dict(list(utm.items())[:MAX_UTM])
     return utm, errors
 
 

@@ -115,7 +115,10 @@ TIME_ZONE = env_zone("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 
-STATIC_URL = "/static/"
+# under BASE_URL's path: a sub-path deployment (SCRIPT_NAME /baton, BASE_URL https://example.com/baton) loads
+# its files from under it. Not Django's relative form, which takes the script prefix of the first read: the
+# warm-up and the favicon redirect read it before any request, under "/".
+STATIC_URL = f"{urlsplit(BASE_URL).path.rstrip('/')}/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 

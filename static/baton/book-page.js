@@ -277,7 +277,10 @@
     submit.disabled = true;
     submit.textContent = "Booked — loading the details…";
     var target = $("confirmation");
-    return fetch("/manage/" + encodeURIComponent(booking.manage_token) + "/confirmation")
+    // the address comes from the page (config.confirmation, "__token__" in place of the token): under a
+    // sub-path a root-absolute "/manage/…" left Baton
+    var url = config.confirmation.replace("__token__", encodeURIComponent(booking.manage_token));
+    return fetch(url)
       .then(function (response) {
         if (!response.ok) throw new Error(String(response.status));
         return response.text();

@@ -145,6 +145,18 @@ def test_a_redis_cache_url_is_taken():
     assert ok.stdout.strip() == "redis://127.0.0.1:6379/1"
 
 
+@pytest.mark.parametrize(
+    "base_url,static_url",
+    [("http://127.0.0.1:8000", "/static/"), ("https://example.com/baton/", "/baton/static/")],
+)
+def test_static_files_are_under_base_urls_path(base_url, static_url):
+    """A sub-path deployment (BASE_URL names the path) loads its scripts from under it, whoever reads
+    ``STATIC_URL`` first (the warm-up reads it before any request)."""
+    ok = load_settings("STATIC_URL", DEBUG="1", BASE_URL=base_url)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.strip() == static_url
+
+
 def test_settings_load_with_good_values(tmp_path):
     ok = load_settings(SECRET_KEY="k3y-Z9" * 9, DATABASE_URL=f"sqlite:///{tmp_path}/x.db", DEBUG="0")
     assert ok.returncode == 0, ok.stderr
