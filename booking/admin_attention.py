@@ -1,8 +1,8 @@
-"""The booking list's "needs attention" filter: upcoming bookings whose host was deactivated, took time off,
-got other busy time, changed their hours or took the day off, or deleted the meeting from their calendar
-after the booking was made
-(``booking.selectors.bookings_needing_attention``), so that an admin can reassign them before the prospect
-finds nobody there."""
+"""The booking list's "needs attention" filter: upcoming bookings whose host was deactivated or taken out of
+the booking's pool, took time off, got other busy time, changed their hours or took the day off, or deleted
+the meeting from their calendar after the booking was made (``booking.selectors.bookings_needing_attention``,
+one filter choice per reason of ``ATTENTION``), so that an admin can reassign them before the prospect finds
+nobody there."""
 
 from __future__ import annotations
 

@@ -21,6 +21,7 @@ from booking.models import Booking, BookingHost, ManageLink, MeetingType
 from routing import sqlrows
 from routing.core import Interval, RepSchedule, free_starts, offered_slots
 from routing.core.availability import within_working_hours
+from routing.models import PoolMember
 from routing.selectors import load_pool_state, meeting_spec
 
 MAX_SLOT_DAYS = 62
@@ -191,6 +192,7 @@ def booking_for_outcome(booking_id: int, user) -> Booking:
 # after the booking was made. Checked against the meeting's own time, not its buffers.
 ATTENTION = {
     "inactive": "Host deactivated",
+    "not_member": "Host no longer an active member of the booking's pool",
     "time_off": "Host on time off",
     "busy": "Host busy in their calendar",
     "removed": "Host removed it from their calendar",
@@ -199,7 +201,8 @@ ATTENTION = {
 
 
 def bookings_needing_attention(bookings, reason: str = "", *, now: datetime, rep_id: int | None = None):
-    """The confirmed, not yet ended ``bookings`` with an active host who is deactivated, has time off during
+    """The confirmed, not yet ended ``bookings`` with an active host who is deactivated, is no longer an
+    active member of the booking's pool (removed from it, or the membership deactivated), has time off during
     the meeting, has other busy time then (a synced calendar event, or busy time entered in Baton), deleted
     the event Baton wrote into their calendar (found by an incremental sync), or is off work then (their
     weekly hours or that date's override no longer cover the meeting);
@@ -215,6 +218,12 @@ def bookings_needing_attention(bookings, reason: str = "", *, now: datetime, rep
     }
     checks = {
         "inactive": Q(rep__active=False),
+        # the host row's copy of the booking's pool (``booking_pool_id``): no join to the booking
+        "not_member": ~Exists(
+            PoolMember.objects.filter(
+                pool_id=OuterRef("booking_pool_id"), rep_id=OuterRef("rep_id"), active=True
+            )
+        ),
         "time_off": Exists(TimeOff.objects.filter(**during)),
         "busy": Exists(BusyInterval.objects.filter(**during)),
         "removed": Exists(

@@ -9,7 +9,7 @@ and their taking back when such a lead moves to another rep (``ledger_taken_back
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 
 from django.db import transaction
@@ -22,14 +22,22 @@ from routing.models import LedgerEntry, Pool, PoolMember, Rep
 Kind = LedgerEntry.Kind
 
 
-def pool_member_join(member: PoolMember, *, now: datetime | None = None, reason: str = "") -> LedgerEntry:
+def pool_member_join(
+    member: PoolMember,
+    *,
+    now: datetime | None = None,
+    reason: str = "",
+    joining: Collection[int] = frozenset(),
+) -> LedgerEntry:
     """Start a (newly added or re-activated) member at the pool's mean load.
 
     The mean is over the OTHER active members (member and rep active); in a group pool over those of the
     member's role (each meeting takes one of every role, so the roles' loads differ by design: an SE joining
     at the mean of AEs and SEs together took every SE seat until caught up). The member's ``adjustment`` is
     changed so that ``count / weight`` equals that mean, and a ``joined`` ledger entry records the change.
-    With no other active member the mean is 0. Call it after saving the ``PoolMember`` row.
+    With no other active member the mean is 0. Call it after saving the ``PoolMember`` row. ``joining``:
+    ids of members joining in the same change, not yet at the mean, which it leaves out (so the members a
+    change adds all start at the same mean, whatever the order they are joined in).
     """
     from routing.ledger import member_count, pool_ledger
 
@@ -42,7 +50,11 @@ def pool_member_join(member: PoolMember, *, now: datetime | None = None, reason:
         loads = [
             member_count(m, ledger) / m.weight
             for m in rows
-            if m.pk != member.pk and m.active and m.rep.active and (not group or m.role == member.role)
+            if m.pk != member.pk
+            and m.pk not in joining
+            and m.active
+            and m.rep.active
+            and (not group or m.role == member.role)
         ]
         mean = sum(loads) / len(loads) if loads else 0.0
         target = mean * member.weight
@@ -58,15 +70,21 @@ def pool_member_join(member: PoolMember, *, now: datetime | None = None, reason:
 
 
 def rep_rejoin(
-    rep: Rep, *, now: datetime | None = None, reason: str = "", skip: set[int] = frozenset()
+    rep: Rep,
+    *,
+    now: datetime | None = None,
+    reason: str = "",
+    skip: set[int] = frozenset(),
+    joining: Collection[int] = frozenset(),
 ) -> int:
     """A rep made active again starts at the mean load of each pool they are an active member of, as a
     member made active again does (``pool_member_join``): while the rep was inactive the others took their
     share, and with a long fairness period the returning rep would otherwise get every booking until
-    caught up. ``skip``: member ids joined already. Returns how many memberships joined."""
+    caught up. ``skip``: member ids joined already; ``joining``: as for ``pool_member_join``. Returns how
+    many memberships joined."""
     members = [m for m in PoolMember.objects.filter(rep=rep, active=True) if m.pk not in skip]
     for member in members:
-        pool_member_join(member, now=now, reason=reason or "the rep was made active again")
+        pool_member_join(member, now=now, reason=reason or "the rep was made active again", joining=joining)
     return len(members)
 
 

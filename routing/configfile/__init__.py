@@ -11,7 +11,8 @@ The format is documented in docs/config.md.
 
 from routing.configfile.exporter import config_export, dump_document
 from routing.configfile.importer import config_import
-from routing.configfile.schema import Config, ConfigInvalid, load_document, parse_config, validate_questions
+from routing.configfile.loader import load_document
+from routing.configfile.schema import Config, ConfigInvalid, parse_config, validate_questions
 
 __all__ = [
     "Config",

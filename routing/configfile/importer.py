@@ -5,9 +5,10 @@ and a pool's members, become exactly the file's lists (a field left out takes it
 file does not name are left alone: import never deletes a rep, a pool or a meeting type (set
 ``active: false`` instead). New members, and members made active again, join through
 ``routing.services.pool_member_join`` (they start at the pool's mean load), as do the memberships of a
-rep made active again (``rep_rejoin``); the manual fairness
-``adjustment`` is runtime state, not configuration, and is never written from the file. A meeting type's
-``rules`` list, when present, replaces its routing rules (``routing.configfile.rules``).
+rep made active again (``rep_rejoin``), once every member row is written (``_join``). A member taken out
+of a pool leaves its upcoming bookings there needing attention, and the import says how many. The manual
+fairness ``adjustment`` is runtime state, not configuration, and is never written from the file. A meeting
+type's ``rules`` list, when present, replaces its routing rules (``routing.configfile.rules``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from django.db import transaction
 from django.db.models import Model
 from django.utils import timezone
 
-from booking.models import MeetingType
+from booking.models import Booking, MeetingType
 from calendars.models import DateOverride, TimeOff, WorkingHours
 from routing.configfile.rules import apply_rules
 from routing.configfile.schema import Config, MeetingTypeSpec, PoolSpec, RepSpec
@@ -41,12 +42,11 @@ def config_import(*, config: Config, dry_run: bool = False, now: dt.datetime | N
         with transaction.atomic():
             back: list[Rep] = []  # reps the file makes active again
             reps = {spec.fields["email"]: _apply_rep(spec, changes, back) for spec in config.reps}
-            joined: set[int] = set()
+            joined: list[PoolMember] = []  # members added or made active again
             pools = {
                 spec.fields["slug"]: _apply_pool(spec, reps, changes, now, joined) for spec in config.pools
             }
-            for rep in back:  # at each pool's mean load, as a member made active again
-                rep_rejoin(rep, now=now, reason="rep made active again via config import", skip=joined)
+            _join(joined, back, now)
             for spec in config.meeting_types:
                 _apply_meeting_type(spec, pools, changes)
             if dry_run:
@@ -54,6 +54,20 @@ def config_import(*, config: Config, dry_run: bool = False, now: dt.datetime | N
     except _Rollback:
         pass
     return changes
+
+
+def _join(joined: list[PoolMember], back: list[Rep], now: dt.datetime) -> None:
+    """Start the members the file adds or makes active again, and the memberships of the reps it makes
+    active again, at their pool's mean load: the mean of the members active after the import, all member
+    rows written first (a member deactivated further down the file's list no longer counts), and without
+    the others joining now (so the order of the file's lists does not change anyone's start)."""
+    skip = {m.pk for m in joined}
+    joining = skip | set(PoolMember.objects.filter(rep__in=back, active=True).values_list("pk", flat=True))
+    for member in joined:
+        pool_member_join(member, now=now, reason="joined via config import", joining=joining)
+    for rep in back:  # at each pool's mean load, as a member made active again
+        reason = "rep made active again via config import"
+        rep_rejoin(rep, now=now, reason=reason, skip=skip, joining=joining)
 
 
 def _upsert(
@@ -147,7 +161,7 @@ def _apply_rep(spec: RepSpec, changes: list[str], back: list[Rep]) -> Rep:
 
 
 def _apply_pool(
-    spec: PoolSpec, reps: dict[str, Rep], changes: list[str], now: dt.datetime, joined: set[int]
+    spec: PoolSpec, reps: dict[str, Rep], changes: list[str], now: dt.datetime, joined: list[PoolMember]
 ) -> Pool:
     slug = spec.fields["slug"]
     values = {k: v for k, v in spec.fields.items() if k != "slug"}
@@ -155,6 +169,7 @@ def _apply_pool(
     existing = {m.rep.email: m for m in pool.members.select_related("rep")}
     wanted = {m.rep_email for m in spec.members}
     gone = [m for email, m in existing.items() if email not in wanted]
+    out = [m.rep_id for m in gone if m.active]  # reps taken out of the pool: their bookings need attention
     if gone:
         PoolMember.objects.filter(pk__in=[m.pk for m in gone]).delete()
         changes.append(f"pool {slug}: members removed: {', '.join(sorted(m.rep.email for m in gone))}")
@@ -170,9 +185,34 @@ def _apply_pool(
             PoolMember, {"pool": pool, "rep": reps[email]}, member_spec.fields, label, changes
         )
         if member.active and (created or not was_active):
-            pool_member_join(member, now=now, reason="joined via config import")
-            joined.add(member.pk)
+            joined.append(member)
+        elif was_active and not member.active:
+            out.append(member.rep_id)
+    _stranded(pool, out, now, changes)
     return pool
+
+
+def _stranded(pool: Pool, rep_ids: list[int], now: dt.datetime, changes: list[str]) -> None:
+    """Say how many upcoming bookings of ``pool`` the reps just taken out of it (removed or deactivated)
+    still host: they need an admin (``bookings_needing_attention``, reason ``not_member``)."""
+    if not rep_ids:
+        return
+    count = (
+        Booking.objects.filter(
+            pool=pool,
+            status=Booking.Status.CONFIRMED,
+            end__gt=now,
+            hosts__active=True,
+            hosts__rep_id__in=rep_ids,
+        )
+        .distinct()
+        .count()
+    )
+    if count:
+        plural = "booking needs" if count == 1 else "bookings need"
+        changes.append(
+            f"pool {pool.slug}: {count} upcoming {plural} attention: hosted by a member taken out of the pool"
+        )
 
 
 def _apply_meeting_type(spec: MeetingTypeSpec, pools: dict[str, Pool], changes: list[str]) -> MeetingType:

@@ -7,7 +7,8 @@
 * Import makes the meeting type's rule list exactly the file's list. Rows are matched by name (in order, so
   duplicate names pair up in turn); a matched row is updated in place (leads keep their ``matched_rule``), a
   new name is created, an existing rule the list does not name is deleted. ``order`` values are kept when
-  they already sort the rules as listed, otherwise renumbered, so a second import changes nothing.
+  they already sort the rules as listed, otherwise renumbered (by list position when a value leaves no
+  room above it), so a second import changes nothing.
 * A meeting type without a ``rules`` key keeps its rules untouched; ``rules: []`` removes them.
 """
 
@@ -16,6 +17,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
+
+from django.db import connection
 
 from leads import rules_core
 from leads.models import RoutingRule
@@ -111,15 +114,13 @@ def apply_rules(meeting_type, specs: list[RuleSpec], pools: dict[str, Pool], cha
     if gone:
         RoutingRule.objects.filter(pk__in=[row.pk for row in gone]).delete()
         changes.append(f"{label}: rules removed: {', '.join(repr(row.name) for row in gone)}")
-    previous = -1
-    for spec, row in zip(specs, rows, strict=True):
+    for spec, row, order in zip(specs, rows, _orders(rows), strict=True):
         values = dict(spec.fields)
         for key, slug in spec.pools.items():
             if slug and slug not in pools:
                 pools[slug] = Pool.objects.get(slug=slug)
             values[f"{key}_id"] = pools[slug].pk if slug else None
-        values["order"] = row.order if row is not None and row.order > previous else previous + 1
-        previous = values["order"]
+        values["order"] = order
         where = f"{label}: rule {spec.fields['name']!r}"
         if row is None:
             RoutingRule.objects.create(meeting_type=meeting_type, **values)
@@ -132,6 +133,19 @@ def apply_rules(meeting_type, specs: list[RuleSpec], pools: dict[str, Pool], cha
             names = [name.removesuffix("_id") for name in changed]
             row.save(update_fields=names)
             changes.append(f"{where}: changed {', '.join(names)}")
+
+
+def _orders(rows: list[RoutingRule | None]) -> list[int]:
+    """The ``order`` of each rule as listed (``rows``: the matched row or None for a new rule): a row's own
+    value while the values still rise, else one more than the previous. A value near the column's maximum
+    (the admin accepts up to 2,147,483,647 on PostgreSQL) leaves no room for a rule after it: then every
+    rule is numbered by its position."""
+    highest = connection.ops.integer_field_range(RoutingRule._meta.get_field("order").get_internal_type())[1]
+    orders: list[int] = []
+    for row in rows:
+        previous = orders[-1] if orders else -1
+        orders.append(row.order if row is not None and row.order > previous else previous + 1)
+    return orders if not orders or orders[-1] <= highest else list(range(len(rows)))
 
 
 def _canonical(node: Any) -> Any:

@@ -8,11 +8,9 @@ the file accepts exactly what the admin accepts.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
 from django.db.models.functions import Lower
 
 from booking.models import MeetingType
@@ -25,7 +23,6 @@ from routing.configfile.checker import (
     ConfigInvalid,
     format_range,
     join,
-    paired_surrogates,
     unstorable_text,
     validate_questions,
 )
@@ -98,88 +95,6 @@ class Config:
     reps: list[RepSpec] = field(default_factory=list)
     pools: list[PoolSpec] = field(default_factory=list)
     meeting_types: list[MeetingTypeSpec] = field(default_factory=list)
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last silently: a
-    pasted second ``monday:`` dropped the first Monday's hours without a word)."""
-
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":  # ``<<: *defaults``: its keys may be overridden
-                continue
-            key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, str | int | float | bool) or key is None:
-                if key in seen:
-                    raise yaml.constructor.ConstructorError(
-                        "while reading a mapping",
-                        node.start_mark,
-                        f"the key {key!r} is given twice",
-                        key_node.start_mark,
-                    )
-                seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-    def construct_scalar(self, node):
-        # every string and key: "\ud83d\ude00" (an emoji as JSON escapes it) is one character, as in JSON
-        value = super().construct_scalar(node)
-        return paired_surrogates(value) if isinstance(value, str) else value
-
-    def construct_document(self, node):
-        # a few hundred bytes of nested aliases can stand for billions of values ("billion laughs"), which
-        # every later walk over the document would visit: refuse a document that expands too far
-        if _expanded(node, {}) > MAX_VALUES:
-            raise yaml.constructor.ConstructorError(
-                None,
-                None,
-                f"the document stands for more than {MAX_VALUES:,} values (aliases)",
-                node.start_mark,
-            )
-        return super().construct_document(node)
-
-
-MAX_VALUES = 200_000  # a config of 1,000 reps with their hours and time off is ~50,000
-
-
-def _expanded(node: yaml.Node, seen: dict[int, int]) -> int:
-    """How many values ``node`` stands for with every alias written out (shared nodes counted each time)."""
-    if id(node) in seen:
-        return seen[id(node)]
-    seen[id(node)] = 1  # an alias of a node that contains itself counts once
-    if isinstance(node, yaml.SequenceNode):
-        total = 1 + sum(_expanded(child, seen) for child in node.value)
-    elif isinstance(node, yaml.MappingNode):
-        total = 1 + sum(_expanded(k, seen) + _expanded(v, seen) for k, v in node.value)
-    else:
-        total = 1
-    seen[id(node)] = total
-    return total
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
-    found = {}
-    for key, value in pairs:
-        if key in found:
-            raise ValueError(f"the key {key!r} is given twice in one object")
-        found[key] = value
-    return found
-
-
-def load_document(text: str, *, filename: str = "<config>") -> Any:
-    """Parse YAML (a superset of JSON) or, for ``*.json``, strict JSON; a key given twice in one mapping is
-    an error, as an unknown key is. A byte order mark (Windows editors save one) is no part of the text, and
-    a surrogate pair escaped in YAML (``"\\ud83d\\ude00"``, JSON for 😀) is one character, as in JSON."""
-    text = text.removeprefix("\ufeff")
-    try:
-        if filename.lower().endswith(".json"):
-            return json.loads(text, object_pairs_hook=_unique_keys)
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader
-    except RecursionError:
-        raise ConfigInvalid([f"{filename}: nested too deeply"]) from None
-    except (ValueError, yaml.YAMLError) as exc:
-        kind = "JSON" if filename.lower().endswith(".json") else "YAML"
-        raise ConfigInvalid([f"{filename}: not valid {kind}: {exc}"]) from None
 
 
 def _parse_rep(check: Checker, raw: Any, path: str) -> RepSpec | None:
