@@ -205,6 +205,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # JSON only, and a body nested past the reader's depth is a 400 (DRF's own parser let it be a 500)
+    "DEFAULT_PARSER_CLASSES": ["booking.api.parsers.SafeJSONParser"],
     "DEFAULT_THROTTLE_RATES": {"booking": BOOKING_RATE_LIMIT, "read": API_READ_RATE_LIMIT},
 }
 SPECTACULAR_SETTINGS = {
