@@ -118,7 +118,7 @@ def test_an_owner_backend_failure_falls_back_to_normal_routing(api, demo, sales,
     the rule defines what to do without an owner ("otherwise normal routing (``fallback_pool`` or the
     meeting type's pool)"). An owner lookup that fails must be recorded (``owner.used: false`` with the
     reason) and the lead routed normally, not lost."""
-    settings.BATON_OWNER_BACKEND = "tests.leads.test_leads_hunt.FailingCRMBackend"
+    settings.BATON_OWNER_BACKEND = "tests.leads.test_leads_robustness.FailingCRMBackend"
     RoutingRule.objects.create(
         meeting_type=demo, order=1, name="Owner", outcome=RoutingRule.Outcome.ACCOUNT_OWNER, pool=sales
     )
@@ -135,7 +135,7 @@ def test_an_owner_backend_failure_falls_back_to_normal_routing(api, demo, sales,
 def test_an_owner_backend_failure_falls_back_on_the_instant_route_too(demo, reps, sales, settings):
     """The instant route asks the same owner backend: its failure is recorded and the lead goes to the rule's
     no-owner fallback (here the meeting type's pool: Ben is next up at 14:05), not a 500."""
-    settings.BATON_OWNER_BACKEND = "tests.leads.test_leads_hunt.FailingCRMBackend"
+    settings.BATON_OWNER_BACKEND = "tests.leads.test_leads_robustness.FailingCRMBackend"
     settings.INSTANT_ROUTE_API_KEYS = [KEY]
     RoutingRule.objects.create(meeting_type=demo, name="Owner", outcome=RoutingRule.Outcome.ACCOUNT_OWNER)
     client = Client(raise_request_exception=False, HTTP_AUTHORIZATION=f"Bearer {KEY}")
