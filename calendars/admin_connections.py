@@ -9,7 +9,7 @@ from django.contrib import admin, messages
 
 from calendars.errors import CalendarError
 from calendars.models import BookingEvent, Calendar, CalendarConnection
-from calendars.services.connections import calendars_refresh, connection_delete
+from calendars.services.connections import calendar_delete, calendars_refresh, connection_delete
 from calendars.services.sync import request_sync
 
 SECRET_FIELDS = ("secret_blob", "watch_secret_hash", "sync_state")
@@ -126,6 +126,15 @@ class CalendarAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    def delete_model(self, request, obj):
+        """Its push channel stopped first (``calendar_delete``), as the connection's delete does: the
+        cascade alone left Google pushing to Baton, unknown, for days."""
+        calendar_delete(calendar=obj)
+
+    def delete_queryset(self, request, queryset):
+        for calendar in queryset.select_related("connection"):
+            calendar_delete(calendar=calendar)
 
 
 @admin.register(BookingEvent)

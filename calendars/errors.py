@@ -47,6 +47,13 @@ class GrantRevoked(CalendarError):
     code = "grant_revoked"
 
 
+class AccountInUse(CalendarError):
+    """This Google / Microsoft account is connected by another rep: one account belongs to one rep (another
+    rep's bookings would be written into it with its owner as organiser, and would not block its owner)."""
+
+    code = "account_in_use"
+
+
 class ProviderUnavailable(CalendarError):
     """The provider did not answer in time, failed, or refused the request."""
 

@@ -52,7 +52,10 @@ def normalise_url(url: str) -> str:
     url = (url or "").strip()
     if url.lower().startswith("webcal://"):
         url = "https://" + url[len("webcal://") :]
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unclosed or invalid [IPv6] host: "https://[::1/feed.ics"
+        raise InvalidFeed("Enter an http(s):// or webcal:// calendar URL.") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidFeed("Enter an http(s):// or webcal:// calendar URL.")
     try:
@@ -68,7 +71,10 @@ def normalise_url(url: str) -> str:
 
 def feed_label(url: str) -> str:
     """What may be shown about a feed: its host only (the path and query are the secret)."""
-    return urlsplit(url).hostname or "ICS feed"
+    try:
+        return urlsplit(url).hostname or "ICS feed"
+    except ValueError:  # a broken [IPv6] host (normalise_url refuses it): a label never fails
+        return "ICS feed"
 
 
 def _check_host(url: str) -> None:
@@ -117,6 +123,10 @@ def _fetch(session: requests.Session, url: str, headers: dict | None, timeout: f
             if time.monotonic() >= deadline:
                 raise ProviderUnavailable(TOO_SLOW) from None
             raise ProviderUnavailable(f"The ICS feed did not answer ({exc.__class__.__name__})") from None
+        except ValueError:
+            # requests works out a redirect's next address even when not following it, and urllib refuses
+            # a Location with a broken [IPv6] host ("https://[::1/"): a 500 on the rep's page otherwise
+            raise InvalidFeed("The ICS feed redirects to an address that is not a URL.") from None
         if resp.is_redirect and resp.headers.get("Location"):
             url = urljoin(url, resp.headers["Location"])
             resp.close()

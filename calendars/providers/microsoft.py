@@ -43,7 +43,7 @@ from calendars.providers.base import (
     parse_rfc3339,
     to_utc,
 )
-from calendars.providers.microsoft_auth import SCOPES, msal_app
+from calendars.providers.microsoft_auth import SCOPES, SIGN_IN_DOWN, msal_app
 
 MAX_SUBSCRIPTION = timedelta(minutes=4230)
 MAX_RETRY_WAIT_SECONDS = 30.0
@@ -115,7 +115,7 @@ class MicrosoftProvider(CalendarProvider):
             raise GrantRevoked("The Microsoft sign-in is missing; reconnect the calendar.")
         try:
             result = app.acquire_token_silent_with_error(SCOPES, account=account)
-        except requests.RequestException as exc:
+        except SIGN_IN_DOWN as exc:  # a 5xx page comes as MSAL's MsalServiceError, not a requests error
             raise ProviderUnavailable(
                 f"Microsoft sign-in did not answer ({exc.__class__.__name__})"
             ) from None

@@ -8,11 +8,19 @@ import warnings
 import msal
 import requests
 from django.conf import settings
+from msal.exceptions import MsalError
 
 from calendars.errors import CalendarError, ProviderNotConfigured, ProviderUnavailable
 
 SCOPES = ["https://graph.microsoft.com/Calendars.ReadWrite", "https://graph.microsoft.com/User.Read"]
 _HTTP_CACHE: dict = {}  # MSAL caches the authority's discovery documents here, shared by the process
+# Microsoft's sign-in not answering: requests' errors, or MSAL's own MsalServiceError ("HTTP Error: 503"),
+# which its raise_for_status throws for an answer outside the OAuth error protocol (an outage page, a 5xx)
+SIGN_IN_DOWN = (requests.RequestException, MsalError)
+
+
+def sign_in_unavailable(exc: Exception) -> ProviderUnavailable:
+    return ProviderUnavailable(f"Microsoft sign-in service unavailable ({exc.__class__.__name__})")
 
 
 def msal_app(cache: msal.SerializableTokenCache | None = None, *, timeout: float | None = None):
@@ -31,10 +39,8 @@ def msal_app(cache: msal.SerializableTokenCache | None = None, *, timeout: float
             timeout=timeout or settings.CALENDAR_HTTP_TIMEOUT_SECONDS,
             **extra,
         )
-    except (requests.RequestException, ValueError) as exc:
-        raise ProviderUnavailable(
-            f"Microsoft sign-in service unavailable ({exc.__class__.__name__})"
-        ) from None
+    except (*SIGN_IN_DOWN, ValueError) as exc:  # ValueError: an unreadable discovery document
+        raise sign_in_unavailable(exc) from None
 
 
 def start_flow(redirect_uri: str) -> dict:
@@ -56,6 +62,10 @@ def finish_flow(flow: dict, query: dict) -> tuple[dict, str]:
     except ValueError:  # state mismatch or a flow from another session
         raise CalendarError(
             "This Microsoft sign-in does not match the one started here; please try again."
+        ) from None
+    except SIGN_IN_DOWN as exc:  # the code cannot be redeemed now; the rep starts again later
+        raise ProviderUnavailable(
+            f"Microsoft sign-in service unavailable ({exc.__class__.__name__}); please try again later."
         ) from None
     if "error" in result:
         raise CalendarError(f"Microsoft refused the authorisation ({result['error']}). Please try again.")

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from functools import partial
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.mail import mail_admins, send_mail
+from django.db import connection as db
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from calendars.crypto import decrypt_secrets, encrypt_secrets
-from calendars.errors import CalendarError, GrantRevoked, ReadOnlyCalendar
+from calendars.errors import AccountInUse, CalendarError, GrantRevoked, ReadOnlyCalendar
 from calendars.models import BookingEvent, BusyInterval, Calendar, CalendarConnection
 from calendars.providers.base import CalendarProvider
 from calendars.providers.google import GoogleProvider
@@ -31,6 +33,7 @@ PROVIDER_CLASSES = {
     Provider.ICS: IcsProvider,
 }
 WRITABLE = (Provider.GOOGLE, Provider.MICROSOFT)
+ACCOUNT_LOCK_CLASS = 0x43414C41  # "CALA": advisory locks of calendar accounts (see _account_lock)
 
 
 def provider_for(
@@ -67,13 +70,23 @@ def store_secrets(*, connection_id: int, secrets: dict) -> None:
 @transaction.atomic
 def connection_create(*, rep: Rep, provider: str, secrets: dict, account_email: str) -> CalendarConnection:
     """Store a new (or renewed) connection. Reconnecting the same account replaces its credentials and
-    clears a ``disconnected`` status; its calendars and their choices are kept."""
+    clears a ``disconnected`` status; its calendars and their choices are kept. A Google / Microsoft account
+    another rep has connected is refused (``AccountInUse``): a shared browser signed in to a colleague's
+    account would otherwise give this rep the colleague's calendar to book into."""
     blob = encrypt_secrets(secrets)  # raises TokenKeyMissing before anything is written
     existing = None
     if provider != Provider.ICS:
-        existing = CalendarConnection.objects.filter(
-            rep=rep, provider=provider, account_email=account_email
-        ).first()
+        _account_lock(provider, account_email)
+        same_account = CalendarConnection.objects.filter(
+            provider=provider, account_email__iexact=account_email
+        )
+        if account_email and same_account.exclude(rep=rep).exists():
+            label = Provider(provider).label
+            raise AccountInUse(
+                f"The {label} account {account_email} is already connected by another rep. Sign in to your "
+                "own account, or ask them (or an admin) to disconnect it first."
+            )
+        existing = same_account.filter(rep=rep).first()
     else:  # the same secret feed added again (a double click): one connection, not two synced apart
         existing = next(
             (
@@ -90,6 +103,18 @@ def connection_create(*, rep: Rep, provider: str, secrets: dict, account_email: 
     return CalendarConnection.objects.create(
         rep=rep, provider=provider, secret_blob=blob, account_email=account_email
     )
+
+
+def _account_lock(provider: str, account_email: str) -> None:
+    """Connects of the same account take turns until commit (a PostgreSQL transaction-scoped advisory lock),
+    so two reps connecting one account at once cannot both find it free, nor one rep's double callback store
+    it twice. On SQLite, ``BEGIN IMMEDIATE`` already serialises the transactions."""
+    if db.vendor != "postgresql":
+        return
+    digest = hashlib.sha256(f"{provider}:{account_email.lower()}".encode()).digest()
+    with db.cursor() as cursor:
+        key = int.from_bytes(digest[:4], "big", signed=True)
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [ACCOUNT_LOCK_CLASS, key])
 
 
 def _feed_url(connection: CalendarConnection) -> str | None:
@@ -241,6 +266,8 @@ def _watch_stop_quietly(cal: Calendar) -> None:
         watch_stop(calendar=cal)
     except CalendarError as exc:
         logger.info("could not stop push channel %s: %s", cal.watch_channel_id, exc.code)
+    except Exception:  # an unforeseen answer must not keep the calendar (or the rep's account) in Baton
+        logger.exception("could not stop push channel %s", cal.watch_channel_id)
 
 
 def connection_delete(*, connection: CalendarConnection) -> None:
@@ -249,6 +276,15 @@ def connection_delete(*, connection: CalendarConnection) -> None:
         for cal in connection.calendars.exclude(watch_channel_id=""):
             _watch_stop_quietly(cal)
     connection.delete()
+
+
+def calendar_delete(*, calendar: Calendar) -> None:
+    """Remove one calendar (the admin's delete) as Disconnect removes an account's: its push channel
+    stopped first (best effort), then the row and its busy rows (signals). The next refresh of the
+    calendar list brings it back while it is still in the account."""
+    if calendar.watch_channel_id and calendar.connection.status != Status.DISCONNECTED:
+        _watch_stop_quietly(calendar)
+    calendar.delete()
 
 
 def connection_mark_disconnected(*, connection_id: int, reason: str) -> bool:
