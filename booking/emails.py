@@ -34,7 +34,7 @@ from django.core.mail import EmailMultiAlternatives
 from booking import ics
 from booking.models import Booking, BookingHost
 from booking.outbox import register_handler
-from booking.presenters import answer_rows, clock
+from booking.presenters import answer_rows, when_label
 
 VERB = {"booking.confirmed": "Confirmed", "booking.rescheduled": "Updated", "booking.cancelled": "Cancelled"}
 
@@ -146,9 +146,9 @@ def host_fanout(booking: Booking, context: dict) -> list[dict]:
 
 
 def _when(snap: dict, zone: str) -> str:
-    start = datetime.fromisoformat(snap["start"]).astimezone(ZoneInfo(zone))
-    end = datetime.fromisoformat(snap["end"]).astimezone(ZoneInfo(zone))
-    return f"{start:%A %d %B %Y}, {clock(start)}–{clock(end)} ({zone})"
+    """As the pages write it ("Monday 7 December 2026, 10:00–10:30"), with the zone named."""
+    start, end = datetime.fromisoformat(snap["start"]), datetime.fromisoformat(snap["end"])
+    return f"{when_label(start, end, ZoneInfo(zone))} ({zone})"
 
 
 def _ics(payload: dict, method: str) -> bytes:
