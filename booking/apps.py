@@ -12,6 +12,7 @@ class BookingConfig(AppConfig):
     def ready(self) -> None:
         from booking import checks, emails, triggers  # noqa: F401 (checks registers itself)
         from booking.outbox import register_handler
+        from config import inprocess_beat
 
         emails.register()
         post_migrate.connect(triggers.on_post_migrate, sender=self, dispatch_uid="booking.triggers")
@@ -23,3 +24,5 @@ class BookingConfig(AppConfig):
             module = import_module(f"{config.name}.outbox")
             if callable(getattr(module, "register", None)):
                 module.register(register_handler)
+        # Under ``make run`` (runserver, no broker) nothing else runs the periodic tasks: sweeps, ICS polls.
+        inprocess_beat.maybe_start()

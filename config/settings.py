@@ -161,6 +161,8 @@ CELERY_TASK_SOFT_TIME_LIMIT = 540
 CELERY_TASK_TIME_LIMIT = 600
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
+# Without a broker, ``manage.py runserver`` runs the due PeriodicTasks itself (config/inprocess_beat.py).
+INPROCESS_SCHEDULER = env_bool("INPROCESS_SCHEDULER", True)
 if not CELERY_TASK_ALWAYS_EAGER and not CELERY_BROKER_URL.startswith(
     ("redis://", "rediss://", "amqp://", "memory://")
 ):
