@@ -87,6 +87,8 @@ def working_windows(rep: RepSchedule, lo: int, hi: int) -> list[Span]:
     spans: list[Span] = []
     for day in range(lo // DAY - 2, (hi - 1) // DAY + 2):
         ranges = overrides.get(day) if day in overrides else weekly.get(weekday_of(day), ())
+        if ranges and local_to_epoch(zone, day, 0) == local_to_epoch(zone, day + 1, 0):
+            continue  # a date the zone skipped (Pacific/Apia, 2011-12-30): its hours never happened
         for a, b in ranges:
             end = seconds_of(b) or DAY
             start = seconds_of(a)

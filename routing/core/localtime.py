@@ -7,7 +7,9 @@ seconds is ``(t + off) // DAY`` and the wall-clock second of that day is ``(t + 
 Rules for turning a local wall-clock time into an instant:
 
 * A local time that does not exist (spring-forward gap) moves forward by the length of the gap, via
-  ``dateutil.tz.resolve_imaginary``: 02:30 on 2026-03-08 in America/New_York becomes 03:30 EDT.
+  ``dateutil.tz.resolve_imaginary``: 02:30 on 2026-03-08 in America/New_York becomes 03:30 EDT. A whole
+  date a zone skipped (Pacific/Apia crossing the date line, 2011-12-30) has no working hours at all
+  (``availability.working_windows``): moved forward by the 24-hour gap they were the next day's.
 * An ambiguous local time (fall-back overlap) means its first occurrence (``fold=0``): 01:30 on 2026-11-01
   in America/New_York is 01:30 EDT (05:30 UTC), not 01:30 EST.
 * Second 86400 of a day (a range ending at ``time(0)``) is midnight at the start of the next local day.
