@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
 from calendars import selectors
@@ -121,8 +122,11 @@ def google_start(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(url)
 
 
+# Secrets out of the error reports mailed to ADMINS (config/logfilters.py): the account's tokens, the PKCE
+# verifier and the ICS feed's secret URL. Innermost: Django finds the marks on the view's own frame.
 @login_required
 @require_GET
+@sensitive_variables("secrets", "started")
 def google_callback(request: HttpRequest) -> HttpResponse:
     rep = _rep(request)
     if rep is None:
@@ -170,6 +174,7 @@ def microsoft_start(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
+@sensitive_variables("secrets", "flow")
 def microsoft_callback(request: HttpRequest) -> HttpResponse:
     rep = _rep(request)
     if rep is None:
@@ -202,6 +207,7 @@ def _error_page(request: HttpRequest, rep: Rep, message: str) -> HttpResponse:
 
 @login_required
 @require_POST
+@sensitive_post_parameters("url")
 def ics_add(request: HttpRequest) -> HttpResponse:
     rep = _rep(request)
     if rep is None:

@@ -108,6 +108,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    # reps sign in on a public page: the 20,000 most common passwords and all-digit ones are refused
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
 LANGUAGE_CODE = "en-us"
@@ -196,6 +199,9 @@ BOOKING_RATE_LIMIT = env_str("BOOKING_RATE_LIMIT", "30/min")
 # The public GETs (slots, meeting types, a booking) per client address: a slots request for a large pool over
 # 62 days is the API's most expensive answer. Generous: a booking page asks a few per month shown.
 API_READ_RATE_LIMIT = env_str("API_READ_RATE_LIMIT", "300/min")
+# Failed sign-ins allowed per client address and per username in a window, e.g. 10/15min (config/login.py:
+# /accounts/login/ and /admin/login/ answer 429 past it); empty: no limit.
+LOGIN_RATE_LIMIT = env_str("LOGIN_RATE_LIMIT", "10/15min") or ""
 # Secrets for POST /api/v1/route (instant routing, server to server); empty: that endpoint is off.
 INSTANT_ROUTE_API_KEYS = env_list("INSTANT_ROUTE_API_KEYS", [])
 BOOKING_LOCK_TIMEOUT_MS = env_int("BOOKING_LOCK_TIMEOUT_MS", 3000, minimum=1)
@@ -425,6 +431,8 @@ for _name, _rate in (
 ):
     if _rate and not re.fullmatch(r"\d+/(s|sec|m|min|h|hour|d|day)", _rate):
         raise ImproperlyConfigured(f"{_name}: expected e.g. 30/min, got {_rate!r}")
+if LOGIN_RATE_LIMIT and not re.fullmatch(r"[1-9]\d*/([1-9]\d*)?(s|sec|m|min|h|hour|d|day)", LOGIN_RATE_LIMIT):
+    raise ImproperlyConfigured(f"LOGIN_RATE_LIMIT: expected e.g. 10/15min, got {LOGIN_RATE_LIMIT!r}")
 
 # --- Leads (docs/routing-rules.md; read through ``leads.conf``).
 BATON_ROUTE_MAX_AGE_SECONDS = env_int("BATON_ROUTE_MAX_AGE_SECONDS", 7200, minimum=60)  # route tokens

@@ -6,14 +6,17 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from booking import pages
+from config import login
 
 urlpatterns = [
     path("", pages.landing, name="landing"),
     # pages link the icon; browsers still ask for /favicon.ico on pages that do not (the admin, JSON)
     path("favicon.ico", RedirectView.as_view(url=static("baton/favicon.svg"), permanent=True)),
+    # both sign-in pages limit password guessing (LOGIN_RATE_LIMIT); the admin's own is taken over first
+    path("admin/login/", login.admin_login),
     path("admin/", admin.site.urls),
     # reps sign in here to connect their calendars: the admin's login takes staff only
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/login/", login.rep_login, name="login"),
     # (the admin's own logout keeps its page: a global LOGOUT_REDIRECT_URL sent admins to the reps' sign-in)
     path("accounts/logout/", auth_views.LogoutView.as_view(next_page="login"), name="logout"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import permission_required
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 
 from insights import forms as insights_forms
 from insights import kpis
@@ -41,6 +42,9 @@ def _share_chart(result: dict) -> dict:
 VIEW_BOOKINGS = permission_required("booking.view_booking", raise_exception=True)
 
 
+# never_cache: like the admin's pages, never stored by the browser (Back after signing out on a shared
+# computer shows them) or a proxy; outermost, so the redirect to sign in is not stored either
+@never_cache
 @staff_member_required
 @VIEW_BOOKINGS
 def simulator(request):
@@ -133,6 +137,7 @@ def _export(table: str, data: dict, pool) -> HttpResponse:
     return _csv("unavailable-now", ["rep", "reasons"], rows)
 
 
+@never_cache
 @staff_member_required
 @VIEW_BOOKINGS
 def dashboard(request):

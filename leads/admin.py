@@ -225,7 +225,9 @@ class LeadAdmin(admin.ModelAdmin):
     actions = ["route_by_hand_action"]
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields] + ["route_by_hand_link"]
+        # the link only for those the route page lets in (it asks for the change permission): a 403 else
+        link = ["route_by_hand_link"] if self.has_change_permission(request, obj) else []
+        return [f.name for f in self.model._meta.fields] + link
 
     def has_add_permission(self, request):
         return False
@@ -274,7 +276,7 @@ class LeadAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/leads/lead/route.html", context)
 
-    @admin.action(description="Route the selected lead by hand…")
+    @admin.action(description="Route the selected lead by hand…", permissions=["change"])
     def route_by_hand_action(self, request, queryset):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one lead.", messages.WARNING)

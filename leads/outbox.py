@@ -3,7 +3,9 @@ the booking outbox machinery (retries, leases, sweep) to the nurture webhook ``B
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from django.conf import settings
@@ -14,26 +16,64 @@ from booking.models import OutboxMessage
 from leads import conf
 
 EVENT = "lead.disqualified"
+ERRNO = re.compile(r"\[Errno -?\d+\] [^'\")]{1,80}")  # "[Errno 111] Connection refused": says no URL
+
+
+class NurtureDeliveryFailed(Exception):
+    """A failed delivery, said without the webhook's path and query: Baton sends the receiver nothing else
+    to authenticate with, so for Zapier-style hooks the path is the credential, and this text goes into the
+    outbox row's ``last_error`` (shown in the admin) and the log. ``requests``' own errors name the URL."""
+
+
+def _origin(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``: no credentials, path or query (as ``feed_label`` shows a feed)."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return "the webhook's host"
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{host}{f':{port}' if port else ''}"
+
+
+def _redirect_target(url: str, location: str) -> str:
+    """Where a redirect points, told without its path (which usually carries the same secret): the
+    usual cases (a missing trailing slash, http → https) by name, else the host."""
+    target = urljoin(url, location)
+    if target == url + "/":
+        return "to the same URL with a trailing slash"
+    if url.startswith("http://") and target == "https://" + url[len("http://") :]:
+        return "to the same URL over https"
+    return f"to {_origin(target)} (path hidden)"
 
 
 def nurture_webhook(payload: dict) -> str:
     """POST the lead to the nurture webhook; raise (so the outbox retries) on a failed delivery: any answer
-    but a 2xx. A redirect is not followed: ``requests`` would follow a 301/302 with a GET without the body,
-    whose 200 marked the lead delivered though it never arrived; its ``Location`` goes into the error
-    instead (the URL to configure)."""
+    but a 2xx, as ``NurtureDeliveryFailed`` with the error's kind, status and host only. A redirect is not
+    followed: ``requests`` would follow a 301/302 with a GET without the body, whose 200 marked the lead
+    delivered though it never arrived; where it points goes into the error instead (the URL to configure)."""
     url = conf.nurture_webhook_url()
     if not url:
         return "no BATON_NURTURE_WEBHOOK_URL configured; the lead is kept in the leads table"
-    response = requests.post(url, json=payload, timeout=10, allow_redirects=False)
-    if 300 <= response.status_code < 400:
-        location = response.headers.get("Location", "")
-        raise requests.HTTPError(
-            f"HTTP {response.status_code} redirect to {location!r}, not followed: the lead was not delivered "
-            "(set BATON_NURTURE_WEBHOOK_URL to the URL that accepts the POST)",
-            response=response,
+    try:
+        response = requests.post(url, json=payload, timeout=10, allow_redirects=False)
+    except requests.RequestException as exc:
+        reason = ERRNO.search(str(exc))
+        detail = f": {reason.group().strip()}" if reason else ""
+        raise NurtureDeliveryFailed(
+            f"{type(exc).__name__} posting to {_origin(url)} (path hidden){detail}"
+        ) from None  # the cause's text names the URL: not in the log's traceback either
+    status = response.status_code
+    if 300 <= status < 400:
+        target = _redirect_target(url, response.headers.get("Location", ""))
+        raise NurtureDeliveryFailed(
+            f"HTTP {status} redirect {target}, not followed: the lead was not delivered "
+            "(set BATON_NURTURE_WEBHOOK_URL to the URL that accepts the POST)"
         )
-    response.raise_for_status()  # 4xx, 5xx
-    return f"HTTP {response.status_code}"
+    if status >= 400:  # 4xx, 5xx
+        said = f"HTTP {status} {(response.reason or '')[:60]}".strip()
+        raise NurtureDeliveryFailed(f"{said} from {_origin(url)} (path hidden)")
+    return f"HTTP {status}"
 
 
 def register(register_handler) -> None:

@@ -1,0 +1,110 @@
+"""The sign-in pages' limit on password guessing (``LOGIN_RATE_LIMIT``, e.g. ``10/15min``): the reps'
+``/accounts/login/`` and the staff's ``/admin/login/`` count failed sign-ins per client address (the API
+limits' address: ``booking.api.throttles.client_ident``, an IPv6 client by its /64) and per username, in
+fixed windows in the default cache (Redis with ``CACHE_URL``, shared by every worker). Past the limit a POST
+is answered 429 with ``Retry-After``, its password unchecked (a right one answered otherwise would still be
+an oracle), until the window ends.
+
+Every POST is counted before its password is checked, and a successful sign-in takes its own count back:
+parallel guesses cannot all slip in under the limit, and signing in costs the other logins behind the same
+address (an office) nothing. The price of the per-username count: guesses from anywhere lock that login out
+for the rest of the window, its owner too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import re
+import time
+from functools import wraps
+
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpResponse
+from django.utils.cache import add_never_cache_headers
+
+from booking.api.throttles import client_ident
+
+RATE = re.compile(r"([1-9]\d*)/([1-9]\d*)?(s|sec|m|min|h|hour|d|day)")
+SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_rate(rate: str) -> tuple[int, int] | None:
+    """``"10/15min"`` → ``(10, 900)``: failed sign-ins allowed per window of that many seconds; empty: None
+    (no limit). Read at each request, so tests and operators can change it."""
+    if not rate:
+        return None
+    match = RATE.fullmatch(rate)
+    if match is None:
+        raise ImproperlyConfigured(f"LOGIN_RATE_LIMIT: expected e.g. 10/15min, got {rate!r}")
+    allowed, many, unit = match.groups()
+    return int(allowed), int(many or 1) * SECONDS[unit[0]]
+
+
+def _keys(request, window: int, now: float) -> list[str]:
+    """The window's counters of the client's address and of the username tried (as the sign-in form reads
+    it, letter case aside: "Dana" and "dana" are one count)."""
+    slot = int(now // window)
+    username = request.POST.get("username", "").strip().casefold()
+    return [
+        f"login:{kind}:{hashlib.sha256(value.encode()).hexdigest()[:32]}:{window}:{slot}"
+        for kind, value in (("addr", client_ident(request)), ("user", username))
+    ]
+
+
+def _count(key: str, window: int) -> int:
+    cache.add(key, 0, timeout=window)
+    try:
+        return cache.incr(key)  # atomic in Redis: workers share one count
+    except ValueError:  # expired between the two calls
+        cache.set(key, 1, timeout=window)
+        return 1
+
+
+def _uncount(key: str) -> None:
+    with contextlib.suppress(ValueError):  # the window is over
+        cache.decr(key)
+
+
+def _refused(retry_after: int) -> HttpResponse:
+    minutes = math.ceil(retry_after / 60)
+    response = HttpResponse(
+        "Too many failed sign-ins from your network or for this username. "
+        f"Please try again in {minutes} minute{'s' if minutes != 1 else ''}.\n",
+        status=429,
+        content_type="text/plain; charset=utf-8",
+    )
+    response["Retry-After"] = str(retry_after)
+    add_never_cache_headers(response)
+    return response
+
+
+def limit_sign_ins(view):
+    """``view`` (a sign-in page) with its POSTs limited as the module says."""
+
+    @wraps(view)
+    def limited(request, *args, **kwargs):
+        rate = parse_rate(settings.LOGIN_RATE_LIMIT) if request.method == "POST" else None
+        if rate is None:
+            return view(request, *args, **kwargs)
+        allowed, window = rate
+        now = time.time()
+        keys = _keys(request, window, now)
+        if max([_count(key, window) for key in keys]) > allowed:
+            return _refused(math.ceil(window - now % window))
+        response = view(request, *args, **kwargs)
+        if response.status_code in (301, 302, 303) and request.user.is_authenticated:
+            for key in keys:  # signed in: this attempt was no guess
+                _uncount(key)
+        return response
+
+    return limited
+
+
+rep_login = limit_sign_ins(auth_views.LoginView.as_view(redirect_authenticated_user=True))
+admin_login = limit_sign_ins(admin.site.login)
