@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils import timezone
 
 from booking import ics
 from booking.models import Booking, MeetingType
@@ -204,6 +205,9 @@ def booking_page_context(meeting: MeetingType, query, *, utm: dict) -> dict:
         "location": location_label(meeting),
         # routing rules: the page asks who the prospect is and routes before offering times
         "routing": meeting.routing_rules.exists(),
+        # starts are offered before this instant (the horizon): an instant, not a date, so the picker finds
+        # the last month with times in whatever zone the prospect picks
+        "bookable_until": (timezone.now() + timedelta(days=meeting.horizon_days)).astimezone(UTC).isoformat(),
     }
     return {
         "meeting_type": meeting,
@@ -235,6 +239,7 @@ def manage_page_context(booking: Booking, *, token: str, now: datetime) -> dict:
             "cancel": reverse("api-booking-cancel", args=[token]),
             "reschedule": reverse("api-booking-reschedule", args=[token]),
         },
+        "bookable_until": (now + timedelta(days=meeting.horizon_days)).astimezone(UTC).isoformat(),
     }
     return {
         "booking": body,

@@ -1,6 +1,6 @@
 /*
  * The booking page flow: [about you + questions → route] → pick a time → confirm → book → confirmation.
- * Uses window.BatonBooking from book.js. See docs/booking-page.md.
+ * Uses window.BatonBooking from book.js and picker.js. See docs/booking-page.md.
  */
 (function () {
   "use strict";
@@ -48,7 +48,8 @@
         var values = Array.prototype.map.call(box.querySelectorAll("input:checked"), function (i) { return i.value; });
         if (values.length) out[q.key] = values;
       } else if (type === "checkbox") {
-        if (box.querySelector("input").checked) out[q.key] = true;
+        // an unticked box is the answer false (docs/routing-rules.md: ``equals false`` matches it)
+        out[q.key] = box.querySelector("input").checked;
       } else {
         var value = box.querySelector("input, select, textarea").value.trim();
         if (value === "") return;
@@ -70,7 +71,10 @@
     questions.forEach(function (q) {
       var box = field(q.key);
       if (!box) return;
-      if (q.required && given[q.key] === undefined) answerErrors[q.key] = ["This question is required."];
+      // a required box (consent) must be ticked, as the API says
+      if (q.required && (given[q.key] === undefined || given[q.key] === false)) {
+        answerErrors[q.key] = ["This question is required."];
+      }
       var input = box.querySelector("input, select, textarea");
       if (input && input.validity && input.validity.badInput) answerErrors[q.key] = ["Expected a number."];
     });
@@ -182,8 +186,8 @@
           picker.drawTimes();
           onPick(found);
         } else if (!picker.nearest(wanted, 1).length) {
-          // nothing left in its month: the first free month after it
-          picker.shiftMonthSilently();
+          // nothing left in its month: the first free month after it (none past the horizon)
+          if (!picker.atLastMonth()) picker.shiftMonthSilently();
           return picker.loadFirstFree().then(function () { showAlternatives(wanted); });
         } else {
           showAlternatives(wanted);
@@ -285,16 +289,42 @@
         if (!response.ok) throw new Error(String(response.status));
         return response.text();
       })
-      .then(function (html) { target.innerHTML = html; }, function () {
-        var hosts = (booking.hosts || []).map(function (h) { return h.name; }).join(", ");
-        target.textContent = "You are booked: " + B.chosenLabel(booking.start, booking.timezone) + " with " + hosts +
-          ". Manage it at " + booking.manage_url;
-      })
+      .then(function (html) { target.innerHTML = html; }, function () { fallbackConfirmation(target, booking); })
       .then(function () {
         setStep("done");
         var heading = $("confirmation-heading");
         if (heading) heading.focus();
       });
+  }
+
+  // The details could not be loaded (a deploy, a dropped connection), but the booking stands: what it is
+  // for is built here, as the fragment has it: a heading to take focus, the time and hosts, the manage link
+  // (a link, which opens even from inside an embedded widget).
+  function fallbackConfirmation(target, booking) {
+    var hosts = (booking.hosts || []).map(function (h) { return h.name; }).join(", ");
+    var body = document.createElement("section");
+    body.id = "confirmation-body";
+    var heading = document.createElement("h2");
+    heading.id = "confirmation-heading";
+    heading.tabIndex = -1;
+    heading.textContent = "You are booked";
+    var when = document.createElement("p");
+    when.textContent = B.chosenLabel(booking.start, booking.timezone) + (hosts ? " with " + hosts : "") + ".";
+    var manage = document.createElement("p");
+    manage.className = "manage";
+    manage.textContent = "Need to change it? ";
+    var link = document.createElement("a");
+    link.id = "manage-link";
+    link.href = booking.manage_url;
+    link.target = "_blank";
+    link.rel = "noopener";
+    link.textContent = booking.manage_url;
+    manage.appendChild(link);
+    body.appendChild(heading);
+    body.appendChild(when);
+    body.appendChild(manage);
+    target.textContent = "";
+    target.appendChild(body);
   }
 
   form.addEventListener("submit", function (event) {

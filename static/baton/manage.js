@@ -1,6 +1,6 @@
 /*
  * The manage page (/manage/<token>): reschedule with the same picker as the booking page, or cancel with
- * an optional reason, both through the booking API. Uses window.BatonBooking from book.js.
+ * an optional reason, both through the booking API. Uses window.BatonBooking from book.js and picker.js.
  */
 (function () {
   "use strict";
@@ -16,12 +16,36 @@
     window.location.assign(window.location.pathname + "?changed=" + changed);
   }
 
+  // The booking changed since this page was loaded (cancelled in another tab or by the host, started, no
+  // longer confirmed): the API refuses with 409 and says why. Say it (focused, so it is read), offer nothing
+  // more, and show a cancelled booking as cancelled; the page stays (a reload would drop the message and
+  // the focus). True if it was such a refusal.
+  var GONE = { booking_already_cancelled: true, booking_not_active: true, booking_in_past: true };
+
+  function gone(status, body) {
+    if (status !== 409 || !body || !Object.prototype.hasOwnProperty.call(GONE, body.code)) return false;
+    B.message(body.detail || "This booking can no longer be changed.", "error", true);
+    B.show($("app"), false); // no picker, no cancel form
+    if (body.code === "booking_already_cancelled") {
+      var badge = document.createElement("strong");
+      badge.className = "badge cancelled";
+      badge.textContent = "Cancelled";
+      $("booking-status").textContent = "";
+      $("booking-status").appendChild(badge);
+      // nothing to add to a calendar any more
+      B.show($("add-heading"), false);
+      B.show(document.querySelector(".add-calendar"), false);
+    }
+    return true;
+  }
+
   function showPicker() {
     B.show($("step-confirm"), false);
     B.show($("picker"), true);
     if ($("reschedule-open")) $("reschedule-open").setAttribute("aria-expanded", "true");
     if (!picker) {
       picker = new B.Picker(onPick);
+      picker.onFailure = function (result) { return gone(result.status, result); };
       if (config.prefill && config.prefill.date) picker.openOn(config.prefill.date);
       picker.load().then(function (result) {
         if (result && result.ok && !Object.keys(picker.byDay).length) picker.loadFirstFree();
@@ -96,6 +120,7 @@
         var body = { start: selected, timezone: picker.zone };
         return B.request("POST", config.api.reschedule, body).then(function (r) {
           if (r.status === 200) return reloadWith("rescheduled");
+          if (gone(r.status, r.data)) return null;
           if (r.status === 409 && r.data.code === "slot_unavailable") {
             return refreshAfterRefusal("Sorry, that time was just taken.");
           }
@@ -125,6 +150,7 @@
       guard($("cancel-submit"), "Cancelling…", function () {
         return B.request("POST", config.api.cancel, { reason: $("f-reason").value.trim() }).then(function (r) {
           if (r.status === 200) return reloadWith("cancelled");
+          if (gone(r.status, r.data)) return null;
           return fail(r, "Could not cancel the booking");
         });
       });
