@@ -34,6 +34,7 @@ from calendars.providers.base import (
     to_utc,
 )
 from calendars.providers.ics_cost import STEPS_PER_INSTANCE, BadRule, expansion_cost
+from calendars.providers.ics_fixups import prepare
 from calendars.providers.safe_http import (
     ACCEPT_ENCODING,
     TOO_SLOW,
@@ -44,6 +45,10 @@ from calendars.providers.safe_http import (
 
 FEED_ID = "feed"
 SKIPPED = "Synced, but repeating events in this feed that cannot be read do not count as busy. The first:"
+UNKNOWN_ZONES = (
+    "events in this feed name a time zone that is not known; their times are read as local times (in the "
+    "feed's X-WR-TIMEZONE, else the rep's zone):"
+)
 MAX_REDIRECTS = 3
 FETCH_DEADLINE = 2  # a whole fetch may take this many times the per-read timeout (20 s by default: 40 s)
 
@@ -181,11 +186,16 @@ def busy_events(
     zone: ZoneInfo,
     *,
     skipped: list[str] | None = None,
+    unknown_zones: list[str] | None = None,
+    emails: tuple[str, ...] = (),
 ) -> list[BusyEvent]:
-    """Every opaque, non-cancelled event instance overlapping ``window``, expanded and in UTC. A series the
-    library cannot read is left out rather than failing the feed, and the first such problem is appended to
-    ``skipped``, so that the rep can be told that some of their busy time is not counted."""
+    """Every opaque, non-cancelled event instance overlapping ``window`` that none of the rep's ``emails``
+    declined, expanded and in UTC. A series the library cannot read is left out rather than failing the
+    feed, and the first such problem is appended to ``skipped``, so that the rep can be told that some of
+    their busy time is not counted; TZIDs no zone is known for are listed in ``unknown_zones``."""
     start, end = window
+    skipped = [] if skipped is None else skipped
+    prepare(calendar, zone, skipped=skipped, unknown_zones=[] if unknown_zones is None else unknown_zones)
     # floating times and dates are compared in the rep's zone: query with local wall-clock bounds
     local_start = start.astimezone(zone).replace(tzinfo=None) - timedelta(days=1)
     local_end = end.astimezone(zone).replace(tzinfo=None) + timedelta(days=1)
@@ -194,15 +204,17 @@ def busy_events(
         try:
             instances = recurring_ical_events.of(calendar).between(local_start, local_end)
         except UNREADABLE_SERIES as exc:  # again, without the series that cannot be read
-            if skipped is not None:
-                skipped.append(str(exc)[:300])
+            skipped.append(str(exc)[:300])
             instances = recurring_ical_events.of(calendar, skip_bad_series=True).between(
                 local_start, local_end
             )
     except Exception as exc:  # the library raises its own error types for malformed series
         raise InvalidFeed(f"The ICS feed cannot be expanded ({exc.__class__.__name__}).") from None
     found: dict[str, BusyEvent] = {}
+    mailtos = {f"mailto:{email.strip().lower()}" for email in emails if email}
     for event in instances:
+        if mailtos and _declined(event, mailtos):
+            continue
         try:
             busy = _busy(event, window, zone)
         except OverflowError:  # e.g. a floating RECURRENCE-ID at 9999-12-31T23:59 west of Greenwich
@@ -265,6 +277,17 @@ def _busy(event, window: tuple[datetime, datetime], zone: ZoneInfo) -> BusyEvent
     return BusyEvent(external_id=external_id[:900], start=to_utc(begin), end=to_utc(finish))
 
 
+def _declined(event, mailtos: set[str]) -> bool:
+    """Whether the rep declined this instance: an ATTENDEE with the rep's address and PARTSTAT=DECLINED
+    (Google's secret address exports the meetings its owner declined; Google's and Microsoft's syncs
+    leave them out)."""
+    attendees = event.get("ATTENDEE")
+    for attendee in attendees if isinstance(attendees, list) else [attendees] if attendees else []:
+        if str(attendee).strip().lower() in mailtos:
+            return str(getattr(attendee, "params", {}).get("PARTSTAT", "")).upper() == "DECLINED"
+    return False
+
+
 def _stamp(moment: datetime) -> str:
     return moment.strftime("%Y%m%dT%H%M%SZ")
 
@@ -281,10 +304,12 @@ class IcsProvider(CalendarProvider):
         timeout: float | None = None,
         retries: int = 0,
         zone: ZoneInfo | None = None,
+        emails: tuple[str, ...] = (),
     ):
         self._url = secrets.get("url", "")
         self._timeout = timeout
         self._zone = zone or ZoneInfo("UTC")
+        self._emails = emails  # the rep's: meetings they declined do not block
 
     def __repr__(self) -> str:
         return "<IcsProvider>"
@@ -315,8 +340,15 @@ class IcsProvider(CalendarProvider):
                 full=True, unchanged=True, next_state=state, warning=previous.get("warning", "")
             )
         skipped: list[str] = []
-        events = busy_events(parse(resp.content), window, zone, skipped=skipped)
-        warning = f"{SKIPPED} {skipped[0]}" if skipped else ""
+        unknown: list[str] = []
+        calendar = parse(resp.content)
+        events = busy_events(
+            calendar, window, zone, skipped=skipped, unknown_zones=unknown, emails=self._emails
+        )
+        notes = [f"{SKIPPED} {skipped[0]}"] if skipped else []
+        if unknown:
+            notes.append(f"{'Also,' if notes else 'Synced, but'} {UNKNOWN_ZONES} {', '.join(unknown)[:200]}")
+        warning = " ".join(notes)
         next_state = json.dumps(
             {
                 "etag": resp.headers.get("ETag", ""),
@@ -331,4 +363,5 @@ class IcsProvider(CalendarProvider):
         self, calendar_ids: list[str], start: datetime, end: datetime
     ) -> list[tuple[datetime, datetime]]:
         resp = fetch(self._url, timeout=self._timeout)
-        return [(e.start, e.end) for e in busy_events(parse(resp.content), (start, end), self._zone)]
+        events = busy_events(parse(resp.content), (start, end), self._zone, emails=self._emails)
+        return [(e.start, e.end) for e in events]

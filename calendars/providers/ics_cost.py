@@ -191,8 +191,11 @@ def expansion_cost(calendar: icalendar.Calendar, window: tuple[datetime, datetim
         exrules = event.get("EXRULE")
         if rules is None and dates is None and exrules is None:
             continue  # a single event: one instance, bounded by the feed's size
-        dtstart = event.get("DTSTART")
-        begin = _naive(getattr(dtstart, "dt", None), zone)
+        try:
+            begin = _naive(getattr(event.get("DTSTART"), "dt", None), zone)
+            listed = sum(len(getattr(entry, "dts", [])) for entry in _listed(dates))
+        except ValueError:  # icalendar's BrokenCalendarProperty: the library leaves the series out, says so
+            continue
         if begin is None:
             continue
         length = _duration(event)
@@ -202,10 +205,8 @@ def expansion_cost(calendar: icalendar.Calendar, window: tuple[datetime, datetim
             total.instances += cost.instances
         for rule in _listed(exrules):  # EXRULE removes instances, but its steps are taken all the same
             total.steps += _rule_cost(rule, begin, length, window).steps
-        for entry in _listed(dates):
-            listed = len(getattr(entry, "dts", []))
-            total.steps += listed
-            total.instances += listed
+        total.steps += listed  # RDATEs: one each
+        total.instances += listed
     return total
 
 

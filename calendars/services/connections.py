@@ -51,6 +51,8 @@ def provider_for(
     kwargs = {"timeout": timeout, "retries": retries}
     if connection.provider in (Provider.ICS, Provider.MICROSOFT):  # all-day events are in the rep's zone
         kwargs["zone"] = ZoneInfo(connection.rep.timezone)
+    if connection.provider == Provider.ICS:  # a feed has no "self" attendee: meetings the rep declined
+        kwargs["emails"] = (connection.rep.email,)
     holder: dict = {}
 
     def on_change(new: dict) -> None:
