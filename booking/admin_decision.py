@@ -22,6 +22,8 @@ REASONS = {
     "cap": "daily cap reached",
     "busy": "busy",
     "role_filled": "role already filled",
+    "busy_live": "busy (live calendar check)",
+    "seat_kept": "role's host kept (group reschedule)",
 }
 KNOWN_KEYS = {"strategy", "start", "candidates", "hosts", "withheld", "live_busy", "history"}
 

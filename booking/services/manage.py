@@ -31,6 +31,7 @@ from booking.services.routing import (
     host_dicts,
     hosts_busy_live,
     invalid_start,
+    relabel,
     seat_role,
     seats_kept,
 )
@@ -241,6 +242,8 @@ def _new_hosts(
                 live_free=asked.free | frozenset(seated.values()),  # asked just now, outside the old time
                 live_busy=asked.busy,
             )
+            kept = {m.rep_id: "seat_kept" for m in routed.spec.members if m.role in seated}
+            relabel(assignment.record, kept, {m.rep_id for m in routed.spec.members if m.active})
             return False, busy, assignment
         except NoHostAvailable:
             pass  # the rest cannot be routed with them: route them all

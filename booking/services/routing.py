@@ -15,8 +15,9 @@ from routing.selectors import PoolState, meeting_spec
 
 # Candidate reasons that mean "this start is not bookable at all" (a 400), not "taken" (a 409).
 INVALID_START_REASONS = {"notice", "horizon", "off_grid"}
-# members that could take no start at all (checked before notice and horizon): they say nothing of the start
-MEMBER_REASONS = {"inactive", "no_working_hours"}
+# members that could take no start at all (checked before notice and horizon): they say nothing of the start;
+# nor do the reasons the service gives members it set aside (``relabel``)
+MEMBER_REASONS = {"inactive", "no_working_hours", "busy_live", "seat_kept"}
 
 
 def hosts_busy_live(rep_ids, start, end, *, timeout_seconds, live=None):
@@ -37,6 +38,17 @@ def without(spec: PoolSpec, rep_ids: set[int]) -> PoolSpec:
         return spec
     members = tuple(replace(m, active=False) if m.rep_id in rep_ids else m for m in spec.members)
     return replace(spec, members=members)
+
+
+def relabel(record: dict[str, Any], why: dict[int, str], active: set[int]) -> None:
+    """Say in ``record`` why the service set members aside (``without``), which the core, seeing them
+    inactive, records as "inactive": ``why`` maps rep id → reason ("busy_live": found busy by the live
+    check; "seat_kept": a group reschedule keeps that role's host). Only members of ``active`` (active in
+    the pool and as reps) are relabelled: an inactive one stays "inactive"."""
+    for candidate in record.get("candidates", ()):
+        rep_id = candidate.get("rep_id")
+        if candidate.get("reason") == "inactive" and rep_id in why and rep_id in active:
+            candidate["reason"] = why[rep_id]
 
 
 def seats_kept(spec: PoolSpec, seated: dict[str, int]) -> PoolSpec:
@@ -95,15 +107,18 @@ def choose_hosts(
     excluded = set(exclude or ()) | set(live_busy)
     found_busy: list[int] = list(live_busy)
     timeout = settings.BOOKING_LIVE_CHECK_TIMEOUT_MS / 1000
+    active = {m.rep_id for m in state.spec.members if m.active}
     while True:
         try:
             assignment = assign(without(state.spec, excluded), spec, now=now, start=start)
         except NoHostAvailable as exc:
+            relabel(exc.record, dict.fromkeys(excluded, "busy_live"), active)
             exc.record.update(withheld=sorted(state.withheld), live_busy=found_busy)
             raise
         ask = [h.rep_id for h in assignment.hosts if h.rep_id not in live_free]
         busy = hosts_busy_live(ask, *blocked, timeout_seconds=timeout, live=state.live) if ask else set()
         if not busy:
+            relabel(assignment.record, dict.fromkeys(excluded, "busy_live"), active)
             assignment.record.update(withheld=sorted(state.withheld), live_busy=found_busy)
             return assignment
         found_busy.extend(sorted(busy))
