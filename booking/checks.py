@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.checks import Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.utils.module_loading import import_string
 
 PROCESS_LOCAL = ("LocMemCache", "DummyCache")
 LIMITS = ("BOOKING_RATE_LIMIT", "API_READ_RATE_LIMIT")
@@ -32,9 +33,23 @@ NO_DELIVERY = ("console.EmailBackend", "locmem.EmailBackend", "dummy.EmailBacken
 
 
 @register(Tags.compatibility, deploy=True)
-def email_is_delivered(app_configs=None, **kwargs) -> list[Warning]:
+def email_is_delivered(app_configs=None, **kwargs) -> list[CheckMessage]:
     """Confirmations, cancellations and invitations go by e-mail: with the development default (the
-    console backend) a deployment prints them to its log and no prospect or host gets one."""
+    console backend) a deployment prints them to its log and no prospect or host gets one. A backend that
+    cannot be imported (one letter off) fails every delivery in the outbox until the message is dead (about
+    5 h): an error, not a warning."""
+    try:
+        import_string(settings.EMAIL_BACKEND)
+    except Exception as exc:  # ImportError for a wrong name; anything the module raises on import
+        return [
+            Error(
+                f"EMAIL_BACKEND {settings.EMAIL_BACKEND!r} cannot be imported ({type(exc).__name__}: {exc}): "
+                "no booking e-mail can be sent.",
+                hint="Set EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend (or another backend's "
+                'dotted path; README "Production").',
+                id="baton.E002",
+            )
+        ]
     if not settings.EMAIL_BACKEND.endswith(NO_DELIVERY):
         return []
     return [

@@ -33,13 +33,19 @@ def frame_ancestors_for_embed() -> str:
 
 
 def set_frame_ancestors(response, sources: str) -> None:
-    """Set (or replace) the ``frame-ancestors`` directive of the response's CSP, keeping other directives."""
+    """Set (or replace) the ``frame-ancestors`` directive of the response's CSP, keeping other directives.
+
+    Only ASCII goes into the header: Django MIME-encodes a header value with any other character
+    (``=?utf-8?b?…?=``), which no browser reads as a policy, and an embed page has no X-Frame-Options to
+    fall back on. A source or directive that is not ASCII (an origin in Unicode set in the settings directly;
+    ``env_origins`` writes hosts in their IDNA form) is left out rather than lose the whole policy."""
     directives = [
         d.strip()
         for d in response.headers.get(CSP, "").split(";")
-        if d.strip() and not d.strip().lower().startswith("frame-ancestors")
+        if d.strip() and d.isascii() and not d.strip().lower().startswith("frame-ancestors")
     ]
-    response.headers[CSP] = "; ".join([*directives, f"frame-ancestors {sources}"])
+    ascii_sources = " ".join(source for source in sources.split() if source.isascii()) or "'none'"
+    response.headers[CSP] = "; ".join([*directives, f"frame-ancestors {ascii_sources}"])
 
 
 class FramingPolicyMiddleware:

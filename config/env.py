@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import idna
 from django.core.exceptions import ImproperlyConfigured
 
 TRUE = {"1", "true", "yes", "on"}
@@ -213,16 +214,31 @@ def env_redis_url(name: str, *, environ=os.environ) -> str:
 
 def env_origins(name: str, default: list[str] | None = None, *, environ=os.environ) -> list[str]:
     """Comma-separated web origins (``scheme://host[:port]``, http or https; a leading ``*.`` in the host
-    allows its subdomains, as in CSP). Paths, queries, credentials and bad ports are refused."""
+    allows its subdomains, as in CSP). Paths, queries, credentials and bad ports are refused.
+
+    An internationalised host is kept in its IDNA ASCII form (``https://bücher.de`` →
+    ``https://xn--bcher-kva.de``), as a browser sends it in ``Origin`` and compares it in CSP: kept in
+    Unicode it matched no browser's origin, and in the embed page's CSP it made Django MIME-encode the whole
+    header, which browsers ignore (the booking page could then be framed by any site). A host with no ASCII
+    form is refused."""
     origins = []
     for item in env_list(name, default, environ=environ):
-        parts = urlsplit(item)
-        host = parts.hostname or ""
+        refused = f"{name}: {item!r} is not an origin like https://www.example.com[:port]"
         try:
+            parts = urlsplit(item)
             port = parts.port
-        except ValueError:
-            port = -1
-        bare = host[2:] if host.startswith("*.") else host
+        except ValueError:  # a bad port, an unclosed [IPv6, a netloc with "／" (NFKC "/")
+            raise ImproperlyConfigured(refused) from None
+        host = parts.hostname or ""
+        wildcard = "*." if host.startswith("*.") else ""
+        bare = host[len(wildcard) :]
+        netloc = parts.netloc.lower()
+        if bare and not bare.isascii():
+            try:
+                bare = idna.encode(bare, uts46=True).decode("ascii")
+            except (idna.IDNAError, UnicodeError) as exc:
+                raise ImproperlyConfigured(f"{refused} (its host has no IDNA ASCII form: {exc})") from None
+            netloc = f"{wildcard}{bare}" + ("" if port is None else f":{port}")
         if (
             parts.scheme.lower() not in {"http", "https"}
             or not bare
@@ -232,11 +248,8 @@ def env_origins(name: str, default: list[str] | None = None, *, environ=os.envir
             or parts.fragment
             or "@" in parts.netloc
             or parts.netloc.endswith(":")
-            or port == -1
-            or not all(c.isalnum() or c in ".-[]:" for c in bare)
+            or not all(c.isascii() and (c.isalnum() or c in ".-[]:") for c in bare)
         ):
-            raise ImproperlyConfigured(
-                f"{name}: {item!r} is not an origin like https://www.example.com[:port]"
-            )
-        origins.append(f"{parts.scheme.lower()}://{parts.netloc.lower()}")
+            raise ImproperlyConfigured(refused)
+        origins.append(f"{parts.scheme.lower()}://{netloc}")
     return origins

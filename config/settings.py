@@ -429,8 +429,10 @@ for _name, _rate in (
     ("BOOKING_RATE_LIMIT", BOOKING_RATE_LIMIT),
     ("API_READ_RATE_LIMIT", API_READ_RATE_LIMIT),
 ):
-    if _rate and not re.fullmatch(r"\d+/(s|sec|m|min|h|hour|d|day)", _rate):
-        raise ImproperlyConfigured(f"{_name}: expected e.g. 30/min, got {_rate!r}")
+    # at least 1, as LOGIN_RATE_LIMIT: "0/min" (meant as "no limit") answered every request with a 429
+    if _rate and not re.fullmatch(r"[1-9]\d*/(s|sec|m|min|h|hour|d|day)", _rate):
+        _zero = " (at least 1; empty turns the limit off)" if re.match(r"0+/", _rate) else ""
+        raise ImproperlyConfigured(f"{_name}: expected e.g. 30/min, got {_rate!r}{_zero}")
 if LOGIN_RATE_LIMIT and not re.fullmatch(r"[1-9]\d*/([1-9]\d*)?(s|sec|m|min|h|hour|d|day)", LOGIN_RATE_LIMIT):
     raise ImproperlyConfigured(f"LOGIN_RATE_LIMIT: expected e.g. 10/15min, got {LOGIN_RATE_LIMIT!r}")
 

@@ -1,16 +1,21 @@
 """The one DRF exception handler: every API error is ``{"code": …, "detail": …, …}``.
 
 Field validation errors are ``400 {"code": "invalid", "detail": "Invalid input.", "errors": {field: [msg]}}``
-(nested objects such as ``answers`` nest the same way).
+(nested objects such as ``answers`` nest the same way). An unexpected exception (a database failover) is
+``500 {"code": "server_error", …}``, logged as Django logs one (``server_error``).
 """
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.core.signals import got_request_exception
 from django.http import Http404
+from django.utils.log import log_response
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 from booking.errors import BookingError
 from routing.validators import SURROGATE, escape_surrogates
@@ -55,7 +60,7 @@ def exception_handler(exc, context):
         return Response({"code": "malformed_request", "detail": str(exc) or "Bad request."}, status=400)
     response = drf_exception_handler(exc, context)
     if response is None:
-        return None
+        return server_error(exc, context)
     if isinstance(exc, exceptions.ValidationError):
         errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         response.data = {"code": "invalid", "detail": "Invalid input.", "errors": encodable(errors)}
@@ -66,4 +71,23 @@ def exception_handler(exc, context):
     if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
         data["retry_after"] = int(response.get("Retry-After", exc.wait))  # as the header (was one more)
     response.data = data
+    return response
+
+
+def server_error(exc, context):
+    """The answer to an exception nothing above knows (a database gone away): DRF re-raised it, and Django
+    answered its HTML "Server Error (500)" page to clients that parse JSON. Logged first as Django logs
+    one (``django.request``, ERROR, with the traceback), so ADMINS still get the redacted report
+    (``config.logfilters``), and ``got_request_exception`` is sent as Django sends it (error trackers
+    listen to it; the test client re-raises the exception). With DEBUG it is re-raised, for Django's debug
+    page."""
+    request = getattr(context.get("request"), "_request", None)
+    if settings.DEBUG or request is None:
+        return None
+    set_rollback()  # as DRF does for the errors it answers (ATOMIC_REQUESTS)
+    response = Response({"code": "server_error", "detail": "Something went wrong on the server."}, status=500)
+    log_response(
+        "%s: %s", response.reason_phrase, request.path, response=response, request=request, exception=exc
+    )
+    got_request_exception.send(sender=None, request=request)
     return response

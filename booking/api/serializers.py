@@ -220,6 +220,18 @@ class ThreadFieldsSerializer(serializers.Serializer):
         return fields
 
 
+class VisitorField(serializers.RegexField):
+    """A ``RegexField`` whose pattern takes "" itself, so not "blankable": for a blankable field with a
+    pattern drf-spectacular writes ``oneOf`` [the pattern, ``maxLength: 0``], both matching "", and by
+    ``oneOf``'s "exactly one" the schema refused the empty id the API takes."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, allow_blank=False, **kwargs)
+
+    def run_validation(self, data=serializers.empty):
+        return "" if data == "" else super().run_validation(data)
+
+
 class BookingCreateSerializer(ThreadFieldsSerializer):
     """A booking: one of the offered starts, the prospect, and the answers to the meeting type's questions."""
 
@@ -233,11 +245,10 @@ class BookingCreateSerializer(ThreadFieldsSerializer):
         child=serializers.CharField(max_length=200, allow_blank=True), required=False, default=dict
     )
     route = RouteField(help_text="Token from POST …/route: book within the routed pool and candidates")
-    visitor = serializers.RegexField(
+    visitor = VisitorField(
         r"^[A-Za-z0-9_-]*\Z",
         max_length=64,
         required=False,
-        allow_blank=True,
         trim_whitespace=False,
         error_messages={"invalid": "Only letters, digits, '_' and '-'."},
         help_text="The booking page's anonymous visitor id (speed-to-lead reporting)",

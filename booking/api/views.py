@@ -124,10 +124,11 @@ class BookingCreate(PublicAPIView):
         parameters=[
             OpenApiParameter(
                 "Idempotency-Key",
-                str,
+                {"type": "string", "minLength": 1, "maxLength": 255},  # printable characters (400 otherwise)
                 OpenApiParameter.HEADER,
                 required=False,
-                description="Replays the first response for 24 h (same body only)",
+                description="Replays the first response (same body only) for "
+                "BOOKING_IDEMPOTENCY_TTL_HOURS, default 24 h",
             )
         ],
         responses={201: s.BookingResponseSerializer, 400: E, 404: E, 409: E, 422: E, 429: E},
