@@ -11,7 +11,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
@@ -25,6 +24,7 @@ from calendars.providers import microsoft_auth as ms_auth
 from calendars.services import connections as services
 from calendars.services.sync import request_sync
 from calendars.tasks import connection_events_resync_task, enqueue, watch_ensure_task
+from config.links import absolute_url
 from routing.models import Rep
 
 logger = logging.getLogger("calendars")
@@ -42,7 +42,8 @@ def _no_rep(request: HttpRequest) -> HttpResponse:
 
 
 def _callback_uri(name: str) -> str:
-    return settings.BASE_URL + reverse(f"calendars:{name}")
+    """The redirect URI registered with the provider: on BASE_URL, the sub-path named once."""
+    return absolute_url(f"calendars:{name}")
 
 
 def _page(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from urllib.parse import urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 from django.utils.html import escape
 from django.views.debug import ExceptionReporter
@@ -45,7 +45,9 @@ class RedactingExceptionReporter(ExceptionReporter):
         match = getattr(request, "resolver_match", None)
         token = str((match.kwargs if match else {}).get("token") or "")
         found = {token: "<token>"} if len(token) >= 16 else {}  # a real one (a bogus one could be "calendar")
-        found[request.GET.get("code", "")] = "<code>"
+        code = request.GET.get("code", "")
+        # as it came too: the report quotes the URL and QUERY_STRING encoded (Google's "4/…" as "4%2F…")
+        found |= dict.fromkeys({code, quote(code, safe=""), quote_plus(code), quote(code)}, "<code>")
         for value in _sensitive_posted(request):
             found[value] = "<secret>"
             try:  # a URL's path and query alone too: the service stores webcal:// as https://

@@ -18,6 +18,7 @@ import hashlib
 import math
 import re
 import time
+import unicodedata
 from functools import wraps
 
 from django.conf import settings
@@ -50,7 +51,9 @@ def _keys(request, window: int, now: float) -> list[str]:
     """The window's counters of the client's address and of the username tried (as the sign-in form reads
     it, letter case aside: "Dana" and "dana" are one count)."""
     slot = int(now // window)
-    username = request.POST.get("username", "").strip().casefold()
+    # NFKC, as Django's sign-in form reads a username: "ｄａｎａ" (full width) signs in as dana and must
+    # count as dana
+    username = unicodedata.normalize("NFKC", request.POST.get("username", "")).strip().casefold()
     return [
         f"login:{kind}:{hashlib.sha256(value.encode()).hexdigest()[:32]}:{window}:{slot}"
         for kind, value in (("addr", client_ident(request)), ("user", username))

@@ -15,10 +15,10 @@ from datetime import datetime
 from django.conf import settings
 from django.core.mail import mail_admins, send_mail
 from django.db.models import F
-from django.urls import reverse
 
 from booking.models import Booking
 from calendars.models import BookingEvent, Calendar
+from config.links import absolute_url
 
 logger = logging.getLogger(__name__)
 CHUNK = 500
@@ -91,7 +91,7 @@ def _alert(event_ids: list[int], *, now: datetime) -> None:
     lines = [
         f"- {e.booking.meeting_type.title} with {e.booking.prospect_name}, "
         f"{e.booking.start:%Y-%m-%d %H:%M} UTC: "
-        f"{settings.BASE_URL}{reverse('admin:booking_booking_change', args=[e.booking_id])}"
+        f"{absolute_url('admin:booking_booking_change', args=[e.booking_id])}"
         for e in events
     ]
     logger.warning("rep %s removed %s upcoming Baton meeting(s) from their calendar", rep.pk, len(events))
