@@ -33,7 +33,7 @@ from django.core.mail import EmailMultiAlternatives
 
 from booking import ics
 from booking.models import Booking, BookingHost
-from booking.outbox import register_handler
+from booking.outbox import register_handler, shared
 from booking.presenters import answer_rows, when_label
 
 VERB = {"booking.confirmed": "Confirmed", "booking.rescheduled": "Updated", "booking.cancelled": "Cancelled"}
@@ -68,6 +68,12 @@ def _where(snap: dict) -> str:
 
 
 def snapshot(booking: Booking, context: dict) -> dict:
+    """The booking as its e-mails tell it; made once per event for all its fan-outs (``outbox.shared``:
+    the same booking and context objects, in one ``outbox.messages`` call)."""
+    return shared(("email.snapshot", id(booking), id(context)), lambda: _snapshot(booking, context))
+
+
+def _snapshot(booking: Booking, context: dict) -> dict:
     meeting = booking.meeting_type
     location = {"kind": meeting.get_location_kind_display(), "detail": meeting.location_detail}
     join_url = _join_url(booking, context)

@@ -319,7 +319,9 @@ def ledger_query(pool: Pool, rep_ids: list[int], *, now: datetime) -> LedgerQuer
     return LedgerQuery(pool, rep_ids, start, sql, params, now)
 
 
-def member_count(member: PoolMember, ledger: Ledger) -> float:
-    """The member's fairness count (see module docstring)."""
-    rep_id = member.rep_id
+def member_count(member: PoolMember, ledger: Ledger, rep_id: int | None = None) -> float:
+    """The member's fairness count (see module docstring). ``rep_id``: the member's, where the caller has
+    it (``member.rep_id`` is a Python-level descriptor: 50 reads under a 50-rep pool's booking locks)."""
+    if rep_id is None:
+        rep_id = member.rep_id
     return ledger.raw.get(rep_id, 0) + member.adjustment - ledger.expired_joined.get(rep_id, 0.0)

@@ -97,7 +97,11 @@ def booking_create(
     }
     if visitor:
         fields["visitor"] = visitor
-    request_hash = idempotency.fingerprint({**fields, "route": route.record()} if route else fields)
+    # what a replay must match: only a request with a key is ever compared (``turn`` takes the hash and
+    # ignores it without a key)
+    request_hash = (
+        idempotency.fingerprint({**fields, "route": route.record()} if route else fields) if key else ""
+    )
     stage = "plan"
     try:
         with idempotency.turn(key, request_hash, now=now) as turn:
