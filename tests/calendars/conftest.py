@@ -207,3 +207,15 @@ def push(settings, live_server):
     settings.CALENDAR_PUSH_ENABLED = True
     settings.CALENDAR_WEBHOOK_BASE_URL = live_server.url
     return live_server
+
+
+@pytest.fixture
+def rep_client(client, make_rep):
+    """Rep Dana signed in (the calendars pages)."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.create_user("dana", "dana@example.com", "pw-dana-123")
+    rep = make_rep("Dana", user=user)
+    client.force_login(user)
+    client.rep = rep
+    return client

@@ -24,13 +24,9 @@ SIGN_IN_DOWN = b"<html><body>Service Unavailable</body></html>"
 
 
 @pytest.fixture
-def rep_client(client, make_rep):
-    user = get_user_model().objects.create_user("dana", "dana@example.com", "pw-dana-123")
-    rep = make_rep("Dana", user=user)
-    client.force_login(user)
-    client.rep = rep
-    client.raise_request_exception = False  # a server error is an answer to assert on, not a test crash
-    return client
+def rep_client(rep_client):
+    rep_client.raise_request_exception = False  # a server error is an answer to assert on, not a test crash
+    return rep_client
 
 
 @pytest.fixture

@@ -21,15 +21,6 @@ from calendars.services.sync import calendar_sync
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def rep_client(client, make_rep):
-    user = get_user_model().objects.create_user("dana", "dana@example.com", "pw-dana-123")
-    rep = make_rep("Dana", user=user)
-    client.force_login(user)
-    client.rep = rep
-    return client
-
-
 def path_and_query(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.path}?{parts.query}"

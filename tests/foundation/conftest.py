@@ -1,5 +1,5 @@
-"""Fixtures for the foundation tests: a frozen clock, the demo configuration, one real booking and a Google
-push channel to stop."""
+"""Fixtures for the foundation tests: a frozen clock, the demo configuration, one real booking, a Google
+push channel to stop and a rep signed in on a server that mails its 500s."""
 
 from __future__ import annotations
 
@@ -103,3 +103,25 @@ def watched_google_connection(rep):
         watch_expiration=timezone.now() + dt.timedelta(days=6),
     )
     return connection
+
+
+@pytest.fixture
+def rep_client(db, settings):
+    """A rep signed in to their calendar page (not staff), on a server mailing its 500s to ADMINS (tokens
+    encrypted, no push channels)."""
+    from cryptography.fernet import Fernet
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from routing.models import Rep
+
+    settings.TOKEN_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    settings.CALENDAR_PUSH_ENABLED = False
+    settings.DEBUG = False
+    settings.ADMINS = [("Ops", "ops@example.com")]
+    user = get_user_model().objects.create_user("dana", "dana@example.com", "pw-dana-123")
+    rep = Rep.objects.create(name="Dana", email="dana@example.com", timezone="Europe/Berlin", user=user)
+    client = Client(raise_request_exception=False)
+    client.force_login(user)
+    client.rep = rep
+    return client

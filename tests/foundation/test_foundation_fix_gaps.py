@@ -7,7 +7,6 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from cryptography.fernet import Fernet
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import DatabaseError
@@ -18,22 +17,11 @@ User = get_user_model()
 
 
 @pytest.fixture
-def rep_client(db, settings):
-    """A rep signed in to their calendar page, on a server mailing its 500s to ADMINS, Google configured."""
-    from routing.models import Rep
-
-    settings.TOKEN_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
-    settings.CALENDAR_PUSH_ENABLED = False
+def rep_client(rep_client, settings):
+    """The foundation conftest's signed-in rep, with Google configured."""
     settings.GOOGLE_CLIENT_ID = "baton-test.apps.googleusercontent.com"
     settings.GOOGLE_CLIENT_SECRET = "google-client-secret-for-tests"
-    settings.DEBUG = False
-    settings.ADMINS = [("Ops", "ops@example.com")]
-    user = User.objects.create_user("dana", "dana@example.com", "pw-dana-123")
-    rep = Rep.objects.create(name="Dana", email="dana@example.com", timezone="Europe/Berlin", user=user)
-    client = Client(raise_request_exception=False)
-    client.force_login(user)
-    client.rep = rep
-    return client
+    return rep_client
 
 
 # --- 1. the OAuth code is redacted only in its decoded form -------------------------------------------------

@@ -9,7 +9,6 @@ import logging
 import socket
 
 import pytest
-from cryptography.fernet import Fernet
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.contrib.auth.password_validation import validate_password
@@ -33,23 +32,6 @@ ROUTED_BODY = {
     "timezone": "Europe/Berlin",
     "answers": {"company_size": "1000+", "phone": "+49 30 1234567"},
 }
-
-
-@pytest.fixture
-def rep_client(db, settings):
-    """A rep signed in to their calendar page (not staff), on a server mailing its 500s to ADMINS."""
-    from routing.models import Rep
-
-    settings.TOKEN_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
-    settings.CALENDAR_PUSH_ENABLED = False
-    settings.DEBUG = False
-    settings.ADMINS = [("Ops", "ops@example.com")]
-    user = User.objects.create_user("dana", "dana@example.com", "pw-dana-123")
-    rep = Rep.objects.create(name="Dana", email="dana@example.com", timezone="Europe/Berlin", user=user)
-    client = Client(raise_request_exception=False)
-    client.force_login(user)
-    client.rep = rep
-    return client
 
 
 def _staff(username: str, *codenames: str):
