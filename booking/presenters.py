@@ -9,12 +9,12 @@ from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
 from booking import ics
 from booking.models import Booking, MeetingType
+from config.links import absolute_url
 from routing.validators import known_timezones, within_years
 
 
@@ -44,7 +44,7 @@ def answer_rows(questions: list, answers: dict) -> list[tuple[str, str]]:
 
 
 def manage_url(token: str) -> str:
-    return f"{settings.BASE_URL}/manage/{token}"
+    return absolute_url("booking-manage", args=[token])
 
 
 def _minutes(booking: Booking) -> int:

@@ -24,6 +24,22 @@ def env_str(name: str, default: str | None = None, *, environ=os.environ) -> str
     return environ.get(name, default)
 
 
+WINDOWED_RATE = re.compile(r"([1-9]\d*)/([1-9]\d*)?(s|sec|m|min|h|hour|d|day)")
+RATE_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def windowed_rate(name: str, rate: str) -> tuple[int, int] | None:
+    """``"10/15min"`` → ``(10, 900)``: so many per window of that many seconds (``LOGIN_RATE_LIMIT``);
+    empty: None (no limit); anything else is refused naming ``name``."""
+    if not rate:
+        return None
+    match = WINDOWED_RATE.fullmatch(rate)
+    if match is None:
+        raise ImproperlyConfigured(f"{name}: expected e.g. 10/15min, got {rate!r}")
+    allowed, many, unit = match.groups()
+    return int(allowed), int(many or 1) * RATE_UNIT_SECONDS[unit[0]]
+
+
 DEV_SECRET_KEY = "insecure-dev-only-key-do-not-use-in-production"  # noqa: S105  (DEBUG only)
 
 

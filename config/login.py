@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
-import re
 import time
 import unicodedata
 from functools import wraps
@@ -25,26 +24,17 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.core.cache import cache
-from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpResponse
 from django.utils.cache import add_never_cache_headers
 
 from booking.api.throttles import client_ident
-
-RATE = re.compile(r"([1-9]\d*)/([1-9]\d*)?(s|sec|m|min|h|hour|d|day)")
-SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+from config.env import windowed_rate
 
 
 def parse_rate(rate: str) -> tuple[int, int] | None:
-    """``"10/15min"`` → ``(10, 900)``: failed sign-ins allowed per window of that many seconds; empty: None
-    (no limit). Read at each request, so tests and operators can change it."""
-    if not rate:
-        return None
-    match = RATE.fullmatch(rate)
-    if match is None:
-        raise ImproperlyConfigured(f"LOGIN_RATE_LIMIT: expected e.g. 10/15min, got {rate!r}")
-    allowed, many, unit = match.groups()
-    return int(allowed), int(many or 1) * SECONDS[unit[0]]
+    """``LOGIN_RATE_LIMIT`` as (failed sign-ins allowed, window in seconds), None when off. Read at each
+    request, so tests and operators can change it."""
+    return windowed_rate("LOGIN_RATE_LIMIT", rate)
 
 
 def _keys(request, window: int, now: float) -> list[str]:

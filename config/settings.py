@@ -24,6 +24,7 @@ from config.env import (
     env_str,
     env_zone,
     parse_database_url,
+    windowed_rate,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -433,8 +434,7 @@ for _name, _rate in (
     if _rate and not re.fullmatch(r"[1-9]\d*/(s|sec|m|min|h|hour|d|day)", _rate):
         _zero = " (at least 1; empty turns the limit off)" if re.match(r"0+/", _rate) else ""
         raise ImproperlyConfigured(f"{_name}: expected e.g. 30/min, got {_rate!r}{_zero}")
-if LOGIN_RATE_LIMIT and not re.fullmatch(r"[1-9]\d*/([1-9]\d*)?(s|sec|m|min|h|hour|d|day)", LOGIN_RATE_LIMIT):
-    raise ImproperlyConfigured(f"LOGIN_RATE_LIMIT: expected e.g. 10/15min, got {LOGIN_RATE_LIMIT!r}")
+windowed_rate("LOGIN_RATE_LIMIT", LOGIN_RATE_LIMIT)  # refused at start-up, read again by config/login.py
 
 # --- Leads (docs/routing-rules.md; read through ``leads.conf``).
 BATON_ROUTE_MAX_AGE_SECONDS = env_int("BATON_ROUTE_MAX_AGE_SECONDS", 7200, minimum=60)  # route tokens
