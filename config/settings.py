@@ -401,6 +401,10 @@ LOGGING.setdefault("loggers", {}).update(
         )
     }
 )
+if CELERY_TASK_ALWAYS_EAGER:
+    # In-process, every e-mail of a booking and every periodic run of `make run` is a task run, and Celery
+    # logged "Task … succeeded in …" at INFO for each: the console filled with them. Failures stay (ERROR).
+    LOGGING["loggers"]["celery.app.trace"] = {"level": "WARNING"}
 
 # --- Booking API: error rendering, client addresses behind proxies, live check, idempotency, outbox.
 REST_FRAMEWORK["EXCEPTION_HANDLER"] = "booking.api.errors.exception_handler"

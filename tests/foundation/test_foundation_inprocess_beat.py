@@ -246,3 +246,17 @@ def test_an_ics_feed_keeps_syncing_under_make_run(
         assert target + dt.timedelta(hours=1) in offered
     else:
         assert not offered  # what make run did before: synced once, then withheld as stale
+
+
+def test_in_process_task_runs_do_not_log_a_line_each_but_failures_do(beat_rows, clock, caplog):
+    """Without a broker every e-mail of a booking and every periodic run is a task run in-process, and Celery
+    logged "Task … succeeded in …" for each at INFO: the `make run` console filled with them. Failures are
+    still logged, with their traceback."""
+    caplog.set_level(logging.INFO)  # the root's level, as LOG_LEVEL's default
+
+    record_task.apply(["quiet"])
+    fail_task.apply()
+
+    trace = [r for r in caplog.records if r.name == "celery.app.trace"]
+    assert not [r for r in trace if r.levelno < logging.WARNING], [r.getMessage() for r in trace]
+    assert [r for r in trace if r.levelno >= logging.ERROR and "the task's own failure" in r.getMessage()]
