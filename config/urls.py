@@ -8,6 +8,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from booking import pages
 from config import login
 
+# an exception around the API's views is JSON there too (DRF's own handler covers those inside them)
+handler500 = "booking.api.errors.server_error_page"
+
 urlpatterns = [
     path("", pages.landing, name="landing"),
     # pages link the icon; browsers still ask for /favicon.ico on pages that do not (the admin, JSON)

@@ -10,8 +10,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.core.signals import got_request_exception
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.utils.log import log_response
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -19,6 +20,8 @@ from rest_framework.views import set_rollback
 
 from booking.errors import BookingError
 from routing.validators import SURROGATE, escape_surrogates
+
+SERVER_ERROR = {"code": "server_error", "detail": "Something went wrong on the server."}
 
 CODES = {
     exceptions.ParseError: "malformed_request",
@@ -85,9 +88,18 @@ def server_error(exc, context):
     if settings.DEBUG or request is None:
         return None
     set_rollback()  # as DRF does for the errors it answers (ATOMIC_REQUESTS)
-    response = Response({"code": "server_error", "detail": "Something went wrong on the server."}, status=500)
+    response = Response(SERVER_ERROR, status=500)
     log_response(
         "%s: %s", response.reason_phrase, request.path, response=response, request=request, exception=exc
     )
     got_request_exception.send(sender=None, request=request)
     return response
+
+
+def server_error_page(request):
+    """Django's ``handler500``: for an exception raised around the API's views (a middleware: a session
+    store gone away), where DRF's handler above does not run, API paths answer the same JSON; pages keep
+    Django's HTML page."""
+    if request.path_info.startswith("/api/"):
+        return JsonResponse(SERVER_ERROR, status=500)
+    return defaults.server_error(request)

@@ -226,3 +226,22 @@ def test_a_server_error_of_the_api_is_json_too(intro, monkeypatch):
         response.content[:120],
     )
     assert isinstance(json.loads(response.content).get("code"), str)
+
+
+def test_a_server_error_outside_drf_on_an_api_path_is_json_too(intro, monkeypatch):
+    """The same promise when the error is raised around the API's view, in a middleware (a session store
+    gone away, a header policy): Django's handler500 answered its HTML page to the API's JSON clients. Pages
+    outside /api/ keep the HTML page."""
+    from booking import middleware
+
+    def broken(*args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(middleware, "set_frame_ancestors", broken)
+    client = APIClient(raise_request_exception=False)
+    response = client.get("/api/v1/meeting-types")
+    assert response.status_code == 500
+    assert response.headers["Content-Type"].startswith("application/json"), response.content[:120]
+    assert json.loads(response.content)["code"] == "server_error"
+    page = client.get("/book/intro")
+    assert page.status_code == 500 and page.headers["Content-Type"].startswith("text/html")
