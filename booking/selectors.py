@@ -91,15 +91,24 @@ def slots_in_window(
     """
     pool = route.pool if route else meeting_type.pool
     load_window = _load_window(pool, meeting_type, window, now=now)
+    if load_window is None:
+        return []
     spec = load_pool_state(pool, meeting_type, now=now, window=load_window).spec
     spec = route.restrict(spec) if route else spec
     return offered_slots(spec, meeting_spec(meeting_type), now=now, window=window)
 
 
-def _load_window(pool, meeting_type: MeetingType, window: Interval, *, now: datetime) -> Interval:
-    if pool.strategy != "round_robin":
-        return window
-    return Interval(min(window.start, now), max(window.end, now + timedelta(days=meeting_type.horizon_days)))
+def _load_window(pool, meeting_type: MeetingType, window: Interval, *, now: datetime) -> Interval | None:
+    """What a question for the starts in ``window`` loads: nothing outside [now, now + horizon) is offered, so
+    None (nothing to load, no start) when ``window`` lies outside it, else its part inside it, or for a
+    round-robin pool the whole of [now, now + horizon) (the offering rep is decided over it). A window in
+    the past read the reps' bookings and busy rows from its start up to now, their whole history for an
+    anonymous GET."""
+    horizon_end = now + timedelta(days=meeting_type.horizon_days)
+    lo, hi = max(window.start, now), min(window.end, horizon_end)
+    if lo >= hi:
+        return None
+    return Interval(now, horizon_end) if pool.strategy == "round_robin" else Interval(lo, hi)
 
 
 def as_routed(spec, booking: Booking):
@@ -120,6 +129,8 @@ def reschedule_slots(booking: Booking, window: Interval, *, now: datetime) -> li
     offers a time, as its route restricts it (a reschedule routes it again). Its own start is not a move."""
     meeting_type, pool = booking.meeting_type, booking.pool
     load_window = _load_window(pool, meeting_type, window, now=now)
+    if load_window is None:
+        return []
     state = load_pool_state(pool, meeting_type, now=now, window=load_window, exclude_booking_id=booking.pk)
     spec = meeting_spec(meeting_type)
     starts = set(offered_slots(as_routed(state.spec, booking), spec, now=now, window=window))
