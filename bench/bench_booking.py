@@ -77,8 +77,9 @@ def _env(database_url: str) -> dict:
         LOG_LEVEL="WARNING",
         BOOKING_OUTBOX_GRACE_SECONDS="0",
         # a broker nobody consumes: requests only enqueue, as with a real broker and a worker; the
-        # bench then delivers the outbox itself (the periodic sweep's code path)
-        CELERY_BROKER_URL="memory://",
+        # bench then delivers the outbox itself (the periodic sweep's code path); named with a host, as
+        # settings require (kombu's "No hostname was supplied" otherwise)
+        CELERY_BROKER_URL="memory://localhost/",
     )
     return env
 

@@ -228,6 +228,34 @@ def env_redis_url(name: str, *, environ=os.environ) -> str:
     return raw
 
 
+BROKER_SCHEMES = ("redis", "rediss", "amqp", "memory")
+
+
+def env_broker_url(name: str, *, environ=os.environ) -> str | None:
+    """A Celery broker URL (redis://, rediss://, amqp:// or memory://), each with a host; ``;``-separated
+    for failover, as kombu takes them. Empty: None (tasks run in-process). A URL without a host (a template
+    variable left empty: ``redis://:pw@:6379/0``) is refused: kombu would take it, log "No hostname was
+    supplied" and connect to localhost instead."""
+    raw = (environ.get(name) or "").strip()
+    if not raw:
+        return None
+    for url in raw.split(";"):  # as kombu splits it
+        url = url.strip()
+        parts = urlsplit(url)
+        if not url.startswith(tuple(f"{scheme}://" for scheme in BROKER_SCHEMES)):
+            raise ImproperlyConfigured(
+                f"{name}: unsupported scheme in {url!r} (expected redis://host:port/db, rediss://, amqp:// "
+                "or memory://)"
+            )
+        if not parts.hostname:
+            raise ImproperlyConfigured(f"{name}: the URL names no host: {url!r}")
+        try:
+            parts.port  # noqa: B018 (raises on a bad port)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: bad port in {url!r}") from None
+    return raw
+
+
 def env_origins(name: str, default: list[str] | None = None, *, environ=os.environ) -> list[str]:
     """Comma-separated web origins (``scheme://host[:port]``, http or https; a leading ``*.`` in the host
     allows its subdomains, as in CSP). Paths, queries, credentials and bad ports are refused.

@@ -9,11 +9,13 @@ Every POST is counted before its password is checked, and a successful sign-in t
 parallel guesses cannot all slip in under the limit, and signing in costs the other logins behind the same
 address (an office) nothing. The price of the per-username count: guesses from anywhere lock that login out
 for the rest of the window, its owner too.
+
+When the cache cannot be reached (Redis restarting or down), sign-ins are not limited (logged, as the API
+limits do): a lost counter must not lock every rep and admin out.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import math
 import time
@@ -27,7 +29,7 @@ from django.core.cache import cache
 from django.http import HttpResponse
 from django.utils.cache import add_never_cache_headers
 
-from booking.api.throttles import client_ident
+from booking.api.throttles import client_ident, count_failed, count_in_window
 from config.env import windowed_rate
 
 
@@ -50,18 +52,25 @@ def _keys(request, window: int, now: float) -> list[str]:
     ]
 
 
-def _count(key: str, window: int) -> int:
-    cache.add(key, 0, timeout=window)
+def _count(keys: list[str], window: int) -> int | None:
+    """The highest of the counters after one more on each (atomic in Redis: workers share one count), or
+    None when the cache cannot count (logged; the sign-in is then not limited)."""
     try:
-        return cache.incr(key)  # atomic in Redis: workers share one count
-    except ValueError:  # expired between the two calls
-        cache.set(key, 1, timeout=window)
-        return 1
+        return max(count_in_window(key, window) for key in keys)
+    except Exception as exc:  # whatever the cache backend raises: fail open, logged
+        count_failed("LOGIN_RATE_LIMIT", exc)
+        return None
 
 
-def _uncount(key: str) -> None:
-    with contextlib.suppress(ValueError):  # the window is over
-        cache.decr(key)
+def _uncount(keys: list[str]) -> None:
+    for key in keys:
+        try:
+            cache.decr(key)
+        except ValueError:  # the window is over
+            continue
+        except Exception as exc:  # the cache went away since the count
+            count_failed("LOGIN_RATE_LIMIT", exc)
+            return
 
 
 def _refused(retry_after: int) -> HttpResponse:
@@ -88,12 +97,12 @@ def limit_sign_ins(view):
         allowed, window = rate
         now = time.time()
         keys = _keys(request, window, now)
-        if max([_count(key, window) for key in keys]) > allowed:
+        count = _count(keys, window)
+        if count is not None and count > allowed:
             return _refused(math.ceil(window - now % window))
         response = view(request, *args, **kwargs)
-        if response.status_code in (301, 302, 303) and request.user.is_authenticated:
-            for key in keys:  # signed in: this attempt was no guess
-                _uncount(key)
+        if count is not None and response.status_code in (301, 302, 303) and request.user.is_authenticated:
+            _uncount(keys)  # signed in: this attempt was no guess
         return response
 
     return limited

@@ -4,16 +4,35 @@ POSTs, ``API_READ_RATE_LIMIT`` for the GETs.
 The rate is read from settings on every request (so tests and operators can change it); an empty value
 turns the limit off. The client address is the socket address, or the X-Forwarded-For entry added by the
 last of ``NUM_PROXIES`` trusted proxies (``client_ident``, which the sign-in limit shares).
+
+A limit counts in fixed windows (``30/min``: at most 30 requests in each calendar minute), one counter per
+client and window, created with ``cache.add`` and raised with ``cache.incr``: atomic in Redis, so workers
+serving one client at the same time share one count (DRF's ``SimpleRateThrottle`` read the client's history,
+appended to it and wrote it back, and concurrent requests overwrote each other's entries). A request past
+the limit is answered 429 with ``Retry-After`` the seconds left in the window.
+
+When the cache cannot be reached (Redis restarting or down) the request is let through uncounted and the
+failure logged (``count_failed``): the limits protect the service, they must not take it down.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
+import math
+import time
 
 from django.conf import settings
-from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
+from django.core.cache import cache
+from rest_framework.throttling import BaseThrottle
+
+from config.env import windowed_rate
+
+logger = logging.getLogger(__name__)
 
 IPV6_PREFIX = 64  # what one IPv6 client (down to a home connection) is given, and picks addresses from
+FAILURE_LOG_SECONDS = 60  # a cache down logs once a minute per process, not once per request
+_failure_logged_at = -math.inf
 
 
 def client_ident(request) -> str:
@@ -34,26 +53,70 @@ def client_ident(request) -> str:
     return str(address)
 
 
-class BookingRateThrottle(SimpleRateThrottle):
+def count_in_window(key: str, window: int) -> int:
+    """One more on ``key``'s counter (created for ``window`` seconds) and its new value. Atomic in Redis:
+    every worker adds to one count. Raises what the cache raises when it cannot be reached."""
+    cache.add(key, 0, timeout=window)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between the two calls
+        cache.set(key, 1, timeout=window)
+        return 1
+
+
+def count_failed(limit: str, exc: Exception) -> None:
+    """Log that ``limit`` could not count (the request passes unlimited): at ERROR with the exception, once
+    per ``FAILURE_LOG_SECONDS`` in a process, so that a Redis outage does not log every request."""
+    global _failure_logged_at  # when this process last logged a failure
+    now = time.monotonic()
+    if now - _failure_logged_at < FAILURE_LOG_SECONDS:
+        return
+    _failure_logged_at = now
+    logger.error(
+        "%s not enforced: the cache could not count (%s: %s); requests pass unlimited until it answers "
+        "(logged once a minute)",
+        limit,
+        type(exc).__name__,
+        exc,
+        exc_info=exc,
+    )
+
+
+class BookingRateThrottle(BaseThrottle):
     """The public POSTs' limit."""
 
     scope = "booking"
     setting = "BOOKING_RATE_LIMIT"
     methods = ("POST",)
 
-    def get_rate(self):
-        return getattr(settings, self.setting) or None
+    def __init__(self):
+        self.retry_after: float | None = None
 
     def allow_request(self, request, view):
         if request.method not in self.methods:
             return True
-        return super().allow_request(request, view)
+        rate = windowed_rate(self.setting, getattr(settings, self.setting))
+        if rate is None:
+            return True
+        allowed, window = rate
+        now = time.time()
+        key = f"throttle_{self.scope}_{self.get_ident(request)}:{window}:{int(now // window)}"
+        try:
+            count = count_in_window(key, window)
+        except Exception as exc:  # whatever the cache backend raises: fail open, logged
+            count_failed(self.setting, exc)
+            return True
+        if count <= allowed:
+            return True
+        self.retry_after = window - now % window
+        return False
+
+    def wait(self):
+        """Seconds until the client's window ends (``Retry-After``, rounded up by DRF)."""
+        return self.retry_after
 
     def get_ident(self, request):
         return client_ident(request)
-
-    def get_cache_key(self, request, view):
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
 class ReadRateThrottle(BookingRateThrottle):

@@ -20,7 +20,9 @@ SHARED = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", 
 )
 def test_the_rate_limit_must_be_counted_in_a_shared_cache(caches, limit, warned):
     # restored before the cache is cleared
-    with override_settings(CACHES=caches, BOOKING_RATE_LIMIT=limit, API_READ_RATE_LIMIT=limit):
+    with override_settings(
+        CACHES=caches, BOOKING_RATE_LIMIT=limit, API_READ_RATE_LIMIT=limit, LOGIN_RATE_LIMIT=limit
+    ):
         found = rate_limit_is_shared()
     assert [w.id for w in found] == (["baton.W001"] if warned else [])
     if warned:
