@@ -71,9 +71,10 @@ class MeetingTypeAdmin(DeletedWithIt, admin.ModelAdmin):
     def links(self, obj: MeetingType) -> str:
         if not obj.pk:
             return "—"
-        return format_html(
-            '<a href="/book/{0}">booking page</a> · <a href="/api/v1/meeting-types/{0}/slots">slots API</a>',
-            obj.slug,
+        return format_html(  # reverse(): under a sub-path (SCRIPT_NAME) the prefix is part of the link
+            '<a href="{}">booking page</a> · <a href="{}">slots API</a>',
+            reverse("booking-page", args=[obj.slug]),
+            reverse("api-slots", args=[obj.slug]),
         )
 
 

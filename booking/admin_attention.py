@@ -13,6 +13,18 @@ from booking.selectors import ATTENTION, bookings_needing_attention
 
 PARAMETER = "attention"
 REP_PARAMETER = "attention_rep"  # one host's bookings that need attention (the rep admin's link)
+MAX_ID = 2**63 - 1  # the largest id a database's key column holds
+
+
+def _rep_id(value: object) -> int | None:
+    """The rep id a (possibly hand-edited) link names, or None to ignore it: ASCII digits only (``isdigit``
+    also takes "²", which ``int`` refuses) and within the key range (a longer number overflowed the query
+    on SQLite, and ``int`` refuses one of over 4,300 digits): a mangled link shows the list, not a 500."""
+    if not isinstance(value, str) or not value.isascii() or not value.isdigit():
+        return None
+    if len(value) > len(str(MAX_ID)) or int(value) > MAX_ID:
+        return None
+    return int(value)
 
 
 class NeedsAttentionFilter(admin.SimpleListFilter):
@@ -22,7 +34,7 @@ class NeedsAttentionFilter(admin.SimpleListFilter):
     def __init__(self, request, params, model, model_admin):
         rep = params.pop(REP_PARAMETER, None)
         rep = rep[-1] if isinstance(rep, list) else rep
-        self.rep_id = int(rep) if isinstance(rep, str) and rep.isdigit() else None
+        self.rep_id = _rep_id(rep)
         super().__init__(request, params, model, model_admin)
 
     def expected_parameters(self):

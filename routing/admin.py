@@ -1,13 +1,15 @@
 """Admin for routing: reps (with their skills, hours, overrides and time off), pools with their members,
 and the fairness ledger (read-only: it is the audit trail).
 
-Members added or re-activated here join through ``routing.services.pool_member_join`` (they start at the
-pool's mean load), and an edit of a member's ``adjustment`` is recorded as a manual ledger entry, exactly as
+Members added, re-activated or moved here (to another pool or rep, or in a group pool to another role) join
+through ``routing.services.pool_member_join`` (they start at the pool's mean load, those of one save all at
+the same mean), and an edit of a member's ``adjustment`` is recorded as a manual ledger entry, exactly as
 the services do it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from urllib.parse import urlencode
 
 from django import forms
@@ -86,16 +88,19 @@ class PoolMemberInline(admin.TabularInline):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
-def _prepare_member(form) -> tuple[bool, float]:
-    """Before a member form is saved: should it join at mean load, and which adjustment delta to record.
+def _prepare_member(form, pool: Pool) -> tuple[bool, float]:
+    """Before a member form of ``pool`` is saved: should it join at mean load, and which adjustment delta
+    to record.
 
     The typed adjustment is put back to its stored value; the delta is applied by ``member_adjust``."""
     member = form.instance
     adding = member._state.adding
     # a row moved to another pool or rep is a new membership there: it starts afresh (the old pool's
     # adjustment and "joined" deltas stay behind: carried over, they skewed its count every period) and
-    # joins at the mean load too
-    moved = not adding and bool({"pool", "rep"} & set(form.changed_data))
+    # joins at the mean load too; so does a member of a group pool given another role: fairness is counted
+    # per role there, and with its old role's count it took every seat of the new role until caught up
+    moves = {"pool", "rep", "role"} if pool.strategy == "group" else {"pool", "rep"}
+    moved = not adding and bool(moves & set(form.changed_data))
     join = member.active and (adding or moved or "active" in form.changed_data)
     delta = 0.0
     if "adjustment" in form.changed_data or (adding and member.adjustment):
@@ -106,10 +111,14 @@ def _prepare_member(form) -> tuple[bool, float]:
     return join, delta
 
 
-def _after_member_saved(request, member: PoolMember, join: bool, delta: float) -> None:
+def _after_member_saved(
+    request, member: PoolMember, join: bool, delta: float, joining: Collection[int] = frozenset()
+) -> None:
+    """``joining``: ids of the members joining in the same save (``pool_member_join``)."""
     who = getattr(request.user, "username", "") or "admin"
     if join:
-        pool_member_join(member, reason=f"added or re-activated by {who} in the admin")
+        reason = f"added, moved or re-activated by {who} in the admin"
+        pool_member_join(member, reason=reason, joining=joining)
     if delta:
         member_adjust(member, delta=delta, reason=f"manual adjustment by {who} in the admin")
 
@@ -213,10 +222,16 @@ class PoolAdmin(DeletedWithIt, admin.ModelAdmin):
         if formset.model is not PoolMember:
             return super().save_formset(request, form, formset, change)
         deleted = set(formset.deleted_forms)
-        plans = [(f, *_prepare_member(f)) for f in formset.forms if f.has_changed() and f not in deleted]
+        pool = form.instance  # saved already, with the strategy as now posted
+        plans = [
+            (f, *_prepare_member(f, pool)) for f in formset.forms if f.has_changed() and f not in deleted
+        ]
         formset.save()
+        # all the rows are saved before any joins: the members joining together leave each other out of
+        # the mean (a newcomer's 0 lowered the next one's start), as the config import does
+        joining = {f.instance.pk for f, join, _ in plans if join}
         for member_form, join, delta in plans:
-            _after_member_saved(request, member_form.instance, join, delta)
+            _after_member_saved(request, member_form.instance, join, delta, joining)
 
 
 @admin.register(PoolMember)
@@ -228,7 +243,7 @@ class PoolMemberAdmin(admin.ModelAdmin):
     autocomplete_fields = ("rep", "pool")
 
     def save_model(self, request, obj, form, change):
-        join, delta = _prepare_member(form)
+        join, delta = _prepare_member(form, obj.pool)
         super().save_model(request, obj, form, change)
         _after_member_saved(request, obj, join, delta)
 

@@ -3,12 +3,14 @@
 The file is the truth for every object it names: a rep's skills, working hours, date overrides and time off,
 and a pool's members, become exactly the file's lists (a field left out takes its default). Objects the
 file does not name are left alone: import never deletes a rep, a pool or a meeting type (set
-``active: false`` instead). New members, and members made active again, join through
-``routing.services.pool_member_join`` (they start at the pool's mean load), as do the memberships of a
-rep made active again (``rep_rejoin``), once every member row is written (``_join``). A member taken out
-of a pool leaves its upcoming bookings there needing attention, and the import says how many. The manual
-fairness ``adjustment`` is runtime state, not configuration, and is never written from the file. A meeting
-type's ``rules`` list, when present, replaces its routing rules (``routing.configfile.rules``).
+``active: false`` instead). New members, members made active again, and members of a group pool given
+another role (fairness is counted per role there: they start afresh in the new role's queue, as the admin
+moves them) join through ``routing.services.pool_member_join`` (they start at the pool's mean load), as do
+the memberships of a rep made active again (``rep_rejoin``), once every member row is written (``_join``).
+A member taken out of a pool leaves its upcoming bookings there needing attention, and the import says how
+many. The manual fairness ``adjustment`` is runtime state, not configuration, and is never written from the
+file (a member starting afresh has it reset, as a move in the admin does). A meeting type's ``rules`` list,
+when present, replaces its routing rules (``routing.configfile.rules``).
 """
 
 from __future__ import annotations
@@ -181,10 +183,14 @@ def _apply_pool(
         label = f"pool {slug}: member {email}"
         member = existing.get(email)
         was_active = member is not None and member.active
+        old_role = member.role if member is not None else None
         member, created = _upsert(
             PoolMember, {"pool": pool, "rep": reps[email]}, member_spec.fields, label, changes
         )
-        if member.active and (created or not was_active):
+        moved = not created and pool.strategy == "group" and member.role != old_role
+        if moved:  # fairness is per role in a group pool: the member starts afresh in its new role's queue
+            PoolMember.objects.filter(pk=member.pk).update(adjustment=0.0, joined_at=timezone.now())
+        if member.active and (created or moved or not was_active):
             joined.append(member)
         elif was_active and not member.active:
             out.append(member.rep_id)
