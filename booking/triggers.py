@@ -241,12 +241,16 @@ def recount(connection) -> None:
 def tallies_kept_and_counted(connection) -> tuple[set, set]:
     """The tallies the triggers kept (non-zero rows) and the ones the host rows give, as sets of (pool,
     kind, first day, rep, status, n): equal unless a write went uncounted (tests/conftest.py checks it
-    after every test)."""
+    after every test). Both in one statement, so in one snapshot without a lock (the triggers write a host
+    row and its tallies in one transaction): ``recount_tallies --check`` holds no writer up."""
+    kept_sql = "SELECT 1, pool_id, kind, start, rep_id, status, n FROM booking_hosttally WHERE n <> 0"
+    counted_sql = f"SELECT 0, c.* FROM ({tally_rows_sql(connection.vendor)}) AS c"
+    kept: set = set()
+    counted: set = set()
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pool_id, kind, start, rep_id, status, n FROM booking_hosttally WHERE n <> 0")
-        kept = {(p, k, str(d), r, s, n) for p, k, d, r, s, n in cursor.fetchall()}
-        cursor.execute(tally_rows_sql(connection.vendor))
-        counted = {(p, k, str(d), r, s, n) for p, k, d, r, s, n in cursor.fetchall()}
+        cursor.execute(f"{kept_sql} UNION ALL {counted_sql}")
+        for is_kept, p, k, d, r, s, n in cursor.fetchall():
+            (kept if is_kept else counted).add((p, k, str(d), r, s, n))
     return kept, counted
 
 
