@@ -14,12 +14,17 @@
   as they held it (``previous``: its time and the invitation's organizer then), with themselves among the
   CANCEL's attendees (RFC 5546 §3.2.5: a CANCEL names the attendees it removes). A cancellation's reason
   goes to the hosts. Hosts whose calendar Baton writes into get the email without the .ics part (the event
-  is already in their calendar).
+  is already in their calendar). Which copy a host holds is recorded on their host row as the e-mails send
+  it (``BookingHost.invitation``), as for the prospect: a CANCEL carries the .ics where Baton's invitation
+  is the one they hold, even if their calendar receives bookings by now (connected after the booking: the
+  write-back never had this meeting there), and a change that finds their calendar receiving bookings
+  CANCELs Baton's invitation (the write-back's event is their copy from then on).
 
-Payloads are snapshots taken in the booking's transaction: a late delivery sends what was true then, with
-its SEQUENCE, so calendar clients never go back to an older state. A late REQUEST to someone who no longer
-holds the meeting (the booking cancelled, a host released since) is not sent (``_superseded``): the later
-CANCEL may have reached that calendar first, and the REQUEST would add the meeting back.
+Payloads are snapshots taken in the booking's transaction, with their SEQUENCE. A REQUEST of an older state
+(a retry delivered after a later change's e-mail) is not sent at all (``_superseded``): the later change's
+e-mail to the same person told the current state (or its CANCEL), and the late one would tell them the
+superseded time or hosts last, or add a cancelled meeting back to a calendar the CANCEL reached first. Such
+a message counts as handled (delivered, with "not sent: superseded" as its result).
 """
 
 from __future__ import annotations
@@ -128,26 +133,35 @@ def previous(booking: Booking, hosts: list[BookingHost]) -> dict:
     }
 
 
+def _as_held(snap: dict, before: dict, host: dict) -> dict:
+    """The meeting as ``host`` held it before a change (``previous``): its time, the organizer of the copy
+    they held, and themselves among the attendees a CANCEL removes."""
+    lead = before.get("lead") or host
+    return {
+        **snap,
+        "start": before.get("start", snap["start"]),
+        "end": before.get("end", snap["end"]),
+        "hosts": [lead] + ([host] if host["email"] != lead["email"] else []),
+    }
+
+
 def host_fanout(booking: Booking, context: dict) -> list[dict]:
     snap = snapshot(booking, context)
     cancelled = booking.status == Booking.Status.CANCELLED
     added = set(context.get("added", ()))
-    out = [
-        {"method": ics.CANCEL if cancelled else ics.REQUEST, "host": h, "booking": snap}
-        | ({"new": True} if h["rep_id"] in added else {})
-        for h in context.get("hosts", [])
-    ]
     before = context.get("previous") or {}
+    out = []
+    for h in context.get("hosts", []):
+        message = {"method": ics.CANCEL if cancelled else ics.REQUEST, "host": h, "booking": snap}
+        if h["rep_id"] in added:
+            message["new"] = True
+        if not cancelled and before.get("lead"):
+            # Baton's invitation as the host may hold it: withdrawn should their calendar receive bookings
+            # by now (``send_host_email``), or it stays beside the write-back's event
+            message["withdraw"] = _as_held(snap, before, h)
+        out.append(message)
     for h in context.get("released", []):
-        lead = before.get("lead") or h
-        held = {
-            **snap,
-            "start": before.get("start", snap["start"]),
-            "end": before.get("end", snap["end"]),
-            # the organizer of the copy they held, and themselves among the attendees removed
-            "hosts": [lead] + ([h] if h["email"] != lead["email"] else []),
-        }
-        out.append({"method": ics.CANCEL, "host": h, "booking": held})
+        out.append({"method": ics.CANCEL, "host": h, "booking": _as_held(snap, before, h)})
     return out
 
 
@@ -203,33 +217,39 @@ def _send(
     message.send()
 
 
-def _held_invitation(booking_id: int) -> tuple[str, int | None, bool]:
-    """``Booking.prospect_invitation`` and ``sequence`` of the booking, and whether it is cancelled ("", None,
-    False when it was deleted)."""
-    found = (
-        Booking.objects.filter(pk=booking_id).values_list("prospect_invitation", "sequence", "status").first()
+def _held_invitation(booking_id: int) -> tuple[str, int | None]:
+    """``Booking.prospect_invitation`` and ``sequence`` of the booking ("", None when it was deleted)."""
+    found = Booking.objects.filter(pk=booking_id).values_list("prospect_invitation", "sequence").first()
+    if not found:
+        return Booking.Invitation.NONE, None
+    return found[0] or Booking.Invitation.NONE, found[1]
+
+
+def _stale(payload: dict, sequence: int | None) -> bool:
+    """Whether the message tells an older state of the booking than its current ``sequence`` (a retry
+    delivered after a later change was made)."""
+    return sequence is not None and payload.get("sequence", sequence) < sequence
+
+
+def _superseded(payload: dict, sequence: int | None) -> bool:
+    """A REQUEST of an older state: every change e-mails everyone it concerns with its own SEQUENCE, so
+    the later change's e-mail (sent, or still to come) tells this person the current state, or CANCELs
+    the meeting for them. Sent after it, this one would tell them a superseded time or host last, with
+    a REQUEST that a calendar ignoring SEQUENCE takes, and one the CANCEL reached first (it had no event to
+    delete) adds back. Such an e-mail is not sent."""
+    return payload["method"] == ics.REQUEST and _stale(payload, sequence)
+
+
+def _host_invitation(booking_id: int, rep_id: int) -> tuple[str, int | None]:
+    """``BookingHost.invitation`` of the rep's host row ("" when there is none) and the booking's
+    ``sequence`` (None when it was deleted)."""
+    sequence = Booking.objects.filter(pk=booking_id).values_list("sequence", flat=True).first()
+    held = (
+        BookingHost.objects.filter(booking_id=booking_id, rep_id=rep_id)
+        .values_list("invitation", flat=True)
+        .first()
     )
-    if not found:
-        return Booking.Invitation.NONE, None, False
-    return found[0] or Booking.Invitation.NONE, found[1], found[2] == Booking.Status.CANCELLED
-
-
-def _superseded(payload: dict, sequence: int | None, holds: bool) -> bool:
-    """A REQUEST of an older state (a retry delivered after a later change's e-mail) to someone who no
-    longer holds the meeting (cancelled, or a host released since): the later change's CANCEL may have
-    reached their calendar first, which then had no event to delete, and this REQUEST, with no higher
-    SEQUENCE of the UID there, would add the meeting back. Such an e-mail is not sent."""
-    stale = sequence is not None and payload.get("sequence", sequence) < sequence
-    return stale and payload["method"] == ics.REQUEST and not holds
-
-
-def _hosting(booking_id: int, rep_id: int) -> tuple[int | None, bool]:
-    """The booking's ``sequence`` (None when it was deleted) and whether ``rep_id`` hosts it now."""
-    found = Booking.objects.filter(pk=booking_id).values_list("sequence", "status").first()
-    if not found:
-        return None, False
-    active = BookingHost.objects.filter(booking_id=booking_id, rep_id=rep_id, active=True).exists()
-    return found[0], active and found[1] != Booking.Status.CANCELLED
+    return held or BookingHost.Invitation.NONE, sequence
 
 
 def send_prospect_email(payload: dict) -> str:
@@ -245,17 +265,16 @@ def send_prospect_email(payload: dict) -> str:
         lines.append(f"Where: {_where(snap)}")
     if payload.get("manage_url") and method == ics.REQUEST:
         lines += ["", f"Reschedule or cancel: {payload['manage_url']}"]
-    stored, sequence, cancelled = _held_invitation(payload["booking_id"])
-    if _superseded(payload, sequence, holds=not cancelled):
-        return f"not sent to {prospect['email']}: superseded, the booking was cancelled since"
+    stored, sequence = _held_invitation(payload["booking_id"])
+    if _superseded(payload, sequence):
+        return f"not sent to {prospect['email']}: superseded by a later change"
     lead_invites = bool(hosts) and invitation_sent_by_provider(hosts[0]["rep_id"])
     held = stored
     if not stored and payload.get("withdraw") and payload.get("baton_invited", True):
         held = Booking.Invitation.BATON  # not recorded (an older booking): the change's guess
-    # an e-mail of an older state, delivered late (its retry came after a later change's e-mail): it neither
-    # changes the record nor withdraws anything; calendar clients ignore its lower SEQUENCE
-    stale = sequence is not None and payload.get("sequence", sequence) < sequence
-    if method == ics.CANCEL or (stale and held):  # of the invitation the prospect holds
+    # a CANCEL of an older state, delivered late, does not change the record
+    stale = _stale(payload, sequence)
+    if method == ics.CANCEL:  # of the invitation the prospect holds
         baton = held == Booking.Invitation.BATON or (held == Booking.Invitation.NONE and not lead_invites)
         now_held = held
     else:  # the lead's calendar invites, or this e-mail does
@@ -263,7 +282,7 @@ def send_prospect_email(payload: dict) -> str:
         now_held = Booking.Invitation.PROVIDER if lead_invites else Booking.Invitation.BATON
     invite = _ics(payload, method) if baton else None
     note = ", no .ics: provider invites" if invite is None else ""
-    if method == ics.REQUEST and lead_invites and held == Booking.Invitation.BATON and not stale:
+    if method == ics.REQUEST and lead_invites and held == Booking.Invitation.BATON:
         # Baton's invitation goes (its UID, a higher SEQUENCE); the lead's calendar invites now
         method, note = ics.CANCEL, ", CANCEL of Baton's invitation: provider invites"
         invite = _ics({**payload, "booking": payload.get("withdraw") or snap}, method)
@@ -285,8 +304,9 @@ def send_host_email(payload: dict) -> str:
     from calendars.selectors import invitation_sent_by_provider
 
     snap, method, host = payload["booking"], payload["method"], payload["host"]
-    if method == ics.REQUEST and _superseded(payload, *_hosting(payload["booking_id"], host["rep_id"])):
-        return f"not sent to {host['email']}: superseded, no longer their meeting"
+    stored, sequence = _host_invitation(payload["booking_id"], host["rep_id"])
+    if _superseded(payload, sequence):
+        return f"not sent to {host['email']}: superseded by a later change"
     prospect = snap["prospect"]
     verb = "Cancelled" if method == ics.CANCEL else VERB[payload["event"]]
     if payload.get("new"):  # the meeting is new to this host (reassigned or routed to them)
@@ -306,7 +326,22 @@ def send_host_email(payload: dict) -> str:
         lines.append(f"{label}: {value}")
     if snap["note"]:
         lines += ["", snap["note"]]
-    invite = None if invitation_sent_by_provider(host["rep_id"]) else _ics(payload, method)
+    provider = invitation_sent_by_provider(host["rep_id"])
+    Held = BookingHost.Invitation
+    if method == ics.CANCEL:  # of the copy the host holds; they hold none after it
+        baton = stored == Held.BATON or (stored == Held.NONE and not provider)
+        now_held = Held.NONE
+    else:  # their calendar receives the write-back's event, or this e-mail is the invitation
+        baton = not provider
+        now_held = Held.PROVIDER if provider else Held.BATON
+    invite = _ics(payload, method) if baton else None
+    note = ""
+    if method == ics.REQUEST and provider and stored == Held.BATON:
+        # their calendar receives bookings by now (connected since): Baton's invitation goes (its UID, a
+        # higher SEQUENCE), the write-back's event is their copy of the meeting from now on
+        method, note = ics.CANCEL, ", CANCEL of Baton's invitation: their calendar has the event"
+        invite = _ics({**payload, "booking": payload.get("withdraw") or snap}, method)
+        lines += ["", "The meeting is now in your connected calendar; the earlier invitation is withdrawn."]
     _send(
         to=host["email"],
         subject=f"{verb}: {snap['title']} with {prospect['name']}",
@@ -315,7 +350,11 @@ def send_host_email(payload: dict) -> str:
         method=method,
         reply_to=prospect,
     )
-    return f"sent to {host['email']} ({method})"
+    if now_held != stored and not _stale(payload, sequence):
+        BookingHost.objects.filter(booking_id=payload["booking_id"], rep_id=host["rep_id"]).update(
+            invitation=now_held
+        )
+    return f"sent to {host['email']} ({method}{note})"
 
 
 EMAIL_EVENTS = ("booking.confirmed", "booking.rescheduled", "booking.cancelled")

@@ -180,6 +180,24 @@ class BookingHost(models.Model):
         blank=True,
         help_text="Why an inactive host stopped hosting: a reassigned host no longer counts for fairness",
     )
+
+    class Invitation(models.TextChoices):
+        NONE = "", "none sent yet"
+        BATON = "baton", "Baton's e-mail (.ics)"
+        PROVIDER = "provider", "the event Baton writes into their calendar"
+
+    # which copy of the meeting the host holds, as the host's e-mails sent it (``booking.emails.
+    # send_host_email``): a later e-mail cancels or withdraws Baton's invitation where that is the one they
+    # hold, even when their calendar receives bookings by now (connected after the booking: the write-back
+    # never had this meeting there); a default in the database too, for rows written without the column
+    invitation = models.CharField(
+        max_length=8,
+        choices=Invitation.choices,
+        default=Invitation.NONE,
+        db_default=Invitation.NONE,
+        blank=True,
+        editable=False,
+    )
     DATABASE_FILLED = ("booking_pool_id", "booking_status")  # routing.sqlrows leaves them out of INSERTs
     booking_pool_id = models.BigIntegerField(
         null=True, editable=False, help_text="The booking's pool (copied by a database trigger)"

@@ -246,7 +246,10 @@ class BookingEvent(models.Model):
     """The event Baton wrote for one host of one booking, so updates and cancellations find it.
 
     ``generation`` changes the provider idempotency key after a cancellation, so re-creating the event
-    later is not mistaken for a retry of the cancelled one. ``written_sequence`` is the booking's
+    later is not mistaken for a retry of the cancelled one. ``creating``: a create was sent to ``calendar``
+    under the key of ``generation`` and its answer never came (a timeout): the provider may hold the event
+    (and have invited the prospect) without Baton knowing its id; the retry's create finds it by that key,
+    and a booking that no longer wants it has it removed by that key. ``written_sequence`` is the booking's
     SEQUENCE last written; a retry with the same sequence is a no-op. ``account_email`` and
     ``calendar_external_id`` say where it was written: they outlive the ``calendar`` row when the rep
     removes the account, so that connecting it again takes the event back (``_store_calendars``).
@@ -254,6 +257,7 @@ class BookingEvent(models.Model):
 
     class State(models.TextChoices):
         ACTIVE = "active", "In the calendar"
+        CREATING = "creating", "Being created (not confirmed by the provider)"
         CANCELLED = "cancelled", "Cancelled"
 
     booking = models.ForeignKey("booking.Booking", on_delete=models.CASCADE, related_name="calendar_events")

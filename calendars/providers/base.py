@@ -135,6 +135,14 @@ class CalendarProvider(abc.ABC):
     def cancel_event(self, calendar_id: str, external_id: str, *, notify: bool = True) -> None:
         raise ReadOnlyCalendar()
 
+    def cancel_unconfirmed(
+        self, calendar_id: str, key: str, *, start: datetime, end: datetime, notify: bool = True
+    ) -> None:
+        """Cancel the event a create with idempotency ``key`` may have made though its answer never came (a
+        timeout: the provider may have gone on and made it); nothing if it made none. ``start``/``end``:
+        the booking's time, where a provider that cannot address the event by its key looks for it."""
+        raise ReadOnlyCalendar()
+
     def subscribe(self, calendar_id: str, *, address: str, secret: str, ttl: timedelta) -> Watch:
         raise ReadOnlyCalendar()
 

@@ -327,6 +327,12 @@ class GoogleProvider(CalendarProvider):
             allow=(404, 410),
         )
 
+    def cancel_unconfirmed(
+        self, calendar_id: str, key: str, *, start: datetime, end: datetime, notify: bool = True
+    ) -> None:
+        # the event's id is Baton's own choice (``google_event_id``): one the insert never made answers 404
+        self.cancel_event(calendar_id, google_event_id(key), notify=notify)
+
     # -- push
     def subscribe(self, calendar_id: str, *, address: str, secret: str, ttl: timedelta) -> Watch:
         body = {

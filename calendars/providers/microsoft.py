@@ -322,6 +322,26 @@ class MicrosoftProvider(CalendarProvider):
                 return  # cancelled, or already gone
         self._request("DELETE", f"me/events/{external_id}", allow=(404,))
 
+    def cancel_unconfirmed(
+        self, calendar_id: str, key: str, *, start: datetime, end: datetime, notify: bool = True
+    ) -> None:
+        # Graph chose the event's id: the event is found by its transactionId among the calendar's events at
+        # the booking's time (calendarView, as ``busy_in`` reads it)
+        params = {
+            "startDateTime": _graph_time(start) + "Z",
+            "endDateTime": _graph_time(end) + "Z",
+            "$select": "id,transactionId",
+        }
+        wanted = transaction_id(key)
+        found = [
+            item["id"]
+            for page in self._pages(f"me/calendars/{calendar_id}/calendarView", params)
+            for item in page.get("value", [])
+            if item.get("transactionId") == wanted
+        ]
+        for external_id in found:
+            self.cancel_event(calendar_id, external_id, notify=notify)
+
     # -- push
     def subscribe(self, calendar_id: str, *, address: str, secret: str, ttl: timedelta) -> Watch:
         expires = datetime.now(UTC) + min(ttl, MAX_SUBSCRIPTION)

@@ -5,7 +5,9 @@ bookings" calendar match the booking — an event while the booking is confirmed
 event otherwise. It is safe to call any number of times (the booking outbox retries it until it
 succeeds): finished hosts are skipped by ``written_sequence``, and provider-side idempotency keys (Google
 client event ids, Graph transactionId) stop a retried create from duplicating an event whose id Baton
-did not get to store.
+did not get to store. A create is recorded (``State.CREATING``, with its calendar and key) before it is
+sent: one whose answer never came may have made the event all the same, and a booking that no longer
+wants it (cancelled, reassigned, moved to another calendar) has it cancelled by that key.
 
 Group bookings: every host gets an event in their own calendar. The lead host's event (the first active
 host) invites the prospect and carries the video link (Google Meet / Teams); co-hosts' events invite nobody
@@ -96,7 +98,7 @@ def _host_sync(booking: Booking, host: BookingHost, *, is_lead: bool, lead: Book
 
     if (
         event is not None
-        and event.state == State.ACTIVE
+        and event.state != State.CANCELLED  # written, or maybe written (a create never answered)
         and (not wanted or event.calendar_id != getattr(target, "pk", None))
     ):
         held = event.calendar
@@ -104,11 +106,12 @@ def _host_sync(booking: Booking, host: BookingHost, *, is_lead: bool, lead: Book
             # the grant is gone: the event stays known (its id) and is removed or moved once the rep
             # reconnects (``connection_events_resync``); forgotten now, it stayed in their calendar for good
             return "pending"
-        if held is None and not wanted and event.external_event_id and event.calendar_external_id:
+        known = event.external_event_id or event.state == State.CREATING
+        if held is None and not wanted and known and event.calendar_external_id:
             # the account was removed from Baton: nothing to cancel it with until the rep connects that
             # calendar again (``_store_calendars`` takes the event back, then ``connection_events_resync``)
             return "pending"
-        _cancel(event)
+        _cancel(event, booking)
         if not wanted or target is None:
             return "cancelled"
     if not wanted:
@@ -121,7 +124,7 @@ def _host_sync(booking: Booking, host: BookingHost, *, is_lead: bool, lead: Book
             rep=host.rep,
             calendar=target,
             provider=target.connection.provider,
-            state=State.CANCELLED,
+            state=State.CANCELLED,  # nothing sent yet
         )
     if event.state == State.ACTIVE and event.written_sequence == booking.sequence:
         return "unchanged"
@@ -142,6 +145,7 @@ def _host_sync(booking: Booking, host: BookingHost, *, is_lead: bool, lead: Book
                 draft = _draft(booking, host, event, is_lead=is_lead, lead=lead)
         if written is None:
             online = _online_provider(target) if draft.video else ""
+            _create_begun(event, target)
             written = provider.create_event(target.external_id, draft, online_provider=online)
             action = "created"
     event.calendar, event.provider, event.state = target, target.connection.provider, State.ACTIVE
@@ -175,7 +179,9 @@ def connection_events_resync(*, connection_id: int, now: datetime | None = None)
     now = now or timezone.now()
     booking_ids = (
         BookingEvent.objects.filter(
-            calendar__connection_id=connection_id, state=State.ACTIVE, booking__end__gt=now
+            calendar__connection_id=connection_id,
+            state__in=(State.ACTIVE, State.CREATING),
+            booking__end__gt=now,
         )
         .values_list("booking_id", flat=True)
         .distinct()
@@ -189,11 +195,42 @@ def connection_events_resync(*, connection_id: int, now: datetime | None = None)
     return len(ids)
 
 
-def _cancel(event: BookingEvent) -> None:
+def _create_begun(event: BookingEvent, target: Calendar) -> None:
+    """Record, before it is sent, that a create of the event (under the key of its ``generation``) goes to
+    ``target``: if its answer never comes (a timeout, a killed worker), the provider may hold the event all
+    the same, and ``_cancel`` must know where to look for it and by which key."""
+    event.calendar, event.provider, event.state = target, target.connection.provider, State.CREATING
+    event.account_email, event.calendar_external_id = target.connection.account_email, target.external_id
+    event.external_event_id = ""  # an event gone at the provider (``EventGone``) is no event to update
+    event.save(
+        update_fields=[
+            "calendar",
+            "provider",
+            "state",
+            "account_email",
+            "calendar_external_id",
+            "external_event_id",
+            "generation",
+            "updated_at",
+        ]
+    )
+
+
+def _cancel(event: BookingEvent, booking: Booking) -> None:
     cal = event.calendar
-    if cal is not None and cal.connection.status != Status.DISCONNECTED and event.external_event_id:
+    if cal is not None and cal.connection.status != Status.DISCONNECTED:
         with _grant_watch(cal.connection):
-            provider_for(cal.connection).cancel_event(cal.external_id, event.external_event_id, notify=True)
+            provider = provider_for(cal.connection)
+            if event.state == State.CREATING:  # maybe made: the provider finds it by the key, if it is there
+                provider.cancel_unconfirmed(
+                    cal.external_id,
+                    _key(booking, event.rep_id, event.generation),
+                    start=booking.start,
+                    end=booking.end,
+                    notify=True,
+                )
+            elif event.external_event_id:
+                provider.cancel_event(cal.external_id, event.external_event_id, notify=True)
     # a calendar that is gone (disconnected and removed) has nothing left to cancel
     event.state = State.CANCELLED
     event.generation += 1
@@ -219,6 +256,10 @@ def _online_provider(calendar: Calendar) -> str:
     return "teamsForBusiness" if "teamsForBusiness" in providers else ""
 
 
+def _key(booking: Booking, rep_id: int, generation: int) -> str:
+    return f"b{booking.identity}r{rep_id}g{generation}"
+
+
 def _draft(booking: Booking, host: BookingHost, event: BookingEvent, *, is_lead: bool, lead) -> EventDraft:
     meeting = booking.meeting_type
     wants_video = meeting.location_kind == meeting.LocationKind.VIDEO and not meeting.location_detail
@@ -239,7 +280,7 @@ def _draft(booking: Booking, host: BookingHost, event: BookingEvent, *, is_lead:
         # the provider's idempotency key: unique beyond this database, so that a booking of the same key in
         # another (a reset one, or another installation writing into the same calendar) never takes this
         # booking's event for its own retry and rewrites it
-        key=f"b{booking.identity}r{host.rep_id}g{event.generation}",
+        key=_key(booking, host.rep_id, event.generation),
         title=f"{meeting.title}: {booking.prospect_name}",
         description="\n".join(lines),
         start=booking.start,
