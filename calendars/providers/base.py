@@ -123,6 +123,11 @@ class CalendarProvider(abc.ABC):
     ) -> list[tuple[datetime, datetime]]:
         """Live free/busy: busy stretches overlapping [start, end) over the given calendars."""
 
+    def confirm_removed(self, calendar_id: str, external_ids: list[str]) -> list[str]:
+        """Those of ``external_ids`` (reported by ``sync`` as ``removed``) that really are gone from the
+        calendar; a provider whose sync reports only real deletions takes them as they are."""
+        return list(external_ids)
+
     def create_event(self, calendar_id: str, draft: EventDraft, *, online_provider: str = "") -> WrittenEvent:
         raise ReadOnlyCalendar()
 

@@ -15,7 +15,7 @@ import base64
 import logging
 import time
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httplib2
@@ -26,7 +26,6 @@ from google_auth_httplib2 import AuthorizedHttp
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
-from booking.ics import is_own_uid
 from calendars.errors import (
     ClientRefused,
     EventGone,
@@ -35,7 +34,6 @@ from calendars.errors import (
     SyncStateExpired,
 )
 from calendars.providers.base import (
-    BusyEvent,
     CalendarProvider,
     EventDraft,
     RemoteCalendar,
@@ -43,13 +41,19 @@ from calendars.providers.base import (
     SyncResult,
     Watch,
     WrittenEvent,
-    local_date_start,
     parse_rfc3339,
     to_utc,
 )
 from calendars.providers.google_auth import SCOPES, secrets_from_credentials
+from calendars.providers.google_events import (
+    MARKER,
+    busy_from_event,
+    calendar_zone,
+    conference_status,
+    join_url,
+    meet_request,
+)
 
-MARKER = "batonBooking"
 LIST_FIELDS = (
     "nextPageToken,nextSyncToken,timeZone,items(id,iCalUID,status,start,end,transparency,"
     "attendees(self,responseStatus),extendedProperties/private)"
@@ -157,7 +161,9 @@ class GoogleProvider(CalendarProvider):
     def list_calendars(self) -> list[RemoteCalendar]:
         calendars, page = [], None
         while True:
-            resp = self._execute(self._api().calendarList().list(pageToken=page, maxResults=250))
+            # showHidden: a calendar the user hid from Google Calendar's sidebar is still theirs (and blocks)
+            request = self._api().calendarList().list(pageToken=page, maxResults=250, showHidden=True)
+            resp = self._execute(request)
             for item in resp.get("items", []):
                 solutions = (item.get("conferenceProperties") or {}).get(
                     "allowedConferenceSolutionTypes"
@@ -199,7 +205,7 @@ class GoogleProvider(CalendarProvider):
         page = None
         while True:
             resp = self._execute(self._api().events().list(pageToken=page, **params))
-            days_in = _calendar_zone(resp, zone)
+            days_in = calendar_zone(resp, zone)
             for item in resp.get("items", []):
                 busy = busy_from_event(item, days_in)
                 if busy is None:
@@ -254,7 +260,7 @@ class GoogleProvider(CalendarProvider):
         event_id = google_event_id(draft.key)
         body = {"id": event_id, **self._body(draft)}
         if draft.video:
-            body["conferenceData"] = _meet_request(event_id)
+            body["conferenceData"] = meet_request(event_id)
         send = "all" if draft.notify else "none"
         created = self._execute(
             self._api()
@@ -299,7 +305,7 @@ class GoogleProvider(CalendarProvider):
             if current.get("_status") in (404, 410):
                 raise EventGone()
             if not join_url(current) and conference_status(current) not in ("pending", "success"):
-                conference = _meet_request(uuid.uuid4().hex)
+                conference = meet_request(uuid.uuid4().hex)
         updated = self._patch(calendar_id, external_id, draft, allow=(404, 410), conference=conference)
         if updated.get("_status") in (404, 410):
             raise EventGone()
@@ -355,54 +361,3 @@ class GoogleProvider(CalendarProvider):
     def unsubscribe(self, watch: Watch) -> None:
         body = {"id": watch.channel_id, "resourceId": watch.resource_id}
         self._execute(self._api().channels().stop(body=body), allow=(404,))
-
-
-def _calendar_zone(resp: dict, fallback: ZoneInfo) -> ZoneInfo:
-    """The zone an all-day event's dates are days of: the calendar's own (``timeZone`` of the events.list
-    answer), as Google's free/busy reads them for the live check; the rep's when it is missing or unknown."""
-    try:
-        return ZoneInfo(resp["timeZone"]) if resp.get("timeZone") else fallback
-    except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
-        return fallback
-
-
-def busy_from_event(item: dict, zone: ZoneInfo) -> BusyEvent | None:
-    """The busy stretch of one events.list item, or None when it does not block time."""
-    if item.get("status") == "cancelled" or item.get("transparency") == "transparent":
-        return None
-    if MARKER in ((item.get("extendedProperties") or {}).get("private") or {}):
-        return None
-    if is_own_uid(str(item.get("iCalUID") or "")):  # Gmail's copy of Baton's emailed invitation
-        return None
-    if any(a.get("self") and a.get("responseStatus") == "declined" for a in item.get("attendees") or []):
-        return None
-    start, end = item.get("start") or {}, item.get("end") or {}
-    if "dateTime" in start and "dateTime" in end:
-        begin, finish = to_utc(parse_rfc3339(start["dateTime"])), to_utc(parse_rfc3339(end["dateTime"]))
-    elif "date" in start and "date" in end:
-        begin = local_date_start(date.fromisoformat(start["date"]), zone)
-        finish = local_date_start(date.fromisoformat(end["date"]), zone)  # exclusive end date
-    else:
-        return None
-    if finish <= begin:
-        return None
-    return BusyEvent(external_id=item["id"], start=begin, end=finish)
-
-
-def _meet_request(request_id: str) -> dict:
-    return {"createRequest": {"requestId": request_id, "conferenceSolutionKey": {"type": "hangoutsMeet"}}}
-
-
-def conference_status(event: dict) -> str:
-    """The status of the event's conference create request: "pending", "success", "failure" or ""."""
-    create = (event.get("conferenceData") or {}).get("createRequest") or {}
-    return str((create.get("status") or {}).get("statusCode") or "")
-
-
-def join_url(event: dict) -> str:
-    if event.get("hangoutLink"):
-        return event["hangoutLink"]
-    for entry in (event.get("conferenceData") or {}).get("entryPoints") or []:
-        if entry.get("entryPointType") == "video" and entry.get("uri"):
-            return entry["uri"]
-    return ""

@@ -18,13 +18,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import msal
 import requests
 from django.conf import settings
 
 from booking.ics import is_own_uid
 from calendars.errors import (
-    ClientRefused,
     EventGone,
     GrantRevoked,
     ProviderUnavailable,
@@ -43,19 +41,13 @@ from calendars.providers.base import (
     parse_rfc3339,
     to_utc,
 )
-from calendars.providers.microsoft_auth import SCOPES, SIGN_IN_DOWN, msal_app
+from calendars.providers.microsoft_auth import silent_token
 
 MAX_SUBSCRIPTION = timedelta(minutes=4230)
 MAX_RETRY_WAIT_SECONDS = 30.0
 ALL_DAY_SLACK = timedelta(days=1)  # see busy_in
 TRANSACTION_PREFIX = "baton-"
 PREFER = 'outlook.timezone="UTC", odata.maxpagesize=200'
-GRANT_ERRORS = {
-    "invalid_grant",
-    "interaction_required",
-    "consent_required",
-    "login_required",
-}
 RESYNC_CODES = {"syncStateNotFound", "resyncRequired", "SyncStateNotFound", "SyncStateInvalid"}
 
 
@@ -97,46 +89,14 @@ class MicrosoftProvider(CalendarProvider):
         return "<MicrosoftProvider>"
 
     # -- plumbing
-    def _access_token(self) -> str:
-        if self._token:
+    def _access_token(self, *, force_refresh: bool = False) -> str:
+        if self._token and not force_refresh:
             return self._token
-        cache = msal.SerializableTokenCache()
-        cache.deserialize(self._secrets.get("cache") or "{}")
-        app = msal_app(cache, timeout=self._timeout)
-        account = next(
-            (
-                a
-                for a in app.get_accounts()
-                if a.get("home_account_id") == self._secrets.get("home_account_id")
-            ),
-            None,
-        )
-        if account is None:
-            raise GrantRevoked("The Microsoft sign-in is missing; reconnect the calendar.")
-        try:
-            result = app.acquire_token_silent_with_error(SCOPES, account=account)
-        except SIGN_IN_DOWN as exc:  # a 5xx page comes as MSAL's MsalServiceError, not a requests error
-            raise ProviderUnavailable(
-                f"Microsoft sign-in did not answer ({exc.__class__.__name__})"
-            ) from None
-        if not result:
-            raise GrantRevoked("Microsoft has no valid token for this account; reconnect the calendar.")
-        if "error" in result:
-            if result["error"] in ("invalid_client", "unauthorized_client"):
-                raise ClientRefused(
-                    f"Microsoft refuses Baton's app registration ({result['error']}): check MS_CLIENT_ID and "
-                    "MS_CLIENT_SECRET."
-                )
-            if result["error"] in GRANT_ERRORS:
-                raise GrantRevoked(
-                    f"Microsoft says the grant was revoked or expired ({result['error']}); reconnect."
-                )
-            raise ProviderUnavailable(f"Microsoft token refresh failed ({result['error']})")
-        if cache.has_state_changed:
-            self._secrets["cache"] = cache.serialize()
+        self._token, cache = silent_token(self._secrets, timeout=self._timeout, force_refresh=force_refresh)
+        if cache is not None:
+            self._secrets["cache"] = cache
             if self._on_change is not None:
                 self._on_change(dict(self._secrets))
-        self._token = result["access_token"]
         return self._token
 
     def _url(self, path_or_url: str) -> str:
@@ -149,13 +109,10 @@ class MicrosoftProvider(CalendarProvider):
     def _request(
         self, method: str, path: str, *, params=None, json=None, allow: tuple[int, ...] = ()
     ) -> requests.Response:
-        headers = {
-            "Authorization": f"Bearer {self._access_token()}",
-            "Prefer": PREFER,
-            "Accept": "application/json",
-        }
+        token, refreshed = self._access_token(), False
         attempt = 0
         while True:
+            headers = {"Authorization": f"Bearer {token}", "Prefer": PREFER, "Accept": "application/json"}
             try:
                 resp = self._session.request(
                     method, self._url(path), params=params, json=json, headers=headers, timeout=self._timeout
@@ -175,13 +132,18 @@ class MicrosoftProvider(CalendarProvider):
                 time.sleep(wait)
                 attempt += 1
                 continue
+            if resp.status_code == 401 and not refreshed:
+                # refused a token MSAL still holds as valid (a slow clock, a token Microsoft dropped early):
+                # a forced refresh tells an intact grant (retried once) from a revoked one (GrantRevoked)
+                token, refreshed = self._access_token(force_refresh=True), True
+                continue
             break
         if resp.status_code < 400 or resp.status_code in allow:
             return resp
         code = _error_code(resp)
         if resp.status_code == 410 or code in RESYNC_CODES:
             raise SyncStateExpired()
-        if resp.status_code == 401:
+        if resp.status_code == 401:  # even with a freshly refreshed token
             raise GrantRevoked("Microsoft Graph no longer accepts Baton's access; reconnect the calendar.")
         raise ProviderUnavailable(
             f"Microsoft Graph answered HTTP {resp.status_code} ({code or 'error'})", status=resp.status_code
@@ -230,24 +192,46 @@ class MicrosoftProvider(CalendarProvider):
         return self._delta(f"me/calendars/{calendar_id}/calendarView/delta", params, zone, full=True)
 
     def _delta(self, url: str, params, zone: ZoneInfo, *, full: bool) -> SyncResult:
-        result = SyncResult(full=full)
+        # a round may list an event more than once, the later entry its newer state (an event moved on one
+        # page and @removed on a later one): only the last entry per id counts
+        latest: dict[str, dict] = {}
         while True:
             page = self._request("GET", url, params=params).json()
             for item in page.get("value", []):
-                if item.get("type") == "seriesMaster":
-                    continue  # occurrences come separately
-                busy = busy_from_event(item, zone)
-                if busy is None:
-                    result.deletions.append(item["id"])
-                    if "@removed" in item or item.get("isCancelled"):
-                        result.removed.append(item["id"])
-                else:
-                    result.upserts.append(busy)
+                if item.get("type") != "seriesMaster":  # occurrences come separately
+                    latest.pop(item["id"], None)
+                    latest[item["id"]] = item
             if page.get("@odata.nextLink"):
                 url, params = page["@odata.nextLink"], None
                 continue
-            result.next_state = page.get("@odata.deltaLink", "")
-            return result
+            break
+        result = SyncResult(full=full, next_state=page.get("@odata.deltaLink", ""))
+        for event_id, item in latest.items():
+            busy = busy_from_event(item, zone)
+            if busy is None:
+                result.deletions.append(event_id)
+                if "@removed" in item or item.get("isCancelled"):
+                    result.removed.append(event_id)
+            else:
+                result.upserts.append(busy)
+        return result
+
+    def confirm_removed(self, calendar_id: str, external_ids: list[str]) -> list[str]:
+        """Graph reports as ``@removed`` not only deleted events but any created or changed outside the
+        window of the delta link's full sync (the link keeps it until the weekly roll): each is read, and
+        only the ones gone from the calendar (404/410, cancelled) are confirmed. An event a host deleted is
+        moved to Deleted Items (a new id), so it is not found under its id in the calendar."""
+        gone = []
+        for external_id in external_ids:
+            resp = self._request(
+                "GET",
+                f"me/calendars/{calendar_id}/events/{external_id}",
+                params={"$select": "id,isCancelled"},
+                allow=(404, 410),
+            )
+            if resp.status_code in (404, 410) or resp.json().get("isCancelled"):
+                gone.append(external_id)
+        return gone
 
     def busy_in(
         self, calendar_ids: list[str], start: datetime, end: datetime

@@ -10,13 +10,25 @@ import requests
 from django.conf import settings
 from msal.exceptions import MsalError
 
-from calendars.errors import CalendarError, ProviderNotConfigured, ProviderUnavailable
+from calendars.errors import (
+    CalendarError,
+    ClientRefused,
+    GrantRevoked,
+    ProviderNotConfigured,
+    ProviderUnavailable,
+)
 
 SCOPES = ["https://graph.microsoft.com/Calendars.ReadWrite", "https://graph.microsoft.com/User.Read"]
 _HTTP_CACHE: dict = {}  # MSAL caches the authority's discovery documents here, shared by the process
 # Microsoft's sign-in not answering: requests' errors, or MSAL's own MsalServiceError ("HTTP Error: 503"),
 # which its raise_for_status throws for an answer outside the OAuth error protocol (an outage page, a 5xx)
 SIGN_IN_DOWN = (requests.RequestException, MsalError)
+GRANT_ERRORS = {
+    "invalid_grant",
+    "interaction_required",
+    "consent_required",
+    "login_required",
+}
 
 
 def sign_in_unavailable(exc: Exception) -> ProviderUnavailable:
@@ -41,6 +53,37 @@ def msal_app(cache: msal.SerializableTokenCache | None = None, *, timeout: float
         )
     except (*SIGN_IN_DOWN, ValueError) as exc:  # ValueError: an unreadable discovery document
         raise sign_in_unavailable(exc) from None
+
+
+def silent_token(secrets: dict, *, timeout: float, force_refresh: bool = False) -> tuple[str, str | None]:
+    """An access token for the connection's account from its token cache (``secrets``), refreshed with the
+    refresh token when it is near expiry, or always with ``force_refresh`` (Graph refused the cached one).
+    Returns the token and the cache serialized again when it changed (else None), for the caller to store."""
+    cache = msal.SerializableTokenCache()
+    cache.deserialize(secrets.get("cache") or "{}")
+    app = msal_app(cache, timeout=timeout)
+    home = secrets.get("home_account_id")
+    account = next((a for a in app.get_accounts() if a.get("home_account_id") == home), None)
+    if account is None:
+        raise GrantRevoked("The Microsoft sign-in is missing; reconnect the calendar.")
+    try:
+        result = app.acquire_token_silent_with_error(SCOPES, account=account, force_refresh=force_refresh)
+    except SIGN_IN_DOWN as exc:  # a 5xx page comes as MSAL's MsalServiceError, not a requests error
+        raise ProviderUnavailable(f"Microsoft sign-in did not answer ({exc.__class__.__name__})") from None
+    if not result:
+        raise GrantRevoked("Microsoft has no valid token for this account; reconnect the calendar.")
+    if "error" in result:
+        if result["error"] in ("invalid_client", "unauthorized_client"):
+            raise ClientRefused(
+                f"Microsoft refuses Baton's app registration ({result['error']}): check MS_CLIENT_ID and "
+                "MS_CLIENT_SECRET."
+            )
+        if result["error"] in GRANT_ERRORS:
+            raise GrantRevoked(
+                f"Microsoft says the grant was revoked or expired ({result['error']}); reconnect."
+            )
+        raise ProviderUnavailable(f"Microsoft token refresh failed ({result['error']})")
+    return result["access_token"], (cache.serialize() if cache.has_state_changed else None)
 
 
 def start_flow(redirect_uri: str) -> dict:

@@ -24,6 +24,20 @@ logger = logging.getLogger(__name__)
 CHUNK = 500
 
 
+def own_events_among(*, calendar: Calendar, event_ids: list[str]) -> list[str]:
+    """The ids among ``event_ids`` of Baton's active events in ``calendar`` not marked removed yet: the
+    ones a provider is asked to confirm gone (``CalendarProvider.confirm_removed``)."""
+    found: list[str] = []
+    for i in range(0, len(event_ids), CHUNK):
+        found += BookingEvent.objects.filter(
+            calendar=calendar,
+            state=BookingEvent.State.ACTIVE,
+            external_event_id__in=event_ids[i : i + CHUNK],
+            host_removed_at__isnull=True,
+        ).values_list("external_event_id", flat=True)
+    return found
+
+
 def events_removed_by_host(*, calendar: Calendar, event_ids: list[str], now: datetime) -> int:
     """Mark Baton's events among ``event_ids`` in ``calendar`` (not marked before) and tell people about the
     upcoming bookings among them. Returns how many events were marked."""

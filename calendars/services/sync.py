@@ -24,7 +24,11 @@ from calendars.models import BusyInterval, Calendar, CalendarConnection
 from calendars.providers.base import SyncResult
 from calendars.services.connections import connection_mark_disconnected, provider_for, sync_failure_record
 from calendars.services.history import busy_archive
-from calendars.services.removed import events_missing_from_full_sync, events_removed_by_host
+from calendars.services.removed import (
+    events_missing_from_full_sync,
+    events_removed_by_host,
+    own_events_among,
+)
 
 logger = logging.getLogger("calendars")
 Provider = CalendarConnection.Provider
@@ -93,9 +97,11 @@ def _sync_leased(calendar_id: int, now: datetime, force_full: bool, held: dict) 
         state = ""  # first sync, or the window needs rolling forward
     listed_at = timezone.now()
     try:
-        result = provider_for(connection).sync(
-            cal.external_id, state, window=window, zone=ZoneInfo(connection.rep.timezone)
-        )
+        provider = provider_for(connection)
+        result = provider.sync(cal.external_id, state, window=window, zone=ZoneInfo(connection.rep.timezone))
+        if result.removed:  # Baton's own events among them, once the provider confirms them gone
+            own = own_events_among(calendar=cal, event_ids=result.removed)
+            result.removed = provider.confirm_removed(cal.external_id, own) if own else []
     except GrantRevoked as exc:
         Calendar.objects.filter(pk=cal.pk).update(last_error=exc.message[:500], last_attempt_at=now)
         connection_mark_disconnected(connection_id=connection.pk, reason=exc.message)

@@ -1,9 +1,10 @@
 """A fake Google Calendar API v3 + Google OAuth server on loopback, speaking the documented HTTP protocol.
 
 Covers what Baton uses: the OAuth web flow (auth redirect, code → tokens with PKCE, refresh, invalid_grant),
-calendarList (paged), events.list with pageToken paging, syncToken / nextSyncToken and 410 Gone,
-events insert (client ids, 409 duplicate, Meet via conferenceDataVersion=1), get/patch/delete,
-events.watch + channels.stop with push notifications POSTed to the channel address, and freeBusy.
+calendarList (paged; hidden calendars only with showHidden=true), events.list with pageToken paging,
+syncToken / nextSyncToken and 410 Gone, events insert (client ids, 409 duplicate, Meet via
+conferenceDataVersion=1), get/patch/delete, events.watch + channels.stop with push notifications POSTed to
+the channel address, and freeBusy.
 Events are stored as single instances (Baton always lists with singleEvents=true).
 """
 
@@ -61,6 +62,7 @@ class FakeCalendar:
     primary: bool = False
     access_role: str = "owner"
     time_zone: str = "UTC"
+    hidden: bool = False  # hidden from the sidebar: calendarList.list leaves it out unless showHidden=true
     events: dict[str, dict] = field(default_factory=dict)
     epoch: int = 0  # bumping it invalidates every sync token (→ 410)
 
@@ -291,7 +293,8 @@ class FakeGoogle(FakeServer):
         account = self._account(req)
         if account is None:
             return self._unauthorized()
-        items = [self._list_entry(c) for c in account.calendars.values()]
+        show_hidden = req.query.get("showHidden") == "true"
+        items = [self._list_entry(c) for c in account.calendars.values() if show_hidden or not c.hidden]
         size = int(req.query.get("maxResults", 100))
         offset = int(req.query.get("pageToken") or 0)
         page = {"kind": "calendar#calendarList", "items": items[offset : offset + size]}
@@ -310,6 +313,8 @@ class FakeGoogle(FakeServer):
         }
         if cal.primary:
             entry["primary"] = True
+        if cal.hidden:
+            entry["hidden"] = True
         return entry
 
     def _calendar_list_get(self, req: Request) -> Response:

@@ -3,9 +3,10 @@
 Identity: OpenID discovery for ``/{tenant}/v2.0``, the authorize redirect, the token endpoint (auth code with
 PKCE, refresh tokens, ``invalid_grant`` once revoked), id_token and client_info as MSAL expects them.
 Graph: /me, /me/calendars (paged with @odata.nextLink), calendarView and calendarView/delta (nextLink pages
-to a deltaLink, @removed entries, 410 SyncStateNotFound once invalidated), event create with transactionId
-de-duplication and Teams links, PATCH, cancel, DELETE, and subscriptions with the validationToken
-handshake, clientState, PATCH renewal (max 4230 minutes) and change notifications POSTed to the app.
+to a deltaLink, @removed entries, 410 SyncStateNotFound once invalidated), event get in a calendar, event
+create with transactionId de-duplication and Teams links, PATCH, cancel, DELETE, and subscriptions with the
+validationToken handshake, clientState, PATCH renewal (max 4230 minutes) and change notifications POSTed to
+the app.
 """
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ class FakeMicrosoft(FakeServer):
             ("GET", "/v1.0/me/calendars/([^/]+)/calendarView/delta", self._delta),
             ("GET", "/v1.0/me/calendars/([^/]+)/calendarView", self._calendar_view),
             ("POST", "/v1.0/me/calendars/([^/]+)/events", self._create),
+            ("GET", "/v1.0/me/calendars/([^/]+)/events/([^/]+)", self._get),
             ("PATCH", "/v1.0/me/events/([^/]+)", self._patch),
             ("POST", "/v1.0/me/events/([^/]+)/cancel", self._cancel),
             ("DELETE", "/v1.0/me/events/([^/]+)", self._delete),
@@ -390,6 +392,20 @@ class FakeMicrosoft(FakeServer):
                 if not e.get("_deleted") and not e.get("isCancelled") and self._overlaps(e, lo, hi)
             ]
         return json_response(200, {"value": items})
+
+    def _get(self, req: Request) -> Response:
+        user, cal, error = self._cal(req)
+        if error:
+            return error
+        with self.lock:
+            event = cal.events.get(req.match.group(2))
+            # a deleted event goes to Deleted Items with a new id: not found in the calendar under its own
+            if event is None or event.get("_deleted"):
+                return _error(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+            named = set(req.query["$select"].split(",")) | {"id"} if req.query.get("$select") else None
+            return json_response(
+                200, {k: v for k, v in self._public(event).items() if named is None or k in named}
+            )
 
     def _delta(self, req: Request) -> Response:
         user, cal, error = self._cal(req)
