@@ -192,7 +192,10 @@ def _lock_pools(meeting_type) -> None:
         meeting_type=meeting_type, active=True
     ).values_list("pool_id", "fallback_pool_id"):
         ids.update(i for i in (pool_id, fallback_id) if i is not None)
-    list(Pool.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk", flat=True))
+    # FOR NO KEY UPDATE: instant routes of a pool take turns, and the foreign-key checks of rows naming the
+    # pool (every booking of it, while it holds its reps' locks) do not wait for them as under FOR UPDATE
+    pools = Pool.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk")
+    list(pools.values_list("pk", flat=True))
 
 
 def instant_route(
