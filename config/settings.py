@@ -318,9 +318,10 @@ LOGGING = {
 DEFAULT_EXCEPTION_REPORTER = "config.logfilters.RedactingExceptionReporter"
 
 # Reps sign in on Baton's own login page (the admin's takes staff only: a rep needed staff status to connect a
-# calendar, which the insights pages and outcome recording trusted)
-LOGIN_URL = "/accounts/login/"
-LOGIN_REDIRECT_URL = "/calendars/"
+# calendar, which the insights pages and outcome recording trusted). URL names, not paths: Django reverses
+# them with the script prefix of a sub-path deployment (a literal path led outside Baton there).
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "calendars:connections"
 
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)

@@ -34,6 +34,7 @@ PROVIDER_CLASSES = {
 }
 WRITABLE = (Provider.GOOGLE, Provider.MICROSOFT)
 ACCOUNT_LOCK_CLASS = 0x43414C41  # "CALA": advisory locks of calendar accounts (see _account_lock)
+LIST_LOCK_CLASS = 0x43414C53  # "CALS": advisory locks of a rep's calendar lists (_store_calendars)
 
 
 def provider_for(
@@ -90,6 +91,7 @@ def connection_create(*, rep: Rep, provider: str, secrets: dict, account_email: 
             )
         existing = same_account.filter(rep=rep).first()
     else:  # the same secret feed added again (a double click): one connection, not two synced apart
+        _account_lock(provider, f"rep-{rep.pk}")  # the rep's feeds: another add waits for this one's commit
         existing = next(
             (
                 c
@@ -110,13 +112,21 @@ def connection_create(*, rep: Rep, provider: str, secrets: dict, account_email: 
 def _account_lock(provider: str, account_email: str) -> None:
     """Connects of the same account take turns until commit (a PostgreSQL transaction-scoped advisory lock),
     so two reps connecting one account at once cannot both find it free, nor one rep's double callback store
-    it twice. On SQLite, ``BEGIN IMMEDIATE`` already serialises the transactions."""
+    it twice. An ICS feed's secret URL is looked for among the rep's feeds, so ``account_email`` is then the
+    rep (``rep-<id>``): the rep's feed adds take turns. On SQLite, ``BEGIN IMMEDIATE`` already serialises
+    the transactions."""
+    _xact_lock(ACCOUNT_LOCK_CLASS, f"{provider}:{account_email.lower()}")
+
+
+def _xact_lock(classid: int, name: str) -> None:
+    """Wait for, then hold until commit, the PostgreSQL advisory lock ``(classid, hash of name)``; nothing
+    on SQLite. Two names sharing a hash only wait for each other."""
     if db.vendor != "postgresql":
         return
-    digest = hashlib.sha256(f"{provider}:{account_email.lower()}".encode()).digest()
+    digest = hashlib.sha256(name.encode()).digest()
     with db.cursor() as cursor:
         key = int.from_bytes(digest[:4], "big", signed=True)
-        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [ACCOUNT_LOCK_CLASS, key])
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [classid, key])
 
 
 def _feed_url(connection: CalendarConnection) -> str | None:
@@ -156,6 +166,14 @@ def calendars_refresh(*, connection_id: int) -> list[Calendar]:
 
 @transaction.atomic
 def _store_calendars(connection: CalendarConnection, remote) -> list[Calendar]:
+    """Mirror the listed calendars (``remote``, fetched before: no provider call while locked). Stores of
+    one rep's connections take turns until commit: two refreshes at once (a double click, the rep's Refresh
+    during the daily list refresh, a double-clicked feed) would otherwise both find a new calendar missing
+    and both insert it, breaking ``calendar_unique_external``, and two accounts of the rep stored at once
+    could each make their primary calendar the one receiving bookings. An advisory lock, not the row:
+    ``calendar_roles_set`` locks the calendar rows together with their connection's, so locking the
+    connection, then updating its calendars here could deadlock with it."""
+    _xact_lock(LIST_LOCK_CLASS, f"rep-{connection.rep_id}")
     existing = {c.external_id: c for c in connection.calendars.all()}
     has_receiver = Calendar.objects.filter(
         connection__rep_id=connection.rep_id, receives_bookings=True

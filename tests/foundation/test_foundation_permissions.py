@@ -11,6 +11,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
+from django.shortcuts import resolve_url
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -45,7 +46,7 @@ def test_a_rep_who_is_not_staff_can_sign_in_to_their_calendar_page(clock):
     _rep_user(rep, "dana", "pw-dana-123")
     client = Client()
     first = client.get("/calendars/")
-    assert first.status_code == 302 and first["Location"].startswith(django_settings.LOGIN_URL)
+    assert first.status_code == 302 and first["Location"].startswith(resolve_url(django_settings.LOGIN_URL))
     client.post(first["Location"], {"username": "dana", "password": "pw-dana-123", "next": "/calendars/"})
     page = client.get("/calendars/")
     assert page.status_code == 200, "a rep who is not staff cannot sign in to connect a calendar"
