@@ -13,6 +13,7 @@ import re
 from collections import Counter
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from leads.models import Account
@@ -114,8 +115,12 @@ def _by_normal_domain(accounts) -> dict[str, Account]:
 
 def accounts_learn_owners() -> int:
     """Give each company domain without an owner the rep who hosted most of its meetings that took place
-    (``owners.held_hosts``; ties: the most recent). Creates accounts as needed, marked ``learned``. Returns
-    the accounts changed."""
+    (``owners.held_hosts``: reps still active; ties: the most recent). Creates accounts as needed, marked
+    ``learned``. Returns the accounts changed.
+
+    An account whose learned owner has left (deactivated) counts as unowned and is learned again: the
+    lookup skips it, and it kept the departed rep for good. One whose owner was imported (not ``learned``)
+    is left alone even so: the CRM's word stands until it is re-imported."""
     from leads.owners import held_hosts
 
     hosts = held_hosts().values_list("booking__prospect_email", "rep_id", "booking__start")
@@ -130,9 +135,11 @@ def accounts_learn_owners() -> int:
     changed = 0
     with transaction.atomic():
         # in normalised form: an owned account stored in Unicode (``bücher.de``) owns ``xn--bcher-kva.de``
-        owned = Account.objects.filter(owner__isnull=False).values_list("domain", flat=True)
+        kept = Q(owner__active=True) | Q(owner__isnull=False, learned=False)
+        owned = Account.objects.filter(kept).values_list("domain", flat=True)
         owned = {normalize_domain(domain) for domain in owned}
-        unowned = _by_normal_domain(Account.objects.filter(owner__isnull=True).only("pk", "domain"))
+        vacant = Q(owner__isnull=True) | Q(owner__active=False, learned=True)  # not ``kept``
+        unowned = _by_normal_domain(Account.objects.filter(vacant).only("pk", "domain"))
         for domain, counter in tally.items():
             if domain in owned:
                 continue

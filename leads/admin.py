@@ -1,6 +1,7 @@
 """Admin for routing rules (ordered per meeting type, with a "test this rule set" page, and inline on the
-meeting type), leads (read-only, plus "route by hand" with a reason code: ``leads.manual``), accounts and
-score models. Rules are validated by the same code the router runs (``leads.rules_core``)."""
+meeting type), leads (read-only, plus "route by hand" with a reason code: ``leads.manual``; deleted with
+their outbox rows: ``leads.services.leads_delete``), accounts and score models. Rules are validated by the
+same code the router runs (``leads.rules_core``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db import models
+from django.db import models, transaction
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -25,7 +26,7 @@ from leads.accounts import account_domain_problem
 from leads.manual import lead_pool, lead_route_by_hand
 from leads.models import Account, Lead, PoolPerformance, RoutingRule, ScoreModel
 from leads.rules_core import normalize_domain
-from leads.services import lead_evaluate
+from leads.services import LeadsDeleted, lead_evaluate, leads_delete
 from routing.admin_parts import JSONBox
 from routing.models import Rep
 from routing.overrides import OverrideCode, override_problems
@@ -231,6 +232,39 @@ class LeadAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    # deleting (an erasure request) goes through ``leads_delete``, which takes the leads' outbox rows along
+    def delete_model(self, request, obj):
+        self._deleted(request, leads_delete(lead_ids=[obj.pk]))
+
+    def delete_queryset(self, request, queryset):
+        self._deleted(request, leads_delete(lead_ids=queryset.values_list("pk", flat=True)))
+
+    def _deleted(self, request, result: LeadsDeleted) -> None:
+        if result.sent:
+            self.message_user(
+                request,
+                f"Already sent to the nurture webhook before the deletion: {', '.join(result.sent)}. "
+                "Erase them in the receiving tool too.",
+                messages.WARNING,
+            )
+
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except BookingError as exc:  # nothing was deleted (the admin's transaction rolled back)
+            self.message_user(request, exc.detail, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def response_action(self, request, queryset):
+        if request.POST.get("action") != "delete_selected":
+            return super().response_action(request, queryset)
+        try:  # Django logs the deletions before it deletes: in one transaction, both or neither
+            with transaction.atomic():
+                return super().response_action(request, queryset)
+        except BookingError as exc:  # nothing was deleted
+            self.message_user(request, exc.detail, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
     @admin.display(description="route by hand")
     def route_by_hand_link(self, obj: Lead) -> str:

@@ -10,10 +10,12 @@ from urllib.parse import urljoin, urlsplit
 import requests
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 
 from booking import outbox
 from booking.models import OutboxMessage
 from leads import conf
+from leads.models import Lead
 
 EVENT = "lead.disqualified"
 ERRNO = re.compile(r"\[Errno -?\d+\] [^'\")]{1,80}")  # "[Errno 111] Connection refused": says no URL
@@ -51,7 +53,13 @@ def nurture_webhook(payload: dict) -> str:
     """POST the lead to the nurture webhook; raise (so the outbox retries) on a failed delivery: any answer
     but a 2xx, as ``NurtureDeliveryFailed`` with the error's kind, status and host only. A redirect is not
     followed: ``requests`` would follow a 301/302 with a GET without the body, whose 200 marked the lead
-    delivered though it never arrived; where it points goes into the error instead (the URL to configure)."""
+    delivered though it never arrived; where it points goes into the error instead (the URL to configure).
+    A lead deleted since is not sent (the row is done, with that said as its result)."""
+    lead_id = payload.get("lead_id")
+    if lead_id is not None and not Lead.objects.filter(pk=lead_id).exists():
+        # deleted meanwhile (an erasure request; ``leads_delete`` takes its rows, other deletions do not):
+        # its data is not handed on; done, not retried
+        return f"not sent: lead {lead_id} was deleted"
     url = conf.nurture_webhook_url()
     if not url:
         return "no BATON_NURTURE_WEBHOOK_URL configured; the lead is kept in the leads table"
@@ -78,6 +86,12 @@ def nurture_webhook(payload: dict) -> str:
 
 def register(register_handler) -> None:
     register_handler(EVENT, nurture_webhook, name="leads.nurture_webhook")
+
+
+def lead_messages(lead_ids) -> QuerySet:
+    """The outbox rows of the leads ``lead_ids`` (they have no booking: ``lead_emit`` keys them by the
+    payload's ``lead_id``)."""
+    return OutboxMessage.objects.filter(booking__isnull=True, payload__lead_id__in=list(lead_ids))
 
 
 def lead_emit(lead, *, message: str, now: datetime) -> list[OutboxMessage]:

@@ -5,9 +5,9 @@ HubSpot) can be added without touching the router. The built-in ``AccountOwnerBa
 
 1. the ``Account`` table: the account of the e-mail's domain (in its IDNA ASCII form, as imported, else in
    its Unicode form), if it has an owner (never for free-mail);
-2. with ``BATON_LEARN_OWNERS`` (default on), Baton's own booking history: the current host of the latest
-   confirmed/completed booking by the same e-mail address, then — unless the domain is free-mail — by anyone
-   at the same company domain.
+2. with ``BATON_LEARN_OWNERS`` (default on), Baton's own booking history: the current host, if still active,
+   of the latest meeting that took place (``held_hosts``) with the same e-mail address, then — unless the
+   domain is free-mail — with anyone at the same company domain.
 
 ``owner_lookup`` is what the router calls: a backend that raises (a CRM that timed out) is logged and
 recorded as "owner lookup failed: …", and the rule's no-owner path routes the lead normally.
@@ -45,10 +45,14 @@ def held_hosts():
     """The active host rows of meetings that took place: completed (an outcome recorded as held, won, lost
     …). A booking proves nothing by itself, to come or past: anyone can type nobody@bigcorp.io into the
     booking form, at a time only one rep is free, and not show up; the host then owned every real
-    bigcorp.io lead. Shared by the owner backend and ``learn_account_owners``."""
+    bigcorp.io lead. Only those of reps still active: a rep who left (deactivated) owns nothing, as an
+    ``Account`` of theirs does not, and the history is asked on to whoever else met the prospect or their
+    company (before, the last meeting's departed host was the answer, the route fell back to the whole pool
+    and a colleague who met the same company was never asked). Shared by the owner backend and
+    ``learn_account_owners``."""
     from booking.models import Booking, BookingHost
 
-    return BookingHost.objects.filter(active=True, booking__status=Booking.Status.COMPLETED)
+    return BookingHost.objects.filter(active=True, rep__active=True, booking__status=Booking.Status.COMPLETED)
 
 
 def _history_owner(prospect: Q) -> int | None:

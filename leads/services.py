@@ -1,22 +1,26 @@
 """Routing a lead: score it, run the meeting type's rules (first match wins), resolve the outcome, store it.
 
 ``lead_route`` is the write path behind ``POST /api/v1/meeting-types/<slug>/route``; ``lead_evaluate`` is
-the same decision without writing anything (the admin's rule tester).
+the same decision without writing anything (the admin's rule tester). ``leads_delete`` erases leads (the
+admin's delete button and action).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone as dj_timezone
 
+from booking.errors import BookingError
+from booking.models import OutboxMessage
 from booking.signals import lead_routed
 from leads import selectors
 from leads.geo import country_code, country_for_timezone
 from leads.models import Lead, RoutingRule
-from leads.outbox import lead_emit
+from leads.outbox import lead_emit, lead_messages
 from leads.owners import owner_lookup
 from leads.rules_core import LeadFacts, first_match, is_free_mail, lead_score
 from leads.tokens import Route, route_sign
@@ -234,3 +238,43 @@ def lead_route(
         return RouteResult(lead, None, decision.message)
     signed = replace(route, lead_id=lead.pk)
     return RouteResult(lead, route_sign(signed, meeting_type_id=meeting_type.pk))
+
+
+class LeadBeingDelivered(BookingError):
+    code = "lead_being_delivered"
+    status = 409
+    default_detail = "This lead is being sent to the nurture webhook right now: delete it in a few minutes."
+
+
+@dataclass(frozen=True)
+class LeadsDeleted:
+    count: int
+    sent: tuple[str, ...]  # the e-mails of deleted leads whose data the nurture webhook had received
+
+
+def leads_delete(*, lead_ids: Iterable[int], now: datetime | None = None) -> LeadsDeleted:
+    """Delete the leads ``lead_ids`` (those that still exist) and their outbox rows, in one transaction (a
+    savepoint inside the admin's own). A disqualified lead's ``lead.disqualified`` rows hold the prospect's
+    name, e-mail and answers: left behind, a pending one was still posted to the nurture webhook after the
+    prospect asked to be erased, and the outbox page showed them for 30 more days. ``sent`` names the leads
+    the webhook had received already (to be erased there too).
+
+    Raises ``LeadBeingDelivered`` (nothing deleted) if one of the rows is being delivered right now (its
+    lease runs): that call cannot be taken back, and deleting the row would only hide that it was made.
+    The rows are locked first, so a worker claims none of them meanwhile (on PostgreSQL it skips them)."""
+    now = now or dj_timezone.now()
+    ids = sorted(set(lead_ids))
+    with transaction.atomic():
+        found = Lead.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+        emails = dict(found.values_list("pk", "email"))
+        rows = list(lead_messages(emails).select_for_update().order_by("pk"))
+        for row in rows:
+            if row.status == OutboxMessage.Status.PENDING and row.claimed_until and row.claimed_until > now:
+                raise LeadBeingDelivered(
+                    f"The lead {emails[row.payload['lead_id']]} is being sent to the nurture webhook right "
+                    "now: delete it in a few minutes, once the outbox shows the delivery's outcome."
+                )
+        delivered = {row.payload["lead_id"] for row in rows if row.status == OutboxMessage.Status.DELIVERED}
+        OutboxMessage.objects.filter(pk__in=[row.pk for row in rows]).delete()
+        Lead.objects.filter(pk__in=emails).delete()
+    return LeadsDeleted(len(emails), tuple(emails[pk] for pk in sorted(delivered)))

@@ -18,7 +18,8 @@ from booking import outbox
 from booking.models import OutboxMessage
 from booking.tasks import deliver_outbox_messages
 from config.celery import app as celery_app
-from tests.booking.booking_factories import NOW
+from leads.models import Lead
+from tests.booking.booking_factories import NOW, make_meeting_type, make_pool, make_rep
 
 
 def make_rows(n: int, *, handler: str, event: str = "booking.confirmed", at=NOW) -> list[OutboxMessage]:
@@ -135,7 +136,15 @@ def test_a_redirected_nurture_webhook_does_not_lose_the_lead(nurture_endpoint):
     answers 200, and the message is marked delivered: the lead never reached the nurture system and nobody
     is told. Either the lead is POSTed where the redirect points or the delivery fails (and is retried,
     with the reason in ``last_error``)."""
-    payload = {"event": "lead.disqualified", "lead_id": 7, "email": "lead@example.org", "name": "Lee"}
+    lead = Lead.objects.create(  # a lead that exists: one deleted since is not sent at all
+        meeting_type=make_meeting_type(make_pool("round_robin", [make_rep("Ana")]), slug="nurtured"),
+        email="lead@example.org",
+        name="Lee",
+        domain="example.org",
+        timezone="UTC",
+        outcome=Lead.Outcome.DISQUALIFIED,
+    )
+    payload = {"event": "lead.disqualified", "lead_id": lead.pk, "email": "lead@example.org", "name": "Lee"}
     row = OutboxMessage.objects.create(
         event="lead.disqualified", handler="leads.nurture_webhook", payload=payload, next_attempt_at=NOW
     )
