@@ -25,11 +25,10 @@ from functools import wraps
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.core.cache import cache
 from django.http import HttpResponse
 from django.utils.cache import add_never_cache_headers
 
-from booking.api.throttles import client_ident, count_failed, count_in_window
+from booking.api.throttles import client_ident, count_failed, count_in_window, uncount
 from config.env import windowed_rate
 
 
@@ -65,9 +64,7 @@ def _count(keys: list[str], window: int) -> int | None:
 def _uncount(keys: list[str]) -> None:
     for key in keys:
         try:
-            cache.decr(key)
-        except ValueError:  # the window is over
-            continue
+            uncount(key)
         except Exception as exc:  # the cache went away since the count
             count_failed("LOGIN_RATE_LIMIT", exc)
             return

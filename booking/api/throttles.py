@@ -17,13 +17,15 @@ failure logged (``count_failed``): the limits protect the service, they must not
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import math
 import time
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 from rest_framework.throttling import BaseThrottle
 
 from config.env import windowed_rate
@@ -53,15 +55,55 @@ def client_ident(request) -> str:
     return str(address)
 
 
+# One round trip, atomic: the increment and the counter's expiry together. Django's ``incr`` is "EXISTS, then
+# INCRBY": a key that expired between the two came back from INCRBY without an expiry, and lived for good.
+_REDIS_COUNT = """
+local n = redis.call('INCRBY', KEYS[1], ARGV[1])
+if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return n
+"""
+# a decrement only of a counter that is still there (a window over is not brought back as -1, for good)
+_REDIS_UNCOUNT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) end
+return false
+"""
+
+
+def _redis(key: str):
+    """The Redis client and the full key of ``key`` when the default cache is Redis, else None."""
+    backend = caches["default"]
+    if not isinstance(backend, RedisCache):
+        return None
+    full = backend.make_and_validate_key(key)
+    return backend._cache.get_client(full, write=True), full
+
+
 def count_in_window(key: str, window: int) -> int:
     """One more on ``key``'s counter (created for ``window`` seconds) and its new value. Atomic in Redis:
-    every worker adds to one count. Raises what the cache raises when it cannot be reached."""
+    every worker adds to one count, and the counter always has its expiry. Raises what the cache raises
+    when it cannot be reached."""
+    redis = _redis(key)
+    if redis is not None:
+        client, full = redis
+        return int(client.eval(_REDIS_COUNT, 1, full, 1, window))
     cache.add(key, 0, timeout=window)
     try:
         return cache.incr(key)
     except ValueError:  # expired between the two calls
         cache.set(key, 1, timeout=window)
         return 1
+
+
+def uncount(key: str) -> None:
+    """One less on ``key``'s counter, if it is still there (its window not over). Raises what the cache
+    raises when it cannot be reached."""
+    redis = _redis(key)
+    if redis is not None:
+        client, full = redis
+        client.eval(_REDIS_UNCOUNT, 1, full)
+        return
+    with contextlib.suppress(ValueError):  # the window is over
+        cache.decr(key)
 
 
 def count_failed(limit: str, exc: Exception) -> None:

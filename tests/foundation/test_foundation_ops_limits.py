@@ -226,3 +226,31 @@ def test_a_cache_down_is_logged_once_a_minute_not_per_request(settings, caplog, 
         assert all(throttles.ReadRateThrottle().allow_request(request, None) for _ in range(5))
     errors = [r for r in caplog.records if r.name == "booking.api.throttles"]
     assert len(errors) == 1 and "API_READ_RATE_LIMIT not enforced" in errors[0].getMessage()
+
+
+@needs_redis
+def test_a_counter_in_redis_always_has_its_expiry():
+    """Django's ``incr`` is EXISTS then INCRBY: a counter that expired between the two came back from INCRBY
+    without an expiry and stayed in Redis for good (one leaked key per such race; a sign-in's ``decr`` left a
+    -1 the same way). Counting sets the expiry of a counter that has none, and an uncount of a counter
+    whose window is over creates nothing."""
+    from booking.api.throttles import count_in_window, uncount
+
+    with override_settings(CACHES=_redis_cache(REDIS_DB9)):
+        cache.clear()
+        client, full = _raw(cache, "throttle_test_leak")
+        client.set(full, 5)  # as left by the race: no expiry
+        assert count_in_window("throttle_test_leak", 60) == 6
+        assert 0 < client.ttl(full) <= 60
+        assert count_in_window("throttle_test_new", 60) == 1
+        assert 0 < client.ttl(_raw(cache, "throttle_test_new")[1]) <= 60
+        uncount("throttle_test_gone")
+        assert not client.exists(_raw(cache, "throttle_test_gone")[1])
+        uncount("throttle_test_new")
+        assert cache.get("throttle_test_new") == 0
+        cache.clear()
+
+
+def _raw(backend, key):
+    full = backend.make_and_validate_key(key)
+    return backend._cache.get_client(full, write=True), full
