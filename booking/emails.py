@@ -11,26 +11,29 @@
 * ``email.host`` — one email per affected host (fan-out): REQUEST to current hosts ("Confirmed" to a host
   new in this change, "Updated" to the others), CANCEL to hosts who stopped hosting in this change
   (reassigned away or cancelled). A host released by a reschedule or a reassignment is told of the meeting
-  as they held it (``previous``: its time and the invitation's organizer then), with themselves among the
-  CANCEL's attendees (RFC 5546 §3.2.5: a CANCEL names the attendees it removes). A cancellation's reason
-  goes to the hosts. Hosts whose calendar Baton writes into get the email without the .ics part (the event
-  is already in their calendar). Which copy a host holds is recorded on their host row as the e-mails send
-  it (``BookingHost.invitation``), as for the prospect: a CANCEL carries the .ics where Baton's invitation
-  is the one they hold, even if their calendar receives bookings by now (connected after the booking: the
+  as they held it (``previous``: its time and its lead then), with themselves as the CANCEL's attendee
+  (RFC 5546 §3.2.5: a CANCEL names the attendees it removes). A cancellation's reason goes to the hosts.
+  Hosts whose calendar Baton writes into get the email without the .ics part (the event is already in their
+  calendar). Which copy a host holds is recorded on their host row as the e-mails send it
+  (``BookingHost.invitation``), as for the prospect: a CANCEL carries the .ics where Baton's invitation is
+  the one they hold, even if their calendar receives bookings by now (connected after the booking: the
   write-back never had this meeting there), and a change that finds their calendar receiving bookings
   CANCELs Baton's invitation (the write-back's event is their copy from then on).
 
 Payloads are snapshots taken in the booking's transaction, with their SEQUENCE. A REQUEST of an older state
 (a retry delivered after a later change's e-mail) is not sent at all (``_superseded``): the later change's
 e-mail to the same person told the current state (or its CANCEL), and the late one would tell them the
-superseded time or hosts last, or add a cancelled meeting back to a calendar the CANCEL reached first. Such
-a message counts as handled (delivered, with "not sent: superseded" as its result).
+superseded time or hosts last, or add a cancelled meeting back to a calendar the CANCEL reached first; nor
+is a CANCEL of an older state to a host who hosts the meeting again (the later REQUEST told them they do).
+Such a message counts as handled (delivered, with "not sent: superseded" as its result). (The prospect's
+CANCEL comes only with a cancellation, after which a booking changes no more.) The prospect's invitation is
+organized by the lead host, the hosts' copies by Baton's sending mailbox (``_ics``).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from email.utils import formataddr
+from email.utils import formataddr, parseaddr
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -118,10 +121,10 @@ def prospect_fanout(booking: Booking, context: dict) -> list[dict]:
 
 
 def previous(booking: Booking, hosts: list[BookingHost]) -> dict:
-    """The meeting as the hosts held it before a change: its time and the lead host (the invitation's
-    ORGANIZER then), for the CANCEL a released host gets (``host_fanout``) and the prospect's withdrawal
-    of Baton's invitation (``prospect_fanout``), with whether the lead's calendar invites now (a guess at
-    the invitation the prospect holds, for bookings whose e-mails have not recorded it)."""
+    """The meeting as the hosts held it before a change: its time and the lead host (the prospect's
+    invitation's ORGANIZER then), for the CANCEL a released host gets (``host_fanout``) and the prospect's
+    withdrawal of Baton's invitation (``prospect_fanout``), with whether the lead's calendar invites now (a
+    guess at the invitation the prospect holds, for bookings whose e-mails have not recorded it)."""
     from calendars.selectors import invitation_sent_by_provider  # calendars imports booking
 
     lead = hosts[0] if hosts else None
@@ -134,8 +137,8 @@ def previous(booking: Booking, hosts: list[BookingHost]) -> dict:
 
 
 def _as_held(snap: dict, before: dict, host: dict) -> dict:
-    """The meeting as ``host`` held it before a change (``previous``): its time, the organizer of the copy
-    they held, and themselves among the attendees a CANCEL removes."""
+    """The meeting as ``host`` held it before a change (``previous``): its time, its lead then (named by
+    the organizer of their copy), and themselves, the attendee a CANCEL removes."""
     lead = before.get("lead") or host
     return {
         **snap,
@@ -171,13 +174,35 @@ def _when(snap: dict, zone: str) -> str:
     return f"{when_label(start, end, ZoneInfo(zone))} ({zone})"
 
 
+def _mailbox() -> tuple[str, str]:
+    """Name and address of Baton's sending mailbox (``DEFAULT_FROM_EMAIL``, ``Baton <me@example.com>``)."""
+    name, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
+    return name or "Baton", address or settings.DEFAULT_FROM_EMAIL
+
+
 def _ics(payload: dict, method: str) -> bytes:
+    """The invitation of ``payload``'s recipient. The prospect's is organized by the lead host (their
+    replies reach the rep), with the other hosts among its attendees. A host's copy (``payload["host"]``)
+    is organized by Baton's mailbox, the e-mail's sender, in every message to every host: a REQUEST to its
+    own organizer is no invitation (Outlook does not add it, clients that file invitations by ATTENDEE do
+    not find it), and one organizer for all of them keeps a host's copy updatable whoever leads the meeting
+    by then (clients ignore a REQUEST or CANCEL from another organizer than their copy's). The host is an
+    attendee who accepted; a CANCEL of a meeting that goes on (they no longer host it, or Baton's copy gives
+    way to their calendar's) names only them, the attendee it removes (RFC 5546 §3.2.5)."""
     snap = payload["booking"]
     hosts = snap["hosts"] or []
-    lead = hosts[0] if hosts else {"name": "Baton", "email": settings.DEFAULT_FROM_EMAIL}
     prospect = snap["prospect"]
-    attendees = [(prospect["name"], prospect["email"])] + [(h["name"], h["email"]) for h in hosts[1:]]
-    location = _where(snap)
+    people = [(h["name"], h["email"]) for h in hosts]
+    recipient = payload.get("host")
+    name, address = _mailbox()
+    if recipient is None:  # the prospect's
+        organizer = people[0] if people else (name, address)
+        attendees = [(prospect["name"], prospect["email"])] + people[1:]
+    else:
+        organizer = (f"{hosts[0]['name']} (via {name})" if hosts else name, address)
+        attendees = people + [(prospect["name"], prospect["email"])]
+        if method == ics.CANCEL and snap.get("status") != Booking.Status.CANCELLED:
+            attendees = [(recipient["name"], recipient["email"])]
     return ics.invitation(
         method=method,
         uid=snap["uid"],
@@ -186,9 +211,10 @@ def _ics(payload: dict, method: str) -> bytes:
         end=datetime.fromisoformat(snap["end"]),
         summary=f"{snap['title']}: {prospect['name']}",
         description=snap["note"] or snap["title"],
-        location=location,
-        organizer=(lead["name"], lead["email"]),
+        location=_where(snap),
+        organizer=organizer,
         attendees=attendees,
+        accepted=recipient["email"] if recipient else "",
     )
 
 
@@ -238,6 +264,12 @@ def _superseded(payload: dict, sequence: int | None) -> bool:
     a REQUEST that a calendar ignoring SEQUENCE takes, and one the CANCEL reached first (it had no event to
     delete) adds back. Such an e-mail is not sent."""
     return payload["method"] == ics.REQUEST and _stale(payload, sequence)
+
+
+def _hosts_now(booking_id: int, rep_id: int) -> bool:
+    """Whether the rep hosts the booking now (an active host row of a booking not cancelled)."""
+    rows = BookingHost.objects.filter(booking_id=booking_id, rep_id=rep_id, active=True)
+    return rows.exclude(booking__status=Booking.Status.CANCELLED).exists()
 
 
 def _host_invitation(booking_id: int, rep_id: int) -> tuple[str, int | None]:
@@ -305,7 +337,9 @@ def send_host_email(payload: dict) -> str:
 
     snap, method, host = payload["booking"], payload["method"], payload["host"]
     stored, sequence = _host_invitation(payload["booking_id"], host["rep_id"])
-    if _superseded(payload, sequence):
+    # a late REQUEST, or a late CANCEL to a host of the meeting now (given it back since: a REQUEST told them)
+    stale_cancel = method == ics.CANCEL and _stale(payload, sequence)
+    if _superseded(payload, sequence) or (stale_cancel and _hosts_now(payload["booking_id"], host["rep_id"])):
         return f"not sent to {host['email']}: superseded by a later change"
     prospect = snap["prospect"]
     verb = "Cancelled" if method == ics.CANCEL else VERB[payload["event"]]

@@ -44,6 +44,9 @@ def ascii_address(email: str) -> str:
         return email
 
 
+_ASKED = {"PARTSTAT": "NEEDS-ACTION", "RSVP": "TRUE"}
+
+
 def _address(email: str, name: str, **params: str) -> vCalAddress:
     address = vCalAddress(f"mailto:{ascii_address(email)}")
     address.params["CN"] = vText(name or email)
@@ -64,9 +67,12 @@ def invitation(
     location: str,
     organizer: tuple[str, str],
     attendees: list[tuple[str, str]],
+    accepted: str = "",
     stamp: datetime | None = None,
 ) -> bytes:
-    """An iTIP message (``method`` REQUEST or CANCEL). ``organizer``/``attendees`` are (name, email)."""
+    """An iTIP message (``method`` REQUEST or CANCEL). ``organizer``/``attendees`` are (name, email); the
+    attendee whose address is ``accepted`` is one whose answer is not asked (PARTSTAT=ACCEPTED, no RSVP:
+    a host, told of the meeting they host), the others NEEDS-ACTION with RSVP."""
     cal = Calendar()
     cal.add("prodid", "-//Baton//Meeting Router//EN")
     cal.add("version", "2.0")
@@ -84,10 +90,7 @@ def invitation(
     event.add("status", "CANCELLED" if method == CANCEL else "CONFIRMED")
     event.add("organizer", _address(organizer[1], organizer[0]))
     for name, email in attendees:
-        event.add(
-            "attendee",
-            _address(email, name, ROLE="REQ-PARTICIPANT", PARTSTAT="NEEDS-ACTION", RSVP="TRUE"),
-            encode=0,
-        )
+        answer = {"PARTSTAT": "ACCEPTED"} if email.lower() == accepted.lower() else _ASKED
+        event.add("attendee", _address(email, name, ROLE="REQ-PARTICIPANT", **answer), encode=0)
     cal.add_component(event)
     return cal.to_ical()

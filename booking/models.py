@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Collate
 from django.utils import timezone
 
 from booking.ics import booking_identity, ical_uid
@@ -145,12 +146,27 @@ class Booking(models.Model):
         return ical_uid(self.pk, self.created_at)
 
 
+class CodePointOrder(Collate):
+    """A text column compared character by character by code point, as Python compares ``str`` (the
+    routing core's ``sorted``): PostgreSQL's "C" collation (bytes of UTF-8, which order as their code
+    points), SQLite's BINARY (its default, the same). Not the database's collation: a language one
+    (en_US.UTF-8, the PostgreSQL image's default) puts "ae" before "SE", Python "SE" before "ae"."""
+
+    def __init__(self, expression):
+        super().__init__(expression, "C")
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return super().as_sql(compiler, connection, collation="BINARY", **extra_context)
+
+
 # The order of a booking's hosts everywhere (API, e-mails, calendar write-back, the manage page and .ics):
-# the lead first. A booking's hosts are chosen role by role in alphabetical order (a group pool's "ae" before
-# its "se"; every other pool has one host), so this is the order they were chosen in, and it stays so when
-# a reassignment or a reschedule gives a seat a new row: ordered by key, the new AE came after the SE, and
-# the write-back, the API and the e-mails named different leads (the prospect lost or doubled its invite).
-HOST_ORDER = ("role", "pk")
+# the lead first. A booking's hosts are chosen role by role in the order of Python's ``sorted`` (a group
+# pool's "SE" before its "ae", "ae" before "se"; every other pool has one host), so this is the order they
+# were chosen in, and it stays so when a reassignment or a reschedule gives a seat a new row: ordered by
+# key, the new AE came after the SE, and the write-back, the API and the e-mails named different leads (the
+# prospect lost or doubled its invite). Roles compare as Python compares them (``CodePointOrder``), not by
+# the database's collation: the confirmation and the cancellation named different organizers.
+HOST_ORDER = (CodePointOrder("role"), "pk")
 
 
 class BookingHost(models.Model):

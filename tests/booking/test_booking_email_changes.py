@@ -18,6 +18,7 @@ from tests.booking.booking_factories import body, make_rep
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clock")]
 URL = "/api/v1/meeting-types/intro/bookings"
+MAILBOX = "meetings@example.com"
 
 
 def event_of(message):
@@ -40,8 +41,9 @@ def book(api, capture) -> dict:
 
 
 def test_a_host_reassigned_away_gets_a_cancel_that_names_them(
-    api, meeting_type, rep, mailoutbox, django_capture_on_commit_callbacks
+    api, meeting_type, rep, mailoutbox, django_capture_on_commit_callbacks, settings
 ):
+    settings.DEFAULT_FROM_EMAIL = f"Baton <{MAILBOX}>"
     bo = make_rep("Bo", tz="Europe/London")
     member = PoolMember.objects.create(pool=meeting_type.pool, rep=bo, rank=1)
     booking = Booking.objects.get(pk=book(api, django_capture_on_commit_callbacks)["id"])
@@ -52,13 +54,20 @@ def test_a_host_reassigned_away_gets_a_cancel_that_names_them(
     (to_ana,) = [m for m in mailoutbox[sent:] if m.to == [rep.email]]
     cal, event = event_of(to_ana)
     assert cal["METHOD"] == "CANCEL"
-    # Ana led the meeting: her copy's organizer was herself (before: Bo, and Ana was nowhere in it)
-    assert addresses(event, "ORGANIZER") == [f"mailto:{rep.email}"]
+    # the organizer of Ana's copy (a host's copy is organized by Baton's mailbox, the e-mail's sender, not by
+    # the lead: a REQUEST to its own organizer invites no one; before: Bo, then Ana herself), naming her lead
+    # then, and Ana as the attendee it removes
+    assert addresses(event, "ORGANIZER") == [f"mailto:{MAILBOX}"]
+    assert str(event["ORGANIZER"].params["CN"]) == f"{rep.name} (via Baton)"
+    assert addresses(event, "ATTENDEE") == [f"mailto:{rep.email}"]
     assert "Ana overbooked" not in to_ana.body  # the admin's reason is an internal note
     (to_bo,) = [m for m in mailoutbox[sent:] if m.to == [bo.email]]
     assert to_bo.subject.startswith("Confirmed: ")  # new to Bo (before: "Updated")
     _, bo_event = event_of(to_bo)
-    assert addresses(bo_event, "ORGANIZER") == [f"mailto:{bo.email}"]
+    # the same organizer as every host copy's (before: Bo, the new lead), Bo invited and accepting
+    assert addresses(bo_event, "ORGANIZER") == [f"mailto:{MAILBOX}"]
+    (bo_attendee,) = [a for a in bo_event["ATTENDEE"] if str(a).lower() == f"mailto:{bo.email}"]
+    assert bo_attendee.params["PARTSTAT"] == "ACCEPTED" and "RSVP" not in bo_attendee.params
 
 
 def test_the_hosts_cancellation_email_carries_the_prospects_reason(
