@@ -253,6 +253,8 @@ class BookingEvent(models.Model):
     SEQUENCE last written; a retry with the same sequence is a no-op. ``account_email`` and
     ``calendar_external_id`` say where it was written: they outlive the ``calendar`` row when the rep
     removes the account, so that connecting it again takes the event back (``_store_calendars``).
+    ``sent_start``/``sent_end`` span the times the creates under the current key were sent for: the booking
+    may have moved since, and a provider that finds an unconfirmed event by its time (Graph) looks there.
     """
 
     class State(models.TextChoices):
@@ -273,6 +275,12 @@ class BookingEvent(models.Model):
     state = models.CharField(max_length=16, choices=State.choices, default=State.ACTIVE)
     generation = models.PositiveIntegerField(default=0)
     written_sequence = models.IntegerField(default=-1)
+    sent_start = models.DateTimeField(
+        null=True, blank=True, help_text="Start of the times the creates under the current key were sent for"
+    )
+    sent_end = models.DateTimeField(
+        null=True, blank=True, help_text="End of the times the creates under the current key were sent for"
+    )
     host_removed_at = models.DateTimeField(
         null=True, blank=True, help_text="When a sync found that the host deleted or cancelled this event"
     )

@@ -145,7 +145,8 @@ class CalendarProvider(abc.ABC):
     ) -> None:
         """Cancel the event a create with idempotency ``key`` may have made though its answer never came (a
         timeout: the provider may have gone on and made it); nothing if it made none. ``start``/``end``:
-        the booking's time, where a provider that cannot address the event by its key looks for it."""
+        the times the creates were sent for, where a provider that cannot address the event by its key
+        looks for it."""
         raise ReadOnlyCalendar()
 
     def subscribe(self, calendar_id: str, *, address: str, secret: str, ttl: timedelta) -> Watch:

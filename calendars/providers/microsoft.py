@@ -14,14 +14,12 @@ requests against Microsoft Graph (msgraph-sdk is async-only; Celery workers are 
 from __future__ import annotations
 
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import requests
 from django.conf import settings
 
-from booking.ics import is_own_uid
 from calendars.errors import (
     EventGone,
     GrantRevoked,
@@ -29,7 +27,6 @@ from calendars.errors import (
     SyncStateExpired,
 )
 from calendars.providers.base import (
-    BusyEvent,
     CalendarProvider,
     EventDraft,
     RemoteCalendar,
@@ -37,22 +34,28 @@ from calendars.providers.base import (
     SyncResult,
     Watch,
     WrittenEvent,
-    local_date_start,
     parse_rfc3339,
     to_utc,
 )
 from calendars.providers.microsoft_auth import silent_token
+from calendars.providers.microsoft_events import (
+    TRANSACTION_PREFIX,
+    as_drafted,
+    busy_from_event,
+    invitation_uid,
+    join_url,
+    online_request,
+    transaction_id,
+)
+
+# the event-reading helpers moved to ``microsoft_events``: still importable from here
+__all__ = ["TRANSACTION_PREFIX", "MicrosoftProvider", "busy_from_event", "invitation_uid", "transaction_id"]
 
 MAX_SUBSCRIPTION = timedelta(minutes=4230)
 MAX_RETRY_WAIT_SECONDS = 30.0
 ALL_DAY_SLACK = timedelta(days=1)  # see busy_in
-TRANSACTION_PREFIX = "baton-"
 PREFER = 'outlook.timezone="UTC", odata.maxpagesize=200'
 RESYNC_CODES = {"syncStateNotFound", "resyncRequired", "SyncStateNotFound", "SyncStateInvalid"}
-
-
-def transaction_id(key: str) -> str:
-    return TRANSACTION_PREFIX + str(uuid.uuid5(uuid.NAMESPACE_URL, f"baton:{key}"))
 
 
 def _graph_time(value: datetime) -> str:
@@ -272,10 +275,15 @@ class MicrosoftProvider(CalendarProvider):
         return body
 
     def create_event(self, calendar_id: str, draft: EventDraft, *, online_provider: str = "") -> WrittenEvent:
-        online = _online(draft, online_provider)
+        online = online_request(draft, online_provider)
         body = {**self._body(draft), "transactionId": transaction_id(draft.key), **online}
         created = self._request("POST", f"me/calendars/{calendar_id}/events", json=body).json()
-        return WrittenEvent(external_id=created["id"], join_url=_join_url(created))
+        if not as_drafted(created, draft, online_provider=online_provider):
+            # a retry: Graph answers with the event the first create made, unchanged (event-create,
+            # transactionId), and the booking may have moved since; it is rewritten as drafted, as Google's
+            # create patches the event it finds
+            return self.update_event(calendar_id, created["id"], draft, online_provider=online_provider)
+        return WrittenEvent(external_id=created["id"], join_url=join_url(created))
 
     def update_event(
         self, calendar_id: str, external_id: str, draft: EventDraft, *, online_provider: str = ""
@@ -285,14 +293,14 @@ class MicrosoftProvider(CalendarProvider):
         # blob") in it, and a body written without them turns the meeting off (event-update, "body property
         # and online meetings"); the description is the one written at creation (it names the booking and
         # the prospect, not the time).
-        body = {**self._body(draft, update=True), **_online(draft, online_provider)}
+        body = {**self._body(draft, update=True), **online_request(draft, online_provider)}
         if draft.video:
             del body["body"]
         resp = self._request("PATCH", f"me/events/{external_id}", json=body, allow=(404,))
         if resp.status_code == 404:  # deleted by the mailbox's owner (ErrorItemNotFound): gone for good
             raise EventGone()
         updated = resp.json()
-        return WrittenEvent(external_id=updated["id"], join_url=_join_url(updated))
+        return WrittenEvent(external_id=updated["id"], join_url=join_url(updated))
 
     def cancel_event(self, calendar_id: str, external_id: str, *, notify: bool = True) -> None:
         if notify:
@@ -378,77 +386,3 @@ def _error_code(resp: requests.Response) -> str:
         return (resp.json().get("error") or {}).get("code", "")
     except ValueError:
         return ""
-
-
-def _zone(name: str | None) -> ZoneInfo:
-    if not name or name.upper() in ("UTC", "Z"):
-        return ZoneInfo("UTC")
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
-def _parse(value: dict) -> datetime:
-    parsed = parse_rfc3339(value["dateTime"])
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=_zone(value.get("timeZone")))
-
-
-# [MS-OXOCAL] 2.2.1.27: a Global Object ID starts with this class id; one made from another system's
-# iCalendar UID carries it as data: "vCal-Uid", 1 (little-endian), the UID and a NUL.
-GLOBAL_OBJECT_ID = bytes.fromhex("040000008200E00074C5B7101A82E008")
-VCAL_UID = b"vCal-Uid\x01\x00\x00\x00"
-
-
-def invitation_uid(value: str) -> str:
-    """The iCalendar UID behind a Graph ``iCalUId``: Exchange reports an invitation's UID as the hex of
-    the Global Object ID it made from it; anything else is taken as it is."""
-    try:
-        blob = bytes.fromhex(value)
-    except ValueError:
-        return value
-    if not blob.startswith(GLOBAL_OBJECT_ID) or len(blob) < 40:
-        return value
-    data = blob[40 : 40 + int.from_bytes(blob[36:40], "little")]
-    if not data.startswith(VCAL_UID):
-        return value
-    return data[len(VCAL_UID) :].rstrip(b"\x00").decode("utf-8", "replace")
-
-
-def busy_from_event(item: dict, zone: ZoneInfo) -> BusyEvent | None:
-    """The busy stretch of one Graph event, or None when it does not block time (removed, cancelled,
-    free / working elsewhere, declined, or written by Baton)."""
-    if "@removed" in item or item.get("isCancelled"):
-        return None
-    if item.get("showAs", "busy") in ("free", "workingElsewhere"):
-        return None
-    if (item.get("responseStatus") or {}).get("response") == "declined":
-        return None
-    if (item.get("transactionId") or "").startswith(TRANSACTION_PREFIX):
-        return None
-    # Outlook's copy of Baton's e-mailed invitation (the host's calendar does not receive bookings)
-    if is_own_uid(invitation_uid(str(item.get("iCalUId") or ""))):
-        return None
-    if not item.get("start") or not item.get("end"):
-        return None
-    begin, finish = _parse(item["start"]), _parse(item["end"])
-    if item.get("isAllDay"):
-        # all-day events span whole local days; Graph reports them at midnight of their own zone
-        first = begin.date() if begin.time() == datetime.min.time() else begin.astimezone(zone).date()
-        last = finish.date() if finish.time() == datetime.min.time() else finish.astimezone(zone).date()
-        begin, finish = local_date_start(first, zone), local_date_start(last, zone)
-    begin, finish = to_utc(begin), to_utc(finish)
-    if finish <= begin:
-        return None
-    return BusyEvent(external_id=item["id"], start=begin, end=finish)
-
-
-def _join_url(event: dict) -> str:
-    meeting = event.get("onlineMeeting") or {}
-    return meeting.get("joinUrl") or event.get("onlineMeetingUrl") or ""
-
-
-def _online(draft: EventDraft, online_provider: str) -> dict:
-    """The fields asking Graph for an online meeting (Teams, …), for a draft with video."""
-    wanted = draft.video and online_provider
-    return {"isOnlineMeeting": True, "onlineMeetingProvider": online_provider} if wanted else {}

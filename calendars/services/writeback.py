@@ -145,7 +145,7 @@ def _host_sync(booking: Booking, host: BookingHost, *, is_lead: bool, lead: Book
                 draft = _draft(booking, host, event, is_lead=is_lead, lead=lead)
         if written is None:
             online = _online_provider(target) if draft.video else ""
-            _create_begun(event, target)
+            _create_begun(event, target, draft)
             written = provider.create_event(target.external_id, draft, online_provider=online)
             action = "created"
     event.calendar, event.provider, event.state = target, target.connection.provider, State.ACTIVE
@@ -195,10 +195,17 @@ def connection_events_resync(*, connection_id: int, now: datetime | None = None)
     return len(ids)
 
 
-def _create_begun(event: BookingEvent, target: Calendar) -> None:
+def _create_begun(event: BookingEvent, target: Calendar, draft: EventDraft) -> None:
     """Record, before it is sent, that a create of the event (under the key of its ``generation``) goes to
-    ``target``: if its answer never comes (a timeout, a killed worker), the provider may hold the event all
-    the same, and ``_cancel`` must know where to look for it and by which key."""
+    ``target`` for the draft's time: if its answer never comes (a timeout, a killed worker), the provider may
+    hold the event all the same, and ``_cancel`` must know where to look for it and by which key. A provider
+    that finds it by its time (Graph) looks at the times the creates were sent for, not the booking's: it
+    may have moved since. A retry of a create never answered (same calendar, same key) keeps the times the
+    earlier ones were sent for: the event, if made, is at one of them."""
+    start, end = draft.start, draft.end
+    if event.state == State.CREATING:
+        start, end = min(start, event.sent_start or start), max(end, event.sent_end or end)
+    event.sent_start, event.sent_end = start, end
     event.calendar, event.provider, event.state = target, target.connection.provider, State.CREATING
     event.account_email, event.calendar_external_id = target.connection.account_email, target.external_id
     event.external_event_id = ""  # an event gone at the provider (``EventGone``) is no event to update
@@ -211,6 +218,8 @@ def _create_begun(event: BookingEvent, target: Calendar) -> None:
             "calendar_external_id",
             "external_event_id",
             "generation",
+            "sent_start",
+            "sent_end",
             "updated_at",
         ]
     )
@@ -225,8 +234,9 @@ def _cancel(event: BookingEvent, booking: Booking) -> None:
                 provider.cancel_unconfirmed(
                     cal.external_id,
                     _key(booking, event.rep_id, event.generation),
-                    start=booking.start,
-                    end=booking.end,
+                    # where the creates were sent for; a record from before these were kept: the booking's
+                    start=event.sent_start or booking.start,
+                    end=event.sent_end or booking.end,
                     notify=True,
                 )
             elif event.external_event_id:
