@@ -95,9 +95,7 @@
     if (routed.payload === key) return Promise.resolve(true);
     return B.request("POST", config.api.route, payload).then(function (r) {
       if (r.status === 200 && r.data.disqualified) {
-        $("disqualified").textContent = r.data.message || "Thank you — we will be in touch by email.";
-        setStep("disqualified");
-        $("disqualified").focus();
+        disqualify(r.data.message || "Thank you — we will be in touch by email.");
         return false;
       }
       if (r.status === 200) {
@@ -120,6 +118,17 @@
       B.message("Could not reach the server. Check your connection and try again.", "error", true);
       return false;
     });
+  }
+
+  // Disqualified (at Continue, or by a zone changed after routing): the step holding the focused control is
+  // hidden, so the notice takes focus (Tab goes on from there). Its text is set once it is shown: a live
+  // region filled while hidden is not announced.
+  function disqualify(text) {
+    var box = $("disqualified");
+    box.textContent = "";
+    setStep("disqualified");
+    if (mayTakeFocus()) box.focus();
+    window.setTimeout(function () { box.textContent = text; }, 100);
   }
 
   // --- steps
@@ -163,7 +172,8 @@
       list.appendChild(item);
     });
     B.show(list, nearest.length > 0);
-    if (nearest.length) picker.pickDay(nearest[0].slice(0, 10));
+    // its day is shown, focus left on the notice (the list follows it): not moved on to the day's times
+    if (nearest.length) picker.pickDay(nearest[0].slice(0, 10), true);
   }
 
   function startPicker() {

@@ -216,7 +216,12 @@
     retry.type = "button";
     retry.className = "link";
     retry.textContent = "Try again";
-    retry.addEventListener("click", again || function () { self.load(true); });
+    retry.addEventListener("click", function () {
+      // the button goes with the status text it is in (``busy``): focus stays in the calendar, on its month
+      if (document.activeElement === retry) $("month-label").focus();
+      if (again) again();
+      else self.load(true);
+    });
     $("month").setAttribute("aria-busy", "false");
     $("calendar-status").className = "status";
     $("calendar-status").textContent = text + " ";
@@ -290,12 +295,15 @@
     if (target) target.focus();
   };
 
-  Picker.prototype.pickDay = function (iso) {
+  // Selects the day ``iso`` and shows its times; focus moves to the first of them (a day chosen by the
+  // prospect) unless ``keepFocus`` (the page chose it: focus stays where the page put it, or the host's).
+  Picker.prototype.pickDay = function (iso, keepFocus) {
     this.selectedDay = iso;
     Array.prototype.forEach.call(document.querySelectorAll("#calendar-body .day"), function (b) {
       b.setAttribute("aria-pressed", b.dataset.date === iso ? "true" : "false");
     });
     this.drawTimes();
+    if (keepFocus) return;
     var first = document.querySelector("#times button");
     if (first) first.focus();
   };
