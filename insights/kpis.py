@@ -108,15 +108,19 @@ def rep_rows(pool: Pool, start: datetime, end: datetime) -> dict:
     """Per-rep table plus pool totals for the period."""
     bookings = list(period_bookings(pool, start, end).select_related("outcome"))
     by_id = {b.pk: b for b in bookings}
-    hosts = BookingHost.objects.filter(booking_id__in=list(by_id)).exclude(
-        released=BookingHost.Released.REASSIGNED
-    )
+    # the same period condition as a join, not the list of ids: one bind parameter per booking outgrew
+    # PostgreSQL's 65,535 (server-side binding) on a busy pool over a long period
+    hosts = BookingHost.objects.filter(
+        booking__pool=pool, booking__created_at__gte=start, booking__created_at__lt=end
+    ).exclude(released=BookingHost.Released.REASSIGNED)
     members = list(PoolMember.objects.filter(pool=pool).select_related("rep"))
     now_roles = {m.rep_id: m.role for m in members}
     per_rep: dict[int, list[Booking]] = defaultdict(list)
     seats: Counter = Counter()  # host rows per role
     seated: Counter = Counter()  # host rows per (rep, role)
     for rep_id, booking_id, role in hosts.values_list("rep_id", "booking_id", "role"):
+        if booking_id not in by_id:  # created between the two reads
+            continue
         per_rep[rep_id].append(by_id[booking_id])
         if role not in now_roles.values():  # a role renamed since: the seat is its holder's role now
             role = now_roles.get(rep_id, role)

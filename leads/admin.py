@@ -83,6 +83,17 @@ class RoutingRuleInline(admin.TabularInline):
     }
     show_change_link = True
 
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        """The pool drop-downs' choices, read once per request: Django reads the pool table for every row's
+        every drop-down otherwise (two queries per rule). The field's queryset still checks a posted pool."""
+        formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name in ("pool", "fallback_pool"):
+            cache = request.__dict__.setdefault("_routing_rule_pool_choices", {})
+            if db_field.name not in cache:
+                cache[db_field.name] = list(formfield.choices)
+            formfield.choices = cache[db_field.name]  # kept by each row's copy of the field
+        return formfield
+
 
 @admin.register(RoutingRule)
 class RoutingRuleAdmin(admin.ModelAdmin):

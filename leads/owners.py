@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from django.db import DatabaseError
-from django.db.models import Q
+from django.db.models import Q, Value
+from django.db.models.functions import Upper
+from django.db.models.lookups import Exact
 from django.utils.module_loading import import_string
 
 from leads import conf
@@ -57,7 +59,7 @@ def held_hosts():
 
 def _history_owner(prospect: Q) -> int | None:
     """The host of the latest meeting that took place (``held_hosts``) with the prospect, or their domain
-    (``prospect``: a condition on the host rows, e.g. on ``booking__prospect_email``)."""
+    (``prospect``: a condition on the host rows, e.g. on ``prospect_email_key("booking__")``)."""
     host = (
         held_hosts()
         .filter(prospect)
@@ -74,6 +76,7 @@ class AccountOwnerBackend:
     and for bookings whose address was stored as the prospect typed it."""
 
     def owner_for(self, *, email: str, domain: str) -> OwnerMatch | None:
+        from booking.models import prospect_domain_key, prospect_email_key
         from leads.models import Account
 
         free = is_free_mail(domain)
@@ -86,13 +89,15 @@ class AccountOwnerBackend:
                 return OwnerMatch(account.owner_id, "account", f"account {account.domain}")
         if not conf.learn_owners():
             return None
-        rep_id = _history_owner(Q(booking__prospect_email__iexact=email))
+        # equalities on the expressions Booking's indexes are built on (an ``iendswith`` on the domain, or
+        # an ``iexact`` no index matches, read every booking for every new company's lead)
+        rep_id = _history_owner(Q(Exact(prospect_email_key("booking__"), Upper(Value(email)))))
         if rep_id is not None:
             return OwnerMatch(rep_id, "history_email", f"earlier booking by {email}")
         if not free:
             at_domain = Q()
             for form in sorted(forms):
-                at_domain |= Q(booking__prospect_email__iendswith=f"@{form}")
+                at_domain |= Q(Exact(prospect_domain_key("booking__"), Upper(Value(form))))
             rep_id = _history_owner(at_domain)
             if rep_id is not None:
                 return OwnerMatch(rep_id, "history_domain", f"earlier booking from {domain}")

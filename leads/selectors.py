@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.db.models import Q
+from django.db.models import Count, Q
 
 from booking.selectors import slots_in_window
 from leads.models import RoutingRule, ScoreModel
@@ -87,12 +87,18 @@ def performance_factors(pool, *, now: datetime) -> dict | None:
     members = dict(PoolMember.objects.filter(pool=pool, active=True).values_list("rep_id", "weight"))
     since = now - timedelta(days=settings.window_days)
     counts = {rep_id: [0, 0] for rep_id in members}
-    rows = BookingOutcome.objects.filter(
-        recorded_at__gte=since, booking__hosts__active=True, booking__hosts__rep_id__in=list(members)
-    ).values_list("booking__hosts__rep_id", "kind")
-    for rep_id, kind in rows:
-        counts[rep_id][0] += 1
-        counts[rep_id][1] += kind in (BookingOutcome.Kind.QUALIFIED, BookingOutcome.Kind.WON)
+    successes = Q(kind__in=[BookingOutcome.Kind.QUALIFIED, BookingOutcome.Kind.WON])
+    rows = (  # one row per member (an outcome counts once per active host row of its booking)
+        BookingOutcome.objects.filter(
+            recorded_at__gte=since, booking__hosts__active=True, booking__hosts__rep_id__in=list(members)
+        )
+        .values("booking__hosts__rep_id")
+        .order_by()
+        .annotate(n=Count("pk"), s=Count("pk", filter=successes))
+        .values_list("booking__hosts__rep_id", "n", "s")
+    )
+    for rep_id, n, s in rows:
+        counts[rep_id] = [n, s]
     records = {rep_id: Record(members[rep_id], *counts[rep_id]) for rep_id in members}
     result = factors(records, strength=settings.strength, floor=settings.floor, prior=settings.prior_outcomes)
     return {
