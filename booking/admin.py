@@ -10,7 +10,6 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -20,6 +19,7 @@ from django.utils.html import format_html, format_html_join
 from booking import admin_outbox  # noqa: F401 (registers the outbox messages' admin)
 from booking.admin_attention import NeedsAttentionFilter
 from booking.admin_decision import render_decision
+from booking.admin_deletion import RefusedDeletionMixin
 from booking.embed import admin_embed_box
 from booking.errors import BookingError
 from booking.models import Booking, BookingHost, BookingOutcome, IdempotencyKey, MeetingType
@@ -147,7 +147,7 @@ class ReassignForm(forms.Form):
 
 
 @admin.register(Booking)
-class BookingAdmin(admin.ModelAdmin):
+class BookingAdmin(RefusedDeletionMixin, admin.ModelAdmin):
     list_display = ("start", "meeting_type", "prospect_name", "prospect_email", "status", "host_names")
     list_filter = (NeedsAttentionFilter, "status", "pool", "meeting_type", "start")
     search_fields = ("prospect_name", "prospect_email", "hosts__rep__name", "hosts__rep__email")
@@ -222,23 +222,6 @@ class BookingAdmin(admin.ModelAdmin):
 
     def delete_queryset(self, request, queryset):
         bookings_delete(booking_ids=queryset.values_list("pk", flat=True))
-
-    def delete_view(self, request, object_id, extra_context=None):
-        try:
-            return super().delete_view(request, object_id, extra_context)
-        except BookingError as exc:  # nothing was deleted (the admin's transaction rolled back)
-            self.message_user(request, exc.detail, messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
-
-    def response_action(self, request, queryset):
-        if request.POST.get("action") != "delete_selected":
-            return super().response_action(request, queryset)
-        try:  # Django logs the deletions before it deletes: in one transaction, both or neither
-            with transaction.atomic():
-                return super().response_action(request, queryset)
-        except BookingError as exc:  # nothing was deleted
-            self.message_user(request, exc.detail, messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
 
     @admin.display(description="hosts")
     def host_names(self, obj: Booking) -> str:

@@ -10,7 +10,7 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db import models, transaction
+from django.db import models
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from rest_framework import serializers
 
+from booking.admin_deletion import RefusedDeletionMixin
 from booking.api.serializers import validate_answers
 from booking.errors import BookingError
 from booking.models import MeetingType
@@ -227,7 +228,7 @@ class LeadRouteForm(forms.Form):
 
 
 @admin.register(Lead)
-class LeadAdmin(admin.ModelAdmin):
+class LeadAdmin(RefusedDeletionMixin, admin.ModelAdmin):
     list_display = ["email", "meeting_type", "outcome", "matched_rule", "pool", "score", "booking"]
     # nullable links are not joined by Django on its own: four queries per row without them
     list_select_related = ["meeting_type", "matched_rule", "pool", "booking__meeting_type"]
@@ -259,23 +260,6 @@ class LeadAdmin(admin.ModelAdmin):
                 "Erase them in the receiving tool too.",
                 messages.WARNING,
             )
-
-    def delete_view(self, request, object_id, extra_context=None):
-        try:
-            return super().delete_view(request, object_id, extra_context)
-        except BookingError as exc:  # nothing was deleted (the admin's transaction rolled back)
-            self.message_user(request, exc.detail, messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
-
-    def response_action(self, request, queryset):
-        if request.POST.get("action") != "delete_selected":
-            return super().response_action(request, queryset)
-        try:  # Django logs the deletions before it deletes: in one transaction, both or neither
-            with transaction.atomic():
-                return super().response_action(request, queryset)
-        except BookingError as exc:  # nothing was deleted
-            self.message_user(request, exc.detail, messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
 
     @admin.display(description="route by hand")
     def route_by_hand_link(self, obj: Lead) -> str:
