@@ -8,16 +8,12 @@ import secrets
 import time
 
 import pytest
-import requests
-from cryptography.fernet import Fernet
 
 from booking.models import Booking, BookingHost
 from calendars.errors import CalendarWriteFailed
-from calendars.models import BookingEvent, CalendarConnection
+from calendars.models import BookingEvent
 from calendars.models import Calendar as RepCalendar
 from tests.booking.booking_factories import make_meeting_type, make_pool, make_rep
-from tests.fakes.http import make_self_signed_cert
-from tests.fakes.microsoft import FakeMicrosoft
 
 pytestmark = pytest.mark.django_db
 
@@ -29,39 +25,9 @@ GRAPH_CREATE = r"/v1.0/me/calendars/[^/]+/events"
 
 
 @pytest.fixture
-def graph(settings, monkeypatch, tmp_path):
-    """A fake Microsoft (sign-in and Graph) on loopback, as tests/calendars/conftest.py sets one up."""
-    settings.TOKEN_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
-    settings.MS_CLIENT_ID = "baton-test-client"
-    settings.MS_CLIENT_SECRET = "ms-client-secret-for-tests"
-    settings.MS_VALIDATE_AUTHORITY = False
-    settings.CALENDAR_PUSH_ENABLED = False
-    settings.CALENDAR_HTTP_TIMEOUT_SECONDS = 5
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    cert = make_self_signed_cert(tmp_path)
-    server = FakeMicrosoft(tls=cert).start()
-    settings.MS_AUTHORITY = server.authority
-    settings.MS_GRAPH_ENDPOINT = server.graph
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", cert[0])
-    yield server
-    server.stop()
-
-
-def ms_connect(server, rep) -> CalendarConnection:
-    from calendars.providers import microsoft_auth
-    from calendars.services.connections import calendars_refresh, connection_create
-    from tests.fakes.google import parse_redirect
-
-    server.add_user(rep.email)
-    server.signed_in_as = rep.email
-    flow = microsoft_auth.start_flow("http://127.0.0.1:8000/calendars/oauth/microsoft/callback")
-    answer = requests.get(flow["auth_uri"], allow_redirects=False, timeout=5)
-    found, account = microsoft_auth.finish_flow(flow, parse_redirect(answer.headers["Location"]))
-    conn = connection_create(
-        rep=rep, provider=CalendarConnection.Provider.MICROSOFT, secrets=found, account_email=account
-    )
-    calendars_refresh(connection_id=conn.pk)
-    return conn
+def graph(fake_ms):
+    """The fake Microsoft (sign-in and Graph) of tests/calendars/conftest.py."""
+    return fake_ms
 
 
 def upcoming_booking(rep, start) -> Booking:
@@ -107,7 +73,7 @@ def timed_out_create(graph, settings, booking) -> None:
 
 
 def test_graph_event_made_by_a_timed_out_create_goes_when_the_booking_is_moved_then_cancelled(
-    graph, settings
+    graph, ms_connection, settings
 ):
     """Ana's event is created at 10:00; the answer never comes (Graph made it, Pat invited). Before the
     write-back's retry, Pat moves the meeting to 14:00 and then cancels it (both rows below, as
@@ -118,7 +84,7 @@ def test_graph_event_made_by_a_timed_out_create_goes_when_the_booking_is_moved_t
     from calendars.services.writeback import booking_events_sync
 
     ana = make_rep("Ana")
-    conn = ms_connect(graph, ana)
+    conn = ms_connection(ana)
     start = (dt.datetime.now(dt.UTC) + dt.timedelta(days=3)).replace(
         hour=10, minute=0, second=0, microsecond=0
     )
@@ -136,7 +102,9 @@ def test_graph_event_made_by_a_timed_out_create_goes_when_the_booking_is_moved_t
     assert left == [], f"the cancelled meeting stays in Ana's Outlook calendar (Pat invited): {left}"
 
 
-def test_graph_retry_of_a_timed_out_create_after_a_move_brings_the_event_to_the_new_time(graph, settings):
+def test_graph_retry_of_a_timed_out_create_after_a_move_brings_the_event_to_the_new_time(
+    graph, ms_connection, settings
+):
     """As above, but Pat only moves the meeting to 14:00. The write-back retries the create with the same
     transactionId (the record is ``creating``); Graph answers with the event it made at 10:00, and Baton
     records it as written for the new SEQUENCE: Ana's (and Pat's) calendar shows 10:00 for good. Google's
@@ -144,7 +112,7 @@ def test_graph_retry_of_a_timed_out_create_after_a_move_brings_the_event_to_the_
     from calendars.services.writeback import booking_events_sync
 
     ana = make_rep("Ana")
-    conn = ms_connect(graph, ana)
+    conn = ms_connection(ana)
     start = (dt.datetime.now(dt.UTC) + dt.timedelta(days=3)).replace(
         hour=10, minute=0, second=0, microsecond=0
     )
@@ -164,14 +132,16 @@ def test_graph_retry_of_a_timed_out_create_after_a_move_brings_the_event_to_the_
     )
 
 
-def test_graph_event_of_two_timed_out_creates_is_found_at_the_first_time_once_cancelled(graph, settings):
+def test_graph_event_of_two_timed_out_creates_is_found_at_the_first_time_once_cancelled(
+    graph, ms_connection, settings
+):
     """The create for 10:00 times out (Graph made it); the meeting moves to 14:00 and the retry times out too
     (Graph answered with the 10:00 event, the patch to 14:00 never sent). Cancelled then, the event is
     looked for at every time a create under its key was sent for, and the 10:00 one is removed."""
     from calendars.services.writeback import booking_events_sync
 
     ana = make_rep("Ana")
-    conn = ms_connect(graph, ana)
+    conn = ms_connection(ana)
     start = (dt.datetime.now(dt.UTC) + dt.timedelta(days=3)).replace(
         hour=10, minute=0, second=0, microsecond=0
     )
@@ -190,12 +160,12 @@ def test_graph_event_of_two_timed_out_creates_is_found_at_the_first_time_once_ca
     assert live_graph_events(graph, conn) == []
 
 
-def test_graph_create_answered_at_once_is_not_patched(graph):
+def test_graph_create_answered_at_once_is_not_patched(graph, ms_connection):
     """A create that was answered needs no second write: the event Graph made is the one drafted."""
     from calendars.services.writeback import booking_events_sync
 
     ana = make_rep("Ana")
-    conn = ms_connect(graph, ana)
+    conn = ms_connection(ana)
     start = (dt.datetime.now(dt.UTC) + dt.timedelta(days=3)).replace(
         hour=10, minute=0, second=0, microsecond=0
     )
