@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db import connection
 from django.db.models import Exists, OuterRef, Q
-from django.db.models.expressions import RawSQL
 
 from booking.errors import (
     BookingAlreadyCancelled,
@@ -250,7 +247,9 @@ def bookings_needing_attention(bookings, reason: str = "", *, now: datetime, rep
         ),
     }
     if reason in ("", "off_hours"):  # the working-hours rules are the routing core's, not one query
-        checks["off_hours"] = Q(booking_id__in=one_parameter(off_hours_booking_ids(now=now, rep_id=rep_id)))
+        checks["off_hours"] = Q(
+            booking_id__in=sqlrows.among_subquery(off_hours_booking_ids(now=now, rep_id=rep_id))
+        )
     wanted = [checks[reason]] if reason else list(checks.values())
     condition = wanted[0]
     for more in wanted[1:]:
@@ -269,16 +268,6 @@ def bookings_needing_attention(bookings, reason: str = "", *, now: datetime, rep
     if rep_id is not None:
         hosts = hosts.filter(rep_id=rep_id)
     return bookings.filter(Exists(hosts), status=Booking.Status.CONFIRMED, end__gt=now)
-
-
-def one_parameter(ids) -> RawSQL:
-    """``ids`` as a subquery of ONE bind parameter (a PostgreSQL array, a JSON array on SQLite), for
-    ``field__in``: a list of ids is as many parameters, and with server-side binding PostgreSQL refuses a
-    statement of more than 65,535 (a busy pool's dashboard, the booking list's filter)."""
-    ids = sorted(int(i) for i in ids)
-    if connection.vendor == "postgresql":
-        return RawSQL("SELECT unnest(%s::bigint[])", [ids])
-    return RawSQL("SELECT value FROM json_each(%s)", [json.dumps(ids)])
 
 
 def off_hours_booking_ids(*, now: datetime, rep_id: int | None = None) -> set[int]:

@@ -17,6 +17,7 @@ tests/booking/test_booking_sql_instances.py.
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.utils import CursorDebugWrapper
 from django.db.models import Model
 from django.db.models.base import ModelState
+from django.db.models.expressions import RawSQL
 from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
 from django.db.models.query_utils import DeferredAttribute
 from django.db.models.signals import post_init, pre_init
@@ -65,6 +67,17 @@ def among(values: Sequence) -> tuple[str, list]:
     if _db().vendor == "postgresql":
         return "= ANY(%s::bigint[])", ["{" + ",".join(map(str, values)) + "}"]
     return f"IN ({placeholders(values)})", values
+
+
+def among_subquery(values: Sequence) -> RawSQL:
+    """``among`` for the ORM: integer keys as a subquery of ONE parameter, for ``field__in`` (a
+    ``bigint[]`` as its text on PostgreSQL, a JSON array on SQLite). A list of keys is as many parameters,
+    and with server-side binding PostgreSQL refuses a statement of more than 65,535 (a busy pool's
+    dashboard, the booking list's attention filter)."""
+    values = [int(v) for v in values]
+    if _db().vendor == "postgresql":
+        return RawSQL("SELECT unnest(%s::bigint[])", ["{" + ",".join(map(str, values)) + "}"])
+    return RawSQL("SELECT value FROM json_each(%s)", [json.dumps(values)])
 
 
 def at(value: datetime) -> object:
