@@ -6,9 +6,10 @@ turns the limit off. The client address is the socket address, or the X-Forwarde
 last of ``NUM_PROXIES`` trusted proxies (``client_ident``, which the sign-in limit shares).
 
 A limit counts in fixed windows (``30/min``: at most 30 requests in each calendar minute), one counter per
-client and window, created with ``cache.add`` and raised with ``cache.incr``: atomic in Redis, so workers
-serving one client at the same time share one count (DRF's ``SimpleRateThrottle`` read the client's history,
-appended to it and wrote it back, and concurrent requests overwrote each other's entries). A request past
+client and window, raised together with its expiry in one Lua call in Redis (``count_in_window``; other
+caches: ``add`` then ``incr``): atomic, so workers serving one client at the same time share one count
+(DRF's ``SimpleRateThrottle`` read the client's history, appended to it and wrote it back, and concurrent
+requests overwrote each other's entries). A request past
 the limit is answered 429 with ``Retry-After`` the seconds left in the window.
 
 When the cache cannot be reached (Redis restarting or down) the request is let through uncounted and the
