@@ -63,6 +63,17 @@ def _host_changes(history: Sequence, hosts_now: Sequence[int]) -> tuple[list[int
     return after, changes
 
 
+def hosts_at(history: Sequence, hosts_now: Sequence[int], end: datetime | None) -> tuple[int, ...]:
+    """The booking's hosts as they stood at ``end``: its hosts now rewound through the entries at or after
+    ``end`` that changed them (``_host_changes``: reassignments, reschedules that routed it again)."""
+    if end is not None:
+        _first, changes = _host_changes(history, hosts_now)
+        for i in sorted(changes):
+            if instant_of(history[i]["at"]) >= end:
+                return tuple(changes[i][0])
+    return tuple(hosts_now)
+
+
 @dataclass
 class _Seat:
     """A host's seat: when the host got it (its host row's ``assigned_at``) and who holds its fairness

@@ -3,7 +3,8 @@
 Definitions (docs/insights.md has the full list):
 
 * bookings of a period: the pool's bookings created in the period, any status; a rep's bookings are those it
-  hosts (not reassigned away). Share = rep bookings / all host assignments; target = weight / total weight
+  hosts (not reassigned away); a rep who left the pool keeps a row (``departed``, target 0) while it hosts
+  bookings of the period. Share = rep bookings / all host assignments; target = weight / total weight
   of the active members; gap = share − target (share and gap: None when the period has no assignment).
 * no-show rate, conversion (won) and revenue per meeting are over the bookings with a recorded outcome.
 * lead time = booking start − booking creation, median in hours.
@@ -118,10 +119,12 @@ def rep_rows(pool: Pool, start: datetime, end: datetime) -> dict:
     per_rep: dict[int, list[Booking]] = defaultdict(list)
     seats: Counter = Counter()  # host rows per role
     seated: Counter = Counter()  # host rows per (rep, role)
-    for rep_id, booking_id, role in hosts.values_list("rep_id", "booking_id", "role"):
+    names: dict[int, str] = {}
+    for rep_id, booking_id, role, name in hosts.values_list("rep_id", "booking_id", "role", "rep__name"):
         if booking_id not in by_id:  # created between the two reads
             continue
         per_rep[rep_id].append(by_id[booking_id])
+        names[rep_id] = name
         if role not in now_roles.values():  # a role renamed since: the seat is its holder's role now
             role = now_roles.get(rep_id, role)
         seats[role] += 1
@@ -130,13 +133,13 @@ def rep_rows(pool: Pool, start: datetime, end: datetime) -> dict:
     # role (over the whole pool a fair 4/4/4 AEs and 12 for the one SE read as far off target)
     group = pool.strategy == "group"
 
-    def role_of(m: PoolMember) -> str:
-        return m.role if group else ""
+    def role_of(role: str) -> str:
+        return role if group else ""
 
     weights = {m.rep_id: m.weight for m in members if m.active and m.rep.active}
     total_weight: Counter = Counter()
     for m in members:
-        total_weight[role_of(m)] += weights.get(m.rep_id, 0.0)
+        total_weight[role_of(m.role)] += weights.get(m.rep_id, 0.0)
     assignments = seats if group else {"": sum(seats.values())}
     cap_hits: Counter = Counter()
     pool_caps = pool_fallbacks = 0
@@ -150,29 +153,44 @@ def rep_rows(pool: Pool, start: datetime, end: datetime) -> dict:
         fallbacks_by_rep[rep_id] = sum(_decision_flags(b.decision or {})[1] for b in items)
     offered = offered_free(pool, start, end)
     speeds = speed_to_lead(bookings, start)
+    # (rep, name, role, departed): the members, then each rep who left the pool but hosts bookings of the
+    # period (target 0): they are in every share's denominator, and the rows add up to the pool's bookings
+    by_name = sorted(members, key=lambda m: (m.rep.name, m.rep_id))
+    listed = [(m.rep_id, m.rep.name, m.role, False) for m in by_name]
+    gone = sorted((names[rid], rid) for rid in per_rep if rid not in now_roles)
+    listed += [(rid, name, _held_role(seated, rid), True) for name, rid in gone]
     rows = []
-    for m in sorted(members, key=lambda m: (m.rep.name, m.rep_id)):
-        items = per_rep.get(m.rep_id, [])
+    for rep_id, name, role, departed in listed:
+        items = per_rep.get(rep_id, [])
         n = len(items)
         # a group pool: the seats of the member's role (one held in another role, before a change of
         # roles, is no share of this one's)
-        held = seated[(m.rep_id, m.role)] if group else n
-        share = _ratio(held, assignments.get(role_of(m), 0))  # None: nothing assigned, no share to compare
-        role_weight = total_weight[role_of(m)]
-        target = (weights.get(m.rep_id, 0.0) / role_weight) if role_weight else 0.0
-        row = {"rep_id": m.rep_id, "name": m.rep.name, "bookings": n, "share": share, "target_share": target}
+        held = seated[(rep_id, role)] if group else n
+        share = _ratio(held, assignments.get(role_of(role), 0))  # None: nothing assigned, no share to compare
+        role_weight = total_weight[role_of(role)]
+        target = (weights.get(rep_id, 0.0) / role_weight) if role_weight else 0.0
+        row = {"rep_id": rep_id, "name": name, "bookings": n, "share": share, "target_share": target}
+        row["departed"] = departed  # no longer a member of the pool
         row["gap"] = None if share is None else share - target
-        row["highlight"] = row["gap"] is not None and abs(row["gap"]) > GAP_HIGHLIGHT
+        # one who left has no target to meet any more: its gap is shown, not flagged
+        row["highlight"] = not departed and row["gap"] is not None and abs(row["gap"]) > GAP_HIGHLIGHT
         row.update(outcome_figures(items, speeds))
-        row["cap_hits"] = cap_hits.get(m.rep_id, 0)
-        row["fallbacks"] = fallbacks_by_rep.get(m.rep_id, 0)
-        free = offered.get(m.rep_id)
+        row["cap_hits"] = cap_hits.get(rep_id, 0)
+        row["fallbacks"] = fallbacks_by_rep.get(rep_id, 0)
+        free = offered.get(rep_id)
         row["free_slots"] = free
         row["adjusted_fairness"] = None if free is None else _ratio(n, n + free)
         rows.append(row)
     totals = {"bookings": len(bookings), "cap_hits": pool_caps, "fallbacks": pool_fallbacks}
     totals.update(outcome_figures(bookings, speeds))
     return {"rows": rows, "totals": totals}
+
+
+def _held_role(seated: Counter, rep_id: int) -> str:
+    """The role in which a rep who left the pool held most of its seats in the period (a group pool's share
+    is within a role)."""
+    held = [(n, role) for (rid, role), n in seated.items() if rid == rep_id]
+    return max(held, key=lambda item: (item[0], item[1]))[1] if held else ""
 
 
 def outcome_figures(bookings: list[Booking], speeds: dict[int, float] | None = None) -> dict:

@@ -18,7 +18,7 @@ from django.db.models import Q
 
 from booking.models import Booking, BookingHost, MeetingType
 from calendars.selectors import busy_timeline
-from insights.history import held_after, instant_of, no_show_changes
+from insights.history import held_after, hosts_at, instant_of, no_show_changes
 from insights.ledger_start import ledger_before, rebuilt_bookings, unbooked_charges
 from insights.sim_types import Move
 from insights.simulator import Lead, Policy, PriorBooking
@@ -26,6 +26,7 @@ from routing.configfile import ConfigInvalid, load_document, parse_config
 from routing.core import Interval
 from routing.models import Pool
 from routing.selectors import MARGIN, load_pool_state, meeting_spec
+from routing.sqlrows import among_subquery
 
 
 def replay_bookings(pool: Pool, *, start: datetime, end: datetime) -> list[Booking]:
@@ -63,7 +64,9 @@ def _lead_decisions(bookings: list[Booking], routes: dict) -> dict[int, dict]:
     from leads.models import Lead as LeadRow
 
     lead_ids = {r.lead_id: pk for pk, r in routes.items() if r is not None and r.lead_id is not None}
-    rows = LeadRow.objects.filter(Q(booking_id__in=[b.pk for b in bookings]) | Q(pk__in=list(lead_ids)))
+    rows = LeadRow.objects.filter(
+        Q(booking_id__in=among_subquery([b.pk for b in bookings])) | Q(pk__in=among_subquery(lead_ids))
+    )
     out: dict[int, dict] = {}
     for pk, booking_id, decision in rows.values_list("pk", "booking_id", "decision"):
         key = booking_id if booking_id in routes else lead_ids.get(pk)
@@ -72,10 +75,10 @@ def _lead_decisions(bookings: list[Booking], routes: dict) -> dict[int, dict]:
     return out
 
 
-def _moves(booking: Booking, record: dict, hosts: tuple, end: datetime | None):
+def _moves(booking: Booking, record: dict, end: datetime | None):
     """From the booking's decision history (``rescheduled`` entries): its original start, its reschedules
-    before ``end`` (``Move``), its hosts as they stood at ``end`` and the reps found busy live at its first
-    decision — unknown (none) once a reschedule routed it again, which replaced the decision record."""
+    before ``end`` (``Move``) and the reps found busy live at its first decision — unknown (none) once a
+    reschedule routed it again, which replaced the decision record."""
     entries = [
         e
         for e in record.get("history") or ()
@@ -88,35 +91,49 @@ def _moves(booking: Booking, record: dict, hosts: tuple, end: datetime | None):
     ]
     live_busy = frozenset(record.get("live_busy", ()))
     if not entries:
-        return booking.start, (), hosts, live_busy
+        return booking.start, (), live_busy
     rerouted = [i for i, e in enumerate(entries) if not e.get("kept_hosts")]
-    moves, hosts_then = [], hosts
+    moves = []
     for i, e in enumerate(entries):
         at = instant_of(e["at"])
         if end is not None and at >= end:
-            hosts_then = tuple(e["from"].get("hosts") or ())  # who held it at ``end``
             break
         busy = set(e.get("live_busy") or ())
         if rerouted and i == rerouted[-1]:
             busy |= live_busy  # the record of the last re-route: its own live checks
         moves.append(Move(at, instant_of(e["to"]), bool(e.get("kept_hosts")), frozenset(busy)))
     first = entries[0]["from"]
-    return instant_of(first["start"]), tuple(moves), hosts_then, frozenset() if rerouted else live_busy
+    return instant_of(first["start"]), tuple(moves), frozenset() if rerouted else live_busy
+
+
+def _hosts_now(bookings: list[Booking]) -> dict[int, list[int]]:
+    """Booking pk → the reps of its host rows not reassigned away (a cancelled booking's: those it had)."""
+    hosts: dict[int, list[int]] = {}
+    rows = BookingHost.objects.filter(booking__in=among_subquery([b.pk for b in bookings])).exclude(
+        released=BookingHost.Released.REASSIGNED
+    )
+    for booking_id, rep_id in rows.order_by("pk").values_list("booking_id", "rep_id"):
+        hosts.setdefault(booking_id, []).append(rep_id)
+    return hosts
 
 
 def replay_leads(bookings: list[Booking], *, end: datetime | None = None) -> list[Lead]:
     """One lead per recorded booking: its decision time, requested start, meeting spec, the reps the
-    providers reported busy live at that moment (from the decision record), the live hosts, the route it
-    was booked with, the account owner and fallback of the routing rules (as recorded for its lead), its
-    cancellation instant if it was cancelled before ``end`` and the no-shows recorded (or corrected) before
-    ``end``."""
+    providers reported busy live at that moment (from the decision record), the live hosts as they stood
+    at ``end`` (its host rows now, rewound through the reassignments and re-routing reschedules of its
+    history at or after ``end``: ``insights.history.hosts_at``), the route it was booked with, the account
+    owner and fallback of the routing rules (as recorded for its lead), its cancellation instant if it was
+    cancelled before ``end`` and the no-shows recorded (or corrected) before ``end``."""
     routes = {b.pk: _route_of(b) for b in bookings}
     decisions = _lead_decisions(bookings, routes)
+    rows = _hosts_now(bookings)
     leads = []
     for b in bookings:
         record = b.decision or {}
-        hosts = tuple(h["rep_id"] for h in record.get("hosts", ()))
-        first_start, moves, hosts_then, live_busy = _moves(b, record, hosts, end)
+        # without host rows (none written): the hosts its decision record names
+        now = rows.get(b.pk) or [h["rep_id"] for h in record.get("hosts", ())]
+        hosts_then = hosts_at(record.get("history") or (), now, end)
+        first_start, moves, live_busy = _moves(b, record, end)
         rules = decisions.get(b.pk, {})
         owner = (rules.get("owner") or {}).get("rep_id")
         cancelled = b.status == Booking.Status.CANCELLED and b.cancelled_at is not None
@@ -145,8 +162,8 @@ def _prior_cancelled(
     """The members' host rows, in any pool, assigned before ``start`` whose booking was cancelled since: the
     calendars loaded now no longer hold them, but the rep was busy (and had that meeting on its local date,
     for daily caps) until the cancellation, the whole period for one cancelled at ``end`` or later (the
-    simulator applies no cancellation after the last lead). Their credit in this pool's fairness ledger is
-    in ``rebuilt_bookings``'s moves."""
+    simulator applies nothing recorded at or after ``Policy.end``). Their credit in this pool's fairness
+    ledger is in ``rebuilt_bookings``'s moves."""
     rows = (
         BookingHost.objects.filter(
             rep_id__in=rep_ids,
@@ -155,13 +172,15 @@ def _prior_cancelled(
             booking__status=Booking.Status.CANCELLED,
             booking__cancelled_at__gte=start,
         )
-        .exclude(booking__in=[b.pk for b in replayed])
+        .exclude(booking__in=among_subquery([b.pk for b in replayed]))
         .order_by("booking__cancelled_at", "pk")
     )
     fields = ("rep_id", "blocked_start", "blocked_end", "booking__start", "booking__cancelled_at")
     return tuple(
-        PriorBooking(rid, (b0, b1), booking_start, cancelled, own=pool_id == pool.pk)
-        for rid, b0, b1, booking_start, cancelled, pool_id in rows.values_list(*fields, "booking__pool")
+        PriorBooking(rid, (b0, b1), booking_start, cancelled, own=pool_id == pool.pk, booking_id=booking_id)
+        for rid, b0, b1, booking_start, cancelled, pool_id, booking_id in rows.values_list(
+            *fields, "booking__pool", "booking_id"
+        )
     )
 
 
@@ -217,7 +236,7 @@ def current_policy(
     pool_per_date = {rid: dict(m.pool_meetings_per_local_date) for rid, m in members.items()}
     zones = {rid: ZoneInfo(m.rep.timezone) for rid, m in members.items()}
     replayed_hosts = BookingHost.objects.filter(
-        booking__in=[b.pk for b in replayed], active=True, rep_id__in=list(members)
+        booking__in=among_subquery([b.pk for b in replayed]), active=True, rep_id__in=list(members)
     ).values_list("rep_id", "blocked_start", "blocked_end", "booking__start")
     for rid, b0, b1, booking_start in replayed_hosts:
         iv = Interval(b0, b1)
@@ -262,6 +281,7 @@ def current_policy(
         members_since={rid: row.joined_at for rid, row in state.members.items()} if from_joined else {},
         instant=instant,
         busy_events=busy_events,
+        end=end,
     )
 
 

@@ -19,13 +19,14 @@ class PriorBooking:
     one of the rep's meetings of its local date, for daily caps) until ``cancelled_at``, through the period
     when that is at its end or later. ``own``: a booking of the simulated pool, which also counts toward the
     member's cap in the pool and is a cancellation replayed (its fairness credit is in
-    ``Policy.ledger_moves``)."""
+    ``Policy.ledger_moves``), once per booking (``booking_id``; a group booking has a row per host)."""
 
     rep_id: int
     blocked: tuple[datetime, datetime]
     start: datetime
     cancelled_at: datetime
     own: bool = True
+    booking_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,9 @@ class Policy:
     # replay: synced busy time that appeared (a sync stored it) or disappeared (a later sync removed it) in
     # the period, in order: (instant, rep id, interval, appears); applied under every policy
     busy_events: tuple[tuple[datetime, int, Interval, bool], ...] = ()
+    # the period's end: nothing recorded at or after it is applied (a booking decided before the period and
+    # cancelled at ``end`` or later blocks its host through it); None: every recorded event is applied
+    end: datetime | None = None
 
 
 @dataclass(frozen=True)

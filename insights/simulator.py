@@ -355,16 +355,18 @@ def simulate(
     out = Outcome(label=policy.label, strategy=policy.strategy, names=dict(policy.names))
     out.target, out.roles = target_shares(policy), share_roles(policy)
     counted = policy.count_cancellations
-    # timeline of recorded events, a heap of (instant, seq, action, ...): "prior" (a booking decided before
-    # the period is cancelled), "ledger" (a ledger change of such a booking), "joined" (a member joins the
-    # pool), "busy" (synced busy time appears or disappears), "move" (a replayed booking is rescheduled),
-    # "no_show" (one is recorded as a no-show, or corrected), "cancel" (one is cancelled)
+    # timeline of recorded events, a heap of (instant, seq, action, ...): "instant" (an assignment without a
+    # booking), "prior" (a host row of a booking decided before the period is cancelled), "ledger" (a ledger
+    # change of such a booking), "joined" (a member joins the pool), "busy" (synced busy time appears or
+    # disappears), "move" (a replayed booking is rescheduled), "no_show" (one is recorded as a no-show, or
+    # corrected), "cancel" (one is cancelled)
     pending: list[tuple] = []
     seq = itertools.count()
-    for p in policy.prior_cancelled:
-        if p.rep_id in state.reps:
-            item = ("prior", p.rep_id, p.blocked, p.start, p.own)
-            heapq.heappush(pending, (p.cancelled_at, next(seq), item))
+    for at, rep_id in policy.instant:  # first: before anything else recorded at the same instant
+        if rep_id in state.reps:
+            heapq.heappush(pending, (at.astimezone(UTC), next(seq), ("instant", rep_id)))
+    for p in policy.prior_cancelled:  # a host the policy leaves out: still one of the pool's cancellations
+        heapq.heappush(pending, (p.cancelled_at, next(seq), ("prior", p)))
     for move in policy.ledger_moves:
         if move.rep_id in state.reps:
             heapq.heappush(pending, (move.at.astimezone(UTC), next(seq), ("ledger", move)))
@@ -375,12 +377,20 @@ def simulate(
         if rep_id in state.reps:
             heapq.heappush(pending, (at.astimezone(UTC), next(seq), ("busy", rep_id, iv, appears)))
     held: dict[int, Held] = {}  # lead index → its current hosts, start and ledger events
+    prior_seen: set[int] = set()  # this pool's bookings decided before the period counted as cancelled
 
     def apply(at: datetime, item: tuple) -> None:
-        if item[0] == "prior":  # its credit, if this pool's, leaves with its "ledger" moves
-            _, rep_id, key, start, own = item
-            state.release(rep_id, key, start, None, pool=own)
-            out.cancellations += own  # this pool's cancellations
+        if item[0] == "instant":
+            state.assigned(item[1], at)
+            out.instant += 1
+        elif item[0] == "prior":  # its credit, if this pool's, leaves with its "ledger" moves
+            p = item[1]
+            if p.rep_id in state.reps:
+                state.release(p.rep_id, p.blocked, p.start, None, pool=p.own)
+            if p.own and (p.booking_id is None or p.booking_id not in prior_seen):  # one per booking
+                out.cancellations += 1
+                if p.booking_id is not None:
+                    prior_seen.add(p.booking_id)
         elif item[0] == "ledger":
             m = item[1]
             state.change(m.rep_id, m.assigned_at, gained=m.gained, counts=m.counts, stamp=m.stamp)
@@ -399,17 +409,11 @@ def simulate(
             for rep_id in h.hosts:
                 key = blocked(leads[item[1]].meeting, h.start)
                 state.release(rep_id, key, h.start, None if counted else h.events[rep_id])
-                out.cancellations += 1
+            out.cancellations += 1  # one booking, however many hosts it had
 
-    instant = [(at.astimezone(UTC), rid) for at, rid in policy.instant if rid in state.reps]
-    k = 0
     for i, lead in enumerate(leads):
         out.leads += 1
         now = lead.at.astimezone(UTC)
-        while k < len(instant) and instant[k][0] <= now:
-            state.assigned(instant[k][1], instant[k][0])
-            out.instant += 1
-            k += 1
         while pending and pending[0][0] <= now:
             at, _seq, item = heapq.heappop(pending)
             apply(at, item)
@@ -430,10 +434,12 @@ def simulate(
                     heapq.heappush(pending, (max(at, now), next(seq), ("no_show", i, counts)))
         if progress:
             progress(i + 1)
-    while pending:  # reschedules after the last lead still change who holds the booking (the rest: for them)
+    # what is recorded after the last lead and before the period's end still happens: reschedules change who
+    # holds a booking, cancellations and assignments without a booking are counted (a booking decided
+    # before the period and cancelled at its end or later stays busy through it)
+    while pending and (policy.end is None or pending[0][0] < policy.end):
         at, _seq, item = heapq.heappop(pending)
-        if item[0] in ("move", "busy", "ledger", "joined", "no_show"):
-            apply(at, item)
+        apply(at, item)
     for i, lead in enumerate(leads):
         hosts = held[i].hosts if i in held else ()
         out.assignments[i] = hosts

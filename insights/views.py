@@ -103,7 +103,7 @@ def _csv(name: str, header: list[str], rows: list[list]) -> HttpResponse:
 REP_COLUMNS = [
     "name", "bookings", "share", "target_share", "gap", "lead_time_hours", "speed_to_lead_minutes",
     "speed_to_lead_p90_minutes", "speed_to_lead_bookings", "outcomes", "no_show_rate", "conversion",
-    "revenue", "revenue_per_meeting", "cap_hits", "fallbacks", "free_slots", "adjusted_fairness",
+    "revenue", "revenue_per_meeting", "cap_hits", "fallbacks", "free_slots", "adjusted_fairness", "departed",
 ]  # fmt: skip
 
 
