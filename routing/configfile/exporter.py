@@ -24,6 +24,7 @@ from routing.configfile.schema import (
     WEEKDAY_NAMES,
     format_range,
 )
+from routing.configfile.scoring import export_performance, export_score_points
 from routing.models import Pool, PoolMember, Rep
 
 
@@ -59,35 +60,42 @@ def _question(q: Any) -> Any:
     return ordered
 
 
+def _pool(pool: Pool) -> dict[str, Any]:
+    out: dict[str, Any] = {name: getattr(pool, name) for name in POOL_FIELDS}
+    performance = export_performance(pool)
+    if performance is not None:  # written for a pool that has a weighting: no key leaves it alone
+        out["performance"] = performance
+    out["members"] = [
+        {"rep": m.rep.email, **{name: getattr(m, name) for name in MEMBER_FIELDS}} for m in pool.members.all()
+    ]
+    return out
+
+
 def config_export() -> dict[str, Any]:
     reps = Rep.objects.order_by("email").prefetch_related(
         "skills", "working_hours", "date_overrides", "time_off"
     )
     members = PoolMember.objects.select_related("rep").order_by("role", "rank", "rep__email")
-    pools = Pool.objects.order_by("slug").prefetch_related(Prefetch("members", queryset=members))
+    pools = (
+        Pool.objects.order_by("slug")
+        .select_related("performance")
+        .prefetch_related(Prefetch("members", queryset=members))
+    )
     meeting_types = (
         MeetingType.objects.order_by("slug")
-        .select_related("pool")
+        .select_related("pool", "score_model")
         .prefetch_related(Prefetch("routing_rules", queryset=rules_queryset()))
     )
     return {
         "version": VERSION,
         "reps": [_rep(rep) for rep in reps],
-        "pools": [
-            {
-                **{name: getattr(pool, name) for name in POOL_FIELDS},
-                "members": [
-                    {"rep": m.rep.email, **{name: getattr(m, name) for name in MEMBER_FIELDS}}
-                    for m in pool.members.all()
-                ],
-            }
-            for pool in pools
-        ],
+        "pools": [_pool(pool) for pool in pools],
         "meeting_types": [
             {
                 **{name: getattr(mt, name) for name in MEETING_TYPE_FIELDS if name != "questions"},
                 "pool": mt.pool.slug,
                 "questions": [_question(q) for q in mt.questions or []],
+                "score_points": export_score_points(mt),
                 "rules": [export_rule(rule) for rule in mt.routing_rules.all()],
             }
             for mt in meeting_types

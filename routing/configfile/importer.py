@@ -8,9 +8,12 @@ another role (fairness is counted per role there: they start afresh in the new r
 moves them) join through ``routing.services.pool_member_join`` (they start at the pool's mean load), as do
 the memberships of a rep made active again (``rep_rejoin``), once every member row is written (``_join``).
 A member taken out of a pool leaves its upcoming bookings there needing attention, and the import says how
-many. The manual fairness ``adjustment`` is runtime state, not configuration, and is never written from the
-file (a member starting afresh has it reset, as a move in the admin does). A meeting type's ``rules`` list,
-when present, replaces its routing rules (``routing.configfile.rules``).
+many; so it does for a rep whose availability it changes (active, time zone, hours, date overrides, time
+off: ``_attention``, the count the rep's admin page shows). The manual fairness ``adjustment`` is runtime
+state, not configuration, and is never written from the file (a member starting afresh has it reset, as a
+move in the admin does). A meeting type's ``rules`` list, when present, replaces its routing rules
+(``routing.configfile.rules``); its ``score_points`` and a pool's ``performance``, when present, set the
+leads app's settings (``routing.configfile.scoring``).
 """
 
 from __future__ import annotations
@@ -23,9 +26,11 @@ from django.db.models import Model
 from django.utils import timezone
 
 from booking.models import Booking, MeetingType
+from booking.selectors import bookings_needing_attention
 from calendars.models import DateOverride, TimeOff, WorkingHours
 from routing.configfile.rules import apply_rules
 from routing.configfile.schema import Config, MeetingTypeSpec, PoolSpec, RepSpec
+from routing.configfile.scoring import apply_performance, apply_score_points
 from routing.models import Pool, PoolMember, Rep, RepSkill
 from routing.services import pool_member_join, rep_rejoin
 
@@ -43,7 +48,8 @@ def config_import(*, config: Config, dry_run: bool = False, now: dt.datetime | N
     try:
         with transaction.atomic():
             back: list[Rep] = []  # reps the file makes active again
-            reps = {spec.fields["email"]: _apply_rep(spec, changes, back) for spec in config.reps}
+            watch: list[Rep] = []  # reps whose availability the file changed
+            reps = {spec.fields["email"]: _apply_rep(spec, changes, back, watch) for spec in config.reps}
             joined: list[PoolMember] = []  # members added or made active again
             pools = {
                 spec.fields["slug"]: _apply_pool(spec, reps, changes, now, joined) for spec in config.pools
@@ -51,6 +57,7 @@ def config_import(*, config: Config, dry_run: bool = False, now: dt.datetime | N
             _join(joined, back, now)
             for spec in config.meeting_types:
                 _apply_meeting_type(spec, pools, changes)
+            _attention(watch, now, changes)
             if dry_run:
                 raise _Rollback
     except _Rollback:
@@ -89,7 +96,7 @@ def _upsert(
     return obj, False
 
 
-def _replace_rows(queryset, key, wanted: set, make, label: str, changes: list[str]) -> None:
+def _replace_rows(queryset, key, wanted: set, make, label: str, changes: list[str]) -> bool:
     """Make ``queryset``'s rows exactly ``wanted`` (``key(row)`` is a row's key tuple): rows not wanted go,
     and so do all but the first of identical rows (the admin can save the same time off twice), then wanted
     rows missing are made."""
@@ -108,18 +115,21 @@ def _replace_rows(queryset, key, wanted: set, make, label: str, changes: list[st
         queryset.model.objects.bulk_create(new)
     if gone or new:
         changes.append(f"{label}: {len(new)} added, {len(gone)} removed")
+    return bool(gone or new)
 
 
 def _sort_key(key: tuple) -> tuple:
     return tuple((v is None, v if v is not None else 0) for v in key)
 
 
-def _apply_rep(spec: RepSpec, changes: list[str], back: list[Rep]) -> Rep:
+def _apply_rep(spec: RepSpec, changes: list[str], back: list[Rep], watch: list[Rep]) -> Rep:
+    """Write one rep; add it to ``back`` when made active again, and to ``watch`` when its availability
+    (active, time zone, working hours, date overrides, time off) changed."""
     email = spec.fields["email"]
     values = {k: v for k, v in spec.fields.items() if k != "email"}
-    was_active = Rep.objects.filter(email=email).values_list("active", flat=True).first()
-    rep, _ = _upsert(Rep, {"email": email}, values, f"rep {email}", changes)
-    if was_active is False and rep.active:
+    was = Rep.objects.filter(email=email).values_list("active", "timezone").first()
+    rep, created = _upsert(Rep, {"email": email}, values, f"rep {email}", changes)
+    if was is not None and was[0] is False and rep.active:
         back.append(rep)
 
     skills = {s.skill: s for s in rep.skills.all()}
@@ -135,7 +145,8 @@ def _apply_rep(spec: RepSpec, changes: list[str], back: list[Rep]) -> Rep:
         RepSkill.objects.filter(pk__in=[s.pk for s in gone]).delete()
         changes.append(f"rep {email}: skills removed: {', '.join(sorted(s.skill for s in gone))}")
 
-    _replace_rows(
+    moved = was is not None and was != (rep.active, rep.timezone)
+    moved |= _replace_rows(
         rep.working_hours.all(),
         lambda r: (r.weekday, r.start, r.end),
         spec.working_hours,
@@ -143,7 +154,7 @@ def _apply_rep(spec: RepSpec, changes: list[str], back: list[Rep]) -> Rep:
         f"rep {email}: working hours",
         changes,
     )
-    _replace_rows(
+    moved |= _replace_rows(
         rep.date_overrides.all(),
         lambda r: (r.date, r.start, r.end),
         spec.date_overrides,
@@ -151,7 +162,7 @@ def _apply_rep(spec: RepSpec, changes: list[str], back: list[Rep]) -> Rep:
         f"rep {email}: date overrides",
         changes,
     )
-    _replace_rows(
+    moved |= _replace_rows(
         rep.time_off.all(),
         lambda r: (r.start.astimezone(dt.UTC), r.end.astimezone(dt.UTC), r.reason),
         spec.time_off,
@@ -159,6 +170,8 @@ def _apply_rep(spec: RepSpec, changes: list[str], back: list[Rep]) -> Rep:
         f"rep {email}: time off",
         changes,
     )
+    if moved and not created:
+        watch.append(rep)
     return rep
 
 
@@ -168,6 +181,8 @@ def _apply_pool(
     slug = spec.fields["slug"]
     values = {k: v for k, v in spec.fields.items() if k != "slug"}
     pool, _ = _upsert(Pool, {"slug": slug}, values, f"pool {slug}", changes)
+    if spec.performance is not None:
+        apply_performance(pool, spec.performance, f"pool {slug}", changes)
     existing = {m.rep.email: m for m in pool.members.select_related("rep")}
     wanted = {m.rep_email for m in spec.members}
     gone = [m for email, m in existing.items() if email not in wanted]
@@ -221,12 +236,28 @@ def _stranded(pool: Pool, rep_ids: list[int], now: dt.datetime, changes: list[st
         )
 
 
+def _attention(reps: list[Rep], now: dt.datetime, changes: list[str]) -> None:
+    """Say how many upcoming bookings of each rep whose availability the file changed need attention now
+    (``bookings_needing_attention``, what the rep's admin page counts after a save): the rep deactivated,
+    on time off, off work or busy then. Counted once every row is written (a pool change counts too)."""
+    for rep in reps:
+        count = bookings_needing_attention(Booking.objects.all(), now=now, rep_id=rep.pk).count()
+        if count:
+            plural = "booking needs" if count == 1 else "bookings need"
+            changes.append(
+                f"rep {rep.email}: {count} upcoming {plural} attention: the rep is deactivated, off work, "
+                "on time off or busy then (the booking list's needs-attention filter)"
+            )
+
+
 def _apply_meeting_type(spec: MeetingTypeSpec, pools: dict[str, Pool], changes: list[str]) -> MeetingType:
     slug = spec.fields["slug"]
     pool = pools.get(spec.pool_slug) or Pool.objects.get(slug=spec.pool_slug)
     values = {k: v for k, v in spec.fields.items() if k != "slug"}
     values["pool"] = pool
     meeting_type, _ = _upsert(MeetingType, {"slug": slug}, values, f"meeting type {slug}", changes)
+    if spec.score_points is not None:
+        apply_score_points(meeting_type, spec.score_points, f"meeting type {slug}", changes)
     if spec.rules is not None:
         apply_rules(meeting_type, spec.rules, pools, changes)
     return meeting_type

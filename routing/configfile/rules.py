@@ -7,8 +7,8 @@
 * Import makes the meeting type's rule list exactly the file's list. Rows are matched by name (in order, so
   duplicate names pair up in turn); a matched row is updated in place (leads keep their ``matched_rule``), a
   new name is created, an existing rule the list does not name is deleted. ``order`` values are kept when
-  they already sort the rules as listed, otherwise renumbered (by list position when a value leaves no
-  room above it), so a second import changes nothing.
+  they already sort the rules as listed (by ``(order, pk)``, so equal values too), otherwise renumbered (by
+  list position when a value leaves no room above it), so a second import changes nothing.
 * A meeting type without a ``rules`` key keeps its rules untouched; ``rules: []`` removes them.
 """
 
@@ -137,32 +137,38 @@ def apply_rules(meeting_type, specs: list[RuleSpec], pools: dict[str, Pool], cha
 
 def _orders(rows: list[RoutingRule | None]) -> list[int]:
     """The ``order`` of each rule as listed (``rows``: the matched row or None for a new rule): a row's own
-    value while the values still rise, else one more than the previous. A value near the column's maximum
-    (the admin accepts up to 2,147,483,647 on PostgreSQL) leaves no room for a rule after it: then every
-    rule is numbered by its position."""
+    value while the rules still sort as listed by ``(order, pk)`` — as the router, the admin and the export
+    sort them, so equal values (the admin's default 0) after an existing rule created before are kept —
+    else one more than the previous (a new rule is created after every existing one: it never ties). A value
+    near the column's maximum (the admin accepts up to 2,147,483,647 on PostgreSQL) leaves no room for a rule
+    after it: then every rule is numbered by its position."""
     highest = connection.ops.integer_field_range(RoutingRule._meta.get_field("order").get_internal_type())[1]
     orders: list[int] = []
+    before: RoutingRule | None = None  # the previous rule's row (None: a new rule, or none yet)
     for row in rows:
         previous = orders[-1] if orders else -1
-        orders.append(row.order if row is not None and row.order > previous else previous + 1)
+        ties = before is not None and row is not None and before.pk < row.pk
+        keep = row is not None and (row.order > previous or (row.order == previous and ties))
+        orders.append(row.order if keep else previous + 1)
+        before = row
     return orders if not orders or orders[-1] <= highest else list(range(len(rows)))
 
 
-def _canonical(node: Any) -> Any:
+def canonical_conditions(node: Any) -> Any:
     """A condition tree with its keys in reading order (all/any, field, op, value), whatever the database
     (PostgreSQL's jsonb reorders keys), so exports from SQLite and PostgreSQL are identical."""
     if isinstance(node, list):
-        return [_canonical(item) for item in node]
+        return [canonical_conditions(item) for item in node]
     if not isinstance(node, dict):
         return node
     keys = [k for k in NODE_KEYS if k in node] + sorted(k for k in node if k not in NODE_KEYS)
-    return {k: _canonical(node[k]) for k in keys}
+    return {k: canonical_conditions(node[k]) for k in keys}
 
 
 def export_rule(rule: RoutingRule) -> dict[str, Any]:
     return {
         "name": rule.name,
-        "conditions": _canonical(rule.conditions),
+        "conditions": canonical_conditions(rule.conditions),
         "outcome": rule.outcome,
         "pool": rule.pool.slug if rule.pool_id else None,
         "required_skills": dict(sorted((rule.required_skills or {}).items())),
@@ -177,4 +183,12 @@ def rules_queryset():
     return RoutingRule.objects.select_related("pool", "fallback_pool").order_by("order", "pk")
 
 
-__all__ = ["RULE_KEYS", "RuleSpec", "apply_rules", "export_rule", "parse_rules", "rules_queryset"]
+__all__ = [
+    "RULE_KEYS",
+    "RuleSpec",
+    "apply_rules",
+    "canonical_conditions",
+    "export_rule",
+    "parse_rules",
+    "rules_queryset",
+]

@@ -27,6 +27,7 @@ from routing.configfile.checker import (
     validate_questions,
 )
 from routing.configfile.rules import RuleSpec, check_rule_references, parse_rules, rule_pool_slugs
+from routing.configfile.scoring import parse_performance, parse_score_points
 from routing.models import Pool, PoolMember, Rep
 
 __all__ = ["MIDNIGHT", "QUESTION_KEYS", "ConfigInvalid", "format_range", "validate_questions"]
@@ -80,6 +81,7 @@ class PoolSpec:
     path: str
     fields: dict[str, Any]
     members: list[MemberSpec] = field(default_factory=list)
+    performance: dict[str, Any] | None = None  # None: no ``performance`` key, the weighting stays as it is
 
 
 @dataclass
@@ -88,6 +90,7 @@ class MeetingTypeSpec:
     fields: dict[str, Any]
     pool_slug: str
     rules: list[RuleSpec] | None = None  # None: the file has no ``rules`` key, the rules stay as they are
+    score_points: list | None = None  # None: no ``score_points`` key, the points stay as they are
 
 
 @dataclass
@@ -161,10 +164,11 @@ def _parse_rep(check: Checker, raw: Any, path: str) -> RepSpec | None:
 
 
 def _parse_pool(check: Checker, raw: Any, path: str) -> PoolSpec | None:
-    obj = check.mapping(raw, path, (*POOL_FIELDS, "members"))
+    obj = check.mapping(raw, path, (*POOL_FIELDS, "performance", "members"))
     if obj is None:
         return None
     spec = PoolSpec(path=path, fields=check.fields(obj, path, Pool, POOL_FIELDS))
+    spec.performance = parse_performance(check, obj, path)
     for j, item in enumerate(check.seq(obj.get("members"), f"{path}.members")):
         where = f"{path}.members[{j}]"
         member = check.mapping(item, where, ("rep", *MEMBER_FIELDS))
@@ -179,7 +183,7 @@ def _parse_pool(check: Checker, raw: Any, path: str) -> PoolSpec | None:
 
 
 def _parse_meeting_type(check: Checker, raw: Any, path: str) -> MeetingTypeSpec | None:
-    obj = check.mapping(raw, path, (*MEETING_TYPE_FIELDS, "pool", "rules"))
+    obj = check.mapping(raw, path, (*MEETING_TYPE_FIELDS, "pool", "score_points", "rules"))
     if obj is None:
         return None
     pool = obj.get("pool")
@@ -189,6 +193,7 @@ def _parse_meeting_type(check: Checker, raw: Any, path: str) -> MeetingTypeSpec 
     for problem in validate_questions(obj.get("questions", []), f"{path}.questions"):
         check.errors.append(problem)
     spec = MeetingTypeSpec(path, check.fields(obj, path, MeetingType, MEETING_TYPE_FIELDS), pool)
+    spec.score_points = parse_score_points(check, obj, path)
     if "rules" in obj:
         spec.rules = parse_rules(check, obj["rules"], f"{path}.rules")
     return spec
