@@ -4,11 +4,13 @@ and the fairness ledger (read-only: it is the audit trail).
 Members added, re-activated or moved here (to another pool or rep, or in a group pool to another role) join
 through ``routing.services.pool_member_join`` (they start at the pool's mean load, those of one save all at
 the same mean), and an edit of a member's ``adjustment`` is recorded as a manual ledger entry, exactly as
-the services do it.
+the services do it. A change of a pool's fairness settings (period, strategy, counting) or of a member's
+weight keeps every member's standing (``routing.services.pool_keep_standings``): it applies from now on.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Collection
 from urllib.parse import urlencode
 
@@ -23,7 +25,14 @@ from django.utils.html import format_html
 from calendars.admin import DateOverrideInline, TimeOffInline, WorkingHoursInline
 from routing.admin_parts import DeletedWithIt
 from routing.models import LedgerEntry, Pool, PoolMember, Rep, RepSkill
-from routing.services import member_adjust, pool_member_join, rep_rejoin
+from routing.services import (
+    STANDING_SETTINGS,
+    member_adjust,
+    pool_keep_standings,
+    pool_member_join,
+    pool_standings,
+    rep_rejoin,
+)
 
 
 class RepSkillInline(admin.TabularInline):
@@ -113,6 +122,26 @@ def _prepare_member(form, pool: Pool) -> tuple[bool, float]:
     if moved:
         member.adjustment, member.joined_at = 0.0, timezone.now()
     return join, delta
+
+
+def _standing_changes(form, formsets) -> list[str]:
+    """What the pool's page changes that moves members' loads (``STANDING_SETTINGS``, weights of members
+    kept), in words; empty: nothing."""
+    pool = form.instance
+    said = [
+        f"{name.replace('_', ' ')} {form.initial.get(name)} → {getattr(pool, name)}"
+        for name in sorted(STANDING_SETTINGS & set(form.changed_data))
+    ]
+    for formset in formsets:
+        if formset.model is not PoolMember:
+            continue
+        deleted = set(formset.deleted_forms)
+        for f in formset.forms:
+            member = f.instance
+            if f in deleted or member._state.adding or "weight" not in f.changed_data:
+                continue
+            said.append(f"weight of {member.rep.name} {f.initial.get('weight'):g} → {member.weight:g}")
+    return said
 
 
 def _after_member_saved(
@@ -222,6 +251,19 @@ class PoolAdmin(DeletedWithIt, admin.ModelAdmin):
     def member_count(self, pool: Pool) -> int:
         return pool._members
 
+    def save_related(self, request, form, formsets, change):
+        """Before the members are saved: when the page changes the pool's fairness settings or a member's
+        weight, note the settings as they were (the pool row is saved already: a copy with the old values)
+        and the members as stored (``pool_standings``), for ``save_formset`` to keep every member's
+        standing."""
+        changes = _standing_changes(form, formsets) if change else []
+        if changes:
+            old = copy.copy(form.instance)
+            for name in STANDING_SETTINGS & set(form.changed_data):
+                setattr(old, name, form.initial.get(name))
+            form.standings = (pool_standings(old), changes)
+        super().save_related(request, form, formsets, change)
+
     def save_formset(self, request, form, formset, change):
         if formset.model is not PoolMember:
             return super().save_formset(request, form, formset, change)
@@ -234,6 +276,12 @@ class PoolAdmin(DeletedWithIt, admin.ModelAdmin):
         # all the rows are saved before any joins: the members joining together leave each other out of
         # the mean (a newcomer's 0 lowered the next one's start), as the config import does
         joining = {f.instance.pk for f, join, _ in plans if join}
+        standings = getattr(form, "standings", None)
+        if standings is not None:  # the others keep their standing first; the joiners join at the mean then
+            before, what = standings
+            who = getattr(request.user, "username", "") or "admin"
+            reason = f"{'; '.join(what)} by {who} in the admin"
+            pool_keep_standings(pool, before, reason=reason, joining=joining)
         for member_form, join, delta in plans:
             _after_member_saved(request, member_form.instance, join, delta, joining)
 
@@ -248,7 +296,14 @@ class PoolMemberAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         join, delta = _prepare_member(form, obj.pool)
+        weighed = change and not join and "weight" in form.changed_data
+        before = pool_standings(obj.pool) if weighed else None  # the rows as stored: the old weight
         super().save_model(request, obj, form, change)
+        if before is not None:  # the new weight applies from now on: the member keeps its load
+            who = getattr(request.user, "username", "") or "admin"
+            old = form.initial.get("weight")
+            reason = f"weight of {obj.rep.name} {old:g} → {obj.weight:g} by {who} in the admin"
+            pool_keep_standings(obj.pool, before, reason=reason)
         _after_member_saved(request, obj, join, delta)
 
 

@@ -14,7 +14,9 @@ adjustment: ``PoolMember.adjustment`` minus the "joined at mean load" deltas of 
 (recorded since ``PoolMember.joined_at``: a removed member's old deltas left with its row) that the period
 has spent: in full when recorded before the period started (a joiner's head start expires with the period
 it was computed for), and for ``rolling_30d`` in step with the window
-(``routing.core.ledger.head_start_expired``); manual adjustments stay.
+(``routing.core.ledger.head_start_expired``); manual adjustments stay. The standing a member keeps across a
+change of the pool's fairness settings or of its weight (``routing.services.pool_keep_standings``) is such
+a "joined" delta too: like a head start, it is relative to the bookings of the period it was recorded in.
 An assignment without a booking (an instant route, a lead routed by hand) counts like a booking assigned
 at its entry's time, unless a later routing by hand took it back (``TAKEN_BACK``).
 ``last_assigned`` is the latest assignment of the rep in this pool, of any period.

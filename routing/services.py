@@ -2,15 +2,21 @@
 
 Counts are derived from bookings (``routing.ledger``); ``LedgerEntry`` rows are the audit trail of every
 change to a member's standing and explain a decision afterwards. The exceptions, which ``routing.ledger``
-also reads: the "joined at mean load" delta, to let a joiner's head start expire with its period, and the
+also reads: the "joined at mean load" delta, to let a joiner's head start (or a standing kept across a
+change of the pool's fairness settings or a member's weight) expire with its period, and the
 entries without a booking: assignments of leads handed to a rep now or routed by hand (``ledger_assigned``)
 and their taking back when such a lead moves to another rep (``ledger_taken_back``).
 """
 
 from __future__ import annotations
 
+import copy
+import math
+from collections import defaultdict
 from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 from datetime import datetime
+from statistics import fmean
 
 from django.db import transaction
 from django.db.models import F
@@ -86,6 +92,109 @@ def rep_rejoin(
     for member in members:
         pool_member_join(member, now=now, reason=reason or "the rep was made active again", joining=joining)
     return len(members)
+
+
+# What a member's load depends on besides its bookings: changing one re-reads the whole period (the weight
+# divides every booking of it, another period or another way of counting cancelled bookings counts others,
+# a change into or out of ``group`` merges or splits the per-role queues), so ``pool_keep_standings`` keeps
+# every member's standing across the change.
+STANDING_SETTINGS = frozenset({"fairness_period", "strategy", "count_cancellations", "count_no_shows"})
+
+
+@dataclass(frozen=True)
+class Standings:
+    """What a pool's members' loads were read with before a change: the pool's settings (a copy) and each
+    active member's (member and rep active) role and weight. ``pool_keep_standings`` reads the loads under
+    these and under the new settings at the same moment, after the change is written, so a booking made
+    meanwhile counts under both."""
+
+    pool: Pool
+    members: dict[int, tuple[str, float]]  # member id -> (role, weight)
+
+
+def pool_standings(pool: Pool) -> Standings:
+    """``Standings`` of ``pool``'s settings as given — a copy with the settings before a change will do —
+    and its members as stored: read before a change is written, for ``pool_keep_standings`` after it."""
+    rows = PoolMember.objects.filter(pool_id=pool.pk, active=True, rep__active=True)
+    return Standings(copy.copy(pool), {pk: (r, w) for pk, r, w in rows.values_list("pk", "role", "weight")})
+
+
+def _queue(pool: Pool, role: str) -> str:
+    """A member's fairness queue: its role in a group pool (each meeting takes one of every role), else
+    the pool's one queue."""
+    return role if pool.strategy == "group" else ""
+
+
+def pool_keep_standings(
+    pool: Pool,
+    before: Standings,
+    *,
+    now: datetime | None = None,
+    reason: str,
+    joining: Collection[int] = frozenset(),
+) -> list[LedgerEntry]:
+    """After a change of the pool's fairness settings (``STANDING_SETTINGS``) or of members' weights, all
+    written already: keep each member's standing, so that the change applies from now on instead of
+    re-reading the bookings already made (a weight raised to 2 halved the member's load at once and handed
+    it a run of bookings; another fairness period left a recent joiner's head start, computed for the old
+    one, far off the others; a group pool made a round-robin pool put its SEs, who host every meeting, far
+    ahead of its AEs). ``before``: ``pool_standings`` read before the change.
+
+    Each member active before and after (and not in ``joining``: those join at the mean afterwards,
+    ``pool_member_join``) keeps its load when its queue holds only members of one queue before (a change of
+    period, weight or counting, or a queue split by a change into ``group``); a queue merged from several
+    (a change out of ``group``) starts at the mean of their loads, each member as far above or below it as
+    it stood from its old queue's mean. The difference is added to the member's ``adjustment`` and recorded
+    as a ``joined`` ledger entry: like a joiner's head start it is relative to the current period's
+    bookings, and is spent with that period (``routing.ledger``). Returns the entries written."""
+    from routing.ledger import member_count, pool_ledger
+
+    now = now or timezone.now()
+    pool = Pool.objects.get(pk=pool.pk)
+    kept = [
+        m
+        for m in PoolMember.objects.filter(pool_id=pool.pk, active=True, rep__active=True)
+        if m.pk in before.members and m.pk not in joining
+    ]
+    if not kept:
+        return []
+    rep_ids = [m.rep_id for m in kept]
+    then, ledger = pool_ledger(before.pool, rep_ids, now=now), pool_ledger(pool, rep_ids, now=now)
+    was: dict[int, tuple[str, float]] = {}  # member id -> (old queue, load under the old settings)
+    for m in kept:
+        role, weight = before.members[m.pk]
+        was[m.pk] = (_queue(before.pool, role), member_count(m, then) / weight)
+    old_loads: dict[str, list[float]] = defaultdict(list)
+    for queue, load in was.values():
+        old_loads[queue].append(load)
+    old_mean = {queue: fmean(loads) for queue, loads in old_loads.items()}
+    queues: dict[str, list[PoolMember]] = defaultdict(list)
+    for m in kept:
+        queues[_queue(pool, m.role)].append(m)
+    entries = []
+    with transaction.atomic():
+        for members in queues.values():
+            merged = len({was[m.pk][0] for m in members}) > 1
+            level = fmean(was[m.pk][1] for m in members)  # a merged queue's start: its members' mean
+            for m in members:
+                old_queue, target = was[m.pk]
+                if merged:
+                    target = level + target - old_mean[old_queue]  # as far from the mean as it stood
+                count = member_count(m, ledger)
+                if math.isclose(target * m.weight, count, rel_tol=1e-9, abs_tol=1e-9):
+                    continue
+                delta = target * m.weight - count
+                PoolMember.objects.filter(pk=m.pk).update(adjustment=F("adjustment") + delta)
+                entries.append(
+                    LedgerEntry.objects.create(
+                        pool_id=pool.pk,
+                        rep_id=m.rep_id,
+                        kind=Kind.JOINED,
+                        delta=delta,
+                        reason=f"{reason}: standing kept at load {target:.2f}"[:300],
+                    )
+                )
+    return entries
 
 
 def member_adjust(member: PoolMember, *, delta: float, reason: str) -> LedgerEntry:

@@ -9,7 +9,9 @@ moves them) join through ``routing.services.pool_member_join`` (they start at th
 the memberships of a rep made active again (``rep_rejoin``), once every member row is written (``_join``).
 A member taken out of a pool leaves its upcoming bookings there needing attention, and the import says how
 many; so it does for a rep whose availability it changes (active, time zone, hours, date overrides, time
-off: ``_attention``, the count the rep's admin page shows). The manual fairness ``adjustment`` is runtime
+off: ``_attention``, the count the rep's admin page shows). A pool whose fairness settings (period,
+strategy, counting) or members' weights the file changes keeps every member's standing, as the admin does
+(``routing.services.pool_keep_standings``, before the joins). The manual fairness ``adjustment`` is runtime
 state, not configuration, and is never written from the file (a member starting afresh has it reset, as a
 move in the admin does). A meeting type's ``rules`` list, when present, replaces its routing rules
 (``routing.configfile.rules``); its ``score_points`` and a pool's ``performance``, when present, set the
@@ -32,7 +34,14 @@ from routing.configfile.rules import apply_rules
 from routing.configfile.schema import Config, MeetingTypeSpec, PoolSpec, RepSpec
 from routing.configfile.scoring import apply_performance, apply_score_points
 from routing.models import Pool, PoolMember, Rep, RepSkill
-from routing.services import pool_member_join, rep_rejoin
+from routing.services import (
+    STANDING_SETTINGS,
+    Standings,
+    pool_keep_standings,
+    pool_member_join,
+    pool_standings,
+    rep_rejoin,
+)
 
 
 class _Rollback(Exception):
@@ -51,10 +60,12 @@ def config_import(*, config: Config, dry_run: bool = False, now: dt.datetime | N
             watch: list[Rep] = []  # reps whose availability the file changed
             reps = {spec.fields["email"]: _apply_rep(spec, changes, back, watch) for spec in config.reps}
             joined: list[PoolMember] = []  # members added or made active again
+            kept: list[Kept] = []  # pools whose members keep their standing across the file's change
             pools = {
-                spec.fields["slug"]: _apply_pool(spec, reps, changes, now, joined) for spec in config.pools
+                spec.fields["slug"]: _apply_pool(spec, reps, changes, now, joined, kept)
+                for spec in config.pools
             }
-            _join(joined, back, now)
+            _join(joined, back, now, kept, changes)
             for spec in config.meeting_types:
                 _apply_meeting_type(spec, pools, changes)
             _attention(watch, now, changes)
@@ -65,13 +76,28 @@ def config_import(*, config: Config, dry_run: bool = False, now: dt.datetime | N
     return changes
 
 
-def _join(joined: list[PoolMember], back: list[Rep], now: dt.datetime) -> None:
-    """Start the members the file adds or makes active again, and the memberships of the reps it makes
-    active again, at their pool's mean load: the mean of the members active after the import, all member
-    rows written first (a member deactivated further down the file's list no longer counts), and without
-    the others joining now (so the order of the file's lists does not change anyone's start)."""
+Kept = tuple[Pool, Standings, list[str]]  # a pool, its members' standings before the file, what changed
+
+
+def _join(
+    joined: list[PoolMember], back: list[Rep], now: dt.datetime, kept: list[Kept], changes: list[str]
+) -> None:
+    """Keep the standing of the members of the pools in ``kept`` (``pool_keep_standings``); then start the
+    members the file adds or makes active again, and the memberships of the reps it makes active again, at
+    their pool's mean load: the mean of the members active after the import, all member rows written first
+    (a member deactivated further down the file's list no longer counts), and without the others joining
+    now (so the order of the file's lists does not change anyone's start)."""
     skip = {m.pk for m in joined}
     joining = skip | set(PoolMember.objects.filter(rep__in=back, active=True).values_list("pk", flat=True))
+    for pool, before, what in kept:
+        reason = f"{'; '.join(what)} via config import"
+        entries = pool_keep_standings(pool, before, now=now, reason=reason, joining=joining)
+        if entries:
+            n = len(entries)
+            changes.append(
+                f"pool {pool.slug}: {n} {'member keeps' if n == 1 else 'members keep'} their fairness "
+                "standing across the change (ledger entries)"
+            )
     for member in joined:
         pool_member_join(member, now=now, reason="joined via config import", joining=joining)
     for rep in back:  # at each pool's mean load, as a member made active again
@@ -175,12 +201,39 @@ def _apply_rep(spec: RepSpec, changes: list[str], back: list[Rep], watch: list[R
     return rep
 
 
+def _standings_before(spec: PoolSpec) -> tuple[Standings, list[str]] | None:
+    """The members' standings before the file, and what it changes, in words, when it changes the pool's
+    fairness settings (``STANDING_SETTINGS``) or the weight of a member it keeps; otherwise None."""
+    pool = Pool.objects.filter(slug=spec.fields["slug"]).first()
+    if pool is None:
+        return None
+    what = [
+        f"{name.replace('_', ' ')} {getattr(pool, name)} → {spec.fields[name]}"
+        for name in sorted(STANDING_SETTINGS)
+        if name in spec.fields and getattr(pool, name) != spec.fields[name]
+    ]
+    weights = {m.rep_email: m.fields.get("weight") for m in spec.members}
+    for member in pool.members.select_related("rep"):
+        weight = weights.get(member.rep.email)
+        if weight is not None and weight != member.weight:
+            what.append(f"weight of {member.rep.email} {member.weight:g} → {weight:g}")
+    return (pool_standings(pool), what) if what else None
+
+
 def _apply_pool(
-    spec: PoolSpec, reps: dict[str, Rep], changes: list[str], now: dt.datetime, joined: list[PoolMember]
+    spec: PoolSpec,
+    reps: dict[str, Rep],
+    changes: list[str],
+    now: dt.datetime,
+    joined: list[PoolMember],
+    kept: list[Kept],
 ) -> Pool:
     slug = spec.fields["slug"]
     values = {k: v for k, v in spec.fields.items() if k != "slug"}
+    standings = _standings_before(spec)
     pool, _ = _upsert(Pool, {"slug": slug}, values, f"pool {slug}", changes)
+    if standings is not None:
+        kept.append((pool, *standings))
     if spec.performance is not None:
         apply_performance(pool, spec.performance, f"pool {slug}", changes)
     existing = {m.rep.email: m for m in pool.members.select_related("rep")}
