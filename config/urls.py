@@ -8,7 +8,11 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from booking import pages
 from config import login
 
-# an exception around the API's views is JSON there too (DRF's own handler covers those inside them)
+# an error around the API's views (a middleware's, a path no URL matches) is JSON there too, with the codes
+# of DRF's own handler, which covers those inside them; pages keep Django's error pages
+handler400 = "booking.api.errors.bad_request_page"
+handler403 = "booking.api.errors.permission_denied_page"
+handler404 = "booking.api.errors.page_not_found_page"
 handler500 = "booking.api.errors.server_error_page"
 
 urlpatterns = [

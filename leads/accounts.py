@@ -142,7 +142,7 @@ def accounts_learn_owners() -> int:
     latest: dict[tuple[str, int], object] = {}
     for email, rep_id, start in hosts:
         domain = email_domain(email)
-        if not domain or is_free_mail(domain):
+        if not domain or account_domain_problem(domain):  # free mail; one no account holds (over 253)
             continue
         tally.setdefault(domain, Counter())[rep_id] += 1
         latest[(domain, rep_id)] = max(start, latest.get((domain, rep_id), start))

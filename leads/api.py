@@ -24,7 +24,7 @@ from leads.services import lead_route
 
 
 class RouteRequestSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
+    email = s.ProspectEmailField()
     name = serializers.CharField(max_length=200, min_length=1, validators=[s.one_line])
     timezone = s.TimezoneField(help_text="The prospect's IANA zone")
     country = serializers.RegexField(

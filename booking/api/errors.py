@@ -96,10 +96,46 @@ def server_error(exc, context):
     return response
 
 
+def _api(request) -> bool:
+    return request.path_info.startswith("/api/")
+
+
 def server_error_page(request):
     """Django's ``handler500``: for an exception raised around the API's views (a middleware: a session
     store gone away), where DRF's handler above does not run, API paths answer the same JSON; pages keep
     Django's HTML page."""
-    if request.path_info.startswith("/api/"):
+    if _api(request):
         return JsonResponse(SERVER_ERROR, status=500)
     return defaults.server_error(request)
+
+
+# Django's other error handlers, for requests refused before (or outside) a DRF view: API paths answer
+# JSON as DRF's handler above would, with its codes; pages keep Django's pages. The exception's own text is
+# not echoed (Django's page does not show it either: "Invalid HTTP_HOST header: …" names the settings).
+
+
+def bad_request_page(request, exception):
+    """``handler400``: a ``SuspiciousOperation`` raised before the view (a Host not in ``ALLOWED_HOSTS``,
+    too many fields, a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``). Was Django's HTML "Bad Request (400)"."""
+    if not _api(request):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, RequestDataTooBig):
+        return JsonResponse({"code": "request_too_large", "detail": str(exception)}, status=413)
+    return JsonResponse({"code": "malformed_request", "detail": "Bad request."}, status=400)
+
+
+def permission_denied_page(request, exception):
+    """``handler403``: a ``PermissionDenied`` raised outside a DRF view (a middleware)."""
+    if not _api(request):
+        return defaults.permission_denied(request, exception)
+    detail = str(exceptions.PermissionDenied.default_detail)
+    return JsonResponse({"code": "forbidden", "detail": detail}, status=403)
+
+
+def page_not_found_page(request, exception):
+    """``handler404``: a path under /api/ that no URL matches (``/api/v2/…``; /api/v1/'s own catch-all
+    answers the same), or an ``Http404`` raised outside a DRF view."""
+    if not _api(request):
+        return defaults.page_not_found(request, exception)
+    detail = str(exceptions.NotFound.default_detail)
+    return JsonResponse({"code": "not_found", "detail": detail}, status=404)

@@ -14,8 +14,10 @@ from django.core.validators import validate_email
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.utils import html
 
 from booking.models import BookingOutcome, MeetingType
+from leads.rules_core import email_domain
 from routing.validators import OUT_OF_RANGE, SURROGATE, known_timezones, within_years
 
 NAIVE = "Give the time zone offset, e.g. 2026-03-10T09:00:00+01:00."
@@ -67,6 +69,65 @@ class TimezoneField(serializers.CharField):
         if value not in known_timezones():
             raise serializers.ValidationError(f"{value!r} is not a known IANA time zone, e.g. Europe/Berlin.")
         return value
+
+
+BLANK_MESSAGE = "This field may not be blank."  # DRF's own wording for its CharFields
+
+
+class QueryParameterMixin:
+    """For the field of an optional query parameter: one given empty (``?timezone=``) is "" and refused as
+    blank, not its default. DRF's ``Field.get_value`` reads an optional field's "" in a QueryDict as absent
+    (HTML forms send their blank inputs), so ``?timezone=`` answered in UTC (or the booking's zone): the
+    times of a client whose zone variable was empty showed as local. Only query strings (QueryDicts)."""
+
+    def get_value(self, dictionary):
+        if html.is_html_input(dictionary) and self.field_name in dictionary:
+            return dictionary[self.field_name]  # the last value, as DRF takes it; "" stays ""
+        return super().get_value(dictionary)
+
+    def validate_empty_values(self, data):
+        if data == "":
+            raise serializers.ValidationError(BLANK_MESSAGE, code="blank")
+        return super().validate_empty_values(data)
+
+
+class QueryTimezoneField(QueryParameterMixin, TimezoneField):
+    pass
+
+
+class QueryDateField(QueryParameterMixin, LocalDateField):
+    pass
+
+
+# The longest domain name DNS allows (in its ASCII form), and the length of ``Lead.domain`` and
+# ``Account.domain``, which store a prospect's domain in that form.
+DOMAIN_MAX_LENGTH = 253
+DOMAIN_TOO_LONG = (
+    f"The domain of this address is too long: at most {DOMAIN_MAX_LENGTH} characters in its DNS (ASCII) form."
+)
+
+
+def storable_email_domain(value: str) -> str:
+    """A prospect's address whose domain, as leads and accounts store it (``rules_core.email_domain``:
+    NFKC, then IDNA), is one DNS could hold. Normalised, a domain may be far longer than typed (``ﬃ`` is
+    ``ffi``): a 247-character address the e-mail check takes had a 707-character domain, and PostgreSQL
+    refused the lead's INSERT (a 500; later the owner learning's, for a booking)."""
+    if len(email_domain(value)) > DOMAIN_MAX_LENGTH:
+        raise serializers.ValidationError(DOMAIN_TOO_LONG, code="max_length")
+    return value
+
+
+class ProspectEmailField(serializers.EmailField):
+    """A prospect's e-mail address (booking and route APIs): at most 254 characters, and a domain that
+    ``storable_email_domain`` takes, checked once the address is valid (one message for a bad one)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 254)
+        super().__init__(**kwargs)
+
+    def run_validators(self, value):
+        super().run_validators(value)
+        storable_email_domain(value)
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -237,7 +298,7 @@ class BookingCreateSerializer(ThreadFieldsSerializer):
 
     start = AwareDateTimeField(help_text="Start with offset, e.g. 2026-03-10T09:00:00+01:00")
     name = serializers.CharField(max_length=200, min_length=1, validators=[one_line])
-    email = serializers.EmailField(max_length=254)
+    email = ProspectEmailField()
     timezone = TimezoneField(help_text="The prospect's IANA zone; times in the response are given in it")
     answers = serializers.DictField(required=False, default=dict, help_text="Question key → answer")
     note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
@@ -312,20 +373,22 @@ class OutcomeResponseSerializer(serializers.Serializer):
 
 
 class SlotsQuerySerializer(serializers.Serializer):
-    start = LocalDateField(required=False, help_text="First local date (default: today in `timezone`)")
-    end = LocalDateField(required=False, help_text="Last local date, inclusive (default: start + 6 days)")
-    timezone = TimezoneField(required=False, default="UTC")
+    start = QueryDateField(required=False, help_text="First local date (default: today in `timezone`)")
+    end = QueryDateField(required=False, help_text="Last local date, inclusive (default: start + 6 days)")
+    timezone = QueryTimezoneField(required=False, default="UTC")
     route = RouteField(help_text="Token from POST …/route: slots of the routed pool and candidates only")
 
 
 class RescheduleSlotsQuerySerializer(serializers.Serializer):
-    start = LocalDateField(required=False, help_text="First local date (default: today in `timezone`)")
-    end = LocalDateField(required=False, help_text="Last local date, inclusive (default: start + 6 days)")
-    timezone = TimezoneField(required=False, help_text="Default: the prospect's time zone of the booking")
+    start = QueryDateField(required=False, help_text="First local date (default: today in `timezone`)")
+    end = QueryDateField(required=False, help_text="Last local date, inclusive (default: start + 6 days)")
+    timezone = QueryTimezoneField(
+        required=False, help_text="Default: the prospect's time zone of the booking"
+    )
 
 
 class BookingTimezoneQuerySerializer(serializers.Serializer):
-    timezone = TimezoneField(required=False)
+    timezone = QueryTimezoneField(required=False)
 
 
 # --- response shapes (schema documentation)

@@ -25,6 +25,7 @@ from calendars.models import Calendar, CalendarConnection
 from calendars.providers.base import Watch
 from calendars.services.connections import connection_mark_disconnected, provider_for
 from calendars.services.sync import request_sync
+from routing.validators import SURROGATE
 
 logger = logging.getLogger("calendars")
 Provider = CalendarConnection.Provider
@@ -206,5 +207,11 @@ def microsoft_notifications(*, payload: dict, now: datetime | None = None) -> in
 
 
 def _plain(value) -> bool:
-    """A non-empty string a text column can hold (PostgreSQL refuses NUL)."""
-    return isinstance(value, str) and 0 < len(value) <= 1024 and "\x00" not in value
+    """A non-empty string a text column can hold and UTF-8 can encode (PostgreSQL refuses NUL; a lone
+    surrogate, valid in JSON, failed the lookup and the clientState digest with a 500)."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= 1024
+        and "\x00" not in value
+        and not SURROGATE.search(value)
+    )
