@@ -45,6 +45,7 @@ def main() -> None:
         GOOGLE_CLIENT_SECRET="bench",
         GOOGLE_API_ENDPOINT=fake.api_endpoint,
         GOOGLE_TOKEN_URI=f"{fake.base_url}/token",
+        GOOGLE_REVOKE_URI=f"{fake.base_url}/revoke",
         LOG_LEVEL="WARNING",
     )
     import django

@@ -10,7 +10,8 @@ clients, one publish per booking was ~10 % of the workers' Python time. The ling
 most that long.
 
 The thread starts on first use in each process, again after a fork (gunicorn and Celery fork workers), and
-``flush`` waits for everything submitted so far (used at exit and by tests).
+``flush`` waits for everything submitted so far (used at exit and by tests). ``Publisher`` takes any
+publish callable (``calendars.tasks`` has its own, for its tasks).
 """
 
 from __future__ import annotations
@@ -29,9 +30,22 @@ LINGER_SECONDS = 0.05
 
 
 class Publisher:
-    def __init__(self, publish: Callable[[list[int]], None], *, linger: float = 0.0):
+    """Hands the items submitted in lists to ``publish`` from one background thread, in batches of at most
+    ``MAX_BATCH`` items. A ``publish`` that raises is logged (``failure``, with the batch) and the next batch
+    goes on."""
+
+    def __init__(
+        self,
+        publish: Callable[[list], None],
+        *,
+        linger: float = 0.0,
+        name: str = "outbox-publisher",
+        failure: str = "could not enqueue outbox messages %s; the sweep will deliver them",
+    ):
         self._publish = publish
         self._linger = linger
+        self._name = name
+        self._failure = failure
         self._lock = threading.Lock()
         self._idle = threading.Condition()
         self._pending = 0  # submitted lists not yet published (or failed)
@@ -39,14 +53,14 @@ class Publisher:
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
 
-    def submit(self, ids: list[int]) -> None:
+    def submit(self, items: list) -> None:
         self._ensure_running()
         with self._idle:
             self._pending += 1
-        self._queue.put(list(ids))
+        self._queue.put(list(items))
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Wait until every submitted id was handed to the broker (or failed); False on timeout."""
+        """Wait until every submitted item was handed to the broker (or failed); False on timeout."""
         with self._idle:
             return self._idle.wait_for(lambda: self._pending == 0, timeout)
 
@@ -60,11 +74,11 @@ class Publisher:
     def _ensure_running(self) -> None:
         if self._pid == os.getpid() and self._thread is not None and self._thread.is_alive():
             return
-        if self._pid != os.getpid():  # forked without the hook (it is registered for ``publisher`` only)
+        if self._pid != os.getpid():  # forked without the hook (registered for the module-level ones)
             self.after_fork()
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="outbox-publisher", daemon=True)
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
                 self._thread.start()
 
     def _run(self) -> None:
@@ -80,9 +94,7 @@ class Publisher:
             try:
                 self._publish(batch)
             except Exception:  # broker unreachable, misconfigured, …: the sweep will deliver
-                logger.warning(
-                    "could not enqueue outbox messages %s; the sweep will deliver them", batch, exc_info=True
-                )
+                logger.warning(self._failure, batch, exc_info=True)
             finally:
                 with self._idle:
                     self._pending -= taken

@@ -25,6 +25,11 @@ def _fernet() -> MultiFernet:
     return MultiFernet([Fernet(key) for key in keys])
 
 
+def require_keys() -> None:
+    """Raise ``TokenKeyMissing`` (its message says what to set) unless a key is configured."""
+    _fernet()
+
+
 def encrypt_secrets(data: dict) -> str:
     """Serialise ``data`` as JSON and encrypt it with the first configured key."""
     return _fernet().encrypt(json.dumps(data, separators=(",", ":")).encode()).decode()

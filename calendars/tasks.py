@@ -10,11 +10,14 @@ at Google or Microsoft shows up without the rep pressing Refresh) and ``calendar
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
 
 from celery import shared_task
 from django.utils import timezone
 
+from booking.publisher import Publisher
 from calendars.errors import CalendarError
 from calendars.models import CalendarConnection
 from calendars.services import sync, watches
@@ -28,14 +31,45 @@ logger = logging.getLogger("calendars")
 def enqueue(task, *args) -> bool:
     """Queue ``task`` from a request or a webhook: with the broker down the caller's work (saved choices, an
     accepted notification) stands and the periodic sweeps catch up (``renew_watches`` reopens channels,
-    ``sync_due`` requests syncs); a 500 would lose it instead. The tasks that queue one task per calendar
-    or account use it too: one failed publish must not skip the rest of the loop."""
+    ``sync_due`` requests syncs again once a request is ``LOST_REQUEST`` old); a 500 would lose it instead.
+
+    With a broker the publish is handed to ``publisher``'s background thread and this returns at once: a
+    request never waits for the broker. Published in the caller's thread, each calendar of a Graph batch
+    waited out the broker's 2 s connect timeout when its host dropped packets (three calendars: 6 s; Graph
+    wants an answer within 3 s). Without one (``make run``, the tests) the task runs here, in-process, as
+    before; False when it could not be started. The tasks that queue one task per calendar or account use
+    it too: one failed publish does not skip the rest of the loop."""
+    if not task.app.conf.task_always_eager:
+        publisher.submit([(task, args)])
+        return True
     try:
         task.delay(*args)
     except Exception:
         logger.exception("could not queue %s%r", task.name, args)
         return False
     return True
+
+
+def _publish(items: list[tuple]) -> None:
+    """``publisher``'s publish: each task on its own, a failure logged and the next one still tried. Never a
+    task run in this thread: should the app run tasks in-process by now (only tests switch that back), the
+    rest is dropped."""
+    for index, (task, args) in enumerate(items):
+        if task.app.conf.task_always_eager:
+            dropped = [(t.name, a) for t, a in items[index:]]
+            logger.warning("not queued (tasks run in-process now): %s", dropped)
+            return
+        try:
+            task.delay(*args)
+        except Exception:
+            logger.exception("could not queue %s%r; the periodic sweeps catch up", task.name, args)
+
+
+publisher = Publisher(
+    _publish, name="calendars-publisher", failure="could not queue %s; the periodic sweeps catch up"
+)
+atexit.register(publisher.flush, 2.0)
+os.register_at_fork(after_in_child=publisher.after_fork)
 
 
 @shared_task(name="calendars.sync_calendar", ignore_result=True)

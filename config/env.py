@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 import os
 import re
+import ssl
 from pathlib import Path
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qs, parse_qsl, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import idna
@@ -228,32 +229,76 @@ def env_redis_url(name: str, *, environ=os.environ) -> str:
     return raw
 
 
-BROKER_SCHEMES = ("redis", "rediss", "amqp", "memory")
+BROKER_SCHEMES = ("redis", "rediss", "redis+socket", "amqp", "amqps", "memory")
+# kombu's spellings of ``ssl_cert_reqs`` (kombu.utils.url.parse_ssl_cert_reqs): any other failed there, with
+# a KeyError at the first publish
+SSL_CERT_REQS = ("required", "optional", "none", "CERT_REQUIRED", "CERT_OPTIONAL", "CERT_NONE")
+
+
+def _broker_urls(raw: str) -> list[tuple[str, SplitResult]]:
+    return [(url.strip(), urlsplit(url.strip())) for url in raw.split(";")]  # as kombu splits them
 
 
 def env_broker_url(name: str, *, environ=os.environ) -> str | None:
-    """A Celery broker URL (redis://, rediss://, amqp:// or memory://), each with a host; ``;``-separated
-    for failover, as kombu takes them. Empty: None (tasks run in-process). A URL without a host (a template
-    variable left empty: ``redis://:pw@:6379/0``) is refused: kombu would take it, log "No hostname was
-    supplied" and connect to localhost instead."""
+    """A Celery broker URL (redis://, rediss://, amqp://, amqps:// or memory://, each with a host, or
+    redis+socket:///absolute/path for Redis's unix socket); ``;``-separated for failover, as kombu takes
+    them. Empty: None (tasks run in-process). A URL without a host (a template variable left empty:
+    ``redis://:pw@:6379/0``) is refused: kombu would take it, log "No hostname was supplied" and connect to
+    localhost instead. An ``ssl_cert_reqs`` kombu cannot read is refused too (see ``broker_use_ssl``).
+
+    Returned as given: Celery reads the variable itself (``app.conf.broker_url``), not this setting."""
     raw = (environ.get(name) or "").strip()
     if not raw:
         return None
-    for url in raw.split(";"):  # as kombu splits it
-        url = url.strip()
-        parts = urlsplit(url)
-        if not url.startswith(tuple(f"{scheme}://" for scheme in BROKER_SCHEMES)):
+    for url, parts in _broker_urls(raw):
+        scheme = url.partition("://")[0] if "://" in url else ""
+        if scheme not in BROKER_SCHEMES:
             raise ImproperlyConfigured(
-                f"{name}: unsupported scheme in {url!r} (expected redis://host:port/db, rediss://, amqp:// "
-                "or memory://)"
+                f"{name}: unsupported scheme in {url!r} (expected redis://host:port/db, rediss://, "
+                "redis+socket:///path/to/redis.sock, amqp://, amqps:// or memory://)"
             )
-        if not parts.hostname:
+        if scheme == "redis+socket":
+            if parts.netloc or not parts.path.startswith("/") or parts.path.endswith("/"):
+                raise ImproperlyConfigured(
+                    f"{name}: expected redis+socket:///absolute/path/to/redis.sock (no host), got {url!r}"
+                )
+        elif not parts.hostname:
             raise ImproperlyConfigured(f"{name}: the URL names no host: {url!r}")
         try:
             parts.port  # noqa: B018 (raises on a bad port)
         except ValueError:
             raise ImproperlyConfigured(f"{name}: bad port in {url!r}") from None
+        for key, value in parse_qsl(parts.query):
+            if key == "ssl_cert_reqs" and value not in SSL_CERT_REQS:
+                raise ImproperlyConfigured(
+                    f"{name}: ssl_cert_reqs must be one of {', '.join(SSL_CERT_REQS)}, got {value!r}"
+                )
     return raw
+
+
+def broker_use_ssl(name: str, url: str | None) -> dict | None:
+    """Celery's ``broker_use_ssl`` for the broker URL ``url`` (from ``env_broker_url``): a rediss:// URL
+    verifies the server's certificate and host name. Given without ``ssl_cert_reqs``, kombu connected with
+    ``CERT_NONE`` (it only logs "defaulting to insecure SSL behaviour"): anyone on the path could present
+    any certificate and read the Redis password and every task. kombu takes a URL's own ``ssl_*`` options
+    over these, so an explicit ``ssl_cert_reqs`` (even ``none``) stands.
+
+    The options apply to every URL of a failover list (for redis:// kombu would turn TLS on), so a list that
+    mixes such a rediss:// URL with other schemes is refused: give those URLs their ``ssl_cert_reqs``."""
+    if not url:
+        return None
+    urls = _broker_urls(url)
+    unverified = [
+        u for u, parts in urls if parts.scheme == "rediss" and "ssl_cert_reqs" not in parse_qs(parts.query)
+    ]
+    if not unverified:
+        return None
+    if any(parts.scheme != "rediss" for _, parts in urls):
+        raise ImproperlyConfigured(
+            f"{name}: a failover list mixing rediss:// with other schemes must name ssl_cert_reqs in each "
+            f"rediss:// URL (e.g. ?ssl_cert_reqs=required): {unverified[0]!r}"
+        )
+    return {"ssl_cert_reqs": ssl.CERT_REQUIRED}
 
 
 def env_origins(name: str, default: list[str] | None = None, *, environ=os.environ) -> list[str]:

@@ -14,6 +14,7 @@ from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import (
+    broker_use_ssl,
     env_bool,
     env_broker_url,
     env_int,
@@ -129,8 +130,11 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
 # --- Celery: without a broker, tasks run in-process (eagerly); with one, a worker and beat run them.
-# redis://, rediss://, amqp:// or memory://, with a host (config/env.py:env_broker_url)
+# redis://, rediss://, amqp://, amqps:// or memory:// with a host, or redis+socket:///path
+# (config/env.py:env_broker_url); a rediss:// one verifies the server's certificate unless it names
+# ssl_cert_reqs (config/env.py:broker_use_ssl)
 CELERY_BROKER_URL = env_broker_url("CELERY_BROKER_URL")
+CELERY_BROKER_USE_SSL = broker_use_ssl("CELERY_BROKER_URL", CELERY_BROKER_URL)
 CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
 if CELERY_TASK_ALWAYS_EAGER:
     # An eager task never reaches a broker, but Celery still takes a producer from its pool for it (to read
@@ -337,6 +341,7 @@ GOOGLE_CLIENT_ID = env_str("GOOGLE_CLIENT_ID", "") or ""
 GOOGLE_CLIENT_SECRET = env_str("GOOGLE_CLIENT_SECRET", "") or ""
 GOOGLE_AUTH_URI = env_str("GOOGLE_AUTH_URI", "https://accounts.google.com/o/oauth2/auth") or ""
 GOOGLE_TOKEN_URI = env_str("GOOGLE_TOKEN_URI", "https://oauth2.googleapis.com/token") or ""
+GOOGLE_REVOKE_URI = env_str("GOOGLE_REVOKE_URI", "https://oauth2.googleapis.com/revoke") or ""
 GOOGLE_API_ENDPOINT = env_str("GOOGLE_API_ENDPOINT", "https://www.googleapis.com/calendar/v3/") or ""
 MS_CLIENT_ID = env_str("MS_CLIENT_ID", "") or ""
 MS_CLIENT_SECRET = env_str("MS_CLIENT_SECRET", "") or ""
@@ -353,6 +358,7 @@ for _name, _id, _secret in (
 for _name, _url in (
     ("GOOGLE_AUTH_URI", GOOGLE_AUTH_URI),
     ("GOOGLE_TOKEN_URI", GOOGLE_TOKEN_URI),
+    ("GOOGLE_REVOKE_URI", GOOGLE_REVOKE_URI),
     ("GOOGLE_API_ENDPOINT", GOOGLE_API_ENDPOINT),
     ("MS_GRAPH_ENDPOINT", MS_GRAPH_ENDPOINT),
 ):

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import logging
 import time
 import uuid
@@ -122,7 +123,7 @@ class GoogleProvider(CalendarProvider):
     def _execute(self, request, *, allow: tuple[int, ...] = ()):
         token_before = self._creds.token
         try:
-            return request.execute(num_retries=self._retries)
+            result = request.execute(num_retries=self._retries)
         except HttpError as exc:
             status = int(exc.resp.status)
             if status in allow:
@@ -149,13 +150,26 @@ class GoogleProvider(CalendarProvider):
                 raise GrantRevoked(
                     "Google says the grant was revoked or expired (invalid_grant); reconnect."
                 ) from None
+            if "invalid_scope" in str(exc):  # a connection stored with scopes the rep never granted
+                raise GrantRevoked(
+                    "Google does not grant every permission Baton needs (invalid_scope); reconnect and "
+                    "allow them all."
+                ) from None
             raise ProviderUnavailable("Google token refresh failed") from None
         except (TransportError, httplib2.HttpLib2Error, TimeoutError, OSError) as exc:
             raise ProviderUnavailable(f"Google did not answer ({exc.__class__.__name__})") from None
+        except http.client.HTTPException as exc:  # an answer cut off mid-body (IncompleteRead): httplib2
+            # and googleapiclient retry only what fails before the body is read
+            raise ProviderUnavailable(f"Google's answer was cut off ({exc.__class__.__name__})") from None
         finally:
             if self._creds.token != token_before and self._on_change is not None:
                 self._secrets = secrets_from_credentials(self._creds)
                 self._on_change(dict(self._secrets))
+        if isinstance(result, str):  # googleapiclient hands a body that is no JSON back as it is: one ended
+            if result.strip():  # early without a length to tell, a proxy's page
+                raise ProviderUnavailable("Google sent an unreadable answer")
+            return {}
+        return result
 
     # -- reading
     def list_calendars(self) -> list[RemoteCalendar]:

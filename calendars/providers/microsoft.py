@@ -156,7 +156,7 @@ class MicrosoftProvider(CalendarProvider):
         """Yield every page of a collection, following @odata.nextLink."""
         url, query = path, params
         while True:
-            page = self._request("GET", url, params=query).json()
+            page = _json(self._request("GET", url, params=query))
             yield page
             url, query = page.get("@odata.nextLink"), None
             if not url:
@@ -180,7 +180,7 @@ class MicrosoftProvider(CalendarProvider):
         return found
 
     def account_email(self) -> str:
-        me = self._request("GET", "me", params={"$select": "mail,userPrincipalName"}).json()
+        me = _json(self._request("GET", "me", params={"$select": "mail,userPrincipalName"}))
         return me.get("mail") or me.get("userPrincipalName") or ""
 
     def sync(
@@ -199,7 +199,7 @@ class MicrosoftProvider(CalendarProvider):
         # page and @removed on a later one): only the last entry per id counts
         latest: dict[str, dict] = {}
         while True:
-            page = self._request("GET", url, params=params).json()
+            page = _json(self._request("GET", url, params=params))
             for item in page.get("value", []):
                 if item.get("type") != "seriesMaster":  # occurrences come separately
                     latest.pop(item["id"], None)
@@ -232,7 +232,7 @@ class MicrosoftProvider(CalendarProvider):
                 params={"$select": "id,isCancelled"},
                 allow=(404, 410),
             )
-            if resp.status_code in (404, 410) or resp.json().get("isCancelled"):
+            if resp.status_code in (404, 410) or _json(resp).get("isCancelled"):
                 gone.append(external_id)
         return gone
 
@@ -277,7 +277,7 @@ class MicrosoftProvider(CalendarProvider):
     def create_event(self, calendar_id: str, draft: EventDraft, *, online_provider: str = "") -> WrittenEvent:
         online = online_request(draft, online_provider)
         body = {**self._body(draft), "transactionId": transaction_id(draft.key), **online}
-        created = self._request("POST", f"me/calendars/{calendar_id}/events", json=body).json()
+        created = _json(self._request("POST", f"me/calendars/{calendar_id}/events", json=body))
         if not as_drafted(created, draft, online_provider=online_provider):
             # a retry: Graph answers with the event the first create made, unchanged (event-create,
             # transactionId), and the booking may have moved since; it is rewritten as drafted, as Google's
@@ -299,7 +299,7 @@ class MicrosoftProvider(CalendarProvider):
         resp = self._request("PATCH", f"me/events/{external_id}", json=body, allow=(404,))
         if resp.status_code == 404:  # deleted by the mailbox's owner (ErrorItemNotFound): gone for good
             raise EventGone()
-        updated = resp.json()
+        updated = _json(resp)
         return WrittenEvent(external_id=updated["id"], join_url=join_url(updated))
 
     def cancel_event(self, calendar_id: str, external_id: str, *, notify: bool = True) -> None:
@@ -345,7 +345,7 @@ class MicrosoftProvider(CalendarProvider):
             "expirationDateTime": expires.isoformat().replace("+00:00", "Z"),
             "clientState": secret,
         }
-        resp = self._request("POST", "subscriptions", json=body).json()
+        resp = _json(self._request("POST", "subscriptions", json=body))
         return Watch(
             channel_id=resp["id"],
             resource_id=resp.get("resource", ""),
@@ -362,7 +362,7 @@ class MicrosoftProvider(CalendarProvider):
         )
         if resp.status_code == 404:  # removed by Graph: subscribe again
             return self.subscribe(calendar_id, address=address, secret=secret, ttl=ttl)
-        data = resp.json()
+        data = _json(resp)
         return Watch(
             channel_id=watch.channel_id,
             resource_id=watch.resource_id,
@@ -379,6 +379,15 @@ def _retry_after(resp: requests.Response, attempt: int) -> float:
         return max(0.0, float(raw))
     except ValueError:
         return float(2**attempt)
+
+
+def _json(resp: requests.Response) -> dict:
+    """A Graph answer's JSON body; one that does not parse (ended early without a length to tell, a proxy's
+    page) is Graph not answering properly, not a crash of the caller."""
+    try:
+        return resp.json()
+    except ValueError:
+        raise ProviderUnavailable("Microsoft Graph sent an unreadable answer") from None
 
 
 def _error_code(resp: requests.Response) -> str:

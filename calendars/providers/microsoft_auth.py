@@ -3,6 +3,7 @@ sovereign clouds), the auth-code flow (PKCE, state, nonce) and one SerializableT
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import msal
@@ -20,9 +21,11 @@ from calendars.errors import (
 
 SCOPES = ["https://graph.microsoft.com/Calendars.ReadWrite", "https://graph.microsoft.com/User.Read"]
 _HTTP_CACHE: dict = {}  # MSAL caches the authority's discovery documents here, shared by the process
-# Microsoft's sign-in not answering: requests' errors, or MSAL's own MsalServiceError ("HTTP Error: 503"),
-# which its raise_for_status throws for an answer outside the OAuth error protocol (an outage page, a 5xx)
-SIGN_IN_DOWN = (requests.RequestException, MsalError)
+# Microsoft's sign-in not answering: requests' errors (an answer cut off mid-body included:
+# ChunkedEncodingError), MSAL's own MsalServiceError ("HTTP Error: 503"), which its raise_for_status throws
+# for an answer outside the OAuth error protocol (an outage page, a 5xx), and a token answer that is no JSON
+# (ended early without a length to tell, a proxy's page), which MSAL's json.loads lets through
+SIGN_IN_DOWN = (requests.RequestException, MsalError, json.JSONDecodeError)
 GRANT_ERRORS = {
     "invalid_grant",
     "interaction_required",
@@ -102,13 +105,13 @@ def finish_flow(flow: dict, query: dict) -> tuple[dict, str]:
     app = msal_app(cache)
     try:
         result = app.acquire_token_by_auth_code_flow(flow, query)
-    except ValueError:  # state mismatch or a flow from another session
-        raise CalendarError(
-            "This Microsoft sign-in does not match the one started here; please try again."
-        ) from None
     except SIGN_IN_DOWN as exc:  # the code cannot be redeemed now; the rep starts again later
         raise ProviderUnavailable(
             f"Microsoft sign-in service unavailable ({exc.__class__.__name__}); please try again later."
+        ) from None
+    except ValueError:  # state mismatch or a flow from another session (JSON errors are caught above)
+        raise CalendarError(
+            "This Microsoft sign-in does not match the one started here; please try again."
         ) from None
     if "error" in result:
         raise CalendarError(f"Microsoft refused the authorisation ({result['error']}). Please try again.")

@@ -17,6 +17,7 @@ from django.utils import timezone
 from calendars.crypto import decrypt_secrets, encrypt_secrets
 from calendars.errors import AccountInUse, CalendarError, GrantRevoked, ReadOnlyCalendar
 from calendars.models import BookingEvent, BusyInterval, Calendar, CalendarConnection
+from calendars.providers import google_auth
 from calendars.providers.base import CalendarProvider
 from calendars.providers.google import GoogleProvider
 from calendars.providers.ics import IcsProvider, feed_label, normalise_url
@@ -291,11 +292,41 @@ def _watch_stop_quietly(cal: Calendar) -> None:
 
 
 def connection_delete(*, connection: CalendarConnection) -> None:
-    """Disconnect: stop push channels (best effort), then drop the connection, its calendars and busy rows."""
+    """Disconnect: stop push channels (best effort), then drop the connection, its calendars and busy rows;
+    once that is committed, hand a Google grant back to Google (best effort too: Baton lets go of the
+    account, its refresh token stops working even in old database backups). Microsoft has no revocation of
+    one app's grant (the account's owner removes Baton in their account's app list): its token cache goes
+    with the row."""
     if connection.provider in WRITABLE and connection.status != Status.DISCONNECTED:
         for cal in connection.calendars.exclude(watch_channel_id=""):
             _watch_stop_quietly(cal)
+    grant = _google_grant(connection)
+    pk = connection.pk
     connection.delete()
+    if grant:  # not inside the caller's transaction (the admin's delete): a slow Google holds no locks
+        transaction.on_commit(partial(_grant_revoke_quietly, pk, grant))
+
+
+def _google_grant(connection: CalendarConnection) -> str:
+    """The token that revokes a Google connection's grant (its refresh token); "" for other providers or
+    when the stored credentials cannot be read (the rep can still remove Baton in their Google account)."""
+    if connection.provider != Provider.GOOGLE:
+        return ""
+    try:
+        secrets = decrypt_secrets(connection.secret_blob)
+    except CalendarError as exc:
+        logger.info("cannot revoke the Google grant of connection %s: %s", connection.pk, exc.code)
+        return ""
+    return secrets.get("refresh_token") or secrets.get("token") or ""
+
+
+def _grant_revoke_quietly(connection_id: int, token: str) -> None:
+    try:
+        google_auth.revoke_grant(token)
+    except CalendarError as exc:
+        logger.info("could not revoke the Google grant of connection %s: %s", connection_id, exc.message)
+    except Exception:  # an unforeseen answer must not turn the finished disconnect into an error page
+        logger.exception("could not revoke the Google grant of connection %s", connection_id)
 
 
 def calendar_delete(*, calendar: Calendar) -> None:

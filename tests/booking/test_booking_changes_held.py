@@ -38,6 +38,7 @@ def fake_google(settings, monkeypatch):
     server = FakeGoogle().start()
     settings.GOOGLE_API_ENDPOINT = server.api_endpoint
     settings.GOOGLE_TOKEN_URI = f"{server.base_url}/token"
+    settings.GOOGLE_REVOKE_URI = f"{server.base_url}/revoke"
     settings.GOOGLE_AUTH_URI = f"{server.base_url}/o/oauth2/auth"
     monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
     monkeypatch.setattr("googleapiclient.http.time", types.SimpleNamespace(sleep=lambda seconds: None))

@@ -85,6 +85,7 @@ class FakeGoogle(FakeServer):
         self.token_lifetime = 3600
         self.seq = itertools.count(1)
         self.channels: dict[str, dict] = {}
+        self.revoked: list[str] = []  # tokens posted to /revoke
         self.notifications: list[dict] = []  # deliveries: channel id, state, answer status
         self.invitations: list[dict] = []  # sendUpdates != none with attendees
         self.deliver_push = True
@@ -92,6 +93,7 @@ class FakeGoogle(FakeServer):
         for method, pattern, handler in [
             ("GET", "/o/oauth2/auth", self._authorize),
             ("POST", "/token", self._token),
+            ("POST", "/revoke", self._revoke),
             ("GET", f"{API}/users/me/calendarList", self._calendar_list),
             ("GET", f"{API}/users/me/calendarList/([^/]+)", self._calendar_list_get),
             ("GET", f"{API}/calendars/([^/]+)/events", self._events_list),
@@ -246,6 +248,18 @@ class FakeGoogle(FakeServer):
             del self.refresh_tokens[tokens.pop("refresh_token")]
             return json_response(200, tokens)
         return json_response(400, {"error": "unsupported_grant_type"})
+
+    def _revoke(self, req: Request) -> Response:
+        """Google's revocation endpoint: a refresh or access token in the form body (or the query); every
+        token of its grant stops working. An unknown token: 400 ``invalid_token``."""
+        token = req.form().get("token") or req.query.get("token", "")
+        with self.lock:
+            email = self.refresh_tokens.get(token) or self.access_tokens.get(token, ("",))[0]
+        if not email:
+            return json_response(400, {"error": "invalid_token", "error_description": "Bad Request"})
+        self.revoked.append(token)
+        self.revoke(email)
+        return json_response(200, {})
 
     def _account(self, req: Request) -> FakeAccount | None:
         auth = req.header("authorization")

@@ -9,8 +9,8 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from calendars.crypto import rotate_blob
-from calendars.errors import CalendarError
+from calendars.crypto import require_keys, rotate_blob
+from calendars.errors import CalendarError, TokenKeyMissing
 from calendars.models import CalendarConnection
 
 
@@ -18,12 +18,17 @@ class Command(BaseCommand):
     help = "Re-encrypt calendar credentials with the first TOKEN_ENCRYPTION_KEYS key."
 
     def handle(self, *args, **options):
+        try:
+            require_keys()  # said once, not as every row failing to decrypt
+        except TokenKeyMissing as exc:
+            raise CommandError(exc.message) from None
         rotated, failed = 0, []
         for pk in CalendarConnection.objects.values_list("pk", flat=True).order_by("pk"):
             with transaction.atomic():
-                connection = (
-                    CalendarConnection.objects.select_for_update().only("pk", "secret_blob").get(pk=pk)
-                )
+                rows = CalendarConnection.objects.select_for_update().only("pk", "secret_blob")
+                connection = rows.filter(pk=pk).first()
+                if connection is None:  # deleted since the ids were listed (a rep's Disconnect): go on
+                    continue
                 try:
                     blob = rotate_blob(connection.secret_blob)
                 except CalendarError as exc:
