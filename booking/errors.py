@@ -65,6 +65,17 @@ class TryAgain(BookingError):
     default_detail = "Too many bookings for these hosts right now; please try again."
 
 
+class ServiceUnavailable(BookingError):
+    """The database went away or takes no writes for now (a failover, a restart, a full disk): nothing was
+    booked or changed, and the same request may be sent again after ``retry_after`` seconds (the
+    ``Retry-After`` header). Raised by the API's exception handler for such a database error."""
+
+    code = "unavailable"
+    status = 503
+    default_detail = "The service is briefly unavailable; nothing was changed. Please try again shortly."
+    retry_after = 5  # seconds: a failover or a restart takes a few
+
+
 class BookingNotActive(BookingError):
     code = "booking_not_active"
     status = 409

@@ -129,10 +129,31 @@ def _url_bool(name: str, option: str, raw: str) -> bool:
     return value in TRUE
 
 
+# Seconds a new PostgreSQL connection may take (``?connect_timeout=N`` overrides). Without one psycopg waits
+# 130 s for a host that accepts TCP but never answers (a hung server, a failover's old address behind a
+# proxy): each request, and each /readyz probe, ties up a server thread that long instead of failing fast.
+DEFAULT_CONNECT_TIMEOUT = 5
+
+
+def _connect_timeout(name: str, raw: str | None) -> int:
+    if raw is None:
+        return DEFAULT_CONNECT_TIMEOUT
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:  # libpq's 0 ("wait for ever") included: psycopg would wait its 130 s default
+        raise ImproperlyConfigured(
+            f"{name}: connect_timeout must be a positive number of seconds, got {raw!r}"
+        )
+    return value
+
+
 def parse_database_url(url: str, *, base_dir: Path, name: str = "DATABASE_URL") -> dict:
     """Turn ``postgres://user:pass@host:port/db`` or ``sqlite:///path`` into a Django DATABASES entry.
 
-    SQLite gets WAL and ``transaction_mode=IMMEDIATE`` so concurrent writers serialise at BEGIN instead of
+    PostgreSQL gets ``connect_timeout`` (``DEFAULT_CONNECT_TIMEOUT`` unless the URL names one). SQLite gets
+    WAL and ``transaction_mode=IMMEDIATE`` so concurrent writers serialise at BEGIN instead of
     failing half-way with "database is locked".
     """
     if not url or "://" not in url:
@@ -169,6 +190,7 @@ def parse_database_url(url: str, *, base_dir: Path, name: str = "DATABASE_URL") 
                 options["prepare_threshold"] = int(options["prepare_threshold"])
             except ValueError:
                 raise ImproperlyConfigured(f"{name}: prepare_threshold must be an integer") from None
+        options["connect_timeout"] = _connect_timeout(name, options.get("connect_timeout"))
         return {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": db_name,

@@ -1,10 +1,11 @@
 """Health endpoints for load balancers and orchestrators.
 
 ``/healthz`` (liveness): the process answers; it touches nothing else, so a database outage does not get
-every web process restarted. ``/readyz`` (readiness): the database answers a query and, with ``CACHE_URL``,
-the cache answers too (the rate limits count there); 503 naming the part that failed otherwise (the error
-itself is logged, not shown). Bookings do not need the broker (the outbox delivers later), so it is not
-checked.
+every web process restarted. ``/readyz`` (readiness): the database answers a query and, on PostgreSQL,
+accepts writes (a failover to a replica, or a primary made read-only, answers ``SELECT 1`` while every
+booking fails), and, with ``CACHE_URL``, the cache answers too (the rate limits count there); 503 naming the
+part that failed otherwise (the error itself, or why the database is not writable, is logged, not shown).
+Bookings do not need the broker (the outbox delivers later), so it is not checked.
 
 Answered by the first middleware, before Django's host check and HTTPS redirect: a probe comes by the
 machine's address over plain HTTP, where ``ALLOWED_HOSTS`` would answer 400 and ``SECURE_SSL_REDIRECT`` 301.
@@ -27,13 +28,26 @@ logger = logging.getLogger(__name__)
 PROBE_KEY = "baton:health"
 
 
+# Whether this session may write: its transactions are not read-only (``default_transaction_read_only``,
+# which a failover to a replica or an operator sets) and the server is not a standby in recovery.
+WRITABLE_SQL = "SELECT current_setting('transaction_read_only') = 'off', NOT pg_is_in_recovery()"
+
+
 def database_ok() -> bool:
     try:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
+            if connection.vendor != "postgresql":
+                cursor.execute("SELECT 1")
+                cursor.fetchone()
+                return True
+            cursor.execute(WRITABLE_SQL)
+            writable, primary = cursor.fetchone()
     except Exception:
         logger.warning("readiness: the database does not answer", exc_info=True)
+        return False
+    if not (writable and primary):
+        why = "transactions are read-only" if primary else "the server is a standby in recovery"
+        logger.warning("readiness: the database accepts no writes (%s)", why)
         return False
     return True
 

@@ -1,11 +1,15 @@
 """The one DRF exception handler: every API error is ``{"code": …, "detail": …, …}``.
 
 Field validation errors are ``400 {"code": "invalid", "detail": "Invalid input.", "errors": {field: [msg]}}``
-(nested objects such as ``answers`` nest the same way). An unexpected exception (a database failover) is
+(nested objects such as ``answers`` nest the same way). The database gone away or taking no writes for now
+(a terminated connection, a failover to a read-only replica, a full disk: ``locking.is_unavailable``) is
+``503 {"code": "unavailable", …}`` with ``Retry-After`` (``unavailable``). Any other unexpected exception is
 ``500 {"code": "server_error", …}``, logged as Django logs one (``server_error``).
 """
 
 from __future__ import annotations
+
+import logging
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
@@ -18,8 +22,11 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
-from booking.errors import BookingError
+from booking.errors import BookingError, ServiceUnavailable
+from booking.services import locking
 from routing.validators import SURROGATE, escape_surrogates
+
+logger = logging.getLogger(__name__)
 
 SERVER_ERROR = {"code": "server_error", "detail": "Something went wrong on the server."}
 
@@ -52,7 +59,9 @@ def encodable(errors):
 
 def exception_handler(exc, context):
     if isinstance(exc, BookingError):
-        return Response(exc.as_dict(), status=exc.status)
+        return booking_error(exc)
+    if locking.is_unavailable(exc):
+        return unavailable(exc, context)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
@@ -74,6 +83,37 @@ def exception_handler(exc, context):
     if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
         data["retry_after"] = int(response.get("Retry-After", exc.wait))  # as the header (was one more)
     response.data = data
+    return response
+
+
+def booking_error(exc: BookingError) -> Response:
+    retry_after = getattr(exc, "retry_after", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    return Response(exc.as_dict(), status=exc.status, headers=headers)
+
+
+def unavailable(exc, context):
+    """The answer to a database that went away or takes no writes for now (``locking.is_unavailable``):
+    ``503 unavailable`` with ``Retry-After``, nothing having been written (the transaction is rolled back;
+    a booking's retry with its Idempotency-Key books once). Logged once per request on this module's logger
+    at ERROR, one line with the SQLSTATE and the database's message, no traceback: not through
+    ``django.request``, whose ERRORs are mailed to ADMINS (a report per attempt of every client for as long
+    as a failover lasts), and ``got_request_exception`` is not sent (an error tracker's report per attempt
+    too); ``/readyz`` says meanwhile that the database cannot serve. With DEBUG as without: it is an answer
+    of the API, not a crash."""
+    set_rollback()
+    request = getattr(context.get("request"), "_request", None)
+    where = f"{request.method} {request.path}" if request is not None else "?"
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    logger.error(
+        "database unavailable, answered 503: %s (SQLSTATE %s, %s): %s",
+        where,
+        locking.sqlstate(exc) or "none",
+        type(exc).__name__,
+        first,
+    )
+    response = booking_error(ServiceUnavailable())
+    response._has_been_logged = True  # Django would log the 503 again on django.request: mailed to ADMINS
     return response
 
 

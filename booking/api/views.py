@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, timedelta
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,10 +18,16 @@ from booking import selectors
 from booking.api import serializers as s
 from booking.api.parsers import SafeJSONParser
 from booking.api.throttles import BookingRateThrottle, ReadRateThrottle
-from booking.errors import InvalidInput
+from booking.errors import InvalidInput, MeetingTypeNotFound
 from booking.models import HOST_ORDER, BookingHost
 from booking.presenters import booking_body
-from booking.services import booking_cancel, booking_create, booking_outcome_record, booking_reschedule
+from booking.services import (
+    booking_cancel,
+    booking_create,
+    booking_outcome_record,
+    booking_replay,
+    booking_reschedule,
+)
 
 E = OpenApiResponse(s.ErrorSerializer)
 TOKEN = OpenApiParameter(
@@ -134,13 +141,60 @@ class BookingCreate(PublicAPIView):
         responses={201: s.BookingResponseSerializer, 400: E, 404: E, 409: E, 422: E, 429: E},
     )
     def post(self, request, slug):
-        meeting_type = selectors.meeting_type_get(slug)
-        data = _validated(s.BookingCreateSerializer, request.data, meeting_type=meeting_type)
-        result = booking_create(
-            meeting_type=meeting_type, idempotency_key=request.headers.get("Idempotency-Key"), **data
-        )
+        key = request.headers.get("Idempotency-Key")
+        try:
+            meeting_type = selectors.meeting_type_get(slug)
+            data = _validated(s.BookingCreateSerializer, request.data, meeting_type=meeting_type)
+        except (MeetingTypeNotFound, ValidationError):
+            # a retry of a booking made before an admin deactivated the meeting type or changed its
+            # questions replays the booking's response; anything else is refused as it was
+            replayed = None
+            if key is not None:
+                replayed = booking_replay(
+                    slug=slug, idempotency_key=key, requests=lambda found: _as_first_sent(request, found)
+                )
+            if replayed is None:
+                raise
+            result = replayed
+        else:
+            result = booking_create(meeting_type=meeting_type, idempotency_key=key, **data)
         headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
         return Response(result.body, status=result.status_code, headers=headers)
+
+
+def _as_first_sent(request, meeting_type):
+    """The booking request validated as it may have been when it was first sent, for ``booking_replay``:
+    against the meeting type's questions now (an inactive type's are unchanged), and against questions that
+    take its answers as they were sent (``_questions_answered``: the questions were changed since)."""
+    for questions in (meeting_type.questions or [], _questions_answered(request.data)):
+        as_then = copy.copy(meeting_type)
+        as_then.questions = questions
+        serializer = s.BookingCreateSerializer(data=request.data, context={"meeting_type": as_then})
+        if serializer.is_valid():
+            yield {**serializer.validated_data, "meeting_type": meeting_type}
+
+
+def _questions_answered(data) -> list[dict]:
+    """Optional questions that take ``data``'s answers as they were sent, each by the type of its answer:
+    validated against them, the answers are cleaned as a meeting type's own questions cleaned them
+    (``serializers.validate_answers``: blank answers left out, text stripped), which the request's hash
+    covers. An answer no question could take (an object) stays refused."""
+    answers = data.get("answers") if isinstance(data, dict) else None
+    if not isinstance(answers, dict):
+        return []
+    questions = []
+    for key, value in answers.items():
+        question = {"key": key, "type": "text"}  # text refuses what is not a string
+        if isinstance(value, bool):
+            question["type"] = "checkbox"
+        elif isinstance(value, int | float):
+            question["type"] = "number"
+        elif isinstance(value, str):
+            question["type"] = "textarea"
+        elif isinstance(value, list):
+            question.update(type="multiselect", options=[v for v in value if isinstance(v, str)])
+        questions.append(question)
+    return questions
 
 
 def _active_hosts(booking):

@@ -1,6 +1,6 @@
 """Write paths of the booking app (keyword-only services; see each module)."""
 
-from booking.services.create import CreateResult, booking_create
+from booking.services.create import CreateResult, booking_create, booking_replay
 from booking.services.delete import bookings_delete
 from booking.services.manage import booking_cancel, booking_reschedule
 from booking.services.outcomes import booking_outcome_record
@@ -10,6 +10,7 @@ __all__ = [
     "CreateResult",
     "booking_cancel",
     "booking_create",
+    "booking_replay",
     "booking_outcome_record",
     "booking_reassign",
     "booking_reschedule",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -85,22 +86,23 @@ def booking_create(
         raise InvalidInput({"start": ["This start is not on the booking grid."]})
     answers, utm = answers or {}, utm or {}
     key = idempotency.check_key(idempotency_key)
-    fields = {
-        "meeting_type": meeting_type.slug,
-        "start": start,
-        "name": name,
-        "email": email,
-        "timezone": timezone,
-        "answers": answers,
-        "note": note,
-        "utm": utm,
-    }
-    if visitor:
-        fields["visitor"] = visitor
     # what a replay must match: only a request with a key is ever compared (``turn`` takes the hash and
     # ignores it without a key)
     request_hash = (
-        idempotency.fingerprint({**fields, "route": route.record()} if route else fields) if key else ""
+        _fingerprint(
+            meeting_type,
+            start=start,
+            name=name,
+            email=email,
+            timezone=timezone,
+            answers=answers,
+            note=note,
+            utm=utm,
+            route=route,
+            visitor=visitor,
+        )
+        if key
+        else ""
     )
     stage = "plan"
     try:
@@ -156,6 +158,84 @@ def booking_create(
     return CreateResult(201, body)
 
 
+def _fingerprint(
+    meeting_type: MeetingType,
+    *,
+    start: datetime,
+    name: str,
+    email: str,
+    timezone: str,
+    answers: dict,
+    note: str,
+    utm: dict,
+    route=None,
+    visitor: str = "",
+) -> str:
+    """The hash of a keyed request that a replay must match: its fields as validated, ``start`` in UTC."""
+    fields = {
+        "meeting_type": meeting_type.slug,
+        "start": start,
+        "name": name,
+        "email": email,
+        "timezone": timezone,
+        "answers": answers,
+        "note": note,
+        "utm": utm,
+    }
+    if visitor:
+        fields["visitor"] = visitor
+    return idempotency.fingerprint({**fields, "route": route.record()} if route else fields)
+
+
+def booking_replay(
+    *,
+    slug: str,
+    idempotency_key: str | None,
+    requests: Callable[[MeetingType], Iterable[dict[str, Any]]],
+    now: datetime | None = None,
+) -> CreateResult | None:
+    """The stored response of the booking made with ``idempotency_key`` on meeting type ``slug`` (active
+    or not) when the request is that booking's, for a retry that would not reach ``booking_create`` any
+    more: an admin deactivated the meeting type meanwhile (404 now) or changed its questions (400 now).
+    ``requests(meeting_type)`` gives the request as ``booking_create``'s keyword arguments, validated each
+    way it may have been when it was first sent. None when the key is malformed, nothing is stored for it,
+    or not for the request: the caller answers as it would have (no ``IdempotencyConflict``: a different
+    request is refused as it was). Only such failing requests read the stored row here: a booking's own
+    requests go to ``booking_create``, whose key's turn replays in the round trip that takes the key's
+    lock."""
+    now = now or dj_timezone.now()
+    try:
+        key = idempotency.check_key(idempotency_key)
+    except InvalidInput:
+        return None
+    stored = idempotency.stored(key, now=now) if key else None
+    meeting_type = MeetingType.objects.select_related("pool").filter(slug=slug).first() if stored else None
+    if meeting_type is None:
+        return None
+    hashes = []
+    for request in requests(meeting_type):
+        start = request.get("start")
+        if start is None or start.tzinfo is None or start.utcoffset() is None:
+            continue
+        fingerprint = _fingerprint(
+            meeting_type,
+            start=start.astimezone(UTC),
+            name=request["name"],
+            email=request["email"],
+            timezone=request["timezone"],
+            answers=request.get("answers") or {},
+            note=request.get("note") or "",
+            utm=request.get("utm") or {},
+            route=request.get("route"),
+            visitor=request.get("visitor") or "",
+        )
+        hashes.append(fingerprint)
+    if stored[0][0] not in hashes:
+        return None
+    replayed = idempotency.replay(key, stored[0][0], now=now, found=stored)
+    return CreateResult(replayed[0], replayed[1], replayed=True) if replayed else None
+
+
 @dataclass(frozen=True)
 class _Plan:
     """What a booking reads before its transaction: the pool's members and phase one of their time (which
@@ -175,7 +255,13 @@ def _plan(meeting_type: MeetingType, *, start: datetime, now: datetime, route=No
     asked live: a provider's answer takes up to ``BOOKING_LIVE_CHECK_TIMEOUT_MS``, and under the locks it
     would hold every booking of the pool (on SQLite, every write) that long. Inside the transaction the
     same host is not asked again; a host chosen there that was not asked here (the state changed meanwhile)
-    is asked under the locks."""
+    is asked under the locks.
+
+    Its lock waits: in a key's turn the transaction's ``lock_timeout`` is set first (``idempotency.turn``), so
+    a table lock held elsewhere (a migration's ``ALTER TABLE``) is ``TryAgain`` after the timeout. Without a
+    key (autocommit: each read an implicit transaction of its own) such a wait is not bounded: the timeout
+    would need a round trip of its own here, or to ride in the first read's batch, which
+    ``load_pool_calendars`` does not take statements for."""
     pool = route.pool if route else meeting_type.pool
     end = start + timedelta(minutes=meeting_type.duration_minutes)
     probe = blocked_range(meeting_type, start)

@@ -23,7 +23,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone as dj_timezone
 
@@ -61,7 +60,7 @@ def bookings_delete(*, booking_ids: Iterable[int], now: datetime | None = None) 
     ids = sorted(set(booking_ids))
 
     def run() -> int:
-        with transaction.atomic():
+        with locking.change(durable=False):
             bookings = list(Booking.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
             found = [b.pk for b in bookings]
             pending = OutboxMessage.objects.filter(booking_id__in=found, status=OutboxMessage.Status.PENDING)

@@ -82,9 +82,11 @@ def turn(key: str | None, request_hash: str, *, now: datetime) -> Iterator[Turn]
     too, and ends with the transaction whatever happens). Taken at once when free, otherwise waited for at
     most ``BOOKING_LOCK_TIMEOUT_MS`` (then the lock-timeout error, i.e. ``TryAgain``); the response stored
     for the key is read in the same round trip, after the lock (``replay``: a duplicate of a request that
-    finished, or that finished while this one waited). Elsewhere, or without a key, it opens nothing (the
-    caller opens its own transaction, and the key row's unique insert there lets one request through) and
-    looks the stored response up on its own. Raises ``IdempotencyConflict`` as ``replay`` does."""
+    finished, or that finished while this one waited). The first statement also sets the transaction's
+    ``lock_timeout`` (``try_statement``), so no read of the booking waits longer for a lock. Elsewhere, or
+    without a key, it opens nothing (the caller opens its own transaction, and the key row's unique insert
+    there lets one request through) and looks the stored response up on its own. Raises
+    ``IdempotencyConflict`` as ``replay`` does."""
     if not key:
         yield Turn(False, None)
         return
@@ -94,13 +96,24 @@ def turn(key: str | None, request_hash: str, *, now: datetime) -> Iterator[Turn]
     classid, objid = key_lock(key)
     stored = stored_statement(key, now=now)
     with transaction.atomic(durable=True):
-        [(free,)], found = sqlrows.batch(
-            [("SELECT pg_try_advisory_xact_lock(%s, %s)", [classid, objid]), stored]
-        )
+        # the transaction's lock timeout is set in the same statement, ahead of every read that could wait
+        # for a lock (a migration's ``ALTER TABLE`` holding one of the planning's tables: ``TryAgain`` after
+        # BOOKING_LOCK_TIMEOUT_MS, not a worker held as long as the lock lasts)
+        [(free, _)], found = sqlrows.batch([try_statement(classid, objid), stored])
         if not free:
             wait = ("SELECT count(pg_advisory_xact_lock(%s, %s))", [classid, objid])
-            *_, found = sqlrows.batch([locking.timeout_statement(), wait, stored])
+            _, found = sqlrows.batch([wait, stored])
         yield Turn(True, replay(key, request_hash, now=now, found=found))
+
+
+def try_statement(classid: int, objid: int) -> tuple[str, list]:
+    """The key's lock if it is free, and ``locking.timeout_statement``'s ``lock_timeout`` for the rest of
+    the transaction, in one statement: the transaction's first (the lock's answer is its first column)."""
+    sql, params = locking.timeout_statement()
+    return (
+        "SELECT pg_try_advisory_xact_lock(%s, %s), " + sql.removeprefix("SELECT "),
+        [classid, objid, *params],
+    )
 
 
 def _fernet(key: str) -> Fernet:
@@ -215,6 +228,13 @@ def replay(key: str, request_hash: str, *, now: datetime, found=None) -> tuple[i
     except InvalidToken:  # SECRET_KEY rotated: the stored response cannot be read any more
         return None
     return status_code, body
+
+
+def stored(key: str, *, now: datetime) -> list[tuple] | None:
+    """The rows of ``stored_statement`` (its request's hash first) when a response is stored for ``key``,
+    for ``replay``'s ``found``; None otherwise."""
+    found = sqlrows.rows(*stored_statement(key, now=now))
+    return found if found and found[0][2] else None
 
 
 def purge_expired(*, now: datetime) -> int:

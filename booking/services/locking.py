@@ -16,10 +16,16 @@ writers are serialised from their first statement.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+try:
+    import psycopg
+except ImportError:  # another PostgreSQL driver, or none
+    psycopg = None
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connection
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Model
 
 from booking.errors import SlotUnavailable, TryAgain
@@ -34,6 +40,18 @@ EXCLUSION_VIOLATION = "23P01"
 LOCK_NOT_AVAILABLE = "55P03"
 DEADLOCK = "40P01"
 SERIALIZATION_FAILURE = "40001"
+# a statement cancelled: by ``statement_timeout`` (a DBA's, shorter than the lock timeout, ends a lock wait
+# this way), or by a cancel request; either way nothing was written and the request may be sent again
+QUERY_CANCELED = "57014"
+CONTENTION = frozenset({LOCK_NOT_AVAILABLE, DEADLOCK, SERIALIZATION_FAILURE, QUERY_CANCELED})
+# The database cannot serve now, and the same request may be sent again shortly: its transactions are
+# read-only (25006: a failover to a replica, a primary made read-only), the server is shutting down or
+# restarting or ended the session (57P01–57P03: ``pg_terminate_backend``, a failover), or it lacks resources
+# (class 53: disk full, out of memory, too many connections). Class 08 (connection exceptions) is checked by
+# its prefix.
+READ_ONLY_TRANSACTION = "25006"
+UNAVAILABLE = frozenset({READ_ONLY_TRANSACTION, "57P01", "57P02", "57P03"})
+UNAVAILABLE_CLASSES = ("08", "53")
 
 
 def lock_statements(rep_ids: Iterable[int]) -> list[tuple[str, list]]:
@@ -56,6 +74,29 @@ def timeout_statement() -> tuple[str, list]:
     """``BOOKING_LOCK_TIMEOUT_MS`` as this transaction's ``lock_timeout``, for the lock statements after it
     (the reps', an Idempotency-Key's turn)."""
     return "SELECT set_config('lock_timeout', %s, true)", [f"{int(settings.BOOKING_LOCK_TIMEOUT_MS)}ms"]
+
+
+def limit_lock_waits() -> None:
+    """Send ``timeout_statement`` as the first statement of the transaction just opened, before it waits for
+    any lock: a change's booking row (another change of the booking holds it, or any long transaction), a
+    table (a migration's ``ALTER TABLE`` holds it ACCESS EXCLUSIVE). Without it a change waited as long as
+    the other held the lock (the lock timeout came only with its rep locks, ``lock_statements``). One round
+    trip more per change (not per booking): the statement cannot go with the transaction's BEGIN, which
+    psycopg sends and waits for on its own (in a pipeline too), nor with the row's read, an ORM query.
+    Nothing on SQLite (its ``timeout`` bounds the wait for the database's write lock)."""
+    if connection.vendor == "postgresql":
+        sqlrows.rows(*timeout_statement())
+
+
+@contextmanager
+def change(*, durable: bool = True) -> Iterator[None]:
+    """The transaction of a change of a booking (cancel, reschedule, outcome, reassignment, deletion):
+    ``transaction.atomic`` (``durable``; a deletion's is a savepoint in the admin's transaction) whose lock
+    waits, from its first statement on, end after ``BOOKING_LOCK_TIMEOUT_MS`` (``limit_lock_waits``):
+    wrapped in ``conflicts``, such a wait is ``TryAgain``, with nothing changed."""
+    with transaction.atomic(durable=durable):
+        limit_lock_waits()
+        yield
 
 
 def lock_reps(rep_ids: Iterable[int]) -> None:
@@ -120,7 +161,21 @@ def is_overlap(exc: IntegrityError) -> bool:
 
 
 def is_contention(exc: DatabaseError) -> bool:
-    """A lock wait timed out, a deadlock was broken, or a serialisation failed: retryable contention."""
-    if sqlstate(exc) in (LOCK_NOT_AVAILABLE, DEADLOCK, SERIALIZATION_FAILURE):
+    """A lock wait timed out, a deadlock was broken, a serialisation failed, or a statement was cancelled
+    (``statement_timeout`` while it waited for a lock): retryable contention."""
+    if sqlstate(exc) in CONTENTION:
         return True
     return connection.vendor == "sqlite" and "database is locked" in str(exc)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """The database went away or cannot take writes for now (``UNAVAILABLE``, ``UNAVAILABLE_CLASSES``), a
+    transient condition a client rides out by sending the request again shortly. Also a connection that
+    broke without an answer from the server, or was found closed (psycopg's ``OperationalError`` without a
+    SQLSTATE: "server closed the connection unexpectedly", "the connection is closed", a failed connect)."""
+    if not isinstance(exc, DatabaseError):
+        return False
+    code = sqlstate(exc)
+    if code is not None:
+        return code in UNAVAILABLE or code.startswith(UNAVAILABLE_CLASSES)
+    return psycopg is not None and isinstance(exc.__cause__, psycopg.OperationalError)

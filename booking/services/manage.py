@@ -1,8 +1,9 @@
 """Changing a booking: cancel, reschedule, reassign (admin), mark completed / no-show.
 
-Every change runs in one durable transaction, locks the booking row (and, when hosts may change, the reps,
-sorted), raises ``Booking.sequence`` and writes an outbox event. The old slot is freed only in the same
-transaction that secures the new one.
+Every change runs in one durable transaction whose lock waits end after ``BOOKING_LOCK_TIMEOUT_MS`` from its
+first statement on (``locking.change``: the booking row's lock included), locks the booking row (and, when
+hosts may change, the reps, sorted), raises ``Booking.sequence`` and writes an outbox event. The old slot is
+freed only in the same transaction that secures the new one.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db import transaction
 from django.utils import timezone as dj_timezone
 
 from booking import emails, outbox
@@ -83,7 +83,7 @@ def booking_cancel(*, token: str, reason: str = "", now: datetime | None = None)
     now = now or dj_timezone.now()
 
     def run():
-        with transaction.atomic(durable=True):
+        with locking.change():
             booking = booking_by_token(token, for_update=True)
             booking_changeable(booking, now=now)
             hosts = list(booking.hosts.filter(active=True).select_related("rep").order_by(*HOST_ORDER))
@@ -308,7 +308,7 @@ def booking_reschedule(
     asked = _ask_before(token, start=start, now=now)
 
     def run():
-        with transaction.atomic(durable=True):
+        with locking.change():
             booking = booking_by_token(token, for_update=True)
             holder["booking"] = booking
             booking_changeable(booking, now=now)

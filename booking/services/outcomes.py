@@ -14,7 +14,6 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db import transaction
 from django.utils import timezone as dj_timezone
 
 from booking import outbox
@@ -133,7 +132,7 @@ def booking_outcome_record(
     kind, value, note = _clean(kind, amount, note)
 
     def run():
-        with transaction.atomic(durable=True):
+        with locking.change():
             locked = (
                 Booking.objects.select_for_update(of=("self",))
                 .select_related("pool")

@@ -7,7 +7,6 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone as dj_timezone
 
 from booking import emails, outbox
@@ -166,7 +165,7 @@ def booking_reassign(
     asked = _ask_before(booking_id, to_member_id, now=now)
 
     def run():
-        with transaction.atomic(durable=True):
+        with locking.change():
             booking = (
                 Booking.objects.select_for_update(of=("self",))
                 .select_related("meeting_type", "pool")
@@ -279,7 +278,7 @@ def booking_set_outcome(*, booking_id: int, status: str, now: datetime | None = 
     now = now or dj_timezone.now()
 
     def run():
-        with transaction.atomic(durable=True):
+        with locking.change():
             rows = Booking.objects.select_for_update(of=("self",)).select_related("pool")
             booking = rows.filter(pk=booking_id).first()
             if booking is None:

@@ -6,6 +6,9 @@ queued is absorbed; the flag is cleared when the sync starts, so a change notifi
 gets one more sync (queued by the running one when it ends, since the notification's own task may find
 the lease held and give up). Failures keep the last synced busy times (the staleness bound in
 ``selectors.withheld_rep_ids`` decides when they are too old); a revoked grant disconnects the connection.
+A database error during a sync (a write refused: disk full, a lock or statement timeout) is a failed sync
+too, recorded once the failed statement or block is rolled back; with the database itself gone (the
+connection lost or never made) nothing can be recorded, and the error is raised for the task to log.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
+from django.db import connection as db_connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -76,14 +80,41 @@ def calendar_sync(*, calendar_id: int, now: datetime | None = None, force_full: 
     held = {"lease": True}
     try:
         return _sync_leased(calendar_id, now, force_full, held)
+    except DatabaseError as exc:
+        return _database_failure(calendar_id, exc, held)
     finally:
-        if held["lease"]:
+        # with the database gone there is nothing to release with: the lease lapses after LEASE, and the
+        # error is raised as it was, not hidden behind a second one from these queries
+        if held["lease"] and not held.get("gone"):
             Calendar.objects.filter(pk=calendar_id).update(sync_lease_until=None)
         # asked again while this sync ran (the flag was cleared when it began): that request's task may
         # have found the lease held and returned "busy", and the flag absorbs every request after it, so
         # queue one more sync (if that task has not run yet, one of the two finds little to do)
-        if Calendar.objects.filter(pk=calendar_id, sync_requested_at__isnull=False).exists():
+        if (
+            not held.get("gone")
+            and Calendar.objects.filter(pk=calendar_id, sync_requested_at__isnull=False).exists()
+        ):
             _enqueue(calendar_id)
+
+
+def _database_failure(calendar_id: int, exc: DatabaseError, held: dict) -> str:
+    """A database error during the sync: recorded as a failed sync (calendar ``last_error``, connection
+    ``error``, as for a provider that fails), in a transaction of its own. The statement or ``atomic`` block
+    that failed has been rolled back by the time the error reaches here (each statement outside a block is
+    its own transaction; after a failed block's rollback Django may have connected again). Raised again when
+    nothing can be recorded: the connection is lost and not made again, or was never made (the database is
+    gone: the task fails with the error in its log, and a poll syncs again once the lease lapses), or the
+    caller's own transaction holds this sync (it must roll back; a write in it would be lost with it)."""
+    raw = db_connection.connection
+    if raw is None or getattr(raw, "closed", False) or getattr(raw, "broken", False):
+        held["gone"] = True
+        raise exc
+    if db_connection.in_atomic_block:
+        raise exc
+    logger.error("sync of calendar %s: database error", calendar_id, exc_info=exc)
+    message = f"The sync could not be saved: database error ({exc.__class__.__name__}); the error is logged."
+    sync_failure_record(calendar_id=calendar_id, message=message)
+    return "failed"
 
 
 def _sync_leased(calendar_id: int, now: datetime, force_full: bool, held: dict) -> str:

@@ -133,7 +133,15 @@ def test_a_rep_disconnecting_while_a_channel_opens_leaves_no_channel_behind(
     """A channel being opened (after the rep ticked a calendar, or on connecting) while the rep presses
     *Disconnect*: the disconnect stops the channels it finds (none yet) and deletes the calendar; the
     channel just opened was then forgotten, pushing to Baton (404s) until it expired 7 days later, although
-    the page promises that Disconnect stops push channels. The run finds its row gone and stops it."""
+    the page promises that Disconnect stops push channels. The run finds its row gone and stops it.
+
+    The disconnect also revokes the Google grant once committed; here that is only recorded, not done at
+    the fake: a revoked grant's token cannot stop the channel any more, and whether Google goes on pushing
+    a revoked grant's channel until it expires is not documented (docs/calendars.md, Disconnect)."""
+    from calendars.providers import google_auth
+
+    revoked = []
+    monkeypatch.setattr(google_auth, "revoke_grant", lambda token, **kw: revoked.append(token))
     conn = google_connection(make_rep())
     cal = primary(conn)
     original = GoogleProvider.subscribe
@@ -147,6 +155,7 @@ def test_a_rep_disconnecting_while_a_channel_opens_leaves_no_channel_behind(
     watch_ensure(calendar_id=cal.pk)
     assert not Calendar.objects.filter(pk=cal.pk).exists()
     assert fake_google.channels == {}, "the disconnected calendar's channel is still open at Google"
+    assert len(revoked) == 1
 
 
 def test_a_calendar_gone_from_the_list_has_its_push_channel_stopped(

@@ -60,11 +60,22 @@ def test_parse_database_url_postgres_and_sqlite(tmp_path):
     pooled = parse_database_url(
         "postgres://db.example/baton?conn_max_age=0&conn_health_checks=true", base_dir=tmp_path
     )
-    assert (pooled["CONN_MAX_AGE"], pooled["CONN_HEALTH_CHECKS"], pooled["OPTIONS"]) == (0, True, {})
+    assert (pooled["CONN_MAX_AGE"], pooled["CONN_HEALTH_CHECKS"], pooled["OPTIONS"]) == (
+        0,
+        True,
+        {"connect_timeout": 5},
+    )
     bound = parse_database_url(
         "postgres://h/b?server_side_binding=true&prepare_threshold=2", base_dir=tmp_path
     )
-    assert bound["OPTIONS"] == {"server_side_binding": True, "prepare_threshold": 2}  # types Django checks
+    assert bound["OPTIONS"] == {  # types Django checks; a connect timeout unless the URL names its own
+        "server_side_binding": True,
+        "prepare_threshold": 2,
+        "connect_timeout": 5,
+    }
+    assert parse_database_url("postgres://h/b?connect_timeout=12", base_dir=tmp_path)["OPTIONS"] == {
+        "connect_timeout": 12
+    }
     lite = parse_database_url("sqlite:///baton.sqlite3", base_dir=tmp_path)
     assert lite["NAME"] == str(tmp_path / "baton.sqlite3")
     assert lite["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
@@ -84,6 +95,8 @@ def test_parse_database_url_postgres_and_sqlite(tmp_path):
         ("postgres://u@h/db?conn_health_checks=maybe", "conn_health_checks must be true or false"),
         ("postgres://u@h/db?server_side_binding=1x", "server_side_binding must be true or false"),
         ("postgres://u@h/db?prepare_threshold=often", "prepare_threshold must be an integer"),
+        ("postgres://u@h/db?connect_timeout=0", "connect_timeout must be a positive number"),
+        ("postgres://u@h/db?connect_timeout=2.5", "connect_timeout must be a positive number"),
         ("sqlite://host/x.db", "use sqlite:///relative.db"),
         ("sqlite:///", "names no file"),
     ],
