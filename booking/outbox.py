@@ -34,8 +34,10 @@ batch starts: the interrupted row is recorded as a failed attempt, the rows not 
 (``_hand_back``) and the exception goes on to the task, so the kill cannot land in a later handler.
 
 The tasks deliver with ``due_only``: a row already attempted waits for its ``next_attempt_at`` (the back-off),
-whichever of the task's retry and the sweep comes first. A dead row is given a new round of attempts by
-``dead_retry`` (the outbox admin's "Retry" action).
+whichever of the task's retry and the sweep comes first. A handler's exception with a ``retry_after``
+attribute (seconds; a calendar write a provider throttled with ``Retry-After``) puts the next attempt at
+least that far off, capped at an hour (``RETRY_AFTER_CAP_SECONDS``), and the task's retry waits for it too.
+A dead row is given a new round of attempts by ``dead_retry`` (the outbox admin's "Retry" action).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ import base64
 import hashlib
 import json
 import logging
+import math
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -56,7 +59,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q, TextField, Value
+from django.db.models import F, Min, Q, TextField, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
@@ -254,15 +257,40 @@ def backoff_seconds(attempts: int) -> int:
     return min(30 * 2 ** max(attempts - 1, 0), 3600)
 
 
-def _failed(row: OutboxMessage, mine, error: str, *, now: datetime) -> str:
-    """Record a failed attempt on the row (if its lease is still ours): retried after its back-off, or dead
-    once it has had ``BOOKING_OUTBOX_MAX_ATTEMPTS``. Returns "retry" or "dead"."""
+RETRY_AFTER_CAP_SECONDS = 3600  # the longest pause a handler's ``retry_after`` may ask (a year-off date: 1 h)
+
+
+def asked_wait(exc: BaseException) -> float:
+    """The pause (seconds, at most ``RETRY_AFTER_CAP_SECONDS``) a handler's exception asks for with a
+    ``retry_after`` attribute (``CalendarWriteFailed``: a provider's ``Retry-After``); else 0."""
+    wait = getattr(exc, "retry_after", None)
+    if isinstance(wait, bool) or not isinstance(wait, int | float) or not math.isfinite(wait):
+        return 0.0
+    return min(max(float(wait), 0.0), RETRY_AFTER_CAP_SECONDS)
+
+
+def retry_countdown(message_ids: list[int], *, attempt: int, now: datetime | None = None) -> int:
+    """A task's retry countdown for the rows that failed: its back-off step, or until the earliest of their
+    ``next_attempt_at`` if later (a handler asked for a pause, ``asked_wait``): ``due_only`` skips a row not
+    due yet. Rows due later still are the sweep's."""
+    countdown = backoff_seconds(attempt)
+    pending = OutboxMessage.objects.filter(pk__in=message_ids, status=OutboxMessage.Status.PENDING)
+    due = pending.aggregate(first=Min("next_attempt_at"))["first"]
+    if due is not None:
+        countdown = max(countdown, math.ceil((due - (now or timezone.now())).total_seconds()))
+    return countdown
+
+
+def _failed(row: OutboxMessage, mine, error: str, *, now: datetime, wait: float = 0.0) -> str:
+    """Record a failed attempt on the row (if its lease is still ours): retried after its back-off (or after
+    ``wait``, the pause the handler asked for, when longer), or dead once it has had
+    ``BOOKING_OUTBOX_MAX_ATTEMPTS``. Returns "retry" or "dead"."""
     dead = row.attempts >= settings.BOOKING_OUTBOX_MAX_ATTEMPTS
     logger.warning("outbox message %s (%s) failed, attempt %s: %s", row.pk, row.handler, row.attempts, error)
     mine.update(
         status=OutboxMessage.Status.DEAD if dead else OutboxMessage.Status.PENDING,
         last_error=error[:2000],
-        next_attempt_at=now + timedelta(seconds=backoff_seconds(row.attempts)),
+        next_attempt_at=now + timedelta(seconds=max(backoff_seconds(row.attempts), wait)),
         claimed_until=None,
     )
     return "dead" if dead else "retry"
@@ -291,7 +319,7 @@ def _run(row: OutboxMessage) -> str:
         _failed(row, mine, "SoftTimeLimitExceeded: stopped by the task's soft time limit", now=now)
         raise
     except Exception as exc:
-        return _failed(row, mine, f"{type(exc).__name__}: {exc}", now=now)
+        return _failed(row, mine, f"{type(exc).__name__}: {exc}", now=now, wait=asked_wait(exc))
     mine.update(
         status=OutboxMessage.Status.DELIVERED,
         delivered_at=now,

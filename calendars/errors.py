@@ -96,6 +96,13 @@ class OAuthStateMismatch(CalendarError):
 
 
 class CalendarWriteFailed(CalendarError):
-    """Writing a booking into one or more host calendars failed; the outbox retries it."""
+    """Writing a booking into one or more host calendars failed; the outbox retries it.
+
+    ``retry_after``: the longest wait (seconds) a failing host's provider asked for (``Retry-After``), or
+    ``None``; the booking outbox schedules its next attempt no sooner (``booking.outbox``)."""
 
     code = "calendar_write_failed"
+
+    def __init__(self, message: str = "", *, retry_after: float | None = None, **details):
+        super().__init__(message, retry_after=retry_after, **details)
+        self.retry_after = retry_after

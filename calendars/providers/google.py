@@ -54,6 +54,7 @@ from calendars.providers.google_events import (
     join_url,
     meet_request,
 )
+from calendars.providers.pushback import GOOGLE_RATE_LIMIT_REASONS, pushback_message, retry_after_seconds
 
 LIST_FIELDS = (
     "nextPageToken,nextSyncToken,timeZone,items(id,iCalUID,status,start,end,transparency,"
@@ -73,6 +74,29 @@ def google_event_id(key: str) -> str:
 
 def _rfc3339(value: datetime) -> str:
     return to_utc(value).isoformat().replace("+00:00", "Z")
+
+
+def _reasons(exc: HttpError) -> list[str]:
+    """The ``reason`` codes of a Google error answer (``error.errors[].reason``), if it has any."""
+    details = exc.error_details if isinstance(exc.error_details, list) else []
+    return [str(d["reason"]) for d in details if isinstance(d, dict) and d.get("reason")]
+
+
+def _refused(exc: HttpError, status: int) -> ProviderUnavailable:
+    """A refused request (after the client's own retries) as ``ProviderUnavailable``, in words that tell a
+    rate limit (429, 403 ``rateLimitExceeded``) from Google being down (5xx) from anything else; with the
+    ``Retry-After`` Google sent, in seconds or as an HTTP-date."""
+    retry_after = retry_after_seconds(exc.resp.get("retry-after"))
+    reasons = _reasons(exc)
+    throttled = status == 429 or (status == 403 and bool(GOOGLE_RATE_LIMIT_REASONS.intersection(reasons)))
+    if throttled or status >= 500:
+        reason = next(iter(reasons), "")
+        message = pushback_message(
+            "Google", status, throttled=throttled, retry_after=retry_after, reason=reason
+        )
+    else:
+        message = f"Google answered HTTP {status} ({exc.reason or 'error'})"
+    return ProviderUnavailable(message, status=status, retry_after=retry_after)
 
 
 class GoogleProvider(CalendarProvider):
@@ -134,12 +158,7 @@ class GoogleProvider(CalendarProvider):
                 raise GrantRevoked(
                     "Google no longer accepts Baton's access; reconnect the calendar."
                 ) from None
-            retry_after = exc.resp.get("retry-after")
-            raise ProviderUnavailable(
-                f"Google answered HTTP {status} ({exc.reason or 'error'})",
-                status=status,
-                retry_after=float(retry_after) if retry_after else None,
-            ) from None
+            raise _refused(exc, status) from None
         except RefreshError as exc:
             if "invalid_client" in str(exc) or "unauthorized_client" in str(exc):
                 raise ClientRefused(

@@ -4,9 +4,12 @@ requests against Microsoft Graph (msgraph-sdk is async-only; Celery workers are 
 * Incremental sync: ``calendars/{id}/calendarView/delta`` over the sync window, following
   ``@odata.nextLink`` to the ``@odata.deltaLink``, which is stored whole and replayed next time.
   410 / ``syncStateNotFound`` → full sync again.
-* 429/503 answers are retried after ``Retry-After`` (fractional seconds allowed) up to a cap; a longer wait
+* 429/503/504 answers are retried after ``Retry-After`` (seconds, fractions allowed, or an HTTP-date) up to
+  a cap, or without one after a jittered exponential back-off (``providers.pushback``); a longer wait
   surfaces as ``ProviderUnavailable(retry_after=…)``: the attempt fails without blocking the worker and the
-  next poll (``CALENDAR_POLL_MINUTES``) or push retries; the last synced busy times stay in force.
+  next poll (``CALENDAR_POLL_MINUTES``) or push retries; the last synced busy times stay in force; a
+  calendar write's outbox retry waits at least that long. Only 429 is reported as throttling; 503 is
+  "unavailable", 504 "timed out".
 * Events Baton writes carry ``transactionId`` (``baton-`` + a UUID derived from the idempotency key), so a
   retried POST returns the event already created; sync ignores them.
 """
@@ -47,6 +50,7 @@ from calendars.providers.microsoft_events import (
     online_request,
     transaction_id,
 )
+from calendars.providers.pushback import jittered_backoff, pushback_message, retry_after_seconds
 
 # the event-reading helpers moved to ``microsoft_events``: still importable from here
 __all__ = ["TRANSACTION_PREFIX", "MicrosoftProvider", "busy_from_event", "invitation_uid", "transaction_id"]
@@ -125,12 +129,18 @@ class MicrosoftProvider(CalendarProvider):
                     f"Microsoft Graph did not answer ({exc.__class__.__name__})"
                 ) from None
             if resp.status_code in (429, 503, 504):
-                wait = _retry_after(resp, attempt)
+                asked = retry_after_seconds(resp.headers.get("Retry-After"))
+                wait = asked if asked is not None else jittered_backoff(attempt, cap=self._max_wait)
                 if attempt >= self._retries or wait > self._max_wait:
                     raise ProviderUnavailable(
-                        f"Microsoft Graph throttled the request (HTTP {resp.status_code})",
+                        pushback_message(
+                            "Microsoft Graph",
+                            resp.status_code,
+                            throttled=resp.status_code == 429,
+                            retry_after=asked,
+                        ),
                         status=resp.status_code,
-                        retry_after=wait,
+                        retry_after=asked,
                     )
                 time.sleep(wait)
                 attempt += 1
@@ -371,14 +381,6 @@ class MicrosoftProvider(CalendarProvider):
 
     def unsubscribe(self, watch: Watch) -> None:
         self._request("DELETE", f"subscriptions/{watch.channel_id}", allow=(404,))
-
-
-def _retry_after(resp: requests.Response, attempt: int) -> float:
-    raw = resp.headers.get("Retry-After", "")
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        return float(2**attempt)
 
 
 def _json(resp: requests.Response) -> dict:

@@ -69,7 +69,7 @@ def _sync_once(booking_id: int) -> tuple[dict[int, str], tuple]:
     active = [h for h in hosts if h.active]
     lead = active[0] if active else None
     written = (booking.status, booking.sequence, tuple(sorted(h.rep_id for h in active)))
-    outcome, failed = {}, []
+    outcome, errors = {}, {}
     # the lead first: co-hosts' events show the lead's video link
     for host in sorted(hosts, key=lambda h: h is not lead):
         try:
@@ -79,10 +79,34 @@ def _sync_once(booking_id: int) -> tuple[dict[int, str], tuple]:
                 "calendar write for booking %s, rep %s failed: %s", booking.pk, host.rep_id, exc.message
             )
             outcome[host.rep_id] = f"failed: {exc.code}"
-            failed.append(host.rep_id)
-    if failed:
-        raise CalendarWriteFailed(f"calendar write failed for reps {failed}", outcome=outcome)
+            errors[host.rep_id] = exc
+    if errors:
+        raise _write_failed(booking, errors, outcome)
     return outcome, written
+
+
+HOST_ERROR_CHARS = 300  # of one host's error in ``CalendarWriteFailed``'s message
+WRITE_ERROR_CHARS = 1500  # of the whole message (the outbox row's ``last_error`` keeps 2,000)
+
+
+def _write_failed(booking: Booking, errors: dict[int, CalendarError], outcome: dict) -> CalendarWriteFailed:
+    """The failure of a pass, for the outbox row an admin reads: each failing host's provider and error (the
+    provider's words: throttled / unavailable / timed out, the HTTP status, the wait it asked for), bounded
+    in length; ``retry_after`` the longest wait any of them asked for."""
+    providers = dict(
+        BookingEvent.objects.filter(booking=booking, rep_id__in=list(errors)).values_list(
+            "rep_id", "provider"
+        )
+    )
+    parts = []
+    for rep_id, exc in errors.items():
+        where = f"rep {rep_id}" + (f" ({providers[rep_id]})" if providers.get(rep_id) else "")
+        parts.append(f"{where}: {exc.message[:HOST_ERROR_CHARS]}")
+    message = f"calendar write failed for reps {list(errors)}: " + "; ".join(parts)
+    if len(message) > WRITE_ERROR_CHARS:
+        message = message[: WRITE_ERROR_CHARS - 1] + "…"
+    waits = [w for exc in errors.values() if (w := getattr(exc, "retry_after", None)) is not None]
+    return CalendarWriteFailed(message, outcome=outcome, retry_after=max(waits, default=None))
 
 
 def _host_sync(booking: Booking, host: BookingHost, *, is_lead: bool, lead: BookingHost | None) -> str:
