@@ -34,15 +34,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from email.utils import formataddr, parseaddr
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 
 from booking import ics
+from booking.email_times import moved_from, was_lines
+from booking.email_times import when as _when
 from booking.models import Booking, BookingHost
 from booking.outbox import register_handler, shared
-from booking.presenters import answer_rows, when_label
+from booking.presenters import answer_rows
 
 VERB = {"booking.confirmed": "Confirmed", "booking.rescheduled": "Updated", "booking.cancelled": "Cancelled"}
 
@@ -107,8 +108,9 @@ def _snapshot(booking: Booking, context: dict) -> dict:
 def prospect_fanout(booking: Booking, context: dict) -> list[dict]:
     cancelled = booking.status == Booking.Status.CANCELLED
     snap = snapshot(booking, context)
-    message = {"method": ics.CANCEL if cancelled else ics.REQUEST, "booking": snap}
     before = context.get("previous") or {}
+    message = {"method": ics.CANCEL if cancelled else ics.REQUEST, "booking": snap}
+    message.update(moved_from(snap, before))  # the time the change moved it from, if it did ("Was: …")
     if not cancelled and before.get("lead"):
         # the meeting as the prospect may hold it in Baton's invitation: should the new lead's calendar send
         # its own (another UID), that one is withdrawn (``send_prospect_email``), or it stays beside it
@@ -156,6 +158,7 @@ def host_fanout(booking: Booking, context: dict) -> list[dict]:
     out = []
     for h in context.get("hosts", []):
         message = {"method": ics.CANCEL if cancelled else ics.REQUEST, "host": h, "booking": snap}
+        message.update(moved_from(snap, before))  # told unless the meeting is new to them (``was_lines``)
         if h["rep_id"] in added:
             message["new"] = True
         if not cancelled and before.get("lead"):
@@ -166,12 +169,6 @@ def host_fanout(booking: Booking, context: dict) -> list[dict]:
     for h in context.get("released", []):
         out.append({"method": ics.CANCEL, "host": h, "booking": _as_held(snap, before, h)})
     return out
-
-
-def _when(snap: dict, zone: str) -> str:
-    """As the pages write it ("Monday 7 December 2026, 10:00–10:30"), with the zone named."""
-    start, end = datetime.fromisoformat(snap["start"]), datetime.fromisoformat(snap["end"])
-    return f"{when_label(start, end, ZoneInfo(zone))} ({zone})"
 
 
 def _mailbox() -> tuple[str, str]:
@@ -292,6 +289,7 @@ def send_prospect_email(payload: dict) -> str:
     verb = VERB[payload["event"]]
     hosts = snap["hosts"]
     lines = [f"Hello {prospect['name']},", "", f"{verb}: {snap['title']}", _when(snap, prospect["timezone"])]
+    lines += was_lines(payload, prospect["timezone"])
     if hosts and method == ics.REQUEST:
         lines.append("With: " + ", ".join(h["name"] for h in hosts))
         lines.append(f"Where: {_where(snap)}")
@@ -347,6 +345,7 @@ def send_host_email(payload: dict) -> str:
         verb = VERB["booking.confirmed"]
     rep_zone = host.get("timezone") or "UTC"
     lines = [f"{verb}: {snap['title']} with {prospect['name']} <{prospect['email']}>", _when(snap, rep_zone)]
+    lines += was_lines(payload, rep_zone)
     if method == ics.REQUEST and snap["location"].get("join_url"):
         lines.append(f"Join: {snap['location']['join_url']}")
     elif method == ics.REQUEST:  # where to go or what to dial, as the prospect's e-mail says

@@ -15,6 +15,7 @@ from icalendar import Calendar, Event, vCalAddress, vText
 
 REQUEST = "REQUEST"
 CANCEL = "CANCEL"
+PUBLISH = "PUBLISH"  # a calendar file to add (the manage page's download), not an invitation
 UID_PREFIX = "booking-"
 
 
@@ -70,9 +71,10 @@ def invitation(
     accepted: str = "",
     stamp: datetime | None = None,
 ) -> bytes:
-    """An iTIP message (``method`` REQUEST or CANCEL). ``organizer``/``attendees`` are (name, email); the
-    attendee whose address is ``accepted`` is one whose answer is not asked (PARTSTAT=ACCEPTED, no RSVP:
-    a host, told of the meeting they host), the others NEEDS-ACTION with RSVP."""
+    """An iTIP message (``method`` REQUEST or CANCEL; PUBLISH, given no attendees, for a download).
+    ``organizer``/``attendees`` are (name, email); the attendee whose address is ``accepted`` is one whose
+    answer is not asked (PARTSTAT=ACCEPTED, no RSVP: a host, told of the meeting they host), the others
+    NEEDS-ACTION with RSVP."""
     cal = Calendar()
     cal.add("prodid", "-//Baton//Meeting Router//EN")
     cal.add("version", "2.0")

@@ -123,9 +123,23 @@ def clock(local: datetime) -> str:
     clocks go back (either 02:00 read the same)."""
     text = f"{local:%H:%M}"
     if local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset():
-        offset = local.strftime("%z")
-        text += f" UTC{offset[:3]}:{offset[3:]}"
+        text += f" {utc_offset(local)}"
     return text
+
+
+def utc_offset(local: datetime) -> str:
+    """``UTC+01:00``: the UTC offset of an aware time."""
+    offset = local.strftime("%z")
+    return f"UTC{offset[:3]}:{offset[3:]}"
+
+
+def zone_label(zone: ZoneInfo, moment: datetime) -> str:
+    """The zone's name, with its UTC offset at ``moment`` where the name carries a number: POSIX-style names
+    count the other way (``Etc/GMT-14`` is UTC+14, ``EST5EDT`` UTC−5), wrong by hours or a day read as an
+    offset, so ``Etc/GMT-14, UTC+14:00``. Other names stay as they are (``Europe/Berlin``)."""
+    if not any(c.isdigit() for c in zone.key):
+        return zone.key
+    return f"{zone.key}, {utc_offset(moment.astimezone(zone))}"
 
 
 def when_label(start: datetime, end: datetime, zone: ZoneInfo) -> str:
@@ -246,7 +260,7 @@ def manage_page_context(booking: Booking, *, token: str, now: datetime) -> dict:
         "status_label": booking.get_status_display(),  # "No-show", not the stored "no_show"
         "meeting_type": meeting,
         "when": when_label(booking.start, booking.end, zone),
-        "zone": zone.key,
+        "zone": zone_label(zone, booking.start),
         "location": location,
         "location_url": meeting.location_detail if meeting.location_detail.startswith("https://") else "",
         "links": calendar_links(
@@ -262,14 +276,19 @@ def manage_page_context(booking: Booking, *, token: str, now: datetime) -> dict:
 
 
 def booking_ics(booking: Booking, *, token: str) -> bytes:
-    """The booking as a PUBLISH calendar file (the prospect's "add to calendar" download)."""
+    """The booking as a PUBLISH calendar file (the prospect's "add to calendar" download), without
+    attendees (RFC 5546 §3.2.1: a published event has no one to answer it); a CANCEL once cancelled, which
+    names them (§3.2.5)."""
     from booking.api.views import _active_hosts
 
     hosts = _active_hosts(booking)
     lead = hosts[0] if hosts else {"name": "Baton", "email": "baton@localhost"}
     meeting = booking.meeting_type
+    cancelled = booking.status == Booking.Status.CANCELLED
+    attendees = [(h["name"], h["email"]) for h in hosts[1:]]
+    attendees.append((booking.prospect_name, booking.prospect_email))
     return ics.invitation(
-        method="CANCEL" if booking.status == Booking.Status.CANCELLED else "PUBLISH",
+        method=ics.CANCEL if cancelled else ics.PUBLISH,
         uid=booking.ical_uid,
         sequence=booking.sequence,
         start=booking.start,
@@ -278,6 +297,5 @@ def booking_ics(booking: Booking, *, token: str) -> bytes:
         description=f"Manage or cancel: {manage_url(token)}",
         location=location_text(meeting),
         organizer=(lead["name"], lead["email"]),
-        attendees=[(h["name"], h["email"]) for h in hosts[1:]]
-        + [(booking.prospect_name, booking.prospect_email)],
+        attendees=attendees if cancelled else [],
     )
