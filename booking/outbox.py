@@ -46,7 +46,6 @@ import base64
 import hashlib
 import json
 import logging
-import math
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -59,11 +58,12 @@ from celery.exceptions import SoftTimeLimitExceeded
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Min, Q, TextField, Value
+from django.db.models import F, Q, TextField, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
 from booking.models import Booking, OutboxMessage
+from booking.outbox_waits import asked_wait, backoff_seconds
 from booking.publisher import publisher
 from routing import sqlwrites
 
@@ -250,35 +250,6 @@ def _still_mine(row: OutboxMessage) -> bool:
     else:  # another worker has it, and counted its own attempt: ours was none
         OutboxMessage.objects.filter(pk=row.pk, attempts__gt=0).update(attempts=F("attempts") - 1)
     return bool(renewed)
-
-
-def backoff_seconds(attempts: int) -> int:
-    """30 s, 1 min, 2 min, … capped at one hour."""
-    return min(30 * 2 ** max(attempts - 1, 0), 3600)
-
-
-RETRY_AFTER_CAP_SECONDS = 3600  # the longest pause a handler's ``retry_after`` may ask (a year-off date: 1 h)
-
-
-def asked_wait(exc: BaseException) -> float:
-    """The pause (seconds, at most ``RETRY_AFTER_CAP_SECONDS``) a handler's exception asks for with a
-    ``retry_after`` attribute (``CalendarWriteFailed``: a provider's ``Retry-After``); else 0."""
-    wait = getattr(exc, "retry_after", None)
-    if isinstance(wait, bool) or not isinstance(wait, int | float) or not math.isfinite(wait):
-        return 0.0
-    return min(max(float(wait), 0.0), RETRY_AFTER_CAP_SECONDS)
-
-
-def retry_countdown(message_ids: list[int], *, attempt: int, now: datetime | None = None) -> int:
-    """A task's retry countdown for the rows that failed: its back-off step, or until the earliest of their
-    ``next_attempt_at`` if later (a handler asked for a pause, ``asked_wait``): ``due_only`` skips a row not
-    due yet. Rows due later still are the sweep's."""
-    countdown = backoff_seconds(attempt)
-    pending = OutboxMessage.objects.filter(pk__in=message_ids, status=OutboxMessage.Status.PENDING)
-    due = pending.aggregate(first=Min("next_attempt_at"))["first"]
-    if due is not None:
-        countdown = max(countdown, math.ceil((due - (now or timezone.now())).total_seconds()))
-    return countdown
 
 
 def _failed(row: OutboxMessage, mine, error: str, *, now: datetime, wait: float = 0.0) -> str:

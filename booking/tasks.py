@@ -10,7 +10,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.utils import timezone
 
-from booking import outbox
+from booking import outbox, outbox_waits
 from booking.services import idempotency
 
 
@@ -22,15 +22,15 @@ def _may_retry(task) -> bool:
 def deliver_outbox_messages(self, message_ids: list[int]) -> dict:
     """Deliver the outbox rows one event wrote (one publish per booking, not per row); each row is claimed
     and recorded on its own. The rows that failed are retried together with exponential backoff (the sweep
-    is the safety net), or after the pause a handler asked for (``outbox.retry_countdown``); a row the sweep
-    attempted meanwhile is left to it until its own ``next_attempt_at``
-    (``due_only``). Eagerly (no broker) a failure is left to the sweep instead of a tight loop. At the soft
-    time limit the rows not reached are handed back to the sweep and the task fails (``outbox._run_all``)."""
+    is the safety net), or after the pause a handler asked for (``outbox_waits.retry_countdown``); a row
+    the sweep attempted meanwhile is left to it until its own ``next_attempt_at`` (``due_only``). Eagerly
+    (no broker) a failure is left to the sweep instead of a tight loop. At the soft time limit the rows not
+    reached are handed back to the sweep and the task fails (``outbox._run_all``)."""
     outcome = outbox.deliver_many(message_ids=message_ids, due_only=True)
     failed = [pk for pk, result in outcome.items() if result == "retry"]
     if failed and _may_retry(self):
         raise self.retry(
-            args=(failed,), countdown=outbox.retry_countdown(failed, attempt=self.request.retries + 1)
+            args=(failed,), countdown=outbox_waits.retry_countdown(failed, attempt=self.request.retries + 1)
         )
     return outcome
 
@@ -41,7 +41,8 @@ def deliver_outbox_message(self, message_id: int) -> str:
     messages already queued by them are still consumed after an upgrade)."""
     result = outbox.deliver(message_id=message_id, due_only=True)
     if result == "retry" and _may_retry(self):
-        raise self.retry(countdown=outbox.retry_countdown([message_id], attempt=self.request.retries + 1))
+        countdown = outbox_waits.retry_countdown([message_id], attempt=self.request.retries + 1)
+        raise self.retry(countdown=countdown)
     return result
 
 

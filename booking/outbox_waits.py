@@ -1,0 +1,45 @@
+"""How long a failed outbox row waits before its next attempt (``booking.outbox``, ``booking.tasks``): its
+back-off step, or the pause its handler asked for when longer (a provider's ``Retry-After`` carried by
+``CalendarWriteFailed.retry_after``), capped at an hour."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+from django.db.models import Min
+from django.utils import timezone
+
+from booking.models import OutboxMessage
+
+
+def backoff_seconds(attempts: int) -> int:
+    """30 s, 1 min, 2 min, … capped at one hour."""
+    return min(30 * 2 ** max(attempts - 1, 0), 3600)
+
+
+RETRY_AFTER_CAP_SECONDS = 3600  # the longest pause a handler's ``retry_after`` may ask (a year-off date: 1 h)
+
+
+def asked_wait(exc: BaseException) -> float:
+    """The pause (seconds, at most ``RETRY_AFTER_CAP_SECONDS``) a handler's exception asks for with a
+    ``retry_after`` attribute (``CalendarWriteFailed``: a provider's ``Retry-After``); else 0."""
+    wait = getattr(exc, "retry_after", None)
+    if isinstance(wait, bool) or not isinstance(wait, int | float) or not math.isfinite(wait):
+        return 0.0
+    return min(max(float(wait), 0.0), RETRY_AFTER_CAP_SECONDS)
+
+
+def retry_countdown(message_ids: list[int], *, attempt: int, now: datetime | None = None) -> int:
+    """A task's retry countdown for the rows that failed: its back-off step, or until the earliest of their
+    ``next_attempt_at`` if later (a handler asked for a pause, ``asked_wait``): ``due_only`` skips a row not
+    due yet. Rows due later still are the sweep's."""
+    countdown = backoff_seconds(attempt)
+    pending = OutboxMessage.objects.filter(pk__in=message_ids, status=OutboxMessage.Status.PENDING)
+    due = pending.aggregate(first=Min("next_attempt_at"))["first"]
+    if due is not None:
+        countdown = max(countdown, math.ceil((due - (now or timezone.now())).total_seconds()))
+    return countdown
+
+
+__all__ = ["RETRY_AFTER_CAP_SECONDS", "asked_wait", "backoff_seconds", "retry_countdown"]
