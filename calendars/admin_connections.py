@@ -117,6 +117,7 @@ class CalendarAdmin(admin.ModelAdmin):
         "last_synced_at",
         "last_attempt_at",
         "last_error",
+        "retry_not_before",
         "sync_requested_at",
         "sync_lease_until",
         "watch_channel_id",

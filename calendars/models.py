@@ -202,6 +202,8 @@ class Calendar(models.Model):
 
     ``sync_state`` is the provider's cursor: a Google syncToken, a Microsoft deltaLink, or the ICS
     feed's validators (JSON). ``window_end`` is the end of the time window the last full sync covered.
+    ``retry_not_before``: the provider throttled the last sync and asked to be left alone until then
+    (``Retry-After``, at most an hour): syncs asked for before it are deferred (``calendars.services.sync``).
     ``watch_*`` describe the push channel (Google) or subscription (Microsoft); ``watch_secret_hash`` is
     the SHA-256 of the channel token / clientState, compared in constant time.
     """
@@ -222,6 +224,12 @@ class Calendar(models.Model):
     last_error = models.CharField(max_length=500, blank=True)
     sync_requested_at = models.DateTimeField(null=True, blank=True, help_text="A sync is queued")
     sync_lease_until = models.DateTimeField(null=True, blank=True, help_text="A sync is running")
+    retry_not_before = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The provider asked Baton to wait (Retry-After): no sync is sent before this",
+    )
     watch_channel_id = models.CharField(max_length=200, blank=True, db_index=True)
     watch_resource_id = models.CharField(max_length=500, blank=True)
     watch_secret_hash = models.CharField(max_length=64, blank=True, editable=False)

@@ -16,6 +16,8 @@ from routing.core import Interval
 Provider = CalendarConnection.Provider
 Status = CalendarConnection.Status
 WRITABLE = (Provider.GOOGLE, Provider.MICROSOFT)
+RELIST_FIRST = timedelta(minutes=5)  # a connection never listed: first wait before listing it again
+RELIST_MAX = timedelta(hours=6)  # … growing with how long it has been failing, up to this
 # plain SQL on the hot path (every slot page and booking): see routing.sqlrows
 HEALTH_SQL = """
 SELECT c.rep_id, c.status, c.last_success_at, c.provider, k.id, k.blocks_availability, k.last_synced_at
@@ -88,6 +90,26 @@ def health_query(rep_ids: Iterable[int], *, now: datetime) -> HealthQuery | None
 def withheld_rep_ids(rep_ids: Iterable[int], *, now: datetime) -> set[int]:
     """Reps whose availability cannot be trusted now and must not be offered (``calendar_health``)."""
     return set(calendar_health(rep_ids, now=now).withheld)
+
+
+def relist_due_ids(*, now: datetime) -> list[int]:
+    """Connections (not disconnected) whose calendars were never listed (``last_success_at`` empty: the
+    rep is withheld from every booking page) and are due another listing: the first listing failed (the
+    provider throttled or was down at connect time) or never finished. Back-off: wait as long as the
+    connection has been failing (its creation to its last attempt, ``last_sync_at``), at least
+    ``RELIST_FIRST``, at most ``RELIST_MAX`` (about 5, 10, 20, 40 min … 6 h), so a provider that keeps
+    refusing is not hammered."""
+    rows = (
+        CalendarConnection.objects.filter(last_success_at__isnull=True)
+        .exclude(status=Status.DISCONNECTED)
+        .values_list("pk", "created_at", "last_sync_at")
+    )
+    due = []
+    for pk, created, attempted in rows:
+        attempted = attempted or created
+        if now - attempted >= min(max(attempted - created, RELIST_FIRST), RELIST_MAX):
+            due.append(pk)
+    return due
 
 
 def receiving_calendar(rep_id: int) -> Calendar | None:

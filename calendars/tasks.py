@@ -1,7 +1,8 @@
 """Celery tasks: thin wrappers taking primary keys and calling services.
 
 Periodic ones (created as django_celery_beat PeriodicTasks by migration 0003, editable in the admin):
-``calendars.sync_due`` (API calendars not synced within CALENDAR_POLL_MINUTES), ``calendars.poll_ics``
+``calendars.sync_due`` (API calendars not synced within CALENDAR_POLL_MINUTES, or whose provider-asked pause
+is over; and accounts whose first calendar listing failed, listed again with back-off), ``calendars.poll_ics``
 (ICS feeds, CALENDAR_ICS_POLL_MINUTES) and ``calendars.renew_watches`` (push channels); by migration 0004
 ``calendars.refresh_lists`` (daily: each connected account's calendar list, so a calendar added or removed
 at Google or Microsoft shows up without the rep pressing Refresh) and ``calendars.purge_busy_history``
@@ -21,7 +22,7 @@ from booking.publisher import Publisher
 from calendars.errors import CalendarError
 from calendars.models import CalendarConnection
 from calendars.services import sync, watches
-from calendars.services.connections import calendars_refresh
+from calendars.services.connections import calendars_refresh, relist_claim
 from calendars.services.history import busy_history_purge
 from calendars.services.writeback import connection_events_resync
 
@@ -79,7 +80,11 @@ def sync_calendar_task(calendar_id: int, force_full: bool = False) -> str:
 
 @shared_task(name="calendars.sync_due", ignore_result=True)
 def sync_due_task() -> int:
+    """Request the due syncs (returns how many); first, list again the accounts never listed (their reps are
+    withheld until then), with back-off (``selectors.relist_due_ids``)."""
     now = timezone.now()
+    for pk in relist_claim(now=now):
+        enqueue(calendar_list_refresh_task, pk)
     ids = sync.due_calendar_ids(now=now, ics=False)
     return sum(sync.request_sync(calendar_id=pk, now=now) for pk in ids)
 
@@ -132,8 +137,9 @@ def refresh_lists_task() -> int:
 @shared_task(name="calendars.calendar_list_refresh", ignore_result=True)
 def calendar_list_refresh_task(connection_id: int) -> str:
     """Mirror one account's calendar list; a newly found blocking calendar is synced and watched at once.
-    A revoked grant marks the connection disconnected (inside ``calendars_refresh``); a provider that fails
-    is left for tomorrow's run (the calendars already known keep syncing)."""
+    A revoked grant marks the connection disconnected, a provider that fails marks it ``error`` with the
+    reason (both inside ``calendars_refresh``). An account listed before is left for tomorrow's run (the
+    calendars already known keep syncing); one never listed is listed again by ``sync_due`` with back-off."""
     try:
         calendars = calendars_refresh(connection_id=connection_id)
     except CalendarConnection.DoesNotExist:

@@ -6,8 +6,9 @@ requests against Microsoft Graph (msgraph-sdk is async-only; Celery workers are 
   410 / ``syncStateNotFound`` → full sync again.
 * 429/503/504 answers are retried after ``Retry-After`` (seconds, fractions allowed, or an HTTP-date) up to
   a cap, or without one after a jittered exponential back-off (``providers.pushback``); a longer wait
-  surfaces as ``ProviderUnavailable(retry_after=…)``: the attempt fails without blocking the worker and the
-  next poll (``CALENDAR_POLL_MINUTES``) or push retries; the last synced busy times stay in force; a
+  surfaces as ``ProviderUnavailable(retry_after=…)``: the attempt fails without blocking the worker, the
+  calendar is paused that long (``Calendar.retry_not_before``: pushes meanwhile call nothing, the sweep
+  syncs it once the pause is over); the last synced busy times stay in force; a
   calendar write's outbox retry waits at least that long. Only 429 is reported as throttling; 503 is
   "unavailable", 504 "timed out".
 * Events Baton writes carry ``transactionId`` (``baton-`` + a UUID derived from the idempotency key), so a

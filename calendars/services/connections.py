@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from datetime import datetime
 from functools import partial
 from zoneinfo import ZoneInfo
 
@@ -36,6 +37,7 @@ PROVIDER_CLASSES = {
 WRITABLE = (Provider.GOOGLE, Provider.MICROSOFT)
 ACCOUNT_LOCK_CLASS = 0x43414C41  # "CALA": advisory locks of calendar accounts (see _account_lock)
 LIST_LOCK_CLASS = 0x43414C53  # "CALS": advisory locks of a rep's calendar lists (_store_calendars)
+LIST_FAILED = "The calendar list could not be read: "  # last_error of a failed listing (calendars_refresh)
 
 
 def provider_for(
@@ -153,15 +155,30 @@ def ics_connect(*, rep: Rep, url: str) -> CalendarConnection:
 
 def calendars_refresh(*, connection_id: int) -> list[Calendar]:
     """List the account's calendars and mirror them: new ones are added (the primary one blocks
-    availability and, if nothing else does, receives bookings), vanished ones are removed."""
+    availability and, if nothing else does, receives bookings), vanished ones are removed.
+
+    A revoked grant disconnects the connection. Any other failure (the provider throttled, down or slow;
+    credentials unreadable) is recorded on it: status ``error``, ``last_error`` in words, ``last_sync_at``
+    the attempt (a connection never listed is listed again by the sweep, ``selectors.relist_due_ids``),
+    then raised. A listing that succeeds again clears the error a failed listing recorded."""
     connection = CalendarConnection.objects.select_related("rep").get(pk=connection_id)
     try:
         remote = provider_for(connection).list_calendars()
     except GrantRevoked as exc:
         connection_mark_disconnected(connection_id=connection.pk, reason=exc.message)
         raise
+    except CalendarError as exc:
+        logger.warning("calendar list of connection %s failed: %s", connection.pk, exc.message)
+        CalendarConnection.objects.filter(pk=connection.pk).exclude(status=Status.DISCONNECTED).update(
+            status=Status.ERROR, last_error=(LIST_FAILED + exc.message)[:500], last_sync_at=timezone.now()
+        )
+        raise
     calendars = _store_calendars(connection, remote)
-    CalendarConnection.objects.filter(pk=connection.pk).update(last_success_at=timezone.now())
+    listed = CalendarConnection.objects.filter(pk=connection.pk)
+    listed.update(last_success_at=timezone.now())
+    listed.filter(status=Status.ERROR, last_error__startswith=LIST_FAILED).update(
+        status=Status.CONNECTED, last_error=""
+    )
     return calendars
 
 
@@ -374,12 +391,27 @@ def connection_mark_disconnected(*, connection_id: int, reason: str) -> bool:
     return True
 
 
-def sync_failure_record(*, calendar_id: int, message: str) -> None:
+def relist_claim(*, now: datetime) -> list[int]:
+    """Connections never listed that are due another listing (``selectors.relist_due_ids``), stamped as
+    attempted now (``last_sync_at``): the back-off counts from this attempt whatever its outcome (a listing
+    that dies without a ``CalendarError`` is not queued again at every sweep)."""
+    from calendars.selectors import relist_due_ids
+
+    ids = relist_due_ids(now=now)
+    CalendarConnection.objects.filter(pk__in=ids, last_success_at__isnull=True).update(last_sync_at=now)
+    return ids
+
+
+def sync_failure_record(*, calendar_id: int, message: str, retry_not_before: datetime | None = None) -> None:
+    """A failed sync: the calendar's and connection's ``last_error``, the connection ``error``; with
+    ``retry_not_before`` (the provider's ``Retry-After``) no sync is sent before it (``calendar_sync``)."""
     now = timezone.now()
     calendar = Calendar.objects.filter(pk=calendar_id).select_related("connection").first()
     if calendar is None:
         return
-    Calendar.objects.filter(pk=calendar_id).update(last_error=message[:500], last_attempt_at=now)
+    Calendar.objects.filter(pk=calendar_id).update(
+        last_error=message[:500], last_attempt_at=now, retry_not_before=retry_not_before
+    )
     CalendarConnection.objects.filter(pk=calendar.connection_id).exclude(status=Status.DISCONNECTED).update(
         status=Status.ERROR, last_error=message[:500], last_sync_at=now
     )

@@ -9,6 +9,12 @@ the lease held and give up). Failures keep the last synced busy times (the stale
 A database error during a sync (a write refused: disk full, a lock or statement timeout) is a failed sync
 too, recorded once the failed statement or block is rolled back; with the database itself gone (the
 connection lost or never made) nothing can be recorded, and the error is raised for the task to log.
+
+A provider that throttles a sync and says how long to wait (``Retry-After``, read as seconds or a date by
+``providers.pushback``; ``ProviderUnavailable.retry_after``) is left alone that long, at most
+``RETRY_AFTER_CAP``: the calendar's ``retry_not_before`` is set, and a sync asked for before it (a push
+notification, a roles change) is ``deferred`` without calling the provider; its request stays flagged
+(absorbing further pushes) and the periodic sweep (``due_calendar_ids``) queues it once the pause is over.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ LOST_REQUEST = timedelta(minutes=10)
 PAST = timedelta(days=1)
 ROLL_EVERY = timedelta(days=7)
 CHUNK = 500
+RETRY_AFTER_CAP = timedelta(hours=1)  # the longest pause a provider's Retry-After may impose (a far-off date)
 
 
 def sync_window(now: datetime) -> tuple[datetime, datetime]:
@@ -68,15 +75,17 @@ def _enqueue(calendar_id: int) -> None:
 
 def calendar_sync(*, calendar_id: int, now: datetime | None = None, force_full: bool = False) -> str:
     """Sync one calendar. Returns what happened: full, incremental, unchanged, busy (another sync holds
-    the lease), skipped, disconnected or failed."""
+    the lease), deferred (the provider asked to wait until ``retry_not_before``: nothing is sent, the
+    request stays queued for the sweep), skipped, disconnected or failed."""
     now = now or timezone.now()
+    calendar = Calendar.objects.filter(pk=calendar_id)
     leased = (
-        Calendar.objects.filter(pk=calendar_id)
-        .filter(Q(sync_lease_until__isnull=True) | Q(sync_lease_until__lt=now))
-        .update(sync_lease_until=now + LEASE, sync_requested_at=None)
+        calendar.filter(Q(sync_lease_until__isnull=True) | Q(sync_lease_until__lt=now))
+        .filter(Q(retry_not_before__isnull=True) | Q(retry_not_before__lte=now))
+        .update(sync_lease_until=now + LEASE, sync_requested_at=None, retry_not_before=None)
     )
     if not leased:
-        return "busy"
+        return "deferred" if calendar.filter(retry_not_before__gt=now).exists() else "busy"
     held = {"lease": True}
     try:
         return _sync_leased(calendar_id, now, force_full, held)
@@ -139,7 +148,7 @@ def _sync_leased(calendar_id: int, now: datetime, force_full: bool, held: dict) 
         return "disconnected"
     except CalendarError as exc:
         logger.warning("sync of calendar %s (%s) failed: %s", cal.pk, connection.provider, exc.message)
-        sync_failure_record(calendar_id=cal.pk, message=exc.message)
+        sync_failure_record(calendar_id=cal.pk, message=exc.message, retry_not_before=_pause_end(exc, now))
         return "failed"
     except (ValueError, TypeError, KeyError, OverflowError) as exc:  # data the provider code cannot read
         logger.exception("sync of calendar %s (%s): unreadable answer", cal.pk, connection.provider)
@@ -172,6 +181,14 @@ def _sync_leased(calendar_id: int, now: datetime, force_full: bool, held: dict) 
     if result.unchanged:
         return "unchanged"
     return "full" if result.full else "incremental"
+
+
+def _pause_end(exc: CalendarError, now: datetime) -> datetime | None:
+    """Until when the provider asked to be left alone (``Retry-After``, at most ``RETRY_AFTER_CAP``)."""
+    wait = getattr(exc, "retry_after", None)
+    if isinstance(wait, bool) or not isinstance(wait, int | float) or not wait > 0:  # NaN too
+        return None
+    return now + timedelta(seconds=min(float(wait), RETRY_AFTER_CAP.total_seconds()))
 
 
 def busy_apply(
@@ -252,8 +269,11 @@ def _delete_chunked(queryset, lookup: str, values: list, *, now: datetime) -> in
 
 
 def due_calendar_ids(*, now: datetime, ics: bool) -> list[int]:
-    """Blocking calendars whose last attempt is older than the poll interval (ICS or API calendars).
-    Requests that were queued long ago but never ran (a lost task) are released so they queue again."""
+    """Blocking calendars whose last attempt is older than the poll interval (ICS or API calendars), or
+    whose provider-asked pause (``retry_not_before``) is over with no sync since (the throttled sync is
+    tried again as soon as the provider allows; a request deferred by the pause is released to queue
+    again). Calendars still in their pause are not due. Requests that were queued long ago but never ran
+    (a lost task) are released so they queue again."""
     minutes = settings.CALENDAR_ICS_POLL_MINUTES if ics else settings.CALENDAR_POLL_MINUTES
     providers = [Provider.ICS] if ics else [Provider.GOOGLE, Provider.MICROSOFT]
     calendars = Calendar.objects.filter(
@@ -261,8 +281,10 @@ def due_calendar_ids(*, now: datetime, ics: bool) -> list[int]:
         connection__provider__in=providers,
         connection__status__in=[Status.CONNECTED, Status.ERROR],
     )
-    calendars.filter(sync_requested_at__lt=now - LOST_REQUEST).update(sync_requested_at=None)
+    pause_over = Q(retry_not_before__lte=now)  # cleared when a sync starts: none since
+    lost = Q(sync_requested_at__lt=now - LOST_REQUEST) & ~Q(retry_not_before__gt=now)
+    calendars.filter(lost | pause_over).update(sync_requested_at=None)
     due = calendars.filter(
-        Q(last_attempt_at__isnull=True) | Q(last_attempt_at__lt=now - timedelta(minutes=minutes))
-    )
+        Q(last_attempt_at__isnull=True) | Q(last_attempt_at__lt=now - timedelta(minutes=minutes)) | pause_over
+    ).exclude(retry_not_before__gt=now)
     return list(due.values_list("pk", flat=True))
