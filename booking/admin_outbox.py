@@ -12,12 +12,13 @@ from django.utils.html import format_html, format_html_join
 
 from booking import outbox
 from booking.models import OutboxMessage
+from config.admin_guards import SafeChangeListMixin
 
 PENDING = OutboxMessage.Status.PENDING
 
 
 @admin.register(OutboxMessage)
-class OutboxMessageAdmin(admin.ModelAdmin):
+class OutboxMessageAdmin(SafeChangeListMixin, admin.ModelAdmin):
     list_display = ("created_at", "event", "handler", "booking", "status", "attempts", "next_attempt_at")
     list_filter = ("status", "event", "handler")
     search_fields = ("handler", "event", "last_error", "booking__prospect_email")

@@ -10,6 +10,7 @@ from django.contrib import admin
 
 from calendars.forms import DateOverrideForm, DateOverrideFormSet, WorkingHoursForm, WorkingHoursFormSet
 from calendars.models import BusyHistory, BusyInterval, DateOverride, TimeOff, WorkingHours
+from config.admin_guards import SafeChangeListMixin
 
 
 class WorkingHoursInline(admin.TabularInline):
@@ -32,8 +33,12 @@ class TimeOffInline(admin.TabularInline):
     extra = 0
     fields = ("start", "end", "reason")
 
+    def get_queryset(self, request):
+        # each row is labelled ``str(TimeOff)``, the rep's name: joined, not a query per entry
+        return super().get_queryset(request).select_related("rep")
 
-class _RepOwned(admin.ModelAdmin):
+
+class _RepOwned(SafeChangeListMixin, admin.ModelAdmin):
     list_select_related = ("rep",)
     search_fields = ("rep__name", "rep__email")
     autocomplete_fields = ("rep",)

@@ -22,6 +22,7 @@ from booking.admin_deletion import RefusedDeletionMixin
 from booking.api.serializers import validate_answers
 from booking.errors import BookingError
 from booking.models import MeetingType
+from config.admin_guards import SafeChangeListMixin
 from leads import selectors
 from leads.accounts import account_domain_problem
 from leads.manual import lead_pool, lead_route_by_hand
@@ -228,7 +229,7 @@ class LeadRouteForm(forms.Form):
 
 
 @admin.register(Lead)
-class LeadAdmin(RefusedDeletionMixin, admin.ModelAdmin):
+class LeadAdmin(RefusedDeletionMixin, SafeChangeListMixin, admin.ModelAdmin):
     list_display = ["email", "meeting_type", "outcome", "matched_rule", "pool", "score", "booking"]
     # nullable links are not joined by Django on its own: four queries per row without them
     list_select_related = ["meeting_type", "matched_rule", "pool", "booking__meeting_type"]

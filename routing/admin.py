@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from calendars.admin import DateOverrideInline, TimeOffInline, WorkingHoursInline
+from config.admin_guards import SafeChangeListMixin
 from routing.admin_parts import DeletedWithIt
 from routing.models import LedgerEntry, Pool, PoolMember, Rep, RepSkill
 from routing.services import (
@@ -308,7 +309,7 @@ class PoolMemberAdmin(admin.ModelAdmin):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(admin.ModelAdmin):
+class LedgerEntryAdmin(SafeChangeListMixin, admin.ModelAdmin):
     list_display = ("created_at", "pool", "rep", "kind", "delta", "booking", "reason")
     list_filter = ("kind", "pool", "created_at")
     search_fields = ("rep__name", "rep__email", "pool__name", "reason")

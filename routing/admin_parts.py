@@ -1,22 +1,109 @@
-"""Parts the apps' admins share: a mixin for objects whose related rows are parts of them, and the JSON box
+"""Parts the apps' admins share: mixins for objects whose related rows are parts of them (their history
+counted on the delete confirmation, not listed), and the JSON box
 of the admin's JSON fields."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
 from django.apps import apps
-from django.contrib.admin.utils import NestedObjects
+from django.contrib.admin.utils import NestedObjects, quote
 from django.core.exceptions import ValidationError
 from django.db import router
 from django.forms.fields import InvalidJSONInput
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
+from django.utils.text import capfirst
 
 from routing.validators import escape_surrogates
 
 # Rows whose own admin refuses deleting them one by one by design (an audit trail, a booking's parts): the
 # permission to delete them is one nobody holds, so it is not asked when they go with their owner.
 PARTS = (("routing", "LedgerEntry"), ("booking", "BookingHost"), ("calendars", "BookingEvent"))
+
+# A rep's or booking's history: rows that pile up by the thousand (each named by its rep, pool or booking, a
+# query apiece). The delete confirmation counts them under their owner ("Ledger entries: 2,300") instead of
+# listing each one: the page of a departing rep ran a query per ledger entry before it showed.
+HISTORY = frozenset(
+    {
+        "routing.LedgerEntry",
+        "booking.BookingHost",
+        "booking.OutboxMessage",
+        "calendars.BookingEvent",
+        "calendars.BusyInterval",
+        "calendars.BusyHistory",
+        "calendars.TimeOff",
+        "calendars.DateOverride",
+    }
+)
+
+
+def _history_count(opts, count: int) -> str:
+    return f"{capfirst(opts.verbose_name_plural if count != 1 else opts.verbose_name)}: {count:,}"
+
+
+def _with_history_counted(items: list, describe: Callable[..., Any], *, top: bool = True) -> list:
+    """``NestedObjects.nested()``'s list (an object, then the list of what goes with it, if anything), each
+    object described by ``describe``; below the top level (the objects deleted), the history rows with
+    nothing going with them are counted per model, not listed (their delete permission is still asked)."""
+    shown: list = []
+    counted: dict[Any, int] = {}
+    for index, item in enumerate(items):
+        if isinstance(item, list):
+            shown.append(_with_history_counted(item, describe, top=False))
+        elif not top and item._meta.label in HISTORY and not isinstance(_after(items, index), list):
+            describe(item, shown=False)
+            counted[item._meta] = counted.get(item._meta, 0) + 1
+        else:
+            shown.append(describe(item))
+    return shown + [_history_count(opts, count) for opts, count in counted.items()]
+
+
+def _after(items: list, index: int) -> Any:
+    return items[index + 1] if index + 1 < len(items) else None
+
+
+def deleted_objects(objs, request, admin_site) -> tuple[list, dict, set, list, set[str]]:
+    """Django's ``get_deleted_objects`` (what goes, how many of each, the permissions missing, the protected
+    rows), with the history rows counted (``HISTORY``), and the verbose names of the protected rows' models
+    (Django asks their delete permission too)."""
+    try:
+        first = objs[0]
+    except IndexError:
+        return [], {}, set(), [], set()
+    collector = NestedObjects(using=router.db_for_write(first._meta.model), origin=objs)
+    collector.collect(objs)
+    perms_needed: set = set()
+
+    def describe(obj, *, shown: bool = True):
+        opts = obj._meta
+        if not admin_site.is_registered(opts.model):
+            return f"{capfirst(opts.verbose_name)}: {obj}" if shown else None
+        if not admin_site.get_model_admin(opts.model).has_delete_permission(request, obj):
+            perms_needed.add(opts.verbose_name)
+        if not shown:
+            return None
+        try:
+            name = f"{admin_site.name}:{opts.app_label}_{opts.model_name}_change"
+            url = reverse(name, args=[quote(obj.pk)])
+        except NoReverseMatch:
+            return f"{capfirst(opts.verbose_name)}: {obj}"
+        return format_html('{}: <a href="{}">{}</a>', capfirst(opts.verbose_name), url, obj)
+
+    deleted = _with_history_counted(collector.nested(), describe)
+    protected = [describe(obj) for obj in collector.protected]
+    counts = {model._meta.verbose_name_plural: len(rows) for model, rows in collector.model_objs.items()}
+    protected_models = {str(obj._meta.verbose_name) for obj in collector.protected}
+    return deleted, counts, perms_needed, protected, protected_models
+
+
+class CountedHistory:
+    """``get_deleted_objects`` with a rep's or booking's history counted, not listed (``deleted_objects``)."""
+
+    def get_deleted_objects(self, objs, request):
+        return deleted_objects(objs, request, self.admin_site)[:4]
 
 
 class DeletedWithIt:
@@ -25,15 +112,14 @@ class DeletedWithIt:
     superuser was told "your account doesn't have permission to delete … ledger entry" for a rep added to a
     pool by mistake (a 403 on the POST), or that instead of the protected bookings (listed now: cancel or
     reassign them first). Any other missing permission still refuses the deletion (leads of a meeting
-    type, a rep's calendar connections)."""
+    type, a rep's calendar connections). History rows are counted, not listed (``deleted_objects``)."""
 
     def get_deleted_objects(self, objs, request):
-        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        deleted, counts, perms_needed, protected, protected_models = deleted_objects(
+            objs, request, self.admin_site
+        )
         exempt = {str(apps.get_model(app, model)._meta.verbose_name) for app, model in PARTS}
-        if protected:
-            collector = NestedObjects(using=router.db_for_write(self.model))
-            collector.collect(objs)
-            exempt |= {str(obj._meta.verbose_name) for obj in collector.protected}
+        exempt |= protected_models
         return deleted, counts, {p for p in perms_needed if str(p) not in exempt}, protected
 
 
