@@ -20,7 +20,7 @@ from django.template.loader import render_to_string
 from rest_framework import serializers
 
 from booking import selectors
-from booking.api.serializers import TimezoneField
+from booking.api.fields import QueryIntegerField, QueryTimezoneField
 from booking.models import MeetingType
 
 # \Z, not $: ``$`` also matches before a final line break, and ``utm_source%0A`` was a key of its own
@@ -29,9 +29,12 @@ MAX_UTM = 10  # the booking and route APIs take at most 20 keys
 
 
 class EmailSnippetQuerySerializer(serializers.Serializer):
-    days = serializers.IntegerField(min_value=1, max_value=14, default=3)
-    count = serializers.IntegerField(min_value=1, max_value=20, default=6)
-    timezone = TimezoneField(default="UTC")
+    """The query of the e-mail snippet. Only a parameter left out takes its default: one given empty (a
+    mail-merge field left blank, ``?timezone=``) is a 400, not UTC times shown as the reader's own."""
+
+    days = QueryIntegerField(min_value=1, max_value=14, default=3)
+    count = QueryIntegerField(min_value=1, max_value=20, default=6)
+    timezone = QueryTimezoneField(default="UTC")
     email = serializers.EmailField(max_length=254, required=False, allow_blank=True, default="")
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     format = serializers.ChoiceField(choices=["html", "text"], default="html")

@@ -112,13 +112,18 @@ def route_sign(route: Route, *, meeting_type_id: int) -> str:
     return signing.dumps(payload, salt=SALT, compress=True)
 
 
-def route_resolve(token, *, meeting_type) -> Route:
-    """The ``Route`` of ``token`` for ``meeting_type``; ``RouteInvalid`` for anything wrong with it."""
+def route_resolve(token, *, meeting_type, expired_too: bool = False) -> Route:
+    """The ``Route`` of ``token`` for ``meeting_type``; ``RouteInvalid`` for anything wrong with it.
+
+    ``expired_too``: a token older than ``BATON_ROUTE_MAX_AGE_SECONDS`` is resolved as well (its signature
+    still checked), only to recognise a keyed booking's retry as the request that booked
+    (``booking.api.views._as_first_sent``): the key replays for BOOKING_IDEMPOTENCY_TTL_HOURS, longer than a
+    token lives. Never to book or to offer slots with."""
     # signed tokens are ASCII (a lone surrogate could not even be checked)
     if not isinstance(token, str) or not token or len(token) > 2000 or not token.isascii():
         raise RouteInvalid("Not a route token.")
     try:
-        data = signing.loads(token, salt=SALT, max_age=conf.route_max_age())
+        data = signing.loads(token, salt=SALT, max_age=None if expired_too else conf.route_max_age())
     except signing.SignatureExpired:
         raise RouteInvalid("This route has expired; please answer the questions again.") from None
     except signing.BadSignature:

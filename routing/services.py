@@ -146,7 +146,13 @@ def pool_keep_standings(
     (a change out of ``group``) starts at the mean of their loads, each member as far above or below it as
     it stood from its old queue's mean. The difference is added to the member's ``adjustment`` and recorded
     as a ``joined`` ledger entry: like a joiner's head start it is relative to the current period's
-    bookings, and is spent with that period (``routing.ledger``). Returns the entries written."""
+    bookings, and is spent with that period (``routing.ledger``). Returns the entries written.
+
+    Both ledgers are read and the entries written in one transaction under the members' booking locks
+    (``locking.lock_reps``; on SQLite the ``BEGIN IMMEDIATE`` transaction): a booking of a member waits
+    and counts after the change. Read without them, a booking committed between the two reads counted
+    under the new settings only, and the entry written cancelled its credit."""
+    from booking.services import locking
     from routing.ledger import member_count, pool_ledger
 
     now = now or timezone.now()
@@ -159,20 +165,21 @@ def pool_keep_standings(
     if not kept:
         return []
     rep_ids = [m.rep_id for m in kept]
-    then, ledger = pool_ledger(before.pool, rep_ids, now=now), pool_ledger(pool, rep_ids, now=now)
-    was: dict[int, tuple[str, float]] = {}  # member id -> (old queue, load under the old settings)
-    for m in kept:
-        role, weight = before.members[m.pk]
-        was[m.pk] = (_queue(before.pool, role), member_count(m, then) / weight)
-    old_loads: dict[str, list[float]] = defaultdict(list)
-    for queue, load in was.values():
-        old_loads[queue].append(load)
-    old_mean = {queue: fmean(loads) for queue, loads in old_loads.items()}
-    queues: dict[str, list[PoolMember]] = defaultdict(list)
-    for m in kept:
-        queues[_queue(pool, m.role)].append(m)
     entries = []
     with transaction.atomic():
+        locking.lock_reps(rep_ids)  # sorted, with BOOKING_LOCK_TIMEOUT_MS: bookings of these reps wait
+        then, ledger = pool_ledger(before.pool, rep_ids, now=now), pool_ledger(pool, rep_ids, now=now)
+        was: dict[int, tuple[str, float]] = {}  # member id -> (old queue, load under the old settings)
+        for m in kept:
+            role, weight = before.members[m.pk]
+            was[m.pk] = (_queue(before.pool, role), member_count(m, then) / weight)
+        old_loads: dict[str, list[float]] = defaultdict(list)
+        for queue, load in was.values():
+            old_loads[queue].append(load)
+        old_mean = {queue: fmean(loads) for queue, loads in old_loads.items()}
+        queues: dict[str, list[PoolMember]] = defaultdict(list)
+        for m in kept:
+            queues[_queue(pool, m.role)].append(m)
         for members in queues.values():
             merged = len({was[m.pk][0] for m in members}) > 1
             level = fmean(was[m.pk][1] for m in members)  # a merged queue's start: its members' mean

@@ -165,11 +165,14 @@ class BookingCreate(PublicAPIView):
 def _as_first_sent(request, meeting_type):
     """The booking request validated as it may have been when it was first sent, for ``booking_replay``:
     against the meeting type's questions now (an inactive type's are unchanged), and against questions that
-    take its answers as they were sent (``_questions_answered``: the questions were changed since)."""
+    take its answers as they were sent (``_questions_answered``: the questions were changed since). Its
+    route token may have expired since (``replay``: resolved regardless of its age; the key outlives it):
+    the request is only compared with the stored one, and one that booked nothing is refused as it was."""
     for questions in (meeting_type.questions or [], _questions_answered(request.data)):
         as_then = copy.copy(meeting_type)
         as_then.questions = questions
-        serializer = s.BookingCreateSerializer(data=request.data, context={"meeting_type": as_then})
+        context = {"meeting_type": as_then, "replay": True}
+        serializer = s.BookingCreateSerializer(data=request.data, context=context)
         if serializer.is_valid():
             yield {**serializer.validated_data, "meeting_type": meeting_type}
 

@@ -172,10 +172,44 @@ def is_unavailable(exc: BaseException) -> bool:
     """The database went away or cannot take writes for now (``UNAVAILABLE``, ``UNAVAILABLE_CLASSES``), a
     transient condition a client rides out by sending the request again shortly. Also a connection that
     broke without an answer from the server, or was found closed (psycopg's ``OperationalError`` without a
-    SQLSTATE: "server closed the connection unexpectedly", "the connection is closed", a failed connect)."""
+    SQLSTATE: "server closed the connection unexpectedly", "the connection is closed", a failed connect),
+    as long as that connection is in fact gone (``connection_gone``). psycopg raises the same error without a
+    SQLSTATE for a query it cannot send ("number of parameters must be between 0 and 65535" with
+    ``server_side_binding``): on a connection that is fine that is a bug every retry meets, a server error
+    (logged with its traceback, mailed to ADMINS), not a 503 with ``Retry-After``."""
     if not isinstance(exc, DatabaseError):
         return False
     code = sqlstate(exc)
     if code is not None:
         return code in UNAVAILABLE or code.startswith(UNAVAILABLE_CLASSES)
-    return psycopg is not None and isinstance(exc.__cause__, psycopg.OperationalError)
+    cause = exc.__cause__
+    return psycopg is not None and isinstance(cause, psycopg.OperationalError) and connection_gone(cause)
+
+
+def connection_gone(error: BaseException) -> bool:
+    """The psycopg connection ``error`` was raised on (``raised_on``; else Django's) is closed or broken, or
+    Django has none (a failed connect), as ``calendars.services.sync`` checks before it records a failed
+    sync. Not Django's connection alone: a transaction's ``atomic`` closes a connection whose rollback fails
+    and at once opens a new one (to restore autocommit), so by the time the error is answered Django's is a
+    fresh, healthy connection."""
+    raw = raised_on(error)
+    if raw is None:
+        raw = connection.connection
+    return raw is None or bool(getattr(raw, "closed", False)) or bool(getattr(raw, "broken", False))
+
+
+def raised_on(error: BaseException):
+    """The psycopg connection of the deepest psycopg object (connection, cursor, pipeline) among the frames
+    ``error`` went through; None if there is none (a failed connect)."""
+    found = None
+    tb = error.__traceback__
+    while tb is not None:
+        owner = tb.tb_frame.f_locals.get("self")
+        if isinstance(owner, psycopg.BaseConnection):
+            found = owner
+        elif isinstance(owner, psycopg.Cursor):
+            found = owner.connection
+        elif isinstance(owner, psycopg.Pipeline):
+            found = owner._conn  # noqa: SLF001 - a pipeline's connection has no public name
+        tb = tb.tb_next
+    return found
