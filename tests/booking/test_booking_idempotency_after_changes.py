@@ -5,18 +5,13 @@ body "returns the first response again"), it is not told the booking failed."""
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
 
 import pytest
 import time_machine
-from django.urls import reverse
 from rest_framework.test import APIClient
 
 from booking.models import Booking, MeetingType
-from booking.services import booking_create
-from routing.models import Pool
 from tests.booking.booking_factories import make_meeting_type, make_pool, make_rep
-from tests.foundation.test_foundation_admin_inputs import form_data
 
 pytestmark = pytest.mark.django_db
 
@@ -24,46 +19,8 @@ UTC = dt.UTC
 NOW = dt.datetime(2026, 3, 2, 7, 0, tzinfo=UTC)  # Monday 2 March 2026
 
 
-def at(*args) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=UTC)
-
-
 def reps(*names):
     return [make_rep(name, tz="UTC", days=range(7)) for name in names]
-
-
-def save_page(client, url: str, **changes) -> None:
-    """Post an admin change page as it is rendered, with ``changes`` (field name → posted value)."""
-    data = form_data(client.get(url))
-    data.update(changes)
-    response = client.post(url, data)
-    assert response.status_code == 302, response.context["adminform"].errors
-
-
-def pool_page(pool: Pool) -> str:
-    return reverse("admin:routing_pool_change", args=[pool.pk])
-
-
-def hosts_of_next(meeting_type_id: int, n: int, day: dt.datetime | None = None) -> Counter:
-    """Book ``n`` half-hour slots one after another from ``day`` (default 3 March 09:00 UTC; the meeting
-    type read afresh, as a request would) and count who hosts them, by name."""
-    day = day or at(2026, 3, 3, 9)
-    meeting_type = MeetingType.objects.select_related("pool").get(pk=meeting_type_id)
-    got: Counter = Counter()
-    for i in range(n):
-        body = booking_create(
-            meeting_type=meeting_type,
-            start=day + dt.timedelta(minutes=30 * i),
-            name="Pat",
-            email=f"pat{i}@example.org",
-            timezone="UTC",
-            now=NOW,
-        ).body
-        got.update(h.rep.name for h in Booking.objects.get(pk=body["id"]).hosts.filter(active=True))
-    return got
-
-
-# --- the fairness period changed with a member who joined at the mean of the old one
 
 
 @pytest.mark.parametrize("change", ["deactivated", "question added"])

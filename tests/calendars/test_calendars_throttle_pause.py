@@ -9,34 +9,12 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from calendars.models import Calendar, CalendarConnection
+from calendars.models import CalendarConnection
 from calendars.services.sync import calendar_sync
+from tests.calendars.test_calendars_throttle import GRAPH_429, MS_DELTA, primary
 
 pytestmark = pytest.mark.django_db
 Status = CalendarConnection.Status
-INSERT = r"/calendar/v3/calendars/[^/]+/events"
-GOOGLE_LIST = r"/calendar/v3/calendars/[^/]+/events"
-MS_CREATE = r"/v1.0/me/calendars/[^/]+/events"
-MS_DELTA = r"/v1.0/me/calendars/[^/]+/calendarView/delta"
-GRAPH_429 = b'{"error": {"code": "TooManyRequests", "message": "Please retry again later."}}'
-GOOGLE_503 = b'{"error": {"code": 503, "message": "Backend Error", "errors": [{"reason": "backendError"}]}}'
-# RFC 9110 10.2.3: Retry-After is delay-seconds OR an HTTP-date
-HTTP_DATE = "Wed, 21 Oct 2037 07:28:00 GMT"
-
-
-def primary(conn) -> Calendar:
-    return Calendar.objects.get(connection=conn, is_primary=True)
-
-
-def outbox_row(booking, django_capture_on_commit_callbacks):
-    from booking import outbox as booking_outbox
-    from calendars import outbox
-
-    outbox.register(booking_outbox.register_handler)  # what BookingConfig.ready does at start-up
-    with django_capture_on_commit_callbacks(execute=False):
-        rows = booking_outbox.emit("booking.confirmed", booking)
-    (row,) = [r for r in rows if r.handler == "calendars.outbox.write_booking_to_calendars"]
-    return row
 
 
 def test_a_push_during_graphs_retry_after_does_not_call_graph_again(

@@ -11,27 +11,12 @@ import datetime as dt
 
 import pytest
 import time_machine
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from icalendar import Calendar
 
 from tests.booking.booking_factories import NOW, START, make_meeting_type, make_pool, make_rep
+from tests.foundation.test_foundation_upgrades import migrate_latest, migrate_to
 
 PROSPECT = "pat@example.org"
-
-
-def migrate_to(targets):
-    """Migrate to ``targets`` ((app, migration) pairs); the historical apps of the state reached."""
-    executor = MigrationExecutor(connection)
-    executor.migrate(targets)
-    return MigrationExecutor(connection).loader.project_state(targets).apps
-
-
-def migrate_latest():
-    """What ``manage.py migrate`` does: every app's last migration, then ``post_migrate`` (the triggers)."""
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
 
 @pytest.fixture
