@@ -36,7 +36,8 @@ batch starts: the interrupted row is recorded as a failed attempt, the rows not 
 The tasks deliver with ``due_only``: a row already attempted waits for its ``next_attempt_at`` (the back-off),
 whichever of the task's retry and the sweep comes first. A handler's exception with a ``retry_after``
 attribute (seconds; a calendar write a provider throttled with ``Retry-After``) puts the next attempt at
-least that far off, capped at an hour (``RETRY_AFTER_CAP_SECONDS``), and the task's retry waits for it too.
+least that far off, capped at an hour (``outbox_waits.RETRY_AFTER_CAP_SECONDS``), and the task's retry
+waits for it too.
 A dead row is given a new round of attempts by ``dead_retry`` (the outbox admin's "Retry" action).
 """
 

@@ -11,10 +11,11 @@ too, recorded once the failed statement or block is rolled back; with the databa
 connection lost or never made) nothing can be recorded, and the error is raised for the task to log.
 
 A provider that throttles a sync and says how long to wait (``Retry-After``, read as seconds or a date by
-``providers.pushback``; ``ProviderUnavailable.retry_after``) is left alone that long, at most
-``RETRY_AFTER_CAP``: the calendar's ``retry_not_before`` is set, and a sync asked for before it (a push
-notification, a roles change) is ``deferred`` without calling the provider; its request stays flagged
-(absorbing further pushes) and the periodic sweep (``due_calendar_ids``) queues it once the pause is over.
+``providers.pushback``; ``ProviderUnavailable.retry_after``) is left alone that long, at most an hour
+(``booking.outbox_waits.asked_wait``, as the outbox waits): the calendar's ``retry_not_before`` is set, and a
+sync asked for before it (a push notification, a roles change) is ``deferred`` without calling the provider;
+its request stays flagged (absorbing further pushes) and the periodic sweep (``due_calendar_ids``) queues it
+once the pause is over.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from django.db import connection as db_connection
 from django.db.models import Q
 from django.utils import timezone
 
+from booking.outbox_waits import asked_wait
 from calendars.errors import CalendarError, GrantRevoked
 from calendars.models import BusyInterval, Calendar, CalendarConnection
 from calendars.providers.base import SyncResult
@@ -49,7 +51,6 @@ LOST_REQUEST = timedelta(minutes=10)
 PAST = timedelta(days=1)
 ROLL_EVERY = timedelta(days=7)
 CHUNK = 500
-RETRY_AFTER_CAP = timedelta(hours=1)  # the longest pause a provider's Retry-After may impose (a far-off date)
 
 
 def sync_window(now: datetime) -> tuple[datetime, datetime]:
@@ -184,11 +185,9 @@ def _sync_leased(calendar_id: int, now: datetime, force_full: bool, held: dict) 
 
 
 def _pause_end(exc: CalendarError, now: datetime) -> datetime | None:
-    """Until when the provider asked to be left alone (``Retry-After``, at most ``RETRY_AFTER_CAP``)."""
-    wait = getattr(exc, "retry_after", None)
-    if isinstance(wait, bool) or not isinstance(wait, int | float) or not wait > 0:  # NaN too
-        return None
-    return now + timedelta(seconds=min(float(wait), RETRY_AFTER_CAP.total_seconds()))
+    """Until when the provider asked to be left alone (``Retry-After``, at most an hour: ``asked_wait``)."""
+    wait = asked_wait(exc)
+    return now + timedelta(seconds=wait) if wait > 0 else None
 
 
 def busy_apply(
