@@ -154,11 +154,12 @@
   }
 
   // ``start`` (an instant with any offset) as a date and time of ``zone``, with its UTC offset when that wall
-  // time happens twice (the night the clocks go back).
+  // time happens twice (the night the clocks go back) or when the zone's name reads as the opposite offset
+  // (POSIX: "Etc/GMT-14" is fourteen hours ahead of UTC).
   function chosenLabel(start, zone) {
     var local = wallClock(start, zone) || start;
     var offset = "";
-    if (ambiguous(start, zone)) {
+    if (ambiguous(start, zone) || /^Etc\/GMT[+-]\d/.test(zone)) {
       var minutes = Math.round((Date.parse(local.slice(0, 16) + ":00Z") - Date.parse(start)) / 60000);
       var sign = minutes < 0 ? "-" : "+";
       minutes = Math.abs(minutes);

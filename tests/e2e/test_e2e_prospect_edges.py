@@ -161,6 +161,22 @@ def test_the_fall_back_night_tells_the_two_0200_buttons_apart(page, live_server)
     assert not page.js_errors
 
 
+def test_a_zone_named_by_its_posix_offset_shows_its_utc_offset(page, live_server):
+    """A prospect in a zone the page names as ``Etc/GMT-14`` (Line Islands time, fourteen hours AHEAD of UTC:
+    POSIX names carry the opposite sign) read "(Etc/GMT-14)" on the confirm step and took the time for UTC-14.
+    The label names the offset as e-mails do: "UTC+14:00"."""
+    meeting()
+    page.goto(f"{live_server.url}/book/e2e?timezone=Etc/GMT-14")
+    open_first_day(page)
+    first = page.locator("#times button.time").first
+    start = first.get_attribute("data-start")
+    assert start.endswith("+14:00"), start  # the API speaks the zone's real offset
+    first.click()
+    chosen = page.locator("#chosen-time").text_content()
+    assert "(Etc/GMT-14, UTC+14:00)" in chosen, chosen
+    assert not page.js_errors
+
+
 # --- start links
 
 
