@@ -134,7 +134,11 @@ class LeadFacts:
 
 
 def _norm(value: Any) -> Any:
-    return value.strip().casefold() if isinstance(value, str) else value
+    """Text as rules compare it: without surrounding blanks or case, and in one Unicode form (NFKC): a
+    decomposed "Zu\u0308rich" (macOS, pasted text) is the rule's composed "Zürich"."""
+    if not isinstance(value, str):
+        return value
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", value.strip()).casefold())
 
 
 def _number(value: Any) -> float | None:
@@ -166,7 +170,10 @@ def _items(value: Any) -> list:
 def _same(actual: Any, expected: Any) -> bool:
     """``equals`` for one value: a number on either side (not a yes/no) compares as a number when both read
     as one ("50" equals 50 and 120 equals "120": a select option "50" against an unquoted YAML 50), else
-    text compares without case and surrounding blanks."""
+    text compares without case and surrounding blanks. A yes/no equals only a yes/no (Python's ``1 == True``
+    is not a rule's)."""
+    if isinstance(actual, bool) or isinstance(expected, bool):
+        return isinstance(actual, bool) and isinstance(expected, bool) and actual == expected
     if any(isinstance(v, int | float) and not isinstance(v, bool) for v in (actual, expected)):
         a, b = _number(actual), _number(expected)
         if a is not None and b is not None:

@@ -343,3 +343,37 @@ def test_only_the_email_domain_field_is_normalised():
         c("answers.site", "equals", "bücher.de"), LeadFacts(answers={"site": "xn--bcher-kva.de"})
     )
     assert matches(c("email", "ends_with", "@bücher.de"), LeadFacts(email="kim@bücher.de"))
+
+
+@pytest.mark.parametrize(
+    ("answer", "value", "expected"),
+    [
+        (1, True, False),  # a number answer 1 is not a yes
+        (0, False, False),
+        (True, 1, False),
+        (True, True, True),
+        (False, False, True),
+        (1, "1", True),  # a number still equals its digits
+    ],
+)
+def test_a_yes_or_no_equals_only_a_yes_or_no(answer, value, expected):
+    """A rule "answers.seats equals true" (a YAML ``true`` meant for a checkbox, put on the wrong question)
+    matched a prospect who typed 1 seat, and "consent equals 1" matched every ticked box: Python's
+    ``1 == True`` leaked into ``equals``/``in``. A yes/no only equals a yes/no."""
+    facts = LeadFacts(email="pat@acme.io", timezone="UTC", country="", answers={"a": answer}, utm={}, score=0)
+    assert matches({"all": [c("answers.a", "equals", value)]}, facts) is expected
+    assert matches({"all": [c("answers.a", "in", [value])]}, facts) is expected
+
+
+@pytest.mark.parametrize("op", ["equals", "in", "contains", "starts_with", "ends_with"])
+def test_text_typed_in_decomposed_form_matches_the_rules_composed_text(op):
+    """A prospect's "Zürich" arrives decomposed (``u`` + combining diaeresis: macOS file names, some
+    keyboards and pasted text) where the admin's rule says "Zürich" in composed form: the two look the same on
+    every screen but did not match, and the lead went to the catch-all rule."""
+    decomposed = "Zu\u0308rich"
+    composed = "Z\u00fcrich"
+    value = [composed] if op == "in" else composed
+    facts = LeadFacts(
+        email="pat@acme.io", timezone="UTC", country="", answers={"city": decomposed}, utm={}, score=0
+    )
+    assert matches({"all": [c("answers.city", op, value)]}, facts)
