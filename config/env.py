@@ -305,11 +305,24 @@ def broker_use_ssl(name: str, url: str | None) -> dict | None:
     any certificate and read the Redis password and every task. kombu takes a URL's own ``ssl_*`` options
     over these, so an explicit ``ssl_cert_reqs`` (even ``none``) stands.
 
-    The options apply to every URL of a failover list (for redis:// kombu would turn TLS on), so a list that
-    mixes such a rediss:// URL with other schemes is refused: give those URLs their ``ssl_cert_reqs``."""
+    An amqps:// URL (RabbitMQ over TLS) verifies the certificate's host name as well: kombu's own ``ssl=True``
+    checked the chain only, so any certificate a public CA issued for any name was taken, and the worker sent
+    the broker password to whoever held one. ``server_hostname: None`` has kombu check the name of the URL's
+    host (of each URL of a failover list, as it connects).
+
+    The options apply to every URL of a failover list (for redis:// or amqp:// kombu would turn TLS on), so a
+    list that mixes such a rediss:// URL, or an amqps:// URL, with other schemes is refused: give those
+    rediss:// URLs their ``ssl_cert_reqs``."""
     if not url:
         return None
     urls = _broker_urls(url)
+    if any(parts.scheme == "amqps" for _, parts in urls):
+        if any(parts.scheme != "amqps" for _, parts in urls):
+            raise ImproperlyConfigured(
+                f"{name}: a failover list with amqps:// URLs must use amqps:// in each URL (TLS settings "
+                "apply to all of them)"
+            )
+        return {"cert_reqs": ssl.CERT_REQUIRED, "server_hostname": None}
     unverified = [
         u for u, parts in urls if parts.scheme == "rediss" and "ssl_cert_reqs" not in parse_qs(parts.query)
     ]

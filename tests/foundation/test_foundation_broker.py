@@ -192,3 +192,69 @@ def test_the_certificate_check_of_a_rediss_failover_list():
     assert broker_use_ssl("B", "redis://a:6379/0") is None
     with pytest.raises(ImproperlyConfigured, match="ssl_cert_reqs"):
         broker_use_ssl("B", "redis://a:6379/0;rediss://b:6380/0")
+
+
+def test_an_amqps_broker_is_refused_when_its_certificate_names_another_host(tmp_path):
+    """``CELERY_BROKER_URL=amqps://baton:s3cret@127.0.0.1:<port>//`` (RabbitMQ over TLS). The host there
+    presents a certificate that a trusted CA issued for another name (``wrong.example``: any certificate
+    anyone can buy for their own domain). kombu's amqps transport checked the chain but not the host name
+    (``ssl=True``: no ``server_hostname``, so ``check_hostname`` off): the worker completed the handshake and
+    went on to AMQP, where it sends the broker password. Now the handshake fails on the host name
+    (``config.env.broker_use_ssl``)."""
+    import ssl
+    import threading
+
+    from tests.fakes.http import make_self_signed_cert
+
+    cert, key = make_self_signed_cert(tmp_path, dns_name="wrong.example")
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(cert, key)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(20)
+    port = listener.getsockname()[1]
+    heard: list[bytes] = []
+
+    def serve():
+        try:
+            raw, _ = listener.accept()
+        except OSError:
+            return
+        raw.settimeout(10)
+        try:
+            with server_ctx.wrap_socket(raw, server_side=True) as tls:
+                heard.append(tls.recv(8))  # AMQP's protocol header, sent once the handshake is accepted
+        except (OSError, ssl.SSLError):
+            pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    env = {k: v for k, v in os.environ.items() if k not in ("CELERY_BROKER_URL", "CACHE_URL", "DATABASE_URL")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DEBUG="1",
+        DATABASE_URL=f"sqlite:///{tmp_path}/s.db",
+        CELERY_BROKER_URL=f"amqps://baton:s3cret@127.0.0.1:{port}//",
+        SSL_CERT_FILE=cert,  # the CA that issued it is trusted, as a public CA is
+    )
+    code = (
+        "import django; django.setup()\n"
+        "from config.celery import app\n"
+        "conn = app.connection_for_write()\n"
+        "try:\n"
+        "    conn.ensure_connection(max_retries=0, timeout=5)\n"
+        "except Exception as exc:\n"
+        "    print(type(exc).__name__, exc)\n"
+    )
+    try:
+        run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, timeout=60)
+    finally:
+        thread.join(15)
+        listener.close()
+    assert not heard, (
+        f"the worker accepted a certificate for wrong.example at 127.0.0.1 and sent {heard[0]!r}"
+    )
+    assert "mismatch" in run.stdout.decode(), (
+        run.stdout.decode() + run.stderr.decode()
+    )  # refused for its name
