@@ -51,7 +51,7 @@
     var when = Date.parse(iso);
     var wall = wallClock(iso, zone);
     if (isNaN(when) || !wall) return false;
-    return [1800000, 3600000].some(function (shift) {
+    return [1800000, 3600000, 7200000].some(function (shift) { // Antarctica/Troll goes back two hours
       return wallClock(new Date(when - shift).toISOString(), zone) === wall ||
         wallClock(new Date(when + shift).toISOString(), zone) === wall;
     });
@@ -154,12 +154,13 @@
   }
 
   // ``start`` (an instant with any offset) as a date and time of ``zone``, with its UTC offset when that wall
-  // time happens twice (the night the clocks go back) or when the zone's name reads as the opposite offset
-  // (POSIX: "Etc/GMT-14" is fourteen hours ahead of UTC).
+  // time happens twice (the night the clocks go back) or when the zone's name carries a number, which POSIX
+  // names count the other way ("Etc/GMT-14" is fourteen hours ahead of UTC, "EST5EDT" five behind), as the
+  // server's labels do (booking.presenters.zone_label).
   function chosenLabel(start, zone) {
     var local = wallClock(start, zone) || start;
     var offset = "";
-    if (ambiguous(start, zone) || /^Etc\/GMT[+-]\d/.test(zone)) {
+    if (ambiguous(start, zone) || /\d/.test(zone)) {
       var minutes = Math.round((Date.parse(local.slice(0, 16) + ":00Z") - Date.parse(start)) / 60000);
       var sign = minutes < 0 ? "-" : "+";
       minutes = Math.abs(minutes);

@@ -161,19 +161,39 @@ def test_the_fall_back_night_tells_the_two_0200_buttons_apart(page, live_server)
     assert not page.js_errors
 
 
-def test_a_zone_named_by_its_posix_offset_shows_its_utc_offset(page, live_server):
+@pytest.mark.parametrize(("zone", "offsets"), [("Etc/GMT-14", ["+14:00"]), ("EST5EDT", ["-05:00", "-04:00"])])
+def test_a_zone_named_by_its_posix_offset_shows_its_utc_offset(page, live_server, zone, offsets):
     """A prospect in a zone the page names as ``Etc/GMT-14`` (Line Islands time, fourteen hours AHEAD of UTC:
     POSIX names carry the opposite sign) read "(Etc/GMT-14)" on the confirm step and took the time for UTC-14.
-    The label names the offset as e-mails do: "UTC+14:00"."""
+    The label names the offset of any zone named with a number, as e-mails do: "UTC+14:00"."""
     meeting()
-    page.goto(f"{live_server.url}/book/e2e?timezone=Etc/GMT-14")
+    page.goto(f"{live_server.url}/book/e2e?timezone={zone}")
     open_first_day(page)
     first = page.locator("#times button.time").first
     start = first.get_attribute("data-start")
-    assert start.endswith("+14:00"), start  # the API speaks the zone's real offset
+    assert start[-6:] in offsets, start  # the API speaks the zone's real offset
     first.click()
     chosen = page.locator("#chosen-time").text_content()
-    assert "(Etc/GMT-14, UTC+14:00)" in chosen, chosen
+    assert f"({zone}, UTC{start[-6:]})" in chosen, chosen
+    assert not page.js_errors
+
+
+def test_a_time_the_two_hour_fall_back_repeats_names_its_offset_when_chosen(page, live_server):
+    """Antarctica/Troll goes back two hours on the last Sunday of October (03:00 +02:00 → 01:00 +00:00): every
+    time from 01:00 to 02:59 happens twice. The day's buttons told the two 02:00s apart, but the confirm step
+    read "…, 02:00 (Antarctica/Troll)" for either: ``ambiguous`` (book.js) looked for the same wall time only
+    30 and 60 minutes away."""
+    rep = make_rep("Una Utc", tz="UTC", hours=(0, 0), days=range(7))
+    make_meeting_type(make_pool("first_available", [rep]), slug="troll", horizon_days=365)
+    day = next_fall_back(ZoneInfo("Antarctica/Troll"), 366)
+    page.goto(f"{live_server.url}/book/troll?date={day.isoformat()}&timezone=Antarctica/Troll")
+    page.locator("#times button.time").first.wait_for()
+    first = page.locator(f"#times button.time[data-start='{day.isoformat()}T02:00:00+02:00']")
+    assert first.count() == 1, page.inner_text("#times")
+    assert "UTC+02:00" in first.text_content()  # its button names its offset
+    first.click()
+    chosen = page.locator("#chosen-time").text_content()
+    assert "UTC+02:00" in chosen, f"the first of the two 02:00s, chosen: {chosen!r}"
     assert not page.js_errors
 
 
