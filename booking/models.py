@@ -325,7 +325,8 @@ class ManageLink(models.Model):
 
 
 class IdempotencyKey(models.Model):
-    """A booking request's ``Idempotency-Key``: the first successful response, replayed for 24 hours.
+    """A booking request's ``Idempotency-Key`` (or an instant route's, in its own key space without a
+    booking: ``booking.services.idempotency.scoped``): the first successful response, replayed for 24 hours.
 
     Only hashes of the key are stored; the response (it contains the manage token) is sealed with a Fernet
     key derived from the client's key and SECRET_KEY, so the database alone cannot reveal the token.

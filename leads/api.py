@@ -11,7 +11,7 @@ import hmac
 from django.conf import settings
 from django.core.validators import slug_re
 from django.urls import path
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
@@ -155,11 +155,29 @@ class InstantRoute(PublicAPIView):
             401: OpenApiResponse(s.ErrorSerializer, description="No `Authorization: Bearer <key>`"),
             403: OpenApiResponse(s.ErrorSerializer, description="Unknown key, or no key configured"),
             404: OpenApiResponse(s.ErrorSerializer, description="Unknown meeting type"),
-            409: OpenApiResponse(s.ErrorSerializer, description="`no_rep_available` (with `decision`)"),
+            409: OpenApiResponse(
+                s.ErrorSerializer,
+                description="`no_rep_available` (with `decision`); `try_again`: the pools stayed locked "
+                "(other routes, an admin's change) for longer than BOOKING_LOCK_TIMEOUT_MS, nothing stored",
+            ),
+            422: OpenApiResponse(
+                s.ErrorSerializer, description="`idempotency_key_reused`: the key came with another body"
+            ),
         },
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                {"type": "string", "minLength": 1, "maxLength": 255},  # printable characters (400 otherwise)
+                OpenApiParameter.HEADER,
+                required=False,
+                description="Without `dry_run`: replays the first response (same body only, header "
+                "`Idempotent-Replayed: true`) for BOOKING_IDEMPOTENCY_TTL_HOURS, default 24 h",
+            )
+        ],
         description="Route a lead that needs a rep NOW (inbound call, form handed straight to a rep) with "
         "the meeting type's rules: the rep free at this instant (working hours, not busy, under the daily "
-        "cap) in the pool's order. Without `dry_run` the lead and a fairness ledger entry are stored.",
+        "cap) in the pool's order. Without `dry_run` the lead and a fairness ledger entry are stored; a "
+        "retry with the same `Idempotency-Key` stores nothing more.",
     )
     def post(self, request):
         slug = request.data.get("meeting_type") if isinstance(request.data, dict) else None
@@ -167,21 +185,12 @@ class InstantRoute(PublicAPIView):
         meeting_type = booking_selectors.meeting_type_get(slug) if found else None  # unknown: 404
         data = _validated(InstantRouteRequestSerializer, request.data, meeting_type=meeting_type)
         data.pop("meeting_type")
-        result = instant_route(meeting_type=meeting_type, **data)
-        decision = result.decision
-        rule = decision.rule
-        body = {
-            "disqualified": decision.disqualified,
-            "dry_run": data["dry_run"],
-            "lead_id": None if result.lead is None else result.lead.pk,
-            "rule": None if rule is None else {"id": rule.pk, "name": rule.name},
-            "decision": decision.record,
-        }
-        if decision.disqualified:
-            body["message"] = decision.message
-        else:
-            body["rep"] = decision.record["rep"]
-        return Response(body, headers={"Cache-Control": "no-store"})
+        key = request.headers.get("Idempotency-Key")
+        result = instant_route(meeting_type=meeting_type, idempotency_key=key, **data)
+        headers = {"Cache-Control": "no-store"}
+        if result.replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return Response(result.body, headers=headers)
 
 
 urlpatterns = [

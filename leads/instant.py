@@ -15,21 +15,27 @@ within ``fallback_after_days``" check becomes "is free at this instant":
 With ``dry_run`` nothing is written. Otherwise a routed lead is stored as a ``Lead`` (the rep in
 ``decision["rep"]``; the model has no rep column) plus one ``assigned`` ledger entry without a booking for
 the rep in the pool; a disqualified lead is stored and handed to nurture, like the meeting-type route. No rep
-free now: ``NoRepAvailable`` (409) and nothing is written.
+free now: ``NoRepAvailable`` (409) and nothing is written. The write is one durable transaction that locks
+the pools the rules can use (instant routes of a pool take turns) after the owner lookup (a CRM's network
+call is never made under the locks), and whose lock waits end after ``BOOKING_LOCK_TIMEOUT_MS``: ``TryAgain``
+(409), as the booking API's writes. An ``Idempotency-Key`` makes a retry replay the first response
+(``leads.instant_keys``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone as dj_timezone
 
-from booking.errors import BookingError
-from leads import selectors
+from booking.errors import BookingError, TryAgain
+from booking.services import idempotency, locking
+from leads import instant_keys, selectors
 from leads.models import Lead, RoutingRule
-from leads.owners import owner_lookup
+from leads.owners import OwnerMatch, owner_lookup
 from leads.rules_core import LeadFacts, is_free_mail
 from leads.services import _weighted, lead_match, lead_store
 from leads.tokens import Route
@@ -45,6 +51,7 @@ from routing.services import ledger_assigned
 # ``routing.ledger.pool_ledger`` counts them like bookings in the current fairness period.
 INSTANT_REASON = "instant route"
 WITHHELD = "withheld"  # the rep's calendar cannot be trusted right now (calendars.selectors)
+OwnerAnswer = tuple[OwnerMatch | None, str]  # ``owner_lookup``'s: the owner, or None and why
 
 
 class NoRepAvailable(BookingError):
@@ -53,6 +60,13 @@ class NoRepAvailable(BookingError):
     code = "no_rep_available"
     status = 409
     default_detail = "No rep is available right now."
+
+
+class RulesChanged(TryAgain):
+    """The meeting type's rules changed while the lead was routed: under the pool locks its rule is an
+    ``account_owner`` one whose owner was not looked up before them (nothing is written)."""
+
+    default_detail = "The meeting type's routing rules changed meanwhile; please try again."
 
 
 def pick_now(meeting_type, route: Route, *, now: datetime) -> tuple[int | None, dict]:
@@ -111,8 +125,14 @@ class _Attempts:
         return rep_id, route.pool
 
 
-def _owner(meeting_type, rule, pool, facts, attempt: _Attempts, record: dict) -> tuple[int | None, Pool]:
-    match, why = owner_lookup(email=facts.email.lower(), domain=facts.domain)
+def _ask_owner(facts: LeadFacts) -> OwnerAnswer:
+    return owner_lookup(email=facts.email.lower(), domain=facts.domain)
+
+
+def _owner(
+    meeting_type, rule, pool, facts, answer: OwnerAnswer, attempt: _Attempts, record: dict
+) -> tuple[int | None, Pool]:
+    match, why = answer
     info: dict = {"free_mail": is_free_mail(facts.domain)}
     record["owner"] = info
     if match is None:  # none, or the lookup failed (a CRM timeout): the fallback
@@ -155,9 +175,18 @@ def _skills(rule, pool, attempt: _Attempts, record: dict) -> tuple[int | None, P
 
 
 def instant_evaluate(
-    *, meeting_type, email: str, timezone: str, answers: dict, utm: dict, country: str = "", now: datetime
+    *,
+    meeting_type,
+    email: str,
+    timezone: str,
+    answers: dict,
+    utm: dict,
+    country: str = "",
+    now: datetime,
+    owner: Callable[[LeadFacts], OwnerAnswer] = _ask_owner,
 ) -> InstantDecision:
-    """The instant routing decision for a lead; reads only."""
+    """The instant routing decision for a lead; reads only. ``owner``: the owner lookup's answer for a lead
+    of an ``account_owner`` rule (by default the backend is asked; ``instant_route`` asked it before)."""
     facts, rule, matched = lead_match(
         meeting_type=meeting_type, email=email, timezone=timezone, answers=answers, utm=utm, country=country
     )
@@ -169,7 +198,8 @@ def instant_evaluate(
         record["default"] = "no rule matched: the meeting type's pool"
         rep_id, pool = attempt(Route(pool=meeting_type.pool))
     elif rule.outcome == RoutingRule.Outcome.ACCOUNT_OWNER:
-        rep_id, pool = _owner(meeting_type, rule, rule.pool or meeting_type.pool, facts, attempt, record)
+        pool = rule.pool or meeting_type.pool
+        rep_id, pool = _owner(meeting_type, rule, pool, facts, owner(facts), attempt, record)
     else:
         rep_id, pool = _skills(rule, rule.pool or meeting_type.pool, attempt, record)
     record["rep"] = None
@@ -181,8 +211,9 @@ def instant_evaluate(
 
 @dataclass(frozen=True)
 class InstantResult:
-    decision: InstantDecision
-    lead: Lead | None  # None for a dry run
+    body: dict  # the 200 response (``instant_keys.response_body``), or the one stored for the key
+    lead: Lead | None = None  # None for a dry run or a replay
+    replayed: bool = False  # the response of an earlier request with the same Idempotency-Key
 
 
 def _lock_pools(meeting_type) -> None:
@@ -198,6 +229,27 @@ def _lock_pools(meeting_type) -> None:
     list(pools.values_list("pk", flat=True))
 
 
+def _owner_first(meeting_type, lead: dict) -> OwnerAnswer | None:
+    """The owner lookup for a lead whose rule is an ``account_owner`` one, made before the pools are locked:
+    ``BATON_OWNER_BACKEND`` may be a CRM, a network call of seconds when it is slow, and under the locks it
+    held up every instant route of the pools that long. None for a lead of another rule (nothing asked)."""
+    facts, rule, _ = lead_match(meeting_type=meeting_type, **lead)
+    if rule is None or rule.outcome != RoutingRule.Outcome.ACCOUNT_OWNER:
+        return None
+    return _ask_owner(facts)
+
+
+def _answered(found: OwnerAnswer | None) -> Callable[[LeadFacts], OwnerAnswer]:
+    """``instant_evaluate``'s ``owner`` under the locks: the answer ``_owner_first`` got, never a new call."""
+
+    def owner(facts: LeadFacts) -> OwnerAnswer:
+        if found is None:  # the lead's rule was another before the locks: an admin changed the rules
+            raise RulesChanged()
+        return found
+
+    return owner
+
+
 def instant_route(
     *,
     meeting_type,
@@ -208,46 +260,74 @@ def instant_route(
     country: str = "",
     name: str = "",
     dry_run: bool = False,
+    idempotency_key: str | None = None,
     now: datetime | None = None,
 ) -> InstantResult:
-    """Route a lead to the rep free now; store it unless ``dry_run``. Raises ``NoRepAvailable``."""
+    """Route a lead to the rep free now; store it unless ``dry_run``. Raises ``NoRepAvailable``, ``TryAgain``
+    (a lock wait, the pools' or the key's, over ``BOOKING_LOCK_TIMEOUT_MS`` or ended by the database;
+    nothing written) or ``IdempotencyConflict``; with ``idempotency_key`` (not for a dry run) a same-key
+    same-body request replays the first response (``leads.instant_keys``)."""
     now = now or dj_timezone.now()
-
-    def decide() -> InstantDecision:
-        decision = instant_evaluate(
-            meeting_type=meeting_type,
-            email=email,
-            timezone=timezone,
-            answers=answers,
-            utm=utm,
-            country=country,
-            now=now,
-        )
-        if not decision.disqualified and decision.rep_id is None:
-            raise NoRepAvailable(decision=decision.record)
-        return decision
-
+    lead = {"email": email, "timezone": timezone, "answers": answers, "utm": utm, "country": country}
     if dry_run:
-        return InstantResult(decide(), None)
-    with transaction.atomic(durable=True):
-        _lock_pools(meeting_type)
-        decision = decide()
-        lead = lead_store(
-            meeting_type=meeting_type,
-            name=name,
-            email=email,
-            timezone=timezone,
-            answers=answers,
-            utm=utm,
-            decision=decision,
-            pool=None if decision.disqualified else decision.pool,
-            now=now,
+        decision = _decided(instant_evaluate(meeting_type=meeting_type, **lead, now=now))
+        return InstantResult(instant_keys.response_body(decision, lead_id=None, dry_run=True))
+    key = instant_keys.instant_key(idempotency_key)
+    request_hash = instant_keys.request_hash(meeting_type, name=name, **lead) if key else ""
+    try:
+        return locking.conflicts(
+            lambda: _route(meeting_type, lead, name=name, key=key, request_hash=request_hash, now=now)
         )
-        if not decision.disqualified:
-            ledger_assigned(
-                pool_id=decision.pool.pk,
-                booking_id=None,
-                rep_ids=[decision.rep_id],
-                reason=f"{INSTANT_REASON}: lead {lead.pk}",
+    except IntegrityError as exc:  # the key's row refused: a request with the key stored its lead meanwhile
+        if key and idempotency.is_taken(exc):
+            stored = idempotency.replay(key, request_hash, now=now)
+            if stored:
+                return InstantResult(stored[1], replayed=True)
+            raise TryAgain() from None  # a live row whose response cannot be read (another SECRET_KEY)
+        raise
+
+
+def _decided(decision: InstantDecision) -> InstantDecision:
+    if not decision.disqualified and decision.rep_id is None:
+        raise NoRepAvailable(decision=decision.record)
+    return decision
+
+
+def _route(meeting_type, lead: dict, *, name: str, key: str | None, request_hash: str, now: datetime):
+    """Decide and store in one durable transaction whose lock waits end after ``BOOKING_LOCK_TIMEOUT_MS``
+    (``locking.change``, or the key's ``idempotency.turn`` on PostgreSQL, which opens it and sets the lock
+    timeout first), the pools locked (``_lock_pools``) after the owner lookup: under the locks only the
+    database is read. With a key, as a booking's: the stored response of an earlier request replays (under
+    the key's turn on PostgreSQL, so a duplicate waits for the first); elsewhere the key's row is claimed
+    first (``idempotency.begin``), and the response is stored with the lead."""
+    with idempotency.turn(key, request_hash, now=now) as turn:
+        if turn.stored:
+            return InstantResult(turn.stored[1], replayed=True)
+        found = _owner_first(meeting_type, lead)  # in a key's turn only the key's lock is held meanwhile
+        with transaction.atomic(savepoint=False) if turn.opened else locking.change():
+            row = idempotency.begin(key, request_hash, now=now) if key and not turn.opened else None
+            _lock_pools(meeting_type)
+            owner = _answered(found)
+            decision = _decided(instant_evaluate(meeting_type=meeting_type, **lead, now=now, owner=owner))
+            saved = lead_store(
+                meeting_type=meeting_type,
+                name=name,
+                email=lead["email"],
+                timezone=lead["timezone"],
+                answers=lead["answers"],
+                utm=lead["utm"],
+                decision=decision,
+                pool=None if decision.disqualified else decision.pool,
+                now=now,
             )
-    return InstantResult(decision, lead)
+            if not decision.disqualified:
+                ledger_assigned(
+                    pool_id=decision.pool.pk,
+                    booking_id=None,
+                    rep_ids=[decision.rep_id],
+                    reason=f"{INSTANT_REASON}: lead {saved.pk}",
+                )
+            body = instant_keys.response_body(decision, lead_id=saved.pk, dry_run=False)
+            if key:
+                instant_keys.store(idempotency.Claim(key, request_hash, row), body, now=now)
+    return InstantResult(body, saved)

@@ -1,4 +1,4 @@
-"""Idempotency keys for booking creation.
+"""Idempotency keys for booking creation (and for the instant route, ``leads.instant_keys``).
 
 The first request with a key inserts an ``IdempotencyKey`` row inside the booking's transaction (unique
 ``key_hash``), so concurrent duplicates block on the insert until the first commits, then fail and replay
@@ -11,6 +11,8 @@ pool and asking calendar providers for a booking it will not make. There the key
 keeps duplicates out, so the row goes in with the booking's own rows, its response in it, in the
 booking's last round trip (``response_writes``); elsewhere the row is claimed first (``begin``) and the
 response stored into it at the end.
+
+Another endpoint's keys share the table, the locks and the purge in a key space of their own (``scoped``).
 """
 
 from __future__ import annotations
@@ -46,6 +48,14 @@ def check_key(key: str | None) -> str | None:
     if not (1 <= len(key) <= MAX_KEY_LENGTH) or not key.isprintable():
         raise InvalidInput({"Idempotency-Key": [f"Must be 1 to {MAX_KEY_LENGTH} printable characters."]})
     return key
+
+
+def scoped(key: str | None, scope: str) -> str | None:
+    """``key`` (checked by ``check_key``) in the key space of another endpoint than booking creation (e.g.
+    the instant route's): its hash, lock and seal differ from those of a booking with the same key, so a
+    client that uses one key on both gets each request's own answer. A booking's key is printable, so the
+    NUL after the scope keeps the spaces apart; every function here takes the scoped key as a key."""
+    return None if key is None else f"{scope}\0{key}"
 
 
 def key_hash(key: str) -> str:
@@ -154,7 +164,7 @@ def begin(key: str, request_hash: str, *, now: datetime) -> IdempotencyKey:
 
 
 def response_writes(
-    claim: Claim, *, booking_id: int, status_code: int, body: dict, now: datetime
+    claim: Claim, *, booking_id: int | None, status_code: int, body: dict, now: datetime
 ) -> tuple[list[tuple[str, list]], list[IdempotencyKey], list[tuple[str, list]]]:
     """What stores the response for the claim's key, inside the booking transaction, for a caller that
     sends it with the booking's rows (``routing.sqlwrites.insert_many``: one round trip under the rep locks
@@ -179,7 +189,7 @@ def is_taken(exc: IntegrityError) -> bool:
 
 
 def finish_statement(
-    row: IdempotencyKey, key: str, *, booking_id: int, status_code: int, body: dict
+    row: IdempotencyKey, key: str, *, booking_id: int | None, status_code: int, body: dict
 ) -> tuple[str, list]:
     """The statement that stores the response for ``key`` in ``row`` (claimed by ``begin``), inside the
     booking transaction (``response_writes``). Updates ``row`` as it will be stored."""
