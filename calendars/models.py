@@ -38,6 +38,14 @@ class Weekday(models.IntegerChoices):
 
 # A local range may end at 00:00, meaning midnight at the end of the day.
 RANGE_ORDER = Q(end__gt=F("start")) | Q(end=MIDNIGHT)
+ENDS_BEFORE = "The end must be after the start (00:00 as an end means midnight)."
+
+
+def _check_range(start: dt.time | None, end: dt.time | None) -> None:
+    """The admin's words for a local range the constraints refuse (before Django's "Constraint … is
+    violated", which names no field and nothing to fix)."""
+    if start is not None and end is not None and not (end > start or end == MIDNIGHT):
+        raise ValidationError({"end": ENDS_BEFORE})
 
 
 class WorkingHours(models.Model):
@@ -55,6 +63,9 @@ class WorkingHours(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_weekday_display()} {self.start:%H:%M}–{self.end:%H:%M}"
+
+    def clean(self) -> None:
+        _check_range(self.start, self.end)
 
 
 class DateOverride(models.Model):
@@ -86,6 +97,12 @@ class DateOverride(models.Model):
     def is_day_off(self) -> bool:
         return self.start is None
 
+    def clean(self) -> None:
+        if (self.start is None) != (self.end is None):
+            missing = "end" if self.end is None else "start"
+            raise ValidationError({missing: "Give both a start and an end, or neither for a day off."})
+        _check_range(self.start, self.end)
+
 
 class TimeOff(models.Model):
     rep = models.ForeignKey(Rep, on_delete=models.CASCADE, related_name="time_off")
@@ -103,6 +120,10 @@ class TimeOff(models.Model):
     def __str__(self) -> str:
         start, end = utc(self.start), utc(self.end)  # as the admin's form left them: in TIME_ZONE
         return f"{self.rep.name} off {start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC"
+
+    def clean(self) -> None:
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValidationError({"end": "The end must be after the start."})
 
 
 class BusyInterval(models.Model):

@@ -21,6 +21,7 @@ import math
 import time
 import unicodedata
 from functools import wraps
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import admin
@@ -105,5 +106,17 @@ def limit_sign_ins(view):
     return limited
 
 
-rep_login = limit_sign_ins(auth_views.LoginView.as_view(redirect_authenticated_user=True))
+class RepLoginView(auth_views.LoginView):
+    """The reps' sign-in; a signed-in rep is sent on (``next``, else ``LOGIN_REDIRECT_URL``). A ``next``
+    naming this page itself (a forwarded or bookmarked sign-in link) is no destination: Django raised
+    "Redirection loop for authenticated user detected" (a 500) for it."""
+
+    redirect_authenticated_user = True
+
+    def get_redirect_url(self):
+        url = super().get_redirect_url()
+        return "" if url and urlsplit(url).path == self.request.path else url
+
+
+rep_login = limit_sign_ins(RepLoginView.as_view())
 admin_login = limit_sign_ins(admin.site.login)

@@ -34,7 +34,6 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_secret_key("SECRET_KEY", debug=DEBUG)
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 # Behind a reverse proxy that terminates TLS and sets X-Forwarded-Proto itself (replacing any the client
 # sent): what it forwards counts as HTTPS (CSRF's origin check on the admin's forms, absolute URLs). Leave it
@@ -43,6 +42,11 @@ if env_bool("TRUST_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # Public base URL used in emails and manage links, e.g. https://book.example.com
 BASE_URL = (env_str("BASE_URL", "http://127.0.0.1:8000") or "").rstrip("/")
+# With DEBUG, BASE_URL's own host too: ``make run HOST=0.0.0.0`` serves the URL it prints.
+ALLOWED_HOSTS = env_list(
+    "ALLOWED_HOSTS",
+    list(dict.fromkeys(["127.0.0.1", "localhost", urlsplit(BASE_URL).hostname or ""])) if DEBUG else [],
+)
 if not BASE_URL.startswith(("http://", "https://")):
     raise ImproperlyConfigured(f"BASE_URL: must start with http:// or https://, got {BASE_URL!r}")
 # The domain part of the iCalendar UIDs of Baton's invitations (booking-<pk>-<created>@<domain>), default

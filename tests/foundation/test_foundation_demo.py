@@ -46,6 +46,9 @@ def test_demo_has_what_the_issue_asks_for(demo):
 def test_demo_twice_changes_nothing(demo, clock):
     before = snapshot()
     output = run("demo")
+    assert "already loaded, left as it is" in output
+    assert snapshot() == before
+    output = run("demo", "--reset")  # the file imported again: it matches what it loaded
     assert "no changes (already loaded)" in output
     assert snapshot() == before
 

@@ -1,6 +1,7 @@
 """``manage.py demo``: load demo/baton.yaml (reps, hours, one pool per strategy, meeting types) and demo
-busy times around "now". Idempotent: the config import changes nothing the second time, and the demo busy
-rows (``external_id`` starting ``demo:``) are replaced, never duplicated."""
+busy times around "now". Safe to run again (``make run`` runs it at every start): once the demo's pools exist
+the file is not imported again (an admin's changes to the demo stand; ``--reset`` imports it again), and the
+demo busy rows (``external_id`` starting ``demo:``) are replaced, never duplicated."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from booking.models import Booking, BookingHost
 from calendars.models import BusyInterval
 from routing.configfile import ConfigInvalid, load_document
 from routing.management.commands.import_config import import_file
-from routing.models import Rep
+from routing.models import Pool, Rep
 
 DEMO_FILE = Path(settings.BASE_DIR) / "demo" / "baton.yaml"
 DEMO_PREFIX = "demo:"
@@ -83,18 +84,34 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--file", default=str(DEMO_FILE), help="Demo config file (default: %(default)s)")
+        parser.add_argument(
+            "--reset",
+            action="store_true",
+            help="Import the file again even when the demo is loaded (undoes changes made to the demo since)",
+        )
 
-    def handle(self, *args, file: str, **options):
+    def handle(self, *args, file: str, reset: bool = False, **options):
         try:
-            changes = import_file(file)
-        except ConfigInvalid as exc:
-            for line in exc.errors:
-                self.stderr.write(line)
-            raise CommandError(f"{file}: {len(exc.errors)} problem(s); nothing was written") from None
-        document = load_document(Path(file).read_text(encoding="utf-8"), filename=file)
+            document = load_document(Path(file).read_text(encoding="utf-8"), filename=file)
+        except (OSError, UnicodeDecodeError, ConfigInvalid):
+            document = None  # not loaded then: the import says what is wrong with the file
+        pools = document.get("pools") if isinstance(document, dict) else None
+        slugs = (
+            [pool.get("slug") for pool in pools if isinstance(pool, dict)] if isinstance(pools, list) else []
+        )
+        if not reset and Pool.objects.filter(slug__in=slugs).exists():
+            # loaded before: the admin may have changed it since (``make run`` runs this at every start)
+            summary = "already loaded, left as it is (--reset imports the file again)"
+        else:
+            try:
+                changes = import_file(file)
+            except ConfigInvalid as exc:
+                for line in exc.errors:
+                    self.stderr.write(line)
+                raise CommandError(f"{file}: {len(exc.errors)} problem(s); nothing was written") from None
+            summary = f"{len(changes)} change(s)" if changes else "no changes (already loaded)"
         emails = [rep["email"] for rep in document.get("reps") or []]
         busy = demo_busy_replace(emails=emails, now=timezone.now())
-        summary = f"{len(changes)} change(s)" if changes else "no changes (already loaded)"
         self.stdout.write(
             self.style.SUCCESS(f"Demo configuration: {summary}; {busy} demo busy intervals (re)written.")
         )
