@@ -54,6 +54,7 @@ class CalendarConnectionAdmin(admin.ModelAdmin):
         "rep",
         "provider",
         "account_email",
+        "account_key",
         "status",
         "last_sync_at",
         "last_success_at",

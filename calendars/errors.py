@@ -71,6 +71,14 @@ class EventGone(CalendarError):
     code = "event_gone"
 
 
+class CalendarGone(CalendarError):
+    """The provider does not find the calendar (Graph 404 ``ErrorItemNotFound``, Google 404 ``notFound``):
+    its owner deleted it, or the account lost access to it. The account's calendar list is read again to
+    confirm it, and the calendar is removed from Baton with its busy times (``calendars.services.sync``)."""
+
+    code = "calendar_gone"
+
+
 class SyncStateExpired(CalendarError):
     """The provider no longer accepts the stored sync cursor (Google 410, Graph syncStateNotFound)."""
 

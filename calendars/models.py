@@ -184,6 +184,10 @@ class CalendarConnection(models.Model):
     Status ``disconnected`` means the grant was revoked or expired: the rep must reconnect and is withheld
     from offering until then. ``error`` means the last sync failed (provider down, slow or refusing);
     the last synced busy times stay in force until the staleness bound.
+    ``account_key`` is the provider's lasting id of the account (Microsoft's ``home_account_id``,
+    ``oid.tid``): a connect is matched to the account's connection by it, so a changed sign-in name is the
+    same account and two accounts sharing an address are two. Empty (Google, whose flow has no id_token; an
+    ICS feed) the account is known by ``account_email`` (``connections.connection_create``).
     """
 
     class Provider(models.TextChoices):
@@ -200,6 +204,13 @@ class CalendarConnection(models.Model):
     provider = models.CharField(max_length=16, choices=Provider.choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.CONNECTED, db_index=True)
     account_email = models.CharField(max_length=254, blank=True, help_text="Account, or the feed's host")
+    account_key = models.CharField(
+        max_length=255,
+        blank=True,
+        editable=False,
+        help_text="The provider's lasting id of the account (Microsoft: home_account_id); empty: known by "
+        "its address",
+    )
     secret_blob = models.TextField(editable=False, help_text="Encrypted credentials (never displayed)")
     last_sync_at = models.DateTimeField(null=True, blank=True, help_text="Last sync attempt")
     last_success_at = models.DateTimeField(null=True, blank=True, help_text="Last sync that succeeded")
@@ -222,7 +233,8 @@ class Calendar(models.Model):
     rep receives bookings (the event is written there, with a video link).
 
     ``sync_state`` is the provider's cursor: a Google syncToken, a Microsoft deltaLink, or the ICS
-    feed's validators (JSON). ``window_end`` is the end of the time window the last full sync covered.
+    feed's validators (JSON), after ``zone=<the rep's zone>`` and a newline, the zone it was read in
+    (``calendars.services.sync.cursor_read``). ``window_end`` is the end of the time window the last full sync covered.
     ``retry_not_before``: the provider throttled the last sync and asked to be left alone until then
     (``Retry-After``, at most an hour): syncs asked for before it are deferred (``calendars.services.sync``).
     ``watch_*`` describe the push channel (Google) or subscription (Microsoft); ``watch_secret_hash`` is

@@ -1,7 +1,8 @@
 """Google Calendar through google-api-python-client (API) and google-auth-oauthlib (web OAuth flow).
 
 * Incremental sync: events.list with singleEvents=true; the first call covers the sync window and returns
-  a ``nextSyncToken`` on its last page, later calls send only the token. 410 Gone → full sync again.
+  a ``nextSyncToken`` on its last page, later calls send only the token. 410 Gone → full sync again;
+  404 (the calendar deleted or unshared) → ``CalendarGone``.
 * Only opaque, non-cancelled, non-declined events are busy. All-day events use local dates in the rep's
   zone with an exclusive end date.
 * Events Baton writes get a client-chosen id (``baton`` + base32hex of the idempotency key), so a retried
@@ -28,6 +29,7 @@ from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
 from calendars.errors import (
+    CalendarGone,
     ClientRefused,
     EventGone,
     GrantRevoked,
@@ -237,7 +239,12 @@ class GoogleProvider(CalendarProvider):
         result = SyncResult(full=not sync_token)
         page = None
         while True:
-            resp = self._execute(self._api().events().list(pageToken=page, **params))
+            # 404 notFound: the calendar was deleted or unshared; 410 to a full list: deleted (a 410 to a
+            # sync token is the token expiring: ``_execute`` raises ``SyncStateExpired``)
+            gone = (404,) if sync_token else (404, 410)
+            resp = self._execute(self._api().events().list(pageToken=page, **params), allow=gone)
+            if resp.get("_status") in gone:
+                raise CalendarGone(f"Google does not find the calendar (HTTP {resp['_status']})")
             days_in = calendar_zone(resp, zone)
             for item in resp.get("items", []):
                 busy = busy_from_event(item, days_in)
@@ -381,7 +388,9 @@ class GoogleProvider(CalendarProvider):
             "token": secret,
             "params": {"ttl": str(int(ttl.total_seconds()))},
         }
-        resp = self._execute(self._api().events().watch(calendarId=calendar_id, body=body))
+        resp = self._execute(self._api().events().watch(calendarId=calendar_id, body=body), allow=(404,))
+        if resp.get("_status") == 404:  # the calendar was deleted or unshared
+            raise CalendarGone("Google does not find the calendar (HTTP 404)")
         expiration = datetime.fromtimestamp(int(resp["expiration"]) / 1000, UTC)
         return Watch(channel_id=resp["id"], resource_id=resp["resourceId"], expiration=expiration)
 

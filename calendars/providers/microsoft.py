@@ -3,7 +3,7 @@ requests against Microsoft Graph (msgraph-sdk is async-only; Celery workers are 
 
 * Incremental sync: ``calendars/{id}/calendarView/delta`` over the sync window, following
   ``@odata.nextLink`` to the ``@odata.deltaLink``, which is stored whole and replayed next time.
-  410 / ``syncStateNotFound`` → full sync again.
+  410 / ``syncStateNotFound`` → full sync again; 404 (the calendar deleted) → ``CalendarGone``.
 * 429/503/504 answers are retried after ``Retry-After`` (seconds, fractions allowed, or an HTTP-date) up to
   a cap, or without one after a jittered exponential back-off (``providers.pushback``); a longer wait
   surfaces as ``ProviderUnavailable(retry_after=…)``: the attempt fails without blocking the worker, the
@@ -25,6 +25,7 @@ import requests
 from django.conf import settings
 
 from calendars.errors import (
+    CalendarGone,
     EventGone,
     GrantRevoked,
     ProviderUnavailable,
@@ -210,7 +211,11 @@ class MicrosoftProvider(CalendarProvider):
         # page and @removed on a later one): only the last entry per id counts
         latest: dict[str, dict] = {}
         while True:
-            page = _json(self._request("GET", url, params=params))
+            resp = self._request("GET", url, params=params, allow=(404,))
+            if resp.status_code == 404:  # the calendar was deleted (ErrorItemNotFound): the caller confirms
+                code = _error_code(resp) or "error"
+                raise CalendarGone(f"Microsoft Graph does not find the calendar (HTTP 404 {code})")
+            page = _json(resp)
             for item in page.get("value", []):
                 if item.get("type") != "seriesMaster":  # occurrences come separately
                     latest.pop(item["id"], None)
@@ -364,6 +369,9 @@ class MicrosoftProvider(CalendarProvider):
         )
 
     def renew(self, calendar_id: str, watch: Watch, *, address: str, secret: str, ttl: timedelta) -> Watch:
+        """PATCH the subscription's expiry. One that delivers elsewhere than ``address`` (the webhook base
+        moved) is replaced by a new one there, as a Google channel is at renewal (the caller stops the old
+        one): Graph can update ``notificationUrl`` but not ``lifecycleNotificationUrl``."""
         expires = datetime.now(UTC) + min(ttl, MAX_SUBSCRIPTION)
         resp = self._request(
             "PATCH",
@@ -374,6 +382,9 @@ class MicrosoftProvider(CalendarProvider):
         if resp.status_code == 404:  # removed by Graph: subscribe again
             return self.subscribe(calendar_id, address=address, secret=secret, ttl=ttl)
         data = _json(resp)
+        delivers_to = {data.get("notificationUrl"), data.get("lifecycleNotificationUrl")} - {None, ""}
+        if delivers_to - {address}:  # the webhook address moved
+            return self.subscribe(calendar_id, address=address, secret=secret, ttl=ttl)
         return Watch(
             channel_id=watch.channel_id,
             resource_id=watch.resource_id,

@@ -78,21 +78,28 @@ def connection_create(*, rep: Rep, provider: str, secrets: dict, account_email: 
     """Store a new (or renewed) connection. Reconnecting the same account replaces its credentials and
     clears a ``disconnected`` status; its calendars and their choices are kept. A Google / Microsoft account
     another rep has connected is refused (``AccountInUse``): a shared browser signed in to a colleague's
-    account would otherwise give this rep the colleague's calendar to book into."""
+    account would otherwise give this rep the colleague's calendar to book into. An account is known by its
+    lasting id (``account_key``) when it has one: under a new sign-in name it is the same account (its
+    address, and its event records', are updated), and another id is another account even under the same
+    address (a work and a personal Microsoft account); without one (Google), by its address."""
     blob = encrypt_secrets(secrets)  # raises TokenKeyMissing before anything is written
+    key = account_key(provider, secrets)
     existing = None
     if provider != Provider.ICS:
         _account_lock(provider, account_email)
-        same_account = CalendarConnection.objects.filter(
-            provider=provider, account_email__iexact=account_email
-        )
-        if account_email and same_account.exclude(rep=rep).exists():
+        if key:  # always after the address's: two connects cannot each hold what the other waits for
+            _account_lock(provider, f"key:{key}")
+        by_address = Q(account_email__iexact=account_email)
+        match = Q(account_key=key) | (Q(account_key="") & by_address) if key else by_address
+        same_account = CalendarConnection.objects.filter(match, provider=provider)
+        if (account_email or key) and same_account.exclude(rep=rep).exists():
             label = Provider(provider).label
             raise AccountInUse(
                 f"The {label} account {account_email} is already connected by another rep. Sign in to your "
                 "own account, or ask them (or an admin) to disconnect it first."
             )
-        existing = same_account.filter(rep=rep).first()
+        mine = same_account.filter(rep=rep).order_by("pk")
+        existing = (mine.filter(account_key=key).first() if key else None) or mine.first()
     else:  # the same secret feed added again (a double click): one connection, not two synced apart
         _account_lock(provider, f"rep-{rep.pk}")  # the rep's feeds: another add waits for this one's commit
         existing = next(
@@ -104,12 +111,23 @@ def connection_create(*, rep: Rep, provider: str, secrets: dict, account_email: 
             None,
         )
     if existing is not None:
+        if account_email and existing.account_email != account_email:  # a new sign-in name: _relink_orphans
+            BookingEvent.objects.filter(calendar__connection=existing).update(account_email=account_email)
+            existing.account_email = account_email
         existing.secret_blob, existing.status, existing.last_error = blob, Status.CONNECTED, ""
-        existing.save(update_fields=["secret_blob", "status", "last_error"])
+        existing.account_key = key or existing.account_key
+        existing.save(update_fields=["secret_blob", "status", "last_error", "account_key", "account_email"])
         return existing
     return CalendarConnection.objects.create(
-        rep=rep, provider=provider, secret_blob=blob, account_email=account_email
+        rep=rep, provider=provider, secret_blob=blob, account_email=account_email, account_key=key
     )
+
+
+def account_key(provider: str, secrets: dict) -> str:
+    """The account's lasting id: Microsoft's ``home_account_id`` (``oid.tid``), which a new sign-in name
+    keeps. Google's flow has no id_token (no ``openid`` scope, so no ``sub``): "" (known by its address)."""
+    home = secrets.get("home_account_id") if provider == Provider.MICROSOFT else ""
+    return home if isinstance(home, str) else ""
 
 
 def _account_lock(provider: str, account_email: str) -> None:

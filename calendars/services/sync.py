@@ -15,7 +15,18 @@ A provider that throttles a sync and says how long to wait (``Retry-After``, rea
 (``booking.outbox_waits.asked_wait``, as the outbox waits): the calendar's ``retry_not_before`` is set, and a
 sync asked for before it (a push notification, a roles change) is ``deferred`` without calling the provider;
 its request stays flagged (absorbing further pushes) and the periodic sweep (``due_calendar_ids``) queues it
-once the pause is over.
+once the pause is over. The pause counts from the refusal, which may come long after the sync began (the
+provider's shorter waits are waited out in the worker first).
+
+A calendar the provider no longer finds (``CalendarGone``: its owner deleted it) is checked against the
+account's calendar list (``calendar_gone_confirm``): gone from it, it is removed from Baton with its busy
+times, as the daily list refresh would; still listed, the sync failed as any other.
+
+The stored ``sync_state`` is the provider's cursor with the rep's time zone it was read in (``zone=<key>``
+and a newline first): all-day events (and an ICS feed's floating times) are converted to instants in that
+zone, and an incremental sync only reports events that changed, so a sync finding the rep's zone changed
+(whichever way it was changed: the admin, a config import, a bulk update) syncs in full. A state stored
+before the zone was recorded is taken as read in the current zone.
 """
 
 from __future__ import annotations
@@ -27,14 +38,19 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.db import connection as db_connection
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from booking.outbox_waits import asked_wait
-from calendars.errors import CalendarError, GrantRevoked
+from calendars.errors import CalendarError, CalendarGone, GrantRevoked
 from calendars.models import BusyInterval, Calendar, CalendarConnection
 from calendars.providers.base import SyncResult
-from calendars.services.connections import connection_mark_disconnected, provider_for, sync_failure_record
+from calendars.services.connections import (
+    calendars_refresh,
+    connection_mark_disconnected,
+    provider_for,
+    sync_failure_record,
+)
 from calendars.services.history import busy_archive
 from calendars.services.removed import (
     events_missing_from_full_sync,
@@ -51,6 +67,7 @@ LOST_REQUEST = timedelta(minutes=10)
 PAST = timedelta(days=1)
 ROLL_EVERY = timedelta(days=7)
 CHUNK = 500
+ZONE_TAG = "zone="  # sync_state: "zone=<the rep's zone>\n<the provider's cursor>"
 
 
 def sync_window(now: datetime) -> tuple[datetime, datetime]:
@@ -77,7 +94,8 @@ def _enqueue(calendar_id: int) -> None:
 def calendar_sync(*, calendar_id: int, now: datetime | None = None, force_full: bool = False) -> str:
     """Sync one calendar. Returns what happened: full, incremental, unchanged, busy (another sync holds
     the lease), deferred (the provider asked to wait until ``retry_not_before``: nothing is sent, the
-    request stays queued for the sweep), skipped, disconnected or failed."""
+    request stays queued for the sweep), skipped, disconnected, removed (the provider no longer finds the
+    calendar, nor lists it: removed from Baton) or failed."""
     now = now or timezone.now()
     calendar = Calendar.objects.filter(pk=calendar_id)
     leased = (
@@ -133,13 +151,16 @@ def _sync_leased(calendar_id: int, now: datetime, force_full: bool, held: dict) 
     if connection.status == Status.DISCONNECTED or not cal.blocks_availability:
         return "skipped"
     window = sync_window(now)
-    state = cal.sync_state
-    if force_full or cal.window_end is None or cal.window_end < window[1] - ROLL_EVERY:
-        state = ""  # first sync, or the window needs rolling forward
+    read_in, state = cursor_read(cal.sync_state)
     listed_at = timezone.now()
     try:
+        zone = ZoneInfo(connection.rep.timezone)
+        if force_full or cal.window_end is None or cal.window_end < window[1] - ROLL_EVERY:
+            state = ""  # first sync, or the window needs rolling forward
+        if read_in not in (None, zone.key):
+            state = ""  # the rep's zone changed: all-day events are days in the new one
         provider = provider_for(connection)
-        result = provider.sync(cal.external_id, state, window=window, zone=ZoneInfo(connection.rep.timezone))
+        result = provider.sync(cal.external_id, state, window=window, zone=zone)
         if result.removed:  # Baton's own events among them, once the provider confirms them gone
             own = own_events_among(calendar=cal, event_ids=result.removed)
             result.removed = provider.confirm_removed(cal.external_id, own) if own else []
@@ -148,8 +169,12 @@ def _sync_leased(calendar_id: int, now: datetime, force_full: bool, held: dict) 
         connection_mark_disconnected(connection_id=connection.pk, reason=exc.message)
         return "disconnected"
     except CalendarError as exc:
+        if isinstance(exc, CalendarGone) and calendar_gone_confirm(calendar=cal):
+            return "removed"
         logger.warning("sync of calendar %s (%s) failed: %s", cal.pk, connection.provider, exc.message)
-        sync_failure_record(calendar_id=cal.pk, message=exc.message, retry_not_before=_pause_end(exc, now))
+        refused_at = now + (timezone.now() - listed_at)  # after the provider's own retries and waits
+        pause_end = _pause_end(exc, refused_at)
+        sync_failure_record(calendar_id=cal.pk, message=exc.message, retry_not_before=pause_end)
         return "failed"
     except (ValueError, TypeError, KeyError, OverflowError) as exc:  # data the provider code cannot read
         logger.exception("sync of calendar %s (%s): unreadable answer", cal.pk, connection.provider)
@@ -166,7 +191,7 @@ def _sync_leased(calendar_id: int, now: datetime, force_full: bool, held: dict) 
             calendar=cal, listed=listed, window=window, listed_at=listed_at, now=now
         )
     updates = {
-        "sync_state": result.next_state,
+        "sync_state": cursor_stored(result.next_state, zone),
         "last_synced_at": now,
         "last_attempt_at": now,
         "last_error": result.warning[:500],
@@ -184,10 +209,41 @@ def _sync_leased(calendar_id: int, now: datetime, force_full: bool, held: dict) 
     return "full" if result.full else "incremental"
 
 
-def _pause_end(exc: CalendarError, now: datetime) -> datetime | None:
-    """Until when the provider asked to be left alone (``Retry-After``, at most an hour: ``asked_wait``)."""
+def _pause_end(exc: CalendarError, refused_at: datetime) -> datetime | None:
+    """Until when the provider asked to be left alone (``Retry-After``, at most an hour: ``asked_wait``),
+    counted from its refusal."""
     wait = asked_wait(exc)
-    return now + timedelta(seconds=wait) if wait > 0 else None
+    return refused_at + timedelta(seconds=wait) if wait > 0 else None
+
+
+def cursor_read(stored: str) -> tuple[str | None, str]:
+    """A stored ``sync_state`` as (the rep's zone it was read in, the provider's cursor); the zone is None
+    for a state stored before it was recorded."""
+    if stored.startswith(ZONE_TAG) and "\n" in stored:
+        zone, cursor = stored.removeprefix(ZONE_TAG).split("\n", 1)
+        return zone, cursor
+    return None, stored
+
+
+def cursor_stored(cursor: str, zone: ZoneInfo) -> str:
+    """The ``sync_state`` to store: the provider's cursor and the zone it was read in ("" stays "")."""
+    return f"{ZONE_TAG}{zone.key}\n{cursor}" if cursor else ""
+
+
+def calendar_gone_confirm(*, calendar: Calendar) -> bool:
+    """The provider does not find ``calendar`` (a sync or a push channel was answered 404): list the
+    account's calendars again (``calendars_refresh``, as the daily refresh does), which removes those no
+    longer listed, with their busy rows and push channels. True when the calendar is gone from Baton now;
+    False when it is still listed, or the list could not be read (a revoked grant disconnects the
+    connection, any other failure is recorded on it: ``calendars_refresh``)."""
+    try:
+        calendars_refresh(connection_id=calendar.connection_id)
+    except CalendarError:
+        return False
+    gone = not Calendar.objects.filter(pk=calendar.pk).exists()
+    if gone:
+        logger.info("calendar %s is no longer in its account: removed", calendar.pk)
+    return gone
 
 
 def busy_apply(
@@ -271,7 +327,8 @@ def due_calendar_ids(*, now: datetime, ics: bool) -> list[int]:
     """Blocking calendars whose last attempt is older than the poll interval (ICS or API calendars), or
     whose provider-asked pause (``retry_not_before``) is over with no sync since (the throttled sync is
     tried again as soon as the provider allows; a request deferred by the pause is released to queue
-    again). Calendars still in their pause are not due. Requests that were queued long ago but never ran
+    again, once: a request made since the pause ended is on its way, and absorbs the next sweeps' until its
+    sync starts). Calendars still in their pause are not due. Requests that were queued long ago but never ran
     (a lost task) are released so they queue again."""
     minutes = settings.CALENDAR_ICS_POLL_MINUTES if ics else settings.CALENDAR_POLL_MINUTES
     providers = [Provider.ICS] if ics else [Provider.GOOGLE, Provider.MICROSOFT]
@@ -282,7 +339,10 @@ def due_calendar_ids(*, now: datetime, ics: bool) -> list[int]:
     )
     pause_over = Q(retry_not_before__lte=now)  # cleared when a sync starts: none since
     lost = Q(sync_requested_at__lt=now - LOST_REQUEST) & ~Q(retry_not_before__gt=now)
-    calendars.filter(lost | pause_over).update(sync_requested_at=None)
+    # only a request made before the pause ended was deferred by it; one made since (this sweep's last run
+    # queued it) is still on its way: released at every sweep, each would queue one more sync
+    deferred = pause_over & Q(sync_requested_at__lt=F("retry_not_before"))
+    calendars.filter(lost | deferred).update(sync_requested_at=None)
     due = calendars.filter(
         Q(last_attempt_at__isnull=True) | Q(last_attempt_at__lt=now - timedelta(minutes=minutes)) | pause_over
     ).exclude(retry_not_before__gt=now)

@@ -1,7 +1,8 @@
 """Push notifications: Google events.watch channels and Microsoft Graph subscriptions.
 
 Channels are opened for blocking Google/Microsoft calendars when push is enabled, renewed before they
-expire (Google: a new channel, then channels.stop of the old one; Microsoft: PATCH of the expiry), and
+expire (Google: a new channel, then channels.stop of the old one; Microsoft: PATCH of the expiry, or, when
+the subscription delivers to another address than ``push_address``, a new one and the old one deleted), and
 stopped when a calendar stops blocking or is disconnected. Incoming notifications are checked (channel
 token / clientState compared in constant time against a stored SHA-256) and turned into a queued sync;
 nothing slow happens while the provider waits for the answer.
@@ -20,11 +21,11 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from calendars.errors import CalendarError, GrantRevoked
+from calendars.errors import CalendarError, CalendarGone, GrantRevoked
 from calendars.models import Calendar, CalendarConnection
 from calendars.providers.base import Watch
 from calendars.services.connections import connection_mark_disconnected, provider_for
-from calendars.services.sync import request_sync
+from calendars.services.sync import calendar_gone_confirm, request_sync
 from routing.validators import SURROGATE
 
 logger = logging.getLogger("calendars")
@@ -48,8 +49,9 @@ def push_address(provider: str) -> str:
 
 def watch_ensure(*, calendar_id: int, now: datetime | None = None) -> str:
     """Open or renew the push channel of one calendar when needed. Returns: disabled, not_needed, ok,
-    subscribed, renewed, stopped, disconnected, failed, or superseded (another run recorded its channel
-    first, or the calendar was removed meanwhile: the channel this run opened is stopped again)."""
+    subscribed, renewed, stopped, disconnected, failed, removed (the provider does not find the calendar,
+    nor lists it: removed from Baton, ``calendar_gone_confirm``), or superseded (another run recorded its
+    channel first, or the calendar was removed meanwhile: the channel this run opened is stopped again)."""
     now = now or timezone.now()
     if not settings.CALENDAR_PUSH_ENABLED:
         return "disabled"
@@ -87,6 +89,10 @@ def watch_ensure(*, calendar_id: int, now: datetime | None = None) -> str:
         connection_mark_disconnected(connection_id=cal.connection_id, reason=exc.message)
         return "disconnected"
     except CalendarError as exc:
+        # not found (Google's CalendarGone, Graph's 404 to the subscription): the calendar was deleted?
+        not_found = isinstance(exc, CalendarGone) or getattr(exc, "status", None) == 404
+        if not_found and calendar_gone_confirm(calendar=cal):
+            return "removed"
         logger.warning("push channel for calendar %s (%s) failed: %s", cal.pk, provider_name, exc.message)
         return "failed"
     kept_secret = (
@@ -102,17 +108,19 @@ def watch_ensure(*, calendar_id: int, now: datetime | None = None) -> str:
     )
     if not recorded:
         if watch.channel_id != cal.watch_channel_id:  # not a Graph PATCH of the channel someone else keeps
-            _stop_quietly(cal, watch)
+            _stop_quietly(provider, cal, watch)
         return "superseded"
     if outcome == "renewed" and watch.channel_id != cal.watch_channel_id:  # a new channel in its place
-        _stop_quietly(cal, old)
+        _stop_quietly(provider, cal, old)
     return outcome
 
 
-def _stop_quietly(cal: Calendar, watch: Watch) -> None:
+def _stop_quietly(provider, cal: Calendar, watch: Watch) -> None:
+    """Stop a channel with the run's ``provider``: its token may have been refreshed meanwhile, and
+    Microsoft replaces the refresh token when used, so the credentials ``cal`` was read with may not work."""
     try:
         with contextlib.suppress(GrantRevoked):
-            provider_for(cal.connection).unsubscribe(watch)
+            provider.unsubscribe(watch)
     except CalendarError as exc:
         logger.info("could not stop push channel %s of calendar %s: %s", watch.channel_id, cal.pk, exc.code)
 

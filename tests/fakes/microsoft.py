@@ -5,8 +5,8 @@ PKCE, refresh tokens, ``invalid_grant`` once revoked), id_token and client_info 
 Graph: /me, /me/calendars (paged with @odata.nextLink), calendarView and calendarView/delta (nextLink pages
 to a deltaLink, @removed entries, 410 SyncStateNotFound once invalidated), event get in a calendar, event
 create with transactionId de-duplication and Teams links, PATCH, cancel, DELETE, and subscriptions with the
-validationToken handshake, clientState, PATCH renewal (max 4230 minutes) and change notifications POSTed to
-the app.
+validationToken handshake, clientState, PATCH of the expiry (max 4230 minutes) and of notificationUrl
+(handshake again; lifecycleNotificationUrl stays) and change notifications POSTed to the app.
 """
 
 from __future__ import annotations
@@ -596,38 +596,15 @@ class FakeMicrosoft(FakeServer):
         if cal_id not in user.calendars:
             return _error(404, "ResourceNotFound", "Resource not found for the segment 'calendars'.")
         for url in {body["notificationUrl"], body.get("lifecycleNotificationUrl") or body["notificationUrl"]}:
-            token = "Validation: Testing client application reachability for subscription Request-Id: "
-            token += str(uuid.uuid4())
-            try:
-                answer = requests.post(
-                    f"{url}?validationToken={quote(token)}",
-                    data=b"",
-                    headers={"Content-Type": "text/plain; charset=utf-8"},
-                    timeout=10,
-                )
-            except requests.RequestException:
-                return _error(
-                    400,
-                    "InvalidRequest",
-                    "Subscription validation request failed. Notification endpoint "
-                    "must respond with 200 OK to validation request.",
-                )
-            if (
-                answer.status_code != 200
-                or answer.text != token
-                or not answer.headers.get("Content-Type", "").startswith("text/plain")
-            ):
-                return _error(
-                    400,
-                    "InvalidRequest",
-                    "Subscription validation request failed. Response must exactly "
-                    "match validationToken query parameter.",
-                )
+            refused = self._validate_endpoint(url)
+            if refused is not None:
+                return refused
         sub = {
             "id": str(uuid.uuid4()),
             "resource": body["resource"],
             "changeType": body["changeType"],
             "notificationUrl": body["notificationUrl"],
+            "lifecycleNotificationUrl": body.get("lifecycleNotificationUrl"),
             "expirationDateTime": expires.isoformat().replace("+00:00", "Z"),
             "clientState": body.get("clientState"),
             "_user": user.email,
@@ -644,15 +621,55 @@ class FakeMicrosoft(FakeServer):
             return self._auth_error()
         if sub is None:
             return _error(404, "ResourceNotFound", "The object was not found.")
-        expires = _parse_param(req.json()["expirationDateTime"])
+        # Graph updates the expiry and/or notificationUrl (validated as at creation), not the lifecycle URL
+        body = req.json()
+        expires = _parse_param(body.get("expirationDateTime") or sub["expirationDateTime"])
         if expires > dt.datetime.now(dt.UTC) + MAX_SUBSCRIPTION:
             return _error(
                 400, "InvalidRequest", "Subscription expiration can only be 4230 minutes in the future."
             )
+        if body.get("notificationUrl") and body["notificationUrl"] != sub["notificationUrl"]:
+            refused = self._validate_endpoint(body["notificationUrl"])
+            if refused is not None:
+                return refused
+            sub["notificationUrl"] = body["notificationUrl"]
         sub["expirationDateTime"] = expires.isoformat().replace("+00:00", "Z")
         return json_response(
             200, {k: v for k, v in sub.items() if not k.startswith("_") and k != "clientState"}
         )
+
+    @staticmethod
+    def _validate_endpoint(url: str) -> Response | None:
+        """Graph's validationToken handshake with a notification endpoint: None when it answered as it
+        must (200, the token echoed as text/plain), else Graph's 400."""
+        token = "Validation: Testing client application reachability for subscription Request-Id: "
+        token += str(uuid.uuid4())
+        try:
+            answer = requests.post(
+                f"{url}?validationToken={quote(token)}",
+                data=b"",
+                headers={"Content-Type": "text/plain; charset=utf-8"},
+                timeout=10,
+            )
+        except requests.RequestException:
+            return _error(
+                400,
+                "InvalidRequest",
+                "Subscription validation request failed. Notification endpoint "
+                "must respond with 200 OK to validation request.",
+            )
+        if (
+            answer.status_code != 200
+            or answer.text != token
+            or not answer.headers.get("Content-Type", "").startswith("text/plain")
+        ):
+            return _error(
+                400,
+                "InvalidRequest",
+                "Subscription validation request failed. Response must exactly "
+                "match validationToken query parameter.",
+            )
+        return None
 
     def _unsubscribe(self, req: Request) -> Response:
         if self._user(req) is None:
