@@ -29,7 +29,7 @@ from booking.services.outcomes import booking_outcome_record
 from booking.services.reassign import booking_reassign
 from config.admin_guards import SafeChangeListMixin
 from leads.admin import RoutingRuleInline
-from routing.admin_parts import CountedHistory, DeletedWithIt, JSONBox
+from routing.admin_parts import CountedHistory, DeletedWithIt, JSONBox, warn_never_offered
 from routing.configfile import validate_questions
 from routing.models import PoolMember
 from routing.overrides import OverrideCode, override_problems
@@ -63,6 +63,12 @@ class MeetingTypeAdmin(DeletedWithIt, admin.ModelAdmin):
 
     class Media:
         js = ("baton/admin-copy.js",)
+
+    def save_related(self, request, form, formsets, change):
+        """Saved with its rules: a warning if its pool can never offer it a time (its slot grid against
+        the pool's zones, a group role without an active member: ``routing.reach``)."""
+        super().save_related(request, form, formsets, change)
+        warn_never_offered(request, [form.instance])
 
     @admin.display(description="copy embed code")
     def embed_code(self, obj: MeetingType) -> str:

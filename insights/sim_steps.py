@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from booking.services.routing import seats_kept, without
+from booking.services.routing import without
+from booking.services.seats import seats_kept_routed
 from insights.sim_types import Lead, Move, Outcome
 from routing.core import MeetingSpec, NoHostAvailable, PoolSpec, assign, why_not_free
 
@@ -63,11 +64,11 @@ def reschedule(state: State, lead: Lead, held: Held, move: Move, now: datetime) 
     hosts = held.hosts
     if not move.kept:
         before, length = reach(meeting)
-        spec = without(state.spec(now, move.start - before, move.start + length), set(move.live_busy))
-        if lead.route is not None:  # a routed booking: its route's candidates only
-            spec = lead.route.restrict(spec)
+        full = without(state.spec(now, move.start - before, move.start + length), set(move.live_busy))
+        # a routed booking: its route's candidates only (a held host outside them may keep its seat)
+        spec = full if lead.route is None else lead.route.restrict(full)
         try:
-            assignment = _reroute(spec, meeting, held.hosts, now, move.start)
+            assignment = _reroute(spec, full, meeting, held.hosts, now, move.start)
         except NoHostAvailable:
             for rep_id in held.hosts:
                 state.take(rep_id, meeting, held.start)
@@ -85,11 +86,19 @@ def reschedule(state: State, lead: Lead, held: Held, move: Move, now: datetime) 
     held.hosts, held.start = hosts, move.start
 
 
-def _reroute(spec: PoolSpec, meeting: MeetingSpec, held: tuple[int, ...], now: datetime, start: datetime):
-    """Hosts for a booking routed again at ``start``: in a ``group`` pool the held hosts free then keep their
-    seats and only the other roles are routed, when that can be done (``booking_reschedule``'s rule)."""
+def _reroute(
+    spec: PoolSpec,
+    full: PoolSpec,
+    meeting: MeetingSpec,
+    held: tuple[int, ...],
+    now: datetime,
+    start: datetime,
+):
+    """Hosts for a booking routed again at ``start`` by ``spec`` (``full`` as its route restricts it): in a
+    ``group`` pool the held hosts free then in ``full`` keep their seats, candidates of the route or not, and
+    only the other roles are routed, when that can be done (``booking_reschedule``'s rule)."""
     if spec.strategy == "group":
-        members = {m.rep_id: m for m in spec.members}
+        members = {m.rep_id: m for m in full.members}
         seated = {
             members[r].role: r
             for r in held
@@ -97,7 +106,7 @@ def _reroute(spec: PoolSpec, meeting: MeetingSpec, held: tuple[int, ...], now: d
         }
         if seated:
             try:
-                return assign(seats_kept(spec, seated), meeting, now=now, start=start)
+                return assign(seats_kept_routed(spec, full, seated), meeting, now=now, start=start)
             except NoHostAvailable:
                 pass  # the rest cannot be routed with them: route them all
     return assign(spec, meeting, now=now, start=start)

@@ -24,8 +24,9 @@ from django.utils.html import format_html
 
 from calendars.admin import DateOverrideInline, TimeOffInline, WorkingHoursInline
 from config.admin_guards import SafeChangeListMixin
-from routing.admin_parts import DeletedWithIt
+from routing.admin_parts import DeletedWithIt, warn_never_offered
 from routing.models import LedgerEntry, Pool, PoolMember, Rep, RepSkill
+from routing.reach import meeting_types_of
 from routing.services import (
     STANDING_SETTINGS,
     member_adjust,
@@ -199,6 +200,9 @@ class RepAdmin(DeletedWithIt, admin.ModelAdmin):
         if change and "active" in form.changed_data and rep.active:
             who = getattr(request.user, "username", "") or "admin"
             rep_rejoin(rep, reason=f"rep made active again by {who} in the admin")
+        if change and {"active", "timezone"} & set(form.changed_data):  # what can empty a pool's pages
+            pools = rep.memberships.values_list("pool_id", flat=True)
+            warn_never_offered(request, meeting_types_of(pools))
         found = attention_link(rep)
         if found:
             count, url = found
@@ -264,6 +268,7 @@ class PoolAdmin(DeletedWithIt, admin.ModelAdmin):
                 setattr(old, name, form.initial.get(name))
             form.standings = (pool_standings(old), changes)
         super().save_related(request, form, formsets, change)
+        warn_never_offered(request, meeting_types_of([form.instance.pk]))  # members and strategy saved
 
     def save_formset(self, request, form, formset, change):
         if formset.model is not PoolMember:
@@ -306,6 +311,8 @@ class PoolMemberAdmin(admin.ModelAdmin):
             reason = f"weight of {obj.rep.name} {old:g} → {obj.weight:g} by {who} in the admin"
             pool_keep_standings(obj.pool, before, reason=reason)
         _after_member_saved(request, obj, join, delta)
+        # the pool it is in, and the one it left (a member moved out can leave a role there empty)
+        warn_never_offered(request, meeting_types_of([obj.pool_id, form.initial.get("pool")]))
 
 
 @admin.register(LedgerEntry)

@@ -1,6 +1,6 @@
 """Parts the apps' admins share: mixins for objects whose related rows are parts of them (their history
-counted on the delete confirmation, not listed), and the JSON box
-of the admin's JSON fields."""
+counted on the delete confirmation, not listed), the JSON box of the admin's JSON fields, and the warning
+after a save that leaves a meeting type unable to offer any time."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 from django import forms
 from django.apps import apps
+from django.contrib import messages
 from django.contrib.admin.utils import NestedObjects, quote
 from django.core.exceptions import ValidationError
 from django.db import router
@@ -17,6 +18,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.text import capfirst
 
+from routing.reach import never_offered
 from routing.validators import escape_surrogates
 
 # Rows whose own admin refuses deleting them one by one by design (an audit trail, a booking's parts): the
@@ -165,3 +167,21 @@ class JSONBox(forms.JSONField):
 
     def prepare_value(self, value):
         return escape_surrogates(super().prepare_value(value))
+
+
+def warn_never_offered(request, meeting_types) -> None:
+    """After a save (a meeting type's grid, a pool's members, a member's or rep's active flag or zone): a
+    warning for each active meeting type of ``meeting_types`` whose pool can never offer it a time
+    (``routing.reach``). The save stands: an admin may be half-way through staffing."""
+    for meeting_type, reasons in never_offered(meeting_types):
+        messages.warning(
+            request,
+            format_html(
+                "Meeting type “{}” ({}) can never offer a time: {}. Its "
+                '<a href="{}">booking page</a> says that no times can be booked.',
+                meeting_type.title,
+                meeting_type.slug,
+                "; ".join(reasons),
+                reverse("booking-page", args=[meeting_type.slug]),
+            ),
+        )

@@ -33,8 +33,8 @@ from booking.services.routing import (
     invalid_start,
     relabel,
     seat_role,
-    seats_kept,
 )
+from booking.services.seats import seats_kept_routed
 from calendars.selectors import calendar_health
 from routing.core import Assignment, Interval, NoHostAvailable, why_not_free
 from routing.models import PoolMember
@@ -229,12 +229,13 @@ def _new_hosts(
         seat_role(r.role, members[r.rep_id].role, roles_now): r.rep_id for r in free if r.rep_id not in busy
     }
     if state.spec.strategy == "group" and seated:
-        # the hosts still free keep their seats (the prospect keeps their AE); only the other roles are routed
+        # the hosts still free keep their seats (the prospect keeps their AE; a host seated outside the route
+        # too: ``seats_kept_routed``); only the other roles are routed
         late = _kept_busy(asked, list(seated.values()), new=new, old=old)
         seated = {role: rep_id for role, rep_id in seated.items() if rep_id not in late}
         try:
             assignment = choose_hosts(
-                replace(routed, spec=seats_kept(routed.spec, seated)),
+                replace(routed, spec=seats_kept_routed(routed.spec, state.spec, seated)),
                 meeting_type,
                 start=start,
                 now=now,

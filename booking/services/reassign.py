@@ -10,6 +10,7 @@ from django.conf import settings
 from django.utils import timezone as dj_timezone
 
 from booking import emails, outbox
+from booking.admin_decision import REASONS
 from booking.errors import (
     BookingError,
     BookingNotActive,
@@ -29,6 +30,10 @@ from routing.models import PoolMember
 from routing.overrides import OverrideCode, override_counts, override_problems, override_reason
 from routing.selectors import PoolState, load_pool_state, meeting_spec
 from routing.services import ledger_reassigned
+
+# why a withheld rep (``calendars.selectors.calendar_health``: a calendar stale, never synced or disconnected)
+# cannot be given a booking: Baton cannot see their busy time
+WITHHELD = "their calendar has not synced recently (availability unknown)"
 
 
 def _seat_role(booking: Booking, source, current: list) -> str | None:
@@ -94,15 +99,19 @@ def _pool_state(booking: Booking, blocked: tuple[datetime, datetime], *, now: da
 def _why_not_free(
     state: PoolState, booking: Booking, blocked: tuple[datetime, datetime], rep_id: int, *, now: datetime
 ) -> str | None:
-    """The routing rules' reason the rep cannot host the booking at its time as booked (inactive, hours
-    and date overrides, time off, daily caps, synced busy time or another booking, with the buffers), or
-    None. The rules of offering a start to a prospect (notice, horizon, slot grid) do not apply: the
-    meeting exists; an admin can give any future booking to a free member."""
+    """The routing rules' reason, in words, the rep cannot host the booking at its time as booked (inactive,
+    a calendar Baton cannot read, hours and date overrides, time off, daily caps, synced busy time or another
+    booking, with the buffers), or None. The rules of offering a start to a prospect (notice, horizon, slot
+    grid) do not apply: the meeting exists; an admin can give any future booking to a free member."""
     target = next((m for m in state.spec.members if m.rep_id == rep_id), None)
     if target is None:
         return "not a member of the pool"
+    member = state.members[rep_id]
+    if rep_id in state.withheld and member.active and member.rep.active:  # load_pool_state: "inactive"
+        return WITHHELD
     spec = _booked_spec(booking, blocked)
-    return why_not_free(target, spec, now=now, start=booking.start, booking_rules=False)
+    code = why_not_free(target, spec, now=now, start=booking.start, booking_rules=False)
+    return None if code is None else REASONS.get(code, code)
 
 
 def _refused(booking: Booking, rep_id: int, *, now: datetime) -> tuple[datetime, datetime] | None:
@@ -202,7 +211,7 @@ def booking_reassign(
             if why is None:
                 key = (member.rep_id, *blocked)
                 busy = asked[key] if key in asked else _busy_live(member.rep_id, blocked)
-                why = "busy (live calendar)" if busy else None
+                why = REASONS["busy_live"] if busy else None
             if why is not None:
                 raise ReassignNotPossible(f"{member.rep.name} is not free then: {why}.")
             new_hosts = {(member.rep_id if r is source else r.rep_id): r.role for r in current}

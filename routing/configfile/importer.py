@@ -15,7 +15,9 @@ strategy, counting) or members' weights the file changes keeps every member's st
 state, not configuration, and is never written from the file (a member starting afresh has it reset, as a
 move in the admin does). A meeting type's ``rules`` list, when present, replaces its routing rules
 (``routing.configfile.rules``); its ``score_points`` and a pool's ``performance``, when present, set the
-leads app's settings (``routing.configfile.scoring``).
+leads app's settings (``routing.configfile.scoring``). An import that changes anything then warns, in a
+line of its own, about each active meeting type it concerns that can never offer a time (``_never_offered``:
+a group role without an active member, roles whose zones never share a start on the slot grid).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from routing.configfile.rules import apply_rules
 from routing.configfile.schema import Config, MeetingTypeSpec, PoolSpec, RepSpec
 from routing.configfile.scoring import apply_performance, apply_score_points
 from routing.models import Pool, PoolMember, Rep, RepSkill
+from routing.reach import meeting_types_of, never_offered
 from routing.services import (
     STANDING_SETTINGS,
     Standings,
@@ -66,9 +69,10 @@ def config_import(*, config: Config, dry_run: bool = False, now: dt.datetime | N
                 for spec in config.pools
             }
             _join(joined, back, now, kept, changes)
-            for spec in config.meeting_types:
-                _apply_meeting_type(spec, pools, changes)
+            named = [_apply_meeting_type(spec, pools, changes) for spec in config.meeting_types]
             _attention(watch, now, changes)
+            if changes:
+                _never_offered(named, pools.values(), reps.values(), now, changes)
             if dry_run:
                 raise _Rollback
     except _Rollback:
@@ -301,6 +305,19 @@ def _attention(reps: list[Rep], now: dt.datetime, changes: list[str]) -> None:
                 f"rep {rep.email}: {count} upcoming {plural} attention: the rep is deactivated, off work, "
                 "on time off or busy then (the booking list's needs-attention filter)"
             )
+
+
+def _never_offered(named: list[MeetingType], pools, reps, now: dt.datetime, changes: list[str]) -> None:
+    """Warn (a line, not an error: an admin may be half-way through staffing) about each active meeting type
+    the file names, or whose pool it names or has a rep of its members named, that can now never offer a
+    time (``routing.reach``): a group role without an active member, roles whose zones never share a start
+    on the slot grid, a pool without an active member."""
+    touched = set(PoolMember.objects.filter(rep__in=list(reps)).values_list("pool_id", flat=True))
+    touched |= {pool.pk for pool in pools}
+    found = {m.pk: m for m in named}
+    found.update((m.pk, m) for m in meeting_types_of(touched))
+    for meeting_type, reasons in never_offered(sorted(found.values(), key=lambda m: m.slug), now=now):
+        changes.append(f"meeting type {meeting_type.slug}: can never offer a time: {'; '.join(reasons)}")
 
 
 def _apply_meeting_type(spec: MeetingTypeSpec, pools: dict[str, Pool], changes: list[str]) -> MeetingType:

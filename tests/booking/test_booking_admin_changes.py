@@ -194,7 +194,7 @@ def test_a_reassignment_still_refuses_a_rep_who_cannot_host_as_booked(team):
     BusyInterval.objects.create(
         rep_id=busy.pk, start=booking.end + dt.timedelta(minutes=5), end=booking.end + dt.timedelta(hours=1)
     )
-    for rep, why in ((away, "time_off"), (busy, "busy")):
+    for rep, why in ((away, "time off"), (busy, "busy")):
         with pytest.raises(ReassignNotPossible, match=why):
             booking_reassign(
                 booking_id=booking.pk, to_member_id=member(pool, rep).pk, code="rebalance", now=NOW
