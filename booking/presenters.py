@@ -15,6 +15,7 @@ from django.utils import timezone
 from booking import ics
 from booking.models import Booking, MeetingType
 from config.links import absolute_url
+from routing.reach import why_never_offered
 from routing.validators import known_timezones, within_years
 
 
@@ -195,6 +196,20 @@ def _clean_prefill(query) -> dict:
 TOKEN_SLOT = "__token__"
 
 
+def no_times_ever(meeting: MeetingType) -> bool:
+    """Whether the booking page can offer no time at all: neither the meeting type's pool nor any pool its
+    active routing rules send prospects to (a rule's pool or fallback pool) can ever offer it one — a
+    group role without an active member, roles whose zones never share a start on the slot grid
+    (``routing.reach``). A route only narrows its pool, so it cannot offer what the pool cannot."""
+    rules = meeting.routing_rules.filter(active=True)
+    rules = rules.exclude(outcome=rules.model.Outcome.DISQUALIFY)
+    pools = {meeting.pool_id: meeting.pool}
+    for rule in rules.select_related("pool", "fallback_pool"):
+        pools.update((pool.pk, pool) for pool in (rule.pool, rule.fallback_pool) if pool is not None)
+    now = timezone.now()
+    return all(why_never_offered(pool, meeting, now=now) for pool in pools.values())
+
+
 def booking_page_context(meeting: MeetingType, query, *, utm: dict) -> dict:
     """Template context of ``/book/<slug>``; ``config`` is handed to book.js as JSON."""
     slug = meeting.slug
@@ -222,6 +237,8 @@ def booking_page_context(meeting: MeetingType, query, *, utm: dict) -> dict:
         # starts are offered before this instant (the horizon): an instant, not a date, so the picker finds
         # the last month with times in whatever zone the prospect picks
         "bookable_until": (timezone.now() + timedelta(days=meeting.horizon_days)).astimezone(UTC).isoformat(),
+        # no time can be offered at all (``no_times_ever``): the picker says so, not "Try the next month"
+        "no_times": no_times_ever(meeting),
     }
     return {
         "meeting_type": meeting,

@@ -7,6 +7,7 @@
 
   var B = window.BatonBooking;
   var config = B.config;
+  var mayTakeFocus = B.mayTakeFocus; // embedded, no focus taken from a host page the visitor has not left
   var $ = function (id) { return document.getElementById(id); };
   var questions = config.questions || [];
   var form = $("booking-form");
@@ -14,7 +15,9 @@
   var step = null;
   var selected = null;
   var inFlight = false;
-  var attempt = { body: null, key: null }; // one Idempotency-Key per distinct request body
+  // one Idempotency-Key per distinct request body; ``open``: it may have booked unbeknown (``settle``)
+  var attempt = { body: null, key: null, open: false };
+  var LOST = "Could not reach the server. Check your connection and press the button again.";
   var routed = { payload: null };
   var wantedStart = null; // a link's start that was taken: its nearest others are listed (``showAlternatives``)
   // Routing rules may look at the e-mail, answers, UTM, time zone or country: with rules (or questions) the
@@ -105,17 +108,20 @@
         picker.route = null;
       } else if (r.status === 400) {
         if (step !== "about" && step !== "confirm") setStep("about"); // the fields the errors are about
-        var orphans = B.showErrors(r.data.errors || {});
-        if (orphans.length) B.message(orphans.join(" "), "error", true);
+        var orphans = B.showErrors(r.data.errors || {}, !mayTakeFocus());
+        if (orphans.length) B.message(orphans.join(" "), "error", mayTakeFocus());
         return false;
       } else {
-        B.message("Could not check your answers (error " + r.status + "). Please try again.", "error", true);
+        // a page that asked nothing (rules only, the prospect named by the link) routed on its own
+        B.message((questions.length ? "Could not check your answers" : "Could not load this booking page's times") +
+          " (error " + r.status + "). Please try again.", "error", mayTakeFocus());
         return false;
       }
       routed.payload = key;
       return true;
     }, function () {
-      B.message("Could not reach the server. Check your connection and try again.", "error", true);
+      // embedded and routed on load, the notice takes no focus from the host page (``mayTakeFocus``)
+      B.message("Could not reach the server. Check your connection and try again.", "error", mayTakeFocus());
       return false;
     });
   }
@@ -143,14 +149,6 @@
     if (mayTakeFocus()) $("confirm-heading").focus();
   }
 
-  // Embedded, the frame takes focus (scrolling the host page to it) only once the visitor has used it: a
-  // start preselected by the host page's link must not pull the visitor away from the page they read.
-  function mayTakeFocus() {
-    if (window.self === window.top) return true;
-    var activation = navigator.userActivation;
-    return activation ? activation.hasBeenActive : document.hasFocus();
-  }
-
   function showAlternatives(wanted) {
     wantedStart = wanted;
     var list = $("alternatives");
@@ -159,7 +157,8 @@
     // ``chosenLabel`` reads the instant in the page's zone, whatever the link's offset
     B.message(nearest.length
       ? "The time you chose (" + B.chosenLabel(wanted, picker.zone) + ") is no longer available. The nearest other times:"
-      : "The time you chose is no longer available. Please pick another time.", "warning", mayTakeFocus());
+      : "The time you chose is no longer available. " + (config.no_times ? B.Picker.NO_TIMES : "Please pick another time."),
+      "warning", mayTakeFocus());
     nearest.forEach(function (start) {
       var item = document.createElement("li");
       var button = document.createElement("button");
@@ -176,6 +175,28 @@
     if (nearest.length) picker.pickDay(nearest[0].slice(0, 10), true);
   }
 
+  // A link's start, its month open: chosen if still free, else its nearest others are listed. If the month
+  // could not be loaded, nothing was found taken: the calendar says so, and its Try again looks again.
+  function openStart(wanted, force) {
+    return picker.load(force, function () { openStart(wanted, true); }).then(function (result) {
+      if (!result || !result.ok) return result; // failed (Try again is offered), or replaced by another load
+      var found = picker.find(wanted);
+      if (found) {
+        picker.selectedDay = found.slice(0, 10);
+        picker.drawMonth();
+        picker.drawTimes();
+        onPick(found);
+      } else if (!picker.nearest(wanted, 1).length) {
+        // nothing left in its month: the first free month after it (none past the horizon)
+        if (!picker.atLastMonth()) picker.shiftMonthSilently();
+        return picker.loadFirstFree().then(function () { showAlternatives(wanted); });
+      } else {
+        showAlternatives(wanted);
+      }
+      return result;
+    });
+  }
+
   function startPicker() {
     setStep("pick");
     var prefill = config.prefill || {};
@@ -188,21 +209,7 @@
         return picker.loadFirstFree().then(function () { showAlternatives(wanted); });
       }
       picker.openOn(day);
-      return picker.load().then(function () {
-        var found = picker.find(wanted);
-        if (found) {
-          picker.selectedDay = found.slice(0, 10);
-          picker.drawMonth();
-          picker.drawTimes();
-          onPick(found);
-        } else if (!picker.nearest(wanted, 1).length) {
-          // nothing left in its month: the first free month after it (none past the horizon)
-          if (!picker.atLastMonth()) picker.shiftMonthSilently();
-          return picker.loadFirstFree().then(function () { showAlternatives(wanted); });
-        } else {
-          showAlternatives(wanted);
-        }
-      });
+      return openStart(wanted, false);
     }
     if (prefill.date) {
       picker.openOn(prefill.date);
@@ -218,16 +225,63 @@
     form.setAttribute("aria-busy", on ? "true" : "false");
   }
 
-  function book(retried) {
+  function bookingBody() {
     var body = { start: selected, name: $("f-name").value.trim(), email: $("f-email").value.trim(),
       timezone: picker.zone, answers: answers(), note: $("f-note").value.trim(), utm: config.utm || {} };
     if (picker.route) body.route = picker.route;
     if (config.visitor) body.visitor = config.visitor;
+    return body;
+  }
+
+  // Whether, after the answer ``r``, it is still unknown if its Idempotency-Key booked: a server error may
+  // come after the booking was made (a 500, a proxy's 502 or 504; not a 503 ``unavailable``: nothing was
+  // booked); a request turned away before its key was looked at (429, 503, ``try_again``) leaves it as it
+  // was (``wasOpen``: an earlier request with the key lost its answer, or had such an error).
+  function leavesOpen(r, wasOpen) {
+    if (r.status >= 500 && r.data.code !== "unavailable") return true;
+    return wasOpen && (r.status >= 500 || r.status === 429 || r.data.code === "try_again");
+  }
+
+  function failureText(r) {
+    if (r.status === 429) return "Too many attempts. Please wait " + (r.data.retry_after || 60) + " seconds and try again.";
+    return (r.data.detail || "Something went wrong") + " (error " + r.status + "). Please try again.";
+  }
+
+  // A booking request left open (``leavesOpen``) may have booked. Before a changed body goes out under a new
+  // key, it is sent again as it was, with its key: the server replays the booking if it made it (the
+  // prospect is booked once, with the details sent first, and told so), or refuses it (nothing was booked
+  // with it: the new body goes on). Resolves true when the submit may go on.
+  function settle() {
+    if (!attempt.open || JSON.stringify(bookingBody()) === attempt.body) return Promise.resolve(true);
+    var headers = { "Idempotency-Key": attempt.key };
+    return B.request("POST", config.api.bookings, JSON.parse(attempt.body), headers).then(function (r) {
+      if (r.status === 201 || r.status === 200) {
+        busy(false);
+        done(r.data, true);
+        return false;
+      }
+      if (!leavesOpen(r, true)) {
+        attempt = { body: null, key: null, open: false };
+        return true;
+      }
+      busy(false);
+      B.message(failureText(r), "error", true);
+      return false;
+    }, function () {
+      busy(false);
+      B.message(LOST, "error", true);
+      return false;
+    });
+  }
+
+  function book(retried) {
+    var body = bookingBody();
     var text = JSON.stringify(body);
-    if (text !== attempt.body) attempt = { body: text, key: B.randomKey() };
+    if (text !== attempt.body) attempt = { body: text, key: B.randomKey(), open: false };
     busy(true);
     return B.request("POST", config.api.bookings, body, { "Idempotency-Key": attempt.key }).then(function (r) {
       busy(false);
+      attempt.open = leavesOpen(r, attempt.open);
       if (r.status === 201 || r.status === 200) return done(r.data);
       if (r.status === 400 && r.data.errors && r.data.errors.route && !retried) {
         routed.payload = null; // the route token expired or no longer fits: route again, then retry once
@@ -255,16 +309,13 @@
         setStep("pick");
         return picker.load(true);
       }
-      if (r.status === 429) {
-        B.message("Too many attempts. Please wait " + (r.data.retry_after || 60) + " seconds and try again.", "error", true);
-        return null;
-      }
       if (r.status === 422) attempt = { body: null, key: null };
-      B.message((r.data.detail || "Something went wrong") + " (error " + r.status + "). Please try again.", "error", true);
+      B.message(failureText(r), "error", true);
       return null;
     }, function () {
-      busy(false); // the key is kept: a retry of the same request cannot book twice
-      B.message("Could not reach the server. Check your connection and press the button again.", "error", true);
+      busy(false); // the key is kept: a retry cannot book twice, even with a field changed (``settle``)
+      attempt.open = true;
+      B.message(LOST, "error", true);
     });
   }
 
@@ -280,7 +331,8 @@
   }
 
   // The confirmation is shown complete (fragment loaded), so its height is final when it appears.
-  function done(booking) {
+  // ``earlier``: booked by a request sent again with its first body (``settle``), not the form as it is now.
+  function done(booking, earlier) {
     // booked: nothing more is submitted, though the details are still loading (an Enter in a field
     // submitted the form again, and the host page heard "baton:booked" twice)
     inFlight = true;
@@ -299,42 +351,13 @@
         if (!response.ok) throw new Error(String(response.status));
         return response.text();
       })
-      .then(function (html) { target.innerHTML = html; }, function () { fallbackConfirmation(target, booking); })
+      .then(function (html) { target.innerHTML = html; }, function () { B.fallbackConfirmation(target, booking); })
       .then(function () {
         setStep("done");
         var heading = $("confirmation-heading");
         if (heading) heading.focus();
+        if (earlier) B.message("You were booked with the details you sent first; your later changes were not sent.", "warning");
       });
-  }
-
-  // The details could not be loaded (a deploy, a dropped connection), but the booking stands: what it is
-  // for is built here, as the fragment has it: a heading to take focus, the time and hosts, the manage link
-  // (a link, which opens even from inside an embedded widget).
-  function fallbackConfirmation(target, booking) {
-    var hosts = (booking.hosts || []).map(function (h) { return h.name; }).join(", ");
-    var body = document.createElement("section");
-    body.id = "confirmation-body";
-    var heading = document.createElement("h2");
-    heading.id = "confirmation-heading";
-    heading.tabIndex = -1;
-    heading.textContent = "You are booked";
-    var when = document.createElement("p");
-    when.textContent = B.chosenLabel(booking.start, booking.timezone) + (hosts ? " with " + hosts : "") + ".";
-    var manage = document.createElement("p");
-    manage.className = "manage";
-    manage.textContent = "Need to change it? ";
-    var link = document.createElement("a");
-    link.id = "manage-link";
-    link.href = booking.manage_url;
-    link.target = "_blank";
-    link.rel = "noopener";
-    link.textContent = booking.manage_url;
-    manage.appendChild(link);
-    body.appendChild(heading);
-    body.appendChild(when);
-    body.appendChild(manage);
-    target.textContent = "";
-    target.appendChild(body);
   }
 
   form.addEventListener("submit", function (event) {
@@ -358,9 +381,12 @@
     } else if (step === "confirm") {
       if (!selected || !aboutValid()) return;
       busy(true);
-      routeIfNeeded().then(function (ok) {
-        busy(false);
-        if (ok) book(false);
+      // a request that may have booked is settled first, before routing (which may now disqualify)
+      settle().then(function (go) {
+        return go && routeIfNeeded().then(function (ok) {
+          busy(false);
+          if (ok) book(false);
+        });
       });
     }
   });
@@ -387,5 +413,7 @@
     routeIfNeeded().then(function (ok) { if (ok) startPicker(); });
   } else {
     setStep("about");
+    // nothing can be booked (config.no_times): said before the prospect fills in the form for nothing
+    if (config.no_times) B.message(B.Picker.NO_TIMES, "warning");
   }
 })();

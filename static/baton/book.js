@@ -102,8 +102,9 @@
     return out;
   }
 
-  // Shows each error next to its field; returns the messages that have no field on the page.
-  function showErrors(errors) {
+  // Shows each error next to its field, focusing the first (not with ``keepFocus``: an embedded page the
+  // visitor has not used yet); returns the messages that have no field on the page.
+  function showErrors(errors, keepFocus) {
     var flat = flatten(errors, "", {});
     var orphans = [];
     var first = null;
@@ -118,7 +119,7 @@
         if (!first) first = field;
       }
     });
-    if (first) first.focus();
+    if (first && !keepFocus) first.focus();
     return orphans;
   }
 
@@ -169,9 +170,49 @@
     return dayLabel(local.slice(0, 10)) + ", " + timeLabel(local) + " (" + zone + offset + ")";
   }
 
+  // --- the booking page's own
+
+  // Embedded, the frame takes focus (scrolling the host page to it) only once the visitor has used it: a
+  // start preselected by the host page's link must not pull the visitor away from the page they read.
+  function mayTakeFocus() {
+    if (window.self === window.top) return true;
+    var activation = navigator.userActivation;
+    return activation ? activation.hasBeenActive : document.hasFocus();
+  }
+
+  // The confirmation's details could not be loaded (a deploy, a dropped connection), but the booking stands:
+  // what it is for is built into ``target`` as the fragment has it: a heading to take focus, the time and
+  // hosts, the manage link (a link, which opens even from inside an embedded widget).
+  function fallbackConfirmation(target, booking) {
+    var hosts = (booking.hosts || []).map(function (h) { return h.name; }).join(", ");
+    var body = document.createElement("section");
+    body.id = "confirmation-body";
+    var heading = document.createElement("h2");
+    heading.id = "confirmation-heading";
+    heading.tabIndex = -1;
+    heading.textContent = "You are booked";
+    var when = document.createElement("p");
+    when.textContent = chosenLabel(booking.start, booking.timezone) + (hosts ? " with " + hosts : "") + ".";
+    var manage = document.createElement("p");
+    manage.className = "manage";
+    manage.textContent = "Need to change it? ";
+    var link = document.createElement("a");
+    link.id = "manage-link";
+    link.href = booking.manage_url;
+    link.target = "_blank";
+    link.rel = "noopener";
+    link.textContent = booking.manage_url;
+    manage.appendChild(link);
+    body.appendChild(heading);
+    body.appendChild(when);
+    body.appendChild(manage);
+    target.textContent = "";
+    target.appendChild(body);
+  }
+
   // picker.js adds ``Picker`` (it uses the date, time and zone helpers below)
   window.BatonBooking = { request: request, message: message, showErrors: showErrors,
     clearErrors: clearErrors, chosenLabel: chosenLabel, wallClock: wallClock, randomKey: randomKey, config: config,
     show: show, MONTHS: MONTHS, isoDate: isoDate, dayLabel: dayLabel, timeLabel: timeLabel, offsetLabel: offsetLabel,
-    zoneSet: zoneSet, detectZone: detectZone };
+    zoneSet: zoneSet, detectZone: detectZone, mayTakeFocus: mayTakeFocus, fallbackConfirmation: fallbackConfirmation };
 })();

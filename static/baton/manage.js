@@ -12,29 +12,38 @@
   var selected = null;
   var inFlight = false;
 
+  var LEAVING = {}; // what a change's handler returns once the page is being replaced
+
   function reloadWith(changed) {
     window.location.assign(window.location.pathname + "?changed=" + changed);
+    return LEAVING;
   }
 
   // The booking changed since this page was loaded (cancelled in another tab or by the host, started, no
-  // longer confirmed): the API refuses with 409 and says why. Say it (focused, so it is read), offer nothing
-  // more, and show a cancelled booking as cancelled; the page stays (a reload would drop the message and
-  // the focus). True if it was such a refusal.
+  // longer confirmed): the API refuses with 409 and says why; or it is gone (deleted by an admin, purged):
+  // a 404, the link is no longer valid. Say it (focused, so it is read), offer nothing more, and show a
+  // cancelled booking as cancelled; the page stays (a reload would drop the message and the focus). True if
+  // it was such a refusal.
   var GONE = { booking_already_cancelled: true, booking_not_active: true, booking_in_past: true };
 
   function gone(status, body) {
-    if (status !== 409 || !body || !Object.prototype.hasOwnProperty.call(GONE, body.code)) return false;
-    B.message(body.detail || "This booking can no longer be changed.", "error", true);
+    body = body || {};
+    var deleted = status === 404;
+    if (!deleted && (status !== 409 || !Object.prototype.hasOwnProperty.call(GONE, body.code))) return false;
+    B.message(deleted ? "This link is no longer valid: the booking no longer exists."
+      : body.detail || "This booking can no longer be changed.", "error", true);
     B.show($("app"), false); // no picker, no cancel form
+    if (deleted || body.code === "booking_already_cancelled") {
+      // nothing to add to a calendar any more
+      B.show($("add-heading"), false);
+      B.show(document.querySelector(".add-calendar"), false);
+    }
     if (body.code === "booking_already_cancelled") {
       var badge = document.createElement("strong");
       badge.className = "badge cancelled";
       badge.textContent = "Cancelled";
       $("booking-status").textContent = "";
       $("booking-status").appendChild(badge);
-      // nothing to add to a calendar any more
-      B.show($("add-heading"), false);
-      B.show(document.querySelector(".add-calendar"), false);
     }
     return true;
   }
@@ -85,13 +94,16 @@
     B.message((r.data && r.data.detail) || fallback + " (error " + r.status + ").", "error", true);
   }
 
+  // Runs a change with its button disabled (and nothing else sent) until it is answered; once it succeeded
+  // and the page is being replaced (``LEAVING``), it stays so: a second click would send the change again.
   function guard(button, label, run) {
     if (inFlight) return;
     inFlight = true;
     var text = button.textContent;
     button.disabled = true;
     button.textContent = label;
-    run().then(function () {
+    run().then(function (outcome) {
+      if (outcome === LEAVING) return;
       inFlight = false;
       button.disabled = false;
       button.textContent = text;

@@ -19,6 +19,9 @@
   var wallClock = B.wallClock;
   var zoneSet = B.zoneSet;
   var detectZone = B.detectZone;
+  // the server knows no month can have a time (config.no_times: a group pool's role without an active
+  // member, zones that never share a start on the slot grid): said plainly, not "Try the next month"
+  var NO_TIMES = "No times can be booked for this meeting right now.";
 
   function Picker(onPick) {
     this.onPick = onPick;
@@ -157,16 +160,19 @@
     var self = this;
     return request("GET", url).then(function (r) {
       var result = r.status === 200 ? { ok: true, slots: r.data.slots || [] }
-        : { ok: false, status: r.status, code: r.data.code || "", detail: r.data.detail || "" };
+        : { ok: false, status: r.status, code: r.data.code || "", detail: r.data.detail || "",
+          retry_after: r.data.retry_after || null };
       if (result.ok) self.cache[key] = result;
       return result;
     });
   };
 
-  // Loads the visible month; ``force`` bypasses the cache. Resolves when the month is drawn.
+  // Loads the visible month; ``force`` bypasses the cache. Resolves when the month is drawn (with the result:
+  // ``ok`` false if it could not be loaded; null if another load replaced this one).
   // The page may handle a refusal itself (``onFailure(result)`` returns true: the manage page of a booking
-  // cancelled meanwhile); any other failure is shown in the calendar with Try again.
-  Picker.prototype.load = function (force) {
+  // cancelled meanwhile); any other failure is shown in the calendar with Try again (which runs ``again``
+  // if given, else loads the month again).
+  Picker.prototype.load = function (force, again) {
     var self = this;
     var ticket = ++this.pending;
     this.busy();
@@ -175,7 +181,7 @@
       $("month").setAttribute("aria-busy", "false");
       $("calendar-status").className = "status";
       if (!result.ok && self.onFailure && self.onFailure(result)) return result;
-      if (!result.ok) return self.failed("Could not load the free times (error " + result.status + ").", result);
+      if (!result.ok) return self.failed(failureText(result), result, again);
       self.byDay = {};
       result.slots.forEach(function (slot) {
         var day = slot.start.slice(0, 10);
@@ -184,6 +190,7 @@
       var days = Object.keys(self.byDay).sort();
       $("calendar-status").textContent = days.length
         ? days.length + (days.length === 1 ? " day" : " days") + " with free times in " + MONTHS[self.month] + "."
+        : config.no_times ? NO_TIMES
         : "No free times in " + MONTHS[self.month] + "." + (self.atLastMonth() ? "" : " Try the next month.");
       if (self.selectedDay && !self.byDay[self.selectedDay]) {
         // keep the chosen day selected (it shows "no free times") only when it is in this month
@@ -194,9 +201,21 @@
       return result;
     }, function () {
       if (ticket !== self.pending) return null;
-      return self.failed("Could not reach the server. Check your connection and try again.", { ok: false, status: 0 });
+      return self.failed("Could not reach the server. Check your connection and try again.", { ok: false, status: 0 },
+        again);
     });
   };
+
+  // What a month that could not be loaded says: how long to wait when refused for too many requests (as the
+  // booking request does), the server's own words for a 503 (briefly unavailable), else the error's number.
+  function failureText(result) {
+    if (result.status === 429) {
+      return "Too many requests — please wait " + (result.retry_after ? result.retry_after + " seconds" : "a minute") +
+        ", then try again.";
+    }
+    if (result.status === 503 && result.detail) return "Could not load the free times. " + result.detail;
+    return "Could not load the free times (error " + result.status + ").";
+  }
 
   // While a month (or the page's work on a new zone) loads: no free day offered, no count claimed.
   Picker.prototype.busy = function () {
@@ -374,7 +393,8 @@
     var tries = 0;
     function step() {
       return self.load().then(function (result) {
-        if (result && result.ok && !Object.keys(self.byDay).length && tries < 2 && !self.atLastMonth()) {
+        var empty = result && result.ok && !Object.keys(self.byDay).length;
+        if (empty && tries < 2 && !self.atLastMonth() && !config.no_times) {
           tries += 1;
           self.shiftMonthSilently();
           return step();
@@ -389,5 +409,6 @@
     this.month += 1;
     if (this.month === 12) { this.month = 0; this.year += 1; }
   };
+  Picker.NO_TIMES = NO_TIMES;
   B.Picker = Picker;
 })();
