@@ -11,13 +11,14 @@ import hmac
 from django.conf import settings
 from django.core.validators import slug_re
 from django.urls import path
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
 from booking import selectors as booking_selectors
 from booking.api import serializers as s
+from booking.api.schema import idempotency_key_header
 from booking.api.views import PublicAPIView, _validated
 from leads.instant import instant_route
 from leads.services import lead_route
@@ -165,13 +166,9 @@ class InstantRoute(PublicAPIView):
             ),
         },
         parameters=[
-            OpenApiParameter(
-                "Idempotency-Key",
-                {"type": "string", "minLength": 1, "maxLength": 255},  # printable characters (400 otherwise)
-                OpenApiParameter.HEADER,
-                required=False,
-                description="Without `dry_run`: replays the first response (same body only, header "
-                "`Idempotent-Replayed: true`) for BOOKING_IDEMPOTENCY_TTL_HOURS, default 24 h",
+            idempotency_key_header(
+                "Without `dry_run`: replays the first response (same body only, header "
+                "`Idempotent-Replayed: true`) for BOOKING_IDEMPOTENCY_TTL_HOURS, default 24 h"
             )
         ],
         description="Route a lead that needs a rep NOW (inbound call, form handed straight to a rep) with "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import OpenApiParameter
+
 RATE_LIMITED = {
     "description": "Too many requests from this address: `BOOKING_RATE_LIMIT` counts the POSTs, "
     "`API_READ_RATE_LIMIT` the GETs. `Retry-After` (and `retry_after` in the body) says when to ask again.",
@@ -22,3 +24,14 @@ def rate_limit_responses(result, generator, request, public):
             if "429" not in responses:
                 responses["429"] = {**RATE_LIMITED, "content": {"application/json": {"schema": error}}}
     return result
+
+
+def idempotency_key_header(description: str) -> OpenApiParameter:
+    """The optional ``Idempotency-Key`` request header (the booking POST's, the instant route's)."""
+    return OpenApiParameter(
+        "Idempotency-Key",
+        {"type": "string", "minLength": 1, "maxLength": 255},  # printable characters (400 otherwise)
+        OpenApiParameter.HEADER,
+        required=False,
+        description=description,
+    )

@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from booking import selectors
 from booking.api import serializers as s
 from booking.api.parsers import SafeJSONParser
+from booking.api.schema import idempotency_key_header
 from booking.api.throttles import BookingRateThrottle, ReadRateThrottle
 from booking.errors import InvalidInput, MeetingTypeNotFound
 from booking.models import HOST_ORDER, BookingHost
@@ -129,13 +130,8 @@ class BookingCreate(PublicAPIView):
         operation_id="bookings_create",
         request=s.BookingCreateSerializer,
         parameters=[
-            OpenApiParameter(
-                "Idempotency-Key",
-                {"type": "string", "minLength": 1, "maxLength": 255},  # printable characters (400 otherwise)
-                OpenApiParameter.HEADER,
-                required=False,
-                description="Replays the first response (same body only) for "
-                "BOOKING_IDEMPOTENCY_TTL_HOURS, default 24 h",
+            idempotency_key_header(
+                "Replays the first response (same body only) for BOOKING_IDEMPOTENCY_TTL_HOURS, default 24 h"
             )
         ],
         responses={201: s.BookingResponseSerializer, 400: E, 404: E, 409: E, 422: E, 429: E},
