@@ -9,10 +9,15 @@
   a lead whose calendar invites, the email CANCELs Baton's (the provider's has its own UID, and the old
   event stayed in the prospect's calendar beside the new one).
 * ``email.host`` — one email per affected host (fan-out): REQUEST to current hosts ("Confirmed" to a host
-  new in this change, "Updated" to the others), CANCEL to hosts who stopped hosting in this change
-  (reassigned away or cancelled). A host released by a reschedule or a reassignment is told of the meeting
-  as they held it (``previous``: its time and its lead then), with themselves as the CANCEL's attendee
-  (RFC 5546 §3.2.5: a CANCEL names the attendees it removes). A cancellation's reason goes to the hosts.
+  new in this change, "Updated" to the others), naming the other hosts ("With: …", and whom a change
+  replaced: "(was: …)"), CANCEL to hosts who stopped hosting in this change (cancelled, or reassigned away:
+  "No longer hosting: …"). A host released by a reschedule or a reassignment is told of the meeting
+  as they held it (``previous``: its time and its lead then), with themselves as the CANCEL's only attendee
+  and no STATUS (RFC 5546 §3.2.5: a CANCEL names the attendees it removes; the meeting goes on). A
+  cancellation's reason goes to the hosts. A co-host whose copy is Baton's e-mail gets the video link the
+  lead's calendar makes for the meeting: a new booking's e-mail (or one of a change of lead) waits for it
+  (``email_bodies.with_link``) while the lead's calendar write may still make one. Texts and invitations:
+  ``booking.email_bodies``.
   Hosts whose calendar Baton writes into get the email without the .ics part (the event is already in their
   calendar). Which copy a host holds is recorded on their host row as the e-mails send it
   (``BookingHost.invitation``), as for the prospect: a CANCEL carries the .ics where Baton's invitation is
@@ -27,25 +32,33 @@ superseded time or hosts last, or add a cancelled meeting back to a calendar the
 is a CANCEL of an older state to a host who hosts the meeting again (the later REQUEST told them they do).
 Such a message counts as handled (delivered, with "not sent: superseded" as its result). (The prospect's
 CANCEL comes only with a cancellation, after which a booking changes no more.) The prospect's invitation is
-organized by the lead host, the hosts' copies by Baton's sending mailbox (``_ics``).
+organized by the lead host, the hosts' copies by Baton's sending mailbox (``email_bodies.invitation``).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from email.utils import formataddr, parseaddr
+from email.utils import formataddr
 
-from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.utils import timezone
 
 from booking import ics
+from booking.email_bodies import (
+    LINK_WAIT,
+    VERB,
+    awaits_link,
+    co_hosts_before,
+    host_lines,
+    host_verb,
+    with_link,
+)
+from booking.email_bodies import invitation as _ics
+from booking.email_bodies import where as _where
 from booking.email_times import moved_from, was_lines
 from booking.email_times import when as _when
 from booking.models import Booking, BookingHost
 from booking.outbox import register_handler, shared
 from booking.presenters import answer_rows
-
-VERB = {"booking.confirmed": "Confirmed", "booking.rescheduled": "Updated", "booking.cancelled": "Cancelled"}
 
 
 def _join_url(booking: Booking, context: dict) -> str:
@@ -54,7 +67,7 @@ def _join_url(booking: Booking, context: dict) -> str:
     co-host or prospect whose invitation is Baton's e-mail gets it there. None for a new booking (its events
     are written after its commit; nor is it a query under its locks), nor where this change gives the
     meeting another lead: the former lead's event, and its link, are about to be cancelled, and the new
-    lead's is not written yet."""
+    lead's is not written yet. Co-hosts' e-mails read it as they are sent (``email_bodies.with_link``)."""
     from calendars.selectors import booking_join_url  # calendars imports booking
 
     meeting = booking.meeting_type
@@ -69,11 +82,6 @@ def _join_url(booking: Booking, context: dict) -> str:
     ):
         return ""
     return booking_join_url(booking.pk, rep_id=hosts[0]["rep_id"])
-
-
-def _where(snap: dict) -> str:
-    location = snap["location"]
-    return location.get("join_url") or location["detail"] or location["kind"]
 
 
 def snapshot(booking: Booking, context: dict) -> dict:
@@ -134,6 +142,7 @@ def previous(booking: Booking, hosts: list[BookingHost]) -> dict:
         "start": booking.start.isoformat(),
         "end": booking.end.isoformat(),
         "lead": None if lead is None else {"name": lead.rep.name, "email": lead.rep.email},
+        "hosts": [{"rep_id": h.rep_id, "name": h.rep.name} for h in hosts],  # for "With: … (was: …)"
         "baton_invited": lead is not None and not invitation_sent_by_provider(lead.rep_id),
     }
 
@@ -155,10 +164,16 @@ def host_fanout(booking: Booking, context: dict) -> list[dict]:
     cancelled = booking.status == Booking.Status.CANCELLED
     added = set(context.get("added", ()))
     before = context.get("previous") or {}
+    hosts = context.get("hosts", [])
+    link_by = (timezone.now() + LINK_WAIT).isoformat() if awaits_link(booking, snap) else ""
     out = []
-    for h in context.get("hosts", []):
+    for h in hosts:
         message = {"method": ics.CANCEL if cancelled else ics.REQUEST, "host": h, "booking": snap}
         message.update(moved_from(snap, before))  # told unless the meeting is new to them (``was_lines``)
+        if not cancelled:
+            message.update(co_hosts_before(snap, before, h))  # "With: … (was: …)"
+        if link_by and not cancelled and h["rep_id"] != hosts[0]["rep_id"]:
+            message["link_by"] = link_by  # a co-host: the lead's calendar may be making the link
         if h["rep_id"] in added:
             message["new"] = True
         if not cancelled and before.get("lead"):
@@ -169,50 +184,6 @@ def host_fanout(booking: Booking, context: dict) -> list[dict]:
     for h in context.get("released", []):
         out.append({"method": ics.CANCEL, "host": h, "booking": _as_held(snap, before, h)})
     return out
-
-
-def _mailbox() -> tuple[str, str]:
-    """Name and address of Baton's sending mailbox (``DEFAULT_FROM_EMAIL``, ``Baton <me@example.com>``)."""
-    name, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
-    return name or "Baton", address or settings.DEFAULT_FROM_EMAIL
-
-
-def _ics(payload: dict, method: str) -> bytes:
-    """The invitation of ``payload``'s recipient. The prospect's is organized by the lead host (their
-    replies reach the rep), with the other hosts among its attendees. A host's copy (``payload["host"]``)
-    is organized by Baton's mailbox, the e-mail's sender, in every message to every host: a REQUEST to its
-    own organizer is no invitation (Outlook does not add it, clients that file invitations by ATTENDEE do
-    not find it), and one organizer for all of them keeps a host's copy updatable whoever leads the meeting
-    by then (clients ignore a REQUEST or CANCEL from another organizer than their copy's). The host is an
-    attendee who accepted; a CANCEL of a meeting that goes on (they no longer host it, or Baton's copy gives
-    way to their calendar's) names only them, the attendee it removes (RFC 5546 §3.2.5)."""
-    snap = payload["booking"]
-    hosts = snap["hosts"] or []
-    prospect = snap["prospect"]
-    people = [(h["name"], h["email"]) for h in hosts]
-    recipient = payload.get("host")
-    name, address = _mailbox()
-    if recipient is None:  # the prospect's
-        organizer = people[0] if people else (name, address)
-        attendees = [(prospect["name"], prospect["email"])] + people[1:]
-    else:
-        organizer = (f"{hosts[0]['name']} (via {name})" if hosts else name, address)
-        attendees = people + [(prospect["name"], prospect["email"])]
-        if method == ics.CANCEL and snap.get("status") != Booking.Status.CANCELLED:
-            attendees = [(recipient["name"], recipient["email"])]
-    return ics.invitation(
-        method=method,
-        uid=snap["uid"],
-        sequence=payload["sequence"],
-        start=datetime.fromisoformat(snap["start"]),
-        end=datetime.fromisoformat(snap["end"]),
-        summary=f"{snap['title']}: {prospect['name']}",
-        description=snap["note"] or snap["title"],
-        location=_where(snap),
-        organizer=organizer,
-        attendees=attendees,
-        accepted=recipient["email"] if recipient else "",
-    )
 
 
 def _person(person: dict) -> str:
@@ -340,26 +311,12 @@ def send_host_email(payload: dict) -> str:
     if _superseded(payload, sequence) or (stale_cancel and _hosts_now(payload["booking_id"], host["rep_id"])):
         return f"not sent to {host['email']}: superseded by a later change"
     prospect = snap["prospect"]
-    verb = "Cancelled" if method == ics.CANCEL else VERB[payload["event"]]
-    if payload.get("new"):  # the meeting is new to this host (reassigned or routed to them)
-        verb = VERB["booking.confirmed"]
-    rep_zone = host.get("timezone") or "UTC"
-    lines = [f"{verb}: {snap['title']} with {prospect['name']} <{prospect['email']}>", _when(snap, rep_zone)]
-    lines += was_lines(payload, rep_zone)
-    if method == ics.REQUEST and snap["location"].get("join_url"):
-        lines.append(f"Join: {snap['location']['join_url']}")
-    elif method == ics.REQUEST:  # where to go or what to dial, as the prospect's e-mail says
-        lines.append(f"Where: {_where(snap)}")
-    if method == ics.CANCEL and snap.get("status") != Booking.Status.CANCELLED:
-        lines.append("You no longer host this meeting.")
-    elif method == ics.CANCEL and snap.get("reason"):
-        lines.append(f"Reason: {snap['reason']}")
-    answers = snap["answers"] or []  # a dict in messages queued before the labels (key: raw value)
-    for label, value in answers.items() if isinstance(answers, dict) else answers:
-        lines.append(f"{label}: {value}")
-    if snap["note"]:
-        lines += ["", snap["note"]]
     provider = invitation_sent_by_provider(host["rep_id"])
+    if method == ics.REQUEST:  # the lead's video link, if this e-mail is to carry it (it may wait for it)
+        payload = with_link(payload, baton=not provider)
+        snap = payload["booking"]
+    verb = host_verb(payload, method)
+    lines = host_lines(payload, method, verb)
     Held = BookingHost.Invitation
     if method == ics.CANCEL:  # of the copy the host holds; they hold none after it
         baton = stored == Held.BATON or (stored == Held.NONE and not provider)

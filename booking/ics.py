@@ -2,7 +2,7 @@
 
 One VEVENT per booking with the stable UID ``booking-<pk>-<created>@<ICAL_UID_DOMAIN>`` (``ical_uid``); every
 change raises SEQUENCE, so calendar clients apply the latest: ``REQUEST`` for a new or moved booking,
-``CANCEL`` when it is cancelled (or for a host who no longer hosts it).
+``CANCEL`` when it is cancelled (or, naming only them and without STATUS, for a host who no longer hosts it).
 """
 
 from __future__ import annotations
@@ -48,9 +48,16 @@ def ascii_address(email: str) -> str:
 _ASKED = {"PARTSTAT": "NEEDS-ACTION", "RSVP": "TRUE"}
 
 
+def _param_text(value: str) -> str:
+    """``value`` as a parameter value every client shows as written: RFC 5545 allows no DQUOTE in one, and
+    ``icalendar`` writes it as RFC 6868's ``^'``, which Outlook/Exchange and Google Calendar show as it is
+    (``Robert ^'Bob^' Smith``); it is sent as an apostrophe (``Robert 'Bob' Smith``)."""
+    return value.replace('"', "'")
+
+
 def _address(email: str, name: str, **params: str) -> vCalAddress:
     address = vCalAddress(f"mailto:{ascii_address(email)}")
-    address.params["CN"] = vText(name or email)
+    address.params["CN"] = vText(_param_text(name or email))
     for key, value in params.items():
         address.params[key] = vText(value)
     return address
@@ -70,11 +77,14 @@ def invitation(
     attendees: list[tuple[str, str]],
     accepted: str = "",
     stamp: datetime | None = None,
+    uninvite: bool = False,
 ) -> bytes:
     """An iTIP message (``method`` REQUEST or CANCEL; PUBLISH, given no attendees, for a download).
     ``organizer``/``attendees`` are (name, email); the attendee whose address is ``accepted`` is one whose
     answer is not asked (PARTSTAT=ACCEPTED, no RSVP: a host, told of the meeting they host), the others
-    NEEDS-ACTION with RSVP."""
+    NEEDS-ACTION with RSVP. ``uninvite``: a CANCEL that removes ``attendees`` from a meeting that goes on
+    (a host released from it), which carries no STATUS: ``STATUS:CANCELLED`` cancels the whole event, and
+    RFC 5546 §3.2.5 forbids it when uninviting specific attendees."""
     cal = Calendar()
     cal.add("prodid", "-//Baton//Meeting Router//EN")
     cal.add("version", "2.0")
@@ -89,7 +99,8 @@ def invitation(
     event.add("description", description)
     if location:
         event.add("location", location)
-    event.add("status", "CANCELLED" if method == CANCEL else "CONFIRMED")
+    if not uninvite:
+        event.add("status", "CANCELLED" if method == CANCEL else "CONFIRMED")
     event.add("organizer", _address(organizer[1], organizer[0]))
     for name, email in attendees:
         answer = {"PARTSTAT": "ACCEPTED"} if email.lower() == accepted.lower() else _ASKED

@@ -37,7 +37,8 @@ The tasks deliver with ``due_only``: a row already attempted waits for its ``nex
 whichever of the task's retry and the sweep comes first. A handler's exception with a ``retry_after``
 attribute (seconds; a calendar write a provider throttled with ``Retry-After``) puts the next attempt at
 least that far off, capped at an hour (``outbox_waits.RETRY_AFTER_CAP_SECONDS``), and the task's retry
-waits for it too.
+waits for it too. A handler raising ``outbox_waits.Waiting`` (its message waits for another's effect) is
+called again after the rest of its batch, then, still waiting, retried as any failure.
 A dead row is given a new round of attempts by ``dead_retry`` (the outbox admin's "Retry" action).
 """
 
@@ -64,7 +65,7 @@ from django.db.models.functions import Concat
 from django.utils import timezone
 
 from booking.models import Booking, OutboxMessage
-from booking.outbox_waits import asked_wait, backoff_seconds
+from booking.outbox_waits import Waiting, asked_wait, backoff_seconds
 from booking.publisher import publisher
 from routing import sqlwrites
 
@@ -268,10 +269,11 @@ def _failed(row: OutboxMessage, mine, error: str, *, now: datetime, wait: float 
     return "dead" if dead else "retry"
 
 
-def _run(row: OutboxMessage) -> str:
+def _run(row: OutboxMessage, *, last: bool = True) -> str:
     """Call the row's handler and record the outcome. Returns "delivered", "retry", "dead" or "skipped"
-    (its lease ran out before its turn and another worker has it). ``SoftTimeLimitExceeded`` in the handler
-    is recorded as a failed attempt and raised on."""
+    (its lease ran out before its turn and another worker has it); not ``last``, "waiting" for a handler
+    that raised ``Waiting`` (nothing recorded). ``SoftTimeLimitExceeded`` in the handler is recorded as a
+    failed attempt and raised on."""
     if not _still_mine(row):
         return "skipped"
     now = timezone.now()
@@ -291,6 +293,8 @@ def _run(row: OutboxMessage) -> str:
         _failed(row, mine, "SoftTimeLimitExceeded: stopped by the task's soft time limit", now=now)
         raise
     except Exception as exc:
+        if isinstance(exc, Waiting) and not last:
+            return "waiting"
         return _failed(row, mine, f"{type(exc).__name__}: {exc}", now=now, wait=asked_wait(exc))
     mine.update(
         status=OutboxMessage.Status.DELIVERED,
@@ -318,14 +322,20 @@ def _run_all(rows: list[OutboxMessage]) -> list[tuple[OutboxMessage, str]]:
     """``_run`` each claimed row in turn. At the soft time limit the rows not run yet are handed back (the
     one that was running when it came too, unless ``_run`` recorded it) and the exception is raised on: the
     hard kill, a minute later, must not land in the middle of a handler (an e-mail accepted by the mail
-    server and never marked delivered is sent again)."""
-    done = []
-    for i, row in enumerate(rows):
-        try:
-            done.append((row, _run(row)))
-        except SoftTimeLimitExceeded:
-            _hand_back(rows[i:])
-            raise
+    server and never marked delivered is sent again). A row waiting for another's effect (``Waiting``) is
+    run again, still under its claim, after the others."""
+    done, waiting = [], []
+    for again, turn in ((False, rows), (True, waiting)):
+        for i, row in enumerate(turn):
+            try:
+                result = _run(row, last=again or len(rows) == 1)
+            except SoftTimeLimitExceeded:
+                _hand_back(turn[i:] + ([] if again else waiting))
+                raise
+            if result == "waiting":
+                waiting.append(row)
+            else:
+                done.append((row, result))
     return done
 
 

@@ -30,6 +30,13 @@ def asked_wait(exc: BaseException) -> float:
     return min(max(float(wait), 0.0), RETRY_AFTER_CAP_SECONDS)
 
 
+class Waiting(Exception):
+    """Raised by a handler whose message waits for another message's effect (a co-host's e-mail for the
+    video link the lead's calendar write makes: ``booking.emails``). It is attempted again once the rest
+    of its batch has run (one event's rows go in one batch, so the other message is usually among them);
+    still waiting then, it is a failed attempt, retried after its back-off (``outbox._run_all``)."""
+
+
 def retry_countdown(message_ids: list[int], *, attempt: int, now: datetime | None = None) -> int:
     """A task's retry countdown for the rows that failed: its back-off step, or until the earliest of their
     ``next_attempt_at`` if later (a handler asked for a pause, ``asked_wait``): ``due_only`` skips a row not
@@ -42,4 +49,4 @@ def retry_countdown(message_ids: list[int], *, attempt: int, now: datetime | Non
     return countdown
 
 
-__all__ = ["RETRY_AFTER_CAP_SECONDS", "asked_wait", "backoff_seconds", "retry_countdown"]
+__all__ = ["RETRY_AFTER_CAP_SECONDS", "Waiting", "asked_wait", "backoff_seconds", "retry_countdown"]
