@@ -234,7 +234,8 @@ class Calendar(models.Model):
 
     ``sync_state`` is the provider's cursor: a Google syncToken, a Microsoft deltaLink, or the ICS
     feed's validators (JSON), after ``zone=<the rep's zone>`` and a newline, the zone it was read in
-    (``calendars.services.sync.cursor_read``). ``window_end`` is the end of the time window the last full sync covered.
+    (``calendars.services.sync.cursor_read``). ``window_end`` is the end of the time window the last full
+    sync covered.
     ``retry_not_before``: the provider throttled the last sync and asked to be left alone until then
     (``Retry-After``, at most an hour): syncs asked for before it are deferred (``calendars.services.sync``).
     ``watch_*`` describe the push channel (Google) or subscription (Microsoft); ``watch_secret_hash`` is
