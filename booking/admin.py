@@ -21,7 +21,7 @@ from booking.admin_attention import NeedsAttentionFilter
 from booking.admin_decision import render_decision
 from booking.admin_deletion import RefusedDeletionMixin
 from booking.embed import admin_embed_box
-from booking.errors import BookingError
+from booking.errors import BookingChanged, BookingError, OutcomeAlreadyRecorded
 from booking.models import Booking, BookingHost, BookingOutcome, IdempotencyKey, MeetingType
 from booking.presenters import answer_rows
 from booking.services.delete import bookings_delete, still_active
@@ -115,8 +115,13 @@ class BookingOutcomeInline(admin.StackedInline):
 
 
 class ReassignForm(forms.Form):
+    """The page carries what it showed: the booking's ``sequence`` and the host it replaces (hidden for a
+    single host). A page opened before another change of the booking (another admin's reassignment, a
+    reschedule) is refused ("reload it"), not applied to whoever hosts now (``booking_reassign``)."""
+
     to_member = forms.ModelChoiceField(queryset=PoolMember.objects.none(), label="New host")
     from_rep = forms.TypedChoiceField(coerce=int, label="Replace", required=False)
+    sequence = forms.IntegerField(widget=forms.HiddenInput, required=False)
     code = forms.ChoiceField(
         choices=OverrideCode.choices,
         initial=OverrideCode.OTHER,
@@ -135,6 +140,8 @@ class ReassignForm(forms.Form):
 
     def __init__(self, *args, booking: Booking, **kwargs):
         super().__init__(*args, **kwargs)
+        self.booking = booking
+        self.fields["sequence"].initial = booking.sequence
         hosts = [h for h in booking.hosts.all() if h.active]
         current = {h.rep_id for h in hosts}
         self.fields["to_member"].queryset = (
@@ -145,12 +152,19 @@ class ReassignForm(forms.Form):
         self.fields["to_member"].label_from_instance = lambda m: (
             f"{m.rep.name}" + (f" ({m.role})" if m.role else "")
         )
-        self.fields["from_rep"].choices = [(h.rep_id, str(h)) for h in hosts]
-        if len(hosts) <= 1:
-            self.fields["from_rep"].widget = forms.HiddenInput()
+        if len(hosts) <= 1:  # the host the page shows; the service refuses it if it hosts no more
+            shown = hosts[0].rep_id if hosts else None
+            self.fields["from_rep"] = forms.IntegerField(
+                widget=forms.HiddenInput, required=False, initial=shown
+            )
+        else:
+            self.fields["from_rep"].choices = [(h.rep_id, str(h)) for h in hosts]
 
     def clean(self):
         data = super().clean()
+        seen = data.get("sequence")
+        if seen is not None and seen != self.booking.sequence:  # (checked again under the booking's lock)
+            raise forms.ValidationError(BookingChanged.default_detail)
         data["code"] = data.get("code") or OverrideCode.OTHER
         for field, problems in override_problems(data["code"], data.get("reason") or "").items():
             self.add_error(field, problems)
@@ -278,6 +292,7 @@ class BookingAdmin(RefusedDeletionMixin, CountedHistory, SafeChangeListMixin, ad
                     booking_id=booking.pk,
                     to_member_id=form.cleaned_data["to_member"].pk,
                     from_rep_id=form.cleaned_data.get("from_rep") or None,
+                    expected_sequence=form.cleaned_data.get("sequence"),
                     reason=form.cleaned_data["reason"],
                     code=form.cleaned_data["code"],
                     actor=request.user.get_username(),
@@ -308,16 +323,16 @@ class BookingAdmin(RefusedDeletionMixin, CountedHistory, SafeChangeListMixin, ad
 
     def _record(self, request, queryset, kind: str) -> None:
         """A bulk action records plain outcomes only where none is recorded: a booking recorded as won (with
-        its amount), qualified or lost is left as it is and named (its own page replaces an outcome)."""
+        its amount), qualified, lost or already as ``kind`` (with its note) is left as it is and named (its
+        own page replaces an outcome). The service looks under the booking's row lock (``keep_existing``): a
+        deal recorded as won on the booking's page while the action runs stays won."""
         done, kept = 0, []
-        recorded = dict(BookingOutcome.objects.filter(booking__in=queryset).values_list("booking_id", "kind"))
         for booking in queryset:
-            if recorded.get(booking.pk) not in (None, kind):
-                kept.append(f"{booking} ({recorded[booking.pk]})")
-                continue
             try:
-                booking_outcome_record(booking=booking, kind=kind, user=request.user)
+                booking_outcome_record(booking=booking, kind=kind, user=request.user, keep_existing=True)
                 done += 1
+            except OutcomeAlreadyRecorded as exc:
+                kept.append(f"{booking} ({exc.kind})")
             except BookingError as exc:
                 self.message_user(request, f"{booking}: {exc.detail}", messages.ERROR)
         if done:

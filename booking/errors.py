@@ -130,3 +130,25 @@ class ReassignNotPossible(BookingError):
     code = "reassign_not_possible"
     status = 409
     default_detail = "The booking cannot be reassigned to that member."
+
+
+class BookingChanged(BookingError):
+    """(admin) The booking changed (rescheduled, reassigned, cancelled: its ``sequence`` moved on) since the
+    page that asks for the change was opened: nothing was changed; the page is to be reloaded."""
+
+    code = "booking_changed"
+    status = 409
+    default_detail = "This booking changed since you opened this page; reload it."
+
+
+class OutcomeAlreadyRecorded(BookingError):
+    """(admin) A bulk outcome found an outcome recorded (looked up under the booking's row lock) and left it
+    as it is; ``kind`` is the recorded one. A booking's own page replaces an outcome."""
+
+    code = "outcome_already_recorded"
+    status = 409
+    default_detail = "An outcome is already recorded for this booking."
+
+    def __init__(self, kind: str):
+        super().__init__(f"Already recorded as {kind}.", kind=kind)
+        self.kind = kind

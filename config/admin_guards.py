@@ -1,17 +1,21 @@
 """Guards of the admin's lists against links it cannot read: a date bar's year, month or day Django cannot
-turn into a date range (``SafeChangeListMixin``), and a NUL in any parameter of an admin page
-(``AdminNulMiddleware``). Each was a 500 (a server error mailed to the admins) for a mangled or hand-edited
-link; now a list shows itself with "invalid lookup" (``?e=1``), as for a month of 13, and a NUL is a 400.
+turn into a date range (``SafeChangeListMixin``), a NUL in any parameter of an admin page
+(``AdminNulMiddleware``), and a list action's selection that is no id (``AdminSelectionMiddleware``). Each
+was a 500 (a server error mailed to the admins) for a mangled or hand-edited link or form; now a list shows
+itself with "invalid lookup" (``?e=1``), as for a month of 13, a NUL is a 400, and a selection without an id
+is Django's "Items must be selected" on the list.
 """
 
 from __future__ import annotations
 
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
 from django.http import HttpResponseBadRequest
 
 ADMIN_PREFIX = "/admin/"  # config.urls (path_info: without the SCRIPT_NAME of a sub-path)
 NUL = "\x00"
+MAX_ID = 2**63 - 1  # BigAutoField's (DEFAULT_AUTO_FIELD); Django's own models' AutoField ids are below it
 
 
 class SafeChangeList(ChangeList):
@@ -49,3 +53,31 @@ class AdminNulMiddleware:
 
 def _has_nul(params) -> bool:
     return any(NUL in key or any(NUL in value for value in values) for key, values in params.lists())
+
+
+class AdminSelectionMiddleware:
+    """A list action posted to an admin page keeps, of its selection (``_selected_action``), only the ids
+    its rows can have: whole positive numbers in range. Django filters the list by ``pk__in`` with the
+    values as posted, and one that is no number (``12abc``, ``1.5``, empty, a NUL: a hand-edited or replayed
+    form, a scanner) raised ValueError, one too big for the column OverflowError (SQLite): a 500. Nothing
+    left: the list, with Django's "Items must be selected" message. Every model the admin shows has an
+    integer key (``DEFAULT_AUTO_FIELD``; Django's users and groups too)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.method == "POST" and request.path_info.startswith(ADMIN_PREFIX):
+            selected = request.POST.getlist(ACTION_CHECKBOX_NAME)
+            kept = [value for value in selected if _is_id(value)]
+            if kept != selected:
+                post = request.POST.copy()
+                post.setlist(ACTION_CHECKBOX_NAME, kept)
+                request.POST = post
+        return self.get_response(request)
+
+
+def _is_id(value: str) -> bool:
+    # ASCII digits only (``int`` takes " 12", "1_2" and other scripts' digits), checked for length first
+    # (``int`` refuses a string of more than 4,300 digits with ValueError)
+    return value.isascii() and value.isdigit() and len(value) <= len(str(MAX_ID)) and 0 < int(value) <= MAX_ID

@@ -80,6 +80,7 @@ MIDDLEWARE = [
     "config.health.HealthCheckMiddleware",  # first: probes come by address over plain HTTP
     "django.middleware.security.SecurityMiddleware",
     "config.admin_guards.AdminNulMiddleware",  # a NUL in an admin link: 400, not a 500 on PostgreSQL
+    "config.admin_guards.AdminSelectionMiddleware",  # an admin action's selection that is no id: dropped
     "corsheaders.middleware.CorsMiddleware",  # before CommonMiddleware, as django-cors-headers asks
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -9,6 +9,7 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.http import Http404, HttpResponseRedirect
@@ -21,11 +22,11 @@ from rest_framework import serializers
 from booking.admin_deletion import RefusedDeletionMixin
 from booking.api.serializers import validate_answers
 from booking.errors import BookingError
-from booking.models import MeetingType
+from booking.models import Booking, MeetingType
 from config.admin_guards import SafeChangeListMixin
 from leads import selectors
 from leads.accounts import account_domain_problem
-from leads.manual import lead_pool, lead_route_by_hand
+from leads.manual import lead_moves_booking, lead_pool, lead_route_by_hand
 from leads.models import Account, Lead, PoolPerformance, RoutingRule, ScoreModel
 from leads.rules_core import normalize_domain
 from leads.services import LeadsDeleted, lead_evaluate, leads_delete
@@ -239,9 +240,17 @@ class LeadAdmin(RefusedDeletionMixin, SafeChangeListMixin, admin.ModelAdmin):
     actions = ["route_by_hand_action"]
 
     def get_readonly_fields(self, request, obj=None):
-        # the link only for those the route page lets in (it asks for the change permission): a 403 else
-        link = ["route_by_hand_link"] if self.has_change_permission(request, obj) else []
+        # the link only for those the route page lets in (``_may_route``): a 403 else
+        link = ["route_by_hand_link"] if self._may_route(request, obj) else []
         return [f.name for f in self.model._meta.fields] + link
+
+    def _may_route(self, request, lead: Lead | None) -> bool:
+        """The route page's permission: the lead's change permission and, for a lead whose confirmed booking
+        it reassigns (``lead_moves_booking``), the bookings' change permission too, which the booking's own
+        reassign page asks for: a user who may change only leads moves no rep's meeting."""
+        if not self.has_change_permission(request, lead):
+            return False
+        return lead is None or not lead_moves_booking(lead) or _may_change_bookings(request)
 
     def has_add_permission(self, request):
         return False
@@ -279,7 +288,7 @@ class LeadAdmin(RefusedDeletionMixin, SafeChangeListMixin, admin.ModelAdmin):
         lead = self.get_object(request, object_id)
         if lead is None:
             raise Http404("No lead with this id.")
-        if not self.has_change_permission(request, lead):
+        if not self._may_route(request, lead):
             raise PermissionDenied
         form = LeadRouteForm(request.POST or None, lead=lead)
         if request.method == "POST" and form.is_valid():
@@ -290,6 +299,7 @@ class LeadAdmin(RefusedDeletionMixin, SafeChangeListMixin, admin.ModelAdmin):
                     code=form.cleaned_data["code"],
                     note=form.cleaned_data["note"],
                     actor=request.user.get_username(),
+                    may_move_booking=_may_change_bookings(request),  # a booking made meanwhile too
                 )
             except BookingError as exc:
                 form.add_error(None, exc.detail)
@@ -311,7 +321,17 @@ class LeadAdmin(RefusedDeletionMixin, SafeChangeListMixin, admin.ModelAdmin):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one lead.", messages.WARNING)
             return None
-        return HttpResponseRedirect(reverse("admin:leads_lead_route", args=[queryset.get().pk]))
+        lead = queryset.get()
+        if not self._may_route(request, lead):
+            message = "Routing this lead moves its booking: that needs the permission to change bookings."
+            self.message_user(request, message, messages.ERROR)
+            return None
+        return HttpResponseRedirect(reverse("admin:leads_lead_route", args=[lead.pk]))
+
+
+def _may_change_bookings(request) -> bool:
+    opts = Booking._meta
+    return request.user.has_perm(f"{opts.app_label}.{get_permission_codename('change', opts)}")
 
 
 class AccountForm(forms.ModelForm):

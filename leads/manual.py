@@ -3,6 +3,9 @@
 * The rep must be an active member (member and rep active) of the lead's pool (else the meeting type's).
 * A lead with a confirmed booking: the booking is reassigned to the rep (``booking_reassign``, same code
   and note; a past booking is refused with ``BookingInPast``); the booking's ledger entries follow the code.
+  A caller who may not change bookings (``may_move_booking=False``: the lead admin for a user without the
+  bookings' change permission) is refused such a lead. A lead booked (with its route token) while it is
+  routed by hand is refused, nothing written: "route it again" sees the booking and moves it.
 * A lead without one (or whose booking is cancelled/held): a counting code charges the rep one assignment
   in the pool's fairness ledger (an ``assigned`` +1 entry without a booking, like an instant route; it
   counts in the current fairness period only, as a booking would), and the rep who held the lead's credit
@@ -63,6 +66,11 @@ def lead_charge(lead: Lead) -> LedgerEntry | None:
     return charges.filter(pool_id=lead.pool_id, rep_id=rep.get("id"), reason=reason).first()
 
 
+def lead_moves_booking(lead: Lead) -> bool:
+    """Whether routing ``lead`` by hand reassigns its booking: it has one, confirmed."""
+    return lead.booking is not None and lead.booking.status == Booking.Status.CONFIRMED
+
+
 def lead_route_by_hand(
     *,
     lead_id: int,
@@ -71,10 +79,12 @@ def lead_route_by_hand(
     note: str = "",
     actor: str = "",
     now: datetime | None = None,
+    may_move_booking: bool = True,
 ) -> Lead:
     """Give the lead to ``rep_id`` for reason ``code`` (``routing.overrides.OverrideCode``); see the module
     docstring. Raises ``InvalidInput`` (bad code / missing note), ``ManualRouteNotPossible`` (not an active
-    member, already the host) or the booking errors of ``booking_reassign``."""
+    member, already the host, a booking to move and not ``may_move_booking``, booked meanwhile) or the
+    booking errors of ``booking_reassign``."""
     from booking.services.reassign import booking_reassign
 
     problems = override_problems(code, note)
@@ -94,7 +104,9 @@ def lead_route_by_hand(
         raise ManualRouteNotPossible(f"That rep is not an active member of the pool {pool}.")
     counts = override_counts(code)
     booking = lead.booking
-    moved = booking is not None and booking.status == Booking.Status.CONFIRMED
+    moved = lead_moves_booking(lead)
+    if moved and not may_move_booking:
+        raise ManualRouteNotPossible("Routing this lead moves its booking, which you may not change.")
     if moved:
         if booking.hosts.filter(active=True, rep_id=rep_id).exists():
             raise ManualRouteNotPossible("That rep already hosts the lead's booking.")
@@ -103,6 +115,10 @@ def lead_route_by_hand(
         )
     with transaction.atomic(durable=True):
         lead = Lead.objects.select_for_update().get(pk=lead_id)
+        if lead.booking_id is not None and lead.booking_id != (booking.pk if booking else None):
+            # booked with its route token since the read above: nothing is written, the booking stays
+            # where it went (charging the rep or moving nothing would count the lead twice)
+            raise ManualRouteNotPossible("The lead was booked meanwhile; route it again.")
         charged = held = None
         if counts and not moved:
             held = lead_charge(lead)
@@ -144,4 +160,11 @@ def lead_route_by_hand(
     return lead
 
 
-__all__ = ["ManualRouteNotPossible", "OverrideCode", "lead_charge", "lead_pool", "lead_route_by_hand"]
+__all__ = [
+    "ManualRouteNotPossible",
+    "OverrideCode",
+    "lead_charge",
+    "lead_moves_booking",
+    "lead_pool",
+    "lead_route_by_hand",
+]

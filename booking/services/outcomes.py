@@ -5,7 +5,9 @@
 ``no_show`` for a no-show and ``completed`` otherwise; the fairness ledger records the change (a no-show is
 credited back unless the pool counts no-shows, and re-counted when corrected). Recording again replaces the
 outcome; the replaced one stays in the booking's decision history, and every recording emits
-``booking.outcome_recorded`` through the outbox (for CRM or analytics handlers).
+``booking.outcome_recorded`` through the outbox (for CRM or analytics handlers). With ``keep_existing`` (the
+admin's bulk actions) an outcome found recorded, looked up under the booking's row lock, is left as it is
+(``OutcomeAlreadyRecorded``): a deal recorded as won meanwhile is not replaced by a plain "held".
 """
 
 from __future__ import annotations
@@ -17,7 +19,13 @@ from typing import Any
 from django.utils import timezone as dj_timezone
 
 from booking import outbox
-from booking.errors import BookingNotActive, BookingNotFound, BookingNotStarted, InvalidInput
+from booking.errors import (
+    BookingNotActive,
+    BookingNotFound,
+    BookingNotStarted,
+    InvalidInput,
+    OutcomeAlreadyRecorded,
+)
 from booking.models import Booking, BookingHost, BookingOutcome
 from booking.services import locking
 from routing.services import ledger_assigned, ledger_released
@@ -121,12 +129,14 @@ def booking_outcome_record(
     note: str = "",
     user=None,
     now: datetime | None = None,
+    keep_existing: bool = False,
 ) -> BookingOutcome:
     """Record (or replace) the outcome of ``booking``; see the module docstring.
 
     Raises ``InvalidInput`` (400: unknown kind, missing/extra/invalid amount, note too long),
-    ``BookingNotFound`` (404: the booking is gone), ``BookingNotActive`` (409: cancelled) and
-    ``BookingNotStarted`` (409: its start has not passed yet). The returned outcome carries
+    ``BookingNotFound`` (404: the booking is gone), ``BookingNotActive`` (409: cancelled),
+    ``BookingNotStarted`` (409: its start has not passed yet) and, with ``keep_existing``,
+    ``OutcomeAlreadyRecorded`` (409: an outcome is recorded; nothing changed). The returned outcome carries
     ``replaced`` (the previous kind or ``None``)."""
     now = now or dj_timezone.now()
     kind, value, note = _clean(kind, amount, note)
@@ -145,9 +155,11 @@ def booking_outcome_record(
                 raise BookingNotActive("A cancelled booking has no outcome.")
             if locked.start > now:
                 raise BookingNotStarted()
+            outcome = BookingOutcome.objects.filter(booking=locked).first()
+            if keep_existing and outcome is not None:  # read under the row lock every recording takes
+                raise OutcomeAlreadyRecorded(outcome.kind)
             status = Booking.Status.NO_SHOW if kind == Kind.NO_SHOW else Booking.Status.COMPLETED
             booking_status_apply(locked, status, now=now, reason=f"outcome: {kind}")
-            outcome = BookingOutcome.objects.filter(booking=locked).first()
             previous = _describe(outcome) if outcome is not None else None
             if outcome is None:
                 outcome = BookingOutcome(booking=locked)

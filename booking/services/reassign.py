@@ -12,6 +12,7 @@ from django.utils import timezone as dj_timezone
 from booking import emails, outbox
 from booking.admin_decision import REASONS
 from booking.errors import (
+    BookingChanged,
     BookingError,
     BookingNotActive,
     BookingNotFound,
@@ -155,6 +156,7 @@ def booking_reassign(
     code: str = OverrideCode.OTHER,
     actor: str = "",
     now: datetime | None = None,
+    expected_sequence: int | None = None,
 ) -> Booking:
     """Give the future booking's host seat held by ``from_rep_id`` (default: the only/lead host) to pool
     member ``to_member_id``. The target must be a member of the booking's pool (of the seat's role in a
@@ -164,7 +166,9 @@ def booking_reassign(
     fairness; ``reason`` is the free-text note (required for ``other``). Recorded in the decision history
     (``code``, ``reason``, ``counts``) and the ledger (``reassigned_from`` / ``reassigned_to``, reason
     ``"<code>: <note>"``, delta 0 when it does not count); hosts and prospect are notified
-    (``booking.rescheduled``). A past booking raises ``BookingInPast``."""
+    (``booking.rescheduled``). A past booking raises ``BookingInPast``. ``expected_sequence``: the
+    booking's ``sequence`` as the caller saw it (the admin's reassign page); if the booking changed since
+    (reassigned, rescheduled: checked under its row lock), ``BookingChanged`` and nothing is changed."""
     problems = override_problems(code, reason)
     if problems:
         raise InvalidInput(problems)
@@ -181,6 +185,8 @@ def booking_reassign(
                 .get(pk=booking_id)
             )
             booking_changeable(booking, now=now)
+            if expected_sequence is not None and booking.sequence != expected_sequence:
+                raise BookingChanged()
             member = (
                 PoolMember.objects.select_related("rep")
                 .filter(pk=to_member_id, pool_id=booking.pool_id)
