@@ -114,6 +114,12 @@ class BookingOutcomeInline(admin.StackedInline):
         return False
 
 
+STALE_PAGE = (
+    "This booking changed since you opened this page: nothing was changed. The page now shows it as it is; "
+    "check it and send the form again."
+)
+
+
 class ReassignForm(forms.Form):
     """The page carries what it showed: the booking's ``sequence`` and the host it replaces (hidden for a
     single host). A page opened before another change of the booking (another admin's reassignment, a
@@ -141,6 +147,7 @@ class ReassignForm(forms.Form):
     def __init__(self, *args, booking: Booking, **kwargs):
         super().__init__(*args, **kwargs)
         self.booking = booking
+        self.stale = False  # the page was opened before the booking's last change (``clean``)
         self.fields["sequence"].initial = booking.sequence
         hosts = [h for h in booking.hosts.all() if h.active]
         current = {h.rep_id for h in hosts}
@@ -164,6 +171,7 @@ class ReassignForm(forms.Form):
         data = super().clean()
         seen = data.get("sequence")
         if seen is not None and seen != self.booking.sequence:  # (checked again under the booking's lock)
+            self.stale = True
             raise forms.ValidationError(BookingChanged.default_detail)
         data["code"] = data.get("code") or OverrideCode.OTHER
         for field, problems in override_problems(data["code"], data.get("reason") or "").items():
@@ -278,6 +286,22 @@ class BookingAdmin(RefusedDeletionMixin, CountedHistory, SafeChangeListMixin, ad
             *super().get_urls(),
         ]
 
+    def _reassign_form_now(self, request, booking: Booking) -> tuple[Booking, ReassignForm]:
+        """The reassign form with the admin's choices as posted, over the booking as it is now (its sequence
+        and host): a page refused as stale carries what it then shows, so sending it again can work."""
+        booking = self.get_object(request, str(booking.pk)) or booking
+        data = request.POST.copy()
+        data["sequence"] = str(booking.sequence)
+        data.pop("from_rep", None)
+        form = ReassignForm(data, booking=booking)
+        if isinstance(form.fields["from_rep"].widget, forms.HiddenInput):  # one host: the one it has now
+            data["from_rep"] = (
+                "" if form.fields["from_rep"].initial is None else str(form.fields["from_rep"].initial)
+            )
+            form = ReassignForm(data, booking=booking)
+        form.is_valid()
+        return booking, form
+
     def reassign_view(self, request, object_id):
         # the admin's own lookup: an id that is no number (a mistyped or stale link) is not found, not a 500
         booking = self.get_object(request, unquote(object_id))
@@ -286,7 +310,11 @@ class BookingAdmin(RefusedDeletionMixin, CountedHistory, SafeChangeListMixin, ad
         if not self.has_change_permission(request, booking):
             raise PermissionDenied
         form = ReassignForm(request.POST or None, booking=booking)
-        if request.method == "POST" and form.is_valid():
+        valid = request.method == "POST" and form.is_valid()
+        if form.stale:
+            booking, form = self._reassign_form_now(request, booking)
+            form.add_error(None, STALE_PAGE)
+        elif valid:
             try:
                 booking_reassign(
                     booking_id=booking.pk,
@@ -297,6 +325,9 @@ class BookingAdmin(RefusedDeletionMixin, CountedHistory, SafeChangeListMixin, ad
                     code=form.cleaned_data["code"],
                     actor=request.user.get_username(),
                 )
+            except BookingChanged:
+                booking, form = self._reassign_form_now(request, booking)
+                form.add_error(None, STALE_PAGE)
             except BookingError as exc:
                 form.add_error(None, exc.detail)
             else:

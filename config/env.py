@@ -307,22 +307,22 @@ def broker_use_ssl(name: str, url: str | None) -> dict | None:
 
     An amqps:// URL (RabbitMQ over TLS) verifies the certificate's host name as well: kombu's own ``ssl=True``
     checked the chain only, so any certificate a public CA issued for any name was taken, and the worker sent
-    the broker password to whoever held one. ``server_hostname: None`` has kombu check the name of the URL's
-    host (of each URL of a failover list, as it connects).
-
-    The options apply to every URL of a failover list (for redis:// or amqp:// kombu would turn TLS on), so a
-    list that mixes such a rediss:// URL, or an amqps:// URL, with other schemes is refused: give those
-    rediss:// URLs their ``ssl_cert_reqs``."""
+    the broker password to whoever held one. The name checked is the URL's host as written (kombu's own
+    placeholder, ``server_hostname: None``, would check ``localhost`` as ``127.0.0.1``). One URL only: the
+    same options go to every URL of a failover list, so each broker would be checked against one name (and
+    for redis:// or amqp:// kombu would turn TLS on); a list with an amqps:// URL is refused (put one name,
+    a load balancer's or a DNS name, in front of the cluster), as is one that mixes such a rediss:// URL
+    with other schemes (give those rediss:// URLs their ``ssl_cert_reqs``)."""
     if not url:
         return None
     urls = _broker_urls(url)
     if any(parts.scheme == "amqps" for _, parts in urls):
-        if any(parts.scheme != "amqps" for _, parts in urls):
+        if len(urls) > 1:
             raise ImproperlyConfigured(
-                f"{name}: a failover list with amqps:// URLs must use amqps:// in each URL (TLS settings "
-                "apply to all of them)"
+                f"{name}: an amqps:// broker must be one URL, not a failover list (kombu would check every "
+                "broker's certificate against one host name): name one address for the cluster"
             )
-        return {"cert_reqs": ssl.CERT_REQUIRED, "server_hostname": None}
+        return {"cert_reqs": ssl.CERT_REQUIRED, "server_hostname": urls[0][1].hostname}
     unverified = [
         u for u, parts in urls if parts.scheme == "rediss" and "ssl_cert_reqs" not in parse_qs(parts.query)
     ]

@@ -42,11 +42,11 @@ if env_bool("TRUST_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # Public base URL used in emails and manage links, e.g. https://book.example.com
 BASE_URL = (env_str("BASE_URL", "http://127.0.0.1:8000") or "").rstrip("/")
-# With DEBUG, BASE_URL's own host too: ``make run HOST=0.0.0.0`` serves the URL it prints.
-ALLOWED_HOSTS = env_list(
-    "ALLOWED_HOSTS",
-    list(dict.fromkeys(["127.0.0.1", "localhost", urlsplit(BASE_URL).hostname or ""])) if DEBUG else [],
-)
+# With DEBUG, BASE_URL's own host too (an IPv6 address in brackets, as a request names it): ``make run
+# HOST=0.0.0.0`` (or ``HOST=[::1]``) serves the URL it prints.
+_base_host = urlsplit(BASE_URL).hostname or ""
+_debug_hosts = ["127.0.0.1", "localhost", "[::1]", f"[{_base_host}]" if ":" in _base_host else _base_host]
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [h for h in dict.fromkeys(_debug_hosts) if h] if DEBUG else [])
 if not BASE_URL.startswith(("http://", "https://")):
     raise ImproperlyConfigured(f"BASE_URL: must start with http:// or https://, got {BASE_URL!r}")
 # The domain part of the iCalendar UIDs of Baton's invitations (booking-<pk>-<created>@<domain>), default

@@ -233,3 +233,29 @@ def test_an_action_posted_with_a_selection_that_is_no_id_is_not_a_500(
     admin_client.raise_request_exception = False  # a 500 answered, as in production
     response = admin_client.post(reverse(changelist), {"action": action, "_selected_action": ["12abc"]})
     assert response.status_code < 500
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reassign_page_refused_as_stale_can_be_sent_again_as_it_now_reads(admin_client, clock):
+    """Admin B's reassign page was opened before admin A gave Ana's booking to Ben; B submits it (Cy) and
+    is refused ("This booking changed since you opened this page"). The refusal page read "Current host(s):
+    Ben", but its bound form re-rendered the hidden ``sequence`` and ``from_rep`` B first posted: whatever B
+    did on it (send it again, or reload it) was refused again, forever. It carries what it shows now."""
+    ana, ben, cy = make_rep("Ana"), make_rep("Ben"), make_rep("Cy")
+    pool = make_pool("first_available", [ana, ben, cy])
+    booking = book(make_meeting_type(pool))
+    assert host(booking) == ana.pk
+    url = f"/admin/booking/booking/{booking.pk}/reassign/"
+    page = admin_client.get(url)  # admin B opens the page
+    posted = {name: value or "" for name, value in HIDDEN.findall(page.content.decode())}
+    booking_reassign(booking_id=booking.pk, to_member_id=member(pool, ben.pk).pk, code="rebalance", actor="A")
+    posted.update({"to_member": member(pool, cy.pk).pk, "code": "rebalance", "reason": "Ana is off sick"})
+    refused = admin_client.post(url, posted)
+    text = refused.content.decode()
+    assert "This booking changed since you opened this page" in text and "<strong>Ben" in text
+    again = {name: value or "" for name, value in HIDDEN.findall(text)}  # the page as it now reads
+    again.update({"to_member": member(pool, cy.pk).pk, "code": "rebalance", "reason": "Ana is off sick"})
+    second = admin_client.post(url, again)
+    assert host(booking) == cy.pk, "the refusal page showing Ben as host was refused again: " + (
+        "stale page" if "This booking changed" in second.content.decode() else str(second.status_code)
+    )

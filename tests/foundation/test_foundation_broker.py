@@ -194,6 +194,27 @@ def test_the_certificate_check_of_a_rediss_failover_list():
         broker_use_ssl("B", "redis://a:6379/0;rediss://b:6380/0")
 
 
+def test_an_amqps_broker_checks_the_name_written_in_its_url_and_is_one_url():
+    """An amqps:// broker's certificate is checked against the host written in the URL (kombu's own
+    ``server_hostname: None`` placeholder checked ``localhost`` as ``127.0.0.1``). A failover list of
+    amqps:// URLs is refused: the one set of options goes to every URL, and kombu filled the placeholder
+    once, so the second broker was checked against the first one's name and the failover never connected."""
+    import ssl
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    from config.env import broker_use_ssl
+
+    assert broker_use_ssl("B", "amqps://u:p@localhost:5671//") == {
+        "cert_reqs": ssl.CERT_REQUIRED,
+        "server_hostname": "localhost",
+    }
+    assert broker_use_ssl("B", "amqps://u:p@mq.example.com//")["server_hostname"] == "mq.example.com"
+    for url in ("amqps://u:p@b1.example.com//;amqps://u:p@b2.example.com//", "amqp://a//;amqps://b//"):
+        with pytest.raises(ImproperlyConfigured, match="one URL"):
+            broker_use_ssl("B", url)
+
+
 def test_an_amqps_broker_is_refused_when_its_certificate_names_another_host(tmp_path):
     """``CELERY_BROKER_URL=amqps://baton:s3cret@127.0.0.1:<port>//`` (RabbitMQ over TLS). The host there
     presents a certificate that a trusted CA issued for another name (``wrong.example``: any certificate

@@ -137,3 +137,23 @@ def test_make_run_with_another_host_serves_the_url_it_prints():
         )
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip().splitlines()[-1] == "True", f"{host}: the URL make run prints answers 400"
+
+
+def test_make_run_on_an_ipv6_address_serves_the_url_it_prints():
+    """``make run HOST=[::1]`` (runserver takes a bracketed IPv6 address) prints "Baton is serving on
+    http://[::1]:8000/" and sets ``BASE_URL`` to it. The DEBUG default of ``ALLOWED_HOSTS`` added BASE_URL's
+    host as ``urlsplit(BASE_URL).hostname``: ``::1`` without brackets, which Django never matches (a
+    request's host is ``[::1]``): every request to the printed URL was a 400 DisallowedHost."""
+    root = ROOT
+    clean = {k: v for k, v in os.environ.items() if k not in {"ALLOWED_HOSTS", "DATABASE_URL", "BASE_URL"}}
+    clean.update(DEBUG="1", BASE_URL="http://[::1]:8000", DJANGO_SETTINGS_MODULE="config.settings")
+    code = (
+        "import django; django.setup(); from django.conf import settings; "
+        "from django.http.request import split_domain_port, validate_host; "
+        "print(validate_host(split_domain_port('[::1]:8000')[0], settings.ALLOWED_HOSTS))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, env=clean, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "True", "http://[::1]:8000/ answers 400 DisallowedHost"
