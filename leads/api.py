@@ -19,8 +19,9 @@ from rest_framework.response import Response
 from booking import selectors as booking_selectors
 from booking.api import serializers as s
 from booking.api.schema import idempotency_key_header
-from booking.api.views import PublicAPIView, _validated
-from leads.instant import instant_route
+from booking.api.views import PublicAPIView, _validated, validated_as_first_sent
+from booking.errors import MeetingTypeNotFound
+from leads.instant import instant_replay, instant_route
 from leads.services import lead_route
 
 
@@ -179,15 +180,34 @@ class InstantRoute(PublicAPIView):
     def post(self, request):
         slug = request.data.get("meeting_type") if isinstance(request.data, dict) else None
         found = isinstance(slug, str) and len(slug) <= 100 and slug_re.match(slug)
-        meeting_type = booking_selectors.meeting_type_get(slug) if found else None  # unknown: 404
-        data = _validated(InstantRouteRequestSerializer, request.data, meeting_type=meeting_type)
-        data.pop("meeting_type")
         key = request.headers.get("Idempotency-Key")
-        result = instant_route(meeting_type=meeting_type, idempotency_key=key, **data)
+        try:
+            meeting_type = booking_selectors.meeting_type_get(slug) if found else None  # unknown: 404
+            data = _validated(InstantRouteRequestSerializer, request.data, meeting_type=meeting_type)
+        except (MeetingTypeNotFound, exceptions.ValidationError):
+            # a retry of a lead routed before an admin deactivated the meeting type or changed its
+            # questions replays the route's response (as a booking's); anything else is refused as it was
+            result = None
+            if key is not None and found:
+                result = instant_replay(
+                    slug=slug, idempotency_key=key, requests=lambda then: _as_first_sent(request, then)
+                )
+            if result is None:
+                raise
+        else:
+            data.pop("meeting_type")
+            result = instant_route(meeting_type=meeting_type, idempotency_key=key, **data)
         headers = {"Cache-Control": "no-store"}
         if result.replayed:
             headers["Idempotent-Replayed"] = "true"
         return Response(result.body, headers=headers)
+
+
+def _as_first_sent(request, meeting_type):
+    """The instant route request validated as it may have been when it was first sent, for
+    ``instant_replay``: as ``booking.api.views._as_first_sent`` validates a booking's (the meeting type's
+    questions now, and questions that take its answers as sent)."""
+    return validated_as_first_sent(request.data, meeting_type, InstantRouteRequestSerializer)
 
 
 urlpatterns = [

@@ -24,14 +24,15 @@ call is never made under the locks), and whose lock waits end after ``BOOKING_LO
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone as dj_timezone
 
-from booking.errors import BookingError, TryAgain
+from booking.errors import BookingError, InvalidInput, TryAgain
+from booking.models import MeetingType
 from booking.services import idempotency, locking
 from leads import instant_keys, selectors
 from leads.models import Lead, RoutingRule
@@ -285,6 +286,37 @@ def instant_route(
                 return InstantResult(stored[1], replayed=True)
             raise TryAgain() from None  # a live row whose response cannot be read (another SECRET_KEY)
         raise
+
+
+def instant_replay(
+    *,
+    slug: str,
+    idempotency_key: str | None,
+    requests: Callable[[MeetingType], Iterable[dict]],
+    now: datetime | None = None,
+) -> InstantResult | None:
+    """The stored response of the instant route made with ``idempotency_key`` for meeting type ``slug``
+    (active or not) when the request is that route's, for a retry that would not reach ``instant_route``
+    any more: an admin deactivated the meeting type meanwhile (404 now) or changed its questions (400 now),
+    as ``booking.services.booking_replay`` for a booking. ``requests(meeting_type)`` gives the request as
+    validated each way it may have been when it was first sent (a dry run's stored nothing: skipped). None
+    when the key is malformed, nothing is stored for it, or not for the request: the caller answers as it
+    would have (``idempotency.replay_as_first_sent``)."""
+    now = now or dj_timezone.now()
+    try:
+        key = instant_keys.instant_key(idempotency_key)
+    except InvalidInput:
+        return None
+
+    def hashes() -> Iterator[str]:
+        meeting_type = MeetingType.objects.filter(slug=slug).first()
+        for request in requests(meeting_type) if meeting_type else ():
+            if not request.get("dry_run"):
+                fields = ("email", "name", "timezone", "answers", "utm", "country")
+                yield instant_keys.request_hash(meeting_type, **{f: request[f] for f in fields})
+
+    replayed = idempotency.replay_as_first_sent(key, hashes, now=now)
+    return None if replayed is None else InstantResult(replayed[1], replayed=True)
 
 
 def _decided(decision: InstantDecision) -> InstantDecision:

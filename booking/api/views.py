@@ -164,13 +164,20 @@ def _as_first_sent(request, meeting_type):
     take its answers as they were sent (``_questions_answered``: the questions were changed since). Its
     route token may have expired since (``replay``: resolved regardless of its age; the key outlives it):
     the request is only compared with the stored one, and one that booked nothing is refused as it was."""
-    for questions in (meeting_type.questions or [], _questions_answered(request.data)):
+    for data in validated_as_first_sent(request.data, meeting_type, s.BookingCreateSerializer, replay=True):
+        yield {**data, "meeting_type": meeting_type}
+
+
+def validated_as_first_sent(data, meeting_type, serializer_class, **context):
+    """``data`` validated by ``serializer_class`` against the meeting type's questions now, then against
+    questions that take its answers as they were sent (``_questions_answered``): each way it is valid, for a
+    keyed retry's replay (the booking's, the instant route's) after the questions changed."""
+    for questions in (meeting_type.questions or [], _questions_answered(data)):
         as_then = copy.copy(meeting_type)
         as_then.questions = questions
-        context = {"meeting_type": as_then, "replay": True}
-        serializer = s.BookingCreateSerializer(data=request.data, context=context)
+        serializer = serializer_class(data=data, context={"meeting_type": as_then, **context})
         if serializer.is_valid():
-            yield {**serializer.validated_data, "meeting_type": meeting_type}
+            yield serializer.validated_data
 
 
 def _questions_answered(data) -> list[dict]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -208,31 +208,27 @@ def booking_replay(
         key = idempotency.check_key(idempotency_key)
     except InvalidInput:
         return None
-    stored = idempotency.stored(key, now=now) if key else None
-    meeting_type = MeetingType.objects.select_related("pool").filter(slug=slug).first() if stored else None
-    if meeting_type is None:
-        return None
-    hashes = []
-    for request in requests(meeting_type):
-        start = request.get("start")
-        if start is None or start.tzinfo is None or start.utcoffset() is None:
-            continue
-        fingerprint = _fingerprint(
-            meeting_type,
-            start=start.astimezone(UTC),
-            name=request["name"],
-            email=request["email"],
-            timezone=request["timezone"],
-            answers=request.get("answers") or {},
-            note=request.get("note") or "",
-            utm=request.get("utm") or {},
-            route=request.get("route"),
-            visitor=request.get("visitor") or "",
-        )
-        hashes.append(fingerprint)
-    if stored[0][0] not in hashes:
-        return None
-    replayed = idempotency.replay(key, stored[0][0], now=now, found=stored)
+
+    def hashes() -> Iterator[str]:
+        meeting_type = MeetingType.objects.select_related("pool").filter(slug=slug).first()
+        for request in requests(meeting_type) if meeting_type else ():
+            start = request.get("start")
+            if start is None or start.tzinfo is None or start.utcoffset() is None:
+                continue
+            yield _fingerprint(
+                meeting_type,
+                start=start.astimezone(UTC),
+                name=request["name"],
+                email=request["email"],
+                timezone=request["timezone"],
+                answers=request.get("answers") or {},
+                note=request.get("note") or "",
+                utm=request.get("utm") or {},
+                route=request.get("route"),
+                visitor=request.get("visitor") or "",
+            )
+
+    replayed = idempotency.replay_as_first_sent(key, hashes, now=now)
     return CreateResult(replayed[0], replayed[1], replayed=True) if replayed else None
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -240,11 +240,21 @@ def replay(key: str, request_hash: str, *, now: datetime, found=None) -> tuple[i
     return status_code, body
 
 
-def stored(key: str, *, now: datetime) -> list[tuple] | None:
-    """The rows of ``stored_statement`` (its request's hash first) when a response is stored for ``key``,
-    for ``replay``'s ``found``; None otherwise."""
-    found = sqlrows.rows(*stored_statement(key, now=now))
-    return found if found and found[0][2] else None
+def replay_as_first_sent(
+    key: str | None, request_hashes: Callable[[], Iterable[str]], *, now: datetime
+) -> tuple[int, dict] | None:
+    """The stored ``(status, body)`` for ``key`` (checked, and scoped for another endpoint) when its request
+    is one of ``request_hashes()``, for a retry its endpoint refuses now although the first request was
+    answered: an admin deactivated the meeting type meanwhile or changed its questions. ``request_hashes``
+    (the request's hash each way it may have been validated when it was first sent) is called only when a
+    response is stored. None when nothing is stored for the key, not for such a request (no
+    ``IdempotencyConflict``: the caller refuses a different request as it did), or it cannot be read. Only
+    such refused requests read the key's row on their own; the endpoints' own requests replay in their
+    key's ``turn``."""
+    found = sqlrows.rows(*stored_statement(key, now=now)) if key else None
+    if not found or not found[0][2] or found[0][0] not in set(request_hashes()):
+        return None
+    return replay(key, found[0][0], now=now, found=found)
 
 
 def purge_expired(*, now: datetime) -> int:
