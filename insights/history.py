@@ -97,7 +97,7 @@ def ledger_moves(
     order. Its first hosts count from its decision; a reschedule that routed it again takes the assignment
     from the hosts it released (and the credit from whoever held it) and gives the hosts it added theirs
     from then; a reassignment gives the seat to its new host, with the credit if it counts, else the credit
-    stays where it was (``booking.services.manage._credit_holder``); while the booking is a no-show (a pool
+    stays where it was (``routing.credit.credit_holder``); while the booking is a no-show (a pool
     not counting no-shows) or after it was cancelled (not counting cancellations) no credit counts, though
     the assignments stay. ``hosts_now``: the reps of its host rows not reassigned away."""
     first, changes = _host_changes(history, hosts_now)

@@ -137,7 +137,8 @@ def ledger_before(
     ).exclude(released=BookingHost.Released.REASSIGNED)
     events: dict[int, list[datetime]] = defaultdict(list)
     statuses = counted_statuses(pool)
-    # bookings moved by a non-counting override count for the host they left (as in ``pool_ledger``)
+    # bookings moved by a non-counting override count for the rep holding each seat's credit, as in
+    # ``pool_ledger`` (``routing.ledger.override_hosts``)
     overridden = [r for r in override_hosts(pool, rep_ids) if r.booking_id not in rebuilt]  # a rep: maybe two
     special = {(r.booking_id, r.rep_id) for r in overridden}
     for booking_id, rid, at in hosts.filter(booking__status__in=statuses).values_list(
@@ -146,8 +147,8 @@ def ledger_before(
         if (booking_id, rid) not in special:
             events[rid].append(at)
     for row in overridden:
-        if row.counts and row.status in statuses and row.assigned_at < start:
-            events[row.rep_id].append(row.assigned_at)
+        if row.status in statuses and row.assigned_at < start:
+            events[row.rep_id].extend([row.assigned_at] * row.credits)
     last = {r["rep_id"]: r["m"] for r in hosts.values("rep_id").annotate(m=Max("assigned_at"))}
     # assignments without a booking (instant routes, leads routed by hand) count like bookings, in the
     # fairness period of each instant (the simulator filters ``events`` by period), as ``pool_ledger`` does

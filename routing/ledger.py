@@ -24,11 +24,14 @@ at its entry's time, unless a later routing by hand took it back (``TAKEN_BACK``
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from routing import sqlrows
-from routing.models import LedgerEntry, Pool, PoolMember
+from routing.credit import credit_holder
+from routing.models import Pool, PoolMember
 
 
 def fairness_period_start(pool: Pool, *, now: datetime) -> datetime | None:
@@ -68,62 +71,72 @@ class Ledger:
 
 @dataclass(frozen=True)
 class OverrideHost:
-    """A host row of a booking moved by a non-counting override, and whether it counts for fairness."""
+    """A host row of a booking moved by a non-counting override, and how many seats' fairness credit its
+    rep holds (``routing.credit.credit_holder``: 0 or 1, more only if one rep holds the credit of two seats
+    of a group booking)."""
 
     booking_id: int
     rep_id: int
     assigned_at: datetime
     status: str
-    moved: bool  # released by the reassignment
-    counts: bool
+    moved: bool  # released by a reassignment
+    credits: int
 
 
-# The host rows of bookings moved by a non-counting override, in one statement: such bookings are found
-# among the pool's few reassignment entries (index ``ledger_pool_kind``), never per host row, and the latest
-# "reassigned_to"/"reassigned_from" entry of each host row's rep on its booking says how it counts.
+# The host rows of bookings moved by a non-counting override, with the bookings' decision history, in one
+# statement: such bookings are found among the pool's few reassignment entries (``ledger_pool_special``),
+# never per host row. Every host row of such a booking is read (a seat's credit may be held by a rep the
+# booking left, and a member's credit by a seat a rep outside ``rep_ids`` hosts).
 OVERRIDE_HOSTS_SQL = """
-SELECT h.booking_id, h.rep_id, h.released, h.assigned_at, b.status, ({latest}) AS got, ({latest}) AS kept
+SELECT h.booking_id, h.rep_id, h.released, h.assigned_at, b.status, {history}
 FROM booking_bookinghost h INNER JOIN booking_booking b ON b.id = h.booking_id
-WHERE h.rep_id {reps} AND h.booking_id IN (
+WHERE h.booking_id IN (
   SELECT z.booking_id FROM routing_ledgerentry z
   WHERE z.pool_id = %s AND z.kind IN ('reassigned_from', 'reassigned_to') AND z.delta = 0.0
   AND z.rep_id {reps} AND z.booking_id IS NOT NULL
 )
-ORDER BY h.booking_id, h.role, h.id
+ORDER BY h.booking_id, h.id
 """
-LATEST_MOVE = (
-    "SELECT e.delta FROM routing_ledgerentry e WHERE e.pool_id = %s AND e.booking_id = h.booking_id "
-    "AND e.rep_id = h.rep_id AND e.kind = %s ORDER BY e.id DESC LIMIT 1"
-)
+# ``Booking.decision["history"]`` as JSON text (not the whole decision: its routing record names every
+# candidate)
+HISTORY = {
+    "postgresql": "(b.decision -> 'history')::text",
+    "sqlite": "json_extract(b.decision, '$.history')",
+}
 
 
 def override_hosts(pool: Pool, rep_ids: list[int]) -> list[OverrideHost]:
-    """Host rows of bookings moved by a non-counting override (``routing.overrides``: ledger entries with
-    delta 0): the host row the booking left keeps counting, the one it went to does not. One query
-    (``OVERRIDE_HOSTS_SQL``; it runs under the booking locks whenever a member has had such an override).
-    Shared by ``pool_ledger`` and the simulator's ledger history."""
+    """The host rows of ``rep_ids`` on bookings moved by a non-counting override (``routing.overrides``:
+    ledger entries with delta 0), each with the credits its rep holds: per seat (a host row not reassigned
+    away), the rep its decision history names (``routing.credit.credit_holder``, as cancellations,
+    reschedules and reassignments move the credit) — the seat's host, or the rep the booking left that kept
+    the credit (its released row counts). One query (``OVERRIDE_HOSTS_SQL``; it runs under the booking
+    locks whenever a member has had such an override). Shared by ``pool_ledger`` and the simulator's ledger
+    history (``insights.ledger_start``)."""
     from booking.models import BookingHost
 
     if not rep_ids:
         return []
     reps, listed = sqlrows.among(rep_ids)
-    sql = OVERRIDE_HOSTS_SQL.format(latest=LATEST_MOVE, reps=reps)
-    params = [
-        pool.pk,
-        LedgerEntry.Kind.REASSIGNED_TO,
-        pool.pk,
-        LedgerEntry.Kind.REASSIGNED_FROM,
-        *listed,
-        pool.pk,
-        *listed,
-    ]
-    rows = []
-    for booking_id, rep_id, released, assigned_at, status, got, kept in sqlrows.rows(sql, params):
-        moved = released == BookingHost.Released.REASSIGNED
-        got, kept = got == 0.0, kept == 0.0  # no such entry (NULL): False
-        counts = (not moved and not (got and not kept)) or (moved and kept and not got)
-        rows.append(OverrideHost(booking_id, rep_id, sqlrows.aware(assigned_at), status, moved, counts))
-    return rows
+    history_sql = HISTORY.get(sqlrows.vendor(), HISTORY["postgresql"])
+    found = sqlrows.rows(OVERRIDE_HOSTS_SQL.format(history=history_sql, reps=reps), [pool.pk, *listed])
+    members, reassigned = set(rep_ids), BookingHost.Released.REASSIGNED
+    by_booking: dict[int, list[tuple]] = {}
+    for row in found:
+        by_booking.setdefault(row[0], []).append(row)
+    out = []
+    for booking_id, rows in by_booking.items():
+        history = json.loads(rows[0][5]) if rows[0][5] else []  # the booking's, on each of its rows
+        history = history if isinstance(history, list) else []
+        # a seat is a host row not reassigned away (active, or released with its cancelled booking)
+        seats = [rep_id for _b, rep_id, released, *_rest in rows if released != reassigned]
+        held = Counter(credit_holder(history, rep_id) for rep_id in seats)
+        for _b, rep_id, released, assigned_at, status, _h in rows:
+            if rep_id in members:
+                moved = released == reassigned
+                at = sqlrows.aware(assigned_at)
+                out.append(OverrideHost(booking_id, rep_id, at, status, moved, held[rep_id]))
+    return out
 
 
 def _override_corrections(pool: Pool, rep_ids: list[int], *, start: datetime | None) -> dict[int, int]:
@@ -133,7 +146,7 @@ def _override_corrections(pool: Pool, rep_ids: list[int], *, start: datetime | N
     for row in override_hosts(pool, rep_ids):
         if row.status not in statuses or (start is not None and row.assigned_at < start):
             continue
-        change = int(row.counts) - int(not row.moved)
+        change = row.credits - int(not row.moved)
         if change:
             corrections[row.rep_id] = corrections.get(row.rep_id, 0) + change
     return corrections
@@ -224,8 +237,8 @@ EPOCH_SECONDS = {
 
 def pool_ledger(pool: Pool, rep_ids: list[int], *, now: datetime) -> Ledger:
     """One query (``LEDGER_SQL``): host-row aggregates and ledger-only entries (expired "joined" deltas,
-    instant assignments without a booking, non-counting overrides); three more only if a member has such
-    overrides."""
+    instant assignments without a booking, non-counting overrides); one more (``override_hosts``) only if
+    a member has had such an override."""
     query = ledger_query(pool, rep_ids, now=now)
     if query is None:
         return Ledger(raw={}, expired_joined={}, last_assigned={})

@@ -37,6 +37,7 @@ from booking.services.routing import (
 from booking.services.seats import seats_kept_routed
 from calendars.selectors import calendar_health
 from routing.core import Assignment, Interval, NoHostAvailable, why_not_free
+from routing.credit import credit_holder as _credit_holder  # also imported from here by reassign, outcomes
 from routing.models import PoolMember
 from routing.selectors import PoolState, load_pool_state, meeting_spec
 from routing.services import ledger_reassigned, ledger_released
@@ -48,30 +49,6 @@ def _history(booking: Booking, entry: dict[str, Any]) -> None:
     decision = dict(booking.decision or {})
     decision["history"] = [*decision.get("history", []), entry]
     booking.decision = decision
-
-
-def _credit_holder(history: list, rep_id: int) -> int:
-    """The rep holding the fairness credit of the seat ``rep_id`` hosts: ``rep_id`` itself, unless it got
-    the seat through a non-counting override — then whoever held the credit before that override.
-
-    The seat was got by the latest entry that gave it to ``rep_id``: a reassignment to it, or a reschedule
-    that routed the booking again while ``rep_id`` was not among its hosts (a counting seat; an older
-    override to the same rep, from before the booking was routed away and back, says nothing any more)."""
-    index = len(history)
-    while True:
-        entry = None
-        for i in range(index - 1, -1, -1):
-            e = history[i]
-            if not isinstance(e, dict):
-                continue
-            if e.get("action") == "reassigned" and e.get("to") == rep_id:
-                entry = (i, e)
-                break
-            if e.get("action") == "rescheduled" and rep_id not in ((e.get("from") or {}).get("hosts") or ()):
-                return rep_id  # routed to it again
-        if entry is None or entry[1].get("counts", True) or not isinstance(entry[1].get("from"), int):
-            return rep_id
-        index, rep_id = entry[0], entry[1]["from"]
 
 
 def _iso(dt: datetime) -> str:

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections import Counter
 
 import pytest
 from django.db.models import Count, F, Max, OuterRef, Q, Subquery, Sum
 
 from booking.models import Booking, BookingHost
 from routing.core.ledger import head_start_expired
+from routing.credit import credit_holder
 from routing.ledger import (
     OverrideHost,
     _override_corrections,
@@ -126,6 +128,15 @@ def history(seed: int):
             LedgerEntry.objects.create(
                 pool=pool, rep=second, booking=booking, kind=Kind.REASSIGNED_TO, delta=delta
             )
+            moved_at = (at + dt.timedelta(hours=1)).isoformat()  # as ``booking_reassign`` records it
+            move = {
+                "at": moved_at,
+                "action": "reassigned",
+                "from": first.pk,
+                "to": second.pk,
+                "counts": delta > 0,
+            }
+            Booking.objects.filter(pk=booking.pk).update(decision={"history": [move]})
     # Statuses changed after the host rows exist, by each kind of write, and a booking moved to the other
     # pool: the host rows' copies (``booking.triggers``) must follow.
     made = list(Booking.objects.filter(meeting_type=meeting_type).order_by("pk"))
@@ -181,32 +192,35 @@ def test_no_members_no_queries(django_assert_num_queries):
 
 
 def override_hosts_oracle(pool: Pool, rep_ids: list[int]) -> list[OverrideHost]:
-    """``override_hosts`` with the ORM: the bookings with a zero-delta move among ``rep_ids``, the latest
-    move entry per (booking, rep, kind), and those bookings' host rows of ``rep_ids``."""
+    """``override_hosts`` with the ORM: the bookings with a zero-delta move among ``rep_ids``, and those
+    bookings' host rows of ``rep_ids``, each with the seats' credits its rep holds by the booking's decision
+    history (``routing.credit.credit_holder``)."""
     moves = (Kind.REASSIGNED_FROM, Kind.REASSIGNED_TO)
     zero = set(
         LedgerEntry.objects.filter(pool=pool, rep_id__in=rep_ids, kind__in=moves, delta=0.0)
         .exclude(booking=None)
         .values_list("booking_id", flat=True)
     )
-    latest = {}
-    for entry in LedgerEntry.objects.filter(pool=pool, booking_id__in=zero, kind__in=moves).order_by("pk"):
-        latest[(entry.booking_id, entry.rep_id, entry.kind)] = entry.delta
+    reassigned = BookingHost.Released.REASSIGNED
     rows = []
-    for host in BookingHost.objects.filter(booking_id__in=zero, rep_id__in=rep_ids).select_related("booking"):
-        moved = host.released == BookingHost.Released.REASSIGNED
-        got = latest.get((host.booking_id, host.rep_id, Kind.REASSIGNED_TO)) == 0.0
-        kept = latest.get((host.booking_id, host.rep_id, Kind.REASSIGNED_FROM)) == 0.0
-        counts = (not moved and not (got and not kept)) or (moved and kept and not got)
-        rows.append(
-            OverrideHost(host.booking_id, host.rep_id, host.assigned_at, host.booking.status, moved, counts)
-        )
+    for booking in Booking.objects.filter(pk__in=zero).prefetch_related("hosts"):
+        history = (booking.decision or {}).get("history") or []
+        hosts = list(booking.hosts.all())
+        held = Counter(credit_holder(history, h.rep_id) for h in hosts if h.released != reassigned)
+        for host in hosts:
+            if host.rep_id in rep_ids:
+                moved = host.released == reassigned
+                rows.append(
+                    OverrideHost(
+                        booking.pk, host.rep_id, host.assigned_at, booking.status, moved, held[host.rep_id]
+                    )
+                )
     return rows
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_override_hosts_matches_the_orm_oracle(seed):
-    """Over the varied history plus bookings moved a second time (the latest entry of a kind decides), for
+    """Over the varied history plus bookings moved a second time (the latest history entry decides), for
     all the members and for some of them."""
     pool, rep_ids = history(seed)
     rng = random.Random(seed)
@@ -223,6 +237,10 @@ def test_override_hosts_matches_the_orm_oracle(seed):
             kind=Kind.REASSIGNED_FROM,
             delta=-delta,
         )
+        booking = Booking.objects.get(pk=entry.booking_id)
+        moved = booking.decision["history"]
+        again = {**moved[-1], "counts": delta > 0}  # the same move again, the other way
+        Booking.objects.filter(pk=booking.pk).update(decision={"history": [*moved, again]})
     for reps in (rep_ids, rep_ids[:2], rep_ids[3:]):
         got = sorted(override_hosts(pool, reps), key=lambda r: (r.booking_id, r.rep_id, r.assigned_at))
         want = sorted(
@@ -230,7 +248,10 @@ def test_override_hosts_matches_the_orm_oracle(seed):
         )
         assert got == want, reps
     assert override_hosts_oracle(pool, rep_ids)  # the history has non-counting overrides
-    assert {r.counts for r in override_hosts_oracle(pool, rep_ids)} == {True, False}
+    found = override_hosts_oracle(pool, rep_ids)
+    assert {r.credits for r in found} == {0, 1}
+    assert any(r.moved and r.credits for r in found)  # the rep the booking left kept the credit
+    assert any(not r.moved and not r.credits for r in found)  # the rep it went to was not charged
     assert override_hosts(pool, []) == []
 
 
