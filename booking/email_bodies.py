@@ -19,7 +19,7 @@ from django.utils import timezone
 from booking import ics
 from booking.email_times import was_lines, when
 from booking.models import Booking
-from booking.outbox_waits import Waiting
+from booking.outbox_waits import Waiting, may_wait
 
 LINK_WAIT = timedelta(minutes=15)  # how long a co-host's e-mail waits for the lead's video link at most
 VERB = {"booking.confirmed": "Confirmed", "booking.rescheduled": "Updated", "booking.cancelled": "Cancelled"}
@@ -107,8 +107,9 @@ def with_link(payload: dict, *, baton: bool) -> dict:
     attempted again after the calendar write of the same batch, then with the back-off, as the write-back
     waits for a link being made. Nothing to wait for where the lead has no calendar that receives bookings
     (no link comes), or where the lead's event is written at this SEQUENCE without one (a calendar that
-    makes none); after ``link_by`` (the calendar write keeps failing) the e-mail names the meeting type's
-    location, as before."""
+    makes none); after ``link_by`` (the calendar write keeps failing), or on the outbox row's last allowed
+    attempt (``outbox_waits.may_wait``: waiting then would make the row dead, and the co-host would never
+    hear of the meeting), the e-mail names the meeting type's location, as before."""
     from calendars.models import BookingEvent  # calendars imports booking
     from calendars.selectors import invitation_sent_by_provider
 
@@ -128,6 +129,7 @@ def with_link(payload: dict, *, baton: bool) -> dict:
         return {**payload, "booking": {**snap, "location": {**snap["location"], "join_url": link}}}
     if (
         baton
+        and may_wait()
         and written < payload["sequence"]
         and timezone.now() < datetime.fromisoformat(payload["link_by"])
         and invitation_sent_by_provider(lead)

@@ -16,8 +16,8 @@
   and no STATUS (RFC 5546 §3.2.5: a CANCEL names the attendees it removes; the meeting goes on). A
   cancellation's reason goes to the hosts. A co-host whose copy is Baton's e-mail gets the video link the
   lead's calendar makes for the meeting: a new booking's e-mail (or one of a change of lead) waits for it
-  (``email_bodies.with_link``) while the lead's calendar write may still make one. Texts and invitations:
-  ``booking.email_bodies``.
+  (``email_bodies.with_link``) while the lead's calendar write may still make one, but not on its outbox
+  row's last allowed attempt (``outbox_waits.may_wait``). Texts and invitations: ``booking.email_bodies``.
   Hosts whose calendar Baton writes into get the email without the .ics part (the event is already in their
   calendar). Which copy a host holds is recorded on their host row as the e-mails send it
   (``BookingHost.invitation``), as for the prospect: a CANCEL carries the .ics where Baton's invitation is

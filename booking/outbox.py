@@ -38,8 +38,8 @@ whichever of the task's retry and the sweep comes first. A handler's exception w
 attribute (seconds; a calendar write a provider throttled with ``Retry-After``) puts the next attempt at
 least that far off, capped at an hour (``outbox_waits.RETRY_AFTER_CAP_SECONDS``), and the task's retry
 waits for it too. A handler raising ``outbox_waits.Waiting`` (its message waits for another's effect) is
-called again after the rest of its batch, then, still waiting, retried as any failure.
-A dead row is given a new round of attempts by ``dead_retry`` (the outbox admin's "Retry" action).
+called again after the rest of its batch, then, still waiting, retried as any failure, but it never dies of
+it (``outbox_waits.may_wait``). A dead row is given a new round of attempts by ``dead_retry`` (admin "Retry").
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ from django.db.models.functions import Concat
 from django.utils import timezone
 
 from booking.models import Booking, OutboxMessage
-from booking.outbox_waits import Waiting, asked_wait, backoff_seconds
+from booking.outbox_waits import Waiting, asked_wait, backoff_seconds, call
 from booking.publisher import publisher
 from routing import sqlwrites
 
@@ -255,9 +255,8 @@ def _still_mine(row: OutboxMessage) -> bool:
 
 
 def _failed(row: OutboxMessage, mine, error: str, *, now: datetime, wait: float = 0.0) -> str:
-    """Record a failed attempt on the row (if its lease is still ours): retried after its back-off (or after
-    ``wait``, the pause the handler asked for, when longer), or dead once it has had
-    ``BOOKING_OUTBOX_MAX_ATTEMPTS``. Returns "retry" or "dead"."""
+    """Record a failed attempt on the row (if its lease is still ours): "retry" after its back-off (or
+    ``wait``, the pause asked for, if longer), or "dead" after ``BOOKING_OUTBOX_MAX_ATTEMPTS``."""
     dead = row.attempts >= settings.BOOKING_OUTBOX_MAX_ATTEMPTS
     logger.warning("outbox message %s (%s) failed, attempt %s: %s", row.pk, row.handler, row.attempts, error)
     mine.update(
@@ -272,8 +271,8 @@ def _failed(row: OutboxMessage, mine, error: str, *, now: datetime, wait: float 
 def _run(row: OutboxMessage, *, last: bool = True) -> str:
     """Call the row's handler and record the outcome. Returns "delivered", "retry", "dead" or "skipped"
     (its lease ran out before its turn and another worker has it); not ``last``, "waiting" for a handler
-    that raised ``Waiting`` (nothing recorded). ``SoftTimeLimitExceeded`` in the handler is recorded as a
-    failed attempt and raised on."""
+    that raised ``Waiting`` (nothing recorded); ``last`` on the row's last allowed attempt, the handler may
+    not wait (``outbox_waits.may_wait``). ``SoftTimeLimitExceeded`` is recorded as an attempt and raised."""
     if not _still_mine(row):
         return "skipped"
     now = timezone.now()
@@ -288,7 +287,8 @@ def _run(row: OutboxMessage, *, last: bool = True) -> str:
                 payload.update(json.loads(_fernet().decrypt(row.sealed.encode())))
             except InvalidToken:
                 logger.warning("outbox message %s: sealed secrets unreadable (SECRET_KEY changed)", row.pk)
-        result = handler(payload)
+        final = last and row.attempts >= settings.BOOKING_OUTBOX_MAX_ATTEMPTS  # a Waiting would kill it
+        result = call(handler, payload, may_wait=not final)
     except SoftTimeLimitExceeded:  # an Exception too, but the task must stop: the hard kill is close
         _failed(row, mine, "SoftTimeLimitExceeded: stopped by the task's soft time limit", now=now)
         raise

@@ -15,8 +15,10 @@
   var step = null;
   var selected = null;
   var inFlight = false;
-  // one Idempotency-Key per distinct request body; ``open``: it may have booked unbeknown (``settle``)
-  var attempt = { body: null, key: null, open: false };
+  // The booking request's Idempotency-Key: one per distinct body (``body``: the last one sent with it), except
+  // while ``sent`` lists bodies sent with it whose outcome is unknown (any of them may have booked): then the
+  // key goes with every body, whose answer tells what the key booked (``book``).
+  var attempt = { body: null, key: null, sent: [] };
   var LOST = "Could not reach the server. Check your connection and press the button again.";
   var routed = { payload: null };
   var wantedStart = null; // a link's start that was taken: its nearest others are listed (``showAlternatives``)
@@ -233,13 +235,15 @@
     return body;
   }
 
-  // Whether, after the answer ``r``, it is still unknown if its Idempotency-Key booked: a server error may
-  // come after the booking was made (a 500, a proxy's 502 or 504; not a 503 ``unavailable``: nothing was
-  // booked); a request turned away before its key was looked at (429, 503, ``try_again``) leaves it as it
-  // was (``wasOpen``: an earlier request with the key lost its answer, or had such an error).
-  function leavesOpen(r, wasOpen) {
-    if (r.status >= 500 && r.data.code !== "unavailable") return true;
-    return wasOpen && (r.status >= 500 || r.status === 429 || r.data.code === "try_again");
+  // What the answer ``r`` to the body ``text`` tells of the key (``attempt.sent``). A server error may come
+  // after the booking was made (a 500, a proxy's 502 or 504; not a 503 ``unavailable``: nothing was booked):
+  // ``text`` may have booked. A request turned away before its key was looked at (429, 503, ``try_again``)
+  // tells nothing. Any other answer says ``text`` did not book (a stored key replays its own body, even one
+  // refused now): ``sent`` loses it (the key may still have booked another).
+  function noteAnswer(r, text) {
+    var others = attempt.sent.filter(function (t) { return t !== text; });
+    if (r.status >= 500 && r.data.code !== "unavailable") attempt.sent = others.concat([text]);
+    else if (!(r.status >= 500 || r.status === 429 || r.data.code === "try_again")) attempt.sent = others;
   }
 
   function failureText(r) {
@@ -247,41 +251,36 @@
     return (r.data.detail || "Something went wrong") + " (error " + r.status + "). Please try again.";
   }
 
-  // A booking request left open (``leavesOpen``) may have booked. Before a changed body goes out under a new
-  // key, it is sent again as it was, with its key: the server replays the booking if it made it (the
-  // prospect is booked once, with the details sent first, and told so), or refuses it (nothing was booked
-  // with it: the new body goes on). Resolves true when the submit may go on.
-  function settle() {
-    if (!attempt.open || JSON.stringify(bookingBody()) === attempt.body) return Promise.resolve(true);
+  // The key booked a body sent with it earlier, not the one just sent (``idempotency_key_reused``): the
+  // bodies whose outcome was unknown (``list``) are sent again with it, the latest first, until the server
+  // replays its booking (another 422: not that one). The prospect is booked once, with the details sent
+  // earlier, and told so; any other answer leaves the key as it was (the next press asks again).
+  function replaySent(list) {
     var headers = { "Idempotency-Key": attempt.key };
-    return B.request("POST", config.api.bookings, JSON.parse(attempt.body), headers).then(function (r) {
-      if (r.status === 201 || r.status === 200) {
-        busy(false);
-        done(r.data, true);
-        return false;
-      }
-      if (!leavesOpen(r, true)) {
-        attempt = { body: null, key: null, open: false };
-        return true;
-      }
+    return B.request("POST", config.api.bookings, JSON.parse(list[list.length - 1]), headers).then(function (r) {
+      if (r.status === 422 && r.data.code === "idempotency_key_reused" && list.length > 1) return replaySent(list.slice(0, -1));
       busy(false);
+      if (r.status === 201 || r.status === 200) return done(r.data, true);
       B.message(failureText(r), "error", true);
-      return false;
     }, function () {
       busy(false);
       B.message(LOST, "error", true);
-      return false;
     });
   }
 
   function book(retried) {
     var body = bookingBody();
     var text = JSON.stringify(body);
-    if (text !== attempt.body) attempt = { body: text, key: B.randomKey(), open: false };
+    // a key that may have booked goes with the body as it is now, never the old one sent again: if the
+    // key booked, the server refuses this body (422, then the booking is replayed); if not, this one books
+    if (text !== attempt.body && !attempt.sent.length) attempt = { body: text, key: B.randomKey(), sent: [] };
+    attempt.body = text;
+    var others = attempt.sent.filter(function (t) { return t !== text; });
     busy(true);
     return B.request("POST", config.api.bookings, body, { "Idempotency-Key": attempt.key }).then(function (r) {
+      if (r.status === 422 && r.data.code === "idempotency_key_reused" && others.length) return replaySent(others);
       busy(false);
-      attempt.open = leavesOpen(r, attempt.open);
+      noteAnswer(r, text);
       if (r.status === 201 || r.status === 200) return done(r.data);
       if (r.status === 400 && r.data.errors && r.data.errors.route && !retried) {
         routed.payload = null; // the route token expired or no longer fits: route again, then retry once
@@ -289,7 +288,8 @@
       }
       if (r.status === 400 && r.data.errors && r.data.errors.start && Object.keys(r.data.errors).length === 1) {
         // the time stopped being bookable meanwhile (minimum notice passed, hours changed): as a taken one
-        attempt = { body: null, key: null };
+        // (a field error may come before the key is looked at: a key that may have booked is kept)
+        if (!attempt.sent.length) attempt = { body: null, key: null, sent: [] };
         B.message(r.data.errors.start.join(" ") + " The free times are refreshed — please pick another.", "warning", true);
         picker.selectedDay = selected.slice(0, 10);
         selected = null;
@@ -302,19 +302,20 @@
         return null;
       }
       if (r.status === 409 && r.data.code === "slot_unavailable") {
-        attempt = { body: null, key: null };
+        // refused after the key was looked at (a key that booked is replayed, or a 422): it booked nothing
+        attempt = { body: null, key: null, sent: [] };
         B.message("Sorry, that time was just taken by someone else. The free times are refreshed — please pick another.", "warning", true);
         picker.selectedDay = selected.slice(0, 10);
         selected = null;
         setStep("pick");
         return picker.load(true);
       }
-      if (r.status === 422) attempt = { body: null, key: null };
+      if (r.status === 422) attempt = { body: null, key: null, sent: [] };
       B.message(failureText(r), "error", true);
       return null;
     }, function () {
-      busy(false); // the key is kept: a retry cannot book twice, even with a field changed (``settle``)
-      attempt.open = true;
+      busy(false); // the key is kept: a retry cannot book twice, even with a field changed (``attempt``)
+      if (attempt.sent.indexOf(text) < 0) attempt.sent.push(text);
       B.message(LOST, "error", true);
     });
   }
@@ -331,7 +332,7 @@
   }
 
   // The confirmation is shown complete (fragment loaded), so its height is final when it appears.
-  // ``earlier``: booked by a request sent again with its first body (``settle``), not the form as it is now.
+  // ``earlier``: booked by a body sent earlier (``replaySent``), not by the form as it is now.
   function done(booking, earlier) {
     // booked: nothing more is submitted, though the details are still loading (an Enter in a field
     // submitted the form again, and the host page heard "baton:booked" twice)
@@ -381,12 +382,10 @@
     } else if (step === "confirm") {
       if (!selected || !aboutValid()) return;
       busy(true);
-      // a request that may have booked is settled first, before routing (which may now disqualify)
-      settle().then(function (go) {
-        return go && routeIfNeeded().then(function (ok) {
-          busy(false);
-          if (ok) book(false);
-        });
+      // routed first (the details may have changed since): a key that may have booked goes with the new body
+      routeIfNeeded().then(function (ok) {
+        busy(false);
+        if (ok) book(false);
       });
     }
   });

@@ -240,3 +240,39 @@ def test_embedded_widget_does_not_pull_the_visitor_away_on_a_failed_automatic_ro
     where = page.evaluate("document.activeElement.id || document.activeElement.tagName")
     assert where == "newsletter", f"the widget took the host page's focus (now on {where})"
     assert page.evaluate("window.scrollY") == 0, "the host page was scrolled down to the widget"
+
+
+def test_an_email_corrected_after_a_request_that_never_left_is_the_one_booked(page, live_server):
+    """Pat, on a train, fills in the booking form with a typo in the address (pat@exmaple.org) and
+    presses "Book this time" while the connection is down: the request never leaves the browser, "Could
+    not reach the server … press the button again". Pat notices the typo, corrects the address and presses
+    again. The page sent the pending request again "as it was" first, assuming the server would replay a
+    booking it made or refuse it; but the server never saw that request, so it booked it: Pat was booked
+    under the misspelled address (the confirmation, the invitation and the manage link to a stranger's
+    domain). Now the corrected request goes with the pending key: it books unless the first one did."""
+    meeting()
+    page.goto(f"{live_server.url}/book/e2e?name=Pat&email=pat%40exmaple.org")
+    page.locator("#calendar-body button.day.free").first.click()
+    page.locator("#times button.time").first.click()
+    page.locator("#step-confirm").wait_for()
+    state = {"offline": True}
+
+    def offline_once(route):
+        if state["offline"]:
+            state["offline"] = False
+            route.abort("internetdisconnected")  # never reaches the server
+            return
+        route.continue_()
+
+    page.route("**/bookings", offline_once)
+    page.click("#submit")
+    page.locator("#message", has_text="Could not reach the server").wait_for()
+    assert Booking.objects.count() == 0
+    page.fill("#f-email", "pat@example.org")  # the typo corrected
+    page.click("#submit")
+    page.wait_for_function(
+        "document.getElementById('app').dataset.step === 'done' || !document.getElementById('message').hidden"
+    )
+    page.wait_for_load_state("networkidle")
+    booked = list(Booking.objects.values_list("prospect_email", flat=True))
+    assert booked == ["pat@example.org"], f"booked as {booked}: {page.inner_text('#message')!r}"
