@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from datetime import datetime
 from functools import partial
@@ -10,19 +9,19 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.mail import mail_admins, send_mail
-from django.db import connection as db
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from calendars.crypto import decrypt_secrets, encrypt_secrets
-from calendars.errors import AccountInUse, CalendarError, GrantRevoked, ReadOnlyCalendar
+from calendars.errors import CalendarError, GrantRevoked, ReadOnlyCalendar
 from calendars.models import BookingEvent, BusyInterval, Calendar, CalendarConnection
 from calendars.providers import google_auth
 from calendars.providers.base import CalendarProvider
 from calendars.providers.google import GoogleProvider
 from calendars.providers.ics import IcsProvider, feed_label, normalise_url
 from calendars.providers.microsoft import MicrosoftProvider
+from calendars.services.accounts import account_key, connection_find, xact_lock
 from calendars.services.history import busy_archive
 from routing.models import Rep
 
@@ -35,7 +34,6 @@ PROVIDER_CLASSES = {
     Provider.ICS: IcsProvider,
 }
 WRITABLE = (Provider.GOOGLE, Provider.MICROSOFT)
-ACCOUNT_LOCK_CLASS = 0x43414C41  # "CALA": advisory locks of calendar accounts (see _account_lock)
 LIST_LOCK_CLASS = 0x43414C53  # "CALS": advisory locks of a rep's calendar lists (_store_calendars)
 LIST_FAILED = "The calendar list could not be read: "  # last_error of a failed listing (calendars_refresh)
 
@@ -81,38 +79,14 @@ def connection_create(*, rep: Rep, provider: str, secrets: dict, account_email: 
     account would otherwise give this rep the colleague's calendar to book into. An account is known by its
     lasting id (``account_key``) when it has one: under a new sign-in name it is the same account (its
     address, and its event records', are updated), and another id is another account even under the same
-    address (a work and a personal Microsoft account); without one (Google), by its address."""
+    address (a work and a personal Microsoft account); without one (Google), by its address
+    (``accounts.connection_find``)."""
     blob = encrypt_secrets(secrets)  # raises TokenKeyMissing before anything is written
     key = account_key(provider, secrets)
-    existing = None
-    if provider != Provider.ICS:
-        _account_lock(provider, account_email)
-        if key:  # always after the address's: two connects cannot each hold what the other waits for
-            _account_lock(provider, f"key:{key}")
-        by_address = Q(account_email__iexact=account_email)
-        match = Q(account_key=key) | (Q(account_key="") & by_address) if key else by_address
-        same_account = CalendarConnection.objects.filter(match, provider=provider)
-        if (account_email or key) and same_account.exclude(rep=rep).exists():
-            label = Provider(provider).label
-            raise AccountInUse(
-                f"The {label} account {account_email} is already connected by another rep. Sign in to your "
-                "own account, or ask them (or an admin) to disconnect it first."
-            )
-        mine = same_account.filter(rep=rep).order_by("pk")
-        existing = (mine.filter(account_key=key).first() if key else None) or mine.first()
-    else:  # the same secret feed added again (a double click): one connection, not two synced apart
-        _account_lock(provider, f"rep-{rep.pk}")  # the rep's feeds: another add waits for this one's commit
-        existing = next(
-            (
-                c
-                for c in CalendarConnection.objects.filter(rep=rep, provider=Provider.ICS)
-                if _feed_url(c) == secrets.get("url")
-            ),
-            None,
-        )
+    existing = connection_find(rep=rep, provider=provider, secrets=secrets, account_email=account_email)
     if existing is not None:
-        if account_email and existing.account_email != account_email:  # a new sign-in name: _relink_orphans
-            BookingEvent.objects.filter(calendar__connection=existing).update(account_email=account_email)
+        if account_email and existing.account_email != account_email:  # a new sign-in name
+            _events_readdress(existing, account_email)
             existing.account_email = account_email
         existing.secret_blob, existing.status, existing.last_error = blob, Status.CONNECTED, ""
         existing.account_key = key or existing.account_key
@@ -123,40 +97,19 @@ def connection_create(*, rep: Rep, provider: str, secrets: dict, account_email: 
     )
 
 
-def account_key(provider: str, secrets: dict) -> str:
-    """The account's lasting id: Microsoft's ``home_account_id`` (``oid.tid``), which a new sign-in name
-    keeps. Google's flow has no id_token (no ``openid`` scope, so no ``sub``): "" (known by its address)."""
-    home = secrets.get("home_account_id") if provider == Provider.MICROSOFT else ""
-    return home if isinstance(home, str) else ""
-
-
-def _account_lock(provider: str, account_email: str) -> None:
-    """Connects of the same account take turns until commit (a PostgreSQL transaction-scoped advisory lock),
-    so two reps connecting one account at once cannot both find it free, nor one rep's double callback store
-    it twice. An ICS feed's secret URL is looked for among the rep's feeds, so ``account_email`` is then the
-    rep (``rep-<id>``): the rep's feed adds take turns. On SQLite, ``BEGIN IMMEDIATE`` already serialises
-    the transactions."""
-    _xact_lock(ACCOUNT_LOCK_CLASS, f"{provider}:{account_email.lower()}")
-
-
-def _xact_lock(classid: int, name: str) -> None:
-    """Wait for, then hold until commit, the PostgreSQL advisory lock ``(classid, hash of name)``; nothing
-    on SQLite. Two names sharing a hash only wait for each other."""
-    if db.vendor != "postgresql":
-        return
-    digest = hashlib.sha256(name.encode()).digest()
-    with db.cursor() as cursor:
-        key = int.from_bytes(digest[:4], "big", signed=True)
-        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [classid, key])
-
-
-def _feed_url(connection: CalendarConnection) -> str | None:
-    """A stored feed's URL; None when its secret cannot be read (a key retired too early): that connection
-    is no match, and adding another feed is not refused for it."""
-    try:
-        return decrypt_secrets(connection.secret_blob).get("url")
-    except CalendarError:
-        return None
+def _events_readdress(connection: CalendarConnection, account_email: str) -> None:
+    """The account's new sign-in name on the records of the events Baton wrote into it: those of its
+    calendars, and the rep's orphans under its old address (their calendar left Baton for a while), which
+    ``_events_reclaim`` looks for under the new address when the list brings their calendar back."""
+    written = Q(calendar__connection=connection)
+    if connection.account_email:
+        written |= Q(
+            rep_id=connection.rep_id,
+            provider=connection.provider,
+            calendar__isnull=True,
+            account_email__iexact=connection.account_email,
+        )
+    BookingEvent.objects.filter(written).update(account_email=account_email)
 
 
 def ics_connect(*, rep: Rep, url: str) -> CalendarConnection:
@@ -209,7 +162,7 @@ def _store_calendars(connection: CalendarConnection, remote) -> list[Calendar]:
     could each make their primary calendar the one receiving bookings. An advisory lock, not the row:
     ``calendar_roles_set`` locks the calendar rows together with their connection's, so locking the
     connection, then updating its calendars here could deadlock with it."""
-    _xact_lock(LIST_LOCK_CLASS, f"rep-{connection.rep_id}")
+    xact_lock(LIST_LOCK_CLASS, f"rep-{connection.rep_id}")
     existing = {c.external_id: c for c in connection.calendars.all()}
     has_receiver = Calendar.objects.filter(
         connection__rep_id=connection.rep_id, receives_bookings=True
