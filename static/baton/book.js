@@ -172,12 +172,14 @@
 
   // --- the booking page's own
 
-  // Embedded, the frame takes focus (scrolling the host page to it) only once the visitor has used it: a
-  // start preselected by the host page's link must not pull the visitor away from the page they read.
+  // Embedded, the frame takes focus (scrolling the host page to it) only once the visitor has used it, and
+  // only while it has the focus (they are in it, not back on the host page): a start preselected by the host
+  // page's link, or a step that ends after the visitor went back to the host page, must not pull them away
+  // from the page they read or the field they type in.
   function mayTakeFocus() {
     if (window.self === window.top) return true;
     var activation = navigator.userActivation;
-    return activation ? activation.hasBeenActive : document.hasFocus();
+    return document.hasFocus() && (!activation || activation.hasBeenActive);
   }
 
   // The confirmation's details could not be loaded (a deploy, a dropped connection), but the booking stands:
