@@ -4,9 +4,7 @@ video link at the outbox's attempt limit."""
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import json
 
 import pytest
 import time_machine
@@ -21,32 +19,10 @@ from tests.booking.booking_factories import NOW, START, make_meeting_type, make_
 from tests.booking.booking_factories import make_rep as make_booking_rep
 from tests.booking.test_booking_invitations_held import google_connect
 from tests.calendars.calendars_harness import primary
+from tests.calendars.test_calendars_graph_accounts import sign_in_name
 
 pytestmark = pytest.mark.django_db
 UTC = dt.UTC
-
-
-def _b64(data: dict) -> str:
-    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
-
-
-def _unb64(text: str) -> dict:
-    return json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-
-
-def _sign_in_name(fake_ms, monkeypatch, names: dict[str, str]) -> None:
-    """The id_token's ``preferred_username`` (the sign-in name MSAL reports) for some of the fake's users."""
-    issue = fake_ms._tokens_for
-
-    def tokens_for(email, nonce, scope):
-        answer = issue(email, nonce, scope)
-        if email in names:
-            head, claims, sig = answer["id_token"].split(".")
-            claims = {**_unb64(claims), "preferred_username": names[email], "name": names[email]}
-            answer["id_token"] = f"{head}.{_b64(claims)}.{sig}"
-        return answer
-
-    monkeypatch.setattr(fake_ms, "_tokens_for", tokens_for)
 
 
 def test_a_renamed_accounts_reconnect_takes_back_the_events_of_a_calendar_listed_again(
@@ -70,7 +46,7 @@ def test_a_renamed_accounts_reconnect_takes_back_the_events_of_a_calendar_listed
     event = BookingEvent.objects.get(booking=booking)
     assert event.calendar_id is None and event.account_email == "jane.smith@contoso.example"
     # the tenant renames the user: same account (oid, home_account_id), new sign-in name
-    _sign_in_name(fake_ms, monkeypatch, {"jane.smith@contoso.example": "jane.doe@contoso.example"})
+    sign_in_name(fake_ms, monkeypatch, {"jane.smith@contoso.example": "jane.doe@contoso.example"})
     fake_ms.users["jane.smith@contoso.example"].email = "jane.doe@contoso.example"
     again = ms_connection(rep, "jane.smith@contoso.example")  # reconnects; the list has the calendar again
     assert again.pk == conn.pk and again.account_email == "jane.doe@contoso.example"

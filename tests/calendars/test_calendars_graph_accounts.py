@@ -37,7 +37,7 @@ def _unb64(text: str) -> dict:
     return json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
 
 
-def _sign_in_name(fake_ms, monkeypatch, names: dict[str, str]) -> None:
+def sign_in_name(fake_ms, monkeypatch, names: dict[str, str]) -> None:
     """The id_token's ``preferred_username`` (the sign-in name MSAL reports) for some of the fake's users."""
     issue = fake_ms._tokens_for
 
@@ -98,7 +98,7 @@ def test_reconnecting_a_renamed_microsoft_account_does_not_leave_the_rep_withhel
     fake_ms.expire_access_tokens()
     assert calendar_sync(calendar_id=cal.pk) == "disconnected"
     # the tenant renames the user: same account (oid, home_account_id), new sign-in name
-    _sign_in_name(fake_ms, monkeypatch, {"jane.smith@contoso.example": "jane.doe@contoso.example"})
+    sign_in_name(fake_ms, monkeypatch, {"jane.smith@contoso.example": "jane.doe@contoso.example"})
     fake_ms.users["jane.smith@contoso.example"].email = "jane.doe@contoso.example"
     again = ms_connection(rep, "jane.smith@contoso.example")  # signs in to the same account again
     assert CalendarConnection.objects.filter(rep=rep).count() == 1
@@ -124,7 +124,7 @@ def test_signing_in_to_another_microsoft_account_with_the_same_address_keeps_the
     assert calendar_sync(calendar_id=work.pk) == "full"
     personal = fake_ms.add_user("dana-personal")  # another account (another oid) …
     personal.email = "dana@contoso.example"  # … with the same address
-    _sign_in_name(fake_ms, monkeypatch, {"dana-personal": "dana@contoso.example"})
+    sign_in_name(fake_ms, monkeypatch, {"dana-personal": "dana@contoso.example"})
     ms_connection(rep, "dana-personal")
     assert Calendar.objects.filter(pk=work.pk, blocks_availability=True).exists()
     assert list(BusyInterval.objects.filter(rep=rep).values_list("start", "end")) == [
