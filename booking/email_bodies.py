@@ -110,21 +110,13 @@ def with_link(payload: dict, *, baton: bool) -> dict:
     makes none); after ``link_by`` (the calendar write keeps failing), or on the outbox row's last allowed
     attempt (``outbox_waits.may_wait``: waiting then would make the row dead, and the co-host would never
     hear of the meeting), the e-mail names the meeting type's location, as before."""
-    from calendars.models import BookingEvent  # calendars imports booking
-    from calendars.selectors import invitation_sent_by_provider
+    from calendars.selectors import invitation_sent_by_provider, lead_event_link  # calendars imports booking
 
     snap = payload["booking"]
     if not payload.get("link_by") or snap["location"].get("join_url") or not snap["hosts"]:
         return payload
     lead = snap["hosts"][0]["rep_id"]
-    event = (
-        BookingEvent.objects.filter(
-            booking_id=payload["booking_id"], rep_id=lead, state=BookingEvent.State.ACTIVE
-        )
-        .values_list("join_url", "written_sequence")
-        .first()
-    )
-    link, written = event or ("", -1)
+    link, written = lead_event_link(payload["booking_id"], rep_id=lead)
     if link:
         return {**payload, "booking": {**snap, "location": {**snap["location"], "join_url": link}}}
     if (

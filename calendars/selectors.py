@@ -142,6 +142,18 @@ def booking_join_url(booking_id: int, *, rep_id: int | None = None) -> str:
     return event.join_url if event else ""
 
 
+def lead_event_link(booking_id: int, *, rep_id: int) -> tuple[str, int]:
+    """The video link of ``rep_id``'s (the lead host's) active event of a booking ("" while there is none)
+    and the SEQUENCE that event is written at (-1: not written yet), for a co-host's e-mail waiting for the
+    link (``booking.email_bodies.with_link``)."""
+    event = (
+        BookingEvent.objects.filter(booking_id=booking_id, rep_id=rep_id, state=BookingEvent.State.ACTIVE)
+        .values_list("join_url", "written_sequence")
+        .first()
+    )
+    return event or ("", -1)
+
+
 def rep_connections(rep_id: int):
     return (
         CalendarConnection.objects.filter(rep_id=rep_id)
